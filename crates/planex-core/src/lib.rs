@@ -1,0 +1,22 @@
+//! planex-core: the product's vocabulary with no I/O.
+//!
+//! Plans and their validation, DAG helpers, placeholder templating, the tool catalog, the price model
+//! and config types live here so that every other crate (store, LLM client, engine, server, simulator)
+//! agrees on one definition and the rules can be unit-tested without a network.
+
+mod catalog;
+mod cost;
+mod ids;
+mod plan;
+#[cfg(test)]
+mod test_support;
+mod tool;
+
+pub use catalog::{Catalog, CatalogError};
+pub use cost::{CallRecord, CostBreakdown, CostTotals, Price, Stage, Usage, format_usd};
+pub use ids::{StepId, TaskId};
+pub use plan::{Plan, PlanError, PlanLimits, Step};
+pub use tool::{HttpTool, LlmTool, ToolKind, ToolSpec};
+
+/// Re-exported so that users of the cost types need no direct dependency.
+pub use rust_decimal::Decimal;

@@ -1,0 +1,92 @@
+//! Tool definitions: what the planner may call and how a worker runs it.
+//!
+//! A tool is data (`ToolSpec`) plus a kind. Kinds are an enum matched exhaustively by the executor, so
+//! adding MCP later means adding a variant and one match arm, not a new trait hierarchy.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A tool the planner can put in a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSpec {
+    /// Unique name, used as `tool_name` in plans.
+    pub name: String,
+    /// One line for the planner prompt.
+    pub description: String,
+    /// JSON Schema of the step's `args` (an object schema).
+    pub input_schema: serde_json::Value,
+    /// Optional JSON Schema the tool's output must match (output that fails it escalates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<serde_json::Value>,
+    /// The tier whose workers run this tool (and whose model serves `llm` tools).
+    pub tier: String,
+    /// How the tool runs.
+    pub kind: ToolKind,
+}
+
+/// How a tool runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ToolKind {
+    /// A prompt template run on the tool's tier.
+    Llm(LlmTool),
+    /// A request template sent to a configured base URL.
+    Http(HttpTool),
+}
+
+/// An `llm` tool: the args are rendered into a prompt and sent to the tier's model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmTool {
+    /// Optional system prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// User prompt with `{arg}` placeholders naming the tool's args.
+    pub prompt: String,
+    /// Cap on generated tokens.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+}
+
+fn default_max_tokens() -> u32 {
+    512
+}
+
+/// An `http` tool: a request to a configured base URL. Templated values are URL-encoded into the path
+/// and query and can never change the scheme, host or port (no SSRF through args).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTool {
+    /// HTTP method (GET, POST, …).
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Absolute base URL (scheme, host, port, optional path prefix), fixed by config.
+    pub base_url: String,
+    /// Path and query template relative to `base_url`, e.g. `/search?q={query}`.
+    pub path: String,
+    /// Extra request headers (values may use `{arg}` placeholders).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Optional JSON body template; string leaves may use `{arg}` placeholders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    /// Per-request timeout in milliseconds.
+    #[serde(default = "default_http_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Responses larger than this are an error, not truncated silently.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+fn default_http_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_max_response_bytes() -> usize {
+    1 << 20
+}

@@ -1,0 +1,123 @@
+//! The request and response types of one chat call, independent of HTTP.
+//!
+//! Key decision: a [`ChatRequest`] carries no model name and no streaming flag; both belong to the
+//! tier that runs it, so the same request can be sent to any tier (escalation) unchanged.
+
+use planex_core::Usage;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions for the model.
+    System,
+    /// The user's turn.
+    User,
+    /// A previous answer of the model.
+    Assistant,
+}
+
+/// One message of a chat conversation, as sent on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Who wrote the message.
+    pub role: Role,
+    /// The message text.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self { role: Role::System, content: content.into() }
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self { role: Role::User, content: content.into() }
+    }
+
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self { role: Role::Assistant, content: content.into() }
+    }
+}
+
+/// One chat completion request; the model name and streaming come from the tier that runs it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The conversation.
+    pub messages: Vec<ChatMessage>,
+    /// Upper bound on generated tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// The standard OpenAI `response_format` object (e.g. `{type: "json_schema", json_schema: …}`),
+    /// sent verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<serde_json::Value>,
+}
+
+impl ChatRequest {
+    /// A request with these messages and no other settings.
+    pub fn new(messages: Vec<ChatMessage>) -> Self {
+        Self { messages, ..Self::default() }
+    }
+
+    /// Sets `max_tokens`.
+    pub fn with_max_tokens(mut self, max_tokens: u32) -> Self {
+        self.max_tokens = Some(max_tokens);
+        self
+    }
+
+    /// Sets `temperature`.
+    pub fn with_temperature(mut self, temperature: f32) -> Self {
+        self.temperature = Some(temperature);
+        self
+    }
+
+    /// Sets `response_format` (sent verbatim).
+    pub fn with_response_format(mut self, response_format: serde_json::Value) -> Self {
+        self.response_format = Some(response_format);
+        self
+    }
+}
+
+/// Per-call context that is not part of the request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// Sent as the `X-Request-ID` header when set, so server logs can be joined with ours.
+    pub request_id: Option<String>,
+}
+
+impl CallContext {
+    /// A context carrying this request id.
+    pub fn with_request_id(request_id: impl Into<String>) -> Self {
+        Self { request_id: Some(request_id.into()) }
+    }
+}
+
+/// The result of a successful chat call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatOutcome {
+    /// The generated text (`choices[0]`), concatenated over stream deltas when streaming.
+    pub content: String,
+    /// Token usage as reported by the server (zeros, with a warning logged, when it reported none).
+    pub usage: Usage,
+    /// The model name as answered by the server (the tier's model if the server named none).
+    pub model: String,
+    /// Streaming only: time from sending the successful attempt to its first non-empty content delta.
+    pub ttft: Option<Duration>,
+    /// Wall time of the whole call: waiting for a concurrency slot, every attempt and every backoff.
+    pub latency: Duration,
+    /// Attempts made, including the successful one (1 = no retry).
+    pub attempts: u32,
+    /// Base URL of the endpoint that answered.
+    pub endpoint: String,
+    /// The `X-Request-ID` response header, when the server sent one back.
+    pub response_request_id: Option<String>,
+}

@@ -1,0 +1,179 @@
+//! The OpenAI `/chat/completions` JSON shapes: the request body we send and the response bodies and
+//! stream chunks we read.
+//!
+//! Key decision: only standard fields are sent (`response_format` passes through verbatim); vLLM's
+//! removed `guided_json`/`guided_*` fields are never added, because vLLM ≥ 0.12 ignores them and
+//! answers 200 with unconstrained output.
+
+use crate::types::{ChatMessage, ChatRequest};
+use planex_core::Usage;
+use serde::{Deserialize, Serialize};
+
+/// The body of `POST /chat/completions`.
+#[derive(Debug, Serialize)]
+pub(crate) struct WireRequest<'a> {
+    model: &'a str,
+    messages: &'a [ChatMessage],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Debug, Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+impl<'a> WireRequest<'a> {
+    /// The body for `request` on `model`; streaming asks for a final usage chunk.
+    pub(crate) fn new(model: &'a str, request: &'a ChatRequest, stream: bool) -> Self {
+        Self {
+            model,
+            messages: &request.messages,
+            max_tokens: request.max_tokens,
+            temperature: request.temperature,
+            response_format: request.response_format.as_ref(),
+            stream,
+            stream_options: stream.then_some(StreamOptions { include_usage: true }),
+        }
+    }
+}
+
+/// The `usage` object.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PromptTokensDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+impl From<WireUsage> for Usage {
+    fn from(wire: WireUsage) -> Self {
+        Usage {
+            prompt_tokens: wire.prompt_tokens,
+            completion_tokens: wire.completion_tokens,
+            cached_tokens: wire.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+        }
+    }
+}
+
+/// A non-streaming response body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireResponse {
+    #[serde(default)]
+    pub(crate) model: Option<String>,
+    pub(crate) choices: Vec<WireChoice>,
+    #[serde(default)]
+    pub(crate) usage: Option<WireUsage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireChoice {
+    pub(crate) message: WireMessage,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireMessage {
+    #[serde(default)]
+    pub(crate) content: Option<String>,
+}
+
+/// One `data:` event of a streamed response.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireChunk {
+    #[serde(default)]
+    pub(crate) model: Option<String>,
+    #[serde(default)]
+    pub(crate) choices: Vec<WireChunkChoice>,
+    #[serde(default)]
+    pub(crate) usage: Option<WireUsage>,
+    /// Some servers report a failure mid-stream as `{"error": {...}}`.
+    #[serde(default)]
+    pub(crate) error: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireChunkChoice {
+    #[serde(default)]
+    pub(crate) delta: Option<WireDelta>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireDelta {
+    #[serde(default)]
+    pub(crate) content: Option<String>,
+}
+
+/// The body of `GET /models`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireModelList {
+    pub(crate) data: Vec<WireModel>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireModel {
+    pub(crate) id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn streaming_body_has_standard_fields_only() {
+        let request = ChatRequest::new(vec![ChatMessage::user("hi")])
+            .with_max_tokens(10)
+            .with_response_format(json!({"type": "json_schema", "json_schema": {"name": "plan", "schema": {}}}));
+        let body = serde_json::to_value(WireRequest::new("m", &request, true)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "model": "m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": 10,
+                "response_format": {"type": "json_schema", "json_schema": {"name": "plan", "schema": {}}},
+                "stream": true,
+                "stream_options": {"include_usage": true}
+            })
+        );
+        assert!(!body.to_string().contains("guided"));
+    }
+
+    #[test]
+    fn non_streaming_body_omits_stream_fields() {
+        let request = ChatRequest::new(vec![ChatMessage::system("s")]).with_temperature(0.5);
+        let body = serde_json::to_value(WireRequest::new("m", &request, false)).unwrap();
+        assert_eq!(body, json!({"model": "m", "messages": [{"role": "system", "content": "s"}], "temperature": 0.5}));
+    }
+
+    #[test]
+    fn usage_reads_cached_tokens_when_present() {
+        let wire: WireUsage = serde_json::from_value(json!({
+            "prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
+            "prompt_tokens_details": {"cached_tokens": 4}
+        }))
+        .unwrap();
+        assert_eq!(Usage::from(wire), Usage { prompt_tokens: 7, completion_tokens: 3, cached_tokens: 4 });
+        let wire: WireUsage =
+            serde_json::from_value(json!({"prompt_tokens": 1, "completion_tokens": 2, "prompt_tokens_details": null}))
+                .unwrap();
+        assert_eq!(Usage::from(wire).cached_tokens, 0);
+    }
+}

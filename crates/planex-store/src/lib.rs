@@ -1,0 +1,116 @@
+//! planex-store: where all task state lives, behind one `Store` trait.
+//!
+//! API replicas and workers are stateless; a store holds tasks, steps, per-tier ready queues with
+//! leases, the dead-letter queue and per-task event histories. The key design decision is that
+//! `complete` is one atomic operation (store the result, release the lease, decrement dependents,
+//! enqueue the newly ready ones, emit events, finish the task): scheduling is event driven, with no
+//! polling, and a duplicate or late completion changes nothing.
+//!
+//! `memory` is the embedded default. The `conformance` module is a test suite any backend runs
+//! unchanged (`conformance_tests!`), so a second backend is held to the same semantics.
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod memory;
+mod types;
+
+pub use memory::{MemoryStore, MemoryStoreOptions};
+pub use types::{
+    Completion, DeadLetter, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord, StepSpec,
+    StepState, StoreError, TaskEvent, TaskRecord, TaskStatus, now_ms, value_text,
+};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use planex_core::{CallRecord, TaskId};
+use std::time::Duration;
+
+/// A stream of one task's events: its whole history first, then live events; it ends after
+/// `TaskCompleted`.
+pub type EventStream = BoxStream<'static, TaskEvent>;
+
+/// The storage seam. Every backend gives the same semantics (DESIGN.md §4 and §6); the conformance
+/// suite checks them.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Records a new task in `planning`.
+    async fn create_task(&self, task: NewTask) -> Result<(), StoreError>;
+
+    /// Accepts the plan: stores its steps, enqueues the steps with no dependencies on their tiers'
+    /// ready queues, records the planner's calls, moves the task to `running` and emits `Planned`.
+    async fn start_task(
+        &self,
+        task_id: &TaskId,
+        plan: serde_json::Value,
+        steps: Vec<StepSpec>,
+        planner_calls: Vec<CallRecord>,
+    ) -> Result<(), StoreError>;
+
+    /// Ends a task that never ran (planning failed, or it was rejected), keeping its calls.
+    async fn finish_unplanned(
+        &self,
+        task_id: &TaskId,
+        status: TaskStatus,
+        reason: String,
+        calls: Vec<CallRecord>,
+    ) -> Result<(), StoreError>;
+
+    /// Takes up to `max` ready steps of `tier` for `worker`, leasing each for `lease`. Waits up to
+    /// `wait` for work when none is ready (woken by enqueues, not by polling). Steps whose lease
+    /// expired are redelivered first; a step delivered more than the backend's bound goes to the
+    /// dead-letter queue instead.
+    async fn claim(
+        &self,
+        tier: &str,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+        wait: Duration,
+    ) -> Result<Vec<StepLease>, StoreError>;
+
+    /// Extends a lease still held; false when it was lost (expired and redelivered, or completed).
+    async fn extend_lease(&self, lease: &StepLease, by: Duration) -> Result<bool, StoreError>;
+
+    /// Gives a leased step back to the ready queue without counting against it (graceful shutdown).
+    async fn release(&self, lease: &StepLease) -> Result<(), StoreError>;
+
+    /// Records a step's outcome atomically. Idempotent: the first outcome for a step wins and any
+    /// later one returns `Completion::Duplicate`.
+    async fn complete(&self, lease: &StepLease, outcome: StepOutcome) -> Result<Completion, StoreError>;
+
+    /// Reads a task.
+    async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError>;
+
+    /// Subscribes to a task's events (history, then live, ending after `TaskCompleted`).
+    async fn events(&self, task_id: &TaskId) -> Result<EventStream, StoreError>;
+
+    /// The most recent dead letters, newest last.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Ready and in-flight step counts of a tier.
+    async fn queue_depth(&self, tier: &str) -> Result<QueueDepth, StoreError>;
+}
+
+/// Waits for a task to reach a terminal status, by its events (never by polling), up to `timeout`.
+/// Returns the final record, or `None` when the timeout passed first.
+pub async fn wait_for_task(
+    store: &dyn Store,
+    task_id: &TaskId,
+    timeout: Duration,
+) -> Result<Option<TaskRecord>, StoreError> {
+    use futures::StreamExt;
+    let mut events = store.events(task_id).await?;
+    let finished = tokio::time::timeout(timeout, async {
+        while let Some(event) = events.next().await {
+            if matches!(event.kind, EventKind::TaskCompleted { .. }) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    match finished {
+        Ok(_) => store.get_task(task_id).await,
+        Err(_) => Ok(None),
+    }
+}

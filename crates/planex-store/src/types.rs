@@ -1,0 +1,443 @@
+//! The records a store keeps and the messages it exchanges with workers and watchers.
+//!
+//! These are plain serde types so that every backend (memory, Redis) stores and returns the same
+//! shapes, and the API can serialise them unchanged.
+
+use planex_core::{CallRecord, CostBreakdown, Stage, StepId, TaskId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (store timestamps).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Lifecycle of a task (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Waiting for (or running) the planner call.
+    Planning,
+    /// Steps are being executed.
+    Running,
+    /// Every step completed.
+    Complete,
+    /// Some steps failed or were skipped; the rest completed.
+    Partial,
+    /// Planning failed, or no step completed.
+    Failed,
+    /// Refused before execution (e.g. over budget).
+    Rejected,
+}
+
+impl TaskStatus {
+    /// True once the task will not change any more.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, TaskStatus::Planning | TaskStatus::Running)
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskStatus::Planning => "planning",
+            TaskStatus::Running => "running",
+            TaskStatus::Complete => "complete",
+            TaskStatus::Partial => "partial",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Rejected => "rejected",
+        })
+    }
+}
+
+/// Lifecycle of a step (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Waiting for dependencies.
+    Pending,
+    /// In its tier's ready queue.
+    Ready,
+    /// Leased by a worker.
+    Running,
+    /// Finished with a result.
+    Complete,
+    /// Finished with an error (and sent to the dead-letter queue).
+    Failed,
+    /// Not run because a dependency failed or was skipped.
+    Skipped,
+}
+
+impl StepState {
+    /// True once the step will not change any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, StepState::Complete | StepState::Failed | StepState::Skipped)
+    }
+}
+
+/// What a worker needs to run a step, fixed when the plan is accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepSpec {
+    /// The step's id in its plan.
+    pub step_id: StepId,
+    /// The tool to run (a reserved name for the synthesis step).
+    pub tool_name: String,
+    /// Arguments, possibly with `{step_N_result}` placeholders.
+    pub args: serde_json::Map<String, serde_json::Value>,
+    /// Steps whose results this one needs.
+    pub depends_on: Vec<StepId>,
+    /// The tier whose ready queue the step goes to.
+    pub tier: String,
+    /// `Step` for plan steps, `Synthesis` for the final synthesis step.
+    pub stage: Stage,
+    /// Run even when some dependencies failed or were skipped (the synthesis step: it summarises
+    /// whatever was produced). Otherwise a failed dependency skips this step.
+    #[serde(default)]
+    pub tolerate_failed_deps: bool,
+}
+
+/// A step's stored state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// What the step is.
+    pub spec: StepSpec,
+    /// Where it is in its lifecycle.
+    pub state: StepState,
+    /// Model/tool call attempts made by the worker that completed it (retries included).
+    pub attempts: u32,
+    /// How many times the step was handed to a worker (redeliveries after lost leases included).
+    pub deliveries: u32,
+    /// The result, when complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// Why it failed or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The worker that last took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// When a worker first took it (ms since epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<u64>,
+    /// When it reached a terminal state (ms since epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<u64>,
+}
+
+impl StepRecord {
+    /// A new step record, pending.
+    pub fn new(spec: StepSpec) -> Self {
+        StepRecord {
+            spec,
+            state: StepState::Pending,
+            attempts: 0,
+            deliveries: 0,
+            result: None,
+            error: None,
+            worker: None,
+            started_at_ms: None,
+            finished_at_ms: None,
+        }
+    }
+}
+
+/// What the caller knows about a task when submitting it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// The id to store it under.
+    pub task_id: TaskId,
+    /// The user's task text.
+    pub task: String,
+    /// Tenant that owns the task (API keys), if any.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Cost center the task's spend is attributed to, if any.
+    #[serde(default)]
+    pub cost_center: Option<String>,
+}
+
+/// Everything a store knows about a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// Its id.
+    pub task_id: TaskId,
+    /// The user's task text.
+    pub task: String,
+    /// Lifecycle state.
+    pub status: TaskStatus,
+    /// Owning tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Cost center.
+    #[serde(default)]
+    pub cost_center: Option<String>,
+    /// The accepted plan as JSON, once planned.
+    #[serde(default)]
+    pub plan: Option<serde_json::Value>,
+    /// Steps by id (plan steps and the synthesis step).
+    pub steps: BTreeMap<StepId, StepRecord>,
+    /// Every priced model call made for this task.
+    pub calls: Vec<CallRecord>,
+    /// Why the task failed, was rejected, or is partial.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Creation time (ms since epoch).
+    pub created_at_ms: u64,
+    /// Time it reached a terminal status (ms since epoch).
+    #[serde(default)]
+    pub finished_at_ms: Option<u64>,
+}
+
+impl TaskRecord {
+    /// A new task in `planning`.
+    pub fn new(task: NewTask) -> Self {
+        TaskRecord {
+            task_id: task.task_id,
+            task: task.task,
+            status: TaskStatus::Planning,
+            tenant: task.tenant,
+            cost_center: task.cost_center,
+            plan: None,
+            steps: BTreeMap::new(),
+            calls: Vec::new(),
+            error: None,
+            created_at_ms: now_ms(),
+            finished_at_ms: None,
+        }
+    }
+
+    /// The task's cost, derived from its call records.
+    pub fn cost(&self) -> CostBreakdown {
+        CostBreakdown::from_records(&self.calls)
+    }
+
+    /// The final answer: the synthesis step's result when it completed, else the results of the
+    /// plan's sink steps (those nothing depends on), in step order.
+    pub fn answer(&self) -> Option<String> {
+        if let Some(synth) = self.steps.values().find(|s| s.spec.stage == Stage::Synthesis) {
+            if let Some(result) = &synth.result {
+                return Some(value_text(result));
+            }
+        }
+        let depended: std::collections::BTreeSet<StepId> =
+            self.steps.values().flat_map(|s| s.spec.depends_on.iter().copied()).collect();
+        let parts: Vec<String> = self
+            .steps
+            .values()
+            .filter(|s| s.spec.stage == Stage::Step && !depended.contains(&s.spec.step_id))
+            .filter_map(|s| s.result.as_ref().map(value_text))
+            .collect();
+        if parts.is_empty() { None } else { Some(parts.join("\n\n")) }
+    }
+
+    /// Steps that did not complete, with their state and reason (for `partial` results).
+    pub fn problems(&self) -> Vec<(StepId, StepState, String)> {
+        self.steps
+            .values()
+            .filter(|s| matches!(s.state, StepState::Failed | StepState::Skipped))
+            .map(|s| (s.spec.step_id, s.state, s.error.clone().unwrap_or_default()))
+            .collect()
+    }
+}
+
+/// A step result as text: strings as-is, other JSON compact.
+pub fn value_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A step handed to a worker. The worker must `complete` (or `release`) it before the lease expires,
+/// or the step is redelivered to another worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepLease {
+    /// The task.
+    pub task_id: TaskId,
+    /// The task's text (for prompts that need context).
+    pub task_text: String,
+    /// What to run.
+    pub spec: StepSpec,
+    /// Results of the step's completed dependencies, for placeholder substitution.
+    pub dep_results: BTreeMap<StepId, serde_json::Value>,
+    /// Identifies this delivery; completions carry it.
+    pub token: String,
+    /// 1 for the first delivery, 2 after one lost lease, …
+    pub delivery: u32,
+}
+
+/// What a worker reports for a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// The step produced a result.
+    Succeeded {
+        /// The tool's result (text as a JSON string, or structured JSON).
+        result: serde_json::Value,
+        /// Attempts it took (retries and escalation included).
+        attempts: u32,
+        /// Priced model calls made.
+        calls: Vec<CallRecord>,
+    },
+    /// The step failed for good (retries and escalation exhausted, or a non-retryable error).
+    Failed {
+        /// What went wrong, for people.
+        error: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Priced model calls made (failed calls may still have used tokens).
+        calls: Vec<CallRecord>,
+    },
+}
+
+/// What a completion changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Completion {
+    /// The outcome was recorded.
+    Applied {
+        /// Dependents that became ready and were enqueued.
+        newly_ready: Vec<StepId>,
+        /// Dependents skipped because this step failed.
+        skipped: Vec<StepId>,
+        /// The task's final status, when this completion finished it.
+        task_finished: Option<TaskStatus>,
+    },
+    /// The step was already terminal: a late duplicate delivery. Nothing changed.
+    Duplicate,
+}
+
+/// A failed step parked for inspection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The task.
+    pub task_id: TaskId,
+    /// The step.
+    pub step_id: StepId,
+    /// Its tool.
+    pub tool_name: String,
+    /// Its tier.
+    pub tier: String,
+    /// Why it failed.
+    pub error: String,
+    /// Attempts made by the last worker.
+    pub attempts: u32,
+    /// Deliveries to workers.
+    pub deliveries: u32,
+    /// When it was parked (ms since epoch).
+    pub at_ms: u64,
+}
+
+/// Steps waiting and running on one tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDepth {
+    /// Steps in the ready queue.
+    pub ready: u64,
+    /// Steps leased by workers.
+    pub in_flight: u64,
+}
+
+/// A progress event of one task. `seq` counts from 1 per task, with no gaps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEvent {
+    /// Position in the task's event history.
+    pub seq: u64,
+    /// When it happened (ms since epoch).
+    pub at_ms: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened to a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The plan was accepted.
+    Planned {
+        /// Steps in the plan (synthesis included).
+        steps: usize,
+    },
+    /// A worker took a step.
+    StepStarted {
+        /// The step.
+        step_id: StepId,
+        /// Its tier.
+        tier: String,
+        /// The worker.
+        worker: String,
+        /// Delivery number (2+ means redelivered).
+        delivery: u32,
+    },
+    /// A step produced its result.
+    StepCompleted {
+        /// The step.
+        step_id: StepId,
+    },
+    /// A step failed for good.
+    StepFailed {
+        /// The step.
+        step_id: StepId,
+        /// Why.
+        error: String,
+    },
+    /// A step will not run.
+    StepSkipped {
+        /// The step.
+        step_id: StepId,
+        /// Why.
+        reason: String,
+    },
+    /// The task reached a terminal status.
+    TaskCompleted {
+        /// Its final status.
+        status: TaskStatus,
+    },
+}
+
+/// A store failure. Every variant says what failed and what the caller can do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// No task with this id.
+    #[error("task {0} not found; check the id (tasks are kept by the store that accepted them)")]
+    TaskNotFound(TaskId),
+    /// A task with this id exists already.
+    #[error("task {0} already exists; use a fresh task id")]
+    TaskExists(TaskId),
+    /// The operation does not fit the task's current status.
+    #[error("task {task_id} is {status}; cannot {action}")]
+    WrongStatus {
+        /// The task.
+        task_id: TaskId,
+        /// Its status.
+        status: TaskStatus,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// The step is not part of the task.
+    #[error("task {task_id} has no step {step_id}")]
+    StepNotFound {
+        /// The task.
+        task_id: TaskId,
+        /// The step id.
+        step_id: StepId,
+    },
+    /// The steps handed to `start_task` do not form a valid DAG.
+    #[error("invalid steps for task {task_id}: {detail}")]
+    InvalidSteps {
+        /// The task.
+        task_id: TaskId,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The backend could not be reached or answered an error; retrying later may help.
+    #[error("store backend unavailable: {0}; check that it is running and reachable")]
+    Unavailable(String),
+    /// Stored data could not be decoded (a version mismatch or corruption).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}

@@ -1,0 +1,10 @@
+//! The conformance suite against the in-process store.
+
+use planex_store::{MemoryStore, MemoryStoreOptions, Store, conformance::MAX_DELIVERIES};
+use std::sync::Arc;
+
+async fn memory_store() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::with_options(MemoryStoreOptions { max_deliveries: MAX_DELIVERIES }))
+}
+
+planex_store::conformance_tests!(memory_store);
