@@ -18,7 +18,9 @@ const MAX_ERROR_CHARS: usize = 300;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CatalogError {
     /// A tool has an empty (or blank) name.
-    #[error("tool #{index} (description {description:?}) has an empty name; every tool needs a unique non-empty name")]
+    #[error(
+        "tool #{index} (description {description:?}) has an empty name; every tool needs a unique non-empty name"
+    )]
     EmptyName {
         /// Position of the tool in the list given to [`Catalog::new`].
         index: usize,
@@ -42,7 +44,9 @@ pub enum CatalogError {
         detail: String,
     },
     /// A tool's schema is not a valid JSON Schema (or references something that cannot be resolved).
-    #[error("tool {tool:?} has an invalid {which} schema: {detail}; fix it so that it is a valid JSON Schema without external references")]
+    #[error(
+        "tool {tool:?} has an invalid {which} schema: {detail}; fix it so that it is a valid JSON Schema without external references"
+    )]
     InvalidSchema {
         /// The tool.
         tool: String,
@@ -113,7 +117,11 @@ impl Catalog {
                 Some(schema) => Some(compile(&spec.name, "output", schema)?),
                 None => None,
             };
-            tools.push(Compiled { spec, input, output });
+            tools.push(Compiled {
+                spec,
+                input,
+                output,
+            });
         }
         Self::from_compiled(tools)
     }
@@ -137,12 +145,13 @@ impl Catalog {
             write_canonical(&value, &mut canonical);
         }
         canonical.push(']');
-        let hash = Sha256::digest(canonical.as_bytes())
-            .iter()
-            .fold(String::with_capacity(64), |mut s, b| {
+        let hash = Sha256::digest(canonical.as_bytes()).iter().fold(
+            String::with_capacity(64),
+            |mut s, b| {
                 let _ = write!(s, "{b:02x}");
                 s
-            });
+            },
+        );
         Ok(Catalog { tools, index, hash })
     }
 
@@ -187,7 +196,9 @@ impl Catalog {
     /// (`/query: 5 is not of type "string"`, `(root)` for the args object itself). An unknown tool
     /// gives a single message naming it.
     pub fn validate_args(&self, tool: &str, args: &Map<String, Value>) -> Result<(), Vec<String>> {
-        let compiled = self.compiled(tool).ok_or_else(|| vec![self.unknown_message(tool)])?;
+        let compiled = self
+            .compiled(tool)
+            .ok_or_else(|| vec![self.unknown_message(tool)])?;
         // The validator takes a `&Value`; the args map is cloned once into one (args are small).
         run_validator(&compiled.input, &Value::Object(args.clone()))
     }
@@ -197,7 +208,9 @@ impl Catalog {
     /// # Errors
     /// As [`Catalog::validate_args`].
     pub fn validate_output(&self, tool: &str, output: &Value) -> Result<(), Vec<String>> {
-        let compiled = self.compiled(tool).ok_or_else(|| vec![self.unknown_message(tool)])?;
+        let compiled = self
+            .compiled(tool)
+            .ok_or_else(|| vec![self.unknown_message(tool)])?;
         match &compiled.output {
             Some(validator) => run_validator(validator, output),
             None => Ok(()),
@@ -205,7 +218,10 @@ impl Catalog {
     }
 
     fn unknown_message(&self, tool: &str) -> String {
-        format!("unknown tool {tool:?}; known tools: {}", self.names().join(", "))
+        format!(
+            "unknown tool {tool:?}; known tools: {}",
+            self.names().join(", ")
+        )
     }
 
     /// A catalog with only the named tools (duplicates in `names` are ignored). No schema is recompiled.
@@ -213,7 +229,11 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::UnknownTools`] listing the unknown names and every known one.
     pub fn subset(&self, names: &[String]) -> Result<Catalog, CatalogError> {
-        let unknown: Vec<String> = names.iter().filter(|n| !self.contains(n)).cloned().collect();
+        let unknown: Vec<String> = names
+            .iter()
+            .filter(|n| !self.contains(n))
+            .cloned()
+            .collect();
         if !unknown.is_empty() {
             return Err(CatalogError::UnknownTools {
                 unknown,
@@ -242,7 +262,12 @@ impl Catalog {
         let mut out = String::new();
         for tool in &self.tools {
             let spec = &tool.spec;
-            let _ = write!(out, "- {}({})", spec.name, args_signature(&spec.input_schema));
+            let _ = write!(
+                out,
+                "- {}({})",
+                spec.name,
+                args_signature(&spec.input_schema)
+            );
             let description = spec.description.lines().next().unwrap_or("").trim();
             if !description.is_empty() {
                 let _ = write!(out, ": {description}");
@@ -303,11 +328,24 @@ fn check_object_schema(spec: &ToolSpec) -> Result<(), CatalogError> {
     })
 }
 
-fn compile(tool: &str, which: &'static str, schema: &Value) -> Result<jsonschema::Validator, CatalogError> {
-    jsonschema::validator_for(schema).map_err(|e| CatalogError::InvalidSchema {
-        tool: tool.to_owned(),
-        which,
-        detail: e.to_string(),
+fn compile(
+    tool: &str,
+    which: &'static str,
+    schema: &Value,
+) -> Result<jsonschema::Validator, CatalogError> {
+    jsonschema::validator_for(schema).map_err(|e| {
+        // For a schema that fails the meta-schema, the "instance" path is the location in the schema.
+        let at = e.instance_path().as_str();
+        let detail = if at.is_empty() {
+            e.to_string()
+        } else {
+            format!("at {at}: {e}")
+        };
+        CatalogError::InvalidSchema {
+            tool: tool.to_owned(),
+            which,
+            detail,
+        }
     })
 }
 
@@ -320,7 +358,11 @@ fn run_validator(validator: &jsonschema::Validator, instance: &Value) -> Result<
             truncate(format!("{path}: {e}"), MAX_ERROR_CHARS)
         })
         .collect();
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn truncate(mut s: String, max_chars: usize) -> String {
@@ -331,7 +373,7 @@ fn truncate(mut s: String, max_chars: usize) -> String {
     s
 }
 
-fn json_kind(value: &Value) -> &'static str {
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -356,7 +398,9 @@ fn args_signature(schema: &Value) -> String {
         .unwrap_or_default();
     let mut parts = Vec::with_capacity(properties.len());
     for name in &required {
-        let ty = properties.get(*name).map_or_else(|| "any".to_owned(), type_label);
+        let ty = properties
+            .get(*name)
+            .map_or_else(|| "any".to_owned(), type_label);
         parts.push(format!("{name}: {ty}"));
     }
     for (name, prop) in properties {
@@ -370,23 +414,41 @@ fn args_signature(schema: &Value) -> String {
 /// A short type label for one property schema: `string`, `integer[]`, `"a"|"b"`, `string|null`.
 fn type_label(schema: &Value) -> String {
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-        return values.iter().map(Value::to_string).collect::<Vec<_>>().join("|");
+        return values
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("|");
     }
     if let Some(value) = schema.get("const") {
         return value.to_string();
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(alternatives) = schema.get(key).and_then(Value::as_array) {
-            return alternatives.iter().map(type_label).collect::<Vec<_>>().join("|");
+            return alternatives
+                .iter()
+                .map(type_label)
+                .collect::<Vec<_>>()
+                .join("|");
         }
     }
     match schema.get("type") {
         Some(Value::String(t)) if t == "array" => {
-            let item = schema.get("items").map_or_else(|| "any".to_owned(), type_label);
-            if item.contains('|') { format!("({item})[]") } else { format!("{item}[]") }
+            let item = schema
+                .get("items")
+                .map_or_else(|| "any".to_owned(), type_label);
+            if item.contains('|') {
+                format!("({item})[]")
+            } else {
+                format!("{item}[]")
+            }
         }
         Some(Value::String(t)) => t.clone(),
-        Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("|"),
         _ => "any".to_owned(),
     }
 }

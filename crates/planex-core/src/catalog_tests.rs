@@ -17,7 +17,10 @@ fn names_sorted_and_lookup() {
     assert!(!c.is_empty());
     assert!(c.get("summarize").is_some());
     assert!(c.get("nope").is_none());
-    assert_eq!(c.specs().map(|s| s.name.as_str()).collect::<Vec<_>>(), c.names());
+    assert_eq!(
+        c.specs().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        c.names()
+    );
 }
 
 #[test]
@@ -35,13 +38,32 @@ fn plan_schema_shape() {
     let steps = &schema["properties"]["steps"];
     assert_eq!(steps["maxItems"], 7);
     assert_eq!(steps["minItems"], 1);
-    let any_of = steps["items"]["anyOf"].as_array().cloned().unwrap_or_default();
-    let enums: Vec<Value> = any_of.iter().map(|t| t["properties"]["tool_name"]["enum"].clone()).collect();
-    assert_eq!(enums, vec![json!(["extract"]), json!(["summarize"]), json!(["web_search"])]);
+    let any_of = steps["items"]["anyOf"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let enums: Vec<Value> = any_of
+        .iter()
+        .map(|t| t["properties"]["tool_name"]["enum"].clone())
+        .collect();
+    assert_eq!(
+        enums,
+        vec![
+            json!(["extract"]),
+            json!(["summarize"]),
+            json!(["web_search"])
+        ]
+    );
     let first = &any_of[0];
-    assert_eq!(first["required"], json!(["step_id", "tool_name", "args", "depends_on"]));
+    assert_eq!(
+        first["required"],
+        json!(["step_id", "tool_name", "args", "depends_on"])
+    );
     assert_eq!(first["additionalProperties"], false);
-    assert_eq!(first["properties"]["step_id"], json!({"type": "integer", "minimum": 1}));
+    assert_eq!(
+        first["properties"]["step_id"],
+        json!({"type": "integer", "minimum": 1})
+    );
     assert_eq!(
         first["properties"]["depends_on"],
         json!({"type": "array", "items": {"type": "integer", "minimum": 1}})
@@ -88,12 +110,22 @@ fn prompt_listing_content() {
 fn subset_keeps_named_tools_and_rejects_unknown_ones() {
     let c = catalog();
     let sub = c.subset(&["web_search".into(), "summarize".into()]);
-    assert_eq!(sub.map(|s| s.names()), Ok(vec!["summarize".to_owned(), "web_search".to_owned()]));
+    assert_eq!(
+        sub.map(|s| s.names()),
+        Ok(vec!["summarize".to_owned(), "web_search".to_owned()])
+    );
     let err = c.subset(&["web_search".into(), "translate".into()]);
-    let Err(err) = err else { panic!("unknown tool must be refused") };
-    assert!(matches!(&err, CatalogError::UnknownTools { unknown, .. } if unknown == &["translate"]));
+    let Err(err) = err else {
+        panic!("unknown tool must be refused")
+    };
+    assert!(
+        matches!(&err, CatalogError::UnknownTools { unknown, .. } if unknown == &["translate"])
+    );
     let msg = err.to_string();
-    assert!(msg.contains("translate") && msg.contains("extract, summarize, web_search"), "{msg}");
+    assert!(
+        msg.contains("translate") && msg.contains("extract, summarize, web_search"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -101,7 +133,12 @@ fn duplicate_tool_is_refused() {
     let mut s = specs();
     s.push(tool("summarize", json!({"type": "object"})));
     let err = catalog_error(s);
-    assert_eq!(err, CatalogError::DuplicateName { name: "summarize".into() });
+    assert_eq!(
+        err,
+        CatalogError::DuplicateName {
+            name: "summarize".into()
+        }
+    );
     assert!(err.to_string().contains("\"summarize\""));
 }
 
@@ -117,13 +154,22 @@ fn invalid_schema_is_refused_naming_the_tool() {
         "broken",
         json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": "one"}}}),
     )]);
-    assert!(matches!(&err, CatalogError::InvalidSchema { tool, which: "input", .. } if tool == "broken"), "{err:?}");
-    assert!(err.to_string().contains("\"broken\""));
+    assert!(
+        matches!(&err, CatalogError::InvalidSchema { tool, which: "input", .. } if tool == "broken"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("\"broken\"") && err.to_string().contains("/properties/n/minimum"),
+        "{err}"
+    );
 
     let mut bad_output = tool("out", json!({"type": "object"}));
     bad_output.output_schema = Some(json!({"type": "not-a-type"}));
     let err = catalog_error(vec![bad_output]);
-    assert!(matches!(&err, CatalogError::InvalidSchema { tool, which: "output", .. } if tool == "out"), "{err:?}");
+    assert!(
+        matches!(&err, CatalogError::InvalidSchema { tool, which: "output", .. } if tool == "out"),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -139,15 +185,36 @@ fn non_object_input_schema_is_refused() {
 fn validate_args_reports_paths() {
     let c = catalog();
     let ok = json!({"query": "gpu prices", "limit": 3});
-    assert_eq!(c.validate_args("web_search", ok.as_object().unwrap_or(&Map::new())), Ok(()));
+    assert_eq!(
+        c.validate_args("web_search", ok.as_object().unwrap_or(&Map::new())),
+        Ok(())
+    );
     let bad = json!({"query": 5, "limit": 0});
-    let errors = c.validate_args("web_search", bad.as_object().unwrap_or(&Map::new())).err().unwrap_or_default();
+    let errors = c
+        .validate_args("web_search", bad.as_object().unwrap_or(&Map::new()))
+        .err()
+        .unwrap_or_default();
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors.iter().any(|e| e.starts_with("/query: ")), "{errors:?}");
-    assert!(errors.iter().any(|e| e.starts_with("/limit: ")), "{errors:?}");
-    let missing = c.validate_args("web_search", &Map::new()).err().unwrap_or_default();
-    assert!(missing[0].starts_with("(root): ") && missing[0].contains("query"), "{missing:?}");
-    let unknown = c.validate_args("nope", &Map::new()).err().unwrap_or_default();
+    assert!(
+        errors.iter().any(|e| e.starts_with("/query: ")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with("/limit: ")),
+        "{errors:?}"
+    );
+    let missing = c
+        .validate_args("web_search", &Map::new())
+        .err()
+        .unwrap_or_default();
+    assert!(
+        missing[0].starts_with("(root): ") && missing[0].contains("query"),
+        "{missing:?}"
+    );
+    let unknown = c
+        .validate_args("nope", &Map::new())
+        .err()
+        .unwrap_or_default();
     assert!(unknown[0].contains("nope") && unknown[0].contains("web_search"));
 }
 
@@ -155,10 +222,19 @@ fn validate_args_reports_paths() {
 fn validate_output_uses_output_schema_when_present() {
     let mut with_output = tool("classify", json!({"type": "object"}));
     with_output.output_schema = Some(json!({"type": "object", "required": ["label"]}));
-    let c = Catalog::new(vec![with_output, tool("free", json!({"type": "object"}))]).map_err(|e| e.to_string());
-    let Ok(c) = c else { panic!("catalog must build") };
+    let c = Catalog::new(vec![with_output, tool("free", json!({"type": "object"}))])
+        .map_err(|e| e.to_string());
+    let Ok(c) = c else {
+        panic!("catalog must build")
+    };
     assert_eq!(c.validate_output("free", &json!("anything")), Ok(()));
-    assert_eq!(c.validate_output("classify", &json!({"label": "a"})), Ok(()));
-    let errors = c.validate_output("classify", &json!({})).err().unwrap_or_default();
+    assert_eq!(
+        c.validate_output("classify", &json!({"label": "a"})),
+        Ok(())
+    );
+    let errors = c
+        .validate_output("classify", &json!({}))
+        .err()
+        .unwrap_or_default();
     assert!(errors[0].contains("label"), "{errors:?}");
 }

@@ -74,8 +74,8 @@ impl Price {
                 if tokens_per_second.is_zero() {
                     return (Decimal::ZERO, Decimal::ZERO);
                 }
-                let per_million =
-                    *usd_per_hour * Decimal::from(1_000_000u32) / (*tokens_per_second * Decimal::from(3600u32));
+                let per_million = *usd_per_hour * Decimal::from(1_000_000u32)
+                    / (*tokens_per_second * Decimal::from(3600u32));
                 (per_million, per_million)
             }
             Price::PerMillion {
@@ -88,7 +88,8 @@ impl Price {
     /// The exact cost of one call with this usage.
     pub fn cost(&self, usage: &Usage) -> Decimal {
         let (input, output) = self.per_million();
-        (input * Decimal::from(usage.prompt_tokens) + output * Decimal::from(usage.completion_tokens))
+        (input * Decimal::from(usage.prompt_tokens)
+            + output * Decimal::from(usage.completion_tokens))
             / Decimal::from(1_000_000u32)
     }
 }
@@ -174,8 +175,14 @@ impl CostBreakdown {
         let mut out = CostBreakdown::default();
         for record in records {
             out.total.add(record);
-            out.by_stage.entry(record.stage.to_string()).or_default().add(record);
-            out.by_tier.entry(record.tier.clone()).or_default().add(record);
+            out.by_stage
+                .entry(record.stage.to_string())
+                .or_default()
+                .add(record);
+            out.by_tier
+                .entry(record.tier.clone())
+                .or_default()
+                .add(record);
             if let Some(tool) = &record.tool {
                 out.by_tool.entry(tool.clone()).or_default().add(record);
             }
@@ -186,7 +193,11 @@ impl CostBreakdown {
 
 /// Formats USD for people: six decimals below one cent, else four.
 pub fn format_usd(amount: Decimal) -> String {
-    let places = if amount.abs() < Decimal::new(1, 2) { 6 } else { 4 };
+    let places = if amount.abs() < Decimal::new(1, 2) {
+        6
+    } else {
+        4
+    };
     format!("${}", amount.round_dp(places))
 }
 
@@ -201,20 +212,39 @@ mod tests {
 
     #[test]
     fn gpu_hour_prices_match_the_reference_table() {
-        let h200 = Price::GpuHour { usd_per_hour: d("4.54"), tokens_per_second: d("2500") };
-        let l40s = Price::GpuHour { usd_per_hour: d("0.96"), tokens_per_second: d("6000") };
+        let h200 = Price::GpuHour {
+            usd_per_hour: d("4.54"),
+            tokens_per_second: d("2500"),
+        };
+        let l40s = Price::GpuHour {
+            usd_per_hour: d("0.96"),
+            tokens_per_second: d("6000"),
+        };
         assert_eq!(h200.per_million().0.round_dp(3), d("0.504"));
         assert_eq!(l40s.per_million().0.round_dp(3), d("0.044"));
-        let react = h200.cost(&Usage { prompt_tokens: 15_000, ..Usage::default() });
+        let react = h200.cost(&Usage {
+            prompt_tokens: 15_000,
+            ..Usage::default()
+        });
         // 15k tokens cost 0.0075666… USD; the reference table truncates to 0.00756.
-        assert_eq!(react.round_dp_with_strategy(5, rust_decimal::RoundingStrategy::ToZero), d("0.00756"));
+        assert_eq!(
+            react.round_dp_with_strategy(5, rust_decimal::RoundingStrategy::ToZero),
+            d("0.00756")
+        );
         assert_eq!(react.round_dp(5), d("0.00757"));
     }
 
     #[test]
     fn per_million_prices_split_input_and_output() {
-        let api = Price::PerMillion { usd_per_million_input: d("1"), usd_per_million_output: d("3") };
-        let cost = api.cost(&Usage { prompt_tokens: 1_000_000, completion_tokens: 1_000_000, cached_tokens: 0 });
+        let api = Price::PerMillion {
+            usd_per_million_input: d("1"),
+            usd_per_million_output: d("3"),
+        };
+        let cost = api.cost(&Usage {
+            prompt_tokens: 1_000_000,
+            completion_tokens: 1_000_000,
+            cached_tokens: 0,
+        });
         assert_eq!(cost, d("4"));
     }
 
@@ -226,7 +256,11 @@ mod tests {
             model: "m".into(),
             tool: tool.map(Into::into),
             step_id: None,
-            usage: Usage { prompt_tokens: p, completion_tokens: c, cached_tokens: 0 },
+            usage: Usage {
+                prompt_tokens: p,
+                completion_tokens: c,
+                cached_tokens: 0,
+            },
             cost_usd: Decimal::from(p + c),
         };
         let records = [

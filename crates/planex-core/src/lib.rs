@@ -6,17 +6,24 @@
 
 mod catalog;
 mod cost;
+mod dag;
 mod ids;
 mod plan;
+mod template;
 #[cfg(test)]
 mod test_support;
 mod tool;
+mod validate;
 
 pub use catalog::{Catalog, CatalogError};
 pub use cost::{CallRecord, CostBreakdown, CostTotals, Price, Stage, Usage, format_usd};
 pub use ids::{StepId, TaskId};
 pub use plan::{Plan, PlanError, PlanLimits, Step};
+pub use template::{
+    Placeholder, TemplateError, placeholders, referenced_steps, render, substitute_args,
+};
 pub use tool::{HttpTool, LlmTool, ToolKind, ToolSpec};
+pub use validate::PlanBuilder;
 
 /// Re-exported so that users of the cost types need no direct dependency.
 pub use rust_decimal::Decimal;

@@ -55,7 +55,9 @@ pub enum PlanError {
     #[error("plan has no steps; a plan needs at least one step")]
     Empty,
     /// More steps than `max_subtasks`.
-    #[error("plan has {count} steps but at most {max} are allowed (max_subtasks); merge or drop steps")]
+    #[error(
+        "plan has {count} steps but at most {max} are allowed (max_subtasks); merge or drop steps"
+    )]
     TooManySteps {
         /// Steps in the plan.
         count: usize,
@@ -141,5 +143,9 @@ impl PlanError {
 }
 
 fn format_cycle(cycle: &[StepId]) -> String {
-    cycle.iter().map(|s| format!("step {s}")).collect::<Vec<_>>().join(" -> ")
+    cycle
+        .iter()
+        .map(|s| format!("step {s}"))
+        .collect::<Vec<_>>()
+        .join(" -> ")
 }

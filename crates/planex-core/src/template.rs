@@ -48,7 +48,9 @@ pub enum TemplateError {
         placeholder: String,
     },
     /// A `{step_N_result.path}` placeholder names a field the result does not have.
-    #[error("placeholder {placeholder}: the result of step {step} has no field {path:?} ({reason})")]
+    #[error(
+        "placeholder {placeholder}: the result of step {step} has no field {path:?} ({reason})"
+    )]
     MissingField {
         /// The referenced step.
         step: StepId,
@@ -81,7 +83,9 @@ pub fn placeholders(text: &str) -> Vec<Placeholder> {
 pub fn referenced_steps(args: &Map<String, Value>) -> BTreeSet<StepId> {
     let mut out = BTreeSet::new();
     for value in args.values() {
-        visit_strings(value, &mut |s| out.extend(scan(s).into_iter().map(|(_, _, p)| p.step)));
+        visit_strings(value, &mut |s| {
+            out.extend(scan(s).into_iter().map(|(_, _, p)| p.step))
+        });
     }
     out
 }
@@ -101,7 +105,10 @@ pub fn substitute_args(
         .collect()
 }
 
-fn substitute_value(value: &Value, results: &BTreeMap<StepId, Value>) -> Result<Value, TemplateError> {
+fn substitute_value(
+    value: &Value,
+    results: &BTreeMap<StepId, Value>,
+) -> Result<Value, TemplateError> {
     Ok(match value {
         Value::String(s) => Value::String(substitute_str(s, results)?),
         Value::Array(items) => Value::Array(
@@ -131,7 +138,10 @@ fn substitute_str(text: &str, results: &BTreeMap<StepId, Value>) -> Result<Strin
     Ok(out)
 }
 
-fn resolve(placeholder: &Placeholder, results: &BTreeMap<StepId, Value>) -> Result<String, TemplateError> {
+fn resolve(
+    placeholder: &Placeholder,
+    results: &BTreeMap<StepId, Value>,
+) -> Result<String, TemplateError> {
     let step = placeholder.step;
     let Some(mut current) = results.get(&step).map(Cow::Borrowed) else {
         return Err(TemplateError::MissingResult {
@@ -159,7 +169,11 @@ fn resolve(placeholder: &Placeholder, results: &BTreeMap<StepId, Value>) -> Resu
         }
         let next = match current.as_ref() {
             Value::Object(map) => map.get(segment).cloned(),
-            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)).cloned(),
+            Value::Array(items) => segment
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get(i))
+                .cloned(),
             _ => None,
         };
         match next {
@@ -218,15 +232,29 @@ fn parse_placeholder(text: &str) -> Option<(usize, Placeholder)> {
     let path = if inner.is_empty() {
         Vec::new()
     } else {
-        let segments: Vec<String> = inner.strip_prefix('.')?.split('.').map(str::to_owned).collect();
-        let valid = |s: &String| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let segments: Vec<String> = inner
+            .strip_prefix('.')?
+            .split('.')
+            .map(str::to_owned)
+            .collect();
+        let valid = |s: &String| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
         if !segments.iter().all(valid) {
             return None;
         }
         segments
     };
     let len = text.len() - after.len() + close + 1;
-    Some((len, Placeholder { step: StepId(step), path }))
+    Some((
+        len,
+        Placeholder {
+            step: StepId(step),
+            path,
+        },
+    ))
 }
 
 /// Renders a tool template: `{name}` is replaced by the arg `name` (strings as-is, other values as
@@ -250,7 +278,9 @@ pub fn render(
         } else if let Some(tail) = rest.strip_prefix("}}") {
             out.push('}');
             rest = tail;
-        } else if let Some((len, name, optional)) = (c == '{').then(|| parse_arg_ref(rest)).flatten() {
+        } else if let Some((len, name, optional)) =
+            (c == '{').then(|| parse_arg_ref(rest)).flatten()
+        {
             match values.get(name) {
                 Some(Value::Null) | None if optional => {}
                 Some(value) => out.push_str(&encode(&value_text(value))),
@@ -280,7 +310,9 @@ fn parse_arg_ref(text: &str) -> Option<(usize, &str, bool)> {
         None => (inner, false),
     };
     let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return None;
     }

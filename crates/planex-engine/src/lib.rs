@@ -1,1 +1,263 @@
-//! placeholder
+//! planex-engine: plan once on a big model, execute every step on small ones.
+//!
+//! `Engine::submit` runs the planner call (with one re-plan on an invalid plan), turns the plan into
+//! step specs (tier per tool, plus an optional synthesis step on the planner tier) and hands them to
+//! the `Store`, which enqueues the ready ones. Per-tier workers (`run_worker`) claim, execute and
+//! complete steps; each completion atomically enqueues newly ready dependents, so scheduling is event
+//! driven and independent steps run in parallel. The engine holds no task state of its own: any
+//! process with the same store, catalog and tiers can serve any task.
+
+mod executor;
+mod http_tool;
+mod models;
+mod planner;
+mod worker;
+
+pub use executor::{Executor, SYNTHESIS_TOOL};
+pub use models::Models;
+pub use planner::{Planned, PlannerSettings, PlanningFailed, plan_task, system_prompt};
+pub use worker::{WorkerSettings, run_worker};
+
+use planex_core::{Catalog, CatalogError, Plan, PlanLimits, Stage, StepId, TaskId};
+use planex_llm::{CallContext, RetryPolicy};
+use planex_store::{NewTask, StepSpec, Store, StoreError, TaskRecord, TaskStatus};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// An engine failure; each says what failed and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A tool or config names a tier that does not exist.
+    #[error("unknown tier {tier:?} (known tiers: {}); add it to [tiers] or fix the name", .known.join(", "))]
+    UnknownTier {
+        /// The name used.
+        tier: String,
+        /// The tiers that exist.
+        known: Vec<String>,
+    },
+    /// The request's tool subset names unknown tools.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The task did not finish in time (it keeps running; read it later by id).
+    #[error("task {0} did not finish within the wait timeout; it is still running, read it later by id")]
+    Timeout(TaskId),
+    /// The request is invalid.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// The tier that plans (and synthesises).
+    pub planner_tier: String,
+    /// Default `max_subtasks` when a request gives none.
+    pub max_subtasks: usize,
+    /// Hard ceiling on `max_subtasks` a request may ask for.
+    pub max_subtasks_limit: usize,
+    /// Append a synthesis step by default.
+    pub synthesis: bool,
+    /// Planner call settings.
+    pub planner: PlannerSettings,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            planner_tier: "planner".into(),
+            max_subtasks: 10,
+            max_subtasks_limit: 64,
+            synthesis: true,
+            planner: PlannerSettings::default(),
+        }
+    }
+}
+
+/// One task to plan and run.
+#[derive(Debug, Clone, Default)]
+pub struct TaskRequest {
+    /// The user's task.
+    pub task: String,
+    /// Id to use (a random one when absent).
+    pub task_id: Option<TaskId>,
+    /// Most plan steps (the engine default when absent).
+    pub max_subtasks: Option<usize>,
+    /// Append a synthesis step (the engine default when absent).
+    pub synthesis: Option<bool>,
+    /// Restrict the planner to these tools.
+    pub tools: Option<Vec<String>>,
+    /// Owning tenant.
+    pub tenant: Option<String>,
+    /// Cost center for attribution.
+    pub cost_center: Option<String>,
+    /// Propagated to model servers as `X-Request-ID`.
+    pub request_id: Option<String>,
+}
+
+/// The engine: planner, catalog, tiers and store wired together.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    executor: Arc<Executor>,
+    settings: EngineSettings,
+}
+
+impl Engine {
+    /// Wires an engine; fails when a tool or the planner names a tier that does not exist.
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+        models: Models,
+        settings: EngineSettings,
+    ) -> Result<Self, EngineError> {
+        models.get(&settings.planner_tier)?;
+        for tool in catalog.specs() {
+            models.get(&tool.tier)?;
+        }
+        let executor = Executor {
+            catalog,
+            models,
+            http: reqwest::Client::new(),
+            http_retry: RetryPolicy::default(),
+            synthesis_input_chars: 4000,
+        };
+        Ok(Engine { store, executor: Arc::new(executor), settings })
+    }
+
+    /// Replaces the executor's retry policy for `http` tools.
+    pub fn with_http_retry(mut self, retry: RetryPolicy) -> Self {
+        if let Some(executor) = Arc::get_mut(&mut self.executor) {
+            executor.http_retry = retry;
+        }
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The step executor (shared by workers and the single-step API).
+    pub fn executor(&self) -> &Arc<Executor> {
+        &self.executor
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// The tier names that have tools or plan, i.e. that need workers.
+    pub fn tiers_with_work(&self) -> Vec<String> {
+        let mut tiers: Vec<String> = self.executor.catalog.specs().map(|t| t.tier.clone()).collect();
+        tiers.push(self.settings.planner_tier.clone());
+        tiers.sort();
+        tiers.dedup();
+        tiers
+    }
+
+    /// Records the task, plans it and hands its steps to the store. Returns once the task is
+    /// running (or has failed planning); the outcome is read from the store.
+    pub async fn submit(&self, request: TaskRequest) -> Result<TaskId, EngineError> {
+        let task = request.task.trim();
+        if task.is_empty() {
+            return Err(EngineError::InvalidRequest("the task text is empty".into()));
+        }
+        let max_steps = request.max_subtasks.unwrap_or(self.settings.max_subtasks);
+        if max_steps == 0 || max_steps > self.settings.max_subtasks_limit {
+            return Err(EngineError::InvalidRequest(format!(
+                "max_subtasks must be between 1 and {}, got {max_steps}",
+                self.settings.max_subtasks_limit
+            )));
+        }
+        let catalog = match &request.tools {
+            Some(names) => Arc::new(self.executor.catalog.subset(names)?),
+            None => self.executor.catalog.clone(),
+        };
+        let task_id = request.task_id.clone().unwrap_or_else(TaskId::new_random);
+        self.store
+            .create_task(NewTask {
+                task_id: task_id.clone(),
+                task: task.to_owned(),
+                tenant: request.tenant.clone(),
+                cost_center: request.cost_center.clone(),
+            })
+            .await?;
+        let ctx = CallContext { request_id: request.request_id.clone() };
+        let planner = self.executor.models.get(&self.settings.planner_tier)?;
+        let limits = PlanLimits { max_steps };
+        match plan_task(planner.as_ref(), &catalog, task, limits, &self.settings.planner, &ctx).await {
+            Ok(planned) => {
+                metrics::histogram!("plan_replans").record(f64::from(planned.replans));
+                let synthesis = request.synthesis.unwrap_or(self.settings.synthesis);
+                let specs = self.step_specs(&planned.plan, synthesis);
+                let plan_json = serde_json::to_value(&planned.plan).unwrap_or_default();
+                self.store.start_task(&task_id, plan_json, specs, planned.calls).await?;
+            }
+            Err(failed) => {
+                tracing::warn!(task = %task_id, reason = %failed.reason, "planning failed");
+                self.store.finish_unplanned(&task_id, TaskStatus::Failed, failed.reason, failed.calls).await?;
+            }
+        }
+        Ok(task_id)
+    }
+
+    /// Submits a task and waits for its final record (event driven) up to `timeout`.
+    pub async fn run(&self, request: TaskRequest, timeout: Duration) -> Result<TaskRecord, EngineError> {
+        let task_id = self.submit(request).await?;
+        planex_store::wait_for_task(self.store.as_ref(), &task_id, timeout)
+            .await?
+            .ok_or(EngineError::Timeout(task_id))
+    }
+
+    /// Step specs for a validated plan: each step on its tool's tier, plus the synthesis step.
+    pub fn step_specs(&self, plan: &Plan, synthesis: bool) -> Vec<StepSpec> {
+        let mut specs: Vec<StepSpec> = plan
+            .steps
+            .iter()
+            .map(|step| StepSpec {
+                step_id: step.step_id,
+                tool_name: step.tool_name.clone(),
+                args: step.args.clone(),
+                depends_on: step.depends_on.clone(),
+                tier: self.executor.catalog.get(&step.tool_name).map(|t| t.tier.clone()).unwrap_or_default(),
+                stage: Stage::Step,
+                tolerate_failed_deps: false,
+            })
+            .collect();
+        if synthesis {
+            let next = plan.steps.iter().map(|s| s.step_id.0).max().unwrap_or(0) + 1;
+            specs.push(StepSpec {
+                step_id: StepId(next),
+                tool_name: SYNTHESIS_TOOL.to_owned(),
+                args: serde_json::Map::new(),
+                depends_on: plan.steps.iter().map(|s| s.step_id).collect(),
+                tier: self.settings.planner_tier.clone(),
+                stage: Stage::Synthesis,
+                tolerate_failed_deps: true,
+            });
+        }
+        specs
+    }
+
+    /// Starts one worker per tier that has work, in this process, until `shutdown` is cancelled.
+    /// Returns their join handles (they drain on shutdown).
+    pub fn spawn_workers(
+        &self,
+        concurrency: usize,
+        worker_prefix: &str,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.tiers_with_work()
+            .into_iter()
+            .map(|tier| {
+                let mut settings = WorkerSettings::new(tier.clone(), format!("{worker_prefix}-{tier}"));
+                settings.concurrency = concurrency;
+                tokio::spawn(run_worker(self.store.clone(), self.executor.clone(), settings, shutdown.clone()))
+            })
+            .collect()
+    }
+}

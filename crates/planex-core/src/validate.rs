@@ -1,0 +1,415 @@
+//! Plan validation: turning the planner's JSON into a [`Plan`], whole or one step at a time.
+//!
+//! Key decision: the per-step rules (shape, tool, args, dependencies, placeholders) are small functions
+//! shared by [`Plan::from_value`] (a whole plan, rules applied in the order of DESIGN.md §2 across all
+//! steps, so the first rule that fails is reported) and [`PlanBuilder`] (a streamed plan, where a step
+//! may depend only on steps already accepted, which makes it acyclic by construction).
+
+use crate::catalog::json_kind;
+use crate::template::referenced_steps;
+use crate::{Catalog, Plan, PlanError, PlanLimits, Step, StepId};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+const STEP_FIELDS: [&str; 4] = ["step_id", "tool_name", "args", "depends_on"];
+
+impl Plan {
+    /// Parses and validates the planner's text: JSON, optionally surrounded by whitespace and a
+    /// Markdown code fence (```` ```json … ``` ````).
+    ///
+    /// # Errors
+    /// The first rule that fails, as a [`PlanError`] naming the culprit.
+    pub fn parse(text: &str, catalog: &Catalog, limits: PlanLimits) -> Result<Plan, PlanError> {
+        let json = strip_fence(text);
+        let value: Value =
+            serde_json::from_str(json).map_err(|e| shape(format!("not valid JSON: {e}")))?;
+        Plan::from_value(value, catalog, limits)
+    }
+
+    /// Validates a plan given as JSON: `{"task"?: string, "steps": [...]}`. `task` is `""` when absent.
+    ///
+    /// Rules, in order: shape, empty, too many steps, duplicate ids, unknown tool, args against the
+    /// tool's schema, unknown dependency, self dependency (a cycle), placeholder not in `depends_on`,
+    /// cycle. Repeated `depends_on` entries are merged silently.
+    ///
+    /// # Errors
+    /// The first rule that fails, as a [`PlanError`] naming the culprit.
+    pub fn from_value(
+        value: Value,
+        catalog: &Catalog,
+        limits: PlanLimits,
+    ) -> Result<Plan, PlanError> {
+        let (task, raw_steps) = plan_shape(value)?;
+        let steps = raw_steps
+            .into_iter()
+            .enumerate()
+            .map(|(index, raw)| step_shape(raw, index))
+            .collect::<Result<Vec<Step>, PlanError>>()?;
+        if steps.is_empty() {
+            return Err(PlanError::Empty);
+        }
+        check_count(steps.len(), limits)?;
+        let mut ids = BTreeSet::new();
+        for step in &steps {
+            if !ids.insert(step.step_id) {
+                return Err(PlanError::DuplicateStepId {
+                    step_id: step.step_id,
+                });
+            }
+        }
+        for step in &steps {
+            check_tool(step, catalog)?;
+        }
+        for step in &steps {
+            check_args(step, catalog)?;
+        }
+        for step in &steps {
+            check_dependencies_exist(step, &ids, |step_id, missing| {
+                PlanError::UnknownDependency { step_id, missing }
+            })?;
+        }
+        for step in &steps {
+            check_self_dependency(step)?;
+        }
+        for step in &steps {
+            check_placeholders(step)?;
+        }
+        if let Some(cycle) = find_cycle(&steps) {
+            return Err(PlanError::Cycle { cycle });
+        }
+        Ok(Plan { task, steps })
+    }
+}
+
+/// Accepts a streamed plan one step at a time (steps may depend only on steps already accepted).
+#[derive(Debug, Clone)]
+pub struct PlanBuilder<'c> {
+    task: String,
+    catalog: &'c Catalog,
+    limits: PlanLimits,
+    steps: Vec<Step>,
+    ids: BTreeSet<StepId>,
+}
+
+impl<'c> PlanBuilder<'c> {
+    /// An empty streamed plan for `task`.
+    pub fn new(task: impl Into<String>, catalog: &'c Catalog, limits: PlanLimits) -> Self {
+        PlanBuilder {
+            task: task.into(),
+            catalog,
+            limits,
+            steps: Vec::new(),
+            ids: BTreeSet::new(),
+        }
+    }
+
+    /// Validates one step (a JSON object as in a plan's `steps` array) and accepts it.
+    ///
+    /// # Errors
+    /// Shape, too many steps, duplicate id, unknown tool, invalid args, self dependency (cycle),
+    /// [`PlanError::ForwardDependency`] for a dependency not yet accepted, placeholder not in
+    /// `depends_on`. A refused step leaves the builder unchanged.
+    pub fn push(&mut self, step_value: Value) -> Result<&Step, PlanError> {
+        let step = step_shape(step_value, self.steps.len())?;
+        check_count(self.steps.len() + 1, self.limits)?;
+        if self.ids.contains(&step.step_id) {
+            return Err(PlanError::DuplicateStepId {
+                step_id: step.step_id,
+            });
+        }
+        check_tool(&step, self.catalog)?;
+        check_args(&step, self.catalog)?;
+        check_self_dependency(&step)?;
+        check_dependencies_exist(&step, &self.ids, |step_id, dependency| {
+            PlanError::ForwardDependency {
+                step_id,
+                dependency,
+            }
+        })?;
+        check_placeholders(&step)?;
+        self.ids.insert(step.step_id);
+        self.steps.push(step);
+        // cannot fail because a step was pushed on the line above
+        self.steps.last().ok_or(PlanError::Empty)
+    }
+
+    /// Steps accepted so far, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Number of steps accepted so far.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether no step has been accepted yet.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Closes the plan.
+    ///
+    /// # Errors
+    /// [`PlanError::Empty`] when no step was accepted.
+    pub fn finish(self) -> Result<Plan, PlanError> {
+        if self.steps.is_empty() {
+            return Err(PlanError::Empty);
+        }
+        Ok(Plan {
+            task: self.task,
+            steps: self.steps,
+        })
+    }
+}
+
+fn shape(detail: String) -> PlanError {
+    PlanError::Shape { detail }
+}
+
+/// The JSON inside an optional Markdown code fence, trimmed.
+fn strip_fence(text: &str) -> &str {
+    let trimmed = text.trim();
+    let Some(rest) = trimmed.strip_prefix("```") else {
+        return trimmed;
+    };
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+    rest.strip_suffix("```").unwrap_or(rest).trim()
+}
+
+/// Checks the top level and returns the task text and the raw steps.
+fn plan_shape(value: Value) -> Result<(String, Vec<Value>), PlanError> {
+    let Value::Object(mut map) = value else {
+        return Err(shape(format!(
+            "(root): expected an object {{\"steps\": [...]}}, got {}",
+            json_kind(&value)
+        )));
+    };
+    if let Some(key) = map.keys().find(|k| *k != "task" && *k != "steps") {
+        return Err(shape(format!(
+            "(root): unknown field {key:?}; a plan has only \"steps\" and optionally \"task\""
+        )));
+    }
+    let task = match map.remove("task") {
+        None => String::new(),
+        Some(Value::String(task)) => task,
+        Some(other) => {
+            return Err(shape(format!(
+                "task: expected a string, got {}",
+                json_kind(&other)
+            )));
+        }
+    };
+    match map.remove("steps") {
+        Some(Value::Array(steps)) => Ok((task, steps)),
+        Some(other) => Err(shape(format!(
+            "steps: expected an array of steps, got {}",
+            json_kind(&other)
+        ))),
+        None => Err(shape(
+            "steps: missing; a plan needs a \"steps\" array".to_owned(),
+        )),
+    }
+}
+
+/// Checks one step's shape; `index` is its position in the `steps` array (for the error path).
+/// Repeated `depends_on` entries are merged, keeping the first occurrence.
+fn step_shape(value: Value, index: usize) -> Result<Step, PlanError> {
+    let path = format!("steps[{index}]");
+    let Value::Object(mut map) = value else {
+        return Err(shape(format!(
+            "{path}: expected an object with step_id, tool_name, args and depends_on, got {}",
+            json_kind(&value)
+        )));
+    };
+    if let Some(key) = map.keys().find(|k| !STEP_FIELDS.contains(&k.as_str())) {
+        return Err(shape(format!(
+            "{path}: unknown field {key:?}; a step has exactly step_id, tool_name, args and depends_on"
+        )));
+    }
+    let step_id = positive_id(map.get("step_id"), &format!("{path}.step_id"))?;
+    let tool_name = match map.remove("tool_name") {
+        Some(Value::String(name)) => name,
+        Some(other) => {
+            return Err(shape(format!(
+                "{path}.tool_name: expected a string, got {}",
+                json_kind(&other)
+            )));
+        }
+        None => {
+            return Err(shape(format!(
+                "{path}.tool_name: missing; expected a tool name"
+            )));
+        }
+    };
+    let args = match map.remove("args") {
+        Some(Value::Object(args)) => args,
+        Some(other) => {
+            return Err(shape(format!(
+                "{path}.args: expected an object, got {}",
+                json_kind(&other)
+            )));
+        }
+        None => {
+            return Err(shape(format!(
+                "{path}.args: missing; expected an object (use {{}} for a tool without args)"
+            )));
+        }
+    };
+    let mut depends_on = Vec::new();
+    match map.get("depends_on") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let id = positive_id(Some(item), &format!("{path}.depends_on[{i}]"))?;
+                if !depends_on.contains(&id) {
+                    depends_on.push(id);
+                }
+            }
+        }
+        Some(other) => {
+            return Err(shape(format!(
+                "{path}.depends_on: expected an array of step ids, got {}",
+                json_kind(other)
+            )));
+        }
+    }
+    Ok(Step {
+        step_id,
+        tool_name,
+        args,
+        depends_on,
+    })
+}
+
+fn positive_id(value: Option<&Value>, path: &str) -> Result<StepId, PlanError> {
+    let Some(value) = value else {
+        return Err(shape(format!(
+            "{path}: missing; expected a positive integer"
+        )));
+    };
+    match value.as_u64().map(u32::try_from) {
+        Some(Ok(id)) if id >= 1 => Ok(StepId(id)),
+        _ => Err(shape(format!(
+            "{path}: expected a positive integer (1 to {}), got {value}",
+            u32::MAX
+        ))),
+    }
+}
+
+fn check_count(count: usize, limits: PlanLimits) -> Result<(), PlanError> {
+    if count > limits.max_steps {
+        return Err(PlanError::TooManySteps {
+            count,
+            max: limits.max_steps,
+        });
+    }
+    Ok(())
+}
+
+fn check_tool(step: &Step, catalog: &Catalog) -> Result<(), PlanError> {
+    if catalog.contains(&step.tool_name) {
+        return Ok(());
+    }
+    Err(PlanError::UnknownTool {
+        step_id: step.step_id,
+        tool: step.tool_name.clone(),
+        known: catalog.names(),
+    })
+}
+
+/// Placeholders are plain strings here: the schema sees the args exactly as the planner wrote them.
+fn check_args(step: &Step, catalog: &Catalog) -> Result<(), PlanError> {
+    catalog
+        .validate_args(&step.tool_name, &step.args)
+        .map_err(|errors| PlanError::InvalidArgs {
+            step_id: step.step_id,
+            tool: step.tool_name.clone(),
+            errors,
+        })
+}
+
+fn check_dependencies_exist(
+    step: &Step,
+    known: &BTreeSet<StepId>,
+    error: impl Fn(StepId, StepId) -> PlanError,
+) -> Result<(), PlanError> {
+    match step.depends_on.iter().find(|d| !known.contains(d)) {
+        Some(&missing) => Err(error(step.step_id, missing)),
+        None => Ok(()),
+    }
+}
+
+fn check_self_dependency(step: &Step) -> Result<(), PlanError> {
+    if step.depends_on.contains(&step.step_id) {
+        return Err(PlanError::Cycle {
+            cycle: vec![step.step_id, step.step_id],
+        });
+    }
+    Ok(())
+}
+
+fn check_placeholders(step: &Step) -> Result<(), PlanError> {
+    match referenced_steps(&step.args)
+        .into_iter()
+        .find(|r| !step.depends_on.contains(r))
+    {
+        Some(referenced) => Err(PlanError::PlaceholderNotInDependsOn {
+            step_id: step.step_id,
+            referenced,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// One dependency cycle, following `depends_on` edges, first step repeated at the end.
+/// Dependencies that name no step are ignored (they are a separate rule).
+pub(crate) fn find_cycle(steps: &[Step]) -> Option<Vec<StepId>> {
+    const WHITE: u8 = 0;
+    const GREY: u8 = 1;
+    const BLACK: u8 = 2;
+    let deps: BTreeMap<StepId, &[StepId]> = steps
+        .iter()
+        .map(|s| (s.step_id, s.depends_on.as_slice()))
+        .collect();
+    let mut colour: BTreeMap<StepId, u8> = deps.keys().map(|&id| (id, WHITE)).collect();
+    for root in steps.iter().map(|s| s.step_id) {
+        if colour.get(&root) != Some(&WHITE) {
+            continue;
+        }
+        colour.insert(root, GREY);
+        let mut stack: Vec<(StepId, usize)> = vec![(root, 0)];
+        while let Some((node, next)) = stack.last_mut() {
+            let node = *node;
+            let Some(&dep) = deps.get(&node).and_then(|d| d.get(*next)) else {
+                colour.insert(node, BLACK);
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            match colour.get(&dep) {
+                Some(&GREY) => {
+                    let start = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
+                    let mut cycle: Vec<StepId> = stack
+                        .get(start..)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect();
+                    cycle.push(dep);
+                    return Some(cycle);
+                }
+                Some(&WHITE) => {
+                    colour.insert(dep, GREY);
+                    stack.push((dep, 0));
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

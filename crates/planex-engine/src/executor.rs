@@ -1,0 +1,193 @@
+//! Runs one leased step: fills in placeholders, runs its tool (`llm` on its tier, `http` against its
+//! configured base URL, or the built-in synthesis), escalates once on failure, and prices every call.
+//!
+//! Key decision: the executor never touches the store. It turns a `StepLease` into a `StepOutcome`,
+//! so the same code serves in-process workers, remote worker processes and the `/v1/execute` API.
+
+use crate::Models;
+use crate::http_tool;
+use planex_core::{CallRecord, Catalog, LlmTool, Stage, StepId, ToolKind, ToolSpec};
+use planex_core::{render, substitute_args};
+use planex_llm::{CallContext, ChatFailure, ChatMessage, ChatModel, ChatRequest, RetryPolicy};
+use planex_store::{StepLease, StepOutcome, value_text};
+use std::sync::Arc;
+
+/// The reserved tool name of the synthesis step the engine appends to a plan.
+pub const SYNTHESIS_TOOL: &str = "planex.synthesize";
+
+const DEFAULT_SYSTEM: &str =
+    "You execute one step of a larger plan. Do exactly what the step asks, using only the given input. Be concise.";
+
+/// Everything a step needs besides its lease.
+#[derive(Clone)]
+pub struct Executor {
+    /// The tool catalog the plans were validated against.
+    pub catalog: Arc<Catalog>,
+    /// The model tiers.
+    pub models: Models,
+    /// Shared HTTP client for `http` tools.
+    pub http: reqwest::Client,
+    /// Retry policy of `http` tools (model calls use their tier's policy).
+    pub http_retry: RetryPolicy,
+    /// Longest dependency result passed to the synthesis prompt, in characters.
+    pub synthesis_input_chars: usize,
+}
+
+/// Attempts and priced calls accumulated over a step's tries (first tier, then escalation).
+#[derive(Default)]
+struct Tally {
+    attempts: u32,
+    calls: Vec<CallRecord>,
+}
+
+impl Executor {
+    /// Runs the step and reports its outcome; never panics, never returns early without an outcome.
+    pub async fn run(&self, lease: &StepLease, ctx: &CallContext) -> StepOutcome {
+        let mut tally = Tally::default();
+        let result = if lease.spec.tool_name == SYNTHESIS_TOOL {
+            self.synthesize(lease, ctx, &mut tally).await
+        } else {
+            self.run_tool(lease, ctx, &mut tally).await
+        };
+        let attempts = tally.attempts.max(1);
+        match result {
+            Ok(result) => StepOutcome::Succeeded { result, attempts, calls: tally.calls },
+            Err(error) => StepOutcome::Failed { error, attempts, calls: tally.calls },
+        }
+    }
+
+    async fn run_tool(
+        &self,
+        lease: &StepLease,
+        ctx: &CallContext,
+        tally: &mut Tally,
+    ) -> Result<serde_json::Value, String> {
+        let name = &lease.spec.tool_name;
+        let tool = self.catalog.get(name).ok_or_else(|| {
+            format!(
+                "tool {name:?} is not in this worker's catalog (known: {}); deploy the same tool config to every process",
+                self.catalog.names().join(", ")
+            )
+        })?;
+        let args = substitute_args(&lease.spec.args, &lease.dep_results).map_err(|e| e.to_string())?;
+        match &tool.kind {
+            ToolKind::Llm(llm) => self.run_llm(tool, llm, &args, lease.spec.step_id, ctx, tally).await,
+            ToolKind::Http(http) => {
+                let (result, attempts) = http_tool::call(&self.http, http, &args, &self.http_retry, ctx).await;
+                tally.attempts += attempts;
+                result
+            }
+        }
+    }
+
+    async fn run_llm(
+        &self,
+        tool: &ToolSpec,
+        llm: &LlmTool,
+        args: &serde_json::Map<String, serde_json::Value>,
+        step_id: StepId,
+        ctx: &CallContext,
+        tally: &mut Tally,
+    ) -> Result<serde_json::Value, String> {
+        let prompt = render(&llm.prompt, args, str::to_owned).map_err(|e| e.to_string())?;
+        let system = llm.system.clone().unwrap_or_else(|| DEFAULT_SYSTEM.to_owned());
+        let mut request =
+            ChatRequest::new(vec![ChatMessage::system(system), ChatMessage::user(prompt)]).with_max_tokens(llm.max_tokens);
+        if let Some(schema) = &tool.output_schema {
+            request = request.with_response_format(serde_json::json!({
+                "type": "json_schema",
+                "json_schema": {"name": tool.name, "strict": true, "schema": schema},
+            }));
+        }
+        let model = self.models.get(&tool.tier).map_err(|e| e.to_string())?;
+        let first = self.try_llm(model.as_ref(), tool, &request, step_id, ctx, tally).await;
+        let Err(first_error) = first else { return first };
+        let Some(next) = model.escalate_to() else { return Err(first_error) };
+        let escalated = self.models.get(next).map_err(|e| format!("{first_error}; escalation failed: {e}"))?;
+        metrics::counter!("step_escalations_total", "from" => tool.tier.clone(), "to" => next.to_owned())
+            .increment(1);
+        tracing::info!(tool = %tool.name, from = %tool.tier, to = next, "escalating step");
+        self.try_llm(escalated.as_ref(), tool, &request, step_id, ctx, tally)
+            .await
+            .map_err(|second| format!("{first_error}; after escalation to tier {next}: {second}"))
+    }
+
+    /// One try of an `llm` tool on one tier (the tier client retries transport errors inside).
+    async fn try_llm(
+        &self,
+        model: &dyn ChatModel,
+        tool: &ToolSpec,
+        request: &ChatRequest,
+        step_id: StepId,
+        ctx: &CallContext,
+        tally: &mut Tally,
+    ) -> Result<serde_json::Value, String> {
+        let outcome = model.chat(request, ctx).await.map_err(|failure: ChatFailure| {
+            tally.attempts += failure.attempts;
+            failure.to_string()
+        })?;
+        tally.attempts += outcome.attempts;
+        metrics::counter!("executor_token_total", "step_type" => tool.name.clone()).increment(outcome.usage.total());
+        tally.calls.push(CallRecord {
+            stage: Stage::Step,
+            tier: model.tier_name().to_owned(),
+            model: model.model_name().to_owned(),
+            tool: Some(tool.name.clone()),
+            step_id: Some(step_id),
+            usage: outcome.usage,
+            cost_usd: model.cost(&outcome.usage),
+        });
+        if tool.output_schema.is_none() {
+            return Ok(serde_json::Value::String(outcome.content));
+        }
+        let value: serde_json::Value = serde_json::from_str(outcome.content.trim()).map_err(|e| {
+            format!("tool {} must return JSON matching its output schema, but the answer is not JSON: {e}", tool.name)
+        })?;
+        self.catalog.validate_output(&tool.name, &value).map_err(|errors| {
+            format!("tool {} answer does not match its output schema: {}", tool.name, errors.join("; "))
+        })?;
+        Ok(value)
+    }
+
+    async fn synthesize(
+        &self,
+        lease: &StepLease,
+        ctx: &CallContext,
+        tally: &mut Tally,
+    ) -> Result<serde_json::Value, String> {
+        let model = self.models.get(&lease.spec.tier).map_err(|e| e.to_string())?;
+        let mut prompt = format!("Task: {}\n\nResults of the plan's steps:\n", lease.task_text);
+        for step in &lease.spec.depends_on {
+            match lease.dep_results.get(step) {
+                Some(result) => {
+                    let text = value_text(result);
+                    let clipped: String = text.chars().take(self.synthesis_input_chars).collect();
+                    prompt.push_str(&format!("[step {step}] {clipped}\n"));
+                }
+                None => prompt.push_str(&format!("[step {step}] (no result: the step failed or was skipped)\n")),
+            }
+        }
+        prompt.push_str("\nWrite the final answer to the task from these results. Say plainly what is missing.");
+        let request = ChatRequest::new(vec![
+            ChatMessage::system("You write the final answer of an agent from the results of its steps."),
+            ChatMessage::user(prompt),
+        ])
+        .with_max_tokens(1024);
+        let outcome = model.chat(&request, ctx).await.map_err(|failure| {
+            tally.attempts += failure.attempts;
+            failure.to_string()
+        })?;
+        tally.attempts += outcome.attempts;
+        metrics::counter!("planner_token_total", "stage" => "synthesis").increment(outcome.usage.total());
+        tally.calls.push(CallRecord {
+            stage: Stage::Synthesis,
+            tier: model.tier_name().to_owned(),
+            model: model.model_name().to_owned(),
+            tool: None,
+            step_id: Some(lease.spec.step_id),
+            usage: outcome.usage,
+            cost_usd: model.cost(&outcome.usage),
+        });
+        Ok(serde_json::Value::String(outcome.content))
+    }
+}

@@ -1,0 +1,159 @@
+//! Per-tier workers: claim ready steps from the store, run them, report outcomes.
+//!
+//! Key decisions: a worker claims only as many steps as it has free concurrency slots, so a busy
+//! worker never hoards steps another could run; each running step's lease is renewed at a third of its
+//! length, so a long step is not redelivered while its worker is alive; on shutdown a worker stops
+//! claiming, lets running steps finish, and releases any it cannot finish.
+
+use crate::Executor;
+use planex_llm::CallContext;
+use planex_store::{Completion, Store, StepLease, TaskStatus};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Settings of one tier's worker.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// The tier whose ready queue it serves.
+    pub tier: String,
+    /// A name unique to this worker (shown in events and dead letters).
+    pub worker_id: String,
+    /// Steps run at once.
+    pub concurrency: usize,
+    /// Lease length; renewed while the step runs.
+    pub lease: Duration,
+    /// How long one claim waits for work before checking for shutdown again.
+    pub idle_wait: Duration,
+    /// On shutdown, how long running steps may take to finish before they are released.
+    pub drain_timeout: Duration,
+}
+
+impl WorkerSettings {
+    /// Defaults for a tier: 32 concurrent steps, 30 s leases.
+    pub fn new(tier: impl Into<String>, worker_id: impl Into<String>) -> Self {
+        WorkerSettings {
+            tier: tier.into(),
+            worker_id: worker_id.into(),
+            concurrency: 32,
+            lease: Duration::from_secs(30),
+            idle_wait: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs a worker until `shutdown` is cancelled, then drains.
+pub async fn run_worker(
+    store: Arc<dyn Store>,
+    executor: Arc<Executor>,
+    settings: WorkerSettings,
+    shutdown: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let mut running: JoinSet<()> = JoinSet::new();
+    loop {
+        // Wait for at least one free slot before asking for work.
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+            _ = shutdown.cancelled() => break,
+        };
+        let free = 1 + slots.available_permits();
+        let claimed = tokio::select! {
+            claimed = store.claim(&settings.tier, &settings.worker_id, free, settings.lease, settings.idle_wait) => claimed,
+            _ = shutdown.cancelled() => break,
+        };
+        while running.try_join_next().is_some() {}
+        let leases = match claimed {
+            Ok(leases) => leases,
+            Err(error) => {
+                tracing::warn!(tier = %settings.tier, %error, "claim failed; retrying");
+                drop(first);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+        };
+        let mut first = Some(first);
+        for lease in leases {
+            // `free` slots were counted with this loop as their only taker, so each try succeeds.
+            let permit = match first.take() {
+                Some(p) => p,
+                None => match slots.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => {
+                        let _ = store.release(&lease).await;
+                        continue;
+                    }
+                },
+            };
+            let (store, executor, lease_len) = (store.clone(), executor.clone(), settings.lease);
+            running.spawn(async move {
+                run_one(store, executor, lease, lease_len).await;
+                drop(permit);
+            });
+        }
+    }
+    // Drain: running steps get `drain_timeout` to finish; whatever is left is aborted and its lease
+    // expires or is released, so another worker takes it.
+    let drained = tokio::time::timeout(settings.drain_timeout, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(tier = %settings.tier, left = running.len(), "drain timeout: aborting running steps");
+        running.abort_all();
+    }
+}
+
+/// Runs one step, renewing its lease while it runs, and records its outcome.
+async fn run_one(store: Arc<dyn Store>, executor: Arc<Executor>, lease: StepLease, lease_len: Duration) {
+    let started = Instant::now();
+    let ctx = CallContext { request_id: Some(format!("{}-{}", lease.task_id, lease.spec.step_id)) };
+    let run = executor.run(&lease, &ctx);
+    tokio::pin!(run);
+    let mut renew = tokio::time::interval(lease_len / 3);
+    renew.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut run => break outcome,
+            _ = renew.tick() => {
+                if let Ok(false) = store.extend_lease(&lease, lease_len).await {
+                    tracing::warn!(task = %lease.task_id, step = %lease.spec.step_id, "lease lost while running; the result may be a duplicate");
+                }
+            }
+        }
+    };
+    let tier = lease.spec.tier.clone();
+    let tool = lease.spec.tool_name.clone();
+    metrics::histogram!("step_duration_seconds", "tier" => tier, "tool" => tool.clone())
+        .record(started.elapsed().as_secs_f64());
+    let (attempts, failed) = match &outcome {
+        planex_store::StepOutcome::Succeeded { attempts, .. } => (*attempts, false),
+        planex_store::StepOutcome::Failed { attempts, .. } => (*attempts, true),
+    };
+    metrics::counter!("step_retries_total").increment(u64::from(attempts.saturating_sub(1)));
+    if failed {
+        metrics::counter!("dlq_total", "tool" => tool).increment(1);
+    }
+    match store.complete(&lease, outcome).await {
+        Ok(Completion::Applied { task_finished: Some(status), .. }) => record_task_metrics(&*store, &lease, status).await,
+        Ok(_) => {}
+        Err(error) => {
+            tracing::error!(task = %lease.task_id, step = %lease.spec.step_id, %error, "could not record a step outcome; the lease will expire and the step will be redelivered");
+        }
+    }
+}
+
+async fn record_task_metrics(store: &dyn Store, lease: &StepLease, status: TaskStatus) {
+    if let Ok(Some(task)) = store.get_task(&lease.task_id).await {
+        let cost: f64 = task.cost().total.cost_usd.try_into().unwrap_or(0.0);
+        metrics::histogram!("task_cost_usd").record(cost);
+        metrics::histogram!("subtask_count").record(task.steps.len() as f64);
+        tracing::info!(task = %lease.task_id, %status, "task finished");
+    }
+}
