@@ -7,6 +7,7 @@
 //! driven and independent steps run in parallel. The engine holds no task state of its own: any
 //! process with the same store, catalog and tiers can serve any task.
 
+pub mod config;
 mod executor;
 mod http_tool;
 mod models;

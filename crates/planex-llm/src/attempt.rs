@@ -35,7 +35,10 @@ pub(crate) struct AttemptError {
 
 impl From<LlmError> for AttemptError {
     fn from(error: LlmError) -> Self {
-        Self { error, retry_after: None }
+        Self {
+            error,
+            retry_after: None,
+        }
     }
 }
 
@@ -50,10 +53,17 @@ pub(crate) struct AttemptSpec<'a> {
 }
 
 /// Runs one attempt against `endpoint`, bounded by the spec's timeout.
-pub(crate) async fn attempt(spec: &AttemptSpec<'_>, endpoint: &Endpoint) -> Result<AttemptOk, AttemptError> {
+pub(crate) async fn attempt(
+    spec: &AttemptSpec<'_>,
+    endpoint: &Endpoint,
+) -> Result<AttemptOk, AttemptError> {
     match tokio::time::timeout(spec.timeout, run(spec, endpoint)).await {
         Ok(result) => result,
-        Err(_) => Err(LlmError::Timeout { endpoint: endpoint.base_url.clone(), after: spec.timeout }.into()),
+        Err(_) => Err(LlmError::Timeout {
+            endpoint: endpoint.base_url.clone(),
+            after: spec.timeout,
+        }
+        .into()),
     }
 }
 
@@ -72,16 +82,30 @@ async fn run(spec: &AttemptSpec<'_>, endpoint: &Endpoint) -> Result<AttemptOk, A
     let sent = Instant::now();
     let response = request.send().await.map_err(|e| transport(endpoint, &e))?;
     let status = response.status();
-    let response_request_id =
-        response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let response_request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     if !status.is_success() {
-        let wait = if status.as_u16() == 429 { retry_after(response.headers()) } else { None };
+        let wait = if status.as_u16() == 429 {
+            retry_after(response.headers())
+        } else {
+            None
+        };
         let body = match response.text().await {
             Ok(text) => truncate_body(&text),
             Err(e) => format!("<body unreadable: {}>", crate::http::error_chain(&e)),
         };
-        let error = LlmError::Status { endpoint: endpoint.base_url.clone(), status: status.as_u16(), body };
-        return Err(AttemptError { error, retry_after: wait });
+        let error = LlmError::Status {
+            endpoint: endpoint.base_url.clone(),
+            status: status.as_u16(),
+            body,
+        };
+        return Err(AttemptError {
+            error,
+            retry_after: wait,
+        });
     }
     let is_event_stream = response
         .headers()
@@ -98,11 +122,23 @@ async fn run(spec: &AttemptSpec<'_>, endpoint: &Endpoint) -> Result<AttemptOk, A
     Ok(ok)
 }
 
-async fn read_json(response: reqwest::Response, endpoint: &Endpoint) -> Result<AttemptOk, LlmError> {
-    let body = response.bytes().await.map_err(|e| transport(endpoint, &e))?;
-    let malformed = |detail: String| LlmError::Malformed { endpoint: endpoint.base_url.clone(), detail };
+async fn read_json(
+    response: reqwest::Response,
+    endpoint: &Endpoint,
+) -> Result<AttemptOk, LlmError> {
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport(endpoint, &e))?;
+    let malformed = |detail: String| LlmError::Malformed {
+        endpoint: endpoint.base_url.clone(),
+        detail,
+    };
     let parsed: WireResponse = serde_json::from_slice(&body).map_err(|e| {
-        malformed(format!("body is not a chat completion ({e}): {}", truncate_body(&String::from_utf8_lossy(&body))))
+        malformed(format!(
+            "body is not a chat completion ({e}): {}",
+            truncate_body(&String::from_utf8_lossy(&body))
+        ))
     })?;
     let Some(choice) = parsed.choices.into_iter().next() else {
         return Err(malformed("chat completion has no choices".to_string()));
@@ -116,8 +152,15 @@ async fn read_json(response: reqwest::Response, endpoint: &Endpoint) -> Result<A
     })
 }
 
-async fn read_stream(response: reqwest::Response, endpoint: &Endpoint, sent: Instant) -> Result<AttemptOk, LlmError> {
-    let malformed = |detail: String| LlmError::Malformed { endpoint: endpoint.base_url.clone(), detail };
+async fn read_stream(
+    response: reqwest::Response,
+    endpoint: &Endpoint,
+    sent: Instant,
+) -> Result<AttemptOk, LlmError> {
+    let malformed = |detail: String| LlmError::Malformed {
+        endpoint: endpoint.base_url.clone(),
+        detail,
+    };
     let mut bytes = response.bytes_stream();
     let mut splitter = LineSplitter::default();
     let mut acc = StreamAccumulator::default();
@@ -146,5 +189,11 @@ async fn read_stream(response: reqwest::Response, endpoint: &Endpoint, sent: Ins
             acc.content.chars().count()
         )));
     }
-    Ok(AttemptOk { content: acc.content, usage: acc.usage, model: acc.model, ttft, response_request_id: None })
+    Ok(AttemptOk {
+        content: acc.content,
+        usage: acc.usage,
+        model: acc.model,
+        ttft,
+        response_request_id: None,
+    })
 }

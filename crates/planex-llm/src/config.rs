@@ -19,7 +19,10 @@ pub struct Endpoint {
 impl Endpoint {
     /// An endpoint without an API key.
     pub fn new(base_url: impl Into<String>) -> Self {
-        Self { base_url: base_url.into(), api_key: None }
+        Self {
+            base_url: base_url.into(),
+            api_key: None,
+        }
     }
 
     /// Sets the API key.
@@ -30,7 +33,11 @@ impl Endpoint {
 
     /// `{base_url}/{path}` with exactly one slash between them.
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}/{}", self.base_url.trim_end_matches('/'), path.trim_start_matches('/'))
+        format!(
+            "{}/{}",
+            self.base_url.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
     }
 }
 
@@ -64,7 +71,12 @@ impl TierConfig {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
     /// A config with the defaults for everything but name, model, endpoints and price.
-    pub fn new(name: impl Into<String>, model: impl Into<String>, endpoints: Vec<Endpoint>, price: Price) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        model: impl Into<String>,
+        endpoints: Vec<Endpoint>,
+        price: Price,
+    ) -> Self {
         Self {
             name: name.into(),
             model: model.into(),

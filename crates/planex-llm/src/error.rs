@@ -13,7 +13,9 @@ pub(crate) const MAX_ERROR_BODY_CHARS: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LlmError {
     /// The request could not be sent or the response could not be read.
-    #[error("endpoint {endpoint}: request failed: {message} (check that the server is running and reachable)")]
+    #[error(
+        "endpoint {endpoint}: request failed: {message} (check that the server is running and reachable)"
+    )]
     Transport {
         /// Base URL of the endpoint.
         endpoint: String,
@@ -53,7 +55,9 @@ pub enum LlmError {
         detail: String,
     },
     /// A tier was configured without endpoints.
-    #[error("tier {tier}: no endpoints configured (add at least one endpoint base URL to the tier)")]
+    #[error(
+        "tier {tier}: no endpoints configured (add at least one endpoint base URL to the tier)"
+    )]
     NoEndpoints {
         /// The tier's name.
         tier: String,
@@ -77,9 +81,13 @@ pub enum LlmError {
 fn status_hint(status: u16) -> &'static str {
     match status {
         401 | 403 => " (check the tier endpoint's API key)",
-        404 => " (check the tier's model name and the endpoint's base URL, which should end in /v1)",
+        404 => {
+            " (check the tier's model name and the endpoint's base URL, which should end in /v1)"
+        }
         429 => " (the server is rate limiting; lower the tier's max_concurrency or add capacity)",
-        400 | 413 | 422 => " (the server rejected the request; check the prompt length and max_tokens)",
+        400 | 413 | 422 => {
+            " (the server rejected the request; check the prompt length and max_tokens)"
+        }
         500..=599 => " (server error; see the server's logs)",
         _ => "",
     }
@@ -90,9 +98,13 @@ impl LlmError {
     /// responses are retryable; other statuses and configuration errors are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            LlmError::Transport { .. } | LlmError::Timeout { .. } | LlmError::Malformed { .. } => true,
+            LlmError::Transport { .. } | LlmError::Timeout { .. } | LlmError::Malformed { .. } => {
+                true
+            }
             LlmError::Status { status, .. } => *status == 429 || (500..=599).contains(status),
-            LlmError::NoEndpoints { .. } | LlmError::InvalidConfig { .. } | LlmError::ClientSetup { .. } => false,
+            LlmError::NoEndpoints { .. }
+            | LlmError::InvalidConfig { .. }
+            | LlmError::ClientSetup { .. } => false,
         }
     }
 
@@ -103,7 +115,9 @@ impl LlmError {
             | LlmError::Timeout { endpoint, .. }
             | LlmError::Status { endpoint, .. }
             | LlmError::Malformed { endpoint, .. } => Some(endpoint),
-            LlmError::NoEndpoints { .. } | LlmError::InvalidConfig { .. } | LlmError::ClientSetup { .. } => None,
+            LlmError::NoEndpoints { .. }
+            | LlmError::InvalidConfig { .. }
+            | LlmError::ClientSetup { .. } => None,
         }
     }
 
@@ -185,7 +199,11 @@ pub enum TierSetError {
 }
 
 fn join_names(names: &[String]) -> String {
-    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// Cuts `body` to at most [`MAX_ERROR_BODY_CHARS`] characters, marking the cut.
@@ -202,14 +220,36 @@ mod tests {
     use super::*;
 
     fn status(code: u16) -> LlmError {
-        LlmError::Status { endpoint: "http://x/v1".into(), status: code, body: String::new() }
+        LlmError::Status {
+            endpoint: "http://x/v1".into(),
+            status: code,
+            body: String::new(),
+        }
     }
 
     #[test]
     fn retryable_follows_design_section_4() {
-        assert!(LlmError::Transport { endpoint: "e".into(), message: "refused".into() }.is_retryable());
-        assert!(LlmError::Timeout { endpoint: "e".into(), after: Duration::from_secs(1) }.is_retryable());
-        assert!(LlmError::Malformed { endpoint: "e".into(), detail: "x".into() }.is_retryable());
+        assert!(
+            LlmError::Transport {
+                endpoint: "e".into(),
+                message: "refused".into()
+            }
+            .is_retryable()
+        );
+        assert!(
+            LlmError::Timeout {
+                endpoint: "e".into(),
+                after: Duration::from_secs(1)
+            }
+            .is_retryable()
+        );
+        assert!(
+            LlmError::Malformed {
+                endpoint: "e".into(),
+                detail: "x".into()
+            }
+            .is_retryable()
+        );
         for code in [429, 500, 502, 503, 504] {
             assert!(status(code).is_retryable(), "{code}");
         }
@@ -221,11 +261,28 @@ mod tests {
 
     #[test]
     fn failure_display_names_tier_attempts_and_cause() {
-        let failure = ChatFailure { tier: "executor".into(), attempts: 4, error: status(503) };
+        let failure = ChatFailure {
+            tier: "executor".into(),
+            attempts: 4,
+            error: status(503),
+        };
         let text = failure.to_string();
-        assert!(text.starts_with("tier executor: gave up after 4 attempts: endpoint http://x/v1: HTTP 503"), "{text}");
-        let failure = ChatFailure { tier: "executor".into(), attempts: 1, error: status(400) };
-        assert!(failure.to_string().contains("failed without retry after 1 attempt:"));
+        assert!(
+            text.starts_with(
+                "tier executor: gave up after 4 attempts: endpoint http://x/v1: HTTP 503"
+            ),
+            "{text}"
+        );
+        let failure = ChatFailure {
+            tier: "executor".into(),
+            attempts: 1,
+            error: status(400),
+        };
+        assert!(
+            failure
+                .to_string()
+                .contains("failed without retry after 1 attempt:")
+        );
     }
 
     #[test]
@@ -238,7 +295,13 @@ mod tests {
 
     #[test]
     fn unknown_tier_lists_known_tiers() {
-        let err = TierSetError::UnknownTier { name: "big".into(), known: vec!["planner".into(), "small".into()] };
-        assert_eq!(err.to_string(), "unknown tier \"big\" (known tiers: planner, small)");
+        let err = TierSetError::UnknownTier {
+            name: "big".into(),
+            known: vec!["planner".into(), "small".into()],
+        };
+        assert_eq!(
+            err.to_string(),
+            "unknown tier \"big\" (known tiers: planner, small)"
+        );
     }
 }

@@ -19,11 +19,16 @@ pub fn default_client() -> Result<reqwest::Client, LlmError> {
         .connect_timeout(Duration::from_secs(10))
         .tcp_keepalive(Duration::from_secs(30))
         .build()
-        .map_err(|e| LlmError::ClientSetup { message: error_chain(&e) })
+        .map_err(|e| LlmError::ClientSetup {
+            message: error_chain(&e),
+        })
 }
 
 /// The model ids an endpoint serves (`GET {base_url}/models`), for health checks and model pinning.
-pub async fn list_models(client: &reqwest::Client, endpoint: &Endpoint) -> Result<Vec<String>, LlmError> {
+pub async fn list_models(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+) -> Result<Vec<String>, LlmError> {
     let url = endpoint.url("models");
     let call = async {
         let mut request = client.get(&url);
@@ -32,7 +37,10 @@ pub async fn list_models(client: &reqwest::Client, endpoint: &Endpoint) -> Resul
         }
         let response = request.send().await.map_err(|e| transport(endpoint, &e))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| transport(endpoint, &e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport(endpoint, &e))?;
         if !status.is_success() {
             return Err(LlmError::Status {
                 endpoint: endpoint.base_url.clone(),
@@ -40,20 +48,32 @@ pub async fn list_models(client: &reqwest::Client, endpoint: &Endpoint) -> Resul
                 body: truncate_body(&String::from_utf8_lossy(&body)),
             });
         }
-        let list: WireModelList = serde_json::from_slice(&body).map_err(|e| LlmError::Malformed {
-            endpoint: endpoint.base_url.clone(),
-            detail: format!("GET /models body is not a model list ({e}): {}", truncate_body(&String::from_utf8_lossy(&body))),
-        })?;
+        let list: WireModelList =
+            serde_json::from_slice(&body).map_err(|e| LlmError::Malformed {
+                endpoint: endpoint.base_url.clone(),
+                detail: format!(
+                    "GET /models body is not a model list ({e}): {}",
+                    truncate_body(&String::from_utf8_lossy(&body))
+                ),
+            })?;
         Ok(list.data.into_iter().map(|m| m.id).collect())
     };
     tokio::time::timeout(LIST_MODELS_TIMEOUT, call)
         .await
-        .unwrap_or_else(|_| Err(LlmError::Timeout { endpoint: endpoint.base_url.clone(), after: LIST_MODELS_TIMEOUT }))
+        .unwrap_or_else(|_| {
+            Err(LlmError::Timeout {
+                endpoint: endpoint.base_url.clone(),
+                after: LIST_MODELS_TIMEOUT,
+            })
+        })
 }
 
 /// A transport error of `endpoint`.
 pub(crate) fn transport(endpoint: &Endpoint, error: &reqwest::Error) -> LlmError {
-    LlmError::Transport { endpoint: endpoint.base_url.clone(), message: error_chain(error) }
+    LlmError::Transport {
+        endpoint: endpoint.base_url.clone(),
+        message: error_chain(error),
+    }
 }
 
 /// An error and its sources, joined by `: `, without repeats.
@@ -72,7 +92,11 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// A `Retry-After` header given in seconds (HTTP dates are ignored).
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     let secs: f64 = value.parse().ok()?;
     Duration::try_from_secs_f64(secs).ok()
 }
@@ -90,7 +114,10 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("0.5"));
         assert_eq!(retry_after(&headers), Some(Duration::from_millis(500)));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&headers), None);
         headers.insert(RETRY_AFTER, HeaderValue::from_static("-1"));
         assert_eq!(retry_after(&headers), None);
@@ -98,7 +125,13 @@ mod tests {
 
     #[test]
     fn endpoint_urls_join_with_one_slash() {
-        assert_eq!(Endpoint::new("http://h:1/v1/").url("models"), "http://h:1/v1/models");
-        assert_eq!(Endpoint::new("http://h:1/v1").url("/chat/completions"), "http://h:1/v1/chat/completions");
+        assert_eq!(
+            Endpoint::new("http://h:1/v1/").url("models"),
+            "http://h:1/v1/models"
+        );
+        assert_eq!(
+            Endpoint::new("http://h:1/v1").url("/chat/completions"),
+            "http://h:1/v1/chat/completions"
+        );
     }
 }

@@ -9,9 +9,9 @@
 //! Key decision: the engine depends only on the [`ChatModel`] trait (`Arc<dyn ChatModel>` per tier),
 //! so tests and later issues can plug in other implementations without an HTTP server.
 
+mod attempt;
 mod config;
 mod error;
-mod attempt;
 mod http;
 mod retry;
 mod sse;

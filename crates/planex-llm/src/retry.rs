@@ -37,7 +37,10 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// A policy that never retries.
     pub fn none() -> Self {
-        Self { max_retries: 0, ..Self::default() }
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
     }
 
     /// The wait before retry number `retry_index` (0 = the first retry):
@@ -47,8 +50,16 @@ impl RetryPolicy {
         let exponent = i32::try_from(retry_index).unwrap_or(i32::MAX);
         let base = self.initial_backoff.as_secs_f64() * self.multiplier.max(0.0).powi(exponent);
         let base = if base.is_finite() { base.min(max) } else { max };
-        let jitter = if self.jitter.is_finite() { self.jitter.clamp(0.0, 1.0) } else { 0.0 };
-        let factor = if jitter > 0.0 { 1.0 + rand::rng().random_range(-jitter..=jitter) } else { 1.0 };
+        let jitter = if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let factor = if jitter > 0.0 {
+            1.0 + rand::rng().random_range(-jitter..=jitter)
+        } else {
+            1.0
+        };
         let secs = (base * factor).clamp(0.0, max);
         Duration::try_from_secs_f64(secs).unwrap_or(self.max_backoff)
     }
@@ -74,7 +85,10 @@ mod tests {
         for (index, expected) in [(0u32, 1.0f64), (1, 2.0), (2, 4.0)] {
             for _ in 0..50 {
                 let wait = policy.backoff(index).as_secs_f64();
-                assert!(wait >= expected * 0.8 - 1e-9 && wait <= expected * 1.2 + 1e-9, "{index}: {wait}");
+                assert!(
+                    wait >= expected * 0.8 - 1e-9 && wait <= expected * 1.2 + 1e-9,
+                    "{index}: {wait}"
+                );
             }
         }
     }
@@ -96,7 +110,11 @@ mod tests {
 
     #[test]
     fn jitter_never_exceeds_the_cap() {
-        let policy = RetryPolicy { max_backoff: Duration::from_secs(3), jitter: 1.0, ..RetryPolicy::default() };
+        let policy = RetryPolicy {
+            max_backoff: Duration::from_secs(3),
+            jitter: 1.0,
+            ..RetryPolicy::default()
+        };
         for _ in 0..100 {
             assert!(policy.backoff(10) <= Duration::from_secs(3));
         }
@@ -104,9 +122,17 @@ mod tests {
 
     #[test]
     fn nonsense_settings_do_not_panic() {
-        let policy = RetryPolicy { multiplier: f64::NAN, jitter: f64::INFINITY, ..RetryPolicy::default() };
+        let policy = RetryPolicy {
+            multiplier: f64::NAN,
+            jitter: f64::INFINITY,
+            ..RetryPolicy::default()
+        };
         assert!(policy.backoff(2) <= policy.max_backoff);
-        let policy = RetryPolicy { multiplier: -3.0, jitter: -1.0, ..RetryPolicy::default() };
+        let policy = RetryPolicy {
+            multiplier: -3.0,
+            jitter: -1.0,
+            ..RetryPolicy::default()
+        };
         assert!(policy.backoff(2) <= policy.max_backoff);
     }
 
@@ -119,8 +145,17 @@ mod tests {
             ..RetryPolicy::default()
         };
         assert_eq!(policy.delay(0, None), Duration::from_millis(10));
-        assert_eq!(policy.delay(0, Some(Duration::from_secs(1))), Duration::from_secs(1));
-        assert_eq!(policy.delay(0, Some(Duration::from_millis(1))), Duration::from_millis(10));
-        assert_eq!(policy.delay(0, Some(Duration::from_secs(60))), Duration::from_secs(5));
+        assert_eq!(
+            policy.delay(0, Some(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            policy.delay(0, Some(Duration::from_millis(1))),
+            Duration::from_millis(10)
+        );
+        assert_eq!(
+            policy.delay(0, Some(Duration::from_secs(60))),
+            Duration::from_secs(5)
+        );
     }
 }

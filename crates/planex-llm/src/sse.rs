@@ -37,7 +37,11 @@ impl LineSplitter {
             return None;
         }
         let line = std::mem::take(&mut self.pending);
-        Some(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string())
+        Some(
+            String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string(),
+        )
     }
 }
 
@@ -73,10 +77,17 @@ impl StreamAccumulator {
         if data.is_empty() {
             return Ok(false);
         }
-        let chunk: WireChunk = serde_json::from_str(data)
-            .map_err(|e| format!("stream event is not a JSON chunk ({e}): {}", crate::error::truncate_body(data)))?;
+        let chunk: WireChunk = serde_json::from_str(data).map_err(|e| {
+            format!(
+                "stream event is not a JSON chunk ({e}): {}",
+                crate::error::truncate_body(data)
+            )
+        })?;
         if let Some(error) = chunk.error {
-            return Err(format!("server reported an error mid-stream: {}", crate::error::truncate_body(&error.to_string())));
+            return Err(format!(
+                "server reported an error mid-stream: {}",
+                crate::error::truncate_body(&error.to_string())
+            ));
         }
         if self.model.is_none() {
             self.model = chunk.model.filter(|m| !m.is_empty());
@@ -84,7 +95,12 @@ impl StreamAccumulator {
         if let Some(usage) = chunk.usage {
             self.usage = Some(usage.into());
         }
-        let delta = chunk.choices.into_iter().next().and_then(|c| c.delta).and_then(|d| d.content);
+        let delta = chunk
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.delta)
+            .and_then(|d| d.content);
         match delta {
             Some(text) if !text.is_empty() => {
                 self.content.push_str(&text);
@@ -103,7 +119,10 @@ mod tests {
     fn lines_split_across_chunks_and_crlf() {
         let mut splitter = LineSplitter::default();
         assert!(splitter.push(b"data: {\"a\"").is_empty());
-        assert_eq!(splitter.push(b":1}\r\n\r\nda"), vec!["data: {\"a\":1}".to_string(), String::new()]);
+        assert_eq!(
+            splitter.push(b":1}\r\n\r\nda"),
+            vec!["data: {\"a\":1}".to_string(), String::new()]
+        );
         assert_eq!(splitter.push(b"ta: [DONE]"), Vec::<String>::new());
         assert_eq!(splitter.finish().as_deref(), Some("data: [DONE]"));
         assert_eq!(splitter.finish(), None);
@@ -134,7 +153,14 @@ mod tests {
         assert_eq!(added, vec![false, false, false, true, true, false, false]);
         assert_eq!(acc.content, "Hello");
         assert_eq!(acc.model.as_deref(), Some("m1"));
-        assert_eq!(acc.usage, Some(Usage { prompt_tokens: 5, completion_tokens: 2, cached_tokens: 0 }));
+        assert_eq!(
+            acc.usage,
+            Some(Usage {
+                prompt_tokens: 5,
+                completion_tokens: 2,
+                cached_tokens: 0
+            })
+        );
         assert!(acc.done);
         assert_eq!(acc.on_line("data: not json after done"), Ok(false));
     }
@@ -142,8 +168,14 @@ mod tests {
     #[test]
     fn garbage_and_error_events_are_reported() {
         let mut acc = StreamAccumulator::default();
-        assert!(acc.on_line("data: {not json").unwrap_err().contains("not a JSON chunk"));
-        let err = acc.on_line(r#"data: {"error":{"message":"boom"}}"#).unwrap_err();
+        assert!(
+            acc.on_line("data: {not json")
+                .unwrap_err()
+                .contains("not a JSON chunk")
+        );
+        let err = acc
+            .on_line(r#"data: {"error":{"message":"boom"}}"#)
+            .unwrap_err();
         assert!(err.contains("boom"), "{err}");
     }
 }

@@ -31,17 +31,26 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: Role::System, content: content.into() }
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
     }
 
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: Role::User, content: content.into() }
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
     }
 
     /// An assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: content.into() }
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -65,7 +74,10 @@ pub struct ChatRequest {
 impl ChatRequest {
     /// A request with these messages and no other settings.
     pub fn new(messages: Vec<ChatMessage>) -> Self {
-        Self { messages, ..Self::default() }
+        Self {
+            messages,
+            ..Self::default()
+        }
     }
 
     /// Sets `max_tokens`.
@@ -97,7 +109,9 @@ pub struct CallContext {
 impl CallContext {
     /// A context carrying this request id.
     pub fn with_request_id(request_id: impl Into<String>) -> Self {
-        Self { request_id: Some(request_id.into()) }
+        Self {
+            request_id: Some(request_id.into()),
+        }
     }
 }
 

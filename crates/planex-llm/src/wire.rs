@@ -41,7 +41,9 @@ impl<'a> WireRequest<'a> {
             temperature: request.temperature,
             response_format: request.response_format.as_ref(),
             stream,
-            stream_options: stream.then_some(StreamOptions { include_usage: true }),
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
         }
     }
 }
@@ -68,7 +70,10 @@ impl From<WireUsage> for Usage {
         Usage {
             prompt_tokens: wire.prompt_tokens,
             completion_tokens: wire.completion_tokens,
-            cached_tokens: wire.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+            cached_tokens: wire
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
         }
     }
 }
@@ -140,7 +145,9 @@ mod tests {
     fn streaming_body_has_standard_fields_only() {
         let request = ChatRequest::new(vec![ChatMessage::user("hi")])
             .with_max_tokens(10)
-            .with_response_format(json!({"type": "json_schema", "json_schema": {"name": "plan", "schema": {}}}));
+            .with_response_format(
+                json!({"type": "json_schema", "json_schema": {"name": "plan", "schema": {}}}),
+            );
         let body = serde_json::to_value(WireRequest::new("m", &request, true)).unwrap();
         assert_eq!(
             body,
@@ -160,7 +167,10 @@ mod tests {
     fn non_streaming_body_omits_stream_fields() {
         let request = ChatRequest::new(vec![ChatMessage::system("s")]).with_temperature(0.5);
         let body = serde_json::to_value(WireRequest::new("m", &request, false)).unwrap();
-        assert_eq!(body, json!({"model": "m", "messages": [{"role": "system", "content": "s"}], "temperature": 0.5}));
+        assert_eq!(
+            body,
+            json!({"model": "m", "messages": [{"role": "system", "content": "s"}], "temperature": 0.5})
+        );
     }
 
     #[test]
@@ -170,10 +180,18 @@ mod tests {
             "prompt_tokens_details": {"cached_tokens": 4}
         }))
         .unwrap();
-        assert_eq!(Usage::from(wire), Usage { prompt_tokens: 7, completion_tokens: 3, cached_tokens: 4 });
-        let wire: WireUsage =
-            serde_json::from_value(json!({"prompt_tokens": 1, "completion_tokens": 2, "prompt_tokens_details": null}))
-                .unwrap();
+        assert_eq!(
+            Usage::from(wire),
+            Usage {
+                prompt_tokens: 7,
+                completion_tokens: 3,
+                cached_tokens: 4
+            }
+        );
+        let wire: WireUsage = serde_json::from_value(
+            json!({"prompt_tokens": 1, "completion_tokens": 2, "prompt_tokens_details": null}),
+        )
+        .unwrap();
         assert_eq!(Usage::from(wire).cached_tokens, 0);
     }
 }

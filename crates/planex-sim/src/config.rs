@@ -91,7 +91,9 @@ impl SimConfig {
             ));
         }
         if self.model.trim().is_empty() {
-            return Err(SimError::InvalidConfig("--model must not be empty".to_owned()));
+            return Err(SimError::InvalidConfig(
+                "--model must not be empty".to_owned(),
+            ));
         }
         Ok(())
     }

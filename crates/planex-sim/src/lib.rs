@@ -1,1 +1,34 @@
-//! placeholder
+//! planex-sim: an OpenAI-compatible **simulated** model server for tests, demos and benchmarks.
+//!
+//! It stands in for a GPU pool: configurable TTFT, tokens per second and concurrency limit,
+//! seeded random faults (5xx, 429, hangs, malformed JSON) plus deterministic per-request
+//! `#sim:` markers. As a planner (`response_format` json_schema named `plan`) it answers a plan
+//! valid for the sent schema, deterministic per task text (a workload file can pin exact
+//! plans); as an executor it answers deterministic text labelled `[simulated]`. Usage is counted
+//! with the real `cl100k_base` tokenizer. All output is synthetic.
+//!
+//! Key decision: everything observable (plans, answers, faults, search results) is a pure
+//! function of the request and the seed, so tests and benchmarks are reproducible.
+
+mod chat;
+mod config;
+mod content;
+mod error;
+mod executor;
+mod faults;
+mod markers;
+mod openai;
+mod planner;
+mod search;
+mod server;
+mod state;
+mod stream;
+mod text;
+mod tokens;
+mod workload;
+
+pub use config::{SimArgs, SimConfig};
+pub use error::SimError;
+pub use server::{SimServer, router, run_forever};
+pub use state::{SimState, SimStats};
+pub use workload::Workload;

@@ -21,9 +21,9 @@ pub fn count(text: &str) -> u32 {
 
 /// Prompt tokens of a chat request: Σ over messages (tokens(content) + 4) + 3.
 pub fn prompt_tokens<'a>(contents: impl IntoIterator<Item = &'a str>) -> u32 {
-    contents
-        .into_iter()
-        .fold(3u32, |acc, c| acc.saturating_add(count(c).saturating_add(4)))
+    contents.into_iter().fold(3u32, |acc, c| {
+        acc.saturating_add(count(c).saturating_add(4))
+    })
 }
 
 /// The longest prefix of `text` with at most `max` tokens (cut at a token boundary).

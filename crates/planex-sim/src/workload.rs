@@ -37,10 +37,8 @@ impl Workload {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let (task, list) = parse_line(trimmed).map_err(|message| SimError::Workload {
-                line,
-                message,
-            })?;
+            let (task, list) =
+                parse_line(trimmed).map_err(|message| SimError::Workload { line, message })?;
             plans.insert(task, list);
         }
         Ok(Self { plans })

@@ -1,1 +1,98 @@
-fn main() {}
+//! The `planex` command line: a thin layer that parses arguments and calls the library crates.
+
+mod output;
+mod run;
+mod runtime;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// planex: plan once on a big model, execute every step on small ones.
+#[derive(Parser)]
+#[command(name = "planex", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Plan and run one task in this process. With no --config, both model tiers are the built-in
+    /// simulator (synthetic output) and the store is in memory.
+    Run(run::RunArgs),
+    /// Serve the simulated OpenAI-compatible model server (synthetic output, for tests and demos).
+    Sim(planex_sim::SimArgs),
+    /// Check a config file and print what it would run.
+    Config {
+        /// The config file (default: the embedded default).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PLANEX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("planex: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result: Result<std::process::ExitCode> = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Sim(args) => sim(args).await,
+            Command::Config { config } => check_config(config),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("planex: error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn sim(args: planex_sim::SimArgs) -> Result<std::process::ExitCode> {
+    let config = args.into_config()?;
+    eprintln!(
+        "planex sim: SIMULATED OpenAI-compatible server (synthetic output) serving model {:?} on http://{}:{}/v1",
+        config.model, config.host, config.port
+    );
+    planex_sim::run_forever(config).await?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn check_config(path: Option<PathBuf>) -> Result<std::process::ExitCode> {
+    let settings = planex_engine::config::Settings::load(path.as_deref())?;
+    let catalog = settings.catalog()?;
+    println!("config OK");
+    println!("planner tier: {}", settings.engine.planner_tier);
+    for tier in &settings.tiers {
+        let (input, output) = tier.price.per_million();
+        let serving = match settings.simulated.get(&tier.name) {
+            Some(_) => "built-in simulator (synthetic output)".to_owned(),
+            None => tier.endpoints.iter().map(|e| e.base_url.clone()).collect::<Vec<_>>().join(", "),
+        };
+        println!(
+            "tier {}: model {} at ${}/${} per 1M tokens in/out; {}",
+            tier.name,
+            tier.model,
+            input.round_dp(4),
+            output.round_dp(4),
+            serving
+        );
+    }
+    println!("tools ({}):\n{}", catalog.len(), catalog.prompt_listing());
+    Ok(std::process::ExitCode::SUCCESS)
+}

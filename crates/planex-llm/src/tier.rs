@@ -1,0 +1,269 @@
+//! A tier: a pool of endpoints serving one model, and the [`ChatModel`] seam the engine calls.
+//!
+//! Key decisions: calls are spread round-robin by an atomic counter and each retry moves to the next
+//! endpoint, so a dead endpoint costs one attempt rather than a failed call; the concurrency slot is
+//! held per attempt (not during backoff), so waiting retries do not starve other calls.
+
+use crate::attempt::{AttemptSpec, attempt};
+use crate::config::TierConfig;
+use crate::error::{ChatFailure, LlmError};
+use crate::types::{CallContext, ChatOutcome, ChatRequest};
+use crate::wire::WireRequest;
+use bytes::Bytes;
+use planex_core::{Decimal, Price, Usage};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+/// Anything that answers chat requests for a tier: the engine holds one `Arc<dyn ChatModel>` per tier.
+#[async_trait::async_trait]
+pub trait ChatModel: Send + Sync {
+    /// Runs one chat call, with retries; fails with the last error and the attempts made.
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        ctx: &CallContext,
+    ) -> Result<ChatOutcome, ChatFailure>;
+
+    /// The tier's name.
+    fn tier_name(&self) -> &str;
+
+    /// The model name sent to the servers.
+    fn model_name(&self) -> &str;
+
+    /// The tier's price.
+    fn price(&self) -> &Price;
+
+    /// The tier a failed step should be retried on once, if any.
+    fn escalate_to(&self) -> Option<&str> {
+        None
+    }
+
+    /// The exact cost of a call with this usage under the tier's price.
+    fn cost(&self, usage: &Usage) -> Decimal {
+        self.price().cost(usage)
+    }
+}
+
+/// A named pool of OpenAI-compatible endpoints with one model, one price and a concurrency limit.
+#[derive(Debug)]
+pub struct Tier {
+    config: TierConfig,
+    client: reqwest::Client,
+    slots: Semaphore,
+    next_endpoint: AtomicUsize,
+}
+
+impl Tier {
+    /// Builds a tier sharing `client` (one client per process pools connections across tiers).
+    /// Fails if the tier has no endpoints, a zero timeout or concurrency, or a base URL that is not
+    /// `http(s)://…`.
+    pub fn new(config: TierConfig, client: reqwest::Client) -> Result<Tier, LlmError> {
+        let invalid = |detail: String| LlmError::InvalidConfig {
+            tier: config.name.clone(),
+            detail,
+        };
+        if config.endpoints.is_empty() {
+            return Err(LlmError::NoEndpoints {
+                tier: config.name.clone(),
+            });
+        }
+        if config.max_concurrency == 0 || config.max_concurrency > Semaphore::MAX_PERMITS {
+            return Err(invalid(format!(
+                "max_concurrency is {}; set it between 1 and {}",
+                config.max_concurrency,
+                Semaphore::MAX_PERMITS
+            )));
+        }
+        if config.timeout.is_zero() {
+            return Err(invalid(
+                "timeout is zero; set a per-attempt timeout such as 120 s".to_string(),
+            ));
+        }
+        if let Some(bad) = config
+            .endpoints
+            .iter()
+            .find(|e| !(e.base_url.starts_with("http://") || e.base_url.starts_with("https://")))
+        {
+            return Err(invalid(format!(
+                "endpoint base URL {:?} must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)",
+                bad.base_url
+            )));
+        }
+        Ok(Tier {
+            slots: Semaphore::new(config.max_concurrency),
+            config,
+            client,
+            next_endpoint: AtomicUsize::new(0),
+        })
+    }
+
+    /// The tier's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The model name sent in every request.
+    pub fn model(&self) -> &str {
+        &self.config.model
+    }
+
+    /// The tier's price.
+    pub fn price(&self) -> &Price {
+        &self.config.price
+    }
+
+    /// The configuration the tier was built from.
+    pub fn config(&self) -> &TierConfig {
+        &self.config
+    }
+
+    /// The exact cost of a call with this usage under the tier's price.
+    pub fn cost(&self, usage: &Usage) -> Decimal {
+        self.config.price.cost(usage)
+    }
+
+    /// Attempts in flight from this process right now.
+    pub fn in_flight(&self) -> usize {
+        self.config
+            .max_concurrency
+            .saturating_sub(self.slots.available_permits())
+    }
+
+    async fn run(
+        &self,
+        request: &ChatRequest,
+        ctx: &CallContext,
+    ) -> Result<ChatOutcome, ChatFailure> {
+        let started = Instant::now();
+        let fail = |attempts: u32, error: LlmError| ChatFailure {
+            tier: self.config.name.clone(),
+            attempts,
+            error,
+        };
+        let wire = WireRequest::new(&self.config.model, request, self.config.stream);
+        let body = serde_json::to_vec(&wire).map_err(|e| {
+            fail(
+                0,
+                LlmError::InvalidConfig {
+                    tier: self.config.name.clone(),
+                    detail: format!("the request could not be encoded as JSON: {e}"),
+                },
+            )
+        })?;
+        let spec = AttemptSpec {
+            client: &self.client,
+            body: Bytes::from(body),
+            stream: self.config.stream,
+            timeout: self.config.timeout,
+            ctx,
+        };
+        let endpoints = &self.config.endpoints;
+        let first = self.next_endpoint.fetch_add(1, Ordering::Relaxed);
+        let mut attempts: u32 = 0;
+        loop {
+            let endpoint = &endpoints[first.wrapping_add(attempts as usize) % endpoints.len()];
+            attempts += 1;
+            let result = {
+                let Ok(_slot) = self.slots.acquire().await else {
+                    let detail = "the concurrency limiter was closed".to_string();
+                    return Err(fail(
+                        attempts,
+                        LlmError::InvalidConfig {
+                            tier: self.config.name.clone(),
+                            detail,
+                        },
+                    ));
+                };
+                attempt(&spec, endpoint).await
+            };
+            match result {
+                Ok(ok) => {
+                    let usage = ok.usage.unwrap_or_else(|| {
+                        tracing::warn!(tier = %self.config.name, endpoint = %endpoint.base_url,
+                            "server reported no token usage; counting zero tokens for this call");
+                        Usage::default()
+                    });
+                    if let Some(ttft) = ok.ttft {
+                        metrics::histogram!("ttft_seconds", "tier" => self.config.name.clone())
+                            .record(ttft.as_secs_f64());
+                    }
+                    return Ok(ChatOutcome {
+                        content: ok.content,
+                        usage,
+                        model: ok.model.unwrap_or_else(|| self.config.model.clone()),
+                        ttft: ok.ttft,
+                        latency: started.elapsed(),
+                        attempts,
+                        endpoint: endpoint.base_url.clone(),
+                        response_request_id: ok.response_request_id,
+                    });
+                }
+                Err(failed) => {
+                    let retry_index = attempts - 1;
+                    if !failed.error.is_retryable() || retry_index >= self.config.retry.max_retries
+                    {
+                        return Err(fail(attempts, failed.error));
+                    }
+                    let wait = self.config.retry.delay(retry_index, failed.retry_after);
+                    tracing::warn!(tier = %self.config.name, attempt = attempts, error = %failed.error,
+                        retry_in_ms = wait.as_millis() as u64, "chat attempt failed; retrying on the next endpoint");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatModel for Tier {
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        ctx: &CallContext,
+    ) -> Result<ChatOutcome, ChatFailure> {
+        let span = tracing::info_span!(
+            "chat",
+            otel.name = %format!("chat {}", self.config.model),
+            gen_ai.operation.name = "chat",
+            gen_ai.request.model = %self.config.model,
+            planex.tier = %self.config.name,
+            gen_ai.response.model = tracing::field::Empty,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            "error.type" = tracing::field::Empty,
+        );
+        let result = self.run(request, ctx).instrument(span.clone()).await;
+        match &result {
+            Ok(outcome) => {
+                span.record("gen_ai.response.model", outcome.model.as_str());
+                span.record("gen_ai.usage.input_tokens", outcome.usage.prompt_tokens);
+                span.record(
+                    "gen_ai.usage.output_tokens",
+                    outcome.usage.completion_tokens,
+                );
+            }
+            Err(failure) => {
+                span.record("error.type", failure.error.kind());
+            }
+        }
+        result
+    }
+
+    fn tier_name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn model_name(&self) -> &str {
+        &self.config.model
+    }
+
+    fn price(&self) -> &Price {
+        &self.config.price
+    }
+
+    fn escalate_to(&self) -> Option<&str> {
+        self.config.escalate_to.as_deref()
+    }
+}

@@ -1,0 +1,97 @@
+//! Successful calls against the simulator: streaming and non-streaming usage, TTFT, endpoint
+//! spreading, request ids, model listing and an unknown model.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{MODEL, ask, start_sim, tier};
+use planex_core::Price;
+use planex_llm::{CallContext, ChatModel, Endpoint, LlmError, Tier, TierConfig, list_models};
+
+#[tokio::test]
+async fn streaming_and_non_streaming_report_the_same_usage() {
+    let sim = start_sim().await;
+    let request = ask("Summarize the history of the printing press in two sentences.");
+    let streamed = tier(&[sim.base_url()], true, 0)
+        .chat(&request, &CallContext::default())
+        .await
+        .unwrap();
+    let plain = tier(&[sim.base_url()], false, 0)
+        .chat(&request, &CallContext::default())
+        .await
+        .unwrap();
+    assert!(streamed.usage.prompt_tokens > 0);
+    assert!(streamed.usage.completion_tokens > 0);
+    assert_eq!(streamed.usage, plain.usage);
+    assert_eq!(streamed.content, plain.content);
+    assert!(streamed.ttft.is_some());
+    assert!(plain.ttft.is_none());
+    assert_eq!(streamed.model, MODEL);
+    assert_eq!(streamed.attempts, 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn calls_are_spread_over_endpoints() {
+    let (a, b) = (start_sim().await, start_sim().await);
+    let tier = tier(&[a.base_url(), b.base_url()], true, 0);
+    for i in 0..4 {
+        tier.chat(&ask(&format!("call {i}")), &CallContext::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(a.stats().requests_total, 2);
+    assert_eq!(b.stats().requests_total, 2);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_request_id_reaches_the_server() {
+    let sim = start_sim().await;
+    let tier = tier(&[sim.base_url()], true, 0);
+    let ctx = CallContext::with_request_id("task-42-step-3");
+    let outcome = tier.chat(&ask("hello"), &ctx).await.unwrap();
+    assert_eq!(
+        outcome.response_request_id.as_deref(),
+        Some("task-42-step-3")
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_models_returns_the_served_model() {
+    let sim = start_sim().await;
+    let client = planex_llm::default_client().unwrap();
+    let models = list_models(&client, &Endpoint::new(sim.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(models, vec![MODEL.to_string()]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_a_404_and_not_retried() {
+    let sim = start_sim().await;
+    let mut config = TierConfig::new(
+        "small",
+        "no-such-model",
+        vec![Endpoint::new(sim.base_url())],
+        Price::free(),
+    );
+    config.retry = common::fast_retry(3);
+    let tier = Tier::new(config, planex_llm::default_client().unwrap()).unwrap();
+    let failure = tier
+        .chat(&ask("hi"), &CallContext::default())
+        .await
+        .unwrap_err();
+    assert_eq!(failure.attempts, 1);
+    assert!(
+        matches!(failure.error, LlmError::Status { status: 404, .. }),
+        "{failure}"
+    );
+    assert!(failure.to_string().contains("model name"), "{failure}");
+    assert_eq!(sim.stats().requests_total, 1);
+    sim.shutdown().await;
+}

@@ -1,0 +1,151 @@
+//! `POST /v1/chat/completions`: parse, route to planner or executor, inject faults, pace, and
+//! answer (non-streaming here, streaming in `stream.rs`).
+//!
+//! Key decision: the body is parsed by hand (not axum's `Json` extractor) so every malformed
+//! body gets a 400 in the OpenAI error shape; role counting and the model check happen before
+//! the concurrency queue, fault draws and pacing after a slot is held.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::content;
+use crate::markers::Markers;
+use crate::openai::{ApiError, ChatRequest};
+use crate::state::{Counter, SimState};
+use crate::stream;
+use crate::text;
+use crate::tokens;
+
+/// Token usage of one answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens: Σ(tokens(content) + 4) + 3.
+    pub prompt_tokens: u32,
+    /// Tokens of the answer content.
+    pub completion_tokens: u32,
+}
+
+impl Usage {
+    /// The OpenAI `usage` object.
+    pub fn to_json(self) -> Value {
+        json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens.saturating_add(self.completion_tokens),
+            "prompt_tokens_details": {"cached_tokens": 0},
+        })
+    }
+}
+
+/// Fields shared by every chunk / answer of one response.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    /// `chatcmpl-…` id.
+    pub id: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// Served model id.
+    pub model: String,
+}
+
+/// Time to emit `tokens` at `tps` tokens per second (zero when `tps` is 0).
+pub fn token_time(tokens: u32, tps: f64) -> Duration {
+    if tps > 0.0 {
+        Duration::from_secs_f64(f64::from(tokens) / tps)
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// The chat-completions handler.
+pub async fn chat_completions(State(state): State<SimState>, body: Bytes) -> Response {
+    state.bump(Counter::Requests);
+    let request: ChatRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return ApiError::bad_request(format!("invalid request body: {e}")).into_response();
+        }
+    };
+    if request.messages.is_empty() {
+        return ApiError::bad_request("`messages` must not be empty").into_response();
+    }
+    if request
+        .temperature
+        .is_some_and(|t| !(0.0..=2.0).contains(&t))
+    {
+        return ApiError::bad_request("`temperature` must be between 0 and 2").into_response();
+    }
+    let served = state.config().model.clone();
+    if let Some(model) = request.model.as_deref().filter(|m| *m != served) {
+        return ApiError::model_not_found(model).into_response();
+    }
+    state.bump(if request.plan_schema().is_some() {
+        Counter::Planner
+    } else {
+        Counter::Executor
+    });
+
+    let Some(slot) = state.acquire().await else {
+        return ApiError::injected(503).into_response();
+    };
+    let texts: Vec<String> = request.messages.iter().map(|m| m.text()).collect();
+    let contents: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let markers = Markers::scan(contents.iter().copied());
+    let decision = state.faults().for_chat(&markers, &text::sha_hex(&contents));
+    if decision.is_fault() {
+        state.bump(Counter::Faults);
+    }
+    if let Some(status) = decision.error {
+        return ApiError::injected(status).into_response();
+    }
+    if decision.hang {
+        state
+            .sleep(Duration::from_millis(state.config().hang_ms))
+            .await;
+    }
+    let answer = match content::build(&state, &request, &contents, &markers, decision.malformed) {
+        Ok(answer) => answer,
+        Err(e) => return e.into_response(),
+    };
+    let usage = Usage {
+        prompt_tokens: tokens::prompt_tokens(contents.iter().copied()),
+        completion_tokens: tokens::count(&answer),
+    };
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let meta = Meta {
+        id: format!("chatcmpl-sim-{:012x}", state.next_sequence()),
+        created,
+        model: served,
+    };
+    if request.stream {
+        return stream::respond(state, slot, meta, answer, usage, request.include_usage());
+    }
+    let config = state.config();
+    let delay = Duration::from_millis(config.ttft_ms)
+        + token_time(usage.completion_tokens, config.tokens_per_second);
+    state.sleep(delay).await;
+    drop(slot);
+    let body = json!({
+        "id": meta.id,
+        "object": "chat.completion",
+        "created": meta.created,
+        "model": meta.model,
+        "system_fingerprint": "planex-sim",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": answer},
+            "logprobs": null,
+            "finish_reason": "stop",
+        }],
+        "usage": usage.to_json(),
+    });
+    (StatusCode::OK, Json(body)).into_response()
+}

@@ -1,0 +1,190 @@
+//! The HTTP server: the axum router, [`SimServer`] (start on any port, stats, graceful
+//! shutdown) and [`run_forever`] for the CLI.
+//!
+//! Key decision: shutdown first cancels every simulated wait (TTFT, pacing, hangs) and then
+//! shuts axum down gracefully, so stopping never waits for a `--hang-ms` request; a dropped
+//! server also stops.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::chat;
+use crate::config::SimConfig;
+use crate::error::SimError;
+use crate::openai::ApiError;
+use crate::search;
+use crate::state::{SimState, SimStats};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// The simulator's routes over `state` (embeddable in tests or another server).
+pub fn router(state: SimState) -> Router {
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/health", get(health))
+        .route("/sim/stats", get(stats))
+        .route("/sim/reset", post(reset))
+        .route("/sim/search", get(search::search))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(echo_request_id))
+        .with_state(state)
+}
+
+async fn echo_request_id(request: Request, next: Next) -> Response {
+    let id = request.headers().get(&REQUEST_ID).cloned();
+    let mut response = next.run(request).await;
+    if let Some(id) = id {
+        response.headers_mut().insert(REQUEST_ID, id);
+    }
+    response
+}
+
+async fn models(State(state): State<SimState>) -> Response {
+    axum::Json(json!({
+        "object": "list",
+        "data": [{"id": state.config().model, "object": "model", "created": 0, "owned_by": "planex-sim"}],
+    }))
+    .into_response()
+}
+
+async fn health() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn stats(State(state): State<SimState>) -> Response {
+    axum::Json(state.stats()).into_response()
+}
+
+async fn reset(State(state): State<SimState>) -> Response {
+    state.reset();
+    axum::Json(state.stats()).into_response()
+}
+
+async fn not_found() -> Response {
+    let mut error = ApiError::bad_request("unknown route");
+    error.status = StatusCode::NOT_FOUND;
+    error.into_response()
+}
+
+/// A running simulated model server.
+#[derive(Debug)]
+pub struct SimServer {
+    addr: SocketAddr,
+    state: SimState,
+    stop: CancellationToken,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl SimServer {
+    /// Binds `config.host:config.port` (port 0 = any free port) and serves in the background.
+    pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
+        config.validate()?;
+        let requested = format!("{}:{}", config.host, config.port);
+        let bind_err = |source| SimError::Bind {
+            addr: requested.clone(),
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+            .await
+            .map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
+        let state = SimState::new(config);
+        let stop = CancellationToken::new();
+        let signal = stop.clone().cancelled_owned();
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(signal)
+                .await
+        });
+        tracing::debug!(%addr, "planex-sim listening");
+        Ok(SimServer {
+            addr,
+            state,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// OpenAI base URL, e.g. `http://127.0.0.1:PORT/v1` (loopback when bound to 0.0.0.0 / ::).
+    pub fn base_url(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}/v1", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// The same counters as `GET /sim/stats`.
+    pub fn stats(&self) -> SimStats {
+        self.state.stats()
+    }
+
+    /// The server's state (reset counters, read the config).
+    pub fn state(&self) -> &SimState {
+        &self.state
+    }
+
+    /// Stops accepting, ends pending simulated waits, and waits for open requests to finish.
+    pub async fn shutdown(mut self) {
+        self.state.cancel_waits();
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "planex-sim server error"),
+                Err(e) => tracing::warn!(error = %e, "planex-sim server task failed"),
+            }
+        }
+    }
+
+    async fn until_stopped(&mut self) -> Result<(), SimError> {
+        let Some(task) = self.task.as_mut() else {
+            return Ok(());
+        };
+        let result = task.await;
+        self.task = None;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SimError::Serve(e)),
+            Err(e) => Err(SimError::Serve(std::io::Error::other(e))),
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.state.cancel_waits();
+        self.stop.cancel();
+    }
+}
+
+/// Serves `config` until ctrl-c, then shuts down gracefully (prints nothing itself).
+pub async fn run_forever(config: SimConfig) -> Result<(), SimError> {
+    let mut server = SimServer::start(config).await?;
+    tokio::select! {
+        signal = tokio::signal::ctrl_c() => {
+            server.shutdown().await;
+            signal.map_err(SimError::Serve)
+        }
+        result = server.until_stopped() => result,
+    }
+}

@@ -1,0 +1,111 @@
+//! Streaming answers as OpenAI server-sent events: a role chunk after TTFT, content chunks of a
+//! few tokens paced by tokens-per-second, a `finish_reason: "stop"` chunk, the optional usage
+//! chunk (`choices: []`), then `data: [DONE]`.
+//!
+//! Key decision: a spawned task writes the chunks into a channel that is the response body and
+//! owns the concurrency slot, so the request counts as in flight until its last chunk, and a
+//! client that goes away ends the task at the next send.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::chat::{Meta, Usage, token_time};
+use crate::state::{SimState, Slot};
+use crate::tokens;
+
+/// Tokens per content chunk.
+const TOKENS_PER_CHUNK: usize = 4;
+
+fn chunk(meta: &Meta, choices: Value, usage: Option<Value>, include_usage: bool) -> Bytes {
+    let mut value = json!({
+        "id": meta.id,
+        "object": "chat.completion.chunk",
+        "created": meta.created,
+        "model": meta.model,
+        "system_fingerprint": "planex-sim",
+        "choices": choices,
+    });
+    if include_usage {
+        value["usage"] = usage.unwrap_or(Value::Null);
+    }
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+fn delta(delta: Value, finish: Option<&str>) -> Value {
+    json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}])
+}
+
+/// Builds the SSE response and spawns the task that writes it.
+pub(crate) fn respond(
+    state: SimState,
+    slot: Slot,
+    meta: Meta,
+    content: String,
+    usage: Usage,
+    include_usage: bool,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
+    tokio::spawn(async move {
+        let _slot = slot;
+        let config = state.config().clone();
+        let start = tokio::time::Instant::now();
+        state
+            .sleep(std::time::Duration::from_millis(config.ttft_ms))
+            .await;
+        let first = delta(json!({"role": "assistant", "content": ""}), None);
+        if tx
+            .send(Ok(chunk(&meta, first, None, include_usage)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let paced_from = tokio::time::Instant::now().max(start);
+        let mut emitted: u32 = 0;
+        for piece in tokens::pieces(&content, TOKENS_PER_CHUNK) {
+            emitted = emitted.saturating_add(tokens::count(&piece));
+            let due = paced_from + token_time(emitted, config.tokens_per_second);
+            state.sleep_until(due).await;
+            let body = chunk(
+                &meta,
+                delta(json!({"content": piece}), None),
+                None,
+                include_usage,
+            );
+            if tx.send(Ok(body)).await.is_err() {
+                return;
+            }
+        }
+        let mut tail = vec![chunk(
+            &meta,
+            delta(json!({}), Some("stop")),
+            None,
+            include_usage,
+        )];
+        if include_usage {
+            tail.push(chunk(&meta, json!([]), Some(usage.to_json()), true));
+        }
+        tail.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        for body in tail {
+            if tx.send(Ok(body)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(ReceiverStream::new(rx)));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
