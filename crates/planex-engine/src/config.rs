@@ -36,7 +36,10 @@ pub enum ConfigError {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field: field.into(), message: message.into() }
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// The whole file.
@@ -97,7 +100,10 @@ pub struct RawStore {
 
 impl Default for RawStore {
     fn default() -> Self {
-        RawStore { backend: "memory".into(), url: None }
+        RawStore {
+            backend: "memory".into(),
+            url: None,
+        }
     }
 }
 
@@ -194,7 +200,10 @@ impl Settings {
         let base = match path {
             Some(path) => {
                 if !path.exists() {
-                    return Err(ConfigError::Parse(format!("config file {} does not exist", path.display())));
+                    return Err(ConfigError::Parse(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    )));
                 }
                 Figment::from(Toml::file(path))
             }
@@ -216,13 +225,20 @@ impl Settings {
     /// Validates a raw config.
     pub fn from_raw(raw: RawConfig) -> Result<Settings, ConfigError> {
         if raw.tiers.is_empty() {
-            return Err(invalid("tiers", "no tiers are defined; add at least [tiers.planner]"));
+            return Err(invalid(
+                "tiers",
+                "no tiers are defined; add at least [tiers.planner]",
+            ));
         }
         let known = || raw.tiers.keys().cloned().collect::<Vec<_>>().join(", ");
         if !raw.tiers.contains_key(&raw.engine.planner_tier) {
             return Err(invalid(
                 "engine.planner_tier",
-                format!("{:?} is not a tier (tiers: {})", raw.engine.planner_tier, known()),
+                format!(
+                    "{:?} is not a tier (tiers: {})",
+                    raw.engine.planner_tier,
+                    known()
+                ),
             ));
         }
         if raw.engine.max_subtasks == 0 {
@@ -235,22 +251,31 @@ impl Settings {
         let mut simulated = BTreeMap::new();
         for (name, tier) in &raw.tiers {
             let field = |f: &str| format!("tiers.{name}.{f}");
-            if let Some(target) = &tier.escalate_to {
-                if !raw.tiers.contains_key(target) || target == name {
-                    return Err(invalid(field("escalate_to"), format!("{target:?} is not another tier (tiers: {})", known())));
-                }
+            if let Some(target) = &tier.escalate_to
+                && (!raw.tiers.contains_key(target) || target == name)
+            {
+                return Err(invalid(
+                    field("escalate_to"),
+                    format!("{target:?} is not another tier (tiers: {})", known()),
+                ));
             }
             let price = tier_price(name, tier)?;
             let mut endpoints = Vec::new();
             let api_key = match &tier.api_key_env {
                 Some(var) => Some(std::env::var(var).map_err(|_| {
-                    invalid(field("api_key_env"), format!("environment variable {var} is not set"))
+                    invalid(
+                        field("api_key_env"),
+                        format!("environment variable {var} is not set"),
+                    )
                 })?),
                 None => None,
             };
             for url in &tier.endpoints {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(invalid(field("endpoints"), format!("{url:?} must start with http:// or https://")));
+                    return Err(invalid(
+                        field("endpoints"),
+                        format!("{url:?} must start with http:// or https://"),
+                    ));
                 }
                 let endpoint = Endpoint::new(url.clone());
                 endpoints.push(match &api_key {
@@ -263,7 +288,10 @@ impl Settings {
                     simulated.insert(name.clone(), *sim);
                 }
                 (Some(_), false) => {
-                    return Err(invalid(field("simulated"), "give either endpoints or simulated, not both"));
+                    return Err(invalid(
+                        field("simulated"),
+                        "give either endpoints or simulated, not both",
+                    ));
                 }
                 (None, true) => {
                     return Err(invalid(
@@ -282,7 +310,10 @@ impl Settings {
             }
             if let Some(secs) = tier.timeout_secs {
                 if !(secs > 0.0 && secs.is_finite()) {
-                    return Err(invalid(field("timeout_secs"), "must be a positive number of seconds"));
+                    return Err(invalid(
+                        field("timeout_secs"),
+                        "must be a positive number of seconds",
+                    ));
                 }
                 config.timeout = Duration::from_secs_f64(secs);
             }
@@ -302,12 +333,20 @@ impl Settings {
             if !raw.tiers.contains_key(&tool.tier) {
                 return Err(invalid(
                     format!("tools[{i}].tier"),
-                    format!("tool {:?} uses tier {:?}, which is not defined (tiers: {})", tool.name, tool.tier, known()),
+                    format!(
+                        "tool {:?} uses tier {:?}, which is not defined (tiers: {})",
+                        tool.name,
+                        tool.tier,
+                        known()
+                    ),
                 ));
             }
         }
         if raw.tools.is_empty() {
-            return Err(invalid("tools", "no tools are defined; the planner needs at least one [[tools]] entry"));
+            return Err(invalid(
+                "tools",
+                "no tools are defined; the planner needs at least one [[tools]] entry",
+            ));
         }
         // Compile once here so schema errors surface at load time, naming the tool.
         Catalog::new(raw.tools.clone()).map_err(|e| invalid("tools", e.to_string()))?;
@@ -315,7 +354,10 @@ impl Settings {
             planner_tier: raw.engine.planner_tier.clone(),
             max_subtasks: raw.engine.max_subtasks,
             synthesis: raw.engine.synthesis,
-            planner: PlannerSettings { max_tokens: raw.engine.planner_max_tokens, ..PlannerSettings::default() },
+            planner: PlannerSettings {
+                max_tokens: raw.engine.planner_max_tokens,
+                ..PlannerSettings::default()
+            },
             ..EngineSettings::default()
         };
         Ok(Settings {
@@ -342,14 +384,29 @@ impl Settings {
 fn tier_price(name: &str, tier: &RawTier) -> Result<Price, ConfigError> {
     let field = |f: &str| format!("tiers.{name}.{f}");
     let non_negative = |f: &str, v: Decimal| {
-        if v.is_sign_negative() { Err(invalid(field(f), "must not be negative")) } else { Ok(v) }
+        if v.is_sign_negative() {
+            Err(invalid(field(f), "must not be negative"))
+        } else {
+            Ok(v)
+        }
     };
-    match (tier.usd_per_hour, tier.tokens_per_second, tier.usd_per_million_input, tier.usd_per_million_output) {
+    match (
+        tier.usd_per_hour,
+        tier.tokens_per_second,
+        tier.usd_per_million_input,
+        tier.usd_per_million_output,
+    ) {
         (Some(hour), Some(tps), None, None) => {
             if tps <= Decimal::ZERO {
-                return Err(invalid(field("tokens_per_second"), "must be greater than zero"));
+                return Err(invalid(
+                    field("tokens_per_second"),
+                    "must be greater than zero",
+                ));
             }
-            Ok(Price::GpuHour { usd_per_hour: non_negative("usd_per_hour", hour)?, tokens_per_second: tps })
+            Ok(Price::GpuHour {
+                usd_per_hour: non_negative("usd_per_hour", hour)?,
+                tokens_per_second: tps,
+            })
         }
         (None, None, Some(input), Some(output)) => Ok(Price::PerMillion {
             usd_per_million_input: non_negative("usd_per_million_input", input)?,
@@ -374,7 +431,10 @@ mod tests {
         assert_eq!(settings.engine.planner_tier, "planner");
         assert!(settings.catalog().unwrap().len() >= 4);
         let planner = settings.tiers.iter().find(|t| t.name == "planner").unwrap();
-        assert_eq!(planner.price.per_million().0.round_dp(3).to_string(), "0.504");
+        assert_eq!(
+            planner.price.per_million().0.round_dp(3).to_string(),
+            "0.504"
+        );
     }
 
     fn with(extra: &str) -> String {
@@ -383,17 +443,28 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_errors_naming_the_field() {
-        let err = Settings::from_toml(&DEFAULT_CONFIG.replace("max_subtasks = 10", "max_subtask = 10")).unwrap_err();
+        let err =
+            Settings::from_toml(&DEFAULT_CONFIG.replace("max_subtasks = 10", "max_subtask = 10"))
+                .unwrap_err();
         assert!(err.to_string().contains("max_subtask"), "{err}");
     }
 
     #[test]
     fn inconsistent_values_name_the_field() {
-        let err = Settings::from_toml(&DEFAULT_CONFIG.replace("usd_per_hour = 0.96\n", "")).unwrap_err();
-        assert!(err.to_string().contains("tiers.executor.usd_per_hour"), "{err}");
-        let err = Settings::from_toml(&DEFAULT_CONFIG.replace("planner_tier = \"planner\"", "planner_tier = \"big\""))
-            .unwrap_err();
-        assert!(err.to_string().contains("engine.planner_tier") && err.to_string().contains("executor"), "{err}");
+        let err =
+            Settings::from_toml(&DEFAULT_CONFIG.replace("usd_per_hour = 0.96\n", "")).unwrap_err();
+        assert!(
+            err.to_string().contains("tiers.executor.usd_per_hour"),
+            "{err}"
+        );
+        let err = Settings::from_toml(
+            &DEFAULT_CONFIG.replace("planner_tier = \"planner\"", "planner_tier = \"big\""),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("engine.planner_tier") && err.to_string().contains("executor"),
+            "{err}"
+        );
         let err = Settings::from_toml(&with(
             "[[tools]]\nname = \"x\"\ndescription = \"d\"\ntier = \"gpu9\"\ninput_schema = { type = \"object\" }\nkind = { type = \"llm\", prompt = \"p\" }",
         ))
@@ -408,11 +479,23 @@ mod tests {
             "endpoints = [\"http://10.0.0.7:30000/v1\"]\nescalate_to = \"planner\"",
         );
         let settings = Settings::from_toml(&text).unwrap();
-        let executor = settings.tiers.iter().find(|t| t.name == "executor").unwrap();
+        let executor = settings
+            .tiers
+            .iter()
+            .find(|t| t.name == "executor")
+            .unwrap();
         assert_eq!(executor.endpoints[0].base_url, "http://10.0.0.7:30000/v1");
         assert_eq!(executor.escalate_to.as_deref(), Some("planner"));
         assert!(!settings.simulated.contains_key("executor"));
-        let bad = DEFAULT_CONFIG.replace("simulated = { ttft_ms = 40, tokens_per_second = 6000 }", "endpoints = [\"10.0.0.7\"]");
-        assert!(Settings::from_toml(&bad).unwrap_err().to_string().contains("http://"));
+        let bad = DEFAULT_CONFIG.replace(
+            "simulated = { ttft_ms = 40, tokens_per_second = 6000 }",
+            "endpoints = [\"10.0.0.7\"]",
+        );
+        assert!(
+            Settings::from_toml(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("http://")
+        );
     }
 }

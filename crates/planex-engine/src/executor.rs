@@ -15,8 +15,7 @@ use std::sync::Arc;
 /// The reserved tool name of the synthesis step the engine appends to a plan.
 pub const SYNTHESIS_TOOL: &str = "planex.synthesize";
 
-const DEFAULT_SYSTEM: &str =
-    "You execute one step of a larger plan. Do exactly what the step asks, using only the given input. Be concise.";
+const DEFAULT_SYSTEM: &str = "You execute one step of a larger plan. Do exactly what the step asks, using only the given input. Be concise.";
 
 /// Everything a step needs besides its lease.
 #[derive(Clone)]
@@ -51,8 +50,16 @@ impl Executor {
         };
         let attempts = tally.attempts.max(1);
         match result {
-            Ok(result) => StepOutcome::Succeeded { result, attempts, calls: tally.calls },
-            Err(error) => StepOutcome::Failed { error, attempts, calls: tally.calls },
+            Ok(result) => StepOutcome::Succeeded {
+                result,
+                attempts,
+                calls: tally.calls,
+            },
+            Err(error) => StepOutcome::Failed {
+                error,
+                attempts,
+                calls: tally.calls,
+            },
         }
     }
 
@@ -69,11 +76,16 @@ impl Executor {
                 self.catalog.names().join(", ")
             )
         })?;
-        let args = substitute_args(&lease.spec.args, &lease.dep_results).map_err(|e| e.to_string())?;
+        let args =
+            substitute_args(&lease.spec.args, &lease.dep_results).map_err(|e| e.to_string())?;
         match &tool.kind {
-            ToolKind::Llm(llm) => self.run_llm(tool, llm, &args, lease.spec.step_id, ctx, tally).await,
+            ToolKind::Llm(llm) => {
+                self.run_llm(tool, llm, &args, lease.spec.step_id, ctx, tally)
+                    .await
+            }
             ToolKind::Http(http) => {
-                let (result, attempts) = http_tool::call(&self.http, http, &args, &self.http_retry, ctx).await;
+                let (result, attempts) =
+                    http_tool::call(&self.http, http, &args, &self.http_retry, ctx).await;
                 tally.attempts += attempts;
                 result
             }
@@ -90,9 +102,13 @@ impl Executor {
         tally: &mut Tally,
     ) -> Result<serde_json::Value, String> {
         let prompt = render(&llm.prompt, args, str::to_owned).map_err(|e| e.to_string())?;
-        let system = llm.system.clone().unwrap_or_else(|| DEFAULT_SYSTEM.to_owned());
+        let system = llm
+            .system
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SYSTEM.to_owned());
         let mut request =
-            ChatRequest::new(vec![ChatMessage::system(system), ChatMessage::user(prompt)]).with_max_tokens(llm.max_tokens);
+            ChatRequest::new(vec![ChatMessage::system(system), ChatMessage::user(prompt)])
+                .with_max_tokens(llm.max_tokens);
         if let Some(schema) = &tool.output_schema {
             request = request.with_response_format(serde_json::json!({
                 "type": "json_schema",
@@ -100,10 +116,19 @@ impl Executor {
             }));
         }
         let model = self.models.get(&tool.tier).map_err(|e| e.to_string())?;
-        let first = self.try_llm(model.as_ref(), tool, &request, step_id, ctx, tally).await;
-        let Err(first_error) = first else { return first };
-        let Some(next) = model.escalate_to() else { return Err(first_error) };
-        let escalated = self.models.get(next).map_err(|e| format!("{first_error}; escalation failed: {e}"))?;
+        let first = self
+            .try_llm(model.as_ref(), tool, &request, step_id, ctx, tally)
+            .await;
+        let Err(first_error) = first else {
+            return first;
+        };
+        let Some(next) = model.escalate_to() else {
+            return Err(first_error);
+        };
+        let escalated = self
+            .models
+            .get(next)
+            .map_err(|e| format!("{first_error}; escalation failed: {e}"))?;
         metrics::counter!("step_escalations_total", "from" => tool.tier.clone(), "to" => next.to_owned())
             .increment(1);
         tracing::info!(tool = %tool.name, from = %tool.tier, to = next, "escalating step");
@@ -122,12 +147,16 @@ impl Executor {
         ctx: &CallContext,
         tally: &mut Tally,
     ) -> Result<serde_json::Value, String> {
-        let outcome = model.chat(request, ctx).await.map_err(|failure: ChatFailure| {
-            tally.attempts += failure.attempts;
-            failure.to_string()
-        })?;
+        let outcome = model
+            .chat(request, ctx)
+            .await
+            .map_err(|failure: ChatFailure| {
+                tally.attempts += failure.attempts;
+                failure.to_string()
+            })?;
         tally.attempts += outcome.attempts;
-        metrics::counter!("executor_token_total", "step_type" => tool.name.clone()).increment(outcome.usage.total());
+        metrics::counter!("executor_token_total", "step_type" => tool.name.clone())
+            .increment(outcome.usage.total());
         tally.calls.push(CallRecord {
             stage: Stage::Step,
             tier: model.tier_name().to_owned(),
@@ -143,9 +172,15 @@ impl Executor {
         let value: serde_json::Value = serde_json::from_str(outcome.content.trim()).map_err(|e| {
             format!("tool {} must return JSON matching its output schema, but the answer is not JSON: {e}", tool.name)
         })?;
-        self.catalog.validate_output(&tool.name, &value).map_err(|errors| {
-            format!("tool {} answer does not match its output schema: {}", tool.name, errors.join("; "))
-        })?;
+        self.catalog
+            .validate_output(&tool.name, &value)
+            .map_err(|errors| {
+                format!(
+                    "tool {} answer does not match its output schema: {}",
+                    tool.name,
+                    errors.join("; ")
+                )
+            })?;
         Ok(value)
     }
 
@@ -155,8 +190,14 @@ impl Executor {
         ctx: &CallContext,
         tally: &mut Tally,
     ) -> Result<serde_json::Value, String> {
-        let model = self.models.get(&lease.spec.tier).map_err(|e| e.to_string())?;
-        let mut prompt = format!("Task: {}\n\nResults of the plan's steps:\n", lease.task_text);
+        let model = self
+            .models
+            .get(&lease.spec.tier)
+            .map_err(|e| e.to_string())?;
+        let mut prompt = format!(
+            "Task: {}\n\nResults of the plan's steps:\n",
+            lease.task_text
+        );
         for step in &lease.spec.depends_on {
             match lease.dep_results.get(step) {
                 Some(result) => {
@@ -164,12 +205,18 @@ impl Executor {
                     let clipped: String = text.chars().take(self.synthesis_input_chars).collect();
                     prompt.push_str(&format!("[step {step}] {clipped}\n"));
                 }
-                None => prompt.push_str(&format!("[step {step}] (no result: the step failed or was skipped)\n")),
+                None => prompt.push_str(&format!(
+                    "[step {step}] (no result: the step failed or was skipped)\n"
+                )),
             }
         }
-        prompt.push_str("\nWrite the final answer to the task from these results. Say plainly what is missing.");
+        prompt.push_str(
+            "\nWrite the final answer to the task from these results. Say plainly what is missing.",
+        );
         let request = ChatRequest::new(vec![
-            ChatMessage::system("You write the final answer of an agent from the results of its steps."),
+            ChatMessage::system(
+                "You write the final answer of an agent from the results of its steps.",
+            ),
             ChatMessage::user(prompt),
         ])
         .with_max_tokens(1024);
@@ -178,7 +225,8 @@ impl Executor {
             failure.to_string()
         })?;
         tally.attempts += outcome.attempts;
-        metrics::counter!("planner_token_total", "stage" => "synthesis").increment(outcome.usage.total());
+        metrics::counter!("planner_token_total", "stage" => "synthesis")
+            .increment(outcome.usage.total());
         tally.calls.push(CallRecord {
             stage: Stage::Synthesis,
             tier: model.tier_name().to_owned(),

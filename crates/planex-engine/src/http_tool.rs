@@ -13,7 +13,11 @@ use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// Characters left as they are in a templated URL component (RFC 3986 unreserved).
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 fn encode_component(text: &str) -> String {
     utf8_percent_encode(text, COMPONENT).to_string()
@@ -21,11 +25,20 @@ fn encode_component(text: &str) -> String {
 
 /// Builds the request URL and proves it stays under the configured base URL.
 pub fn build_url(tool: &HttpTool, args: &Map<String, Value>) -> Result<Url, String> {
-    let base = Url::parse(&tool.base_url)
-        .map_err(|e| format!("http tool base_url {:?} is not a valid URL: {e}", tool.base_url))?;
+    let base = Url::parse(&tool.base_url).map_err(|e| {
+        format!(
+            "http tool base_url {:?} is not a valid URL: {e}",
+            tool.base_url
+        )
+    })?;
     let path = render(&tool.path, args, encode_component).map_err(|e| e.to_string())?;
-    let joined = format!("{}/{}", base.as_str().trim_end_matches('/'), path.trim_start_matches('/'));
-    let url = Url::parse(&joined).map_err(|e| format!("templated URL {joined:?} is not valid: {e}"))?;
+    let joined = format!(
+        "{}/{}",
+        base.as_str().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    let url =
+        Url::parse(&joined).map_err(|e| format!("templated URL {joined:?} is not valid: {e}"))?;
     let same_origin = url.scheme() == base.scheme()
         && url.host_str() == base.host_str()
         && url.port_or_known_default() == base.port_or_known_default();
@@ -54,8 +67,17 @@ pub async fn call(
             Ok(value) => return (Ok(value), attempts),
             Err((message, retryable)) => {
                 if !retryable || attempts > retry.max_retries {
-                    let verdict = if retryable { "gave up" } else { "failed without retry" };
-                    return (Err(format!("http tool {verdict} after {attempts} attempt(s): {message}")), attempts);
+                    let verdict = if retryable {
+                        "gave up"
+                    } else {
+                        "failed without retry"
+                    };
+                    return (
+                        Err(format!(
+                            "http tool {verdict} after {attempts} attempt(s): {message}"
+                        )),
+                        attempts,
+                    );
                 }
                 tokio::time::sleep(retry.delay(attempts - 1, None)).await;
             }
@@ -72,9 +94,16 @@ async fn attempt(
 ) -> Result<Value, (String, bool)> {
     let fatal = |m: String| (m, false);
     let url = build_url(tool, args).map_err(fatal)?;
-    let method = reqwest::Method::from_bytes(tool.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| fatal(format!("http tool method {:?} is not an HTTP method", tool.method)))?;
-    let mut request = client.request(method, url.clone()).timeout(Duration::from_millis(tool.timeout_ms));
+    let method =
+        reqwest::Method::from_bytes(tool.method.to_ascii_uppercase().as_bytes()).map_err(|_| {
+            fatal(format!(
+                "http tool method {:?} is not an HTTP method",
+                tool.method
+            ))
+        })?;
+    let mut request = client
+        .request(method, url.clone())
+        .timeout(Duration::from_millis(tool.timeout_ms));
     for (name, value) in &tool.headers {
         let value = render(value, args, str::to_owned).map_err(|e| fatal(e.to_string()))?;
         request = request.header(name, value);
@@ -86,7 +115,11 @@ async fn attempt(
         request = request.json(&render_json(body, args).map_err(fatal)?);
     }
     let mut response = request.send().await.map_err(|e| {
-        let what = if e.is_timeout() { "timed out" } else { "could not be sent" };
+        let what = if e.is_timeout() {
+            "timed out"
+        } else {
+            "could not be sent"
+        };
         (format!("{} {url} {what}: {e}", tool.method), true)
     })?;
     let status = response.status();
@@ -113,7 +146,10 @@ async fn attempt(
     if !status.is_success() {
         let retryable = status.as_u16() == 429 || status.is_server_error();
         let snippet: String = text.chars().take(300).collect();
-        return Err((format!("{url} answered HTTP {status}: {snippet}"), retryable));
+        return Err((
+            format!("{url} answered HTTP {status}: {snippet}"),
+            retryable,
+        ));
     }
     if is_json {
         serde_json::from_str(&text).map_err(|e| (format!("{url} sent invalid JSON: {e}"), true))
@@ -125,8 +161,15 @@ async fn attempt(
 /// Renders `{arg}` placeholders in every string leaf of a JSON body template.
 fn render_json(template_value: &Value, args: &Map<String, Value>) -> Result<Value, String> {
     Ok(match template_value {
-        Value::String(s) => Value::String(render(s, args, str::to_owned).map_err(|e| e.to_string())?),
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, args)).collect::<Result<_, _>>()?),
+        Value::String(s) => {
+            Value::String(render(s, args, str::to_owned).map_err(|e| e.to_string())?)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_json(v, args))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), render_json(v, args)?)))
@@ -153,22 +196,35 @@ mod tests {
     }
 
     fn args(query: &str) -> Map<String, Value> {
-        serde_json::json!({"q": query}).as_object().cloned().unwrap()
+        serde_json::json!({"q": query})
+            .as_object()
+            .cloned()
+            .unwrap()
     }
 
     #[test]
     fn values_are_encoded_into_the_query() {
         let url = build_url(&tool("/search?q={q}"), &args("gpu prices & more")).unwrap();
-        assert_eq!(url.as_str(), "http://127.0.0.1:9000/api/search?q=gpu%20prices%20%26%20more");
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9000/api/search?q=gpu%20prices%20%26%20more"
+        );
     }
 
     #[test]
     fn templated_values_cannot_change_the_host() {
-        for evil in ["@evil.example/x", "//evil.example/x", "http://evil.example/"] {
+        for evil in [
+            "@evil.example/x",
+            "//evil.example/x",
+            "http://evil.example/",
+        ] {
             let url = build_url(&tool("/{q}"), &args(evil)).unwrap();
             assert_eq!(url.host_str(), Some("127.0.0.1"), "{evil}");
         }
         let escape = build_url(&tool("/{q}/x"), &args("..")).unwrap_err();
-        assert!(escape.contains("leaves the configured base URL"), "{escape}");
+        assert!(
+            escape.contains("leaves the configured base URL"),
+            "{escape}"
+        );
     }
 }

@@ -44,7 +44,9 @@ pub enum EngineError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     /// The task did not finish in time (it keeps running; read it later by id).
-    #[error("task {0} did not finish within the wait timeout; it is still running, read it later by id")]
+    #[error(
+        "task {0} did not finish within the wait timeout; it is still running, read it later by id"
+    )]
     Timeout(TaskId),
     /// The request is invalid.
     #[error("invalid request: {0}")]
@@ -125,7 +127,11 @@ impl Engine {
             http_retry: RetryPolicy::default(),
             synthesis_input_chars: 4000,
         };
-        Ok(Engine { store, executor: Arc::new(executor), settings })
+        Ok(Engine {
+            store,
+            executor: Arc::new(executor),
+            settings,
+        })
     }
 
     /// Replaces the executor's retry policy for `http` tools.
@@ -153,7 +159,12 @@ impl Engine {
 
     /// The tier names that have tools or plan, i.e. that need workers.
     pub fn tiers_with_work(&self) -> Vec<String> {
-        let mut tiers: Vec<String> = self.executor.catalog.specs().map(|t| t.tier.clone()).collect();
+        let mut tiers: Vec<String> = self
+            .executor
+            .catalog
+            .specs()
+            .map(|t| t.tier.clone())
+            .collect();
         tiers.push(self.settings.planner_tier.clone());
         tiers.sort();
         tiers.dedup();
@@ -187,27 +198,46 @@ impl Engine {
                 cost_center: request.cost_center.clone(),
             })
             .await?;
-        let ctx = CallContext { request_id: request.request_id.clone() };
+        let ctx = CallContext {
+            request_id: request.request_id.clone(),
+        };
         let planner = self.executor.models.get(&self.settings.planner_tier)?;
         let limits = PlanLimits { max_steps };
-        match plan_task(planner.as_ref(), &catalog, task, limits, &self.settings.planner, &ctx).await {
+        match plan_task(
+            planner.as_ref(),
+            &catalog,
+            task,
+            limits,
+            &self.settings.planner,
+            &ctx,
+        )
+        .await
+        {
             Ok(planned) => {
                 metrics::histogram!("plan_replans").record(f64::from(planned.replans));
                 let synthesis = request.synthesis.unwrap_or(self.settings.synthesis);
                 let specs = self.step_specs(&planned.plan, synthesis);
                 let plan_json = serde_json::to_value(&planned.plan).unwrap_or_default();
-                self.store.start_task(&task_id, plan_json, specs, planned.calls).await?;
+                self.store
+                    .start_task(&task_id, plan_json, specs, planned.calls)
+                    .await?;
             }
             Err(failed) => {
                 tracing::warn!(task = %task_id, reason = %failed.reason, "planning failed");
-                self.store.finish_unplanned(&task_id, TaskStatus::Failed, failed.reason, failed.calls).await?;
+                self.store
+                    .finish_unplanned(&task_id, TaskStatus::Failed, failed.reason, failed.calls)
+                    .await?;
             }
         }
         Ok(task_id)
     }
 
     /// Submits a task and waits for its final record (event driven) up to `timeout`.
-    pub async fn run(&self, request: TaskRequest, timeout: Duration) -> Result<TaskRecord, EngineError> {
+    pub async fn run(
+        &self,
+        request: TaskRequest,
+        timeout: Duration,
+    ) -> Result<TaskRecord, EngineError> {
         let task_id = self.submit(request).await?;
         planex_store::wait_for_task(self.store.as_ref(), &task_id, timeout)
             .await?
@@ -224,7 +254,12 @@ impl Engine {
                 tool_name: step.tool_name.clone(),
                 args: step.args.clone(),
                 depends_on: step.depends_on.clone(),
-                tier: self.executor.catalog.get(&step.tool_name).map(|t| t.tier.clone()).unwrap_or_default(),
+                tier: self
+                    .executor
+                    .catalog
+                    .get(&step.tool_name)
+                    .map(|t| t.tier.clone())
+                    .unwrap_or_default(),
                 stage: Stage::Step,
                 tolerate_failed_deps: false,
             })
@@ -255,9 +290,15 @@ impl Engine {
         self.tiers_with_work()
             .into_iter()
             .map(|tier| {
-                let mut settings = WorkerSettings::new(tier.clone(), format!("{worker_prefix}-{tier}"));
+                let mut settings =
+                    WorkerSettings::new(tier.clone(), format!("{worker_prefix}-{tier}"));
                 settings.concurrency = concurrency;
-                tokio::spawn(run_worker(self.store.clone(), self.executor.clone(), settings, shutdown.clone()))
+                tokio::spawn(run_worker(
+                    self.store.clone(),
+                    self.executor.clone(),
+                    settings,
+                    shutdown.clone(),
+                ))
             })
             .collect()
     }

@@ -36,7 +36,12 @@ impl Models {
 
     /// The tier named `name`.
     pub fn get(&self, name: &str) -> Result<&Arc<dyn ChatModel>, EngineError> {
-        self.tiers.get(name).ok_or_else(|| EngineError::UnknownTier { tier: name.to_owned(), known: self.names() })
+        self.tiers
+            .get(name)
+            .ok_or_else(|| EngineError::UnknownTier {
+                tier: name.to_owned(),
+                known: self.names(),
+            })
     }
 
     /// Tier names, sorted.

@@ -21,7 +21,10 @@ pub struct PlannerSettings {
 
 impl Default for PlannerSettings {
     fn default() -> Self {
-        PlannerSettings { max_tokens: 2048, temperature: 0.0 }
+        PlannerSettings {
+            max_tokens: 2048,
+            temperature: 0.0,
+        }
     }
 }
 
@@ -77,7 +80,10 @@ pub async fn plan_task(
     ctx: &CallContext,
 ) -> Result<Planned, PlanningFailed> {
     let started = std::time::Instant::now();
-    let mut messages = vec![ChatMessage::system(system_prompt(catalog, limits.max_steps)), ChatMessage::user(task)];
+    let mut messages = vec![
+        ChatMessage::system(system_prompt(catalog, limits.max_steps)),
+        ChatMessage::user(task),
+    ];
     let response_format = serde_json::json!({
         "type": "json_schema",
         "json_schema": {"name": "plan", "strict": true, "schema": catalog.plan_schema(limits.max_steps)},
@@ -99,7 +105,8 @@ pub async fn plan_task(
                 });
             }
         };
-        metrics::counter!("planner_token_total", "stage" => "plan").increment(outcome.usage.total());
+        metrics::counter!("planner_token_total", "stage" => "plan")
+            .increment(outcome.usage.total());
         calls.push(CallRecord {
             stage: Stage::Plan,
             tier: planner.tier_name().to_owned(),
@@ -112,7 +119,12 @@ pub async fn plan_task(
         match Plan::parse(&outcome.content, catalog, limits) {
             Ok(mut plan) => {
                 plan.task = task.to_owned();
-                return Ok(Planned { plan, calls, replans: round, elapsed: started.elapsed() });
+                return Ok(Planned {
+                    plan,
+                    calls,
+                    replans: round,
+                    elapsed: started.elapsed(),
+                });
             }
             Err(error) => {
                 tracing::warn!(round, %error, "planner returned an invalid plan");
@@ -128,5 +140,9 @@ pub async fn plan_task(
         Some(error) => format!("the planner returned an invalid plan twice; last error: {error}"),
         None => "the planner returned no plan".to_owned(),
     };
-    Err(PlanningFailed { reason, plan_error: last_error, calls })
+    Err(PlanningFailed {
+        reason,
+        plan_error: last_error,
+        calls,
+    })
 }

@@ -7,7 +7,7 @@
 
 use crate::Executor;
 use planex_llm::CallContext;
-use planex_store::{Completion, Store, StepLease, TaskStatus};
+use planex_store::{Completion, StepLease, Store, TaskStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -111,9 +111,16 @@ pub async fn run_worker(
 }
 
 /// Runs one step, renewing its lease while it runs, and records its outcome.
-async fn run_one(store: Arc<dyn Store>, executor: Arc<Executor>, lease: StepLease, lease_len: Duration) {
+async fn run_one(
+    store: Arc<dyn Store>,
+    executor: Arc<Executor>,
+    lease: StepLease,
+    lease_len: Duration,
+) {
     let started = Instant::now();
-    let ctx = CallContext { request_id: Some(format!("{}-{}", lease.task_id, lease.spec.step_id)) };
+    let ctx = CallContext {
+        request_id: Some(format!("{}-{}", lease.task_id, lease.spec.step_id)),
+    };
     let run = executor.run(&lease, &ctx);
     tokio::pin!(run);
     let mut renew = tokio::time::interval(lease_len / 3);
@@ -141,7 +148,10 @@ async fn run_one(store: Arc<dyn Store>, executor: Arc<Executor>, lease: StepLeas
         metrics::counter!("dlq_total", "tool" => tool).increment(1);
     }
     match store.complete(&lease, outcome).await {
-        Ok(Completion::Applied { task_finished: Some(status), .. }) => record_task_metrics(&*store, &lease, status).await,
+        Ok(Completion::Applied {
+            task_finished: Some(status),
+            ..
+        }) => record_task_metrics(&*store, &lease, status).await,
         Ok(_) => {}
         Err(error) => {
             tracing::error!(task = %lease.task_id, step = %lease.spec.step_id, %error, "could not record a step outcome; the lease will expire and the step will be redelivered");

@@ -117,6 +117,7 @@ pub async fn chat_completions(State(state): State<SimState>, body: Bytes) -> Res
         prompt_tokens: tokens::prompt_tokens(contents.iter().copied()),
         completion_tokens: tokens::count(&answer),
     };
+    state.add_usage(usage.prompt_tokens, usage.completion_tokens);
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

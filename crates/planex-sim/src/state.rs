@@ -33,6 +33,10 @@ pub struct SimStats {
     pub in_flight: u64,
     /// Highest `in_flight` seen since start or reset.
     pub max_in_flight: u64,
+    /// Sum of `usage.prompt_tokens` over every answer produced (what clients were told).
+    pub prompt_tokens_total: u64,
+    /// Sum of `usage.completion_tokens` over every answer produced.
+    pub completion_tokens_total: u64,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +47,8 @@ struct Counters {
     errors_injected: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    prompt_tokens_total: AtomicU64,
+    completion_tokens_total: AtomicU64,
 }
 
 /// Which counter to bump.
@@ -116,6 +122,8 @@ impl SimState {
             errors_injected: c.errors_injected.load(Ordering::SeqCst),
             in_flight: c.in_flight.load(Ordering::SeqCst),
             max_in_flight: c.max_in_flight.load(Ordering::SeqCst),
+            prompt_tokens_total: c.prompt_tokens_total.load(Ordering::SeqCst),
+            completion_tokens_total: c.completion_tokens_total.load(Ordering::SeqCst),
         }
     }
 
@@ -128,6 +136,8 @@ impl SimState {
             &c.planner_requests,
             &c.executor_requests,
             &c.errors_injected,
+            &c.prompt_tokens_total,
+            &c.completion_tokens_total,
         ] {
             counter.store(0, Ordering::SeqCst);
         }
@@ -144,6 +154,15 @@ impl SimState {
     /// Signals every pending simulated wait to end now (used by graceful shutdown).
     pub fn cancel_waits(&self) {
         self.inner.shutdown.cancel();
+    }
+
+    /// Adds one answer's usage to the token totals.
+    pub(crate) fn add_usage(&self, prompt_tokens: u32, completion_tokens: u32) {
+        let c = &self.inner.counters;
+        c.prompt_tokens_total
+            .fetch_add(u64::from(prompt_tokens), Ordering::SeqCst);
+        c.completion_tokens_total
+            .fetch_add(u64::from(completion_tokens), Ordering::SeqCst);
     }
 
     pub(crate) fn bump(&self, counter: Counter) {

@@ -197,8 +197,10 @@ async fn wrong_model_bad_body_and_request_id() {
 #[tokio::test]
 async fn stats_endpoint_and_reset() {
     let server = start(SimConfig::default()).await;
-    chat(&server, &executor_body("one")).await;
-    chat(&server, &common::planner_body("plan something", 6)).await;
+    let (_, one) = chat(&server, &executor_body("one")).await;
+    let (_, two) = chat(&server, &common::planner_body("plan something", 6)).await;
+    let sum =
+        |field: &str| one["usage"][field].as_u64().unwrap() + two["usage"][field].as_u64().unwrap();
     let url = format!("http://{}/sim/stats", server.addr());
     let stats: Value = client()
         .get(&url)
@@ -211,7 +213,9 @@ async fn stats_endpoint_and_reset() {
     assert_eq!(
         stats,
         json!({"requests_total": 2, "planner_requests": 1, "executor_requests": 1,
-               "errors_injected": 0, "in_flight": 0, "max_in_flight": 1})
+               "errors_injected": 0, "in_flight": 0, "max_in_flight": 1,
+               "prompt_tokens_total": sum("prompt_tokens"),
+               "completion_tokens_total": sum("completion_tokens")})
     );
     assert_eq!(server.stats().requests_total, 2);
     let reset = client()
@@ -230,5 +234,6 @@ async fn stats_endpoint_and_reset() {
         .unwrap();
     assert_eq!(stats["requests_total"], 0);
     assert_eq!(stats["planner_requests"], 0);
+    assert_eq!(stats["prompt_tokens_total"], 0);
     server.shutdown().await;
 }

@@ -37,7 +37,11 @@ fn call(stage: Stage, tokens: u64) -> CallRecord {
         model: "m".into(),
         tool: None,
         step_id: None,
-        usage: Usage { prompt_tokens: tokens, completion_tokens: 1, cached_tokens: 0 },
+        usage: Usage {
+            prompt_tokens: tokens,
+            completion_tokens: 1,
+            cached_tokens: 0,
+        },
         cost_usd: Decimal::from(tokens),
     }
 }
@@ -45,19 +49,40 @@ fn call(stage: Stage, tokens: u64) -> CallRecord {
 pub async fn new_task(store: &dyn Store, steps: Vec<StepSpec>) -> TaskId {
     let task_id = TaskId::new_random();
     store
-        .create_task(NewTask { task_id: task_id.clone(), task: "t".into(), tenant: None, cost_center: None })
+        .create_task(NewTask {
+            task_id: task_id.clone(),
+            task: "t".into(),
+            tenant: None,
+            cost_center: None,
+        })
         .await
         .unwrap();
-    store.start_task(&task_id, serde_json::json!({}), steps, vec![call(Stage::Plan, 10)]).await.unwrap();
+    store
+        .start_task(
+            &task_id,
+            serde_json::json!({}),
+            steps,
+            vec![call(Stage::Plan, 10)],
+        )
+        .await
+        .unwrap();
     task_id
 }
 
 fn ok(value: &str) -> StepOutcome {
-    StepOutcome::Succeeded { result: serde_json::json!(value), attempts: 1, calls: vec![call(Stage::Step, 5)] }
+    StepOutcome::Succeeded {
+        result: serde_json::json!(value),
+        attempts: 1,
+        calls: vec![call(Stage::Step, 5)],
+    }
 }
 
 fn failed(why: &str) -> StepOutcome {
-    StepOutcome::Failed { error: why.into(), attempts: 4, calls: vec![] }
+    StepOutcome::Failed {
+        error: why.into(),
+        attempts: 4,
+        calls: vec![],
+    }
 }
 
 async fn claim_ids(store: &dyn Store, tier: &str, max: usize, wait: Duration) -> Vec<StepLease> {
@@ -73,21 +98,36 @@ async fn state(store: &dyn Store, task: &TaskId, step: u32) -> StepState {
 }
 
 pub async fn roots_ready_dependents_wait(store: Arc<dyn Store>) {
-    let task = new_task(&*store, vec![spec(1, &[], "x"), spec(2, &[], "x"), spec(3, &[1, 2], "x")]).await;
+    let task = new_task(
+        &*store,
+        vec![spec(1, &[], "x"), spec(2, &[], "x"), spec(3, &[1, 2], "x")],
+    )
+    .await;
     let first = claim_ids(&*store, "x", 10, WAIT).await;
     assert_eq!(ids(&first), BTreeSet::from([1, 2]));
-    assert!(claim_ids(&*store, "x", 10, Duration::ZERO).await.is_empty(), "step 3 must wait for 1 and 2");
+    assert!(
+        claim_ids(&*store, "x", 10, Duration::ZERO).await.is_empty(),
+        "step 3 must wait for 1 and 2"
+    );
     let by_id = |n| first.iter().find(|l| l.spec.step_id.0 == n).unwrap();
     let c1 = store.complete(by_id(1), ok("one")).await.unwrap();
     assert!(matches!(c1, Completion::Applied { ref newly_ready, .. } if newly_ready.is_empty()));
     let c2 = store.complete(by_id(2), ok("two")).await.unwrap();
-    assert!(matches!(c2, Completion::Applied { ref newly_ready, .. } if newly_ready == &vec![StepId(3)]));
+    assert!(
+        matches!(c2, Completion::Applied { ref newly_ready, .. } if newly_ready == &vec![StepId(3)])
+    );
     let third = claim_ids(&*store, "x", 10, WAIT).await;
     assert_eq!(ids(&third), BTreeSet::from([3]));
     assert_eq!(third[0].dep_results[&StepId(1)], serde_json::json!("one"));
     assert_eq!(third[0].dep_results[&StepId(2)], serde_json::json!("two"));
     let done = store.complete(&third[0], ok("three")).await.unwrap();
-    assert!(matches!(done, Completion::Applied { task_finished: Some(TaskStatus::Complete), .. }));
+    assert!(matches!(
+        done,
+        Completion::Applied {
+            task_finished: Some(TaskStatus::Complete),
+            ..
+        }
+    ));
     let record = store.get_task(&task).await.unwrap().unwrap();
     assert_eq!(record.status, TaskStatus::Complete);
     assert_eq!(record.answer().as_deref(), Some("three"));
@@ -97,35 +137,73 @@ pub async fn completion_is_idempotent(store: Arc<dyn Store>) {
     let task = new_task(&*store, vec![spec(1, &[], "x")]).await;
     let lease = claim_ids(&*store, "x", 1, WAIT).await.remove(0);
     store.complete(&lease, ok("first")).await.unwrap();
-    assert_eq!(store.complete(&lease, ok("second")).await.unwrap(), Completion::Duplicate);
-    assert_eq!(store.complete(&lease, failed("late")).await.unwrap(), Completion::Duplicate);
+    assert_eq!(
+        store.complete(&lease, ok("second")).await.unwrap(),
+        Completion::Duplicate
+    );
+    assert_eq!(
+        store.complete(&lease, failed("late")).await.unwrap(),
+        Completion::Duplicate
+    );
     let record = store.get_task(&task).await.unwrap().unwrap();
-    assert_eq!(record.steps[&StepId(1)].result, Some(serde_json::json!("first")));
-    assert_eq!(record.calls.len(), 2, "the duplicate's calls must not be charged");
+    assert_eq!(
+        record.steps[&StepId(1)].result,
+        Some(serde_json::json!("first"))
+    );
+    assert_eq!(
+        record.calls.len(),
+        2,
+        "the duplicate's calls must not be charged"
+    );
     assert_eq!(record.status, TaskStatus::Complete);
 }
 
 pub async fn failure_dead_letters_and_skips_dependents(store: Arc<dyn Store>) {
-    let task =
-        new_task(&*store, vec![spec(1, &[], "x"), spec(2, &[1], "x"), spec(3, &[2], "x"), spec(4, &[], "x")]).await;
+    let task = new_task(
+        &*store,
+        vec![
+            spec(1, &[], "x"),
+            spec(2, &[1], "x"),
+            spec(3, &[2], "x"),
+            spec(4, &[], "x"),
+        ],
+    )
+    .await;
     let leases = claim_ids(&*store, "x", 10, WAIT).await;
     assert_eq!(ids(&leases), BTreeSet::from([1, 4]));
     let l1 = leases.iter().find(|l| l.spec.step_id.0 == 1).unwrap();
     let l4 = leases.iter().find(|l| l.spec.step_id.0 == 4).unwrap();
-    let applied = store.complete(l1, failed("HTTP 500 from executor")).await.unwrap();
-    assert!(matches!(applied, Completion::Applied { ref skipped, task_finished: None, .. }
-        if skipped == &vec![StepId(2), StepId(3)]));
+    let applied = store
+        .complete(l1, failed("HTTP 500 from executor"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(applied, Completion::Applied { ref skipped, task_finished: None, .. }
+        if skipped == &vec![StepId(2), StepId(3)])
+    );
     assert_eq!(state(&*store, &task, 2).await, StepState::Skipped);
     assert_eq!(state(&*store, &task, 3).await, StepState::Skipped);
     let dlq = store.dead_letters(10).await.unwrap();
-    let letter = dlq.iter().find(|d| d.task_id == task).expect("dead letter for step 1");
+    let letter = dlq
+        .iter()
+        .find(|d| d.task_id == task)
+        .expect("dead letter for step 1");
     assert_eq!((letter.step_id, letter.attempts), (StepId(1), 4));
     assert!(letter.error.contains("HTTP 500"));
     let finished = store.complete(l4, ok("four")).await.unwrap();
-    assert!(matches!(finished, Completion::Applied { task_finished: Some(TaskStatus::Partial), .. }));
+    assert!(matches!(
+        finished,
+        Completion::Applied {
+            task_finished: Some(TaskStatus::Partial),
+            ..
+        }
+    ));
     let record = store.get_task(&task).await.unwrap().unwrap();
     let reason = record.error.unwrap();
-    assert!(reason.contains("step 1 failed") && reason.contains("HTTP 500"), "{reason}");
+    assert!(
+        reason.contains("step 1 failed") && reason.contains("HTTP 500"),
+        "{reason}"
+    );
     assert!(reason.contains("step 2 skipped"), "{reason}");
 }
 
@@ -138,7 +216,11 @@ pub async fn tolerant_step_runs_after_failed_dependency(store: Arc<dyn Store>) {
     store.complete(&leases[1], ok("kept")).await.unwrap();
     let third = claim_ids(&*store, "x", 10, WAIT).await;
     assert_eq!(ids(&third), BTreeSet::from([3]));
-    assert_eq!(third[0].dep_results.len(), 1, "only the completed dependency's result is passed");
+    assert_eq!(
+        third[0].dep_results.len(),
+        1,
+        "only the completed dependency's result is passed"
+    );
     store.complete(&third[0], ok("summary")).await.unwrap();
     let record = store.get_task(&task).await.unwrap().unwrap();
     assert_eq!(record.status, TaskStatus::Partial);
@@ -147,39 +229,71 @@ pub async fn tolerant_step_runs_after_failed_dependency(store: Arc<dyn Store>) {
 
 pub async fn expired_lease_is_redelivered(store: Arc<dyn Store>) {
     let task = new_task(&*store, vec![spec(1, &[], "x")]).await;
-    let first = store.claim("x", "dead-worker", 1, Duration::from_millis(50), WAIT).await.unwrap().remove(0);
+    let first = store
+        .claim("x", "dead-worker", 1, Duration::from_millis(50), WAIT)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(first.delivery, 1);
     let second = store.claim("x", "w2", 1, LONG, WAIT).await.unwrap();
     assert_eq!(second.len(), 1, "the expired lease must be redelivered");
     assert_eq!(second[0].delivery, 2);
     assert_ne!(second[0].token, first.token);
     // The first worker was only slow: its completion is applied once, the second is a duplicate.
-    assert!(matches!(store.complete(&first, ok("slow")).await.unwrap(), Completion::Applied { .. }));
-    assert_eq!(store.complete(&second[0], ok("fast")).await.unwrap(), Completion::Duplicate);
+    assert!(matches!(
+        store.complete(&first, ok("slow")).await.unwrap(),
+        Completion::Applied { .. }
+    ));
+    assert_eq!(
+        store.complete(&second[0], ok("fast")).await.unwrap(),
+        Completion::Duplicate
+    );
     let record = store.get_task(&task).await.unwrap().unwrap();
-    assert_eq!(record.steps[&StepId(1)].result, Some(serde_json::json!("slow")));
+    assert_eq!(
+        record.steps[&StepId(1)].result,
+        Some(serde_json::json!("slow"))
+    );
     assert_eq!(record.steps[&StepId(1)].deliveries, 2);
     assert_eq!(store.queue_depth("x").await.unwrap(), QueueDepth::default());
 }
 
 pub async fn poison_step_goes_to_dead_letters(store: Arc<dyn Store>) {
-    let task = new_task(&*store, vec![spec(1, &[], "x"), spec(2, &[1], "x"), spec(3, &[], "y")]).await;
+    let task = new_task(
+        &*store,
+        vec![spec(1, &[], "x"), spec(2, &[1], "x"), spec(3, &[], "y")],
+    )
+    .await;
     for delivery in 1..=MAX_DELIVERIES {
-        let got = store.claim("x", "crashy", 1, Duration::from_millis(20), WAIT).await.unwrap();
+        let got = store
+            .claim("x", "crashy", 1, Duration::from_millis(20), WAIT)
+            .await
+            .unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].delivery, delivery);
     }
     // The next claim finds the lease expired for the last allowed time: no redelivery.
-    let more = store.claim("x", "crashy", 1, LONG, Duration::from_millis(200)).await.unwrap();
+    let more = store
+        .claim("x", "crashy", 1, LONG, Duration::from_millis(200))
+        .await
+        .unwrap();
     assert!(more.is_empty(), "a poison step must not be delivered again");
     assert_eq!(state(&*store, &task, 1).await, StepState::Failed);
     assert_eq!(state(&*store, &task, 2).await, StepState::Skipped);
-    let letter = store.dead_letters(100).await.unwrap().into_iter().find(|d| d.task_id == task).unwrap();
+    let letter = store
+        .dead_letters(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.task_id == task)
+        .unwrap();
     assert_eq!(letter.deliveries, MAX_DELIVERIES);
     assert!(letter.error.contains("poison"), "{}", letter.error);
     let other = claim_ids(&*store, "y", 1, WAIT).await;
     store.complete(&other[0], ok("fine")).await.unwrap();
-    assert_eq!(store.get_task(&task).await.unwrap().unwrap().status, TaskStatus::Partial);
+    assert_eq!(
+        store.get_task(&task).await.unwrap().unwrap().status,
+        TaskStatus::Partial
+    );
 }
 
 pub async fn release_returns_step_uncounted(store: Arc<dyn Store>) {
@@ -188,17 +302,33 @@ pub async fn release_returns_step_uncounted(store: Arc<dyn Store>) {
     store.release(&lease).await.unwrap();
     let again = claim_ids(&*store, "x", 1, WAIT).await;
     assert_eq!(again.len(), 1);
-    assert_eq!(again[0].delivery, 1, "a released step is not a failed delivery");
+    assert_eq!(
+        again[0].delivery, 1,
+        "a released step is not a failed delivery"
+    );
 }
 
 pub async fn extended_lease_is_kept(store: Arc<dyn Store>) {
     new_task(&*store, vec![spec(1, &[], "x")]).await;
-    let lease = store.claim("x", "w", 1, Duration::from_millis(100), WAIT).await.unwrap().remove(0);
+    let lease = store
+        .claim("x", "w", 1, Duration::from_millis(100), WAIT)
+        .await
+        .unwrap()
+        .remove(0);
     assert!(store.extend_lease(&lease, LONG).await.unwrap());
-    let stolen = store.claim("x", "w2", 1, LONG, Duration::from_millis(300)).await.unwrap();
-    assert!(stolen.is_empty(), "an extended lease must not be redelivered");
+    let stolen = store
+        .claim("x", "w2", 1, LONG, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(
+        stolen.is_empty(),
+        "an extended lease must not be redelivered"
+    );
     store.complete(&lease, ok("done")).await.unwrap();
-    assert!(!store.extend_lease(&lease, LONG).await.unwrap(), "a completed step's lease is gone");
+    assert!(
+        !store.extend_lease(&lease, LONG).await.unwrap(),
+        "a completed step's lease is gone"
+    );
 }
 
 pub async fn events_replay_then_follow_and_end(store: Arc<dyn Store>) {
@@ -209,11 +339,18 @@ pub async fn events_replay_then_follow_and_end(store: Arc<dyn Store>) {
     let l2 = claim_ids(&*store, "x", 1, WAIT).await.remove(0);
     store.complete(&l2, ok("b")).await.unwrap();
     let mut seen = Vec::new();
-    while let Some(event) = tokio::time::timeout(WAIT, events.next()).await.expect("event stream stalled") {
+    while let Some(event) = tokio::time::timeout(WAIT, events.next())
+        .await
+        .expect("event stream stalled")
+    {
         seen.push(event);
     }
     let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=seen.len() as u64).collect::<Vec<_>>(), "seq counts from 1 without gaps");
+    assert_eq!(
+        seqs,
+        (1..=seen.len() as u64).collect::<Vec<_>>(),
+        "seq counts from 1 without gaps"
+    );
     let kinds: Vec<&str> = seen
         .iter()
         .map(|e| match e.kind {
@@ -225,7 +362,17 @@ pub async fn events_replay_then_follow_and_end(store: Arc<dyn Store>) {
             EventKind::TaskCompleted { .. } => "task",
         })
         .collect();
-    assert_eq!(kinds, ["planned", "started", "completed", "started", "completed", "task"]);
+    assert_eq!(
+        kinds,
+        [
+            "planned",
+            "started",
+            "completed",
+            "started",
+            "completed",
+            "task"
+        ]
+    );
     // A subscription after the end replays the history and ends.
     let replay: Vec<TaskEvent> = store.events(&task).await.unwrap().collect().await;
     assert_eq!(replay, seen);
@@ -238,25 +385,71 @@ pub async fn claim_wakes_on_enqueue(store: Arc<dyn Store>) {
     };
     tokio::task::yield_now().await;
     new_task(&*store, vec![spec(7, &[], "x")]).await;
-    let got = tokio::time::timeout(WAIT, waiter).await.unwrap().unwrap().unwrap();
+    let got = tokio::time::timeout(WAIT, waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(ids(&got), BTreeSet::from([7]));
 }
 
 pub async fn queue_depth_counts_ready_and_in_flight(store: Arc<dyn Store>) {
-    new_task(&*store, vec![spec(1, &[], "x"), spec(2, &[], "x"), spec(3, &[], "x"), spec(4, &[], "y")]).await;
-    assert_eq!(store.queue_depth("x").await.unwrap(), QueueDepth { ready: 3, in_flight: 0 });
+    new_task(
+        &*store,
+        vec![
+            spec(1, &[], "x"),
+            spec(2, &[], "x"),
+            spec(3, &[], "x"),
+            spec(4, &[], "y"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        store.queue_depth("x").await.unwrap(),
+        QueueDepth {
+            ready: 3,
+            in_flight: 0
+        }
+    );
     let leased = claim_ids(&*store, "x", 2, WAIT).await;
-    assert_eq!(store.queue_depth("x").await.unwrap(), QueueDepth { ready: 1, in_flight: 2 });
-    assert_eq!(store.queue_depth("y").await.unwrap(), QueueDepth { ready: 1, in_flight: 0 });
+    assert_eq!(
+        store.queue_depth("x").await.unwrap(),
+        QueueDepth {
+            ready: 1,
+            in_flight: 2
+        }
+    );
+    assert_eq!(
+        store.queue_depth("y").await.unwrap(),
+        QueueDepth {
+            ready: 1,
+            in_flight: 0
+        }
+    );
     store.complete(&leased[0], ok("a")).await.unwrap();
-    assert_eq!(store.queue_depth("x").await.unwrap(), QueueDepth { ready: 1, in_flight: 1 });
-    assert_eq!(store.queue_depth("none").await.unwrap(), QueueDepth::default());
+    assert_eq!(
+        store.queue_depth("x").await.unwrap(),
+        QueueDepth {
+            ready: 1,
+            in_flight: 1
+        }
+    );
+    assert_eq!(
+        store.queue_depth("none").await.unwrap(),
+        QueueDepth::default()
+    );
 }
 
 pub async fn tiers_are_separate(store: Arc<dyn Store>) {
     new_task(&*store, vec![spec(1, &[], "small"), spec(2, &[], "large")]).await;
-    assert_eq!(ids(&claim_ids(&*store, "small", 10, WAIT).await), BTreeSet::from([1]));
-    assert_eq!(ids(&claim_ids(&*store, "large", 10, WAIT).await), BTreeSet::from([2]));
+    assert_eq!(
+        ids(&claim_ids(&*store, "small", 10, WAIT).await),
+        BTreeSet::from([1])
+    );
+    assert_eq!(
+        ids(&claim_ids(&*store, "large", 10, WAIT).await),
+        BTreeSet::from([2])
+    );
 }
 
 pub async fn concurrent_claimers_never_share_a_step(store: Arc<dyn Store>) {
@@ -268,7 +461,10 @@ pub async fn concurrent_claimers_never_share_a_step(store: Arc<dyn Store>) {
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let got = store.claim("x", &format!("w{w}"), 3, LONG, Duration::ZERO).await.unwrap();
+                let got = store
+                    .claim("x", &format!("w{w}"), 3, LONG, Duration::ZERO)
+                    .await
+                    .unwrap();
                 if got.is_empty() {
                     return mine;
                 }
@@ -281,35 +477,74 @@ pub async fn concurrent_claimers_never_share_a_step(store: Arc<dyn Store>) {
         all.extend(w.await.unwrap());
     }
     all.sort_unstable();
-    assert_eq!(all, (1..=40).collect::<Vec<_>>(), "each step delivered exactly once");
+    assert_eq!(
+        all,
+        (1..=40).collect::<Vec<_>>(),
+        "each step delivered exactly once"
+    );
 }
 
 pub async fn errors_for_unknown_and_invalid(store: Arc<dyn Store>) {
     let ghost = TaskId::from("no-such-task");
     assert_eq!(store.get_task(&ghost).await.unwrap(), None);
-    assert!(matches!(store.events(&ghost).await, Err(StoreError::TaskNotFound(_))));
-    let err = store.start_task(&ghost, serde_json::json!({}), vec![spec(1, &[], "x")], vec![]).await.unwrap_err();
+    assert!(matches!(
+        store.events(&ghost).await,
+        Err(StoreError::TaskNotFound(_))
+    ));
+    let err = store
+        .start_task(
+            &ghost,
+            serde_json::json!({}),
+            vec![spec(1, &[], "x")],
+            vec![],
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err, StoreError::TaskNotFound(ghost));
     let task = TaskId::new_random();
-    let new = NewTask { task_id: task.clone(), task: "t".into(), tenant: None, cost_center: None };
+    let new = NewTask {
+        task_id: task.clone(),
+        task: "t".into(),
+        tenant: None,
+        cost_center: None,
+    };
     store.create_task(new.clone()).await.unwrap();
-    assert!(matches!(store.create_task(new).await, Err(StoreError::TaskExists(_))));
+    assert!(matches!(
+        store.create_task(new).await,
+        Err(StoreError::TaskExists(_))
+    ));
     let cyclic = vec![spec(1, &[2], "x"), spec(2, &[1], "x")];
-    let err = store.start_task(&task, serde_json::json!({}), cyclic, vec![]).await.unwrap_err();
+    let err = store
+        .start_task(&task, serde_json::json!({}), cyclic, vec![])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("cycle"), "{err}");
     let dangling = vec![spec(1, &[9], "x")];
-    let err = store.start_task(&task, serde_json::json!({}), dangling, vec![]).await.unwrap_err();
+    let err = store
+        .start_task(&task, serde_json::json!({}), dangling, vec![])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("unknown step 9"), "{err}");
 }
 
 pub async fn unplanned_tasks_finish_with_reason(store: Arc<dyn Store>) {
     let task = TaskId::new_random();
     store
-        .create_task(NewTask { task_id: task.clone(), task: "t".into(), tenant: Some("acme".into()), cost_center: None })
+        .create_task(NewTask {
+            task_id: task.clone(),
+            task: "t".into(),
+            tenant: Some("acme".into()),
+            cost_center: None,
+        })
         .await
         .unwrap();
     store
-        .finish_unplanned(&task, TaskStatus::Failed, "planner returned two invalid plans".into(), vec![call(Stage::Plan, 7)])
+        .finish_unplanned(
+            &task,
+            TaskStatus::Failed,
+            "planner returned two invalid plans".into(),
+            vec![call(Stage::Plan, 7)],
+        )
         .await
         .unwrap();
     let record = store.get_task(&task).await.unwrap().unwrap();
@@ -318,8 +553,21 @@ pub async fn unplanned_tasks_finish_with_reason(store: Arc<dyn Store>) {
     assert!(record.error.as_deref().unwrap().contains("invalid plans"));
     assert_eq!(record.cost().total.usage.prompt_tokens, 7);
     let events: Vec<TaskEvent> = store.events(&task).await.unwrap().collect().await;
-    assert!(matches!(events.last().unwrap().kind, EventKind::TaskCompleted { status: TaskStatus::Failed }));
-    let err = store.start_task(&task, serde_json::json!({}), vec![spec(1, &[], "x")], vec![]).await.unwrap_err();
+    assert!(matches!(
+        events.last().unwrap().kind,
+        EventKind::TaskCompleted {
+            status: TaskStatus::Failed
+        }
+    ));
+    let err = store
+        .start_task(
+            &task,
+            serde_json::json!({}),
+            vec![spec(1, &[], "x")],
+            vec![],
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::WrongStatus { .. }));
 }
 

@@ -16,8 +16,8 @@ mod types;
 
 pub use memory::{MemoryStore, MemoryStoreOptions};
 pub use types::{
-    Completion, DeadLetter, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord, StepSpec,
-    StepState, StoreError, TaskEvent, TaskRecord, TaskStatus, now_ms, value_text,
+    Completion, DeadLetter, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord,
+    StepSpec, StepState, StoreError, TaskEvent, TaskRecord, TaskStatus, now_ms, value_text,
 };
 
 use async_trait::async_trait;
@@ -76,7 +76,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records a step's outcome atomically. Idempotent: the first outcome for a step wins and any
     /// later one returns `Completion::Duplicate`.
-    async fn complete(&self, lease: &StepLease, outcome: StepOutcome) -> Result<Completion, StoreError>;
+    async fn complete(
+        &self,
+        lease: &StepLease,
+        outcome: StepOutcome,
+    ) -> Result<Completion, StoreError>;
 
     /// Reads a task.
     async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError>;

@@ -68,25 +68,40 @@ struct TaskEntry {
 
 impl TaskEntry {
     fn emit(&mut self, kind: EventKind) {
-        let event = TaskEvent { seq: self.events.len() as u64 + 1, at_ms: now_ms(), kind };
+        let event = TaskEvent {
+            seq: self.events.len() as u64 + 1,
+            at_ms: now_ms(),
+            kind,
+        };
         self.subscribers.retain(|tx| tx.send(event.clone()).is_ok());
         self.events.push(event);
     }
 
     fn step_mut(&mut self, step_id: StepId) -> Result<&mut StepRecord, StoreError> {
         let task_id = &self.record.task_id;
-        self.record.steps.get_mut(&step_id).ok_or_else(|| StoreError::StepNotFound {
-            task_id: task_id.clone(),
-            step_id,
-        })
+        self.record
+            .steps
+            .get_mut(&step_id)
+            .ok_or_else(|| StoreError::StepNotFound {
+                task_id: task_id.clone(),
+                step_id,
+            })
     }
 
     /// Propagates a terminal step to its dependents: decrements pending counts (returning the
     /// steps that became ready), or skips dependents that cannot run without it.
-    fn settle(&mut self, step_id: StepId, succeeded: bool, ready: &mut Vec<StepId>, skipped: &mut Vec<StepId>) {
+    fn settle(
+        &mut self,
+        step_id: StepId,
+        succeeded: bool,
+        ready: &mut Vec<StepId>,
+        skipped: &mut Vec<StepId>,
+    ) {
         let dependents = self.dependents.get(&step_id).cloned().unwrap_or_default();
         for dependent in dependents {
-            let Some(record) = self.record.steps.get_mut(&dependent) else { continue };
+            let Some(record) = self.record.steps.get_mut(&dependent) else {
+                continue;
+            };
             if record.state != StepState::Pending {
                 continue;
             }
@@ -103,7 +118,10 @@ impl TaskEntry {
                 record.error = Some(reason.clone());
                 record.finished_at_ms = Some(now_ms());
                 skipped.push(dependent);
-                self.emit(EventKind::StepSkipped { step_id: dependent, reason });
+                self.emit(EventKind::StepSkipped {
+                    step_id: dependent,
+                    reason,
+                });
                 self.settle(dependent, false, ready, skipped);
             }
         }
@@ -111,10 +129,17 @@ impl TaskEntry {
 
     /// Finishes the task when every step is terminal; returns the final status if it did.
     fn finish_if_done(&mut self) -> Option<TaskStatus> {
-        if self.record.status.is_terminal() || !self.record.steps.values().all(|s| s.state.is_terminal()) {
+        if self.record.status.is_terminal()
+            || !self.record.steps.values().all(|s| s.state.is_terminal())
+        {
             return None;
         }
-        let completed = self.record.steps.values().filter(|s| s.state == StepState::Complete).count();
+        let completed = self
+            .record
+            .steps
+            .values()
+            .filter(|s| s.state == StepState::Complete)
+            .count();
         let status = if completed == self.record.steps.len() {
             TaskStatus::Complete
         } else if completed == 0 {
@@ -149,7 +174,9 @@ fn state_word(state: StepState) -> &'static str {
 
 impl Inner {
     fn task(&mut self, task_id: &TaskId) -> Result<&mut TaskEntry, StoreError> {
-        self.tasks.get_mut(task_id).ok_or_else(|| StoreError::TaskNotFound(task_id.clone()))
+        self.tasks
+            .get_mut(task_id)
+            .ok_or_else(|| StoreError::TaskNotFound(task_id.clone()))
     }
 
     fn enqueue(&mut self, task_id: &TaskId, steps: &[StepId]) {
@@ -200,7 +227,11 @@ impl Inner {
         let task_finished = entry.finish_if_done();
         self.dlq.push(letter);
         self.enqueue(task_id, &ready);
-        Ok(Completion::Applied { newly_ready: ready, skipped, task_finished })
+        Ok(Completion::Applied {
+            newly_ready: ready,
+            skipped,
+            task_finished,
+        })
     }
 
     /// Redelivers (or dead-letters) steps of `tier` whose lease has expired.
@@ -213,9 +244,15 @@ impl Inner {
             .map(|(token, _)| token.clone())
             .collect();
         for token in expired {
-            let Some(lease) = self.leases.remove(&token) else { continue };
-            let Ok(entry) = self.task(&lease.task_id) else { continue };
-            let Some(step) = entry.record.steps.get_mut(&lease.step_id) else { continue };
+            let Some(lease) = self.leases.remove(&token) else {
+                continue;
+            };
+            let Ok(entry) = self.task(&lease.task_id) else {
+                continue;
+            };
+            let Some(step) = entry.record.steps.get_mut(&lease.step_id) else {
+                continue;
+            };
             if step.state != StepState::Running {
                 continue;
             }
@@ -236,29 +273,53 @@ impl Inner {
     }
 
     fn next_deadline(&self, tier: &str) -> Option<Instant> {
-        self.leases.values().filter(|l| l.tier == tier).map(|l| l.deadline).min()
+        self.leases
+            .values()
+            .filter(|l| l.tier == tier)
+            .map(|l| l.deadline)
+            .min()
     }
 
-    fn take_ready(&mut self, tier: &str, worker: &str, max: usize, lease: Duration) -> Vec<StepLease> {
+    fn take_ready(
+        &mut self,
+        tier: &str,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Vec<StepLease> {
         let mut out = Vec::new();
         while out.len() < max {
-            let Some((task_id, step_id)) = self.tiers.get_mut(tier).and_then(|q| q.ready.pop_front()) else {
+            let Some((task_id, step_id)) =
+                self.tiers.get_mut(tier).and_then(|q| q.ready.pop_front())
+            else {
                 break;
             };
             self.next_token += 1;
             let token = format!("m{}", self.next_token);
-            let Some(entry) = self.tasks.get_mut(&task_id) else { continue };
-            let dep_results: BTreeMap<StepId, serde_json::Value> = match entry.record.steps.get(&step_id) {
-                Some(step) if step.state == StepState::Ready => step
-                    .spec
-                    .depends_on
-                    .iter()
-                    .filter_map(|d| entry.record.steps.get(d).and_then(|s| s.result.clone()).map(|r| (*d, r)))
-                    .collect(),
-                _ => continue,
+            let Some(entry) = self.tasks.get_mut(&task_id) else {
+                continue;
             };
+            let dep_results: BTreeMap<StepId, serde_json::Value> =
+                match entry.record.steps.get(&step_id) {
+                    Some(step) if step.state == StepState::Ready => step
+                        .spec
+                        .depends_on
+                        .iter()
+                        .filter_map(|d| {
+                            entry
+                                .record
+                                .steps
+                                .get(d)
+                                .and_then(|s| s.result.clone())
+                                .map(|r| (*d, r))
+                        })
+                        .collect(),
+                    _ => continue,
+                };
             let task_text = entry.record.task.clone();
-            let Some(step) = entry.record.steps.get_mut(&step_id) else { continue };
+            let Some(step) = entry.record.steps.get_mut(&step_id) else {
+                continue;
+            };
             step.state = StepState::Running;
             step.deliveries += 1;
             step.worker = Some(worker.to_owned());
@@ -279,7 +340,12 @@ impl Inner {
             });
             self.leases.insert(
                 token,
-                LeaseEntry { task_id, step_id, tier: tier.to_owned(), deadline: Instant::now() + lease },
+                LeaseEntry {
+                    task_id,
+                    step_id,
+                    tier: tier.to_owned(),
+                    deadline: Instant::now() + lease,
+                },
             );
             out.push(leased);
         }
@@ -295,18 +361,26 @@ impl MemoryStore {
 
     /// An empty store with the given options.
     pub fn with_options(options: MemoryStoreOptions) -> Self {
-        MemoryStore { inner: Mutex::default(), options }
+        MemoryStore {
+            inner: Mutex::default(),
+            options,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave state half-written in a way later calls
         // depend on more than on losing the process, so recover the guard rather than poison callers.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 fn check_steps(task_id: &TaskId, steps: &[StepSpec]) -> Result<(), StoreError> {
-    let invalid = |detail: String| StoreError::InvalidSteps { task_id: task_id.clone(), detail };
+    let invalid = |detail: String| StoreError::InvalidSteps {
+        task_id: task_id.clone(),
+        detail,
+    };
     let mut ids = BTreeSet::new();
     for step in steps {
         if !ids.insert(step.step_id) {
@@ -318,12 +392,22 @@ fn check_steps(task_id: &TaskId, steps: &[StepSpec]) -> Result<(), StoreError> {
     }
     for step in steps {
         if let Some(missing) = step.depends_on.iter().find(|d| !ids.contains(d)) {
-            return Err(invalid(format!("step {} depends on unknown step {missing}", step.step_id)));
+            return Err(invalid(format!(
+                "step {} depends on unknown step {missing}",
+                step.step_id
+            )));
         }
     }
     // Kahn's algorithm: every step must become ready eventually, or the task would hang.
-    let mut pending: HashMap<StepId, usize> = steps.iter().map(|s| (s.step_id, s.depends_on.len())).collect();
-    let mut ready: Vec<StepId> = pending.iter().filter(|(_, n)| **n == 0).map(|(id, _)| *id).collect();
+    let mut pending: HashMap<StepId, usize> = steps
+        .iter()
+        .map(|s| (s.step_id, s.depends_on.len()))
+        .collect();
+    let mut ready: Vec<StepId> = pending
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(id, _)| *id)
+        .collect();
     let mut seen = 0;
     while let Some(id) = ready.pop() {
         seen += 1;
@@ -434,7 +518,13 @@ impl Store for MemoryStore {
     ) -> Result<Vec<StepLease>, StoreError> {
         let give_up = Instant::now() + wait;
         loop {
-            let notify = self.lock().tiers.entry(tier.to_owned()).or_default().notify.clone();
+            let notify = self
+                .lock()
+                .tiers
+                .entry(tier.to_owned())
+                .or_default()
+                .notify
+                .clone();
             let notified = notify.notified();
             let next_expiry = {
                 let mut inner = self.lock();
@@ -479,13 +569,19 @@ impl Store for MemoryStore {
             step.state = StepState::Ready;
             step.deliveries = step.deliveries.saturating_sub(1);
             let queue = inner.tiers.entry(lease.spec.tier.clone()).or_default();
-            queue.ready.push_front((lease.task_id.clone(), lease.spec.step_id));
+            queue
+                .ready
+                .push_front((lease.task_id.clone(), lease.spec.step_id));
             queue.notify.notify_waiters();
         }
         Ok(())
     }
 
-    async fn complete(&self, lease: &StepLease, outcome: StepOutcome) -> Result<Completion, StoreError> {
+    async fn complete(
+        &self,
+        lease: &StepLease,
+        outcome: StepOutcome,
+    ) -> Result<Completion, StoreError> {
         let mut inner = self.lock();
         inner.leases.remove(&lease.token);
         let step_id = lease.spec.step_id;
@@ -494,9 +590,15 @@ impl Store for MemoryStore {
             return Ok(Completion::Duplicate);
         }
         // Another delivery of this step may still hold a lease; it is void now.
-        inner.leases.retain(|_, l| !(l.task_id == lease.task_id && l.step_id == step_id));
+        inner
+            .leases
+            .retain(|_, l| !(l.task_id == lease.task_id && l.step_id == step_id));
         match outcome {
-            StepOutcome::Succeeded { result, attempts, calls } => {
+            StepOutcome::Succeeded {
+                result,
+                attempts,
+                calls,
+            } => {
                 let entry = inner.task(&lease.task_id)?;
                 entry.record.calls.extend(calls);
                 let step = entry.step_mut(step_id)?;
@@ -509,11 +611,17 @@ impl Store for MemoryStore {
                 entry.settle(step_id, true, &mut ready, &mut skipped);
                 let task_finished = entry.finish_if_done();
                 inner.enqueue(&lease.task_id, &ready);
-                Ok(Completion::Applied { newly_ready: ready, skipped, task_finished })
+                Ok(Completion::Applied {
+                    newly_ready: ready,
+                    skipped,
+                    task_finished,
+                })
             }
-            StepOutcome::Failed { error, attempts, calls } => {
-                inner.fail_step(&lease.task_id, step_id, error, attempts, calls)
-            }
+            StepOutcome::Failed {
+                error,
+                attempts,
+                calls,
+            } => inner.fail_step(&lease.task_id, step_id, error, attempts, calls),
         }
     }
 

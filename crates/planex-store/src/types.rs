@@ -76,7 +76,10 @@ pub enum StepState {
 impl StepState {
     /// True once the step will not change any more.
     pub fn is_terminal(self) -> bool {
-        matches!(self, StepState::Complete | StepState::Failed | StepState::Skipped)
+        matches!(
+            self,
+            StepState::Complete | StepState::Failed | StepState::Skipped
+        )
     }
 }
 
@@ -219,20 +222,29 @@ impl TaskRecord {
     /// The final answer: the synthesis step's result when it completed, else the results of the
     /// plan's sink steps (those nothing depends on), in step order.
     pub fn answer(&self) -> Option<String> {
-        if let Some(synth) = self.steps.values().find(|s| s.spec.stage == Stage::Synthesis) {
-            if let Some(result) = &synth.result {
-                return Some(value_text(result));
-            }
+        let synthesis = self
+            .steps
+            .values()
+            .find(|s| s.spec.stage == Stage::Synthesis);
+        if let Some(result) = synthesis.and_then(|s| s.result.as_ref()) {
+            return Some(value_text(result));
         }
-        let depended: std::collections::BTreeSet<StepId> =
-            self.steps.values().flat_map(|s| s.spec.depends_on.iter().copied()).collect();
+        let depended: std::collections::BTreeSet<StepId> = self
+            .steps
+            .values()
+            .flat_map(|s| s.spec.depends_on.iter().copied())
+            .collect();
         let parts: Vec<String> = self
             .steps
             .values()
             .filter(|s| s.spec.stage == Stage::Step && !depended.contains(&s.spec.step_id))
             .filter_map(|s| s.result.as_ref().map(value_text))
             .collect();
-        if parts.is_empty() { None } else { Some(parts.join("\n\n")) }
+        if parts.is_empty() {
+            None
+        } else {
+            Some(parts.join("\n\n"))
+        }
     }
 
     /// Steps that did not complete, with their state and reason (for `partial` results).

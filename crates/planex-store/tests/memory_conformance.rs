@@ -4,7 +4,9 @@ use planex_store::{MemoryStore, MemoryStoreOptions, Store, conformance::MAX_DELI
 use std::sync::Arc;
 
 async fn memory_store() -> Arc<dyn Store> {
-    Arc::new(MemoryStore::with_options(MemoryStoreOptions { max_deliveries: MAX_DELIVERIES }))
+    Arc::new(MemoryStore::with_options(MemoryStoreOptions {
+        max_deliveries: MAX_DELIVERIES,
+    }))
 }
 
 planex_store::conformance_tests!(memory_store);

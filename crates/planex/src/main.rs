@@ -40,7 +40,10 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(error) => {
             eprintln!("planex: cannot start the async runtime: {error}");
@@ -65,12 +68,42 @@ fn main() -> std::process::ExitCode {
 
 async fn sim(args: planex_sim::SimArgs) -> Result<std::process::ExitCode> {
     let config = args.into_config()?;
-    eprintln!(
-        "planex sim: SIMULATED OpenAI-compatible server (synthetic output) serving model {:?} on http://{}:{}/v1",
-        config.model, config.host, config.port
+    let model = config.model.clone();
+    let server = planex_sim::SimServer::start(config).await?;
+    // This line is the readiness signal scripts and tests wait for: the port is bound.
+    println!(
+        "planex sim listening on {} (model {model:?}; SIMULATED output)",
+        server.base_url()
     );
-    planex_sim::run_forever(config).await?;
+    eprintln!(
+        "planex sim: this is a simulated OpenAI-compatible server; its output is synthetic. Ctrl-C or SIGTERM stops it."
+    );
+    shutdown_signal().await;
+    server.shutdown().await;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
 }
 
 fn check_config(path: Option<PathBuf>) -> Result<std::process::ExitCode> {
@@ -82,7 +115,12 @@ fn check_config(path: Option<PathBuf>) -> Result<std::process::ExitCode> {
         let (input, output) = tier.price.per_million();
         let serving = match settings.simulated.get(&tier.name) {
             Some(_) => "built-in simulator (synthetic output)".to_owned(),
-            None => tier.endpoints.iter().map(|e| e.base_url.clone()).collect::<Vec<_>>().join(", "),
+            None => tier
+                .endpoints
+                .iter()
+                .map(|e| e.base_url.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         println!(
             "tier {}: model {} at ${}/${} per 1M tokens in/out; {}",

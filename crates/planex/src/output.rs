@@ -13,7 +13,10 @@ Point the tiers at vLLM, SGLang, llama.cpp, Ollama or any OpenAI-compatible serv
 
 pub fn spinner(message: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     bar.set_message(message.to_owned());
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
@@ -26,7 +29,13 @@ fn levels(record: &TaskRecord) -> Vec<Vec<StepId>> {
     // repeated passes settle within `steps.len()` rounds.
     for _ in 0..record.steps.len() {
         for (id, step) in &record.steps {
-            let l = step.spec.depends_on.iter().map(|d| level.get(d).map_or(0, |l| l + 1)).max().unwrap_or(0);
+            let l = step
+                .spec
+                .depends_on
+                .iter()
+                .map(|d| level.get(d).map_or(0, |l| l + 1))
+                .max()
+                .unwrap_or(0);
             level.insert(*id, l);
         }
     }
@@ -46,7 +55,11 @@ fn describe_args(args: &serde_json::Map<String, serde_json::Value>) -> String {
         .map(|(k, v)| {
             let value = planex_store::value_text(v).replace('\n', " ");
             let short: String = value.chars().take(48).collect();
-            let ellipsis = if value.chars().count() > 48 { "…" } else { "" };
+            let ellipsis = if value.chars().count() > 48 {
+                "…"
+            } else {
+                ""
+            };
             format!("{k}={short:?}{ellipsis}")
         })
         .collect();
@@ -55,13 +68,21 @@ fn describe_args(args: &serde_json::Map<String, serde_json::Value>) -> String {
 
 pub fn print_plan(record: &TaskRecord) {
     let levels = levels(record);
-    println!("Plan: {} steps in {} levels (steps in one level run in parallel)", record.steps.len(), levels.len());
+    println!(
+        "Plan: {} steps in {} levels (steps in one level run in parallel)",
+        record.steps.len(),
+        levels.len()
+    );
     for (i, level) in levels.iter().enumerate() {
         let last_level = i + 1 == levels.len();
         println!("{} level {}", if last_level { "└─" } else { "├─" }, i + 1);
         for (j, id) in level.iter().enumerate() {
             let step = &record.steps[id];
-            let branch = if j + 1 == level.len() { "└─" } else { "├─" };
+            let branch = if j + 1 == level.len() {
+                "└─"
+            } else {
+                "├─"
+            };
             let deps = if step.spec.depends_on.is_empty() {
                 String::new()
             } else {
@@ -102,17 +123,31 @@ impl StepProgress {
                 (*id, bar)
             })
             .collect();
-        StepProgress { _multi: multi, bars }
+        StepProgress {
+            _multi: multi,
+            bars,
+        }
     }
 
     pub fn update(&self, event: &EventKind) {
         let (id, message, done) = match event {
-            EventKind::StepStarted { step_id, tier, delivery, .. } => {
-                let again = if *delivery > 1 { format!(" (delivery {delivery})") } else { String::new() };
+            EventKind::StepStarted {
+                step_id,
+                tier,
+                delivery,
+                ..
+            } => {
+                let again = if *delivery > 1 {
+                    format!(" (delivery {delivery})")
+                } else {
+                    String::new()
+                };
                 (*step_id, format!("running on {tier}{again}"), false)
             }
             EventKind::StepCompleted { step_id } => (*step_id, "done".to_owned(), true),
-            EventKind::StepFailed { step_id, error } => (*step_id, format!("FAILED: {}", one_line(error)), true),
+            EventKind::StepFailed { step_id, error } => {
+                (*step_id, format!("FAILED: {}", one_line(error)), true)
+            }
             EventKind::StepSkipped { step_id, .. } => (*step_id, "skipped".to_owned(), true),
             _ => return,
         };
@@ -138,7 +173,11 @@ impl StepProgress {
 
 pub fn one_line(text: &str) -> String {
     let line = text.replace('\n', " ");
-    if line.chars().count() > 300 { format!("{}…", line.chars().take(300).collect::<String>()) } else { line }
+    if line.chars().count() > 300 {
+        format!("{}…", line.chars().take(300).collect::<String>())
+    } else {
+        line
+    }
 }
 
 #[derive(Default)]
@@ -163,12 +202,21 @@ fn cost_rows(calls: &[CallRecord]) -> BTreeMap<(Stage, String), Row> {
 
 pub fn print_report(record: &TaskRecord, simulated: bool, elapsed: Duration) {
     println!();
-    println!("Task {} {} in {:.2} s", record.task_id, record.status, elapsed.as_secs_f64());
+    println!(
+        "Task {} {} in {:.2} s",
+        record.task_id,
+        record.status,
+        elapsed.as_secs_f64()
+    );
     let problems = record.problems();
     if !problems.is_empty() {
         println!("Steps that did not complete:");
         for (id, state, why) in problems {
-            let word = if state == StepState::Failed { "failed" } else { "skipped" };
+            let word = if state == StepState::Failed {
+                "failed"
+            } else {
+                "skipped"
+            };
             println!("  [{id}] {word}: {}", one_line(&why));
         }
     } else if let Some(error) = &record.error {
@@ -177,13 +225,27 @@ pub fn print_report(record: &TaskRecord, simulated: bool, elapsed: Duration) {
     println!();
     match record.answer() {
         Some(answer) => {
-            let label = if simulated { "Answer (SIMULATED model output):" } else { "Answer:" };
+            let label = if simulated {
+                "Answer (SIMULATED model output):"
+            } else {
+                "Answer:"
+            };
             println!("{label}\n{answer}\n");
         }
         None => println!("No answer was produced.\n"),
     }
-    println!("Cost by stage and tier{}:", if simulated { " (simulated calls, configured prices)" } else { "" });
-    println!("  {:<10} {:<10} {:>5} {:>9} {:>11} {:>12}", "stage", "tier", "calls", "prompt", "completion", "cost");
+    println!(
+        "Cost by stage and tier{}:",
+        if simulated {
+            " (simulated calls, configured prices)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  {:<10} {:<10} {:>5} {:>9} {:>11} {:>12}",
+        "stage", "tier", "calls", "prompt", "completion", "cost"
+    );
     for ((stage, tier), row) in cost_rows(&record.calls) {
         println!(
             "  {:<10} {:<10} {:>5} {:>9} {:>11} {:>12}",

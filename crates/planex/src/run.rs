@@ -53,13 +53,21 @@ async fn execute(runtime: &Runtime, args: &RunArgs, started: Instant) -> Result<
         synthesis: args.no_synthesis.then_some(false),
         ..TaskRequest::default()
     };
-    let planning = (!args.json).then(|| output::spinner(&format!("planning on tier {}", engine.settings().planner_tier)));
+    let planning = (!args.json).then(|| {
+        output::spinner(&format!(
+            "planning on tier {}",
+            engine.settings().planner_tier
+        ))
+    });
     let task_id = engine.submit(request).await?;
     if let Some(spinner) = planning {
         spinner.finish_and_clear();
     }
     let store = engine.store();
-    let planned = store.get_task(&task_id).await?.context("the task vanished from the store")?;
+    let planned = store
+        .get_task(&task_id)
+        .await?
+        .context("the task vanished from the store")?;
     let mut progress = None;
     if !args.json && planned.status == TaskStatus::Running {
         output::print_plan(&planned);
@@ -89,10 +97,20 @@ async fn execute(runtime: &Runtime, args: &RunArgs, started: Instant) -> Result<
     if let Some(progress) = progress {
         progress.finish();
     }
-    let record = store.get_task(&task_id).await?.context("the task vanished from the store")?;
+    let record = store
+        .get_task(&task_id)
+        .await?
+        .context("the task vanished from the store")?;
     let elapsed = started.elapsed();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&output::json_result(&record, runtime.simulated, elapsed))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&output::json_result(
+                &record,
+                runtime.simulated,
+                elapsed
+            ))?
+        );
     } else {
         output::print_report(&record, runtime.simulated, elapsed);
     }

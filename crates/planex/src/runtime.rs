@@ -40,16 +40,28 @@ impl Runtime {
         }
         let store: Arc<dyn Store> = match settings.store.backend.as_str() {
             "memory" => Arc::new(MemoryStore::new()),
-            other => bail!("store backend {other:?} is not available in this build; use backend = \"memory\""),
+            other => bail!(
+                "store backend {other:?} is not available in this build; use backend = \"memory\""
+            ),
         };
         let client = planex_llm::default_client()?;
         let tiers = TierSet::from_configs(settings.tiers.clone(), &client)?;
         let catalog = Arc::new(settings.catalog()?);
-        let engine =
-            Arc::new(Engine::new(store, catalog, Models::from_tier_set(&tiers), settings.engine.clone())?);
+        let engine = Arc::new(Engine::new(
+            store,
+            catalog,
+            Models::from_tier_set(&tiers),
+            settings.engine.clone(),
+        )?);
         let shutdown = CancellationToken::new();
         let workers = engine.spawn_workers(settings.worker_concurrency, "local", shutdown.clone());
-        Ok(Runtime { engine, simulated: settings.is_simulated(), shutdown, workers, sims })
+        Ok(Runtime {
+            engine,
+            simulated: settings.is_simulated(),
+            shutdown,
+            workers,
+            sims,
+        })
     }
 
     pub async fn stop(self) {

@@ -1,13 +1,22 @@
 //! Test harness: real simulators on loopback ports, real tier clients, the memory store, in-process
 //! workers. Nothing inside the engine is mocked; `RecordingModel` only records what passes through
 //! the real HTTP client.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    missing_docs
+)]
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use planex_core::{Catalog, HttpTool, LlmTool, Price, ToolKind, ToolSpec, Usage};
 use planex_engine::{Engine, EngineSettings, Models, TaskRequest};
-use planex_llm::{CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, Endpoint, RetryPolicy, Tier, TierConfig};
+use planex_llm::{
+    CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, Endpoint, RetryPolicy, Tier,
+    TierConfig,
+};
 use planex_sim::{SimConfig, SimServer, Workload};
 use planex_store::{MemoryStore, Store, TaskEvent, TaskRecord};
 use std::str::FromStr;
@@ -28,7 +37,11 @@ pub fn fast_retry() -> RetryPolicy {
 }
 
 pub fn sim_config(model: &str) -> SimConfig {
-    SimConfig { port: 0, model: model.into(), ..SimConfig::default() }
+    SimConfig {
+        port: 0,
+        model: model.into(),
+        ..SimConfig::default()
+    }
 }
 
 pub fn tier(name: &str, sim: &SimServer, model: &str, usd_per_hour: &str, tps: &str) -> TierConfig {
@@ -43,8 +56,15 @@ pub fn tier(name: &str, sim: &SimServer, model: &str, usd_per_hour: &str, tps: &
 }
 
 fn schema(props: &[&str]) -> serde_json::Value {
-    let properties: serde_json::Map<String, serde_json::Value> =
-        props.iter().map(|p| (p.to_string(), serde_json::json!({"type": "string", "minLength": 1}))).collect();
+    let properties: serde_json::Map<String, serde_json::Value> = props
+        .iter()
+        .map(|p| {
+            (
+                p.to_string(),
+                serde_json::json!({"type": "string", "minLength": 1}),
+            )
+        })
+        .collect();
     serde_json::json!({"type": "object", "properties": properties, "required": props, "additionalProperties": false})
 }
 
@@ -55,7 +75,11 @@ pub fn llm_tool(name: &str, arg: &str, tier: &str) -> ToolSpec {
         input_schema: schema(&[arg]),
         output_schema: None,
         tier: tier.into(),
-        kind: ToolKind::Llm(LlmTool { system: None, prompt: format!("{name}: {{{arg}}}"), max_tokens: 64 }),
+        kind: ToolKind::Llm(LlmTool {
+            system: None,
+            prompt: format!("{name}: {{{arg}}}"),
+            max_tokens: 64,
+        }),
     }
 }
 
@@ -87,13 +111,21 @@ pub struct RecordingModel {
 
 impl RecordingModel {
     pub fn new(inner: Arc<Tier>) -> Arc<Self> {
-        Arc::new(RecordingModel { inner, requests: Mutex::default(), usages: Mutex::default() })
+        Arc::new(RecordingModel {
+            inner,
+            requests: Mutex::default(),
+            usages: Mutex::default(),
+        })
     }
 }
 
 #[async_trait]
 impl ChatModel for RecordingModel {
-    async fn chat(&self, request: &ChatRequest, ctx: &CallContext) -> Result<ChatOutcome, ChatFailure> {
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        ctx: &CallContext,
+    ) -> Result<ChatOutcome, ChatFailure> {
         self.requests.lock().unwrap().push(request.clone());
         let outcome = self.inner.chat(request, ctx).await?;
         self.usages.lock().unwrap().push(outcome.usage);
@@ -124,17 +156,12 @@ pub struct Harness {
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
+#[derive(Default)]
 pub struct HarnessOptions {
     pub workload: Vec<(String, Vec<String>)>,
     pub executor_ttft_ms: u64,
     pub synthesis: bool,
     pub extra_tools: Vec<ToolSpec>,
-}
-
-impl Default for HarnessOptions {
-    fn default() -> Self {
-        HarnessOptions { workload: vec![], executor_ttft_ms: 0, synthesis: false, extra_tools: vec![] }
-    }
 }
 
 impl Harness {
@@ -143,8 +170,12 @@ impl Harness {
         for (task, plans) in &options.workload {
             workload.insert(task, plans.clone());
         }
-        let planner_sim =
-            SimServer::start(SimConfig { workload, ..sim_config("sim-planner") }).await.unwrap();
+        let planner_sim = SimServer::start(SimConfig {
+            workload,
+            ..sim_config("sim-planner")
+        })
+        .await
+        .unwrap();
         let executor_sim = SimServer::start(SimConfig {
             ttft_ms: options.executor_ttft_ms,
             ..sim_config("sim-executor")
@@ -152,10 +183,20 @@ impl Harness {
         .await
         .unwrap();
         let client = reqwest::Client::new();
-        let planner_tier =
-            Arc::new(Tier::new(tier("planner", &planner_sim, "sim-planner", "4.54", "2500"), client.clone()).unwrap());
-        let executor_tier =
-            Arc::new(Tier::new(tier("executor", &executor_sim, "sim-executor", "0.96", "6000"), client).unwrap());
+        let planner_tier = Arc::new(
+            Tier::new(
+                tier("planner", &planner_sim, "sim-planner", "4.54", "2500"),
+                client.clone(),
+            )
+            .unwrap(),
+        );
+        let executor_tier = Arc::new(
+            Tier::new(
+                tier("executor", &executor_sim, "sim-executor", "0.96", "6000"),
+                client,
+            )
+            .unwrap(),
+        );
         let planner = RecordingModel::new(planner_tier);
         let executor = RecordingModel::new(executor_tier);
         let mut models = Models::new();
@@ -170,21 +211,49 @@ impl Harness {
         tools.extend(options.extra_tools);
         let catalog = Arc::new(Catalog::new(tools).unwrap());
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let settings = EngineSettings { synthesis: options.synthesis, ..EngineSettings::default() };
+        let settings = EngineSettings {
+            synthesis: options.synthesis,
+            ..EngineSettings::default()
+        };
         let engine = Arc::new(
-            Engine::new(store.clone(), catalog, models, settings).unwrap().with_http_retry(fast_retry()),
+            Engine::new(store.clone(), catalog, models, settings)
+                .unwrap()
+                .with_http_retry(fast_retry()),
         );
         let shutdown = CancellationToken::new();
         let workers = engine.spawn_workers(8, "test", shutdown.clone());
-        Harness { planner_sim, executor_sim, planner, executor, store, engine, shutdown, workers }
+        Harness {
+            planner_sim,
+            executor_sim,
+            planner,
+            executor,
+            store,
+            engine,
+            shutdown,
+            workers,
+        }
     }
 
     pub async fn run(&self, task: &str) -> TaskRecord {
-        self.engine.run(TaskRequest { task: task.into(), ..TaskRequest::default() }, WAIT).await.unwrap()
+        self.engine
+            .run(
+                TaskRequest {
+                    task: task.into(),
+                    ..TaskRequest::default()
+                },
+                WAIT,
+            )
+            .await
+            .unwrap()
     }
 
     pub async fn events(&self, record: &TaskRecord) -> Vec<TaskEvent> {
-        self.store.events(&record.task_id).await.unwrap().collect().await
+        self.store
+            .events(&record.task_id)
+            .await
+            .unwrap()
+            .collect()
+            .await
     }
 
     pub async fn stop(self) {

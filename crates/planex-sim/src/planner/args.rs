@@ -217,8 +217,16 @@ fn fill_string(name: &str, schema: &Value, text: &ArgText<'_>) -> String {
         "date" => "2026-01-01".to_owned(),
         "date-time" => "2026-01-01T00:00:00Z".to_owned(),
         "email" => "sim@example.invalid".to_owned(),
-        "uri" | "url" => format!("https://example.invalid/{}", slug(text.topic)),
-        _ if lower.contains("url") => format!("https://example.invalid/{}", slug(text.topic)),
+        "uri" | "url" => format!(
+            "https://example.invalid/{}/{}",
+            slug(text.topic),
+            slug(text.facet)
+        ),
+        _ if lower.contains("url") => format!(
+            "https://example.invalid/{}/{}",
+            slug(text.topic),
+            slug(text.facet)
+        ),
         _ if lower.contains("lang") => "en".to_owned(),
         _ if text.placeholders.is_some() => text.topic.to_owned(),
         _ => format!("{} {}", text.topic, text.facet),

@@ -98,7 +98,7 @@ pub fn generate(task: &str, root: &Value) -> Result<Value, PlanError> {
                     .iter()
                     .map(|d| format!("{{step_{d}_result}}"))
                     .collect();
-                format!("{} ({topic}):\n{}", verb(&tool.name), refs.join("\n"))
+                format!("{} for: {topic}\n{}", verb(&tool.name), refs.join("\n"))
             });
             let facet = FACETS
                 .get((s.step_id - 1) % FACETS.len())

@@ -1,0 +1,239 @@
+//! `planex` as a process: the README's first command, JSON output, failures and a separate
+//! `planex sim` process standing in for real model servers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use assert_cmd::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const TASK: &str = "Compare H200 and L40S GPU clouds for serving a 70B model";
+
+fn planex() -> Command {
+    let mut cmd = Command::cargo_bin("planex").unwrap();
+    cmd.env_remove("PLANEX_LOG")
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+#[test]
+fn run_with_the_embedded_default_prints_a_full_simulated_run() {
+    let out = planex()
+        .args(["run", TASK])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("SIMULATED"),
+        "the run must say the output is simulated: {stderr}"
+    );
+    assert!(
+        stdout.contains("Plan: ") && stdout.contains("level 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("web_search"), "{stdout}");
+    assert!(stdout.contains("complete in"), "{stdout}");
+    assert!(
+        stdout.contains("Answer (SIMULATED model output):\n[simulated]"),
+        "{stdout}"
+    );
+    for row in ["plan ", "step ", "synthesis ", "total "] {
+        assert!(stdout.contains(row), "cost table lacks {row:?}: {stdout}");
+    }
+}
+
+#[test]
+fn json_output_is_machine_readable_and_consistent() {
+    let out = planex()
+        .args(["run", "--json", TASK])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let result: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(result["status"], "complete");
+    assert_eq!(result["simulated"], true);
+    assert!(
+        result["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("[simulated]")
+    );
+    let steps = result["steps"].as_array().unwrap();
+    assert!(steps.len() >= 4, "a plan of 3-10 steps plus synthesis");
+    assert!(steps.iter().all(|s| s["state"] == "complete"));
+    // One priced call per step plus the planner call.
+    assert_eq!(
+        result["cost"]["total"]["calls"].as_u64().unwrap(),
+        steps.len() as u64 + 1
+    );
+    let by_stage = &result["cost"]["by_stage"];
+    let tokens = |stage: &str| {
+        let u = &by_stage[stage]["usage"];
+        u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap()
+    };
+    let total = &result["cost"]["total"]["usage"];
+    assert_eq!(
+        tokens("plan") + tokens("step") + tokens("synthesis"),
+        total["prompt_tokens"].as_u64().unwrap() + total["completion_tokens"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn a_dead_planner_endpoint_fails_with_a_one_line_reason() {
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = planex_engine::config::DEFAULT_CONFIG.replace(
+        "simulated = { ttft_ms = 120, tokens_per_second = 2500 }",
+        &format!("endpoints = [\"http://127.0.0.1:{dead_port}/v1\"]\nretry = {{ max_retries = 1, initial_backoff_ms = 10 }}"),
+    );
+    let dir = tempdir();
+    let path = dir.join("planex.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = planex()
+        .args(["run", "--config", path.to_str().unwrap(), TASK])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("planex: task failed: the planner call failed"),
+        "{stderr}"
+    );
+    assert!(last.contains("2 attempts"), "{last}");
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    let dir = tempdir();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        planex_engine::config::DEFAULT_CONFIG
+            .replace("synthesis = true", "synthesis = true\ncolour = 1"),
+    )
+    .unwrap();
+    let out = planex()
+        .args(["config", "--config", path.to_str().unwrap()])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("colour"), "{stderr}");
+    planex()
+        .args(["config"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("built-in simulator"));
+}
+
+/// A `planex sim` child process, stopped on drop.
+struct SimProcess {
+    child: Child,
+    base_url: String,
+}
+
+impl SimProcess {
+    fn start(model: &str) -> SimProcess {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("planex"))
+            .args(["sim", "--port", "0", "--model", model])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let _ = tx.send(line.unwrap_or_default());
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("planex sim did not report its address");
+        let base_url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .to_owned();
+        SimProcess { child, base_url }
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn run_against_separate_sim_processes_as_real_servers() {
+    let planner = SimProcess::start("llama-70b");
+    let executor = SimProcess::start("qwen-7b");
+    let config = planex_engine::config::DEFAULT_CONFIG
+        .replace("sim-llama-3.3-70b", "llama-70b")
+        .replace("sim-qwen2.5-7b", "qwen-7b")
+        .replace(
+            "simulated = { ttft_ms = 120, tokens_per_second = 2500 }",
+            &format!("endpoints = [\"{}\"]", planner.base_url),
+        )
+        .replace(
+            "simulated = { ttft_ms = 40, tokens_per_second = 6000 }",
+            &format!("endpoints = [\"{}\"]", executor.base_url),
+        );
+    let dir = tempdir();
+    let path = dir.join("planex.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = planex()
+        .args(["run", "--json", "--config", path.to_str().unwrap(), TASK])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "complete");
+    assert_eq!(
+        result["simulated"], false,
+        "no in-process simulator was used"
+    );
+    let stats: serde_json::Value = reqwest_stats(&executor.base_url);
+    assert!(stats["executor_requests"].as_u64().unwrap() >= 3, "{stats}");
+}
+
+fn reqwest_stats(base_url: &str) -> serde_json::Value {
+    let url = format!("{}/sim/stats", base_url.trim_end_matches("/v1"));
+    let body = std::process::Command::new("curl")
+        .args(["-s", &url])
+        .output()
+        .unwrap()
+        .stdout;
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("planex-cli-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
