@@ -12,6 +12,8 @@ mod executor;
 mod http_tool;
 mod models;
 mod planner;
+mod routing;
+mod submit;
 mod worker;
 
 pub use executor::{Executor, SYNTHESIS_TOOL};
@@ -19,11 +21,10 @@ pub use models::Models;
 pub use planner::{Planned, PlannerSettings, PlanningFailed, plan_task, system_prompt};
 pub use worker::{WorkerSettings, run_worker};
 
-use planex_core::{Catalog, CatalogError, Plan, PlanLimits, Stage, StepId, TaskId};
-use planex_llm::{CallContext, RetryPolicy};
-use planex_store::{NewTask, StepSpec, Store, StoreError, TaskRecord, TaskStatus};
+use planex_core::{Catalog, CatalogError, TaskId};
+use planex_llm::RetryPolicy;
+use planex_store::{Store, StoreError};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// An engine failure; each says what failed and what to do.
@@ -169,114 +170,6 @@ impl Engine {
         tiers.sort();
         tiers.dedup();
         tiers
-    }
-
-    /// Records the task, plans it and hands its steps to the store. Returns once the task is
-    /// running (or has failed planning); the outcome is read from the store.
-    pub async fn submit(&self, request: TaskRequest) -> Result<TaskId, EngineError> {
-        let task = request.task.trim();
-        if task.is_empty() {
-            return Err(EngineError::InvalidRequest("the task text is empty".into()));
-        }
-        let max_steps = request.max_subtasks.unwrap_or(self.settings.max_subtasks);
-        if max_steps == 0 || max_steps > self.settings.max_subtasks_limit {
-            return Err(EngineError::InvalidRequest(format!(
-                "max_subtasks must be between 1 and {}, got {max_steps}",
-                self.settings.max_subtasks_limit
-            )));
-        }
-        let catalog = match &request.tools {
-            Some(names) => Arc::new(self.executor.catalog.subset(names)?),
-            None => self.executor.catalog.clone(),
-        };
-        let task_id = request.task_id.clone().unwrap_or_else(TaskId::new_random);
-        self.store
-            .create_task(NewTask {
-                task_id: task_id.clone(),
-                task: task.to_owned(),
-                tenant: request.tenant.clone(),
-                cost_center: request.cost_center.clone(),
-            })
-            .await?;
-        let ctx = CallContext {
-            request_id: request.request_id.clone(),
-        };
-        let planner = self.executor.models.get(&self.settings.planner_tier)?;
-        let limits = PlanLimits { max_steps };
-        match plan_task(
-            planner.as_ref(),
-            &catalog,
-            task,
-            limits,
-            &self.settings.planner,
-            &ctx,
-        )
-        .await
-        {
-            Ok(planned) => {
-                metrics::histogram!("plan_replans").record(f64::from(planned.replans));
-                let synthesis = request.synthesis.unwrap_or(self.settings.synthesis);
-                let specs = self.step_specs(&planned.plan, synthesis);
-                let plan_json = serde_json::to_value(&planned.plan).unwrap_or_default();
-                self.store
-                    .start_task(&task_id, plan_json, specs, planned.calls)
-                    .await?;
-            }
-            Err(failed) => {
-                tracing::warn!(task = %task_id, reason = %failed.reason, "planning failed");
-                self.store
-                    .finish_unplanned(&task_id, TaskStatus::Failed, failed.reason, failed.calls)
-                    .await?;
-            }
-        }
-        Ok(task_id)
-    }
-
-    /// Submits a task and waits for its final record (event driven) up to `timeout`.
-    pub async fn run(
-        &self,
-        request: TaskRequest,
-        timeout: Duration,
-    ) -> Result<TaskRecord, EngineError> {
-        let task_id = self.submit(request).await?;
-        planex_store::wait_for_task(self.store.as_ref(), &task_id, timeout)
-            .await?
-            .ok_or(EngineError::Timeout(task_id))
-    }
-
-    /// Step specs for a validated plan: each step on its tool's tier, plus the synthesis step.
-    pub fn step_specs(&self, plan: &Plan, synthesis: bool) -> Vec<StepSpec> {
-        let mut specs: Vec<StepSpec> = plan
-            .steps
-            .iter()
-            .map(|step| StepSpec {
-                step_id: step.step_id,
-                tool_name: step.tool_name.clone(),
-                args: step.args.clone(),
-                depends_on: step.depends_on.clone(),
-                tier: self
-                    .executor
-                    .catalog
-                    .get(&step.tool_name)
-                    .map(|t| t.tier.clone())
-                    .unwrap_or_default(),
-                stage: Stage::Step,
-                tolerate_failed_deps: false,
-            })
-            .collect();
-        if synthesis {
-            let next = plan.steps.iter().map(|s| s.step_id.0).max().unwrap_or(0) + 1;
-            specs.push(StepSpec {
-                step_id: StepId(next),
-                tool_name: SYNTHESIS_TOOL.to_owned(),
-                args: serde_json::Map::new(),
-                depends_on: plan.steps.iter().map(|s| s.step_id).collect(),
-                tier: self.settings.planner_tier.clone(),
-                stage: Stage::Synthesis,
-                tolerate_failed_deps: true,
-            });
-        }
-        specs
     }
 
     /// Starts one worker per tier that has work, in this process, until `shutdown` is cancelled.
