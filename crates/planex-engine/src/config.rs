@@ -57,6 +57,27 @@ pub struct RawConfig {
     /// The tool catalog.
     #[serde(default)]
     pub tools: Vec<ToolSpec>,
+    /// `[server]` (see `config_server.rs`).
+    #[serde(default)]
+    pub server: crate::config_server::RawServer,
+    /// `[[api_keys]]`: hashed bearer keys with tenant, cost center and monthly budget.
+    #[serde(default)]
+    pub api_keys: Vec<crate::config_server::RawApiKey>,
+    /// `[budget]`.
+    #[serde(default)]
+    pub budget: crate::config_server::RawBudget,
+    /// `[cache]`.
+    #[serde(default)]
+    pub cache: crate::config_server::RawCache,
+    /// `[routing]`: routing rules and planner tier hints (see `config_routing.rs`).
+    #[serde(default)]
+    pub routing: crate::config_routing::RawRouting,
+    /// `[health]`: endpoint cooldown, active checks, model pinning.
+    #[serde(default)]
+    pub health: crate::config_routing::RawHealth,
+    /// `[scaling]`: autoscaling thresholds.
+    #[serde(default)]
+    pub scaling: crate::config_routing::RawScaling,
 }
 
 /// `[engine]`.
@@ -191,6 +212,8 @@ pub struct Settings {
     pub simulated: BTreeMap<String, SimulatedTier>,
     /// Tool specs (compiled into a `Catalog` by `catalog()`).
     pub tools: Vec<ToolSpec>,
+    /// The HTTP service's settings: server, API keys, budget, plan cache.
+    pub service: crate::config_server::ServiceSettings,
 }
 
 impl Settings {
@@ -231,6 +254,12 @@ impl Settings {
             ));
         }
         let known = || raw.tiers.keys().cloned().collect::<Vec<_>>().join(", ");
+        let service = crate::config_server::ServiceSettings::from_raw(
+            &raw.server,
+            &raw.api_keys,
+            &raw.budget,
+            &raw.cache,
+        )?;
         if !raw.tiers.contains_key(&raw.engine.planner_tier) {
             return Err(invalid(
                 "engine.planner_tier",
@@ -350,7 +379,7 @@ impl Settings {
         }
         // Compile once here so schema errors surface at load time, naming the tool.
         Catalog::new(raw.tools.clone()).map_err(|e| invalid("tools", e.to_string()))?;
-        let engine = EngineSettings {
+        let mut engine = EngineSettings {
             planner_tier: raw.engine.planner_tier.clone(),
             max_subtasks: raw.engine.max_subtasks,
             synthesis: raw.engine.synthesis,
@@ -360,6 +389,13 @@ impl Settings {
             },
             ..EngineSettings::default()
         };
+        crate::config_routing::apply(
+            (&raw.routing, &raw.health, &raw.scaling),
+            &raw.tiers,
+            &raw.tools,
+            &mut tiers,
+            &mut engine,
+        )?;
         Ok(Settings {
             engine,
             worker_concurrency: raw.engine.worker_concurrency,
@@ -367,6 +403,7 @@ impl Settings {
             tiers,
             simulated,
             tools: raw.tools,
+            service,
         })
     }
 

@@ -11,6 +11,7 @@ use planex_core::{render, substitute_args};
 use planex_llm::{CallContext, ChatFailure, ChatMessage, ChatModel, ChatRequest, RetryPolicy};
 use planex_store::{StepLease, StepOutcome, value_text};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// The reserved tool name of the synthesis step the engine appends to a plan.
 pub const SYNTHESIS_TOOL: &str = "planex.synthesize";
@@ -30,6 +31,19 @@ pub struct Executor {
     pub http_retry: RetryPolicy,
     /// Longest dependency result passed to the synthesis prompt, in characters.
     pub synthesis_input_chars: usize,
+    /// Budget guard consulted before an escalation to a dearer tier (`budget.rs`).
+    pub budget: Option<Arc<crate::BudgetGuard>>,
+}
+
+/// The result of one tool call made outside a plan ([`Executor::call_tool`]).
+#[derive(Debug, Clone)]
+pub struct ToolCallOutcome {
+    /// The tool's result, or why it failed (for people: names the tool and the cause).
+    pub result: Result<serde_json::Value, String>,
+    /// Attempts made over every tier tried (at least 1).
+    pub attempts: u32,
+    /// Priced model calls made (none for `http` tools).
+    pub calls: Vec<CallRecord>,
 }
 
 /// Attempts and priced calls accumulated over a step's tries (first tier, then escalation).
@@ -37,16 +51,29 @@ pub struct Executor {
 struct Tally {
     attempts: u32,
     calls: Vec<CallRecord>,
+    /// The task whose budget an escalation is booked against (plan steps only).
+    task: Option<planex_core::TaskId>,
+    /// The tier routing chose for a plan step (`routing.rs`); the tool's tier when absent.
+    tier: Option<String>,
 }
 
 impl Executor {
     /// Runs the step and reports its outcome; never panics, never returns early without an outcome.
     pub async fn run(&self, lease: &StepLease, ctx: &CallContext) -> StepOutcome {
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            task: Some(lease.task_id.clone()),
+            tier: Some(lease.spec.tier.clone()),
+            ..Tally::default()
+        };
+        let span = tracing::info_span!("execute_tool", otel.name = %format!("execute_tool {}", lease.spec.tool_name),
+            gen_ai.operation.name = "execute_tool", gen_ai.tool.name = %lease.spec.tool_name,
+            planex.task_id = %lease.task_id, planex.step_id = %lease.spec.step_id, planex.tier = %lease.spec.tier);
         let result = if lease.spec.tool_name == SYNTHESIS_TOOL {
-            self.synthesize(lease, ctx, &mut tally).await
+            self.synthesize(lease, ctx, &mut tally)
+                .instrument(span)
+                .await
         } else {
-            self.run_tool(lease, ctx, &mut tally).await
+            self.run_tool(lease, ctx, &mut tally).instrument(span).await
         };
         let attempts = tally.attempts.max(1);
         match result {
@@ -63,29 +90,71 @@ impl Executor {
         }
     }
 
+    /// Runs tool `tool_name` once with literal `args` (no placeholders are substituted), outside
+    /// any plan: the ReAct baseline's actions and single-step APIs. The args are validated against
+    /// the tool's input schema first; the tool then runs exactly as a plan step would (its tier,
+    /// retries, escalation, output schema, pricing).
+    pub async fn call_tool(
+        &self,
+        tool_name: &str,
+        args: &serde_json::Map<String, serde_json::Value>,
+        step_id: StepId,
+        ctx: &CallContext,
+    ) -> ToolCallOutcome {
+        let mut tally = Tally::default();
+        let result = match self.tool(tool_name) {
+            Ok(tool) => match self.catalog.validate_args(tool_name, args) {
+                Ok(()) => self.dispatch(tool, args, step_id, ctx, &mut tally).await,
+                Err(errors) => Err(format!(
+                    "args of tool {tool_name} do not match its input schema: {}",
+                    errors.join("; ")
+                )),
+            },
+            Err(error) => Err(error),
+        };
+        ToolCallOutcome {
+            result,
+            attempts: tally.attempts.max(1),
+            calls: tally.calls,
+        }
+    }
+
+    fn tool(&self, name: &str) -> Result<&ToolSpec, String> {
+        self.catalog.get(name).ok_or_else(|| {
+            format!(
+                "tool {name:?} is not in this worker's catalog (known: {}); deploy the same tool config to every process",
+                self.catalog.names().join(", ")
+            )
+        })
+    }
+
     async fn run_tool(
         &self,
         lease: &StepLease,
         ctx: &CallContext,
         tally: &mut Tally,
     ) -> Result<serde_json::Value, String> {
-        let name = &lease.spec.tool_name;
-        let tool = self.catalog.get(name).ok_or_else(|| {
-            format!(
-                "tool {name:?} is not in this worker's catalog (known: {}); deploy the same tool config to every process",
-                self.catalog.names().join(", ")
-            )
-        })?;
+        let tool = self.tool(&lease.spec.tool_name)?;
         let args =
             substitute_args(&lease.spec.args, &lease.dep_results).map_err(|e| e.to_string())?;
+        self.dispatch(tool, &args, lease.spec.step_id, ctx, tally)
+            .await
+    }
+
+    /// Runs one tool with final args: `llm` on its tier (with escalation), `http` to its base URL.
+    async fn dispatch(
+        &self,
+        tool: &ToolSpec,
+        args: &serde_json::Map<String, serde_json::Value>,
+        step_id: StepId,
+        ctx: &CallContext,
+        tally: &mut Tally,
+    ) -> Result<serde_json::Value, String> {
         match &tool.kind {
-            ToolKind::Llm(llm) => {
-                self.run_llm(tool, llm, &args, lease.spec.step_id, ctx, tally)
-                    .await
-            }
+            ToolKind::Llm(llm) => self.run_llm(tool, llm, args, step_id, ctx, tally).await,
             ToolKind::Http(http) => {
                 let (result, attempts) =
-                    http_tool::call(&self.http, http, &args, &self.http_retry, ctx).await;
+                    http_tool::call(&self.http, http, args, &self.http_retry, ctx).await;
                 tally.attempts += attempts;
                 result
             }
@@ -115,7 +184,8 @@ impl Executor {
                 "json_schema": {"name": tool.name, "strict": true, "schema": schema},
             }));
         }
-        let model = self.models.get(&tool.tier).map_err(|e| e.to_string())?;
+        let tier = tally.tier.clone().unwrap_or_else(|| tool.tier.clone());
+        let model = self.models.get(&tier).map_err(|e| e.to_string())?;
         let first = self
             .try_llm(model.as_ref(), tool, &request, step_id, ctx, tally)
             .await;
@@ -129,9 +199,15 @@ impl Executor {
             .models
             .get(next)
             .map_err(|e| format!("{first_error}; escalation failed: {e}"))?;
-        metrics::counter!("step_escalations_total", "from" => tool.tier.clone(), "to" => next.to_owned())
+        if let (Some(budget), Some(task)) = (&self.budget, &tally.task) {
+            budget
+                .allow_escalation(task, &tool.name, model.as_ref(), escalated.as_ref())
+                .await
+                .map_err(|why| format!("{first_error}; not escalated to tier {next}: {why}"))?;
+        }
+        metrics::counter!("step_escalations_total", "from" => tier.clone(), "to" => next.to_owned())
             .increment(1);
-        tracing::info!(tool = %tool.name, from = %tool.tier, to = next, "escalating step");
+        tracing::info!(tool = %tool.name, from = %tier, to = next, "escalating step");
         self.try_llm(escalated.as_ref(), tool, &request, step_id, ctx, tally)
             .await
             .map_err(|second| format!("{first_error}; after escalation to tier {next}: {second}"))

@@ -1,24 +1,44 @@
 //! planex-engine: plan once on a big model, execute every step on small ones.
 //!
 //! `Engine::submit` runs the planner call (with one re-plan on an invalid plan), turns the plan into
-//! step specs (tier per tool, plus an optional synthesis step on the planner tier) and hands them to
+//! step specs (a tier per step from its tool, the routing rules or an allowed planner hint, plus an
+//! optional synthesis step on the planner tier; see `routing`) and hands them to
 //! the `Store`, which enqueues the ready ones. Per-tier workers (`run_worker`) claim, execute and
 //! complete steps; each completion atomically enqueues newly ready dependents, so scheduling is event
 //! driven and independent steps run in parallel. The engine holds no task state of its own: any
 //! process with the same store, catalog and tiers can serve any task.
 
+pub mod budget;
 pub mod config;
+pub mod config_routing;
+pub mod config_server;
+mod direct;
+mod escalation;
 mod executor;
 mod http_tool;
 mod models;
+mod plan_cache;
 mod planner;
+mod react;
 mod routing;
+pub mod scaling;
 mod submit;
 mod worker;
 
-pub use executor::{Executor, SYNTHESIS_TOOL};
+pub use budget::{BudgetExceeded, BudgetGuard, BudgetKind, BudgetSettings};
+pub use direct::{PlanPreview, PreviewError, StepRejected, StepRun};
+pub use escalation::{Escalation, escalations};
+pub use executor::{Executor, SYNTHESIS_TOOL, ToolCallOutcome};
 pub use models::Models;
+pub use plan_cache::{CacheSettings, PlanCacheLayer, plan_cache_key};
 pub use planner::{Planned, PlannerSettings, PlanningFailed, plan_task, system_prompt};
+pub use react::{
+    FINAL_ACTION, REACT_SCHEMA_NAME, ReactAction, ReactRun, ReactRunner, ReactSettings, ReactStatus,
+};
+pub use routing::{
+    RouteDecision, RouteRule, RouteSource, Router, RoutingSettings, TierHints, explain_plan,
+    split_tier_hints,
+};
 pub use worker::{WorkerSettings, run_worker};
 
 use planex_core::{Catalog, CatalogError, TaskId};
@@ -52,6 +72,9 @@ pub enum EngineError {
     /// The request is invalid.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A budget refused the task (HTTP 429).
+    #[error(transparent)]
+    Budget(#[from] Box<BudgetExceeded>),
 }
 
 /// Engine-wide settings.
@@ -67,6 +90,10 @@ pub struct EngineSettings {
     pub synthesis: bool,
     /// Planner call settings.
     pub planner: PlannerSettings,
+    /// Routing rules and planner tier hints (`routing.rs`).
+    pub routing: RoutingSettings,
+    /// Autoscaling thresholds (`scaling.rs`).
+    pub scaling: scaling::ScalingSettings,
 }
 
 impl Default for EngineSettings {
@@ -77,6 +104,8 @@ impl Default for EngineSettings {
             max_subtasks_limit: 64,
             synthesis: true,
             planner: PlannerSettings::default(),
+            routing: RoutingSettings::default(),
+            scaling: scaling::ScalingSettings::default(),
         }
     }
 }
@@ -100,6 +129,10 @@ pub struct TaskRequest {
     pub cost_center: Option<String>,
     /// Propagated to model servers as `X-Request-ID`.
     pub request_id: Option<String>,
+    /// Most the executor steps may cost, in USD (the budget guard re-plans or refuses above it).
+    pub budget_usd: Option<planex_core::Decimal>,
+    /// Skip the plan cache lookup for this request.
+    pub bypass_cache: bool,
 }
 
 /// The engine: planner, catalog, tiers and store wired together.
@@ -107,6 +140,9 @@ pub struct Engine {
     store: Arc<dyn Store>,
     executor: Arc<Executor>,
     settings: EngineSettings,
+    budget: Option<Arc<BudgetGuard>>,
+    plan_cache: Option<PlanCacheLayer>,
+    scaler: scaling::SharedScaler,
 }
 
 impl Engine {
@@ -121,17 +157,24 @@ impl Engine {
         for tool in catalog.specs() {
             models.get(&tool.tier)?;
         }
+        for tier in settings.routing.target_tiers() {
+            models.get(&tier)?;
+        }
         let executor = Executor {
             catalog,
             models,
             http: reqwest::Client::new(),
             http_retry: RetryPolicy::default(),
             synthesis_input_chars: 4000,
+            budget: None,
         };
         Ok(Engine {
             store,
             executor: Arc::new(executor),
+            scaler: std::sync::Mutex::new(scaling::Scaler::new(settings.scaling.clone())),
             settings,
+            budget: None,
+            plan_cache: None,
         })
     }
 
@@ -167,6 +210,7 @@ impl Engine {
             .map(|t| t.tier.clone())
             .collect();
         tiers.push(self.settings.planner_tier.clone());
+        tiers.extend(self.settings.routing.target_tiers());
         tiers.sort();
         tiers.dedup();
         tiers

@@ -6,6 +6,7 @@
 //! (`response_format: json_schema`, tool names as enums) makes a capable server emit the right shape,
 //! but validation still runs because not every server honours it.
 
+use crate::routing::{TierHints, split_tier_hints};
 use planex_core::{CallRecord, Catalog, Plan, PlanError, PlanLimits, Stage};
 use planex_llm::{CallContext, ChatMessage, ChatModel, ChatRequest};
 use std::time::Duration;
@@ -17,6 +18,9 @@ pub struct PlannerSettings {
     pub max_tokens: u32,
     /// Sampling temperature (0 for reproducible plans).
     pub temperature: f32,
+    /// Tiers the planner may name in a step's optional `tier` field (`routing.hint_tiers`); empty:
+    /// the field is not offered (and a plan that has it anyway is invalid).
+    pub tier_hints: Vec<String>,
 }
 
 impl Default for PlannerSettings {
@@ -24,6 +28,7 @@ impl Default for PlannerSettings {
         PlannerSettings {
             max_tokens: 2048,
             temperature: 0.0,
+            tier_hints: Vec::new(),
         }
     }
 }
@@ -37,6 +42,8 @@ pub struct Planned {
     pub calls: Vec<CallRecord>,
     /// Re-plans needed (0 or 1).
     pub replans: u32,
+    /// `tier` hints the planner wrote on steps (only when `tier_hints` offers them).
+    pub tier_hints: TierHints,
     /// Time spent planning.
     pub elapsed: Duration,
 }
@@ -80,13 +87,15 @@ pub async fn plan_task(
     ctx: &CallContext,
 ) -> Result<Planned, PlanningFailed> {
     let started = std::time::Instant::now();
-    let mut messages = vec![
-        ChatMessage::system(system_prompt(catalog, limits.max_steps)),
-        ChatMessage::user(task),
-    ];
+    let mut system = system_prompt(catalog, limits.max_steps);
+    let mut schema = catalog.plan_schema(limits.max_steps);
+    if !settings.tier_hints.is_empty() {
+        offer_tier_hints(&mut system, &mut schema, &settings.tier_hints);
+    }
+    let mut messages = vec![ChatMessage::system(system), ChatMessage::user(task)];
     let response_format = serde_json::json!({
         "type": "json_schema",
-        "json_schema": {"name": "plan", "strict": true, "schema": catalog.plan_schema(limits.max_steps)},
+        "json_schema": {"name": "plan", "strict": true, "schema": schema},
     });
     let mut calls = Vec::new();
     let mut last_error = None;
@@ -116,7 +125,15 @@ pub async fn plan_task(
             usage: outcome.usage,
             cost_usd: planner.cost(&outcome.usage),
         });
-        match Plan::parse(&outcome.content, catalog, limits) {
+        let (parsed, tier_hints) = if settings.tier_hints.is_empty() {
+            (
+                Plan::parse(&outcome.content, catalog, limits),
+                TierHints::new(),
+            )
+        } else {
+            parse_with_hints(&outcome.content, catalog, limits)
+        };
+        match parsed {
             Ok(mut plan) => {
                 plan.task = task.to_owned();
                 return Ok(Planned {
@@ -124,6 +141,7 @@ pub async fn plan_task(
                     calls,
                     replans: round,
                     elapsed: started.elapsed(),
+                    tier_hints,
                 });
             }
             Err(error) => {
@@ -145,4 +163,45 @@ pub async fn plan_task(
         plan_error: last_error,
         calls,
     })
+}
+
+/// Tells the planner it may put `"tier": …` on a step, in the prompt and in the plan schema.
+fn offer_tier_hints(system: &mut String, schema: &mut serde_json::Value, tiers: &[String]) {
+    system.push_str(&format!(
+        "\nA step that needs a stronger model than usual may add \"tier\": one of {}.",
+        tiers.join(", ")
+    ));
+    let hint = serde_json::json!({"type": "string", "enum": tiers});
+    if let Some(options) = schema
+        .pointer_mut("/properties/steps/items/anyOf")
+        .and_then(|v| v.as_array_mut())
+    {
+        for option in options {
+            if let Some(props) = option.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                props.insert("tier".to_owned(), hint.clone());
+            }
+        }
+    }
+}
+
+/// Parses a plan whose steps may carry `tier` hints: the hints are split off, then the plan is
+/// validated as usual. Text that is not JSON falls through to `Plan::parse` for its error.
+fn parse_with_hints(
+    text: &str,
+    catalog: &Catalog,
+    limits: PlanLimits,
+) -> (Result<Plan, PlanError>, TierHints) {
+    let trimmed = text.trim();
+    let json = trimmed
+        .strip_prefix("```json")
+        .or_else(|| trimmed.strip_prefix("```"))
+        .and_then(|t| t.strip_suffix("```"))
+        .unwrap_or(trimmed);
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(mut value) => {
+            let hints = split_tier_hints(&mut value);
+            (Plan::from_value(value, catalog, limits), hints)
+        }
+        Err(_) => (Plan::parse(text, catalog, limits), TierHints::new()),
+    }
 }

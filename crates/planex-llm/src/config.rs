@@ -3,6 +3,7 @@
 //! Key decision: these are plain structs with defaults and no serde; the CLI owns the config file
 //! format and builds them, so this crate does not fix field names of `planex.toml`.
 
+use crate::health::HealthPolicy;
 use crate::retry::RetryPolicy;
 use planex_core::Price;
 use std::time::Duration;
@@ -62,6 +63,8 @@ pub struct TierConfig {
     pub stream: bool,
     /// The tier a failed step is retried on once before it counts as failed.
     pub escalate_to: Option<String>,
+    /// Passive cooldown, active checks and model pinning of the endpoints.
+    pub health: HealthPolicy,
 }
 
 impl TierConfig {
@@ -87,6 +90,7 @@ impl TierConfig {
             retry: RetryPolicy::default(),
             stream: true,
             escalate_to: None,
+            health: HealthPolicy::default(),
         }
     }
 }

@@ -68,6 +68,14 @@ pub enum LlmError {
         /// What failed.
         message: String,
     },
+    /// Every endpoint of the tier is refused (it serves a model other than the pinned one).
+    #[error("tier {tier}: no usable endpoint: {detail}")]
+    NoUsableEndpoint {
+        /// The tier's name.
+        tier: String,
+        /// Each endpoint and why it is refused.
+        detail: String,
+    },
     /// A tier setting is unusable.
     #[error("tier {tier}: invalid configuration: {detail}")]
     InvalidConfig {
@@ -103,6 +111,7 @@ impl LlmError {
             }
             LlmError::Status { status, .. } => *status == 429 || (500..=599).contains(status),
             LlmError::NoEndpoints { .. }
+            | LlmError::NoUsableEndpoint { .. }
             | LlmError::InvalidConfig { .. }
             | LlmError::ClientSetup { .. } => false,
         }
@@ -116,6 +125,7 @@ impl LlmError {
             | LlmError::Status { endpoint, .. }
             | LlmError::Malformed { endpoint, .. } => Some(endpoint),
             LlmError::NoEndpoints { .. }
+            | LlmError::NoUsableEndpoint { .. }
             | LlmError::InvalidConfig { .. }
             | LlmError::ClientSetup { .. } => None,
         }
@@ -137,6 +147,7 @@ impl LlmError {
             LlmError::Status { .. } => "status",
             LlmError::Malformed { .. } => "malformed",
             LlmError::NoEndpoints { .. } => "no_endpoints",
+            LlmError::NoUsableEndpoint { .. } => "no_usable_endpoint",
             LlmError::InvalidConfig { .. } => "invalid_config",
             LlmError::ClientSetup { .. } => "client_setup",
         }

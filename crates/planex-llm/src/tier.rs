@@ -1,19 +1,24 @@
 //! A tier: a pool of endpoints serving one model, and the [`ChatModel`] seam the engine calls.
 //!
-//! Key decisions: calls are spread round-robin by an atomic counter and each retry moves to the next
-//! endpoint, so a dead endpoint costs one attempt rather than a failed call; the concurrency slot is
-//! held per attempt (not during backoff), so waiting retries do not starve other calls.
+//! Key decisions: each attempt goes to the usable endpoint with the fewest attempts in flight (see
+//! `pool`), and a retry prefers an endpoint the call has not tried, so a dead endpoint costs one
+//! attempt rather than a failed call; the concurrency slot is held per attempt (not during backoff),
+//! so waiting retries do not starve other calls; every streamed call's TTFT feeds the tier's rolling
+//! p50/p95, which the autoscaler reads.
 
 use crate::attempt::{AttemptSpec, attempt};
 use crate::config::TierConfig;
 use crate::error::{ChatFailure, LlmError};
+use crate::health::{HealthEvent, check_endpoint};
+use crate::pool::{EndpointPool, EndpointStatus, Verdict};
+use crate::ttft::{TtftSummary, TtftWindow};
 use crate::types::{CallContext, ChatOutcome, ChatRequest};
 use crate::wire::WireRequest;
 use bytes::Bytes;
 use planex_core::{Decimal, Price, Usage};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use serde::Serialize;
 use std::time::Instant;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, broadcast};
 use tracing::Instrument;
 
 /// Anything that answers chat requests for a tier: the engine holds one `Arc<dyn ChatModel>` per tier.
@@ -44,6 +49,28 @@ pub trait ChatModel: Send + Sync {
     fn cost(&self, usage: &Usage) -> Decimal {
         self.price().cost(usage)
     }
+
+    /// Endpoint health, load and rolling TTFT, when the implementation tracks them.
+    fn status(&self) -> Option<TierStatus> {
+        None
+    }
+}
+
+/// A tier's endpoints, load and TTFT right now (for `/v1/scaling` and `planex scale status`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierStatus {
+    /// The tier's name.
+    pub tier: String,
+    /// The pinned model.
+    pub model: String,
+    /// Endpoints that take calls now.
+    pub healthy_endpoints: usize,
+    /// Model calls in flight from this process.
+    pub in_flight: usize,
+    /// Rolling TTFT percentiles of streamed calls.
+    pub ttft: TtftSummary,
+    /// Every endpoint.
+    pub endpoints: Vec<EndpointStatus>,
 }
 
 /// A named pool of OpenAI-compatible endpoints with one model, one price and a concurrency limit.
@@ -52,7 +79,8 @@ pub struct Tier {
     config: TierConfig,
     client: reqwest::Client,
     slots: Semaphore,
-    next_endpoint: AtomicUsize,
+    pool: EndpointPool,
+    ttft: TtftWindow,
 }
 
 impl Tier {
@@ -93,9 +121,10 @@ impl Tier {
         }
         Ok(Tier {
             slots: Semaphore::new(config.max_concurrency),
+            pool: EndpointPool::new(&config.name, &config.endpoints, config.health.clone()),
+            ttft: TtftWindow::default(),
             config,
             client,
-            next_endpoint: AtomicUsize::new(0),
         })
     }
 
@@ -131,6 +160,57 @@ impl Tier {
             .saturating_sub(self.slots.available_permits())
     }
 
+    /// Every endpoint's health and load now.
+    pub fn endpoint_statuses(&self) -> Vec<EndpointStatus> {
+        self.pool.statuses(Instant::now())
+    }
+
+    /// Rolling TTFT percentiles of streamed calls.
+    pub fn ttft(&self) -> TtftSummary {
+        self.ttft.summary(Instant::now())
+    }
+
+    /// Endpoints, load and TTFT now.
+    pub fn tier_status(&self) -> TierStatus {
+        let endpoints = self.endpoint_statuses();
+        TierStatus {
+            tier: self.config.name.clone(),
+            model: self.config.model.clone(),
+            healthy_endpoints: endpoints.iter().filter(|e| e.is_healthy()).count(),
+            in_flight: self.in_flight(),
+            ttft: self.ttft(),
+            endpoints,
+        }
+    }
+
+    /// Health changes of this tier's endpoints from now on (cooldowns, recoveries, refusals).
+    pub fn health_events(&self) -> broadcast::Receiver<HealthEvent> {
+        self.pool.subscribe()
+    }
+
+    /// Runs one active check of every endpoint (reachability and the model pin) and ends expired
+    /// cooldowns; returns the endpoints' states afterwards.
+    pub async fn check_health(&self) -> Vec<EndpointStatus> {
+        let policy = self.pool.policy();
+        let checks = self.pool.endpoints().map(|(index, endpoint)| async move {
+            let result = check_endpoint(
+                &self.client,
+                &self.config.name,
+                &self.config.model,
+                endpoint,
+                policy,
+            )
+            .await;
+            (index, result)
+        });
+        for (index, result) in futures::future::join_all(checks).await {
+            self.pool
+                .record_check(index, result.unreachable, result.refused);
+        }
+        self.pool.expire_cooldowns(Instant::now());
+        self.endpoint_statuses()
+    }
+
     async fn run(
         &self,
         request: &ChatRequest,
@@ -159,13 +239,11 @@ impl Tier {
             timeout: self.config.timeout,
             ctx,
         };
-        let endpoints = &self.config.endpoints;
-        let first = self.next_endpoint.fetch_add(1, Ordering::Relaxed);
+        let mut tried: Vec<usize> = Vec::new();
         let mut attempts: u32 = 0;
         loop {
-            let endpoint = &endpoints[first.wrapping_add(attempts as usize) % endpoints.len()];
             attempts += 1;
-            let result = {
+            let (endpoint, result) = {
                 let Ok(_slot) = self.slots.acquire().await else {
                     let detail = "the concurrency limiter was closed".to_string();
                     return Err(fail(
@@ -176,16 +254,28 @@ impl Tier {
                         },
                     ));
                 };
-                attempt(&spec, endpoint).await
+                let pick = self
+                    .pool
+                    .pick(&tried, Instant::now())
+                    .map_err(|e| fail(attempts, e))?;
+                tried.push(pick.index());
+                let result = attempt(&spec, pick.endpoint()).await;
+                let verdict = match &result {
+                    Ok(_) => Verdict::Success,
+                    Err(failed) => Verdict::of_error(&failed.error),
+                };
+                self.pool.record(pick.index(), verdict, Instant::now());
+                (pick.endpoint().base_url.clone(), result)
             };
             match result {
                 Ok(ok) => {
                     let usage = ok.usage.unwrap_or_else(|| {
-                        tracing::warn!(tier = %self.config.name, endpoint = %endpoint.base_url,
+                        tracing::warn!(tier = %self.config.name, endpoint = %endpoint,
                             "server reported no token usage; counting zero tokens for this call");
                         Usage::default()
                     });
                     if let Some(ttft) = ok.ttft {
+                        self.ttft.record(Instant::now(), ttft);
                         metrics::histogram!("ttft_seconds", "tier" => self.config.name.clone())
                             .record(ttft.as_secs_f64());
                     }
@@ -196,7 +286,7 @@ impl Tier {
                         ttft: ok.ttft,
                         latency: started.elapsed(),
                         attempts,
-                        endpoint: endpoint.base_url.clone(),
+                        endpoint,
                         response_request_id: ok.response_request_id,
                     });
                 }
@@ -208,7 +298,7 @@ impl Tier {
                     }
                     let wait = self.config.retry.delay(retry_index, failed.retry_after);
                     tracing::warn!(tier = %self.config.name, attempt = attempts, error = %failed.error,
-                        retry_in_ms = wait.as_millis() as u64, "chat attempt failed; retrying on the next endpoint");
+                        retry_in_ms = wait.as_millis() as u64, "chat attempt failed; retrying, on another endpoint when there is one");
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -265,5 +355,9 @@ impl ChatModel for Tier {
 
     fn escalate_to(&self) -> Option<&str> {
         self.config.escalate_to.as_deref()
+    }
+
+    fn status(&self) -> Option<TierStatus> {
+        Some(self.tier_status())
     }
 }

@@ -37,6 +37,15 @@ impl TierSet {
         Ok(set)
     }
 
+    /// A set of already built tiers (no validation; call [`TierSet::validate`] when it matters).
+    pub fn from_tiers(tiers: impl IntoIterator<Item = Arc<Tier>>) -> TierSet {
+        let mut set = TierSet::new();
+        for tier in tiers {
+            set.insert(tier);
+        }
+        set
+    }
+
     /// Adds or replaces a tier, returning the one it replaced. Call [`TierSet::validate`] after a
     /// batch of inserts.
     pub fn insert(&mut self, tier: Arc<Tier>) -> Option<Arc<Tier>> {

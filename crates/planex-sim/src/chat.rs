@@ -85,7 +85,8 @@ pub async fn chat_completions(State(state): State<SimState>, body: Bytes) -> Res
     if let Some(model) = request.model.as_deref().filter(|m| *m != served) {
         return ApiError::model_not_found(model).into_response();
     }
-    state.bump(if request.plan_schema().is_some() {
+    let planner_role = request.plan_schema().is_some() || crate::react::schema(&request).is_some();
+    state.bump(if planner_role {
         Counter::Planner
     } else {
         Counter::Executor

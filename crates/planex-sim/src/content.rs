@@ -10,6 +10,7 @@ use crate::executor;
 use crate::markers::Markers;
 use crate::openai::{ApiError, ChatRequest};
 use crate::planner;
+use crate::react;
 use crate::state::SimState;
 
 /// The task text of a planner request: the first user message (else the last message).
@@ -45,6 +46,18 @@ pub fn build(
     markers: &Markers,
     make_malformed: bool,
 ) -> Result<String, ApiError> {
+    if let Some(schema) = react::schema(request) {
+        let mut target = markers.tokens.unwrap_or(state.config().output_tokens);
+        if let Some(cap) = request.token_cap() {
+            target = target.min(cap);
+        }
+        let valid = react::turn(state, request, schema, contents, target)?;
+        return Ok(if make_malformed {
+            malformed(&valid)
+        } else {
+            valid
+        });
+    }
     let valid = match request.plan_schema() {
         Some(schema) => {
             let task = task_text(request);

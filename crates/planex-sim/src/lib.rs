@@ -4,8 +4,9 @@
 //! seeded random faults (5xx, 429, hangs, malformed JSON) plus deterministic per-request
 //! `#sim:` markers. As a planner (`response_format` json_schema named `plan`) it answers a plan
 //! valid for the sent schema, deterministic per task text (a workload file can pin exact
-//! plans); as an executor it answers deterministic text labelled `[simulated]`. Usage is counted
-//! with the real `cl100k_base` tokenizer. All output is synthetic.
+//! plans); as a ReAct agent (json_schema named `react_step`) it follows that plan one action
+//! per call and then answers; as an executor it answers deterministic text labelled
+//! `[simulated]`. Usage is counted with the real `cl100k_base` tokenizer. All output is synthetic.
 //!
 //! Key decision: everything observable (plans, answers, faults, search results) is a pure
 //! function of the request and the seed, so tests and benchmarks are reproducible.
@@ -19,6 +20,7 @@ mod faults;
 mod markers;
 mod openai;
 mod planner;
+mod react;
 mod search;
 mod server;
 mod state;

@@ -376,7 +376,7 @@ impl MemoryStore {
     }
 }
 
-fn check_steps(task_id: &TaskId, steps: &[StepSpec]) -> Result<(), StoreError> {
+pub(crate) fn check_steps(task_id: &TaskId, steps: &[StepSpec]) -> Result<(), StoreError> {
     let invalid = |detail: String| StoreError::InvalidSteps {
         task_id: task_id.clone(),
         detail,

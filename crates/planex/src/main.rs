@@ -1,8 +1,16 @@
 //! The `planex` command line: a thin layer that parses arguments and calls the library crates.
 
+mod bench;
+mod bench_redis;
+mod compare;
+mod cost;
 mod output;
+mod route;
 mod run;
 mod runtime;
+mod scale;
+mod serve;
+mod worker;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -21,8 +29,30 @@ enum Command {
     /// Plan and run one task in this process. With no --config, both model tiers are the built-in
     /// simulator (synthetic output) and the store is in memory.
     Run(run::RunArgs),
+    /// Serve the HTTP API (tasks, SSE events, plan, execute, OpenAI-compatible agent, spend,
+    /// metrics). With no --config the tiers are simulated and the store is in memory.
+    Serve(serve::ServeArgs),
     /// Serve the simulated OpenAI-compatible model server (synthetic output, for tests and demos).
     Sim(planex_sim::SimArgs),
+    /// Measure the engine's latency targets in this process (overhead, http, makespan).
+    Bench(bench::BenchArgs),
+    /// Run a JSONL workload both ways (ReAct baseline and plan-and-execute) and compare calls,
+    /// tokens, cost and makespan (simulated tiers unless --config points at real servers).
+    Compare(compare::CompareArgs),
+    /// The price model alone: cost per task and per 1,000 tasks of ReAct and plan-and-execute for
+    /// a workload profile (no flags: the reference table).
+    Cost(cost::CostArgs),
+    /// Draw the savings curves (steps 2-32, DAG width) into SVG charts, on simulated tiers.
+    Curve(compare::CurveArgs),
+    /// Print a generated workload as JSONL (the files in workloads/ come from here).
+    Workload(compare::WorkloadArgs),
+    /// Run one tier's worker against a shared (Redis) store: claims that tier's steps, runs them,
+    /// records outcomes. SIGTERM: stop claiming, finish or release held steps, exit.
+    Worker(worker::WorkerArgs),
+    /// Routing: `planex route explain plan.json` prints each step's tier and why.
+    Route(route::RouteArgs),
+    /// Autoscaling: `planex scale status` prints each tier's desired node count and why.
+    Scale(scale::ScaleArgs),
     /// Check a config file and print what it would run.
     Config {
         /// The config file (default: the embedded default).
@@ -33,13 +63,27 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PLANEX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Console logs follow PLANEX_LOG; spans go to OTLP only when built with `--features otlp` and
+    // OTEL_EXPORTER_OTLP_ENDPOINT is set (planex-server's telemetry.rs).
+    let (otlp, _telemetry, otlp_warning) = planex_server::telemetry::otlp_layer();
+    {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let console = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(
+                tracing_subscriber::EnvFilter::try_from_env("PLANEX_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+            );
+        tracing_subscriber::registry()
+            .with(otlp)
+            .with(console)
+            .init();
+    }
+    if let Some(warning) = otlp_warning {
+        eprintln!("planex: warning: {warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,6 +98,15 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Sim(args) => sim(args).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Worker(args) => worker::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
+            Command::Compare(args) => compare::run(args).await,
+            Command::Cost(args) => cost::run(args),
+            Command::Curve(args) => compare::curve_command(args).await,
+            Command::Workload(args) => compare::workload_command(&args),
+            Command::Route(args) => route::run(args),
+            Command::Scale(args) => scale::run(args).await,
             Command::Config { config } => check_config(config),
         }
     });

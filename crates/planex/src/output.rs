@@ -222,6 +222,13 @@ pub fn print_report(record: &TaskRecord, simulated: bool, elapsed: Duration) {
     } else if let Some(error) = &record.error {
         println!("Reason: {}", one_line(error));
     }
+    for e in planex_engine::escalations(record) {
+        let outcome = if e.succeeded { "succeeded" } else { "failed" };
+        println!(
+            "Escalated: [{}] {} {} -> {} ({outcome})",
+            e.step_id, e.tool, e.from, e.to
+        );
+    }
     println!();
     match record.answer() {
         Some(answer) => {
@@ -294,6 +301,7 @@ pub fn json_result(record: &TaskRecord, simulated: bool, elapsed: Duration) -> s
         "answer": record.answer(),
         "error": record.error,
         "steps": steps,
+        "escalations": planex_engine::escalations(record),
         "cost": record.cost(),
         "elapsed_ms": elapsed.as_millis() as u64,
     })

@@ -31,11 +31,17 @@ pub struct RunArgs {
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
+    /// Store to use instead of the config's: `memory` or a Redis URL (redis://host:6379).
+    #[arg(long)]
+    store: Option<String>,
 }
 
 pub async fn run(args: RunArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let settings = Settings::load(args.config.as_deref())?;
+    let mut settings = Settings::load(args.config.as_deref())?;
+    if let Some(store) = &args.store {
+        crate::runtime::apply_store_flag(&mut settings, store)?;
+    }
     let runtime = Runtime::start(settings).await?;
     if runtime.simulated && !args.json {
         eprintln!("{}", output::SIMULATED_BANNER);

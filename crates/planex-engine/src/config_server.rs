@@ -1,0 +1,423 @@
+//! The service sections of `planex.toml`: `[server]`, `[[api_keys]]`, `[budget]` and `[cache]`,
+//! read raw and validated once into [`ServiceSettings`].
+//!
+//! Key decisions: API keys are configured only as sha256 hashes (`key_sha256`), so a leaked config
+//! file leaks no credential; auth is on exactly when keys are configured unless `[server] auth`
+//! says otherwise, and `auth = true` without keys is an error (it would lock everyone out). A
+//! tenant's monthly budget may be given on any of its keys, but all of them must agree.
+
+use crate::budget::BudgetSettings;
+use crate::config::ConfigError;
+use crate::plan_cache::CacheSettings;
+use planex_core::Decimal;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    /// Address to listen on.
+    pub listen: String,
+    /// Require API keys; absent: on exactly when `[[api_keys]]` are configured.
+    pub auth: Option<bool>,
+    /// Largest request body in bytes (larger: 413).
+    pub body_limit_bytes: usize,
+    /// Longest `?wait=true` (and chat completion) wait, in seconds.
+    pub wait_timeout_secs: u64,
+    /// The model name of the OpenAI-compatible agent endpoint (`model: "planex"`).
+    pub agent_name: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "127.0.0.1:8080".into(),
+            auth: None,
+            body_limit_bytes: 1 << 20,
+            wait_timeout_secs: 300,
+            agent_name: "planex".into(),
+        }
+    }
+}
+
+/// One `[[api_keys]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    /// Hex sha256 of the bearer token (`printf %s "$KEY" | sha256sum`).
+    pub key_sha256: String,
+    /// The tenant the key acts for.
+    pub tenant: String,
+    /// Cost center charged when a request names none (`X-Cost-Center` overrides).
+    #[serde(default)]
+    pub cost_center: Option<String>,
+    /// The tenant's monthly budget in USD.
+    #[serde(default)]
+    pub monthly_budget_usd: Option<Decimal>,
+}
+
+/// One `[[budget.cost_centers]]` entry: a monthly budget of one cost center of one tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCostCenterBudget {
+    /// The tenant.
+    pub tenant: String,
+    /// The cost center.
+    pub name: String,
+    /// Its monthly budget in USD.
+    pub monthly_budget_usd: Decimal,
+}
+
+/// `[budget]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBudget {
+    /// Estimate, reserve and enforce budgets.
+    pub enabled: bool,
+    /// Tokens assumed per step of a tool until its mean is observed.
+    pub default_tokens_per_step: u64,
+    /// `Retry-After` of a refusal that waiting can cure, in seconds.
+    pub retry_after_secs: u64,
+    /// Monthly budgets of cost centers.
+    pub cost_centers: Vec<RawCostCenterBudget>,
+}
+
+impl Default for RawBudget {
+    fn default() -> Self {
+        RawBudget {
+            enabled: true,
+            default_tokens_per_step: 800,
+            retry_after_secs: 60,
+            cost_centers: Vec::new(),
+        }
+    }
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCache {
+    /// Reuse plans of identical requests.
+    pub enabled: bool,
+    /// How long a plan is reused, in seconds.
+    pub ttl_secs: u64,
+    /// Most plans kept by the in-memory cache.
+    pub max_entries: usize,
+    /// Pinned planner version, part of the key: change it when the planner model changes.
+    pub planner_version: String,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache {
+            enabled: true,
+            ttl_secs: 3600,
+            max_entries: 10_000,
+            planner_version: String::new(),
+        }
+    }
+}
+
+/// A validated API key entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyEntry {
+    /// sha256 of the token.
+    pub key_sha256: [u8; 32],
+    /// The tenant it acts for.
+    pub tenant: String,
+    /// Default cost center.
+    pub cost_center: Option<String>,
+}
+
+/// Validated `[server]` and `[[api_keys]]`.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Whether requests need an API key.
+    pub auth: bool,
+    /// The keys.
+    pub api_keys: Vec<ApiKeyEntry>,
+    /// Largest request body in bytes.
+    pub body_limit_bytes: usize,
+    /// Longest wait of `?wait=true` and chat completions.
+    pub wait_timeout: Duration,
+    /// Model name of the agent endpoint.
+    pub agent_name: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        let raw = RawServer::default();
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            auth: false,
+            api_keys: Vec::new(),
+            body_limit_bytes: raw.body_limit_bytes,
+            wait_timeout: Duration::from_secs(raw.wait_timeout_secs),
+            agent_name: raw.agent_name,
+        }
+    }
+}
+
+/// Everything the HTTP service adds to the engine's config.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceSettings {
+    /// `[server]` and `[[api_keys]]`.
+    pub server: ServerSettings,
+    /// `[budget]` plus tenants' monthly budgets from `[[api_keys]]`.
+    pub budget: BudgetSettings,
+    /// `[cache]`.
+    pub cache: CacheSettings,
+}
+
+/// Parses a hex sha256 (64 hex digits).
+pub fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl ServiceSettings {
+    /// Validates the raw sections; every error names its field.
+    pub fn from_raw(
+        server: &RawServer,
+        api_keys: &[RawApiKey],
+        budget: &RawBudget,
+        cache: &RawCache,
+    ) -> Result<ServiceSettings, ConfigError> {
+        let listen: SocketAddr = server.listen.parse().map_err(|e| {
+            invalid(
+                "server.listen",
+                format!(
+                    "{:?} is not an address ({e}); write IP:PORT such as \"127.0.0.1:8080\"",
+                    server.listen
+                ),
+            )
+        })?;
+        if server.body_limit_bytes < 1024 {
+            return Err(invalid(
+                "server.body_limit_bytes",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if server.wait_timeout_secs == 0 {
+            return Err(invalid("server.wait_timeout_secs", "must be at least 1"));
+        }
+        if server.agent_name.trim().is_empty() {
+            return Err(invalid("server.agent_name", "must not be empty"));
+        }
+        let auth = match server.auth {
+            Some(true) if api_keys.is_empty() => {
+                return Err(invalid(
+                    "server.auth",
+                    "auth = true but no [[api_keys]] are configured; add keys or set auth = false",
+                ));
+            }
+            Some(auth) => auth,
+            None => !api_keys.is_empty(),
+        };
+        let mut keys = Vec::new();
+        let mut tenants: BTreeMap<String, Decimal> = BTreeMap::new();
+        for (i, key) in api_keys.iter().enumerate() {
+            let field = |f: &str| format!("api_keys[{i}].{f}");
+            let hash = parse_sha256(&key.key_sha256).ok_or_else(|| {
+                invalid(
+                    field("key_sha256"),
+                    "must be 64 hex digits: the sha256 of the key (printf %s \"$KEY\" | sha256sum)",
+                )
+            })?;
+            if keys.iter().any(|k: &ApiKeyEntry| k.key_sha256 == hash) {
+                return Err(invalid(field("key_sha256"), "the same key is listed twice"));
+            }
+            if key.tenant.trim().is_empty() || key.tenant.contains('/') {
+                return Err(invalid(
+                    field("tenant"),
+                    "must be a non-empty name without '/'",
+                ));
+            }
+            if let Some(amount) = key.monthly_budget_usd {
+                if amount.is_sign_negative() {
+                    return Err(invalid(field("monthly_budget_usd"), "must not be negative"));
+                }
+                match tenants.get(&key.tenant) {
+                    Some(other) if *other != amount => {
+                        return Err(invalid(
+                            field("monthly_budget_usd"),
+                            format!(
+                                "tenant {:?} already has a monthly budget of {other} on another key; give every key of a tenant the same budget",
+                                key.tenant
+                            ),
+                        ));
+                    }
+                    _ => {
+                        tenants.insert(key.tenant.clone(), amount);
+                    }
+                }
+            }
+            keys.push(ApiKeyEntry {
+                key_sha256: hash,
+                tenant: key.tenant.clone(),
+                cost_center: key.cost_center.clone(),
+            });
+        }
+        let mut cost_centers = BTreeMap::new();
+        for (i, cc) in budget.cost_centers.iter().enumerate() {
+            if cc.monthly_budget_usd.is_sign_negative() {
+                return Err(invalid(
+                    format!("budget.cost_centers[{i}].monthly_budget_usd"),
+                    "must not be negative",
+                ));
+            }
+            cost_centers.insert((cc.tenant.clone(), cc.name.clone()), cc.monthly_budget_usd);
+        }
+        if budget.default_tokens_per_step == 0 {
+            return Err(invalid(
+                "budget.default_tokens_per_step",
+                "must be at least 1",
+            ));
+        }
+        if cache.max_entries == 0 {
+            return Err(invalid("cache.max_entries", "must be at least 1"));
+        }
+        Ok(ServiceSettings {
+            server: ServerSettings {
+                listen,
+                auth,
+                api_keys: keys,
+                body_limit_bytes: server.body_limit_bytes,
+                wait_timeout: Duration::from_secs(server.wait_timeout_secs),
+                agent_name: server.agent_name.clone(),
+            },
+            budget: BudgetSettings {
+                enabled: budget.enabled,
+                default_tokens_per_step: budget.default_tokens_per_step,
+                retry_after: Duration::from_secs(budget.retry_after_secs),
+                tenant_monthly_usd: tenants,
+                cost_center_monthly_usd: cost_centers,
+            },
+            cache: CacheSettings {
+                enabled: cache.enabled,
+                ttl: Duration::from_secs(cache.ttl_secs),
+                max_entries: cache.max_entries,
+                planner_version: cache.planner_version.clone(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    fn key(tenant: &str, budget: Option<i64>, hash: &str) -> RawApiKey {
+        RawApiKey {
+            key_sha256: hash.into(),
+            tenant: tenant.into(),
+            cost_center: None,
+            monthly_budget_usd: budget.map(Decimal::from),
+        }
+    }
+
+    fn settings(keys: &[RawApiKey], server: RawServer) -> Result<ServiceSettings, ConfigError> {
+        ServiceSettings::from_raw(&server, keys, &RawBudget::default(), &RawCache::default())
+    }
+
+    #[test]
+    fn auth_follows_the_keys_unless_told() {
+        assert!(!settings(&[], RawServer::default()).unwrap().server.auth);
+        let keys = [key("acme", Some(5), HASH)];
+        let s = settings(&keys, RawServer::default()).unwrap();
+        assert!(s.server.auth);
+        assert_eq!(s.budget.tenant_monthly_usd["acme"], Decimal::from(5));
+        let off = RawServer {
+            auth: Some(false),
+            ..RawServer::default()
+        };
+        assert!(!settings(&keys, off).unwrap().server.auth);
+        let on = RawServer {
+            auth: Some(true),
+            ..RawServer::default()
+        };
+        let err = settings(&[], on).unwrap_err().to_string();
+        assert!(err.contains("server.auth"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let err = settings(&[key("acme", None, "abc")], RawServer::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api_keys[0].key_sha256"), "{err}");
+        let other = HASH.replace('9', "8");
+        let err = settings(
+            &[key("acme", Some(5), HASH), key("acme", Some(6), &other)],
+            RawServer::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("api_keys[1].monthly_budget_usd"), "{err}");
+        let listen = RawServer {
+            listen: "localhost".into(),
+            ..RawServer::default()
+        };
+        let err = settings(&[], listen).unwrap_err().to_string();
+        assert!(err.contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn the_sections_load_from_planex_toml() {
+        let text = format!(
+            "{}\n[server]\nlisten = \"0.0.0.0:9000\"\nbody_limit_bytes = 4096\n\n[[api_keys]]\nkey_sha256 = \"{HASH}\"\ntenant = \"acme\"\ncost_center = \"research\"\nmonthly_budget_usd = 12.5\n\n[budget]\nretry_after_secs = 5\ncost_centers = [{{ tenant = \"acme\", name = \"research\", monthly_budget_usd = 2 }}]\n\n[cache]\nttl_secs = 60\nplanner_version = \"2026-05\"\n",
+            crate::config::DEFAULT_CONFIG
+        );
+        let service = crate::config::Settings::from_toml(&text).unwrap().service;
+        assert_eq!(service.server.listen.port(), 9000);
+        assert!(service.server.auth);
+        assert_eq!(
+            service.server.api_keys[0].cost_center.as_deref(),
+            Some("research")
+        );
+        assert_eq!(
+            service.budget.tenant_monthly_usd["acme"],
+            Decimal::new(125, 1)
+        );
+        assert_eq!(
+            service.budget.cost_center_monthly_usd[&("acme".into(), "research".into())],
+            Decimal::from(2)
+        );
+        assert_eq!(service.cache.ttl, Duration::from_secs(60));
+        let err = crate::config::Settings::from_toml(&format!(
+            "{}\n[cache]\nttl = 5\n",
+            crate::config::DEFAULT_CONFIG
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("ttl"), "{err}");
+    }
+
+    #[test]
+    fn sha256_hex_is_parsed_exactly() {
+        assert_eq!(parse_sha256(HASH).unwrap()[0], 0x9f);
+        assert!(parse_sha256(&HASH[1..]).is_none());
+        assert!(parse_sha256(&HASH.replace('9', "g")).is_none());
+    }
+}

@@ -1,0 +1,118 @@
+//! API keys and tenancy: who is calling, for which tenant and cost center.
+//!
+//! Key decisions: only sha256 hashes of keys are held (from config), a presented key is hashed and
+//! compared against every entry without early exit; a caller sees only its own tenant's tasks, and
+//! another tenant's task answers 404 (not 403), so task ids cannot be probed. With auth disabled
+//! every caller is the `anonymous` tenant.
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+
+/// The header that overrides the key's default cost center.
+pub const COST_CENTER: &str = "x-cost-center";
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The tenant (`None` when auth is disabled).
+    pub tenant: Option<String>,
+    /// The cost center charged: `X-Cost-Center`, else the key's default.
+    pub cost_center: Option<String>,
+}
+
+impl Caller {
+    /// Whether this caller may see a task owned by `tenant`.
+    pub fn owns(&self, tenant: Option<&str>) -> bool {
+        match &self.tenant {
+            // Auth disabled: one tenant, everything visible.
+            None => true,
+            Some(mine) => tenant == Some(mine.as_str()),
+        }
+    }
+
+    /// The tenant name used for budgets and spend.
+    pub fn tenant_name(&self) -> &str {
+        self.tenant.as_deref().unwrap_or("anonymous")
+    }
+}
+
+/// Checks a cost center name: 1 to 64 letters, digits, `-`, `_` or `.` (it becomes a metric and
+/// ledger key, so it must stay short and plain).
+pub fn check_cost_center(name: &str) -> Result<String, ApiError> {
+    let text = name.trim();
+    if text.is_empty()
+        || text.len() > 64
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(ApiError::bad_request(
+            "a cost center must be 1 to 64 characters of letters, digits, '-', '_' or '.'",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+fn cost_center_header(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(value) = parts.headers.get(COST_CENTER) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("X-Cost-Center must be plain ASCII"))?;
+    check_cost_center(text).map(Some)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header_cc = cost_center_header(parts)?;
+        let settings = state.server_settings();
+        if !settings.auth {
+            return Ok(Caller {
+                tenant: None,
+                cost_center: header_cc,
+            });
+        }
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing API key; send Authorization: Bearer <key>")
+            })?;
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for entry in &settings.api_keys {
+            let diff = entry
+                .key_sha256
+                .iter()
+                .zip(presented.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            if diff == 0 && found.is_none() {
+                found = Some(entry);
+            }
+        }
+        let entry = found.ok_or_else(|| {
+            ApiError::unauthorized("unknown API key; check the key or ask for one")
+        })?;
+        Ok(Caller {
+            tenant: Some(entry.tenant.clone()),
+            cost_center: header_cc.or_else(|| entry.cost_center.clone()),
+        })
+    }
+}

@@ -1,0 +1,205 @@
+//! The API's one error type and its JSON shape `{error: {type, message, details}}`.
+//!
+//! Key decision: every failure becomes an [`ApiError`] in one place (`From<EngineError>` and the
+//! extractor rejections), so status codes are decided once; internal errors are logged in full and
+//! answered with a generic message, never with backend details.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use planex_engine::{BudgetExceeded, EngineError};
+use planex_store::StoreError;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable kind (`invalid_request`, `unauthorized`, `not_found`,
+    /// `payload_too_large`, `validation_failed`, `budget_exceeded`, `unavailable`, `upstream_error`,
+    /// `internal`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// For people: what failed and what to do.
+    pub message: String,
+    /// Structured details (validation errors, the budget hit, …).
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+/// An API failure with its HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    details: Value,
+    retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            details: Value::Null,
+            retry_after: None,
+        }
+    }
+
+    /// Adds structured details.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    /// 401: no or an unknown API key.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 405.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not accept that method; see /openapi.json",
+        )
+    }
+
+    /// 413: the body is over the configured limit.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {limit} bytes ([server] body_limit_bytes)"),
+        )
+        .with_details(json!({"limit_bytes": limit}))
+    }
+
+    /// 422: the request is well-formed but fails validation (plan rules, tool schemas).
+    pub fn validation(message: impl Into<String>, details: Value) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
+        .with_details(details)
+    }
+
+    /// 502: the model server or tool failed after retries.
+    pub fn upstream(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
+    }
+
+    /// 503: a dependency (store, planner tier) is unavailable.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// 500: logged in full, answered generically.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has the details",
+        )
+    }
+
+    /// 429 from a budget refusal, with `Retry-After`.
+    pub fn budget(refusal: &BudgetExceeded) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "budget_exceeded",
+            refusal.to_string(),
+        )
+        .with_details(json!({
+            "budget": refusal.budget.as_str(),
+            "name": refusal.name,
+            "limit_usd": refusal.limit_usd,
+            "spent_usd": refusal.spent_usd,
+            "reserved_usd": refusal.reserved_usd,
+            "requested_usd": refusal.requested_usd,
+            "over_by_usd": refusal.over_by_usd,
+            "replanned": refusal.replanned,
+            "task_id": refusal.task_id,
+            "retry_after_secs": refusal.retry_after.as_secs().max(1),
+        }));
+        error.retry_after = Some(refusal.retry_after);
+        error
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::InvalidRequest(message) => ApiError::bad_request(message),
+            EngineError::Catalog(e) => ApiError::bad_request(e.to_string()),
+            EngineError::Budget(refusal) => ApiError::budget(&refusal),
+            EngineError::Store(e) => e.into(),
+            EngineError::Timeout(task) => ApiError::unavailable(format!(
+                "task {task} did not finish in time; read it later with GET /v1/tasks/{task}"
+            )),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::TaskNotFound(id) => ApiError::not_found(format!("no task {id}")),
+            StoreError::Unavailable(_) => ApiError::unavailable(error.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind.to_owned(),
+                message: self.message,
+                details: self.details,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(after) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,134 @@
+//! Prometheus metrics: the process-wide recorder, explicit histogram buckets, HTTP request
+//! metrics labelled by matched route, and `queue_depth{tier}` read from the store at scrape time.
+//!
+//! Key decisions: every histogram gets explicit buckets (otherwise the exporter renders summaries
+//! and `histogram_quantile` cannot work); HTTP metrics use the matched route template
+//! (`/v1/tasks/{id}`), never the raw path, so label cardinality stays bounded; queue depth is read
+//! when scraped, so there is no sampling loop to run or stop.
+
+use crate::AppState;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+
+const SECONDS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
+    60.0, 120.0, 300.0,
+];
+const USD: &[f64] = &[
+    0.00001, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0,
+];
+const COUNTS: &[f64] = &[
+    1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, 32.0, 64.0,
+];
+
+fn build() -> Result<PrometheusHandle, BuildError> {
+    let full = |name: &str| Matcher::Full(name.to_owned());
+    PrometheusBuilder::new()
+        .set_buckets(SECONDS)?
+        .set_buckets_for_metric(full("task_cost_usd"), USD)?
+        .set_buckets_for_metric(full("subtask_count"), COUNTS)?
+        .set_buckets_for_metric(full("plan_replans"), &[0.0, 1.0, 2.0])?
+        .install_recorder()
+}
+
+/// Installs the process-wide Prometheus recorder once and returns its handle (the same handle on
+/// every later call). `Err` when another recorder was installed first.
+pub fn install_recorder() -> Result<PrometheusHandle, String> {
+    HANDLE
+        .get_or_init(|| {
+            let handle = build().map_err(|e| {
+                format!("could not install the Prometheus recorder: {e}; /metrics will answer 503")
+            })?;
+            describe();
+            Ok(handle)
+        })
+        .clone()
+}
+
+/// Registers help texts and the unlabelled series at zero, so dashboards see them before they move.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "planner_token_total",
+        "Tokens used on the planner tier, by stage (plan, synthesis)."
+    );
+    describe_counter!(
+        "executor_token_total",
+        "Tokens used by plan steps, by tool (step_type)."
+    );
+    describe_histogram!("task_cost_usd", "Cost of finished tasks in USD.");
+    describe_histogram!("subtask_count", "Steps per finished task.");
+    describe_gauge!("queue_depth", "Steps waiting in a tier's ready queue.");
+    describe_gauge!("queue_in_flight", "Steps leased by a tier's workers.");
+    describe_histogram!("ttft_seconds", "Time to first token per tier.");
+    describe_histogram!("step_duration_seconds", "Step duration by tier and tool.");
+    describe_counter!("step_retries_total", "Retried attempts of steps.");
+    describe_counter!("dlq_total", "Steps sent to the dead-letter queue, by tool.");
+    describe_counter!("plan_cache_hits_total", "Plans served from the plan cache.");
+    describe_counter!(
+        "budget_replans_total",
+        "Re-plans with fewer steps to fit a task budget."
+    );
+    describe_counter!(
+        "budget_rejections_total",
+        "Requests refused by a budget, by budget."
+    );
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests by method, matched route and status."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        "HTTP request latency by method and matched route."
+    );
+    for name in [
+        "step_retries_total",
+        "plan_cache_hits_total",
+        "budget_replans_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+}
+
+/// Middleware: counts and times every request by method, matched route and status.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Sets `queue_depth{tier}` and `queue_in_flight{tier}` from the store, then renders everything.
+pub async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
+    let engine = state.engine();
+    for tier in engine.tiers_with_work() {
+        match engine.store().queue_depth(&tier).await {
+            Ok(depth) => {
+                metrics::gauge!("queue_depth", "tier" => tier.clone()).set(depth.ready as f64);
+                metrics::gauge!("queue_in_flight", "tier" => tier).set(depth.in_flight as f64);
+            }
+            Err(error) => tracing::warn!(%tier, %error, "could not read the queue depth"),
+        }
+    }
+    // Refreshes the `scaling_*{tier}` gauges (desired replicas and the numbers behind them).
+    if let Err(error) = engine.scaling_report().await {
+        tracing::warn!(%error, "could not compute the scaling report");
+    }
+    handle.render()
+}

@@ -1,0 +1,188 @@
+//! `POST /v1/tasks`, `GET /v1/tasks/{id}` and `GET /v1/tasks/{id}/events` (Server-Sent Events).
+//!
+//! Key decision: submission returns as soon as the task runs (`202` with its location) unless
+//! `?wait=true`, which waits on the task's events (never by polling) up to a capped timeout and
+//! answers `202` with the current state if the task is still running; waits and event streams end
+//! early on shutdown so a graceful stop is not held open by clients.
+
+use crate::AppState;
+use crate::auth::{Caller, check_cost_center};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, RequestId};
+use crate::views::{Accepted, SubmitQuery, SubmitTask, TaskView};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use planex_core::TaskId;
+use planex_engine::{EngineError, TaskRequest};
+use planex_store::TaskRecord;
+use std::time::Duration;
+
+/// Builds the engine request of a submission (shared with the OpenAI endpoint).
+pub(crate) fn task_request(
+    body: &SubmitTask,
+    caller: &Caller,
+    request_id: &RequestId,
+) -> Result<TaskRequest, ApiError> {
+    let cost_center = match &body.cost_center {
+        Some(cc) => Some(check_cost_center(cc)?),
+        None => caller.cost_center.clone(),
+    };
+    Ok(TaskRequest {
+        task: body.task.clone(),
+        max_subtasks: body.max_subtasks,
+        synthesis: body.synthesis,
+        tools: body.tools.clone(),
+        tenant: caller.tenant.clone(),
+        cost_center,
+        request_id: Some(request_id.0.clone()),
+        budget_usd: body.budget_usd,
+        bypass_cache: body.cache == Some(false),
+        ..TaskRequest::default()
+    })
+}
+
+/// Waits for a task up to `timeout` (or shutdown); `None` when it is still running.
+pub(crate) async fn wait_for(
+    state: &AppState,
+    task_id: &TaskId,
+    timeout: Duration,
+) -> Result<Option<TaskRecord>, ApiError> {
+    let engine = state.engine();
+    tokio::select! {
+        waited = engine.wait(task_id, timeout) => match waited {
+            Ok(record) => Ok(Some(record)),
+            Err(EngineError::Timeout(_)) => Ok(None),
+            Err(other) => Err(other.into()),
+        },
+        _ = state.shutdown_token().cancelled() => Ok(None),
+    }
+}
+
+/// Reads a task the caller owns; another tenant's task is "not found".
+pub(crate) async fn owned_task(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<TaskRecord, ApiError> {
+    let not_found = || ApiError::not_found(format!("no task {id}"));
+    let record = state
+        .engine()
+        .store()
+        .get_task(&TaskId::from(id))
+        .await?
+        .ok_or_else(not_found)?;
+    if !caller.owns(record.tenant.as_deref()) {
+        return Err(not_found());
+    }
+    Ok(record)
+}
+
+/// Submit a task: plan it and run it (optionally waiting for the result).
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
+    request_body = SubmitTask, params(SubmitQuery),
+    responses(
+        (status = 200, description = "Finished (`?wait=true`)", body = TaskView),
+        (status = 202, description = "Accepted and running (or still running after the wait)", body = Accepted),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 429, description = "A budget refused the task (see `Retry-After`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    ApiQuery(query): ApiQuery<SubmitQuery>,
+    ApiJson(body): ApiJson<SubmitTask>,
+) -> Result<Response, ApiError> {
+    let request = task_request(&body, &caller, &request_id)?;
+    let task_id = state.engine().submit(request).await?;
+    let location = format!("/v1/tasks/{task_id}");
+    if query.wait {
+        let limit = state.server_settings().wait_timeout;
+        let timeout = query
+            .timeout_secs
+            .map_or(limit, |s| Duration::from_secs(s).min(limit));
+        if let Some(record) = wait_for(&state, &task_id, timeout).await? {
+            return Ok((StatusCode::OK, axum::Json(TaskView::from(&record))).into_response());
+        }
+    }
+    let status = state
+        .engine()
+        .store()
+        .get_task(&task_id)
+        .await?
+        .map(|r| r.status.to_string())
+        .unwrap_or_default();
+    let accepted = Accepted {
+        task_id: task_id.0.clone(),
+        status,
+        events: format!("{location}/events"),
+        location: location.clone(),
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        axum::Json(accepted),
+    )
+        .into_response())
+}
+
+/// Read a task: status, plan, steps, answer and cost breakdown.
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, body = TaskView),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such task for this tenant", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<TaskView>, ApiError> {
+    let record = owned_task(&state, &caller, &id).await?;
+    Ok(axum::Json(TaskView::from(&record)))
+}
+
+/// Stream a task's events: its history, then live events, ending after `task_completed`.
+#[utoipa::path(get, path = "/v1/tasks/{id}/events", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "text/event-stream; event names: planned, step_started, step_completed, step_failed, step_skipped, task_completed", content_type = "text/event-stream", body = String),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = owned_task(&state, &caller, &id).await?;
+    let stream = state.engine().store().events(&record.task_id).await?;
+    let shutdown = state.shutdown_token().clone().cancelled_owned();
+    let sse = stream
+        .map(|event| {
+            let value = serde_json::to_value(&event).unwrap_or_default();
+            let name = value
+                .get("type")
+                .and_then(|t| t.as_str())
+                .unwrap_or("event")
+                .to_owned();
+            Ok::<Event, std::convert::Infallible>(
+                Event::default()
+                    .event(name)
+                    .id(event.seq.to_string())
+                    .data(value.to_string()),
+            )
+        })
+        .take_until(shutdown);
+    Ok(Sse::new(sse)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}

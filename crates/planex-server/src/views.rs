@@ -1,0 +1,314 @@
+//! The API's request and response bodies (with their OpenAPI schemas).
+//!
+//! Key decision: the API has its own types rather than serialising store records directly, so the
+//! wire format is documented in one place (`/openapi.json`) and store internals (lease tokens,
+//! delivery bookkeeping) can change without breaking clients. Money is a decimal string.
+
+use planex_core::{CostBreakdown, CostTotals, Decimal};
+use planex_store::{StepRecord, TaskRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// `POST /v1/tasks`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitTask {
+    /// The task, in plain words.
+    pub task: String,
+    /// Most the executor steps may cost, in USD (over it: one re-plan, then 429).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "0.05")]
+    pub budget_usd: Option<Decimal>,
+    /// Most steps the planner may use.
+    #[serde(default)]
+    pub max_subtasks: Option<usize>,
+    /// Cost center to charge (overrides the key's default and `X-Cost-Center`).
+    #[serde(default)]
+    pub cost_center: Option<String>,
+    /// Restrict the planner to these tools.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// Append a synthesis step on the planner tier (server default when absent).
+    #[serde(default)]
+    pub synthesis: Option<bool>,
+    /// `false` skips the plan cache lookup for this request.
+    #[serde(default)]
+    pub cache: Option<bool>,
+}
+
+/// Query of `POST /v1/tasks`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+pub struct SubmitQuery {
+    /// Block until the task finishes (up to `timeout_secs` or the server's limit).
+    #[serde(default)]
+    pub wait: bool,
+    /// Longest wait in seconds (capped by `[server] wait_timeout_secs`).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// `POST /v1/plan`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// The task.
+    pub task: String,
+    /// Most steps.
+    #[serde(default)]
+    pub max_subtasks: Option<usize>,
+    /// Restrict the planner to these tools.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// `false` skips the plan cache lookup.
+    #[serde(default)]
+    pub cache: Option<bool>,
+}
+
+/// `POST /v1/execute`: one step, outside any plan.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// A tool of the catalog.
+    pub tool_name: String,
+    /// Its args, valid against the tool's input schema (no placeholders).
+    #[schema(value_type = Object)]
+    pub args: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Tokens and money of a group of calls.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CostLine {
+    /// Model calls.
+    pub calls: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Prompt tokens served from the server's cache.
+    pub cached_tokens: u64,
+    /// Exact cost in USD.
+    #[schema(value_type = String)]
+    pub cost_usd: Decimal,
+}
+
+impl From<&CostTotals> for CostLine {
+    fn from(t: &CostTotals) -> Self {
+        CostLine {
+            calls: t.calls,
+            prompt_tokens: t.usage.prompt_tokens,
+            completion_tokens: t.usage.completion_tokens,
+            cached_tokens: t.usage.cached_tokens,
+            cost_usd: t.cost_usd,
+        }
+    }
+}
+
+/// A cost breakdown by stage, tier and tool, with the cost center charged.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CostView {
+    /// Everything.
+    pub total: CostLine,
+    /// By stage (`plan`, `step`, `synthesis`).
+    pub by_stage: BTreeMap<String, CostLine>,
+    /// By tier.
+    pub by_tier: BTreeMap<String, CostLine>,
+    /// By tool (step calls).
+    pub by_tool: BTreeMap<String, CostLine>,
+    /// The cost center charged.
+    pub cost_center: String,
+}
+
+impl CostView {
+    /// From a breakdown.
+    pub fn new(cost: &CostBreakdown, cost_center: &str) -> Self {
+        let map = |m: &BTreeMap<String, CostTotals>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), CostLine::from(v)))
+                .collect()
+        };
+        CostView {
+            total: CostLine::from(&cost.total),
+            by_stage: map(&cost.by_stage),
+            by_tier: map(&cost.by_tier),
+            by_tool: map(&cost.by_tool),
+            cost_center: cost_center.to_owned(),
+        }
+    }
+}
+
+/// One step of a task.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StepView {
+    /// Its id.
+    pub step_id: u32,
+    /// Its tool (`planex.synthesize` for the synthesis step).
+    pub tool_name: String,
+    /// The tier it runs on.
+    pub tier: String,
+    /// `step` or `synthesis`.
+    pub stage: String,
+    /// Steps it needs.
+    pub depends_on: Vec<u32>,
+    /// `pending`, `ready`, `running`, `complete`, `failed` or `skipped`.
+    pub state: String,
+    /// Attempts (retries and escalation included).
+    pub attempts: u32,
+    /// Times handed to a worker.
+    pub deliveries: u32,
+    /// Its result, when complete.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    /// Why it failed or was skipped.
+    pub error: Option<String>,
+}
+
+fn word<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+impl From<&StepRecord> for StepView {
+    fn from(step: &StepRecord) -> Self {
+        StepView {
+            step_id: step.spec.step_id.0,
+            tool_name: step.spec.tool_name.clone(),
+            tier: step.spec.tier.clone(),
+            stage: step.spec.stage.to_string(),
+            depends_on: step.spec.depends_on.iter().map(|d| d.0).collect(),
+            state: word(&step.state),
+            attempts: step.attempts,
+            deliveries: step.deliveries,
+            result: step.result.clone(),
+            error: step.error.clone(),
+        }
+    }
+}
+
+/// A task: status, plan, steps, answer and cost.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskView {
+    /// Its id.
+    pub task_id: String,
+    /// The task text.
+    pub task: String,
+    /// `planning`, `running`, `complete`, `partial`, `failed` or `rejected`.
+    pub status: String,
+    /// The owning tenant.
+    pub tenant: Option<String>,
+    /// The final answer, once there is one.
+    pub answer: Option<String>,
+    /// Why the task failed, was rejected or is partial.
+    pub error: Option<String>,
+    /// The accepted plan.
+    #[schema(value_type = Option<Object>)]
+    pub plan: Option<serde_json::Value>,
+    /// Every step.
+    pub steps: Vec<StepView>,
+    /// Cost by stage, tier, tool and cost center.
+    pub cost: CostView,
+    /// Creation time (ms since epoch).
+    pub created_at_ms: u64,
+    /// Finish time (ms since epoch).
+    pub finished_at_ms: Option<u64>,
+}
+
+impl From<&TaskRecord> for TaskView {
+    fn from(record: &TaskRecord) -> Self {
+        TaskView {
+            task_id: record.task_id.0.clone(),
+            task: record.task.clone(),
+            status: record.status.to_string(),
+            tenant: record.tenant.clone(),
+            answer: record.answer(),
+            error: record.error.clone(),
+            plan: record.plan.clone(),
+            steps: record.steps.values().map(StepView::from).collect(),
+            cost: CostView::new(
+                &record.cost(),
+                record.cost_center.as_deref().unwrap_or("default"),
+            ),
+            created_at_ms: record.created_at_ms,
+            finished_at_ms: record.finished_at_ms,
+        }
+    }
+}
+
+/// `POST /v1/tasks` without waiting.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Accepted {
+    /// The task id.
+    pub task_id: String,
+    /// Its status now (`running`, or `failed` when planning failed).
+    pub status: String,
+    /// Where to read it.
+    pub location: String,
+    /// Where its events stream.
+    pub events: String,
+}
+
+/// `POST /v1/plan`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlanView {
+    /// The validated plan.
+    #[schema(value_type = Object)]
+    pub plan: serde_json::Value,
+    /// Whether it came from the plan cache (no planner call).
+    pub cached: bool,
+    /// The estimated executor cost of running it, in USD.
+    #[schema(value_type = String)]
+    pub estimated_cost_usd: Decimal,
+    /// What planning cost.
+    pub cost: CostView,
+}
+
+/// `POST /v1/execute`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExecuteView {
+    /// The tool run.
+    pub tool_name: String,
+    /// Its result.
+    #[schema(value_type = Object)]
+    pub result: serde_json::Value,
+    /// Attempts made (retries and escalation included).
+    pub attempts: u32,
+    /// What it cost.
+    pub cost: CostView,
+}
+
+/// One account's spend this month.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SpendLine {
+    /// Settled spend in USD.
+    #[schema(value_type = String)]
+    pub spent_usd: Decimal,
+    /// Reserved by requests in flight.
+    #[schema(value_type = String)]
+    pub reserved_usd: Decimal,
+    /// The monthly budget, if any.
+    #[schema(value_type = Option<String>)]
+    pub budget_usd: Option<Decimal>,
+}
+
+/// `GET /v1/spend`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SpendView {
+    /// The tenant.
+    pub tenant: String,
+    /// The month (`YYYY-MM`, UTC).
+    pub month: String,
+    /// The tenant's totals.
+    pub total: SpendLine,
+    /// By cost center.
+    pub cost_centers: BTreeMap<String, SpendLine>,
+}
+
+/// `GET /v1/spend` query.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+pub struct SpendQuery {
+    /// `YYYY-MM` (default: this month, UTC).
+    #[serde(default)]
+    pub month: Option<String>,
+}

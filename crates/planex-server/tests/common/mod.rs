@@ -1,0 +1,339 @@
+//! Test harness: real simulators on loopback ports, real tier clients, the memory store, ledger and
+//! plan cache, in-process workers, and the API router driven with `oneshot` (no socket needed).
+//! `RecordingModel` only records what passes through the real HTTP client.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    missing_docs
+)]
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use planex_core::{Catalog, Decimal, LlmTool, Price, ToolKind, ToolSpec};
+use planex_engine::config_server::{ApiKeyEntry, ServerSettings};
+use planex_engine::{
+    BudgetGuard, BudgetSettings, CacheSettings, Engine, EngineSettings, Models, PlanCacheLayer,
+};
+use planex_llm::{
+    CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, Endpoint, RetryPolicy, Tier,
+    TierConfig,
+};
+use planex_server::AppState;
+use planex_sim::{SimConfig, SimServer, Workload};
+use planex_store::{MemoryLedger, MemoryPlanCache, MemoryStore, Store};
+use sha2::{Digest, Sha256};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 2,
+        initial_backoff: Duration::from_millis(5),
+        multiplier: 2.0,
+        max_backoff: Duration::from_millis(20),
+        jitter: 0.0,
+    }
+}
+
+fn price(usd_per_hour: &str, tps: &str) -> Price {
+    Price::GpuHour {
+        usd_per_hour: Decimal::from_str(usd_per_hour).unwrap(),
+        tokens_per_second: Decimal::from_str(tps).unwrap(),
+    }
+}
+
+fn tier(name: &str, sim: &SimServer, model: &str, price: Price) -> TierConfig {
+    let mut config = TierConfig::new(name, model, vec![Endpoint::new(sim.base_url())], price);
+    config.retry = fast_retry();
+    config.timeout = Duration::from_secs(10);
+    config
+}
+
+pub fn llm_tool(name: &str, arg: &str, tier: &str) -> ToolSpec {
+    ToolSpec {
+        name: name.into(),
+        description: format!("{name} the given {arg}"),
+        input_schema: serde_json::json!({
+            "type": "object",
+            "properties": {arg: {"type": "string", "minLength": 1}},
+            "required": [arg],
+            "additionalProperties": false,
+        }),
+        output_schema: None,
+        tier: tier.into(),
+        kind: ToolKind::Llm(LlmTool {
+            system: None,
+            prompt: format!("{name}: {{{arg}}}"),
+            max_tokens: 64,
+        }),
+    }
+}
+
+/// Records requests and the `X-Request-ID` the model server echoed back.
+pub struct RecordingModel {
+    pub inner: Arc<Tier>,
+    pub requests: Mutex<Vec<ChatRequest>>,
+    pub echoed_ids: Mutex<Vec<Option<String>>>,
+}
+
+#[async_trait]
+impl ChatModel for RecordingModel {
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        ctx: &CallContext,
+    ) -> Result<ChatOutcome, ChatFailure> {
+        self.requests.lock().unwrap().push(request.clone());
+        let outcome = self.inner.chat(request, ctx).await?;
+        self.echoed_ids
+            .lock()
+            .unwrap()
+            .push(outcome.response_request_id.clone());
+        Ok(outcome)
+    }
+    fn tier_name(&self) -> &str {
+        self.inner.name()
+    }
+    fn model_name(&self) -> &str {
+        self.inner.model()
+    }
+    fn price(&self) -> &Price {
+        self.inner.price()
+    }
+}
+
+/// One API key of a test: the plain token and its tenant.
+pub struct Key {
+    pub token: &'static str,
+    pub tenant: &'static str,
+    pub monthly_budget: Option<Decimal>,
+}
+
+pub struct Options {
+    pub keys: Vec<Key>,
+    pub body_limit: usize,
+    /// Tier of the `summarize` tool (`executor` or the dearer `planner`).
+    pub summarize_tier: &'static str,
+    pub workload: Vec<(String, Vec<String>)>,
+    pub metrics: bool,
+    /// Failed executor steps are retried once on the planner tier.
+    pub escalate: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            keys: Vec::new(),
+            body_limit: 64 * 1024,
+            summarize_tier: "executor",
+            workload: Vec::new(),
+            metrics: false,
+            escalate: false,
+        }
+    }
+}
+
+pub struct Harness {
+    pub planner_sim: SimServer,
+    pub executor_sim: SimServer,
+    pub planner: Arc<RecordingModel>,
+    pub engine: Arc<Engine>,
+    pub state: AppState,
+    pub app: axum::Router,
+    shutdown: CancellationToken,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub fn sha256_hex(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Harness {
+    pub async fn start(options: Options) -> Harness {
+        let mut workload = Workload::default();
+        for (task, plans) in &options.workload {
+            workload.insert(task, plans.clone());
+        }
+        let planner_sim = SimServer::start(SimConfig {
+            port: 0,
+            model: "sim-planner".into(),
+            workload,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let executor_sim = SimServer::start(SimConfig {
+            port: 0,
+            model: "sim-executor".into(),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let client = reqwest::Client::new();
+        let planner_tier = Arc::new(
+            Tier::new(
+                tier(
+                    "planner",
+                    &planner_sim,
+                    "sim-planner",
+                    price("4.54", "2500"),
+                ),
+                client.clone(),
+            )
+            .unwrap(),
+        );
+        let mut executor_config = tier(
+            "executor",
+            &executor_sim,
+            "sim-executor",
+            price("0.96", "6000"),
+        );
+        if options.escalate {
+            executor_config.escalate_to = Some("planner".into());
+        }
+        let executor_tier = Arc::new(Tier::new(executor_config, client).unwrap());
+        let planner = Arc::new(RecordingModel {
+            inner: planner_tier,
+            requests: Mutex::default(),
+            echoed_ids: Mutex::default(),
+        });
+        let mut models = Models::new();
+        models.insert(planner.clone());
+        models.insert(executor_tier);
+        let catalog = Arc::new(
+            Catalog::new(vec![
+                llm_tool("lookup", "topic", "executor"),
+                llm_tool("summarize", "text", options.summarize_tier),
+            ])
+            .unwrap(),
+        );
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let settings = EngineSettings {
+            synthesis: false,
+            ..EngineSettings::default()
+        };
+        let mut budget = BudgetSettings::default();
+        for key in &options.keys {
+            if let Some(amount) = key.monthly_budget {
+                budget
+                    .tenant_monthly_usd
+                    .insert(key.tenant.to_owned(), amount);
+            }
+        }
+        let guard = Arc::new(BudgetGuard::new(Arc::new(MemoryLedger::new()), budget));
+        let cache = PlanCacheLayer::new(
+            Arc::new(MemoryPlanCache::new(100)),
+            CacheSettings::default(),
+        );
+        let engine = Arc::new(
+            Engine::new(store, catalog, models, settings)
+                .unwrap()
+                .with_budget(guard)
+                .with_plan_cache(cache),
+        );
+        let shutdown = CancellationToken::new();
+        let workers = engine.spawn_workers(8, "test", shutdown.clone());
+        let server = ServerSettings {
+            auth: !options.keys.is_empty(),
+            api_keys: options
+                .keys
+                .iter()
+                .map(|k| ApiKeyEntry {
+                    key_sha256: sha256_hex(k.token),
+                    tenant: k.tenant.into(),
+                    cost_center: Some("research".into()),
+                })
+                .collect(),
+            body_limit_bytes: options.body_limit,
+            wait_timeout: Duration::from_secs(30),
+            ..ServerSettings::default()
+        };
+        let metrics = options
+            .metrics
+            .then(|| planex_server::metrics::install_recorder().unwrap());
+        let state = AppState::new(
+            engine.clone(),
+            server,
+            vec![Endpoint::new(planner_sim.base_url())],
+            metrics,
+        );
+        let app = planex_server::app(state.clone());
+        Harness {
+            planner_sim,
+            executor_sim,
+            planner,
+            engine,
+            state,
+            app,
+            shutdown,
+            workers,
+        }
+    }
+
+    /// One request through the router; returns status, headers and the body as JSON (or as a
+    /// JSON string when it is not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, serde_json::Value) {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let body = match body {
+            Some(json) => Body::from(json.to_string()),
+            None => Body::empty(),
+        };
+        let response = self
+            .app
+            .clone()
+            .oneshot(builder.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+            .await
+            .unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        });
+        (status, headers, json)
+    }
+
+    pub fn planner_requests(&self) -> u64 {
+        self.planner_sim.stats().planner_requests
+    }
+
+    /// Stops the simulators first (ending any simulated hang), then drains the workers.
+    pub async fn stop(self) {
+        self.planner_sim.shutdown().await;
+        self.executor_sim.shutdown().await;
+        self.shutdown.cancel();
+        for worker in self.workers {
+            worker.await.unwrap();
+        }
+    }
+}
+
+/// A plan as JSON text.
+pub fn plan(steps: serde_json::Value) -> String {
+    serde_json::json!({ "steps": steps }).to_string()
+}
+
+/// `n` independent `lookup` steps.
+pub fn lookups(n: u32) -> String {
+    let steps: Vec<serde_json::Value> = (1..=n)
+        .map(|i| serde_json::json!({"step_id": i, "tool_name": "lookup", "args": {"topic": format!("topic {i}")}, "depends_on": []}))
+        .collect();
+    plan(serde_json::Value::Array(steps))
+}

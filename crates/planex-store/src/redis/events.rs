@@ -1,0 +1,330 @@
+//! Task events over Redis: each task's history is a list (`px:task:{ID}:events`), and every new
+//! event is also published on `px:events:{ID}` as `SEQ|JSON`.
+//!
+//! Key decisions: one pub/sub connection per store carries every subscription of the process (a
+//! hub task dispatches messages to the watchers of each channel), so an API replica with many
+//! SSE clients holds one connection, not one per client. A watcher never trusts pub/sub alone:
+//! events carry their sequence number, and on a gap, or after the hub reconnected (a Redis
+//! restart), the watcher reads the missed events from the history list, so no event is lost or
+//! repeated. The hub subscribes *before* a watcher reads the history, closing the race between
+//! the two.
+
+use super::{Core, Retry, codec, unavailable};
+use crate::EventStream;
+use crate::types::*;
+use futures::StreamExt;
+use planex_core::TaskId;
+use redis::aio::PubSubSink;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+enum Signal {
+    /// A published event: its seq and JSON.
+    Event(u64, String),
+    /// The subscription was (re)established: read what may have been missed.
+    Resync,
+}
+
+type Watchers = HashMap<String, HashMap<u64, mpsc::UnboundedSender<Signal>>>;
+
+/// The process's pub/sub connection and the watchers of each channel.
+pub(super) struct EventHub {
+    client: redis::Client,
+    /// The live connection's subscribe side; the async lock orders (un)subscriptions with
+    /// reconnects.
+    sink: tokio::sync::Mutex<Option<PubSubSink>>,
+    watchers: Mutex<Watchers>,
+    next_id: AtomicU64,
+    started: std::sync::Once,
+    stop: CancellationToken,
+}
+
+impl EventHub {
+    pub fn new(client: redis::Client, stop: CancellationToken) -> Arc<Self> {
+        Arc::new(EventHub {
+            client,
+            sink: tokio::sync::Mutex::new(None),
+            watchers: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            started: std::sync::Once::new(),
+            stop,
+        })
+    }
+
+    fn watchers(&self) -> MutexGuard<'_, Watchers> {
+        self.watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn ensure_started(self: &Arc<Self>) {
+        self.started.call_once(|| {
+            tokio::spawn(self.clone().run());
+        });
+    }
+
+    /// Keeps one pub/sub connection up, resubscribing every channel after a reconnect.
+    async fn run(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(50);
+        while !self.stop.is_cancelled() {
+            let connected = match self.client.get_async_pubsub().await {
+                Ok(pubsub) => {
+                    let (mut sink, stream) = pubsub.split();
+                    let mut slot = self.sink.lock().await;
+                    let channels: Vec<String> = self.watchers().keys().cloned().collect();
+                    let subscribed = channels.is_empty()
+                        || matches!(
+                            tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(&channels))
+                                .await,
+                            Ok(Ok(()))
+                        );
+                    if subscribed {
+                        *slot = Some(sink);
+                        Some(stream)
+                    } else {
+                        None
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "event subscription connection failed; retrying");
+                    None
+                }
+            };
+            let Some(mut stream) = connected else {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = self.stop.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            };
+            backoff = Duration::from_millis(50);
+            self.broadcast_resync();
+            loop {
+                tokio::select! {
+                    message = stream.next() => match message {
+                        Some(message) => self.dispatch(&message),
+                        None => break,
+                    },
+                    _ = self.stop.cancelled() => return,
+                }
+            }
+            *self.sink.lock().await = None;
+            tracing::warn!("event subscription connection lost; reconnecting");
+        }
+    }
+
+    fn broadcast_resync(&self) {
+        for watchers in self.watchers().values() {
+            for tx in watchers.values() {
+                let _ = tx.send(Signal::Resync);
+            }
+        }
+    }
+
+    fn dispatch(&self, message: &redis::Msg) {
+        let channel = message.get_channel_name();
+        let Ok(payload) = std::str::from_utf8(message.get_payload_bytes()) else {
+            return;
+        };
+        let Some((seq, json)) = codec::published_event(payload) else {
+            return;
+        };
+        if let Some(watchers) = self.watchers().get(channel) {
+            for tx in watchers.values() {
+                let _ = tx.send(Signal::Event(seq, json.to_owned()));
+            }
+        }
+    }
+
+    /// Registers a watcher of `channel`, subscribing when it is the first.
+    async fn watch(self: &Arc<Self>, channel: &str) -> Registration {
+        self.ensure_started();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sink = self.sink.lock().await;
+        let first = {
+            let mut watchers = self.watchers();
+            let entry = watchers.entry(channel.to_owned()).or_default();
+            entry.insert(id, tx);
+            entry.len() == 1
+        };
+        if first && let Some(sink) = sink.as_ref() {
+            // On failure the connection is broken: the hub reconnects, subscribes every channel
+            // and tells each watcher to resync, so nothing is lost.
+            let mut sink = sink.clone();
+            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(channel)).await;
+        }
+        Registration {
+            hub: self.clone(),
+            channel: channel.to_owned(),
+            id,
+            signals: rx,
+        }
+    }
+
+    async fn unsubscribe_if_unwatched(&self, channel: String) {
+        let sink = self.sink.lock().await;
+        if self.watchers().contains_key(&channel) {
+            return;
+        }
+        if let Some(sink) = sink.as_ref() {
+            let mut sink = sink.clone();
+            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.unsubscribe(&channel)).await;
+        }
+    }
+}
+
+/// A watcher's place in the hub; dropping it unregisters (and unsubscribes the last watcher).
+struct Registration {
+    hub: Arc<EventHub>,
+    channel: String,
+    id: u64,
+    signals: mpsc::UnboundedReceiver<Signal>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let now_empty = {
+            let mut watchers = self.hub.watchers();
+            let empty = watchers.get_mut(&self.channel).is_some_and(|w| {
+                w.remove(&self.id);
+                w.is_empty()
+            });
+            if empty {
+                watchers.remove(&self.channel);
+            }
+            empty
+        };
+        if now_empty && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let hub = self.hub.clone();
+            let channel = std::mem::take(&mut self.channel);
+            runtime.spawn(async move { hub.unsubscribe_if_unwatched(channel).await });
+        }
+    }
+}
+
+/// Reads events from list position `from` (0-based) on.
+async fn read_history(
+    core: &Core,
+    task_id: &TaskId,
+    from: u64,
+) -> Result<Vec<TaskEvent>, StoreError> {
+    let mut cmd = redis::cmd("LRANGE");
+    cmd.arg(core.keys.events(task_id)).arg(from).arg(-1);
+    let items: Vec<String> = core
+        .query(Retry::Idempotent, &cmd)
+        .await
+        .map_err(|e| unavailable("read task events", &e))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, json)| codec::event(from + i as u64 + 1, json))
+        .collect()
+}
+
+fn is_end(event: &TaskEvent) -> bool {
+    matches!(event.kind, EventKind::TaskCompleted { .. })
+}
+
+/// `Store::events`: history, then live events, ending after `TaskCompleted`.
+pub(super) async fn events(
+    core: &Arc<Core>,
+    hub: &Arc<EventHub>,
+    task_id: &TaskId,
+) -> Result<EventStream, StoreError> {
+    let mut cmd = redis::cmd("EXISTS");
+    cmd.arg(core.keys.task(task_id));
+    let exists: bool = core
+        .query(Retry::Idempotent, &cmd)
+        .await
+        .map_err(|e| unavailable("read task", &e))?;
+    if !exists {
+        return Err(StoreError::TaskNotFound(task_id.clone()));
+    }
+    let registration = hub.watch(&core.keys.channel(task_id)).await;
+    let history = read_history(core, task_id, 0).await?;
+    if history.last().is_some_and(is_end) {
+        return Ok(futures::stream::iter(history).boxed());
+    }
+    let (out, live) = mpsc::unbounded_channel();
+    let last = history.len() as u64;
+    tokio::spawn(follow(
+        core.clone(),
+        task_id.clone(),
+        registration,
+        out,
+        last,
+    ));
+    let live = tokio_stream::wrappers::UnboundedReceiverStream::new(live);
+    Ok(futures::stream::iter(history).chain(live).boxed())
+}
+
+/// Forwards live events in order, filling gaps from the history, until the task completes or
+/// the reader goes away.
+async fn follow(
+    core: Arc<Core>,
+    task_id: TaskId,
+    mut registration: Registration,
+    out: mpsc::UnboundedSender<TaskEvent>,
+    mut last: u64,
+) {
+    loop {
+        let signal = tokio::select! {
+            signal = registration.signals.recv() => signal,
+            _ = out.closed() => return,
+        };
+        let fresh = match signal {
+            None => return,
+            Some(Signal::Event(seq, _)) if seq <= last => continue,
+            Some(Signal::Event(seq, json)) if seq == last + 1 => match codec::event(seq, &json) {
+                Ok(event) => vec![event],
+                Err(error) => {
+                    tracing::warn!(%error, task = %task_id, "undecodable task event");
+                    continue;
+                }
+            },
+            Some(_) => match catch_up(&core, &task_id, last, &out).await {
+                Some(events) => events,
+                None => return,
+            },
+        };
+        for event in fresh {
+            last = event.seq;
+            let end = is_end(&event);
+            if out.send(event).is_err() || end {
+                return;
+            }
+        }
+    }
+}
+
+/// Reads the history after `last`, retrying while Redis is unreachable; `None` when the reader
+/// went away meanwhile.
+async fn catch_up(
+    core: &Core,
+    task_id: &TaskId,
+    last: u64,
+    out: &mpsc::UnboundedSender<TaskEvent>,
+) -> Option<Vec<TaskEvent>> {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match read_history(core, task_id, last).await {
+            Ok(events) => return Some(events),
+            Err(error) => {
+                tracing::debug!(%error, task = %task_id, "catching up on events; retrying")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = out.closed() => return None,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,79 @@
+//! Key names of the Redis layout (documented in `lua/common.lua` and docs/ARCHITECTURE.md).
+//!
+//! Key decision: a task's keys carry its id as hash tag (`px:task:{ID}…`, `px:events:{ID}`) and a
+//! tier's keys carry the tier (`px:ready:{TIER}`, `px:leases:{TIER}`), so in a Redis Cluster one
+//! task's state shares a slot. The Lua scripts build the same names; both sides must agree.
+
+use planex_core::TaskId;
+
+/// The key names under one prefix.
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Keys {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn task(&self, id: &TaskId) -> String {
+        format!("{}:task:{{{}}}", self.prefix, id.0)
+    }
+
+    pub fn steps(&self, id: &TaskId) -> String {
+        format!("{}:steps", self.task(id))
+    }
+
+    pub fn calls(&self, id: &TaskId) -> String {
+        format!("{}:calls", self.task(id))
+    }
+
+    pub fn events(&self, id: &TaskId) -> String {
+        format!("{}:events", self.task(id))
+    }
+
+    pub fn channel(&self, id: &TaskId) -> String {
+        format!("{}:events:{{{}}}", self.prefix, id.0)
+    }
+
+    pub fn ready(&self, tier: &str) -> String {
+        format!("{}:ready:{{{tier}}}", self.prefix)
+    }
+
+    pub fn leases(&self, tier: &str) -> String {
+        format!("{}:leases:{{{tier}}}", self.prefix)
+    }
+
+    pub fn dead_letters(&self) -> String {
+        format!("{}:dlq", self.prefix)
+    }
+
+    /// `px:plan:{KEY}`: one cached plan.
+    pub fn plan(&self, key: &str) -> String {
+        format!("{}:plan:{{{key}}}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_keys_share_one_hash_tag() {
+        let keys = Keys::new("px");
+        let id = TaskId::from("abc");
+        for key in [
+            keys.task(&id),
+            keys.steps(&id),
+            keys.calls(&id),
+            keys.events(&id),
+            keys.channel(&id),
+        ] {
+            assert!(key.contains("{abc}"), "{key}");
+        }
+        assert_eq!(keys.ready("small"), "px:ready:{small}");
+    }
+}

@@ -1,0 +1,205 @@
+//! The spend ledger and the plan cache on Redis (`SpendLedger`, `PlanCache` for `RedisStore`).
+//!
+//! Key decisions: every ledger operation is one call of `lua/ledger.lua`, so "check every limit,
+//! then book" is atomic across all API replicas; amounts are integer nano-dollars (`HINCRBY`,
+//! exact), matching the memory ledger's rounding (`ledger_usd`). Plans are `px:plan:{KEY}`
+//! strings with a `PX` time to live, so Redis expires them by itself; cache calls are never
+//! retried (a miss is cheaper than a wait: the engine plans without the cache).
+
+use super::{RedisStore, Retry, failure};
+use crate::ledger::{
+    Account, Balance, Booking, Denial, LedgerError, Reservation, SpendLedger, ledger_usd,
+};
+use crate::plan_cache::{PlanCache, PlanCacheError};
+use async_trait::async_trait;
+use planex_core::Decimal;
+use redis::Script;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const NANOS: i64 = 1_000_000_000;
+
+/// The ledger script (not built on `common.lua`: it shares nothing with the task scripts).
+pub(super) fn ledger_script() -> Script {
+    Script::new(include_str!("lua/ledger.lua"))
+}
+
+fn nanos(amount: Decimal) -> Result<i64, LedgerError> {
+    if amount.is_sign_negative() && !amount.is_zero() {
+        return Err(LedgerError::NegativeAmount(amount));
+    }
+    let scaled = ledger_usd(amount) * Decimal::from(NANOS);
+    i64::try_from(scaled.trunc()).map_err(|_| {
+        LedgerError::Unavailable(format!(
+            "amount {amount} USD is too large for the Redis ledger (at most about 9.2e9 USD)"
+        ))
+    })
+}
+
+fn usd(text: &str) -> Result<Decimal, LedgerError> {
+    let n: i64 = text.parse().map_err(|_| {
+        LedgerError::Unavailable(format!("ledger stored a non-integer amount {text:?}"))
+    })?;
+    Ok(Decimal::new(n, 9).normalize())
+}
+
+fn ledger_error(e: &redis::RedisError) -> LedgerError {
+    LedgerError::Unavailable(failure("spend ledger", e))
+}
+
+fn booking(reply: &[String]) -> Result<Option<Booking>, LedgerError> {
+    match reply.first().map(String::as_str) {
+        Some("granted") => Ok(Some(Booking::Granted)),
+        Some("denied") if reply.len() == 8 => Ok(Some(Booking::Denied(Denial {
+            account: Account::new(reply[1].clone(), reply[2].clone()),
+            limit_usd: usd(&reply[3])?,
+            spent_usd: usd(&reply[4])?,
+            reserved_usd: usd(&reply[5])?,
+            requested_usd: usd(&reply[6])?,
+            over_by_usd: usd(&reply[7])?,
+        }))),
+        _ => Ok(None),
+    }
+}
+
+impl RedisStore {
+    async fn ledger_call(&self, args: Vec<String>) -> Result<Vec<String>, LedgerError> {
+        let mut invocation = self.ledger.prepare_invoke();
+        invocation.arg(&self.core.options.prefix).arg(args);
+        // Bookings are not idempotent: resent only when the first try never reached Redis.
+        self.core
+            .invoke(Retry::OnlyIfUnsent, &invocation)
+            .await
+            .map_err(|e| ledger_error(&e))
+    }
+}
+
+#[async_trait]
+impl SpendLedger for RedisStore {
+    async fn reserve(&self, reservation: Reservation) -> Result<Booking, LedgerError> {
+        let mut args = vec![
+            "reserve".to_owned(),
+            reservation.id.clone(),
+            nanos(reservation.amount_usd)?.to_string(),
+            match reservation.cap_usd {
+                Some(cap) => nanos(cap)?.to_string(),
+                None => String::new(),
+            },
+            reservation.accounts.len().to_string(),
+        ];
+        for limited in &reservation.accounts {
+            args.push(limited.account.scope.clone());
+            args.push(limited.account.name.clone());
+            args.push(match limited.limit_usd {
+                Some(limit) => nanos(limit)?.to_string(),
+                None => String::new(),
+            });
+        }
+        let reply = self.ledger_call(args).await?;
+        if reply.first().map(String::as_str) == Some("dup") {
+            return Err(LedgerError::DuplicateReservation(reservation.id));
+        }
+        booking(&reply)?.ok_or_else(|| {
+            LedgerError::Unavailable(format!("unexpected ledger reply {reply:?} to reserve"))
+        })
+    }
+
+    async fn extend(&self, id: &str, amount_usd: Decimal) -> Result<Booking, LedgerError> {
+        let args = vec!["extend".into(), id.into(), nanos(amount_usd)?.to_string()];
+        let reply = self.ledger_call(args).await?;
+        if reply.first().map(String::as_str) == Some("unknown") {
+            return Err(LedgerError::UnknownReservation(id.to_owned()));
+        }
+        booking(&reply)?.ok_or_else(|| {
+            LedgerError::Unavailable(format!("unexpected ledger reply {reply:?} to extend"))
+        })
+    }
+
+    async fn reconcile(&self, id: &str, actual_usd: Decimal) -> Result<bool, LedgerError> {
+        let args = vec![
+            "reconcile".into(),
+            id.into(),
+            nanos(actual_usd)?.to_string(),
+        ];
+        let reply = self.ledger_call(args).await?;
+        Ok(reply.first().map(String::as_str) == Some("settled"))
+    }
+
+    async fn release(&self, id: &str) -> Result<bool, LedgerError> {
+        let reply = self.ledger_call(vec!["release".into(), id.into()]).await?;
+        Ok(reply.first().map(String::as_str) == Some("settled"))
+    }
+
+    async fn charge(&self, accounts: &[Account], amount_usd: Decimal) -> Result<(), LedgerError> {
+        let mut args = vec![
+            "charge".to_owned(),
+            nanos(amount_usd)?.to_string(),
+            accounts.len().to_string(),
+        ];
+        for account in accounts {
+            args.push(account.scope.clone());
+            args.push(account.name.clone());
+        }
+        self.ledger_call(args).await?;
+        Ok(())
+    }
+
+    async fn balances(&self, scope: &str) -> Result<BTreeMap<String, Balance>, LedgerError> {
+        let key = format!("{}:spend:{{{scope}}}", self.core.options.prefix);
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(key);
+        let fields: Vec<(String, String)> = self
+            .core
+            .query(Retry::Idempotent, &cmd)
+            .await
+            .map_err(|e| ledger_error(&e))?;
+        let mut out: BTreeMap<String, Balance> = BTreeMap::new();
+        for (field, value) in fields {
+            let Some((name, kind)) = field.rsplit_once(':') else {
+                continue;
+            };
+            let amount = usd(&value)?;
+            let balance = out.entry(name.to_owned()).or_default();
+            match kind {
+                "spent" => balance.spent_usd = amount,
+                "reserved" => balance.reserved_usd = amount,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl PlanCache for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<serde_json::Value>, PlanCacheError> {
+        let text: Option<String> = redis::cmd("GET")
+            .arg(self.core.keys.plan(key))
+            .query_async(&mut self.core.conn())
+            .await
+            .map_err(|e| PlanCacheError::Unavailable(failure("read plan cache", &e)))?;
+        // An undecodable entry is a miss: the engine plans afresh and overwrites it.
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        plan: serde_json::Value,
+        ttl: Duration,
+    ) -> Result<(), PlanCacheError> {
+        if ttl.is_zero() {
+            return Ok(());
+        }
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let () = redis::cmd("SET")
+            .arg(self.core.keys.plan(key))
+            .arg(plan.to_string())
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut self.core.conn())
+            .await
+            .map_err(|e| PlanCacheError::Unavailable(failure("write plan cache", &e)))?;
+        Ok(())
+    }
+}

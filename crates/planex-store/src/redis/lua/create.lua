@@ -1,0 +1,14 @@
+-- create: records a new task in 'planning' unless the id is taken.
+-- ARGV[5] task id, ARGV[6] task text, ARGV[7..] extra field/value pairs (tenant, cost_center).
+-- Returns 1 when created, 0 when the id exists.
+
+local c = task_ctx(ARGV[5], now_ms())
+if redis.call('EXISTS', c.tkey) == 1 then
+  return 0
+end
+local fields = { 'task', ARGV[6], 'status', 'planning', 'created', num(c.now) }
+for i = 7, #ARGV do
+  fields[#fields + 1] = ARGV[i]
+end
+redis.call('HSET', c.tkey, unpack(fields))
+return 1

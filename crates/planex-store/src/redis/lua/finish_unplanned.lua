@@ -1,0 +1,22 @@
+-- finish_unplanned: ends a task that never ran. ARGV[5] task id, ARGV[6] final status,
+-- ARGV[7] reason, ARGV[8..] CallRecords. Returns {'ok'}, {'nf'} or {'wrong', current status}.
+
+local c = task_ctx(ARGV[5], now_ms())
+local status = redis.call('HGET', c.tkey, 'status')
+if not status then
+  return { 'nf' }
+end
+if status ~= 'planning' then
+  return { 'wrong', status }
+end
+local calls = {}
+for i = 8, #ARGV do
+  calls[#calls + 1] = ARGV[i]
+end
+if #calls > 0 then
+  rpush_all(c.ckey, calls)
+end
+redis.call('HSET', c.tkey, 'status', ARGV[6], 'error', ARGV[7], 'finished', num(c.now))
+emit(c, '"type":"task_completed","status":"' .. ARGV[6] .. '"')
+expire_task(c)
+return { 'ok' }

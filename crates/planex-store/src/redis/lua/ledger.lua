@@ -1,0 +1,121 @@
+-- The spend ledger: every operation is this one script, so checking limits and booking happen
+-- atomically on the server (no check-then-spend race between API replicas).
+-- Amounts are integer nano-dollars (exact in Lua's doubles up to 2^53, i.e. $9,007,199 per account).
+-- Layout: P:spend:{SCOPE} hash  NAME:spent, NAME:reserved
+--         P:resv:{ID}     hash  amount, cap ('' = none), accounts (JSON [[scope, name, limit], ...])
+-- ARGV[1] prefix, ARGV[2] operation, then:
+--   reserve   id, amount, cap, n, n x (scope, name, limit)  -> {'granted'} | {'dup'} | denial
+--   extend    id, amount                                    -> {'granted'} | {'unknown'} | denial
+--   reconcile id, actual                                    -> {'settled'} | {'unknown'}
+--   release   id                                            -> {'settled'} | {'unknown'}
+--   charge    amount, n, n x (scope, name)                  -> {'charged'}
+-- denial = {'denied', scope, name, limit, spent, reserved, requested, over_by}
+
+local P, op = ARGV[1], ARGV[2]
+
+local function num(x)
+  if x == 0 then
+    return '0'
+  end
+  return string.format('%.0f', x)
+end
+
+local function spend_key(scope)
+  return P .. ':spend:{' .. scope .. '}'
+end
+
+local function balance(scope, name)
+  local v = redis.call('HMGET', spend_key(scope), name .. ':spent', name .. ':reserved')
+  return tonumber(v[1] or '0'), tonumber(v[2] or '0')
+end
+
+local function book(accounts, reserved, spent)
+  for _, a in ipairs(accounts) do
+    local key = spend_key(a[1])
+    local r = redis.call('HINCRBY', key, a[2] .. ':reserved', num(reserved))
+    if r < 0 then
+      redis.call('HSET', key, a[2] .. ':reserved', 0)
+    end
+    redis.call('HINCRBY', key, a[2] .. ':spent', num(spent))
+  end
+end
+
+-- The first limit AMOUNT does not fit (held = what the reservation already holds), or nil.
+local function check(id, accounts, cap, held, amount)
+  if cap ~= '' and held + amount > tonumber(cap) then
+    return { 'denied', 'reservation', id, cap, '0', num(held), num(amount), num(held + amount - tonumber(cap)) }
+  end
+  for _, a in ipairs(accounts) do
+    if a[3] ~= '' then
+      local spent, reserved = balance(a[1], a[2])
+      local limit = tonumber(a[3])
+      local total = spent + reserved + amount
+      if total > limit then
+        return { 'denied', a[1], a[2], a[3], num(spent), num(reserved), num(amount), num(total - limit) }
+      end
+    end
+  end
+  return nil
+end
+
+if op == 'reserve' then
+  local id, amount, cap, n = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+  local rkey = P .. ':resv:{' .. id .. '}'
+  if redis.call('EXISTS', rkey) == 1 then
+    return { 'dup' }
+  end
+  local accounts = {}
+  for i = 1, n do
+    local at = 6 + 3 * (i - 1)
+    accounts[i] = { ARGV[at + 1], ARGV[at + 2], ARGV[at + 3] }
+  end
+  local denial = check(id, accounts, cap, 0, amount)
+  if denial then
+    return denial
+  end
+  book(accounts, amount, 0)
+  redis.call('HSET', rkey, 'amount', num(amount), 'cap', cap, 'accounts', cjson.encode(accounts))
+  return { 'granted' }
+end
+
+if op == 'charge' then
+  local amount, n = ARGV[3], tonumber(ARGV[4])
+  for i = 1, n do
+    local at = 4 + 2 * (i - 1)
+    redis.call('HINCRBY', spend_key(ARGV[at + 1]), ARGV[at + 2] .. ':spent', amount)
+  end
+  return { 'charged' }
+end
+
+local id = ARGV[3]
+local rkey = P .. ':resv:{' .. id .. '}'
+local held = redis.call('HMGET', rkey, 'amount', 'cap', 'accounts')
+if not held[1] then
+  return { 'unknown' }
+end
+local held_amount, cap, accounts = tonumber(held[1]), held[2] or '', cjson.decode(held[3] or '[]')
+
+if op == 'extend' then
+  local amount = tonumber(ARGV[4])
+  local denial = check(id, accounts, cap, held_amount, amount)
+  if denial then
+    return denial
+  end
+  book(accounts, amount, 0)
+  redis.call('HSET', rkey, 'amount', num(held_amount + amount))
+  return { 'granted' }
+end
+
+if op == 'reconcile' then
+  book(accounts, -held_amount, tonumber(ARGV[4]))
+  redis.call('DEL', rkey)
+  return { 'settled' }
+end
+
+if op == 'release' then
+  book(accounts, -held_amount, 0)
+  redis.call('DEL', rkey)
+  return { 'settled' }
+end
+
+return redis.error_reply('unknown ledger operation ' .. tostring(op))

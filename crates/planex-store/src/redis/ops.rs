@@ -1,0 +1,271 @@
+//! The Redis store's single-shot operations: creating, starting and finishing tasks, lease
+//! extension and release (one script each), and the reads (one pipeline each).
+//!
+//! Key decision: reads that need several keys (`get_task`, `queue_depth`) go as one atomic
+//! pipeline (`MULTI`/`EXEC`), so a task is never seen half-updated by a completion script.
+
+use super::{Core, Retry, codec, unavailable};
+use crate::memory::check_steps;
+use crate::types::*;
+use planex_core::{CallRecord, TaskId};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+fn calls_json(calls: &[CallRecord]) -> Result<Vec<String>, StoreError> {
+    calls
+        .iter()
+        .map(|c| {
+            serde_json::to_string(c)
+                .map_err(|e| StoreError::Corrupt(format!("cannot encode a call record: {e}")))
+        })
+        .collect()
+}
+
+fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
+}
+
+fn csv<I: IntoIterator<Item = T>, T: ToString>(items: I) -> String {
+    items
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Maps a script's `{'nf'}` / `{'wrong', status}` answer to an error.
+fn script_status(
+    task_id: &TaskId,
+    reply: &[String],
+    action: &'static str,
+) -> Result<(), StoreError> {
+    match reply.first().map(String::as_str) {
+        Some("ok") => Ok(()),
+        Some("nf") => Err(StoreError::TaskNotFound(task_id.clone())),
+        Some("wrong") => {
+            let status = reply.get(1).map(String::as_str).unwrap_or("unknown");
+            let status: TaskStatus = serde_json::from_value(serde_json::Value::String(
+                status.to_owned(),
+            ))
+            .map_err(|_| StoreError::Corrupt(format!("task {task_id} has status {status:?}")))?;
+            Err(StoreError::WrongStatus {
+                task_id: task_id.clone(),
+                status,
+                action,
+            })
+        }
+        other => Err(StoreError::Corrupt(format!(
+            "unexpected script reply {other:?} for task {task_id}"
+        ))),
+    }
+}
+
+pub(super) async fn create_task(core: &Core, task: NewTask) -> Result<(), StoreError> {
+    let mut invocation = core.invocation(&core.scripts.create);
+    invocation.arg(&task.task_id.0).arg(&task.task);
+    if let Some(tenant) = &task.tenant {
+        invocation.arg("tenant").arg(tenant);
+    }
+    if let Some(center) = &task.cost_center {
+        invocation.arg("cost_center").arg(center);
+    }
+    let created: i64 = core
+        .invoke(Retry::OnlyIfUnsent, &invocation)
+        .await
+        .map_err(|e| unavailable("create task", &e))?;
+    if created == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::TaskExists(task.task_id))
+    }
+}
+
+pub(super) async fn start_task(
+    core: &Core,
+    task_id: &TaskId,
+    plan: serde_json::Value,
+    steps: Vec<StepSpec>,
+    planner_calls: Vec<CallRecord>,
+) -> Result<(), StoreError> {
+    check_steps(task_id, &steps)?;
+    let mut dependents: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for spec in &steps {
+        for dep in &spec.depends_on {
+            dependents.entry(dep.0).or_default().push(spec.step_id.0);
+        }
+    }
+    let mut fields: Vec<String> = Vec::with_capacity(steps.len() * 16);
+    let mut roots: Vec<(u32, String)> = Vec::new();
+    for spec in &steps {
+        let id = spec.step_id.0;
+        let mut put = |name: &str, value: String| {
+            fields.push(if name.is_empty() {
+                id.to_string()
+            } else {
+                format!("{id}:{name}")
+            });
+            fields.push(value);
+        };
+        put("", to_json("a step spec", spec)?);
+        let root = spec.depends_on.is_empty();
+        put("state", if root { "ready" } else { "pending" }.into());
+        put("tier", spec.tier.clone());
+        put("tool", spec.tool_name.clone());
+        put("pending", spec.depends_on.len().to_string());
+        if !root {
+            put("deps", csv(spec.depends_on.iter().map(|d| d.0)));
+        }
+        if let Some(next) = dependents.get(&id) {
+            put("next", csv(next.iter()));
+        }
+        if spec.tolerate_failed_deps {
+            put("tol", "1".into());
+        }
+        if root {
+            roots.push((id, spec.tier.clone()));
+        }
+    }
+    let mut ids: Vec<u32> = steps.iter().map(|s| s.step_id.0).collect();
+    ids.sort_unstable();
+    let mut invocation = core.invocation(&core.scripts.start);
+    invocation
+        .arg(&task_id.0)
+        .arg(to_json("the plan", &plan)?)
+        .arg(steps.len())
+        .arg(csv(ids))
+        .arg(fields.len())
+        .arg(fields)
+        .arg(roots.len());
+    for (id, tier) in &roots {
+        invocation.arg(id).arg(tier);
+    }
+    invocation.arg(calls_json(&planner_calls)?);
+    let reply: Vec<String> = core
+        .invoke(Retry::OnlyIfUnsent, &invocation)
+        .await
+        .map_err(|e| unavailable("start task", &e))?;
+    script_status(task_id, &reply, "start it with a plan")
+}
+
+pub(super) async fn finish_unplanned(
+    core: &Core,
+    task_id: &TaskId,
+    status: TaskStatus,
+    reason: String,
+    calls: Vec<CallRecord>,
+) -> Result<(), StoreError> {
+    if !status.is_terminal() {
+        let current = get_task(core, task_id)
+            .await?
+            .ok_or_else(|| StoreError::TaskNotFound(task_id.clone()))?;
+        return Err(StoreError::WrongStatus {
+            task_id: task_id.clone(),
+            status: current.status,
+            action: "finish it before planning completed",
+        });
+    }
+    let mut invocation = core.invocation(&core.scripts.finish_unplanned);
+    invocation
+        .arg(&task_id.0)
+        .arg(status.to_string())
+        .arg(reason)
+        .arg(calls_json(&calls)?);
+    let reply: Vec<String> = core
+        .invoke(Retry::OnlyIfUnsent, &invocation)
+        .await
+        .map_err(|e| unavailable("finish task", &e))?;
+    script_status(task_id, &reply, "finish it before planning completed")
+}
+
+pub(super) async fn extend_lease(
+    core: &Core,
+    lease: &StepLease,
+    by: Duration,
+) -> Result<bool, StoreError> {
+    let mut invocation = core.invocation(&core.scripts.extend);
+    invocation
+        .arg(&lease.spec.tier)
+        .arg(&lease.token)
+        .arg(by.as_millis().max(1) as u64);
+    let held: i64 = core
+        .invoke(Retry::Idempotent, &invocation)
+        .await
+        .map_err(|e| unavailable("extend lease", &e))?;
+    Ok(held == 1)
+}
+
+pub(super) async fn release(core: &Core, lease: &StepLease) -> Result<(), StoreError> {
+    let mut invocation = core.invocation(&core.scripts.release);
+    invocation.arg(&lease.token);
+    let released: i64 = core
+        .invoke(Retry::Idempotent, &invocation)
+        .await
+        .map_err(|e| unavailable("release lease", &e))?;
+    if released < 0 {
+        return Err(StoreError::TaskNotFound(lease.task_id.clone()));
+    }
+    Ok(())
+}
+
+pub(super) async fn get_task(
+    core: &Core,
+    task_id: &TaskId,
+) -> Result<Option<TaskRecord>, StoreError> {
+    let keys = &core.keys;
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .hgetall(keys.task(task_id))
+        .hgetall(keys.steps(task_id))
+        .lrange(keys.calls(task_id), 0, -1);
+    let (task, steps, calls): (
+        HashMap<String, String>,
+        HashMap<String, String>,
+        Vec<String>,
+    ) = core
+        .query_pipe(Retry::Idempotent, &pipe)
+        .await
+        .map_err(|e| unavailable("read task", &e))?;
+    codec::task_record(task_id, task, steps, calls)
+}
+
+pub(super) async fn dead_letters(core: &Core, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut cmd = redis::cmd("XREVRANGE");
+    cmd.arg(core.keys.dead_letters())
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(limit);
+    let entries: Vec<(String, Vec<String>)> = core
+        .query(Retry::Idempotent, &cmd)
+        .await
+        .map_err(|e| unavailable("read dead letters", &e))?;
+    let mut letters = entries
+        .iter()
+        .filter_map(|(_, fields)| fields.get(1))
+        .map(|json| codec::dead_letter(json))
+        .collect::<Result<Vec<_>, _>>()?;
+    letters.reverse();
+    Ok(letters)
+}
+
+pub(super) async fn queue_depth(core: &Core, tier: &str) -> Result<QueueDepth, StoreError> {
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .cmd("XLEN")
+        .arg(core.keys.ready(tier))
+        .cmd("ZCARD")
+        .arg(core.keys.leases(tier));
+    let (entries, leased): (u64, u64) = core
+        .query_pipe(Retry::Idempotent, &pipe)
+        .await
+        .map_err(|e| unavailable("read queue depth", &e))?;
+    // The stream holds ready entries plus the delivered, unacknowledged ones (one per lease).
+    Ok(QueueDepth {
+        ready: entries.saturating_sub(leased),
+        in_flight: leased,
+    })
+}

@@ -1,0 +1,40 @@
+//! The Lua scripts of the Redis store, each built from `lua/common.lua` followed by its own body.
+//!
+//! Key decision: every state change is one script (atomic on the server, one round trip), and
+//! the helpers they share (event append, settling dependents, finishing a task, dead letters) live
+//! once in `common.lua` instead of in Redis Functions, so nothing has to be installed on the server
+//! beforehand: `redis::Script` sends `EVALSHA` and falls back to loading the script after a
+//! restart emptied the script cache.
+
+use redis::Script;
+
+const COMMON: &str = include_str!("lua/common.lua");
+
+fn build(body: &str) -> Script {
+    Script::new(&format!("{COMMON}\n{body}"))
+}
+
+/// All scripts, compiled (hashed) once per store.
+pub(super) struct Scripts {
+    pub create: Script,
+    pub start: Script,
+    pub finish_unplanned: Script,
+    pub claim: Script,
+    pub complete: Script,
+    pub release: Script,
+    pub extend: Script,
+}
+
+impl Scripts {
+    pub fn new() -> Self {
+        Scripts {
+            create: build(include_str!("lua/create.lua")),
+            start: build(include_str!("lua/start.lua")),
+            finish_unplanned: build(include_str!("lua/finish_unplanned.lua")),
+            claim: build(include_str!("lua/claim.lua")),
+            complete: build(include_str!("lua/complete.lua")),
+            release: build(include_str!("lua/release.lua")),
+            extend: build(include_str!("lua/extend.lua")),
+        }
+    }
+}

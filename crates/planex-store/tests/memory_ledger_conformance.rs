@@ -1,0 +1,15 @@
+//! The ledger and plan cache conformance suites against the in-process backends.
+
+use planex_store::{MemoryLedger, MemoryPlanCache, PlanCache, SpendLedger};
+use std::sync::Arc;
+
+async fn memory_ledger() -> Arc<dyn SpendLedger> {
+    Arc::new(MemoryLedger::new())
+}
+
+async fn memory_cache() -> Arc<dyn PlanCache> {
+    Arc::new(MemoryPlanCache::new(100))
+}
+
+planex_store::ledger_conformance_tests!(memory_ledger);
+planex_store::plan_cache_conformance_tests!(memory_cache);

@@ -1,0 +1,319 @@
+//! `planex bench redis`: how fast steps flow through the Redis store (docs/BENCHMARKS.md).
+//!
+//! - `throughput`: W worker *processes* (this binary, `bench redis worker`) run the engine's real
+//!   worker loop and executor against one Redis; the parent submits tasks of 10 steps in three
+//!   levels and waits for all of them. With `--model null` each model call returns at once
+//!   in-process, so the figure is the store and worker path; `--model sim` adds a loopback HTTP call
+//!   to a zero-latency simulator per step. Redis round trips and CPU time per step come from the
+//!   server's `INFO commandstats` and `/proc`.
+//! - `latency`: the time a dependency edge costs, store only: from `complete(step 1)` to another
+//!   claimer holding step 2, for the memory store and for Redis, in one process.
+//!
+//! Key decision: the parent starts the clock only once every worker process is ready, and stops it
+//! when the last task's `TaskCompleted` event arrives, so process start-up is excluded and task
+//! submission (one script call per task) is included, as in production.
+
+mod latency;
+mod throughput;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use planex_core::{Price, Stage, StepId, TaskId, Usage};
+use planex_engine::config::Settings;
+use planex_engine::{Engine, EngineSettings, Models, WorkerSettings, run_worker};
+use planex_llm::{CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, TierSet};
+use planex_store::{NewTask, RedisStore, RedisStoreOptions, StepSpec, Store};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Arguments of `planex bench redis`.
+#[derive(clap::Args)]
+pub struct RedisBenchArgs {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(clap::Subcommand)]
+enum Which {
+    /// Steps per second through Redis with W worker processes (target ≥ 25,000 on 2 cores).
+    Throughput(ThroughputArgs),
+    /// Added latency per dependency edge, Redis versus the memory store (target p99 < 2 ms).
+    Latency(LatencyArgs),
+    /// One benchmark worker process (started by `throughput`).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ModelKind {
+    /// No executor at all: each claimed step is completed at once (a no-op job, as in job-queue
+    /// benchmarks): measures the store alone.
+    Noop,
+    /// In-process model answering at once: measures the store and worker path.
+    Null,
+    /// Loopback HTTP to a zero-latency simulator started by the parent.
+    Sim,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ThroughputArgs {
+    /// A Redis of its own (never a shared one): redis://127.0.0.1:PORT.
+    #[arg(long)]
+    pub(crate) url: String,
+    /// Worker processes.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) workers: usize,
+    /// Tasks of 10 steps each.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) tasks: usize,
+    /// Steps each worker runs at once.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) concurrency: usize,
+    /// What answers the steps' model calls.
+    #[arg(long, value_enum, default_value = "null")]
+    pub(crate) model: ModelKind,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct LatencyArgs {
+    /// A Redis of its own: redis://127.0.0.1:PORT.
+    #[arg(long)]
+    pub(crate) url: String,
+    /// Timed dependency edges per store.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) iterations: usize,
+    /// Untimed edges first.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) warmup: usize,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    prefix: String,
+    #[arg(long)]
+    concurrency: usize,
+    #[arg(long)]
+    model_url: Option<String>,
+    #[arg(long)]
+    noop: bool,
+}
+
+pub(crate) const TIER: &str = "bench";
+pub(crate) const STEPS_PER_TASK: usize = 10;
+
+pub async fn run(args: RedisBenchArgs) -> Result<ExitCode> {
+    match args.which {
+        Which::Throughput(args) => throughput::run(args).await,
+        Which::Latency(args) => latency::run(args).await,
+        Which::Worker(args) => worker(args).await,
+    }
+}
+
+fn bench_config(endpoint: &str) -> String {
+    format!(
+        r#"
+[engine]
+planner_tier = "{TIER}"
+synthesis = false
+[tiers.{TIER}]
+model = "bench-model"
+endpoints = ["{endpoint}"]
+usd_per_hour = 1
+tokens_per_second = 1000
+stream = false
+max_concurrency = 4096
+retry = {{ max_retries = 0, initial_backoff_ms = 1, max_backoff_ms = 1 }}
+[[tools]]
+name = "echo"
+description = "Repeat the text"
+tier = "{TIER}"
+input_schema = {{ type = "object", properties = {{ text = {{ type = "string" }} }}, required = ["text"] }}
+kind = {{ type = "llm", prompt = "Echo: {{text}}", max_tokens = 16 }}
+"#
+    )
+}
+
+/// Answers every call at once (no I/O).
+struct NullModel {
+    price: Price,
+}
+
+#[async_trait]
+impl ChatModel for NullModel {
+    async fn chat(
+        &self,
+        _request: &ChatRequest,
+        _ctx: &CallContext,
+    ) -> Result<ChatOutcome, ChatFailure> {
+        Ok(ChatOutcome {
+            content: "ok".to_owned(),
+            usage: Usage {
+                prompt_tokens: 12,
+                completion_tokens: 1,
+                cached_tokens: 0,
+            },
+            model: "null".to_owned(),
+            ttft: Some(Duration::ZERO),
+            latency: Duration::ZERO,
+            attempts: 1,
+            endpoint: "null://".to_owned(),
+            response_request_id: None,
+        })
+    }
+    fn tier_name(&self) -> &str {
+        TIER
+    }
+    fn model_name(&self) -> &str {
+        "null"
+    }
+    fn price(&self) -> &Price {
+        &self.price
+    }
+}
+
+async fn worker(args: WorkerArgs) -> Result<ExitCode> {
+    let options = RedisStoreOptions {
+        prefix: args.prefix.clone(),
+        ..RedisStoreOptions::default()
+    };
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect_with(&args.url, options).await?);
+    if args.noop {
+        return noop_worker(store, args.concurrency).await;
+    }
+    let endpoint = args
+        .model_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:9/v1".into());
+    let settings = Settings::from_toml(&bench_config(&endpoint))?;
+    let catalog = Arc::new(settings.catalog()?);
+    let mut models = Models::new();
+    match &args.model_url {
+        None => {
+            let price = settings
+                .tiers
+                .first()
+                .context("the bench config has one tier")?
+                .price
+                .clone();
+            models.insert(Arc::new(NullModel { price }));
+        }
+        Some(_) => {
+            let client = planex_llm::default_client()?;
+            models =
+                Models::from_tier_set(&TierSet::from_configs(settings.tiers.clone(), &client)?);
+        }
+    }
+    let engine_settings = EngineSettings {
+        planner_tier: TIER.into(),
+        synthesis: false,
+        ..EngineSettings::default()
+    };
+    let engine = Engine::new(store.clone(), catalog, models, engine_settings)?;
+    let mut settings = WorkerSettings::new(TIER, format!("bench-{}", std::process::id()));
+    settings.concurrency = args.concurrency.max(1);
+    settings.idle_wait = Duration::from_secs(1);
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(run_worker(
+        store,
+        engine.executor().clone(),
+        settings,
+        shutdown.clone(),
+    ));
+    println!("ready");
+    crate::shutdown_signal().await;
+    shutdown.cancel();
+    let _ = handle.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The bench plan: 6 roots, 3 steps joining two roots each, 1 step joining those three.
+pub(crate) fn plan_steps() -> Vec<StepSpec> {
+    let step = |id: u32, deps: &[u32]| {
+        let text = if deps.is_empty() {
+            format!("input {id}")
+        } else {
+            deps.iter()
+                .map(|d| format!("{{step_{d}_result}}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut args = serde_json::Map::new();
+        args.insert("text".into(), serde_json::Value::String(text));
+        StepSpec {
+            step_id: StepId(id),
+            tool_name: "echo".into(),
+            args,
+            depends_on: deps.iter().map(|d| StepId(*d)).collect(),
+            tier: TIER.into(),
+            stage: Stage::Step,
+            tolerate_failed_deps: false,
+        }
+    };
+    vec![
+        step(1, &[]),
+        step(2, &[]),
+        step(3, &[]),
+        step(4, &[]),
+        step(5, &[]),
+        step(6, &[]),
+        step(7, &[1, 2]),
+        step(8, &[3, 4]),
+        step(9, &[5, 6]),
+        step(10, &[7, 8, 9]),
+    ]
+}
+
+pub(crate) async fn submit(store: &dyn Store, task: &str) -> Result<TaskId> {
+    let task_id = TaskId::new_random();
+    store
+        .create_task(NewTask {
+            task_id: task_id.clone(),
+            task: task.to_owned(),
+            tenant: None,
+            cost_center: None,
+        })
+        .await?;
+    store
+        .start_task(&task_id, serde_json::json!({}), plan_steps(), Vec::new())
+        .await?;
+    Ok(task_id)
+}
+
+/// Claims up to `concurrency` steps at a time and completes each at once, concurrently.
+async fn noop_worker(store: Arc<dyn Store>, concurrency: usize) -> Result<ExitCode> {
+    let worker = format!("noop-{}", std::process::id());
+    println!("ready");
+    let stop = crate::shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        let claimed = tokio::select! {
+            claimed = store.claim(TIER, &worker, concurrency.max(1), Duration::from_secs(30), Duration::from_secs(1)) => claimed?,
+            _ = &mut stop => return Ok(ExitCode::SUCCESS),
+        };
+        let completions = claimed.into_iter().map(|lease| {
+            let store = store.clone();
+            async move {
+                let outcome = planex_store::StepOutcome::Succeeded {
+                    result: serde_json::json!("ok"),
+                    attempts: 1,
+                    calls: Vec::new(),
+                };
+                store.complete(&lease, outcome).await
+            }
+        });
+        for completion in futures::future::join_all(completions).await {
+            completion?;
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! `bench redis throughput`: W worker processes, tasks submitted by this process, steps per second
+//! and where the time goes (Redis commandstats, CPU seconds from /proc).
+
+use super::{ModelKind, STEPS_PER_TASK, ThroughputArgs, submit};
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use planex_core::TaskId;
+use planex_store::{RedisStore, RedisStoreOptions, TaskStatus, wait_for_task};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Redis-side counters: command calls and microseconds, and the server's CPU seconds.
+struct ServerStats {
+    commands: HashMap<String, (u64, u64)>,
+    cpu_secs: f64,
+}
+
+async fn server_stats(url: &str) -> Result<ServerStats> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("all").query_async(&mut conn).await?;
+    let mut stats = ServerStats {
+        commands: HashMap::new(),
+        cpu_secs: 0.0,
+    };
+    for line in info.lines() {
+        if let Some(rest) = line.strip_prefix("cmdstat_")
+            && let Some((name, fields)) = rest.split_once(':')
+        {
+            let field = |key: &str| {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(key))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            stats
+                .commands
+                .insert(name.to_owned(), (field("calls="), field("usec=")));
+        }
+        for key in ["used_cpu_sys:", "used_cpu_user:"] {
+            if let Some(v) = line.strip_prefix(key) {
+                stats.cpu_secs += v.trim().parse::<f64>().unwrap_or(0.0);
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// CPU seconds (user + system) a process has used, from /proc (Linux).
+fn process_cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start at ") ".
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split(' ').collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line (11 and 12 after the name); 100 Hz.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn spawn_worker(args: &ThroughputArgs, prefix: &str, model_url: Option<&str>) -> Result<Child> {
+    let exe = std::env::current_exe().context("locating the planex binary")?;
+    let mut command = Command::new(exe);
+    command
+        .args([
+            "bench", "redis", "worker", "--url", &args.url, "--prefix", prefix,
+        ])
+        .args(["--concurrency", &args.concurrency.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(url) = model_url {
+        command.args(["--model-url", url]);
+    }
+    if args.model == ModelKind::Noop {
+        command.arg("--noop");
+    }
+    let mut child = command
+        .spawn()
+        .context("starting a benchmark worker process")?;
+    let stdout = child.stdout.take().context("worker stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .context("reading the worker's readiness line")?;
+    if line.trim() != "ready" {
+        let _ = child.kill();
+        bail!("the benchmark worker did not start (it said {line:?})");
+    }
+    Ok(child)
+}
+
+pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
+    if args.workers == 0 || args.tasks == 0 || args.concurrency == 0 {
+        bail!("--workers, --tasks and --concurrency must be at least 1");
+    }
+    let prefix = format!("bench{}", planex_store::now_ms());
+    let options = RedisStoreOptions {
+        prefix: prefix.clone(),
+        ..RedisStoreOptions::default()
+    };
+    let store = Arc::new(RedisStore::connect_with(&args.url, options).await?);
+    let sim = match args.model {
+        ModelKind::Noop | ModelKind::Null => None,
+        ModelKind::Sim => Some(
+            planex_sim::SimServer::start(planex_sim::SimConfig {
+                port: 0,
+                model: "bench-model".into(),
+                max_concurrency: 4096,
+                output_tokens: 8,
+                ..planex_sim::SimConfig::default()
+            })
+            .await?,
+        ),
+    };
+    let model_url = sim.as_ref().map(|s| s.base_url());
+    let mut children = Vec::new();
+    for _ in 0..args.workers {
+        children.push(spawn_worker(&args, &prefix, model_url.as_deref())?);
+    }
+    let before = server_stats(&args.url).await?;
+    let worker_cpu_before: f64 = children.iter().map(|c| process_cpu_secs(c.id())).sum();
+    let own_cpu_before = process_cpu_secs(std::process::id());
+    let started = Instant::now();
+    let ids: Vec<TaskId> = futures::stream::iter(0..args.tasks)
+        .map(|i| {
+            let store = store.clone();
+            async move { submit(&*store, &format!("bench task {i}")).await }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let mut incomplete = 0;
+    for id in &ids {
+        match wait_for_task(&*store, id, Duration::from_secs(300)).await? {
+            Some(record) if record.status == TaskStatus::Complete => {}
+            _ => incomplete += 1,
+        }
+    }
+    let elapsed = started.elapsed();
+    let after = server_stats(&args.url).await?;
+    let worker_cpu: f64 = children
+        .iter()
+        .map(|c| process_cpu_secs(c.id()))
+        .sum::<f64>()
+        - worker_cpu_before;
+    let own_cpu = process_cpu_secs(std::process::id()) - own_cpu_before;
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if let Some(sim) = sim {
+        sim.shutdown().await;
+    }
+    if incomplete > 0 {
+        bail!("{incomplete} of {} tasks did not complete", args.tasks);
+    }
+    let steps = (args.tasks * STEPS_PER_TASK) as f64;
+    let delta = |name: &str| {
+        let (c1, u1) = after.commands.get(name).copied().unwrap_or_default();
+        let (c0, u0) = before.commands.get(name).copied().unwrap_or_default();
+        (c1.saturating_sub(c0) as f64, u1.saturating_sub(u0) as f64)
+    };
+    let (scripts, script_usec) = {
+        let (a, b) = delta("evalsha");
+        let (c, d) = delta("eval");
+        (a + c, b + d)
+    };
+    let (blocking, _) = delta("xread");
+    // Reads: the parent's task waits (EXISTS, SUBSCRIBE, LRANGE of the history, UNSUBSCRIBE) and
+    // `get_task` pipelines (MULTI … EXEC, one round trip; the LRANGE inside is not another one).
+    // EXISTS also runs once per task inside the create script, so one per task is subtracted.
+    let pipelines = delta("multi").0;
+    let reads = (delta("exists").0 - args.tasks as f64).max(0.0)
+        + delta("subscribe").0
+        + delta("unsubscribe").0
+        + pipelines
+        + (delta("lrange").0 - pipelines).max(0.0);
+    let report = serde_json::json!({
+        "workers": args.workers,
+        "model": match args.model {
+            ModelKind::Noop => "none (no-op steps: store only)",
+            ModelKind::Null => "null (engine executor, in-process model)",
+            ModelKind::Sim => "zero-latency simulator over loopback HTTP",
+        },
+        "tasks": args.tasks,
+        "steps": steps,
+        "concurrency_per_worker": args.concurrency,
+        "elapsed_s": elapsed.as_secs_f64(),
+        "steps_per_s": steps / elapsed.as_secs_f64(),
+        "round_trips_per_step": (scripts + blocking + reads) / steps,
+        "script_calls_per_step": scripts / steps,
+        "blocking_reads_per_step": blocking / steps,
+        "read_round_trips_per_step": reads / steps,
+        "redis_script_us_per_step": script_usec / steps,
+        "cpu_us_per_step": {
+            "redis_server": (after.cpu_secs - before.cpu_secs) * 1e6 / steps,
+            "worker_processes": worker_cpu * 1e6 / steps,
+            "submitter_and_simulator": own_cpu * 1e6 / steps,
+        },
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(report: &serde_json::Value) {
+    let f = |path: &[&str]| {
+        path.iter()
+            .fold(report, |v, k| &v[*k])
+            .as_f64()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "Redis throughput: {} worker process(es), model {}, {} tasks x {STEPS_PER_TASK} steps",
+        report["workers"], report["model"], report["tasks"]
+    );
+    println!(
+        "  {:.0} steps/s ({:.2} s); {:.3} Redis round trips per step: {:.3} script calls, {:.3} blocking reads, {:.3} reads",
+        f(&["steps_per_s"]),
+        f(&["elapsed_s"]),
+        f(&["round_trips_per_step"]),
+        f(&["script_calls_per_step"]),
+        f(&["blocking_reads_per_step"]),
+        f(&["read_round_trips_per_step"])
+    );
+    println!(
+        "  CPU per step: redis-server {:.1} µs (scripts {:.1} µs), workers {:.1} µs, submitter {:.1} µs",
+        f(&["cpu_us_per_step", "redis_server"]),
+        f(&["redis_script_us_per_step"]),
+        f(&["cpu_us_per_step", "worker_processes"]),
+        f(&["cpu_us_per_step", "submitter_and_simulator"])
+    );
+}

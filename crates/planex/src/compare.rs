@@ -1,0 +1,221 @@
+//! `planex compare --workload FILE`: runs every task of a JSONL workload both ways — plan-and-execute
+//! and the ReAct baseline — and prints, per task and in total, model calls, tokens per tier, cost,
+//! makespan and the savings (terminal table, `--markdown` or `--json`).
+//!
+//! Key decision: the two architectures run in two phases (all plan-and-execute tasks, then all ReAct
+//! tasks) against separate simulators with the same per-call latency, `--concurrency` tasks at a
+//! time, so neither slows the other and makespans measure the shape of the work.
+
+mod curve;
+mod generate;
+mod harness;
+mod report;
+mod workload;
+
+pub use curve::CurveArgs;
+pub use generate::WorkloadArgs;
+
+use anyhow::{Result, bail};
+use futures::StreamExt;
+use harness::{ArchOutcome, Harness, HarnessOptions};
+use planex_engine::config::Settings;
+use report::{Report, TaskRow};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use workload::WorkloadTask;
+
+/// Arguments of `planex compare`.
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// JSONL workload: `{"task": …, "plan": {…}}` per line (the `planex sim --workload` format;
+    /// an optional "id" labels the task). Tasks without a pinned plan get the planner's own plan.
+    #[arg(long, short)]
+    workload: PathBuf,
+    /// Config file (tiers, prices, tools); default: the embedded, simulated config. Simulated tiers
+    /// are started per architecture; tiers with endpoints are called as configured.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Time to first token of every simulated call, in milliseconds (the same on every tier).
+    #[arg(long, default_value_t = 50)]
+    latency_ms: u64,
+    /// Generation speed of simulated calls in tokens/s (0 = the whole answer after the latency).
+    #[arg(long, default_value_t = 0.0)]
+    tokens_per_second: f64,
+    /// Tasks run at once (per architecture; the two architectures run one after the other).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Most ReAct actions per task (the loop stops there without an answer).
+    #[arg(long, default_value_t = 40)]
+    react_max_actions: usize,
+    /// Run only the first N tasks.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Give up on one task after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    task_timeout_secs: u64,
+    /// Print one JSON document.
+    #[arg(long, conflicts_with = "markdown")]
+    json: bool,
+    /// Print a Markdown table.
+    #[arg(long)]
+    markdown: bool,
+    /// Print only the total row.
+    #[arg(long)]
+    totals_only: bool,
+    /// Also print a Markdown table with one row per plan size (steps).
+    #[arg(long, conflicts_with = "json")]
+    by_steps: bool,
+}
+
+impl CompareArgs {
+    fn options(&self) -> Result<HarnessOptions> {
+        if self.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        if self.react_max_actions == 0 {
+            bail!("--react-max-actions must be at least 1");
+        }
+        if !self.tokens_per_second.is_finite() || self.tokens_per_second < 0.0 {
+            bail!(
+                "--tokens-per-second must be >= 0, got {}",
+                self.tokens_per_second
+            );
+        }
+        Ok(HarnessOptions {
+            latency_ms: self.latency_ms,
+            tokens_per_second: self.tokens_per_second,
+            react_max_actions: self.react_max_actions,
+            task_timeout: Duration::from_secs(self.task_timeout_secs.max(1)),
+        })
+    }
+}
+
+/// Runs `planex compare`.
+pub async fn run(args: CompareArgs) -> Result<ExitCode> {
+    let options = args.options()?;
+    let settings = Settings::load(args.config.as_deref())?;
+    let mut tasks = workload::read(&args.workload)?;
+    if let Some(limit) = args.limit {
+        tasks.truncate(limit);
+    }
+    let pinned = planex_sim::Workload::from_path(&args.workload)?;
+    let harness = Harness::start(&settings, &pinned, &options).await?;
+    if harness.simulated && !args.json {
+        eprintln!(
+            "planex compare: simulated tiers ({} ms per call): model output is synthetic, token counts are real (cl100k_base), costs use the configured prices.",
+            options.latency_ms
+        );
+    }
+    let rows = compare_tasks(&harness, &tasks, args.concurrency, !args.json).await;
+    let report = Report::new(
+        rows,
+        harness.server_counts(),
+        harness.simulated,
+        options.latency_ms,
+        args.concurrency,
+    );
+    let planner_tier = harness.planner_tier.clone();
+    harness.stop().await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if args.markdown {
+        print!("{}", report.markdown(&planner_tier, args.totals_only));
+    } else {
+        print!("{}", report.human(&planner_tier, args.totals_only));
+    }
+    if args.by_steps {
+        print!("\n{}", report.by_steps_markdown());
+    }
+    let failed = report.plan_execute.failed + report.react.failed;
+    if failed > 0 {
+        let first = report
+            .tasks
+            .iter()
+            .flat_map(|t| [&t.plan_execute, &t.react])
+            .find_map(|a| a.error.clone())
+            .unwrap_or_default();
+        eprintln!(
+            "planex: {} plan-and-execute and {} ReAct runs did not finish with an answer; first error: {}",
+            report.plan_execute.failed,
+            report.react.failed,
+            crate::output::one_line(&first)
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs every task with plan-and-execute, then every task as ReAct, `concurrency` at a time.
+async fn compare_tasks(
+    harness: &Harness,
+    tasks: &[WorkloadTask],
+    concurrency: usize,
+    progress: bool,
+) -> Vec<TaskRow> {
+    let phase = |name: &'static str| {
+        if progress {
+            eprintln!("planex compare: {name}: {} tasks…", tasks.len());
+        }
+    };
+    phase("plan-and-execute");
+    let plan_execute = in_order(tasks, concurrency, |t| async move {
+        harness.run_plan_execute(&t.task, t.steps).await
+    })
+    .await;
+    phase("ReAct");
+    let react = in_order(tasks, concurrency, |t| async move {
+        harness.run_react(&t.task).await
+    })
+    .await;
+    tasks
+        .iter()
+        .zip(plan_execute.iter().zip(&react))
+        .map(|(t, (p, r))| TaskRow::new(&t.label, &t.task, t.steps, p, r))
+        .collect()
+}
+
+async fn in_order<'a, F, Fut>(
+    tasks: &'a [WorkloadTask],
+    concurrency: usize,
+    run: F,
+) -> Vec<ArchOutcome>
+where
+    F: Fn(&'a WorkloadTask) -> Fut,
+    Fut: std::future::Future<Output = ArchOutcome>,
+{
+    let mut results: Vec<(usize, ArchOutcome)> = futures::stream::iter(tasks.iter().enumerate())
+        .map(|(i, t)| {
+            let fut = run(t);
+            async move { (i, fut.await) }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+pub use curve::run as curve_command;
+pub use generate::run as workload_command;
+
+/// Runs the comparison of generated tasks for the savings curves (shared with `curve`).
+async fn compare_generated(
+    settings: &Settings,
+    lines: &str,
+    options: &HarnessOptions,
+) -> Result<Report> {
+    let tasks = workload::parse(lines)?;
+    let pinned = planex_sim::Workload::from_jsonl(lines)?;
+    let harness = Harness::start(settings, &pinned, options).await?;
+    let rows = compare_tasks(&harness, &tasks, 4, false).await;
+    let report = Report::new(
+        rows,
+        harness.server_counts(),
+        harness.simulated,
+        options.latency_ms,
+        4,
+    );
+    harness.stop().await;
+    Ok(report)
+}

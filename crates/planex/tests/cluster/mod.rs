@@ -1,0 +1,308 @@
+//! A planex deployment made of real processes for the distributed tests: a private
+//! `redis-server`, a `planex sim` standing in for both model pools, one `planex serve` and any
+//! number of `planex worker` processes, all on 127.0.0.1.
+//!
+//! Readiness is read from each process's own stdout line (never a sleep); every process is killed
+//! when its handle drops, so a failing test leaves nothing running.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use planex_core::TaskId;
+use planex_store::{RedisServer, RedisStore};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const START: Duration = Duration::from_secs(60);
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A child process whose stdout lines arrive on a channel; stderr goes to `DIR/NAME.log`.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, args: &[&str], dir: &Path) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_planex"))
+            .args(args)
+            .env_remove("PLANEX_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc {
+            name: name.to_owned(),
+            child,
+            lines,
+            log,
+        }
+    }
+
+    /// The next stdout line containing `needle`, within `timeout`.
+    pub fn wait_line(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "{} did not print {needle:?} within {timeout:?}; its log: {}\n{}",
+                    self.name,
+                    self.log.display(),
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                ),
+            }
+        }
+    }
+
+    /// SIGKILL: the process dies at once, holding whatever it held.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM: a graceful stop.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (after it said so on stdout) and returns whether it succeeded.
+    pub fn exit_success(&mut self) -> bool {
+        self.child.wait().unwrap().success()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// How to start a cluster.
+pub struct Options {
+    /// Redis writes every command to an append-only file (so a restart keeps the data).
+    pub appendonly: bool,
+    /// The simulator's time to first token: how long every model call takes.
+    pub ttft_ms: u64,
+    /// JSONL pinning the planner's answers per task text.
+    pub workload: String,
+    /// Deliveries before a step is dead-lettered as poison.
+    pub max_deliveries: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            appendonly: false,
+            ttft_ms: 50,
+            workload: String::new(),
+            max_deliveries: 5,
+        }
+    }
+}
+
+/// Redis, simulator, `planex serve` and the workers started so far.
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub redis: RedisServer,
+    pub store_url: String,
+    pub api: String,
+    pub config: PathBuf,
+    pub http: reqwest::Client,
+    sim: Proc,
+    serve: Proc,
+}
+
+fn config(sim: &str, store_url: &str) -> String {
+    let tier = |price: &str| {
+        format!(
+            "model = \"sim-model\"\nendpoints = [\"{sim}\"]\n{price}\ntimeout_secs = 120\nmax_concurrency = 64\nretry = {{ max_retries = 1, initial_backoff_ms = 20, max_backoff_ms = 50 }}\n"
+        )
+    };
+    format!(
+        r#"[engine]
+planner_tier = "planner"
+max_subtasks = 6
+synthesis = true
+worker_concurrency = 8
+
+[store]
+backend = "redis"
+url = "{store_url}"
+
+[tiers.planner]
+{planner}
+[tiers.executor]
+{executor}
+[[tools]]
+name = "web_search"
+description = "Find current facts about a topic"
+tier = "executor"
+input_schema = {{ type = "object", properties = {{ query = {{ type = "string", minLength = 1 }} }}, required = ["query"], additionalProperties = false }}
+kind = {{ type = "llm", prompt = "Find facts about: {{query}}", max_tokens = 64 }}
+
+[[tools]]
+name = "summarize"
+description = "Summarize a text in a few sentences"
+tier = "executor"
+input_schema = {{ type = "object", properties = {{ text = {{ type = "string", minLength = 1 }} }}, required = ["text"], additionalProperties = false }}
+kind = {{ type = "llm", prompt = "Summarize:\n\n{{text}}", max_tokens = 64 }}
+"#,
+        planner = tier("usd_per_hour = 4.54\ntokens_per_second = 2500"),
+        executor = tier("usd_per_hour = 0.96\ntokens_per_second = 6000"),
+    )
+}
+
+impl Cluster {
+    pub fn start(options: Options) -> Cluster {
+        let dir = std::env::temp_dir().join(format!(
+            "planex-distributed-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let redis = RedisServer::start_with(options.appendonly);
+        let store_url = format!(
+            "{}/0?max_deliveries={}",
+            redis.url(),
+            options.max_deliveries
+        );
+        let workload = dir.join("workload.jsonl");
+        std::fs::write(&workload, &options.workload).unwrap();
+        let sim = Proc::spawn(
+            "sim",
+            &[
+                "sim",
+                "--port",
+                "0",
+                "--model",
+                "sim-model",
+                "--ttft-ms",
+                &options.ttft_ms.to_string(),
+                "--max-concurrency",
+                "256",
+                "--hang-ms",
+                "120000",
+                "--workload",
+                workload.to_str().unwrap(),
+            ],
+            &dir,
+        );
+        let line = sim.wait_line("listening on", START);
+        let sim_url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .to_owned();
+        let config = dir.join("planex.toml");
+        std::fs::write(&config, self::config(&sim_url, &store_url)).unwrap();
+        let serve = Proc::spawn(
+            "serve",
+            &[
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            &dir,
+        );
+        let line = serve.wait_line("listening on", START);
+        assert!(line.contains("workers: none"), "{line}");
+        let api = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .to_owned();
+        Cluster {
+            dir,
+            redis,
+            store_url,
+            api,
+            config,
+            http: reqwest::Client::new(),
+            sim,
+            serve,
+        }
+    }
+
+    /// Starts `planex worker --tier TIER --id ID` and waits until it serves.
+    pub fn worker(&self, tier: &str, id: &str, lease_secs: f64, drain_secs: f64) -> Proc {
+        let worker = Proc::spawn(
+            id,
+            &[
+                "worker",
+                "--tier",
+                tier,
+                "--id",
+                id,
+                "--concurrency",
+                "8",
+                "--config",
+                self.config.to_str().unwrap(),
+                "--lease-secs",
+                &lease_secs.to_string(),
+                "--drain-secs",
+                &drain_secs.to_string(),
+            ],
+            &self.dir,
+        );
+        worker.wait_line("serving tier", START);
+        worker
+    }
+
+    /// `POST /v1/tasks` without waiting: the task is accepted (202) and runs on the workers.
+    pub async fn submit(&self, task: &str) -> TaskId {
+        let response = self
+            .http
+            .post(format!("{}/v1/tasks", self.api))
+            .json(&serde_json::json!({ "task": task }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 202, "{body}");
+        TaskId(body["task_id"].as_str().unwrap().to_owned())
+    }
+
+    /// `submit` for an owned task text (for `join_all`).
+    pub async fn submit_owned(&self, task: String) -> TaskId {
+        self.submit(&task).await
+    }
+
+    /// A store client of the test's own, on the same Redis.
+    pub async fn store(&self) -> RedisStore {
+        RedisStore::connect(&self.store_url).await.unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.serve.kill9();
+        self.sim.kill9();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

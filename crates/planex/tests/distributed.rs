@@ -1,0 +1,348 @@
+//! The distributed deployment as real processes: `planex serve`, `planex worker` processes per
+//! tier, a `planex sim` and a private `redis-server` (see `cluster/`). Every assertion reads the
+//! shared store (task records, event histories, dead letters), never process logs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cluster;
+
+use cluster::{Cluster, Options};
+use futures::StreamExt;
+use planex_core::{Stage, StepId, TaskId};
+use planex_store::{EventKind, EventStream, RedisStore, StepState, Store, TaskRecord, TaskStatus};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const DONE: Duration = Duration::from_secs(120);
+
+async fn finished(store: &RedisStore, task: &TaskId) -> TaskRecord {
+    planex_store::wait_for_task(store, task, DONE)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("task {task} did not finish within {DONE:?}"))
+}
+
+/// Reads events until one matches, within `DONE`.
+async fn until(
+    events: &mut EventStream,
+    what: &str,
+    matches: impl Fn(&EventKind) -> bool,
+) -> EventKind {
+    loop {
+        let event = tokio::time::timeout(DONE, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within {DONE:?}"))
+            .unwrap_or_else(|| panic!("the event stream ended before {what}"));
+        if matches(&event.kind) {
+            return event.kind;
+        }
+    }
+}
+
+/// Each step's outcome was applied exactly once: one `step_completed` event per step, and the
+/// priced calls of one completion only (a duplicate completion is never charged).
+async fn assert_applied_once(store: &RedisStore, record: &TaskRecord) {
+    let history: Vec<_> = store.events(&record.task_id).await.unwrap().collect().await;
+    for (id, step) in &record.steps {
+        assert_eq!(
+            step.state,
+            StepState::Complete,
+            "step {id}: {:?}",
+            step.error
+        );
+        assert!(step.result.is_some(), "step {id} has no result");
+        let completions = history
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::StepCompleted { step_id } if step_id == *id))
+            .count();
+        assert_eq!(
+            completions, 1,
+            "step {id} of {} completed {completions} times",
+            record.task_id
+        );
+        let calls = record
+            .calls
+            .iter()
+            .filter(|c| c.step_id == Some(*id) && c.stage != Stage::Plan)
+            .count();
+        assert_eq!(
+            calls as u32, step.attempts,
+            "step {id}: calls of one completion only"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_tasks_complete_on_two_executor_processes_and_one_planner_process() {
+    let cluster = tokio::task::block_in_place(|| Cluster::start(Options::default()));
+    let _workers = tokio::task::block_in_place(|| {
+        [
+            cluster.worker("executor", "exec-a", 30.0, 5.0),
+            cluster.worker("executor", "exec-b", 30.0, 5.0),
+            cluster.worker("planner", "plan-1", 30.0, 5.0),
+        ]
+    });
+    let submissions =
+        (0..50).map(|i| cluster.submit_owned(format!("Research question number {i}")));
+    let tasks: Vec<TaskId> = futures::future::join_all(submissions).await;
+    let store = cluster.store().await;
+    let mut executors = BTreeSet::new();
+    for task in &tasks {
+        let record = finished(&store, task).await;
+        assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
+        assert!(record.answer().unwrap().starts_with("[simulated]"));
+        assert!(record.steps.len() >= 4, "a plan of 3+ steps plus synthesis");
+        for step in record.steps.values() {
+            assert_eq!(step.deliveries, 1, "no step was redelivered");
+            let worker = step.worker.clone().unwrap();
+            if step.spec.stage == Stage::Synthesis {
+                assert_eq!(
+                    worker, "plan-1",
+                    "synthesis runs on the planner tier's worker"
+                );
+            } else {
+                assert!(worker == "exec-a" || worker == "exec-b", "{worker}");
+                executors.insert(worker);
+            }
+        }
+        assert_applied_once(&store, &record).await;
+    }
+    assert_eq!(executors.len(), 2, "both executor processes ran steps");
+    for tier in ["executor", "planner"] {
+        let depth = store.queue_depth(tier).await.unwrap();
+        assert_eq!(
+            (depth.ready, depth.in_flight),
+            (0, 0),
+            "tier {tier} drained"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_holding_steps_loses_nothing_and_applies_each_step_once() {
+    // Every model call takes 400 ms, so the first executor certainly holds steps when it dies.
+    let cluster = tokio::task::block_in_place(|| {
+        Cluster::start(Options {
+            ttft_ms: 400,
+            ..Options::default()
+        })
+    });
+    let mut victim = tokio::task::block_in_place(|| cluster.worker("executor", "victim", 2.0, 5.0));
+    let _planner = tokio::task::block_in_place(|| cluster.worker("planner", "plan-1", 2.0, 5.0));
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        tasks.push(cluster.submit(&format!("Crash-test question {i}")).await);
+    }
+    let store = cluster.store().await;
+    let mut events = store.events(&tasks[5]).await.unwrap();
+    until(
+        &mut events,
+        "a step started by the victim",
+        |kind| matches!(kind, EventKind::StepStarted { worker, .. } if worker == "victim"),
+    )
+    .await;
+    tokio::task::block_in_place(|| victim.kill9());
+    let _survivor =
+        tokio::task::block_in_place(|| cluster.worker("executor", "survivor", 2.0, 5.0));
+    let mut redelivered = 0;
+    for task in &tasks {
+        let record = finished(&store, task).await;
+        assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
+        assert_applied_once(&store, &record).await;
+        for step in record.steps.values() {
+            if step.deliveries >= 2 {
+                redelivered += 1;
+                assert_eq!(step.worker.as_deref(), Some("survivor"));
+            }
+        }
+    }
+    assert!(
+        redelivered >= 1,
+        "the steps the victim held were redelivered"
+    );
+    let dead: Vec<_> = store.dead_letters(100).await.unwrap();
+    assert!(dead.iter().all(|d| !tasks.contains(&d.task_id)), "{dead:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_run_is_survived_by_every_process() {
+    let mut cluster = tokio::task::block_in_place(|| {
+        Cluster::start(Options {
+            appendonly: true,
+            ttft_ms: 150,
+            ..Options::default()
+        })
+    });
+    let _workers = tokio::task::block_in_place(|| {
+        [
+            cluster.worker("executor", "exec-a", 3.0, 5.0),
+            cluster.worker("executor", "exec-b", 3.0, 5.0),
+            cluster.worker("planner", "plan-1", 3.0, 5.0),
+        ]
+    });
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        tasks.push(cluster.submit(&format!("Restart-test question {i}")).await);
+    }
+    let store = cluster.store().await;
+    let mut events = store.events(&tasks[0]).await.unwrap();
+    until(&mut events, "a first completed step", |kind| {
+        matches!(kind, EventKind::StepCompleted { .. })
+    })
+    .await;
+    tokio::task::block_in_place(|| cluster.redis.restart());
+    // The API replica reconnects by itself too: a task submitted after the restart runs.
+    tasks.push(cluster.submit("Question asked after the restart").await);
+    for task in &tasks {
+        let record = finished(&store, task).await;
+        assert_eq!(
+            record.status,
+            TaskStatus::Complete,
+            "task {task}: {:?}",
+            record.error
+        );
+        assert!(record.steps.values().all(|s| s.result.is_some()));
+    }
+}
+
+fn pinned(task: &str, steps: serde_json::Value) -> String {
+    serde_json::json!({ "task": task, "plan": { "task": task, "steps": steps } }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_kills_its_worker_every_time_is_dead_lettered_and_the_task_is_partial() {
+    // Step 1 never finishes (the simulator hangs on it); each worker that takes it dies.
+    let task_text = "Summarize the poison";
+    let workload = pinned(
+        task_text,
+        serde_json::json!([
+            {"step_id": 1, "tool_name": "summarize", "args": {"text": "#sim:hang poison"}, "depends_on": []},
+            {"step_id": 2, "tool_name": "summarize", "args": {"text": "{step_1_result}"}, "depends_on": [1]}
+        ]),
+    );
+    let cluster = tokio::task::block_in_place(|| {
+        Cluster::start(Options {
+            workload,
+            max_deliveries: 2,
+            ..Options::default()
+        })
+    });
+    let _planner = tokio::task::block_in_place(|| cluster.worker("planner", "plan-1", 1.0, 5.0));
+    let task = cluster.submit(task_text).await;
+    let store = cluster.store().await;
+    let mut events = store.events(&task).await.unwrap();
+    let mut kills = 0;
+    for round in 0..6 {
+        let id = format!("exec-{round}");
+        let mut worker = tokio::task::block_in_place(|| cluster.worker("executor", &id, 1.0, 5.0));
+        let kind = until(&mut events, "step 1 started or failed", |kind| {
+            matches!(
+                kind,
+                EventKind::StepStarted {
+                    step_id: StepId(1),
+                    ..
+                } | EventKind::StepFailed { .. }
+            )
+        })
+        .await;
+        match kind {
+            EventKind::StepStarted { worker: holder, .. } => {
+                assert_eq!(holder, id);
+                tokio::task::block_in_place(|| worker.kill9());
+                kills += 1;
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(kills, 2, "killed once per allowed delivery");
+    let record = finished(&store, &task).await;
+    assert_eq!(record.status, TaskStatus::Partial, "not stuck, not failed");
+    let step = |n| &record.steps[&StepId(n)];
+    assert_eq!(step(1).state, StepState::Failed);
+    assert!(step(1).error.as_deref().unwrap().contains("poison"));
+    assert_eq!(step(2).state, StepState::Skipped);
+    let synthesis = record
+        .steps
+        .values()
+        .find(|s| s.spec.stage == Stage::Synthesis)
+        .unwrap();
+    assert_eq!(
+        synthesis.state,
+        StepState::Complete,
+        "synthesis summarises what was produced"
+    );
+    let letter = store
+        .dead_letters(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.task_id == task)
+        .expect("the poison step is in the dead-letter stream");
+    assert_eq!((letter.step_id, letter.deliveries), (StepId(1), 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_held_steps_without_counting_a_delivery() {
+    let task_text = "Summarize slowly";
+    let workload = pinned(
+        task_text,
+        serde_json::json!([
+            {"step_id": 1, "tool_name": "summarize", "args": {"text": "#sim:hang slow"}, "depends_on": []}
+        ]),
+    );
+    let cluster = tokio::task::block_in_place(|| {
+        Cluster::start(Options {
+            workload,
+            ..Options::default()
+        })
+    });
+    let mut worker =
+        tokio::task::block_in_place(|| cluster.worker("executor", "graceful", 30.0, 0.3));
+    let task = cluster.submit(task_text).await;
+    let store = cluster.store().await;
+    let mut events = store.events(&task).await.unwrap();
+    until(&mut events, "step 1 started", |kind| {
+        matches!(
+            kind,
+            EventKind::StepStarted {
+                step_id: StepId(1),
+                ..
+            }
+        )
+    })
+    .await;
+    worker.sigterm();
+    let line = tokio::task::block_in_place(|| worker.wait_line("stopped", cluster::START));
+    assert!(line.contains("1 unfinished steps released"), "{line}");
+    assert!(worker.exit_success(), "a graceful stop exits 0");
+    let record = store.get_task(&task).await.unwrap().unwrap();
+    let step = &record.steps[&StepId(1)];
+    assert_eq!((step.state, step.deliveries), (StepState::Ready, 0));
+    let depth = store.queue_depth("executor").await.unwrap();
+    assert_eq!(
+        (depth.ready, depth.in_flight),
+        (1, 0),
+        "back in the ready queue at once"
+    );
+}
+
+#[test]
+fn worker_refuses_a_private_store_and_unknown_tiers_with_clear_errors() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_planex"))
+            .args(args)
+            .env_remove("PLANEX_LOG")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} must fail");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let memory = run(&["worker", "--tier", "executor"]);
+    assert!(memory.contains("needs a store shared"), "{memory}");
+    let unknown = run(&["worker", "--tier", "gpu9", "--store", "redis://127.0.0.1:1"]);
+    assert!(
+        unknown.contains("is not a tier") && unknown.contains("executor"),
+        "{unknown}"
+    );
+    let bad_url = run(&["run", "--store", "mysql://x", "task"]);
+    assert!(bad_url.contains("--store"), "{bad_url}");
+}
