@@ -233,7 +233,8 @@ impl Settings {
             None => Figment::from(Toml::string(DEFAULT_CONFIG)),
         };
         let raw: RawConfig = base
-            .merge(Env::prefixed("PLANEX_").split("__"))
+            // PLANEX_LOG is the log filter, not a config field.
+            .merge(Env::prefixed("PLANEX_").ignore(&["LOG"]).split("__"))
             .extract()
             .map_err(|e| ConfigError::Parse(e.to_string()))?;
         Settings::from_raw(raw)

@@ -237,3 +237,12 @@ fn uuid_like() -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// Regression: `PLANEX_LOG` (the log filter) was read as a config override and rejected as an
+/// unknown field, so setting it made every command fail.
+#[test]
+fn planex_log_is_not_mistaken_for_a_config_field() {
+    let mut cmd = Command::cargo_bin("planex").unwrap();
+    cmd.env("PLANEX_LOG", "warn").timeout(Duration::from_secs(60));
+    cmd.args(["config"]).assert().success().stdout(predicates::str::contains("config OK"));
+}
