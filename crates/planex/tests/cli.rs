@@ -243,6 +243,10 @@ fn uuid_like() -> String {
 #[test]
 fn planex_log_is_not_mistaken_for_a_config_field() {
     let mut cmd = Command::cargo_bin("planex").unwrap();
-    cmd.env("PLANEX_LOG", "warn").timeout(Duration::from_secs(60));
-    cmd.args(["config"]).assert().success().stdout(predicates::str::contains("config OK"));
+    cmd.env("PLANEX_LOG", "warn")
+        .timeout(Duration::from_secs(60));
+    cmd.args(["config"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("config OK"));
 }
