@@ -2,10 +2,11 @@
 //! `planex sim` process standing in for real model servers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod sim_process;
+
+use sim_process::SimProcess;
+
 use assert_cmd::Command;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 const TASK: &str = "Compare H200 and L40S GPU clouds for serving a 70B model";
@@ -138,50 +139,10 @@ fn config_errors_name_the_field() {
         .stdout(predicates::str::contains("built-in simulator"));
 }
 
-/// A `planex sim` child process, stopped on drop.
-struct SimProcess {
-    child: Child,
-    base_url: String,
-}
-
-impl SimProcess {
-    fn start(model: &str) -> SimProcess {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("planex"))
-            .args(["sim", "--port", "0", "--model", model])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let _ = tx.send(line.unwrap_or_default());
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("planex sim did not report its address");
-        let base_url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
-        SimProcess { child, base_url }
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn run_against_separate_sim_processes_as_real_servers() {
-    let planner = SimProcess::start("llama-70b");
-    let executor = SimProcess::start("qwen-7b");
+    let planner = SimProcess::start("llama-70b", &[]);
+    let executor = SimProcess::start("qwen-7b", &[]);
     let config = planex_engine::config::DEFAULT_CONFIG
         .replace("sim-llama-3.3-70b", "llama-70b")
         .replace("sim-qwen2.5-7b", "qwen-7b")

@@ -1,11 +1,12 @@
 //! `planex route explain`, `planex scale status` and the start-up model pin, as processes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod sim_process;
+
+use sim_process::SimProcess;
+
 use assert_cmd::Command;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 fn planex() -> Command {
@@ -169,47 +170,6 @@ fn scale_status_reports_a_decision_per_tier() {
     let stdout = String::from_utf8(table.get_output().stdout.clone()).unwrap();
     assert!(stdout.contains("queue depth 0 <= 100: hold"), "{stdout}");
     assert!(stdout.contains("executor queue depth > 100"), "{stdout}");
-}
-
-/// A `planex sim` child process, stopped on drop.
-struct SimProcess {
-    child: Child,
-    base_url: String,
-}
-
-impl SimProcess {
-    fn start(model: &str, extra: &[&str]) -> SimProcess {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("planex"))
-            .args(["sim", "--port", "0", "--model", model])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let _ = tx.send(line.unwrap_or_default());
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("planex sim did not report its address");
-        let base_url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
-        SimProcess { child, base_url }
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

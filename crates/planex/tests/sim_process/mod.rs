@@ -1,0 +1,51 @@
+//! A `planex sim` child process standing in for a real model server, shared by the CLI tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A `planex sim` child process, stopped on drop.
+pub struct SimProcess {
+    child: Child,
+    /// Its OpenAI base URL (`http://127.0.0.1:PORT/v1`).
+    pub base_url: String,
+}
+
+impl SimProcess {
+    /// Starts `planex sim --port 0 --model MODEL EXTRA…` and waits (with a timeout) for the line
+    /// that reports its bound address.
+    pub fn start(model: &str, extra: &[&str]) -> SimProcess {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("planex"))
+            .args(["sim", "--port", "0", "--model", model])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let _ = tx.send(line.unwrap_or_default());
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("planex sim did not report its address");
+        let base_url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .to_owned();
+        SimProcess { child, base_url }
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
