@@ -378,6 +378,74 @@ pub async fn events_replay_then_follow_and_end(store: Arc<dyn Store>) {
     assert_eq!(replay, seen);
 }
 
+/// Several steps of one task claimed and completed together (one batch, one script call on
+/// Redis) still give every event once, in order, numbered without gaps, to a live subscriber;
+/// `wait_for_status` reports the final status from the events.
+pub async fn batched_steps_keep_events_in_order(store: Arc<dyn Store>) {
+    let task = new_task(
+        &*store,
+        vec![
+            spec(1, &[], "x"),
+            spec(2, &[], "x"),
+            spec(3, &[], "x"),
+            spec(4, &[1, 2, 3], "x"),
+        ],
+    )
+    .await;
+    let mut events = store.events(&task).await.unwrap();
+    let roots = claim_ids(&*store, "x", 3, WAIT).await;
+    assert_eq!(ids(&roots), BTreeSet::from([1, 2, 3]));
+    let done = futures::future::join_all(roots.iter().map(|l| store.complete(l, ok("r")))).await;
+    assert!(
+        done.iter()
+            .all(|d| matches!(d, Ok(Completion::Applied { .. })))
+    );
+    let last = claim_ids(&*store, "x", 3, WAIT).await;
+    assert_eq!(ids(&last), BTreeSet::from([4]));
+    assert_eq!(
+        last[0].dep_results.len(),
+        3,
+        "the join step sees all three results"
+    );
+    store.complete(&last[0], ok("joined")).await.unwrap();
+    let mut seen = Vec::new();
+    while let Some(event) = tokio::time::timeout(WAIT, events.next())
+        .await
+        .expect("event stream stalled")
+    {
+        seen.push(event);
+    }
+    let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>(), "{seen:?}");
+    for step in 1..=4 {
+        let started = seen
+            .iter()
+            .filter(
+                |e| matches!(&e.kind, EventKind::StepStarted { step_id, .. } if step_id.0 == step),
+            )
+            .count();
+        let completed = seen
+            .iter()
+            .filter(
+                |e| matches!(&e.kind, EventKind::StepCompleted { step_id } if step_id.0 == step),
+            )
+            .count();
+        assert_eq!((started, completed), (1, 1), "step {step}: {seen:?}");
+    }
+    assert_eq!(
+        wait_for_status(&*store, &task, WAIT).await.unwrap(),
+        Some(TaskStatus::Complete)
+    );
+    let unfinished = new_task(&*store, vec![spec(1, &[], "y")]).await;
+    assert_eq!(
+        wait_for_status(&*store, &unfinished, Duration::from_millis(50))
+            .await
+            .unwrap(),
+        None,
+        "a task still running times out"
+    );
+}
+
 pub async fn claim_wakes_on_enqueue(store: Arc<dyn Store>) {
     let waiter = {
         let store = store.clone();
@@ -591,7 +659,7 @@ macro_rules! conformance_tests {
             roots_ready_dependents_wait, completion_is_idempotent, failure_dead_letters_and_skips_dependents,
             tolerant_step_runs_after_failed_dependency, expired_lease_is_redelivered,
             poison_step_goes_to_dead_letters, release_returns_step_uncounted, extended_lease_is_kept,
-            events_replay_then_follow_and_end, claim_wakes_on_enqueue, queue_depth_counts_ready_and_in_flight,
+            events_replay_then_follow_and_end, batched_steps_keep_events_in_order, claim_wakes_on_enqueue, queue_depth_counts_ready_and_in_flight,
             tiers_are_separate, concurrent_claimers_never_share_a_step, errors_for_unknown_and_invalid,
             unplanned_tasks_finish_with_reason, costs_accumulate_over_stages);
     };

@@ -115,19 +115,35 @@ pub async fn wait_for_task(
     task_id: &TaskId,
     timeout: Duration,
 ) -> Result<Option<TaskRecord>, StoreError> {
+    match wait_for_status(store, task_id, timeout).await? {
+        Some(_) => store.get_task(task_id).await,
+        None => Ok(None),
+    }
+}
+
+/// Waits for a task's `TaskCompleted` event, up to `timeout`, and returns the final status it
+/// carries without reading the task (cheaper than [`wait_for_task`] when the status is all a
+/// caller needs); `None` when the timeout passed first.
+pub async fn wait_for_status(
+    store: &dyn Store,
+    task_id: &TaskId,
+    timeout: Duration,
+) -> Result<Option<TaskStatus>, StoreError> {
     use futures::StreamExt;
     let mut events = store.events(task_id).await?;
     let finished = tokio::time::timeout(timeout, async {
         while let Some(event) = events.next().await {
-            if matches!(event.kind, EventKind::TaskCompleted { .. }) {
-                return true;
+            if let EventKind::TaskCompleted { status } = event.kind {
+                return Some(status);
             }
         }
-        false
+        None
     })
     .await;
     match finished {
-        Ok(_) => store.get_task(task_id).await,
+        Ok(Some(status)) => Ok(Some(status)),
+        // The stream ended without a completion: the task is gone (expired); read what is left.
+        Ok(None) => Ok(store.get_task(task_id).await?.map(|t| t.status)),
         Err(_) => Ok(None),
     }
 }

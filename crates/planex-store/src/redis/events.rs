@@ -1,5 +1,6 @@
 //! Task events over Redis: each task's history is a list (`px:task:{ID}:events`), and every new
-//! event is also published on `px:events:{ID}` as `SEQ|JSON`.
+//! event is also published on `px:events:{ID}` as `SEQ|JSON` (the events of one script call go
+//! as one message, one JSON per line, numbered from SEQ).
 //!
 //! Key decisions: one pub/sub connection per store carries every subscription of the process (a
 //! hub task dispatches messages to the watchers of each channel), so an API replica with many
@@ -133,12 +134,15 @@ impl EventHub {
         let Ok(payload) = std::str::from_utf8(message.get_payload_bytes()) else {
             return;
         };
-        let Some((seq, json)) = codec::published_event(payload) else {
+        let Some((seq, bundle)) = codec::published_event(payload) else {
             return;
         };
         if let Some(watchers) = self.watchers().get(channel) {
-            for tx in watchers.values() {
-                let _ = tx.send(Signal::Event(seq, json.to_owned()));
+            // One message carries the events of one script call, one JSON per line.
+            for (i, json) in bundle.split('\n').enumerate() {
+                for tx in watchers.values() {
+                    let _ = tx.send(Signal::Event(seq + i as u64, json.to_owned()));
+                }
             }
         }
     }

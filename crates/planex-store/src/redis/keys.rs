@@ -43,10 +43,6 @@ impl Keys {
         format!("{}:ready:{{{tier}}}", self.prefix)
     }
 
-    pub fn leases(&self, tier: &str) -> String {
-        format!("{}:leases:{{{tier}}}", self.prefix)
-    }
-
     pub fn dead_letters(&self) -> String {
         format!("{}:dlq", self.prefix)
     }

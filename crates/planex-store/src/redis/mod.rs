@@ -3,7 +3,7 @@
 //!
 //! Key decisions:
 //! - Every state change is one Lua script (`lua/*.lua`), so each is atomic on the server and costs
-//!   one round trip; the completion script stores the result, drops the lease (ZREM, XACK, XDEL),
+//!   one round trip; the completion script stores the result, drops the leases (one ZREM and one XACK per batch; acknowledged entries are trimmed by the claim script, not deleted one by one),
 //!   decrements dependents, XADDs the newly ready ones, appends and publishes events and finishes
 //!   the task.
 //! - Ready steps are per-tier streams read by one consumer group with `XREADGROUP COUNT` (inside

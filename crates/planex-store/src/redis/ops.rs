@@ -1,8 +1,9 @@
 //! The Redis store's single-shot operations: creating, starting and finishing tasks, lease
 //! extension and release (one script each), and the reads (one pipeline each).
 //!
-//! Key decision: reads that need several keys (`get_task`, `queue_depth`) go as one atomic
-//! pipeline (`MULTI`/`EXEC`), so a task is never seen half-updated by a completion script.
+//! Key decision: `get_task` reads its keys as one atomic pipeline (`MULTI`/`EXEC`), so a task is
+//! never seen half-updated by a completion script; `queue_depth` is a small script (the consumer
+//! group's lag and the lease count).
 
 use super::{Core, Retry, codec, unavailable};
 use crate::memory::check_steps;
@@ -253,19 +254,11 @@ pub(super) async fn dead_letters(core: &Core, limit: usize) -> Result<Vec<DeadLe
 }
 
 pub(super) async fn queue_depth(core: &Core, tier: &str) -> Result<QueueDepth, StoreError> {
-    let mut pipe = redis::pipe();
-    pipe.atomic()
-        .cmd("XLEN")
-        .arg(core.keys.ready(tier))
-        .cmd("ZCARD")
-        .arg(core.keys.leases(tier));
-    let (entries, leased): (u64, u64) = core
-        .query_pipe(Retry::Idempotent, &pipe)
+    let mut invocation = core.invocation(&core.scripts.depth);
+    invocation.arg(tier);
+    let (ready, in_flight): (u64, u64) = core
+        .invoke(Retry::Idempotent, &invocation)
         .await
         .map_err(|e| unavailable("read queue depth", &e))?;
-    // The stream holds ready entries plus the delivered, unacknowledged ones (one per lease).
-    Ok(QueueDepth {
-        ready: entries.saturating_sub(leased),
-        in_flight: leased,
-    })
+    Ok(QueueDepth { ready, in_flight })
 }

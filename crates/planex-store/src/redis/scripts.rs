@@ -23,6 +23,7 @@ pub(super) struct Scripts {
     pub complete: Script,
     pub release: Script,
     pub extend: Script,
+    pub depth: Script,
 }
 
 impl Scripts {
@@ -35,6 +36,7 @@ impl Scripts {
             complete: build(include_str!("lua/complete.lua")),
             release: build(include_str!("lua/release.lua")),
             extend: build(include_str!("lua/extend.lua")),
+            depth: build(include_str!("lua/depth.lua")),
         }
     }
 }

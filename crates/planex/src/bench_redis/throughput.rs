@@ -5,7 +5,7 @@ use super::{ModelKind, STEPS_PER_TASK, ThroughputArgs, submit};
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use planex_core::TaskId;
-use planex_store::{RedisStore, RedisStoreOptions, TaskStatus, wait_for_task};
+use planex_store::{RedisStore, RedisStoreOptions, TaskStatus, wait_for_status};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -146,8 +146,8 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
         .collect::<Result<_>>()?;
     let mut incomplete = 0;
     for id in &ids {
-        match wait_for_task(&*store, id, Duration::from_secs(300)).await? {
-            Some(record) if record.status == TaskStatus::Complete => {}
+        match wait_for_status(&*store, id, Duration::from_secs(300)).await? {
+            Some(TaskStatus::Complete) => {}
             _ => incomplete += 1,
         }
     }

@@ -2,57 +2,48 @@
 -- ARGV[5] tier, ARGV[6] worker (consumer name), ARGV[7] max, ARGV[8] lease ms.
 -- First redelivers steps whose lease expired (XCLAIM to this worker; a step already delivered
 -- MAX_DELIVERIES times is dead-lettered as poison instead), then reads new entries with
--- XREADGROUP COUNT. Returns {now, next lease deadline or -1, last stream id or '', leases...},
--- each lease {token, task id, task text, spec JSON, delivery, {dep id, dep result, ...}}.
+-- XREADGROUP COUNT and trims acknowledged entries off the stream. Steps of one task share its
+-- context (common.lua): their fields are read with one HMGET (and their dependencies' results
+-- with one more) and written with one HSET. Returns {now, next lease deadline or -1, last stream
+-- id or '', leases...}, each lease {token, task id, task text, spec JSON, delivery,
+-- {dep id, dep result, ...}}.
 -- The caller blocks (on its own connection) only when no lease came back.
 
 local tier, worker = ARGV[5], ARGV[6]
 local max, lease_ms = tonumber(ARGV[7]), tonumber(ARGV[8])
 local now = now_ms()
+local deadline = num(now + lease_ms)
 local rkey, lkey = ready_key(tier), lease_key(tier)
-local out = {}
-local texts = {}
+local started_tail = ',"tier":' .. jstr(tier) .. ',"worker":' .. jstr(worker) .. ',"delivery":'
+local leased = {}
 
--- Leases one step whose stream entry is ENTRY. F holds the step's spec, deliveries, started, deps.
-local function lease(c, step, entry, f)
-  local delivery = tonumber(f[2] or '0') + 1
-  local token = delivery .. ':' .. entry .. ':' .. step .. ':' .. c.task
-  local fields = { step .. ':state', 'running', step .. ':deliveries', delivery,
-    step .. ':worker', worker, step .. ':lease', token }
-  if not f[3] then
-    fields[#fields + 1] = step .. ':started'
-    fields[#fields + 1] = num(now)
+-- The fields a claim reads of a step: spec, deliveries, started, deps, state, lease, attempts.
+local STEP_FIELDS = { '', ':deliveries', ':started', ':deps', ':state', ':lease', ':attempts' }
+
+local function step_query(step, query)
+  for _, f in ipairs(STEP_FIELDS) do
+    query[#query + 1] = step .. f
   end
-  redis.call('HSET', c.skey, unpack(fields))
-  redis.call('ZADD', lkey, num(now + lease_ms), token)
-  emit(c, '"type":"step_started","step_id":' .. step .. ',"tier":' .. jstr(tier) ..
-    ',"worker":' .. jstr(worker) .. ',"delivery":' .. delivery)
-  local deps = {}
-  local dep_ids = split_ids(f[4])
-  if #dep_ids > 0 then
-    local query = {}
-    for i, d in ipairs(dep_ids) do
-      query[i] = d .. ':result'
-    end
-    local results = redis.call('HMGET', c.skey, unpack(query))
-    for i, d in ipairs(dep_ids) do
-      if results[i] then
-        deps[#deps + 1] = d
-        deps[#deps + 1] = results[i]
-      end
-    end
-  end
-  local text = texts[c.task]
-  if not text then
-    text = redis.call('HGET', c.tkey, 'task') or ''
-    texts[c.task] = text
-  end
-  out[#out + 1] = { token, c.task, text, f[1] or '', delivery, deps }
+  return query
 end
 
 local function step_fields(c, step)
-  return redis.call('HMGET', c.skey, step, step .. ':deliveries', step .. ':started', step .. ':deps',
-    step .. ':state', step .. ':lease', step .. ':attempts')
+  return get(c, step_query(step, {}))
+end
+
+-- Leases one step whose stream entry is ENTRY. F holds its fields (STEP_FIELDS).
+local function lease(c, step, entry, f)
+  local delivery = tonumber(f[2] or '0') + 1
+  local token = delivery .. ':' .. entry .. ':' .. step .. ':' .. c.task
+  set(c, step .. ':state', 'running', step .. ':deliveries', delivery, step .. ':worker', worker,
+    step .. ':lease', token)
+  if not f[3] then
+    set(c, step .. ':started', NOW_S)
+  end
+  add_lease(tier, token, deadline)
+  emit(c, '"type":"step_started","step_id":' .. step .. started_tail .. delivery)
+  leased[#leased + 1] = { token = token, c = c, spec = f[1] or '', delivery = delivery,
+    deps = split_ids(f[4]) }
 end
 
 -- 1. Expired leases, earliest first.
@@ -60,21 +51,21 @@ local expired = redis.call('ZRANGEBYSCORE', lkey, '-inf', now, 'LIMIT', 0, max +
 for _, token in ipairs(expired) do
   local entry, step, task = parse_token(token)
   if not task then
-    redis.call('ZREM', lkey, token)
+    forget_lease(tier, token)
   else
     local c = task_ctx(task, now)
     local f = step_fields(c, step)
     if f[5] ~= 'running' or f[6] ~= token then
       -- Stale: the step finished or moved on under another lease.
-      redis.call('ZREM', lkey, token)
+      forget_lease(tier, token)
     elseif tonumber(f[2] or '0') >= MAX_DELIVERIES then
       drop_lease(tier, token)
       local ready, skipped = {}, {}
       fail_step(c, step, 'poison step: delivered ' .. (f[2] or '0') ..
         ' times and never completed (its worker died or hung each time)', f[7] or '0', ready, skipped)
       finish_if_done(c)
-    elseif #out < max then
-      redis.call('ZREM', lkey, token)
+    elseif #leased < max then
+      forget_lease(tier, token)
       redis.call('XCLAIM', rkey, GROUP, worker, 0, entry, 'JUSTID')
       lease(c, step, entry, f)
     else
@@ -85,38 +76,63 @@ end
 
 -- 2. New entries.
 local last_id = ''
-if #out < max then
-  local read = redis.pcall('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', max - #out,
+if #leased < max then
+  local read = redis.pcall('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', max - #leased,
     'STREAMS', rkey, '>')
   if type(read) == 'table' and read.err then
     if string.find(read.err, 'NOGROUP', 1, true) then
       redis.call('XGROUP', 'CREATE', rkey, GROUP, '0', 'MKSTREAM')
-      read = redis.call('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', max - #out,
+      read = redis.call('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', max - #leased,
         'STREAMS', rkey, '>')
     else
+      flush_all()
       return redis.error_reply(read.err)
     end
   end
-  if read then
-    for _, e in ipairs(read[1][2]) do
-      local entry, kv = e[1], e[2]
-      local task, step = kv[2], kv[4]
-      local f = false
-      local c = false
-      if task and step then
-        c = task_ctx(task, now)
-        f = step_fields(c, step)
+  local entries = read and read[1][2] or {}
+  -- Each task's steps are fetched with one HMGET.
+  local wanted = {}
+  for _, e in ipairs(entries) do
+    local task, step = e[2][2], e[2][4]
+    if task and step then
+      local w = wanted[task]
+      if not w then
+        w = { '_:text' }
+        wanted[task] = w
       end
-      if f and f[5] == 'ready' then
-        lease(c, step, entry, f)
-      else
-        -- Stale entry (its step finished meanwhile, or its task expired): drop it.
-        redis.call('XACK', rkey, GROUP, entry)
-        redis.call('XDEL', rkey, entry)
-      end
+      step_query(step, w)
     end
   end
-  if #out == 0 then
+  for task, fields in pairs(wanted) do
+    get(task_ctx(task, now), fields)
+  end
+  for _, e in ipairs(entries) do
+    local entry, task, step = e[1], e[2][2], e[2][4]
+    local f = false
+    local c = false
+    if task and step then
+      c = task_ctx(task, now)
+      f = step_fields(c, step)
+    end
+    if f and f[5] == 'ready' then
+      lease(c, step, entry, f)
+    else
+      -- Stale entry (its step finished meanwhile, or its task expired): acknowledge it.
+      redis.call('XACK', rkey, GROUP, entry)
+    end
+  end
+  -- Every entry up to the last one read has been delivered; those not pending are acknowledged
+  -- and can go. Trimming below the oldest pending entry (or the last read one) with '~' frees
+  -- whole stream nodes at a time.
+  if #entries > 0 then
+    local pending = redis.call('XPENDING', rkey, GROUP)
+    local min_id = entries[#entries][1]
+    if tonumber(pending[1]) > 0 and pending[2] then
+      min_id = pending[2]
+    end
+    redis.call('XTRIM', rkey, 'MINID', '~', min_id)
+  end
+  if #leased == 0 then
     local info = redis.call('XINFO', 'STREAM', rkey)
     for i = 1, #info, 2 do
       if info[i] == 'last-generated-id' then
@@ -126,6 +142,42 @@ if #out < max then
   end
 end
 
+-- 3. The leased steps' dependency results, one HMGET per task, and the task texts.
+local results = {}
+for _, l in ipairs(leased) do
+  local w = results[l.c.task]
+  if not w then
+    w = { '_:text' }
+    results[l.c.task] = w
+  end
+  for _, d in ipairs(l.deps) do
+    w[#w + 1] = d .. ':result'
+  end
+end
+for task, fields in pairs(results) do
+  get(task_ctx(task, now), fields)
+end
+local texts = {}
+local out = {}
+for _, l in ipairs(leased) do
+  local text = texts[l.c.task]
+  if not text then
+    -- Tasks started before `_:text` existed keep their text only in the task hash.
+    text = get(l.c, { '_:text' })[1] or redis.call('HGET', l.c.tkey, 'task') or ''
+    texts[l.c.task] = text
+  end
+  local deps = {}
+  for _, d in ipairs(l.deps) do
+    local result = get(l.c, { d .. ':result' })[1]
+    if result then
+      deps[#deps + 1] = d
+      deps[#deps + 1] = result
+    end
+  end
+  out[#out + 1] = { l.token, l.c.task, text, l.spec, l.delivery, deps }
+end
+
+flush_all()
 local next_deadline = -1
 if #out == 0 then
   local first = redis.call('ZRANGE', lkey, 0, 0, 'WITHSCORES')

@@ -7,13 +7,15 @@
 --
 -- Layout (a task's keys share the hash tag {task id}; a tier's keys share {tier}):
 --   P:task:{id}          hash  task, tenant, cost_center, status, created, finished, error, plan,
---                              ids (step ids, ascending), nsteps, open (steps not terminal)
+--                              ids (step ids, ascending), nsteps
 --   P:task:{id}:steps    hash  N = spec JSON, N:state, N:tier, N:tool, N:deps, N:next (dependents),
 --                              N:pending, N:tol, N:deliveries, N:attempts, N:result, N:error,
---                              N:worker, N:started, N:finished, N:lease (current lease token)
+--                              N:worker, N:started, N:finished, N:lease (current lease token);
+--                              _:open (steps not terminal), _:text (the task text, for claims)
 --   P:task:{id}:calls    list  CallRecord JSON
 --   P:task:{id}:events   list  event JSON without seq (seq = index + 1); published on
---   P:events:{id}        channel "SEQ|JSON"
+--   P:events:{id}        channel "SEQ|JSON" (several events of one script call go as one message,
+--                              "SEQ|JSON\nJSON…", numbered SEQ, SEQ+1, …)
 --   P:ready:{tier}       stream of {t = task id, s = step id}, consumer group "workers"
 --   P:leases:{tier}      zset  lease token -> deadline (server ms)
 --   P:dlq                stream of {d = DeadLetter JSON}
@@ -32,9 +34,15 @@ local function num(x)
   return string.format('%.0f', x)
 end
 
+-- The script's clock as a decimal string (ms), set by now_ms(): formatting a 13-digit number
+-- takes a printf each time, so scripts format it once.
+local NOW_S = '0'
+
 local function now_ms()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local ms = math.floor(tonumber(t[2]) / 1000)
+  NOW_S = t[1] .. string.format('%03d', ms)
+  return tonumber(t[1]) * 1000 + ms
 end
 
 local function jstr(s)
@@ -64,10 +72,23 @@ local function parse_token(token)
   return entry, step, task
 end
 
--- The keys and clock of one task, for one script call.
+-- Unit of work. A script call touches each task through one context: reads of the task's steps
+-- hash go through a cache (fields it has not seen yet are fetched with one HMGET), writes land in
+-- the cache and are sent as one HSET per task when the script ends (flush_tasks), events are
+-- appended with one RPUSH and published as one message per task, and call records go with one
+-- RPUSH. Batches hold several steps of one task (a plan's roots are enqueued together, so they
+-- are claimed and completed together), so this saves most per-step commands. The script is atomic,
+-- so nobody sees the deferred writes late.
+local TASKS, TASK_ORDER = {}, {}
+
+-- The keys, clock and pending work of one task, for one script call.
 local function task_ctx(task, now)
+  local c = TASKS[task]
+  if c then
+    return c
+  end
   local tkey = PREFIX .. ':task:{' .. task .. '}'
-  return {
+  c = {
     task = task,
     now = now,
     tkey = tkey,
@@ -75,95 +96,235 @@ local function task_ctx(task, now)
     ckey = tkey .. ':calls',
     ekey = tkey .. ':events',
     chan = PREFIX .. ':events:{' .. task .. '}',
+    cache = {},
+    dirty = {},
+    order = {},
+    events = {},
+    calls = {},
+    expire = false,
   }
+  TASKS[task] = c
+  TASK_ORDER[#TASK_ORDER + 1] = c
+  return c
 end
 
--- HSET in chunks (Lua's unpack has a stack limit).
-local function hset_all(key, pairs_list)
-  local i = 1
-  while i <= #pairs_list do
-    local j = math.min(i + 399, #pairs_list)
-    redis.call('HSET', key, unpack(pairs_list, i, j))
-    i = j + 1
+-- Reads FIELDS of the task's steps hash (false where absent), fetching the uncached ones at once.
+local function get(c, fields)
+  local missing = {}
+  for _, f in ipairs(fields) do
+    if c.cache[f] == nil then
+      missing[#missing + 1] = f
+    end
+  end
+  if #missing > 0 then
+    local i = 1
+    while i <= #missing do
+      local j = math.min(i + 399, #missing)
+      local values = redis.call('HMGET', c.skey, unpack(missing, i, j))
+      for k = i, j do
+        c.cache[missing[k]] = values[k - i + 1]
+      end
+      i = j + 1
+    end
+  end
+  local out = {}
+  for i, f in ipairs(fields) do
+    out[i] = c.cache[f]
+  end
+  return out
+end
+
+-- Writes field/value pairs to the task's steps hash (deferred to flush_tasks). No value may be
+-- nil.
+local function set(c, ...)
+  local kv = { ... }
+  for i = 1, #kv, 2 do
+    local f = kv[i]
+    if not c.dirty[f] then
+      c.dirty[f] = true
+      c.order[#c.order + 1] = f
+    end
+    c.cache[f] = tostring(kv[i + 1])
   end
 end
 
-local function rpush_all(key, items)
+-- Runs CMD with the arguments HEAD followed by ITEMS, in chunks of at most 400 items (Lua's
+-- unpack has a stack limit); returns the last reply. ITEMS must hold an even count for pair
+-- commands (HSET, ZADD).
+local function call_all(cmd, head, items)
+  local reply = 0
   local i = 1
   while i <= #items do
     local j = math.min(i + 399, #items)
-    redis.call('RPUSH', key, unpack(items, i, j))
+    local args = {}
+    for _, h in ipairs(head) do
+      args[#args + 1] = h
+    end
+    for k = i, j do
+      args[#args + 1] = items[k]
+    end
+    reply = redis.call(cmd, unpack(args))
     i = j + 1
   end
+  return reply
 end
 
--- Appends an event (its JSON fields after at_ms, without seq) and publishes "SEQ|JSON".
+local function hset_all(key, pairs_list)
+  call_all('HSET', { key }, pairs_list)
+end
+
+local function rpush_all(key, items)
+  return call_all('RPUSH', { key }, items)
+end
+
+-- Appends an event (its JSON fields after at_ms, without seq); flush_tasks stores and publishes.
 local function emit(c, body)
-  local json = '{"at_ms":' .. num(c.now) .. ',' .. body .. '}'
-  local seq = redis.call('RPUSH', c.ekey, json)
-  redis.call('PUBLISH', c.chan, seq .. '|' .. json)
+  c.events[#c.events + 1] = '{"at_ms":' .. NOW_S .. ',' .. body .. '}'
 end
 
--- Forgets a lease: no longer expiring, its stream entry acknowledged and deleted.
-local function drop_lease(tier, token)
-  local entry = parse_token(token)
-  redis.call('ZREM', lease_key(tier), token)
-  if entry then
-    redis.call('XACK', ready_key(tier), GROUP, entry)
-    redis.call('XDEL', ready_key(tier), entry)
+-- Expires a finished task's keys after TTL seconds (at flush_tasks, after its last event).
+local function expire_task(c)
+  c.expire = true
+end
+
+-- Sends each task's deferred work: one HSET, the call records, the events (one RPUSH, one
+-- PUBLISH "SEQ|JSON\nJSON…"), then the expiry of a finished task. Every script that touches a
+-- task calls it before it returns.
+local function flush_tasks()
+  for _, c in ipairs(TASK_ORDER) do
+    if #c.order > 0 then
+      local pairs_list = {}
+      for _, f in ipairs(c.order) do
+        pairs_list[#pairs_list + 1] = f
+        pairs_list[#pairs_list + 1] = c.cache[f]
+      end
+      hset_all(c.skey, pairs_list)
+    end
+    if #c.calls > 0 then
+      rpush_all(c.ckey, c.calls)
+    end
+    if #c.events > 0 then
+      local last = rpush_all(c.ekey, c.events)
+      redis.call('PUBLISH', c.chan, (last - #c.events + 1) .. '|' .. table.concat(c.events, '\n'))
+    end
+    if c.expire and TTL > 0 then
+      for _, key in ipairs({ c.tkey, c.skey, c.ckey, c.ekey }) do
+        redis.call('EXPIRE', key, TTL)
+      end
+    end
   end
+  TASKS, TASK_ORDER = {}, {}
+end
+
+-- Lease changes are collected per tier and applied by flush_leases() at the end of a script, so
+-- a batch of N steps costs one ZREM, one XACK and one ZADD instead of N of each. Nothing in a
+-- script reads the lease set after changing it, so deferring is safe; every script that changes
+-- leases calls flush_leases() before it returns.
+local LEASES = {}
+
+local function tier_leases(tier)
+  local l = LEASES[tier]
+  if not l then
+    l = { forget = {}, ack = {}, add = {} }
+    LEASES[tier] = l
+  end
+  return l
+end
+
+-- Forgets a lease token: it no longer expires.
+local function forget_lease(tier, token)
+  local l = tier_leases(tier)
+  l.forget[#l.forget + 1] = token
+end
+
+-- Forgets a lease and acknowledges its stream entry. Acknowledged entries are not deleted one by
+-- one (XDEL costs several microseconds each): the claim script trims the stream below its oldest
+-- pending entry instead (XTRIM MINID ~), which frees whole nodes.
+local function drop_lease(tier, token)
+  forget_lease(tier, token)
+  local entry = parse_token(token)
+  if entry then
+    local l = tier_leases(tier)
+    l.ack[#l.ack + 1] = entry
+  end
+end
+
+-- Adds a lease token expiring at DEADLINE (ms, as a decimal string).
+local function add_lease(tier, token, deadline)
+  local l = tier_leases(tier)
+  l.add[#l.add + 1] = deadline
+  l.add[#l.add + 1] = token
+end
+
+local function flush_leases()
+  for tier, l in pairs(LEASES) do
+    call_all('ZREM', { lease_key(tier) }, l.forget)
+    call_all('XACK', { ready_key(tier), GROUP }, l.ack)
+    call_all('ZADD', { lease_key(tier) }, l.add)
+  end
+  LEASES = {}
+end
+
+-- Ends a script: sends the deferred lease and task work.
+local function flush_all()
+  flush_leases()
+  flush_tasks()
 end
 
 local function enqueue(c, step, tier)
   redis.call('XADD', ready_key(tier), '*', 't', c.task, 's', step)
 end
 
--- Counts a step as terminal; remembers how many steps of the task are still open.
+-- Counts a step as terminal; remembers how many steps of the task are still open (c.open).
+-- Tasks started before `_:open` existed keep their count in the task hash.
 local function close_step(c)
-  c.open = redis.call('HINCRBY', c.tkey, 'open', -1)
+  local open = get(c, { '_:open' })[1]
+  if not open then
+    c.open = redis.call('HINCRBY', c.tkey, 'open', -1)
+    return
+  end
+  c.open = tonumber(open) - 1
+  set(c, '_:open', c.open)
+end
+
+-- Lowers a pending step's count of unfinished dependencies; at zero it is ready and enqueued.
+local function release_dependent(c, dep, tier, ready)
+  local pending = tonumber(get(c, { dep .. ':pending' })[1] or '1') - 1
+  set(c, dep .. ':pending', pending)
+  if pending <= 0 then
+    set(c, dep .. ':state', 'ready')
+    enqueue(c, dep, tier)
+    ready[#ready + 1] = dep
+  end
 end
 
 -- Propagates a terminal step to its dependents (NEXT: their ids, CSV): decrements pending counts
 -- (collecting newly ready steps, which are enqueued) or skips dependents that cannot run without
--- it. On success only the counter is touched until it reaches zero (one command per edge).
+-- it.
 local function settle(c, step, next_csv, succeeded, ready, skipped)
-  for _, dep in ipairs(split_ids(next_csv)) do
-    if succeeded then
-      if redis.call('HINCRBY', c.skey, dep .. ':pending', -1) <= 0 then
-        local f = redis.call('HMGET', c.skey, dep .. ':state', dep .. ':tier')
-        if f[1] == 'pending' then
-          redis.call('HSET', c.skey, dep .. ':state', 'ready')
-          enqueue(c, dep, f[2])
-          ready[#ready + 1] = dep
-        end
-      end
-    else
-      local f = redis.call('HMGET', c.skey, dep .. ':state', dep .. ':tol', dep .. ':tier', dep .. ':next')
-      if f[1] == 'pending' then
-        if f[2] == '1' then
-          if redis.call('HINCRBY', c.skey, dep .. ':pending', -1) <= 0 then
-            redis.call('HSET', c.skey, dep .. ':state', 'ready')
-            enqueue(c, dep, f[3])
-            ready[#ready + 1] = dep
-          end
-        else
-          local reason = 'dependency step ' .. step .. ' did not complete'
-          redis.call('HSET', c.skey, dep .. ':state', 'skipped', dep .. ':error', reason,
-            dep .. ':finished', num(c.now))
-          close_step(c)
-          skipped[#skipped + 1] = dep
-          emit(c, '"type":"step_skipped","step_id":' .. dep .. ',"reason":' .. jstr(reason))
-          settle(c, dep, f[4], false, ready, skipped)
-        end
-      end
-    end
+  local deps = split_ids(next_csv)
+  local query = {}
+  for _, dep in ipairs(deps) do
+    query[#query + 1] = dep .. ':state'
+    query[#query + 1] = dep .. ':tol'
+    query[#query + 1] = dep .. ':tier'
+    query[#query + 1] = dep .. ':next'
+    query[#query + 1] = dep .. ':pending'
   end
-end
-
-local function expire_task(c)
-  if TTL > 0 then
-    for _, key in ipairs({ c.tkey, c.skey, c.ckey, c.ekey }) do
-      redis.call('EXPIRE', key, TTL)
+  local f = get(c, query)
+  for i, dep in ipairs(deps) do
+    local state, tol, tier, next_ids = f[5 * i - 4], f[5 * i - 3], f[5 * i - 2], f[5 * i - 1]
+    if state == 'pending' then
+      if succeeded or tol == '1' then
+        release_dependent(c, dep, tier, ready)
+      else
+        local reason = 'dependency step ' .. step .. ' did not complete'
+        set(c, dep .. ':state', 'skipped', dep .. ':error', reason, dep .. ':finished', NOW_S)
+        close_step(c)
+        skipped[#skipped + 1] = dep
+        emit(c, '"type":"step_skipped","step_id":' .. dep .. ',"reason":' .. jstr(reason))
+        settle(c, dep, next_ids, false, ready, skipped)
+      end
     end
   end
 end
@@ -184,7 +345,7 @@ local function finish_if_done(c)
     query[#query + 1] = id .. ':state'
     query[#query + 1] = id .. ':error'
   end
-  local v = redis.call('HMGET', c.skey, unpack(query))
+  local v = get(c, query)
   local done, reasons = 0, {}
   for i, id in ipairs(ids) do
     local state, why = v[2 * i - 1], v[2 * i]
@@ -200,7 +361,7 @@ local function finish_if_done(c)
   elseif done == 0 then
     status = 'failed'
   end
-  local fields = { 'status', status, 'finished', num(c.now) }
+  local fields = { 'status', status, 'finished', NOW_S }
   if status ~= 'complete' then
     fields[#fields + 1] = 'error'
     fields[#fields + 1] = table.concat(reasons, '; ')
@@ -213,14 +374,13 @@ end
 
 -- Fails a step for good: dead letter, event, dependents skipped.
 local function fail_step(c, step, err, attempts, ready, skipped)
-  local f = redis.call('HMGET', c.skey, step .. ':tool', step .. ':tier', step .. ':deliveries',
-    step .. ':next')
-  redis.call('HSET', c.skey, step .. ':state', 'failed', step .. ':error', err,
-    step .. ':attempts', attempts, step .. ':finished', num(c.now))
+  local f = get(c, { step .. ':tool', step .. ':tier', step .. ':deliveries', step .. ':next' })
+  set(c, step .. ':state', 'failed', step .. ':error', err, step .. ':attempts', attempts,
+    step .. ':finished', NOW_S)
   close_step(c)
   local letter = '{"task_id":' .. jstr(c.task) .. ',"step_id":' .. step .. ',"tool_name":' ..
     jstr(f[1]) .. ',"tier":' .. jstr(f[2]) .. ',"error":' .. jstr(err) .. ',"attempts":' ..
-    attempts .. ',"deliveries":' .. (f[3] or '0') .. ',"at_ms":' .. num(c.now) .. '}'
+    attempts .. ',"deliveries":' .. (f[3] or '0') .. ',"at_ms":' .. NOW_S .. '}'
   redis.call('XADD', PREFIX .. ':dlq', 'MAXLEN', '~', DLQ_MAX, '*', 'd', letter)
   emit(c, '"type":"step_failed","step_id":' .. step .. ',"error":' .. jstr(err))
   settle(c, step, f[4], false, ready, skipped)

@@ -2,24 +2,74 @@
 -- ARGV[5..]: per outcome: token, kind ('ok' | 'fail'), payload (result JSON | error text),
 -- attempts, number of call records N, then N CallRecord JSON strings.
 -- For each outcome: if the step is already terminal, nothing changes ('dup': a late duplicate).
--- Otherwise: its leases are dropped (ZREM, XACK, XDEL), the result (or failure, with a dead
--- letter) is stored, its calls are recorded, dependents are decremented and the newly ready ones
--- XADDed to their tiers' streams (or skipped, after a failure), events are appended and
--- published, and the task is finished when no step is open.
+-- Otherwise: its leases are dropped, the result (or failure, with a dead letter) is stored, its
+-- calls are recorded, dependents are decremented and the newly ready ones XADDed to their tiers'
+-- streams (or skipped, after a failure), events are appended and published, and the task is
+-- finished when no step is open. Outcomes of one task share its context (common.lua): its
+-- fields are read up front with one HMGET and written back with one HSET; leases are dropped with
+-- one ZREM and one XACK per tier.
 -- Returns per outcome {code, final status or '', newly ready CSV, skipped CSV}; code is 'ok',
 -- 'dup', 'nf' (no task), 'ns' (no such step) or 'bad' (malformed token).
 
 local now = now_ms()
 local replies = {}
 
-local function complete_one(token, kind, payload, attempts, calls)
-  local _, step, task = parse_token(token)
-  if not task then
+-- Parse every outcome first, so each task's fields can be fetched at once.
+local outcomes = {}
+local wanted = {}
+local i = 5
+while i + 4 <= #ARGV do
+  local n = tonumber(ARGV[i + 4])
+  local calls = {}
+  for j = 1, n do
+    calls[j] = ARGV[i + 4 + j]
+  end
+  local o = { token = ARGV[i], kind = ARGV[i + 1], payload = ARGV[i + 2], attempts = ARGV[i + 3],
+    calls = calls }
+  local _, step, task = parse_token(o.token)
+  if task then
+    o.step, o.c = step, task_ctx(task, now)
+    local w = wanted[task]
+    if not w then
+      w = { '_:open' }
+      wanted[task] = w
+    end
+    for _, f in ipairs({ ':state', ':lease', ':tier', ':next' }) do
+      w[#w + 1] = step .. f
+    end
+  end
+  outcomes[#outcomes + 1] = o
+  i = i + 5 + n
+end
+for task, fields in pairs(wanted) do
+  get(task_ctx(task, now), fields)
+end
+-- Then the fields of their dependents, one HMGET per task.
+local dependents = {}
+for _, o in ipairs(outcomes) do
+  if o.c then
+    local w = dependents[o.c.task]
+    if not w then
+      w = {}
+      dependents[o.c.task] = w
+    end
+    for _, dep in ipairs(split_ids(get(o.c, { o.step .. ':next' })[1])) do
+      for _, f in ipairs({ ':state', ':tol', ':tier', ':next', ':pending' }) do
+        w[#w + 1] = dep .. f
+      end
+    end
+  end
+end
+for task, fields in pairs(dependents) do
+  get(task_ctx(task, now), fields)
+end
+
+local function complete_one(o)
+  local c, step = o.c, o.step
+  if not c then
     return { 'bad', '', '', '' }
   end
-  local c = task_ctx(task, now)
-  local f = redis.call('HMGET', c.skey, step .. ':state', step .. ':lease', step .. ':tier',
-    step .. ':next')
+  local f = get(c, { step .. ':state', step .. ':lease', step .. ':tier', step .. ':next' })
   if not f[1] then
     if redis.call('EXISTS', c.tkey) == 0 then
       return { 'nf', '', '', '' }
@@ -29,35 +79,29 @@ local function complete_one(token, kind, payload, attempts, calls)
   if TERMINAL[f[1]] then
     return { 'dup', '', '', '' }
   end
-  drop_lease(f[3], token)
-  if f[2] and f[2] ~= token then
+  drop_lease(f[3], o.token)
+  if f[2] and f[2] ~= o.token then
     drop_lease(f[3], f[2])
   end
-  if #calls > 0 then
-    rpush_all(c.ckey, calls)
+  for _, call in ipairs(o.calls) do
+    c.calls[#c.calls + 1] = call
   end
   local ready, skipped = {}, {}
-  if kind == 'ok' then
-    redis.call('HSET', c.skey, step .. ':state', 'complete', step .. ':result', payload,
-      step .. ':attempts', attempts, step .. ':finished', num(now))
+  if o.kind == 'ok' then
+    set(c, step .. ':state', 'complete', step .. ':result', o.payload, step .. ':attempts',
+      o.attempts, step .. ':finished', NOW_S)
     close_step(c)
     emit(c, '"type":"step_completed","step_id":' .. step)
     settle(c, step, f[4], true, ready, skipped)
   else
-    fail_step(c, step, payload, attempts, ready, skipped)
+    fail_step(c, step, o.payload, o.attempts, ready, skipped)
   end
   local status = finish_if_done(c) or ''
   return { 'ok', status, table.concat(ready, ','), table.concat(skipped, ',') }
 end
 
-local i = 5
-while i + 4 <= #ARGV do
-  local n = tonumber(ARGV[i + 4])
-  local calls = {}
-  for j = 1, n do
-    calls[j] = ARGV[i + 4 + j]
-  end
-  replies[#replies + 1] = complete_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], calls)
-  i = i + 5 + n
+for _, o in ipairs(outcomes) do
+  replies[#replies + 1] = complete_one(o)
 end
+flush_all()
 return replies

@@ -6,7 +6,7 @@ local c = task_ctx(ARGV[5], now_ms())
 if redis.call('EXISTS', c.tkey) == 1 then
   return 0
 end
-local fields = { 'task', ARGV[6], 'status', 'planning', 'created', num(c.now) }
+local fields = { 'task', ARGV[6], 'status', 'planning', 'created', NOW_S }
 for i = 7, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end

@@ -13,10 +13,9 @@ local calls = {}
 for i = 8, #ARGV do
   calls[#calls + 1] = ARGV[i]
 end
-if #calls > 0 then
-  rpush_all(c.ckey, calls)
-end
-redis.call('HSET', c.tkey, 'status', ARGV[6], 'error', ARGV[7], 'finished', num(c.now))
+c.calls = calls
+redis.call('HSET', c.tkey, 'status', ARGV[6], 'error', ARGV[7], 'finished', NOW_S)
 emit(c, '"type":"task_completed","status":"' .. ARGV[6] .. '"')
 expire_task(c)
+flush_all()
 return { 'ok' }

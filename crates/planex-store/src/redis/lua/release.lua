@@ -23,4 +23,5 @@ drop_lease(f[3], ARGV[5])
 local deliveries = math.max(0, tonumber(f[4] or '1') - 1)
 redis.call('HSET', c.skey, step .. ':state', 'ready', step .. ':deliveries', deliveries)
 enqueue(c, step, f[3])
+flush_all()
 return 1

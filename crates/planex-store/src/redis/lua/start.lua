@@ -4,7 +4,8 @@
 -- Returns {'ok'}, {'nf'} or {'wrong', current status}.
 
 local c = task_ctx(ARGV[5], now_ms())
-local status = redis.call('HGET', c.tkey, 'status')
+local task = redis.call('HMGET', c.tkey, 'status', 'task')
+local status = task[1]
 if not status then
   return { 'nf' }
 end
@@ -16,6 +17,10 @@ local fields = {}
 for i = 1, nfields do
   fields[i] = ARGV[9 + i]
 end
+fields[#fields + 1] = '_:open'
+fields[#fields + 1] = ARGV[7]
+fields[#fields + 1] = '_:text'
+fields[#fields + 1] = task[2] or ''
 hset_all(c.skey, fields)
 local at = 10 + nfields
 local nroots = tonumber(ARGV[at])
@@ -31,10 +36,10 @@ end
 if #calls > 0 then
   rpush_all(c.ckey, calls)
 end
-redis.call('HSET', c.tkey, 'status', 'running', 'plan', ARGV[6], 'nsteps', ARGV[7],
-  'open', ARGV[7], 'ids', ARGV[8])
+redis.call('HSET', c.tkey, 'status', 'running', 'plan', ARGV[6], 'nsteps', ARGV[7], 'ids', ARGV[8])
 emit(c, '"type":"planned","steps":' .. ARGV[7])
 for _, root in ipairs(roots) do
   enqueue(c, root[1], root[2])
 end
+flush_all()
 return { 'ok' }
