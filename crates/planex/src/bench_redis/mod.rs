@@ -6,13 +6,19 @@
 //!   in-process, so the figure is the store and worker path; `--model sim` adds a loopback HTTP call
 //!   to a zero-latency simulator per step. Redis round trips and CPU time per step come from the
 //!   server's `INFO commandstats` and `/proc`.
+//!   `--model bare` runs no planex at all: a bare job queue on the same Redis with the same worker
+//!   processes (`bare.rs`), the yardstick published job-queue figures correspond to, so the
+//!   planex figure can be read as a ratio measured in the same run.
 //! - `latency`: the time a dependency edge costs, store only: from `complete(step 1)` to another
 //!   claimer holding step 2, for the memory store and for Redis, in one process.
 //!
 //! Key decision: the parent starts the clock only once every worker process is ready, and stops it
 //! when the last task's `TaskCompleted` event arrives, so process start-up is excluded and task
-//! submission (one script call per task) is included, as in production.
+//! submission (two script calls per task) is included, as in production. By default every task
+//! is submitted at once (a burst, as job-queue benchmarks enqueue); `--clients N` runs N
+//! closed-loop clients instead.
 
+mod bare;
 mod latency;
 mod throughput;
 
@@ -55,6 +61,9 @@ pub(crate) enum ModelKind {
     Null,
     /// Loopback HTTP to a zero-latency simulator started by the parent.
     Sim,
+    /// No planex at all: a bare job queue (XADD, XREADGROUP COUNT, XACK) with the same worker
+    /// processes, as the yardstick that published job-queue figures correspond to.
+    Bare,
 }
 
 #[derive(clap::Args)]
@@ -71,6 +80,10 @@ pub(crate) struct ThroughputArgs {
     /// Steps each worker runs at once.
     #[arg(long, default_value_t = 128)]
     pub(crate) concurrency: usize,
+    /// Tasks in flight: closed-loop clients, each submitting a task and waiting for it before
+    /// the next. Default: all tasks at once (a burst, as job-queue benchmarks enqueue).
+    #[arg(long)]
+    pub(crate) clients: Option<usize>,
     /// What answers the steps' model calls.
     #[arg(long, value_enum, default_value = "null")]
     pub(crate) model: ModelKind,
@@ -107,6 +120,9 @@ struct WorkerArgs {
     model_url: Option<String>,
     #[arg(long)]
     noop: bool,
+    /// Run the bare job queue, stopping the count at this many jobs.
+    #[arg(long)]
+    bare_total: Option<usize>,
 }
 
 pub(crate) const TIER: &str = "bench";
@@ -188,6 +204,9 @@ async fn worker(args: WorkerArgs) -> Result<ExitCode> {
         ..RedisStoreOptions::default()
     };
     let store: Arc<dyn Store> = Arc::new(RedisStore::connect_with(&args.url, options).await?);
+    if let Some(total) = args.bare_total {
+        return bare::worker(&args.url, &args.prefix, total, args.concurrency).await;
+    }
     if args.noop {
         return noop_worker(store, args.concurrency).await;
     }

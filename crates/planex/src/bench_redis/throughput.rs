@@ -4,7 +4,6 @@
 use super::{ModelKind, STEPS_PER_TASK, ThroughputArgs, submit};
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
-use planex_core::TaskId;
 use planex_store::{RedisStore, RedisStoreOptions, TaskStatus, wait_for_status};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -84,8 +83,14 @@ fn spawn_worker(args: &ThroughputArgs, prefix: &str, model_url: Option<&str>) ->
     if let Some(url) = model_url {
         command.args(["--model-url", url]);
     }
-    if args.model == ModelKind::Noop {
-        command.arg("--noop");
+    match args.model {
+        ModelKind::Noop => {
+            command.arg("--noop");
+        }
+        ModelKind::Bare => {
+            command.args(["--bare-total", &(args.tasks * STEPS_PER_TASK).to_string()]);
+        }
+        ModelKind::Null | ModelKind::Sim => {}
     }
     let mut child = command
         .spawn()
@@ -102,6 +107,30 @@ fn spawn_worker(args: &ThroughputArgs, prefix: &str, model_url: Option<&str>) ->
     Ok(child)
 }
 
+/// Runs `tasks` bench tasks as `clients` closed-loop clients: each submits a task, waits for its
+/// final status (by its events) and submits the next; returns how many did not complete.
+async fn submit_and_wait(store: &Arc<RedisStore>, tasks: usize, clients: usize) -> Result<usize> {
+    let outcomes: Vec<Result<bool>> = futures::stream::iter(0..tasks)
+        .map(|i| {
+            let store = store.clone();
+            async move {
+                let id = submit(&*store, &format!("bench task {i}")).await?;
+                let status = wait_for_status(&*store, &id, Duration::from_secs(300)).await?;
+                Ok(status == Some(TaskStatus::Complete))
+            }
+        })
+        .buffer_unordered(clients.max(1))
+        .collect()
+        .await;
+    let mut incomplete = 0;
+    for outcome in outcomes {
+        if !outcome? {
+            incomplete += 1;
+        }
+    }
+    Ok(incomplete)
+}
+
 pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
     if args.workers == 0 || args.tasks == 0 || args.concurrency == 0 {
         bail!("--workers, --tasks and --concurrency must be at least 1");
@@ -113,7 +142,7 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
     };
     let store = Arc::new(RedisStore::connect_with(&args.url, options).await?);
     let sim = match args.model {
-        ModelKind::Noop | ModelKind::Null => None,
+        ModelKind::Noop | ModelKind::Null | ModelKind::Bare => None,
         ModelKind::Sim => Some(
             planex_sim::SimServer::start(planex_sim::SimConfig {
                 port: 0,
@@ -126,6 +155,9 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
         ),
     };
     let model_url = sim.as_ref().map(|s| s.base_url());
+    if args.model == ModelKind::Bare {
+        super::bare::prepare(&args.url, &prefix).await?;
+    }
     let mut children = Vec::new();
     for _ in 0..args.workers {
         children.push(spawn_worker(&args, &prefix, model_url.as_deref())?);
@@ -134,23 +166,12 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
     let worker_cpu_before: f64 = children.iter().map(|c| process_cpu_secs(c.id())).sum();
     let own_cpu_before = process_cpu_secs(std::process::id());
     let started = Instant::now();
-    let ids: Vec<TaskId> = futures::stream::iter(0..args.tasks)
-        .map(|i| {
-            let store = store.clone();
-            async move { submit(&*store, &format!("bench task {i}")).await }
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_>>()?;
-    let mut incomplete = 0;
-    for id in &ids {
-        match wait_for_status(&*store, id, Duration::from_secs(300)).await? {
-            Some(TaskStatus::Complete) => {}
-            _ => incomplete += 1,
-        }
-    }
+    let incomplete = if args.model == ModelKind::Bare {
+        super::bare::submit_and_wait(&args.url, &prefix, args.tasks * STEPS_PER_TASK).await?;
+        0
+    } else {
+        submit_and_wait(&store, args.tasks, args.clients.unwrap_or(args.tasks)).await?
+    };
     let elapsed = started.elapsed();
     let after = server_stats(&args.url).await?;
     let worker_cpu: f64 = children
@@ -190,19 +211,27 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
         + delta("unsubscribe").0
         + pipelines
         + (delta("lrange").0 - pipelines).max(0.0);
+    let round_trips = if args.model == ModelKind::Bare {
+        // XREADGROUP calls, XACK+INCRBY pipelines, XADD pipelines of 500.
+        delta("xreadgroup").0 + delta("xack").0 + (delta("xadd").0 / 500.0).ceil()
+    } else {
+        scripts + blocking + reads
+    };
     let report = serde_json::json!({
         "workers": args.workers,
         "model": match args.model {
             ModelKind::Noop => "none (no-op steps: store only)",
             ModelKind::Null => "null (engine executor, in-process model)",
             ModelKind::Sim => "zero-latency simulator over loopback HTTP",
+            ModelKind::Bare => "none: a bare job queue (XADD, XREADGROUP, XACK), no planex",
         },
         "tasks": args.tasks,
         "steps": steps,
         "concurrency_per_worker": args.concurrency,
+        "clients": args.clients.unwrap_or(args.tasks),
         "elapsed_s": elapsed.as_secs_f64(),
         "steps_per_s": steps / elapsed.as_secs_f64(),
-        "round_trips_per_step": (scripts + blocking + reads) / steps,
+        "round_trips_per_step": round_trips / steps,
         "script_calls_per_step": scripts / steps,
         "blocking_reads_per_step": blocking / steps,
         "read_round_trips_per_step": reads / steps,

@@ -1,0 +1,59 @@
+//! `planex bench redis throughput` end to end on a private `redis-server`: the benchmark's own
+//! worker processes, the planex store path and the bare-queue yardstick each finish every step
+//! and report it (no timing is asserted: the figures go to docs/BENCHMARKS.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use assert_cmd::Command;
+use planex_store::RedisServer;
+
+fn throughput(redis: &RedisServer, model: &str, extra: &[&str]) -> serde_json::Value {
+    let output = Command::cargo_bin("planex")
+        .unwrap()
+        .args(["bench", "redis", "throughput", "--url", &redis.url()])
+        .args([
+            "--model",
+            model,
+            "--tasks",
+            "20",
+            "--workers",
+            "2",
+            "--json",
+        ])
+        .args(extra)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+#[test]
+fn planex_steps_and_bare_jobs_all_finish_and_are_counted() {
+    let redis = RedisServer::start();
+    let planex = throughput(&redis, "noop", &["--clients", "4"]);
+    assert_eq!(planex["steps"], 200.0, "{planex}");
+    assert_eq!(planex["clients"], 4, "{planex}");
+    assert!(
+        planex["script_calls_per_step"].as_f64().unwrap() > 0.0,
+        "planex steps go through the store's scripts: {planex}"
+    );
+    let bare = throughput(&redis, "bare", &[]);
+    assert_eq!(bare["steps"], 200.0, "{bare}");
+    assert_eq!(
+        bare["script_calls_per_step"], 0.0,
+        "the yardstick runs no planex scripts: {bare}"
+    );
+    assert!(
+        bare["round_trips_per_step"].as_f64().unwrap() > 0.0,
+        "{bare}"
+    );
+}
