@@ -331,13 +331,8 @@ pub async fn extended_lease_is_kept(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn events_replay_then_follow_and_end(store: Arc<dyn Store>) {
-    let task = new_task(&*store, vec![spec(1, &[], "x"), spec(2, &[1], "x")]).await;
-    let l1 = claim_ids(&*store, "x", 1, WAIT).await.remove(0);
-    let mut events = store.events(&task).await.unwrap();
-    store.complete(&l1, ok("a")).await.unwrap();
-    let l2 = claim_ids(&*store, "x", 1, WAIT).await.remove(0);
-    store.complete(&l2, ok("b")).await.unwrap();
+/// Reads an event stream to its end, failing when it stalls.
+async fn drain(mut events: EventStream) -> Vec<TaskEvent> {
     let mut seen = Vec::new();
     while let Some(event) = tokio::time::timeout(WAIT, events.next())
         .await
@@ -345,6 +340,17 @@ pub async fn events_replay_then_follow_and_end(store: Arc<dyn Store>) {
     {
         seen.push(event);
     }
+    seen
+}
+
+pub async fn events_replay_then_follow_and_end(store: Arc<dyn Store>) {
+    let task = new_task(&*store, vec![spec(1, &[], "x"), spec(2, &[1], "x")]).await;
+    let l1 = claim_ids(&*store, "x", 1, WAIT).await.remove(0);
+    let events = store.events(&task).await.unwrap();
+    store.complete(&l1, ok("a")).await.unwrap();
+    let l2 = claim_ids(&*store, "x", 1, WAIT).await.remove(0);
+    store.complete(&l2, ok("b")).await.unwrap();
+    let seen = drain(events).await;
     let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
     assert_eq!(
         seqs,
@@ -392,7 +398,7 @@ pub async fn batched_steps_keep_events_in_order(store: Arc<dyn Store>) {
         ],
     )
     .await;
-    let mut events = store.events(&task).await.unwrap();
+    let events = store.events(&task).await.unwrap();
     let roots = claim_ids(&*store, "x", 3, WAIT).await;
     assert_eq!(ids(&roots), BTreeSet::from([1, 2, 3]));
     let done = futures::future::join_all(roots.iter().map(|l| store.complete(l, ok("r")))).await;
@@ -408,13 +414,7 @@ pub async fn batched_steps_keep_events_in_order(store: Arc<dyn Store>) {
         "the join step sees all three results"
     );
     store.complete(&last[0], ok("joined")).await.unwrap();
-    let mut seen = Vec::new();
-    while let Some(event) = tokio::time::timeout(WAIT, events.next())
-        .await
-        .expect("event stream stalled")
-    {
-        seen.push(event);
-    }
+    let seen = drain(events).await;
     let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=10).collect::<Vec<_>>(), "{seen:?}");
     for step in 1..=4 {

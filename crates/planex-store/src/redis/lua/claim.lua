@@ -124,11 +124,13 @@ if #leased < max then
   -- Every entry up to the last one read has been delivered; those not pending are acknowledged
   -- and can go. Trimming below the oldest pending entry (or the last read one) with '~' frees
   -- whole stream nodes at a time.
+  -- (The ranged XPENDING form finds the oldest pending entry in O(log n); the summary form
+  -- would walk every consumer the group ever had.)
   if #entries > 0 then
-    local pending = redis.call('XPENDING', rkey, GROUP)
+    local oldest = redis.call('XPENDING', rkey, GROUP, '-', '+', 1)
     local min_id = entries[#entries][1]
-    if tonumber(pending[1]) > 0 and pending[2] then
-      min_id = pending[2]
+    if oldest[1] then
+      min_id = oldest[1][1]
     end
     redis.call('XTRIM', rkey, 'MINID', '~', min_id)
   end
