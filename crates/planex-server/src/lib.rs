@@ -24,6 +24,7 @@ mod spend;
 mod tasks;
 pub mod telemetry;
 mod views;
+pub mod worker_metrics;
 
 pub use auth::{COST_CENTER, Caller};
 pub use error::{ApiError, ErrorBody, ErrorDetail};

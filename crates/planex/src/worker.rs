@@ -49,6 +49,10 @@ pub struct WorkerArgs {
     /// Name shown in events and dead letters (default: HOST-PID-TIER).
     #[arg(long)]
     id: Option<String>,
+    /// Serve Prometheus metrics of this worker (GET /metrics, GET /healthz) on HOST:PORT, e.g.
+    /// 0.0.0.0:9464; port 0 picks a free port, shown on the readiness line. Off by default.
+    #[arg(long)]
+    metrics_addr: Option<String>,
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration> {
@@ -102,6 +106,22 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
     worker.lease = lease;
     worker.drain_timeout = drain;
     let shutdown = CancellationToken::new();
+    // Bound before the worker starts, so a bad address fails before any step is claimed.
+    let metrics = match &args.metrics_addr {
+        Some(addr) => {
+            let stop = shutdown.clone();
+            let bound = planex_server::worker_metrics::spawn(
+                addr,
+                runtime.engine.store().clone(),
+                args.tier.clone(),
+                async move { stop.cancelled().await },
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            format!("; metrics on http://{bound}/metrics")
+        }
+        None => String::new(),
+    };
     let handle = tokio::spawn(run_worker(
         store.clone(),
         runtime.engine.executor().clone(),
@@ -110,7 +130,7 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
     ));
     // This line is the readiness signal scripts and tests wait for.
     println!(
-        "planex worker {worker_id} serving tier {} (concurrency {concurrency})",
+        "planex worker {worker_id} serving tier {} (concurrency {concurrency}{metrics})",
         args.tier
     );
     if runtime.simulated {

@@ -74,9 +74,18 @@ async fn assert_applied_once(store: &RedisStore, record: &TaskRecord) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_tasks_complete_on_two_executor_processes_and_one_planner_process() {
     let cluster = tokio::task::block_in_place(|| Cluster::start(Options::default()));
+    let (exec_a, ready_line) = tokio::task::block_in_place(|| {
+        cluster.worker_with(
+            "executor",
+            "exec-a",
+            30.0,
+            5.0,
+            &["--metrics-addr", "127.0.0.1:0"],
+        )
+    });
     let _workers = tokio::task::block_in_place(|| {
         [
-            cluster.worker("executor", "exec-a", 30.0, 5.0),
+            exec_a,
             cluster.worker("executor", "exec-b", 30.0, 5.0),
             cluster.worker("planner", "plan-1", 30.0, 5.0),
         ]
@@ -107,6 +116,30 @@ async fn fifty_tasks_complete_on_two_executor_processes_and_one_planner_process(
         assert_applied_once(&store, &record).await;
     }
     assert_eq!(executors.len(), 2, "both executor processes ran steps");
+    // A worker's own metrics endpoint shows the steps it ran and its tier's queue.
+    let metrics_url = ready_line
+        .split("metrics on ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no metrics address in {ready_line:?}"))
+        .trim_end_matches(')')
+        .to_owned();
+    let body = cluster
+        .http
+        .get(&metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("step_duration_seconds_count{")
+                && l.contains("tier=\"executor\"")
+                && !l.ends_with(" 0")),
+        "{body}"
+    );
+    assert!(body.contains("queue_depth{tier=\"executor\"} 0"), "{body}");
     for tier in ["executor", "planner"] {
         let depth = store.queue_depth(tier).await.unwrap();
         assert_eq!(
@@ -345,4 +378,27 @@ fn worker_refuses_a_private_store_and_unknown_tiers_with_clear_errors() {
     );
     let bad_url = run(&["run", "--store", "mysql://x", "task"]);
     assert!(bad_url.contains("--store"), "{bad_url}");
+}
+
+#[test]
+fn worker_with_an_unusable_metrics_address_fails_before_claiming() {
+    let redis = planex_store::RedisServer::start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_planex"))
+        .args(["worker", "--tier", "executor", "--store", &redis.url()])
+        .args(["--metrics-addr", "not-an-address"])
+        .env_remove("PLANEX_LOG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("cannot listen on --metrics-addr not-an-address"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("serving tier"),
+        "it never reported ready"
+    );
 }

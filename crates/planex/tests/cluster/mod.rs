@@ -250,27 +250,39 @@ impl Cluster {
 
     /// Starts `planex worker --tier TIER --id ID` and waits until it serves.
     pub fn worker(&self, tier: &str, id: &str, lease_secs: f64, drain_secs: f64) -> Proc {
-        let worker = Proc::spawn(
+        self.worker_with(tier, id, lease_secs, drain_secs, &[]).0
+    }
+
+    /// `worker` with extra arguments; also returns its readiness line.
+    pub fn worker_with(
+        &self,
+        tier: &str,
+        id: &str,
+        lease_secs: f64,
+        drain_secs: f64,
+        extra: &[&str],
+    ) -> (Proc, String) {
+        let lease = lease_secs.to_string();
+        let drain = drain_secs.to_string();
+        let mut args = vec![
+            "worker",
+            "--tier",
+            tier,
+            "--id",
             id,
-            &[
-                "worker",
-                "--tier",
-                tier,
-                "--id",
-                id,
-                "--concurrency",
-                "8",
-                "--config",
-                self.config.to_str().unwrap(),
-                "--lease-secs",
-                &lease_secs.to_string(),
-                "--drain-secs",
-                &drain_secs.to_string(),
-            ],
-            &self.dir,
-        );
-        worker.wait_line("serving tier", START);
-        worker
+            "--concurrency",
+            "8",
+            "--config",
+            self.config.to_str().unwrap(),
+            "--lease-secs",
+            &lease,
+            "--drain-secs",
+            &drain,
+        ];
+        args.extend_from_slice(extra);
+        let worker = Proc::spawn(id, &args, &self.dir);
+        let line = worker.wait_line("serving tier", START);
+        (worker, line)
     }
 
     /// `POST /v1/tasks` without waiting: the task is accepted (202) and runs on the workers.

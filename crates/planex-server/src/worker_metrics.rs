@@ -1,0 +1,78 @@
+//! The metrics endpoint of a `planex worker` process (`--metrics-addr`): the step metrics the
+//! worker records (`step_duration_seconds`, `step_retries_total`, `dlq_total`, `ttft_seconds`,
+//! `executor_token_total`…) exist only in the worker's own process, so in a distributed
+//! deployment each worker must expose them itself; the API replica's `/metrics` cannot.
+//!
+//! Key decision: the same recorder and buckets as `planex serve` (`metrics::install_recorder`),
+//! plus `queue_depth{tier}` / `queue_in_flight{tier}` of the worker's tier read from the store at
+//! scrape time, so a worker alone is enough for a dashboard of its tier.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use planex_store::Store;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+struct WorkerMetrics {
+    store: Arc<dyn Store>,
+    tier: String,
+    handle: PrometheusHandle,
+}
+
+async fn render(State(state): State<Arc<WorkerMetrics>>) -> (StatusCode, String) {
+    match state.store.queue_depth(&state.tier).await {
+        Ok(depth) => {
+            let tier = state.tier.clone();
+            metrics::gauge!("queue_depth", "tier" => tier.clone()).set(depth.ready as f64);
+            metrics::gauge!("queue_in_flight", "tier" => tier).set(depth.in_flight as f64);
+        }
+        Err(error) => tracing::warn!(tier = %state.tier, %error, "could not read the queue depth"),
+    }
+    (StatusCode::OK, state.handle.render())
+}
+
+/// `GET /metrics` (Prometheus text) and `GET /healthz` of a worker serving `tier`.
+pub fn router(store: Arc<dyn Store>, tier: String, handle: PrometheusHandle) -> Router {
+    let state = Arc::new(WorkerMetrics {
+        store,
+        tier,
+        handle,
+    });
+    Router::new()
+        .route("/metrics", get(render))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+/// Binds `addr` (`HOST:PORT`; port 0 picks a free one) and serves [`router`] until `stop`
+/// completes; returns the bound address. Errors say what to change.
+pub async fn spawn(
+    addr: &str,
+    store: Arc<dyn Store>,
+    tier: String,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<SocketAddr, String> {
+    let handle = crate::metrics::install_recorder()?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        format!(
+            "cannot listen on --metrics-addr {addr}: {e}; pick a free HOST:PORT (port 0 picks one)"
+        )
+    })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the metrics listener's address: {e}"))?;
+    let app = router(store, tier, handle);
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::warn!(%error, "the worker metrics endpoint stopped");
+        }
+    });
+    Ok(bound)
+}
