@@ -21,11 +21,24 @@ pub struct MemoryStoreOptions {
     /// A step handed out this many times without completing is a poison step: it goes to the
     /// dead-letter queue instead of another worker.
     pub max_deliveries: u32,
+    /// How long a finished task is kept (`None`: until `max_finished_tasks` pushes it out), as the
+    /// Redis store's `finished_task_ttl`.
+    pub finished_task_ttl: Option<Duration>,
+    /// Most finished tasks kept; the oldest finished go first. Tasks not yet finished are never
+    /// evicted. Keeps a long-running `planex serve --store memory` from growing without bound.
+    pub max_finished_tasks: usize,
+    /// Most dead letters kept; the oldest go first.
+    pub dead_letter_cap: usize,
 }
 
 impl Default for MemoryStoreOptions {
     fn default() -> Self {
-        MemoryStoreOptions { max_deliveries: 5 }
+        MemoryStoreOptions {
+            max_deliveries: 5,
+            finished_task_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
+            max_finished_tasks: 100_000,
+            dead_letter_cap: 10_000,
+        }
     }
 }
 
@@ -41,8 +54,10 @@ struct Inner {
     tasks: HashMap<TaskId, TaskEntry>,
     tiers: HashMap<String, TierQueue>,
     leases: HashMap<String, LeaseEntry>,
-    dlq: Vec<DeadLetter>,
+    dlq: VecDeque<DeadLetter>,
     next_token: u64,
+    /// Finished tasks in the order they finished, for eviction.
+    finished: VecDeque<(Instant, TaskId)>,
 }
 
 #[derive(Default)]
@@ -173,6 +188,26 @@ fn state_word(state: StepState) -> &'static str {
 }
 
 impl Inner {
+    /// Drops finished tasks past `finished_task_ttl` or beyond `max_finished_tasks` (oldest
+    /// finished first) and dead letters beyond `dead_letter_cap`. Runs on each task creation, so
+    /// memory stays bounded without a background sweeper.
+    fn evict(&mut self, options: &MemoryStoreOptions) {
+        let now = Instant::now();
+        while let Some((finished, _)) = self.finished.front() {
+            let expired = options
+                .finished_task_ttl
+                .is_some_and(|ttl| now.duration_since(*finished) >= ttl);
+            if !expired && self.finished.len() <= options.max_finished_tasks {
+                break;
+            }
+            if let Some((_, task_id)) = self.finished.pop_front() {
+                self.tasks.remove(&task_id);
+            }
+        }
+        let excess = self.dlq.len().saturating_sub(options.dead_letter_cap);
+        self.dlq.drain(..excess);
+    }
+
     fn task(&mut self, task_id: &TaskId) -> Result<&mut TaskEntry, StoreError> {
         self.tasks
             .get_mut(task_id)
@@ -225,7 +260,10 @@ impl Inner {
         let (mut ready, mut skipped) = (Vec::new(), Vec::new());
         entry.settle(step_id, false, &mut ready, &mut skipped);
         let task_finished = entry.finish_if_done();
-        self.dlq.push(letter);
+        if task_finished.is_some() {
+            self.finished.push_back((Instant::now(), task_id.clone()));
+        }
+        self.dlq.push_back(letter);
         self.enqueue(task_id, &ready);
         Ok(Completion::Applied {
             newly_ready: ready,
@@ -430,6 +468,7 @@ pub(crate) fn check_steps(task_id: &TaskId, steps: &[StepSpec]) -> Result<(), St
 impl Store for MemoryStore {
     async fn create_task(&self, task: NewTask) -> Result<(), StoreError> {
         let mut inner = self.lock();
+        inner.evict(&self.options);
         if inner.tasks.contains_key(&task.task_id) {
             return Err(StoreError::TaskExists(task.task_id));
         }
@@ -505,6 +544,7 @@ impl Store for MemoryStore {
         entry.record.finished_at_ms = Some(now_ms());
         entry.emit(EventKind::TaskCompleted { status });
         entry.subscribers.clear();
+        inner.finished.push_back((Instant::now(), task_id.clone()));
         Ok(())
     }
 
@@ -610,6 +650,11 @@ impl Store for MemoryStore {
                 let (mut ready, mut skipped) = (Vec::new(), Vec::new());
                 entry.settle(step_id, true, &mut ready, &mut skipped);
                 let task_finished = entry.finish_if_done();
+                if task_finished.is_some() {
+                    inner
+                        .finished
+                        .push_back((Instant::now(), lease.task_id.clone()));
+                }
                 inner.enqueue(&lease.task_id, &ready);
                 Ok(Completion::Applied {
                     newly_ready: ready,
@@ -654,7 +699,7 @@ impl Store for MemoryStore {
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let inner = self.lock();
         let skip = inner.dlq.len().saturating_sub(limit);
-        Ok(inner.dlq[skip..].to_vec())
+        Ok(inner.dlq.iter().skip(skip).cloned().collect())
     }
 
     async fn queue_depth(&self, tier: &str) -> Result<QueueDepth, StoreError> {

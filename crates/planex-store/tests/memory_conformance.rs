@@ -6,6 +6,7 @@ use std::sync::Arc;
 async fn memory_store() -> Arc<dyn Store> {
     Arc::new(MemoryStore::with_options(MemoryStoreOptions {
         max_deliveries: MAX_DELIVERIES,
+        ..MemoryStoreOptions::default()
     }))
 }
 

@@ -1,0 +1,118 @@
+//! The in-process store keeps memory bounded: finished tasks are evicted by age and by count
+//! (oldest finished first), dead letters by count, and tasks still running are never evicted.
+#![allow(clippy::unwrap_used)]
+
+use planex_core::TaskId;
+use planex_store::{MemoryStore, MemoryStoreOptions, NewTask, Store, TaskStatus};
+use std::time::Duration;
+
+async fn create(store: &MemoryStore, id: &str) -> TaskId {
+    let task_id = TaskId::from(id);
+    store
+        .create_task(NewTask {
+            task_id: task_id.clone(),
+            task: format!("task {id}"),
+            tenant: None,
+            cost_center: None,
+        })
+        .await
+        .unwrap();
+    task_id
+}
+
+async fn finish(store: &MemoryStore, id: &TaskId) {
+    store
+        .finish_unplanned(id, TaskStatus::Failed, "planner down".into(), Vec::new())
+        .await
+        .unwrap();
+}
+
+async fn kept(store: &MemoryStore, ids: &[&TaskId]) -> Vec<bool> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(store.get_task(id).await.unwrap().is_some());
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_oldest_finished_tasks_go_first_and_running_ones_stay() {
+    let store = MemoryStore::with_options(MemoryStoreOptions {
+        max_finished_tasks: 2,
+        ..MemoryStoreOptions::default()
+    });
+    let running = create(&store, "running").await;
+    let a = create(&store, "a").await;
+    let b = create(&store, "b").await;
+    let c = create(&store, "c").await;
+    for id in [&a, &b, &c] {
+        finish(&store, id).await;
+    }
+    assert_eq!(
+        kept(&store, &[&running, &a, &b, &c]).await,
+        [true; 4],
+        "eviction happens on the next creation"
+    );
+    let d = create(&store, "d").await;
+    assert_eq!(
+        kept(&store, &[&running, &a, &b, &c, &d]).await,
+        [true, false, true, true, true],
+        "only the oldest finished task is evicted"
+    );
+}
+
+#[tokio::test]
+async fn finished_tasks_expire_after_their_ttl() {
+    let store = MemoryStore::with_options(MemoryStoreOptions {
+        finished_task_ttl: Some(Duration::ZERO),
+        ..MemoryStoreOptions::default()
+    });
+    let done = create(&store, "done").await;
+    let open = create(&store, "open").await;
+    finish(&store, &done).await;
+    create(&store, "next").await;
+    assert_eq!(kept(&store, &[&done, &open]).await, [false, true]);
+    assert!(
+        store.events(&done).await.is_err(),
+        "an evicted task is gone, not half there"
+    );
+}
+
+#[tokio::test]
+async fn defaults_keep_a_week_and_a_hundred_thousand_tasks() {
+    let options = MemoryStoreOptions::default();
+    assert_eq!(
+        options.finished_task_ttl,
+        Some(Duration::from_secs(7 * 24 * 3600))
+    );
+    assert_eq!(options.max_finished_tasks, 100_000);
+    assert_eq!(options.dead_letter_cap, 10_000);
+}
+
+#[tokio::test]
+async fn dead_letters_are_capped_newest_kept() {
+    use planex_store::StepOutcome;
+    use planex_store::conformance::{new_task, spec};
+    let store = MemoryStore::with_options(MemoryStoreOptions {
+        dead_letter_cap: 1,
+        ..MemoryStoreOptions::default()
+    });
+    for error in ["first", "second"] {
+        new_task(&store, vec![spec(1, &[], "x")]).await;
+        let lease = store
+            .claim("x", "w", 1, Duration::from_secs(30), Duration::from_secs(5))
+            .await
+            .unwrap()
+            .remove(0);
+        let failed = StepOutcome::Failed {
+            error: error.into(),
+            attempts: 1,
+            calls: Vec::new(),
+        };
+        store.complete(&lease, failed).await.unwrap();
+    }
+    create(&store, "next").await;
+    let letters = store.dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].error, "second");
+}
