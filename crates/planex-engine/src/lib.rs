@@ -20,6 +20,7 @@ mod models;
 mod plan_cache;
 mod planner;
 mod react;
+mod recovery;
 mod routing;
 pub mod scaling;
 mod submit;
@@ -35,6 +36,7 @@ pub use planner::{Planned, PlannerSettings, PlanningFailed, plan_task, system_pr
 pub use react::{
     FINAL_ACTION, REACT_SCHEMA_NAME, ReactAction, ReactRun, ReactRunner, ReactSettings, ReactStatus,
 };
+pub use recovery::{OrphanRecovery, Recovery};
 pub use routing::{
     RouteDecision, RouteRule, RouteSource, Router, RoutingSettings, TierHints, explain_plan,
     split_tier_hints,

@@ -146,6 +146,10 @@ pub trait SpendLedger: Send + Sync + 'static {
 
     /// Every account of a scope with its balance.
     async fn balances(&self, scope: &str) -> Result<BTreeMap<String, Balance>, LedgerError>;
+
+    /// The ids of the reservations still held, sorted, so a process can settle the ones whose
+    /// holder stopped (an API replica that crashed mid-task never reconciles its reservations).
+    async fn held(&self) -> Result<Vec<String>, LedgerError>;
 }
 
 /// The in-process ledger: one lock makes each operation atomic.
@@ -302,5 +306,11 @@ impl SpendLedger for MemoryLedger {
             .filter(|(account, _)| account.scope == scope)
             .map(|(account, balance)| (account.name.clone(), *balance))
             .collect())
+    }
+
+    async fn held(&self) -> Result<Vec<String>, LedgerError> {
+        let mut ids: Vec<String> = self.lock().held.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
     }
 }

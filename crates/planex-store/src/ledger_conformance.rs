@@ -256,6 +256,20 @@ pub async fn cache_zero_ttl_stores_nothing(cache: Arc<dyn PlanCache>) {
     assert_eq!(cache.get("z").await.unwrap(), None);
 }
 
+pub async fn held_lists_open_reservations_until_settled(ledger: Arc<dyn SpendLedger>) {
+    assert!(ledger.held().await.unwrap().is_empty());
+    for id in ["b", "a", "c"] {
+        ledger
+            .reserve(reservation(id, "0.1", Some("10")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(ledger.held().await.unwrap(), ["a", "b", "c"]);
+    assert!(ledger.reconcile("a", usd("0.05")).await.unwrap());
+    assert!(ledger.release("c").await.unwrap());
+    assert_eq!(ledger.held().await.unwrap(), ["b"]);
+}
+
 /// Generates one `#[tokio::test]` per ledger conformance case for a backend.
 #[macro_export]
 macro_rules! ledger_conformance_tests {
@@ -264,7 +278,7 @@ macro_rules! ledger_conformance_tests {
             reserve_books_on_every_account, over_limit_is_denied_naming_the_account_and_books_nothing,
             reconcile_replaces_the_reservation_once, release_frees_without_spend,
             extend_respects_cap_and_limits, negative_amounts_are_refused, scopes_are_listed_separately,
-            concurrent_reservations_never_exceed_the_limit);
+            concurrent_reservations_never_exceed_the_limit, held_lists_open_reservations_until_settled);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Arguments of `planex serve`.
 #[derive(clap::Args)]
@@ -55,6 +56,31 @@ pub fn attach_service(
     let guard = BudgetGuard::new(ledger, service.budget.clone());
     let cache = PlanCacheLayer::new(plan_cache, service.cache.clone());
     engine.with_budget(Arc::new(guard)).with_plan_cache(cache)
+}
+
+/// How often a replica looks for reservations and planning tasks a stopped replica left behind.
+const RECOVERY_EVERY: Duration = Duration::from_secs(60);
+/// How long a task may stay in `planning`, or a reservation stay without a task, before recovery
+/// treats its replica as gone: far longer than any planner or single-step call.
+const RECOVERY_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// Settles what replicas that died mid-task left behind (`planex_engine::OrphanRecovery`), once a
+/// minute, on every replica (passes are safe to run concurrently).
+async fn recover_orphans(engine: Arc<Engine>) {
+    let mut recovery = planex_engine::OrphanRecovery::new(RECOVERY_GRACE);
+    let mut every = tokio::time::interval(RECOVERY_EVERY);
+    loop {
+        every.tick().await;
+        match recovery.pass(&engine).await {
+            Ok(report) if report != planex_engine::Recovery::default() => {
+                tracing::info!(?report, "recovered what a stopped replica left behind");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "orphan recovery pass failed; retrying in a minute")
+            }
+        }
+    }
 }
 
 /// Runs the API until SIGTERM or Ctrl-C.
@@ -110,7 +136,9 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         "planex serve listening on http://{addr} (workers: {})",
         if workers { "in process" } else { "none" }
     );
+    let recovery = tokio::spawn(recover_orphans(runtime.engine.clone()));
     let served = planex_server::serve(listener, state, crate::shutdown_signal()).await;
+    recovery.abort();
     eprintln!("planex serve: shutting down: draining workers");
     runtime.stop().await;
     served.context("serving the API")?;

@@ -130,6 +130,12 @@ impl SpendLedger for RedisStore {
         Ok(reply.first().map(String::as_str) == Some("settled"))
     }
 
+    async fn held(&self) -> Result<Vec<String>, LedgerError> {
+        let mut ids = self.ledger_call(vec!["held".into()]).await?;
+        ids.sort();
+        Ok(ids)
+    }
+
     async fn charge(&self, accounts: &[Account], amount_usd: Decimal) -> Result<(), LedgerError> {
         let mut args = vec![
             "charge".to_owned(),

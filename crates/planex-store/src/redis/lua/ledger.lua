@@ -3,15 +3,18 @@
 -- Amounts are integer nano-dollars (exact in Lua's doubles up to 2^53, i.e. $9,007,199 per account).
 -- Layout: P:spend:{SCOPE} hash  NAME:spent, NAME:reserved
 --         P:resv:{ID}     hash  amount, cap ('' = none), accounts (JSON [[scope, name, limit], ...])
+--         P:resv          set   ids of the reservations held (for recovery after a holder died)
 -- ARGV[1] prefix, ARGV[2] operation, then:
 --   reserve   id, amount, cap, n, n x (scope, name, limit)  -> {'granted'} | {'dup'} | denial
 --   extend    id, amount                                    -> {'granted'} | {'unknown'} | denial
 --   reconcile id, actual                                    -> {'settled'} | {'unknown'}
 --   release   id                                            -> {'settled'} | {'unknown'}
 --   charge    amount, n, n x (scope, name)                  -> {'charged'}
+--   held                                                    -> ids of held reservations
 -- denial = {'denied', scope, name, limit, spent, reserved, requested, over_by}
 
 local P, op = ARGV[1], ARGV[2]
+local HELD = P .. ':resv'
 
 local function num(x)
   if x == 0 then
@@ -75,7 +78,12 @@ if op == 'reserve' then
   end
   book(accounts, amount, 0)
   redis.call('HSET', rkey, 'amount', num(amount), 'cap', cap, 'accounts', cjson.encode(accounts))
+  redis.call('SADD', HELD, id)
   return { 'granted' }
+end
+
+if op == 'held' then
+  return redis.call('SMEMBERS', HELD)
 end
 
 if op == 'charge' then
@@ -91,6 +99,7 @@ local id = ARGV[3]
 local rkey = P .. ':resv:{' .. id .. '}'
 local held = redis.call('HMGET', rkey, 'amount', 'cap', 'accounts')
 if not held[1] then
+  redis.call('SREM', HELD, id)
   return { 'unknown' }
 end
 local held_amount, cap, accounts = tonumber(held[1]), held[2] or '', cjson.decode(held[3] or '[]')
@@ -109,12 +118,14 @@ end
 if op == 'reconcile' then
   book(accounts, -held_amount, tonumber(ARGV[4]))
   redis.call('DEL', rkey)
+  redis.call('SREM', HELD, id)
   return { 'settled' }
 end
 
 if op == 'release' then
   book(accounts, -held_amount, 0)
   redis.call('DEL', rkey)
+  redis.call('SREM', HELD, id)
   return { 'settled' }
 end
 

@@ -1,0 +1,156 @@
+//! Recovery of what an API replica leaves behind when it dies mid-task: budget reservations it
+//! never settled, and tasks it never finished planning.
+//!
+//! The work of an accepted task lives in the store, so workers finish it without the replica that
+//! submitted it; but that replica was the one waiting to settle the task's budget reservation
+//! (`submit.rs`), and a task it was still planning stays in `planning` forever. Any replica can
+//! run an [`OrphanRecovery`] pass (`planex serve` runs one every minute):
+//! - a reservation of a finished task is settled with the task's recorded cost (the same
+//!   settlement the submitting replica would have made; settling twice is harmless);
+//! - a task still `planning` after the grace (far longer than any planner call) is failed with a
+//!   reason saying so, and its reservations are released;
+//! - a reservation with no task behind it (a `/v1/plan` or `/v1/execute` call, or a task whose
+//!   keys expired) is released once passes of this process have seen it for the grace, longer
+//!   than any single call takes;
+//! - anything else (a task still running, or planning within the grace) is left alone.
+//!
+//! Key decision: ownership is never recorded, only the task's state and the reservation's age
+//! decide, so recovery is safe to run on every replica at once and needs no leader election.
+
+use crate::{Engine, EngineError};
+use planex_core::{Decimal, Stage, TaskId};
+use planex_store::{TaskRecord, TaskStatus, now_ms};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What one recovery pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Reservations settled with the cost their finished task recorded.
+    pub settled: usize,
+    /// Reservations released without spend (task gone, or failed while planning).
+    pub released: usize,
+    /// Tasks failed because they were left in `planning` by a replica that stopped.
+    pub abandoned_plans: usize,
+}
+
+/// The suffix of a task's planner-call reservation id (`submit.rs`).
+const PLAN_SUFFIX: &str = "/plan";
+
+/// Recovery passes of one process; remembers since when it has seen reservations without a task.
+#[derive(Debug)]
+pub struct OrphanRecovery {
+    grace: Duration,
+    taskless_since: HashMap<String, Instant>,
+}
+
+impl OrphanRecovery {
+    /// Recovery that leaves planning tasks and taskless reservations alone for `grace`.
+    pub fn new(grace: Duration) -> Self {
+        OrphanRecovery {
+            grace,
+            taskless_since: HashMap::new(),
+        }
+    }
+
+    /// One pass over the held reservations. Does nothing without a budget guard.
+    pub async fn pass(&mut self, engine: &Engine) -> Result<Recovery, EngineError> {
+        let mut report = Recovery::default();
+        let Some(guard) = &engine.budget else {
+            return Ok(report);
+        };
+        let ledger = guard.ledger();
+        let held = ledger.held().await.map_err(crate::budget::ledger_down)?;
+        self.taskless_since.retain(|id, _| held.contains(id));
+        let planning_grace = self.grace;
+        for id in held {
+            let (task_id, plan) = match id.strip_suffix(PLAN_SUFFIX) {
+                Some(task) => (TaskId::from(task), true),
+                None => (TaskId::from(id.as_str()), false),
+            };
+            let record = match engine.store.get_task(&task_id).await? {
+                Some(record) if record.status == TaskStatus::Planning => {
+                    let age_ms = now_ms().saturating_sub(record.created_at_ms);
+                    if u128::from(age_ms) < planning_grace.as_millis() {
+                        continue;
+                    }
+                    engine.abandon_plan(&record, &mut report).await?;
+                    None
+                }
+                Some(record) => Some(record),
+                None => {
+                    let since = *self
+                        .taskless_since
+                        .entry(id.clone())
+                        .or_insert_with(Instant::now);
+                    if since.elapsed() < self.grace {
+                        continue;
+                    }
+                    self.taskless_since.remove(&id);
+                    None
+                }
+            };
+            match record {
+                Some(record) if record.status.is_terminal() && plan => {
+                    if ledger
+                        .reconcile(&id, planner_cost(&record))
+                        .await
+                        .map_err(crate::budget::ledger_down)?
+                    {
+                        report.settled += 1;
+                    }
+                }
+                Some(record) if record.status.is_terminal() => {
+                    guard.settle(&record).await;
+                    report.settled += 1;
+                }
+                // Running: its replica (or the next pass) settles it when it finishes.
+                Some(_) => {}
+                None => {
+                    if ledger
+                        .release(&id)
+                        .await
+                        .map_err(crate::budget::ledger_down)?
+                    {
+                        report.released += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl Engine {
+    /// Fails a task its replica stopped planning (unless it moved on meanwhile).
+    async fn abandon_plan(
+        &self,
+        record: &TaskRecord,
+        report: &mut Recovery,
+    ) -> Result<(), EngineError> {
+        let reason = "the API replica planning this task stopped before the plan was accepted; submit the task again".to_owned();
+        match self
+            .store
+            .finish_unplanned(&record.task_id, TaskStatus::Failed, reason, Vec::new())
+            .await
+        {
+            Ok(()) => {
+                report.abandoned_plans += 1;
+                Ok(())
+            }
+            // Another replica (or the planner, at last) got there first.
+            Err(planex_store::StoreError::WrongStatus { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// What the planner calls of a task cost (its `/plan` reservation's actual spend).
+fn planner_cost(record: &TaskRecord) -> Decimal {
+    record
+        .calls
+        .iter()
+        .filter(|c| c.stage == Stage::Plan)
+        .map(|c| c.cost_usd)
+        .sum()
+}

@@ -1,0 +1,213 @@
+//! Orphan recovery: what an API replica that died mid-task leaves in the ledger and the store is
+//! settled, released or failed by any other replica's `OrphanRecovery` pass, and nothing that is
+//! still in use is touched.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use planex_core::{CallRecord, Decimal, Stage, TaskId, Usage};
+use planex_engine::config::Settings;
+use planex_engine::{
+    BudgetGuard, BudgetSettings, Engine, EngineSettings, Models, OrphanRecovery, Recovery,
+};
+use planex_llm::TierSet;
+use planex_store::{
+    Account, AccountLimit, MemoryLedger, MemoryStore, NewTask, Reservation, SpendLedger,
+    StepOutcome, Store, TaskStatus,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CONFIG: &str = r#"
+[tiers.planner]
+model = "m"
+endpoints = ["http://127.0.0.1:9/v1"]
+usd_per_hour = 1
+tokens_per_second = 1000
+[[tools]]
+name = "echo"
+description = "Repeat the text"
+tier = "planner"
+input_schema = { type = "object", properties = { text = { type = "string" } } }
+kind = { type = "llm", prompt = "Echo: {text}", max_tokens = 16 }
+"#;
+
+struct World {
+    store: Arc<MemoryStore>,
+    ledger: Arc<MemoryLedger>,
+    engine: Engine,
+}
+
+fn world() -> World {
+    let settings = Settings::from_toml(CONFIG).unwrap();
+    let client = planex_llm::default_client().unwrap();
+    let models =
+        Models::from_tier_set(&TierSet::from_configs(settings.tiers.clone(), &client).unwrap());
+    let store = Arc::new(MemoryStore::default());
+    let ledger = Arc::new(MemoryLedger::new());
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(settings.catalog().unwrap()),
+        models,
+        EngineSettings::default(),
+    )
+    .unwrap()
+    .with_budget(Arc::new(BudgetGuard::new(
+        ledger.clone(),
+        BudgetSettings::default(),
+    )));
+    World {
+        store,
+        ledger,
+        engine,
+    }
+}
+
+fn tenant() -> Account {
+    Account::new("tenant", "acme")
+}
+
+async fn reserve(ledger: &MemoryLedger, id: &str, usd: &str) {
+    ledger
+        .reserve(Reservation {
+            id: id.into(),
+            amount_usd: usd.parse().unwrap(),
+            cap_usd: None,
+            accounts: vec![AccountLimit {
+                account: tenant(),
+                limit_usd: Some(Decimal::from(100)),
+            }],
+        })
+        .await
+        .unwrap();
+}
+
+async fn create(store: &MemoryStore, id: &str) -> TaskId {
+    let task_id = TaskId::from(id);
+    store
+        .create_task(NewTask {
+            task_id: task_id.clone(),
+            task: "t".into(),
+            tenant: None,
+            cost_center: None,
+        })
+        .await
+        .unwrap();
+    task_id
+}
+
+fn step_call(cost: &str) -> CallRecord {
+    CallRecord {
+        stage: Stage::Step,
+        tier: "planner".into(),
+        model: "m".into(),
+        tool: Some("echo".into()),
+        step_id: None,
+        usage: Usage {
+            prompt_tokens: 10,
+            completion_tokens: 1,
+            cached_tokens: 0,
+        },
+        cost_usd: cost.parse().unwrap(),
+    }
+}
+
+async fn balance(ledger: &MemoryLedger) -> (Decimal, Decimal) {
+    let b = ledger.balances("tenant").await.unwrap()["acme"];
+    (b.spent_usd, b.reserved_usd)
+}
+
+#[tokio::test]
+async fn a_finished_tasks_reservation_is_settled_with_its_recorded_cost() {
+    let w = world();
+    let task = create(&w.store, "done").await;
+    reserve(&w.ledger, "done", "2").await;
+    w.store
+        .start_task(
+            &task,
+            serde_json::json!({}),
+            vec![planex_store::conformance::spec(1, &[], "planner")],
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let lease = w
+        .store
+        .claim(
+            "planner",
+            "w",
+            1,
+            Duration::from_secs(30),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let outcome = StepOutcome::Succeeded {
+        result: serde_json::json!("ok"),
+        attempts: 1,
+        calls: vec![step_call("0.25")],
+    };
+    w.store.complete(&lease, outcome).await.unwrap();
+    // The replica that submitted it died: nobody settled. A running task next to it stays.
+    let running = create(&w.store, "running").await;
+    reserve(&w.ledger, "running", "1").await;
+    w.store
+        .start_task(
+            &running,
+            serde_json::json!({}),
+            vec![planex_store::conformance::spec(1, &[], "other")],
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let report = OrphanRecovery::new(Duration::from_secs(600))
+        .pass(&w.engine)
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        Recovery {
+            settled: 1,
+            ..Recovery::default()
+        }
+    );
+    assert_eq!(w.ledger.held().await.unwrap(), ["running"]);
+    assert_eq!(
+        balance(&w.ledger).await,
+        ("0.25".parse().unwrap(), Decimal::from(1))
+    );
+}
+
+#[tokio::test]
+async fn a_task_left_planning_is_failed_after_the_grace_and_its_reservation_released() {
+    let w = world();
+    let task = create(&w.store, "stuck").await;
+    reserve(&w.ledger, "stuck/plan", "0.5").await;
+    let mut recovery = OrphanRecovery::new(Duration::from_secs(600));
+    assert_eq!(
+        recovery.pass(&w.engine).await.unwrap(),
+        Recovery::default(),
+        "within the grace a planning task may still be planned by a live replica"
+    );
+    let report = OrphanRecovery::new(Duration::ZERO)
+        .pass(&w.engine)
+        .await
+        .unwrap();
+    assert_eq!((report.abandoned_plans, report.released), (1, 1));
+    let record = w.store.get_task(&task).await.unwrap().unwrap();
+    assert_eq!(record.status, TaskStatus::Failed);
+    assert!(record.error.unwrap().contains("submit the task again"));
+    assert!(w.ledger.held().await.unwrap().is_empty());
+    assert_eq!(balance(&w.ledger).await, (Decimal::ZERO, Decimal::ZERO));
+}
+
+#[tokio::test]
+async fn a_taskless_reservation_is_released_only_after_the_grace() {
+    let w = world();
+    reserve(&w.ledger, "execute/abc", "0.1").await;
+    let mut patient = OrphanRecovery::new(Duration::from_secs(600));
+    assert_eq!(patient.pass(&w.engine).await.unwrap(), Recovery::default());
+    assert_eq!(w.ledger.held().await.unwrap(), ["execute/abc"]);
+    let mut prompt = OrphanRecovery::new(Duration::ZERO);
+    assert_eq!(prompt.pass(&w.engine).await.unwrap().released, 1);
+    assert!(w.ledger.held().await.unwrap().is_empty());
+}
