@@ -106,6 +106,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ready and in-flight step counts of a tier.
     async fn queue_depth(&self, tier: &str) -> Result<QueueDepth, StoreError>;
+
+    /// Forgets a worker of `tier` that stopped cleanly (after releasing its steps), so a backend
+    /// that keeps per-worker state (Redis consumer groups) does not accumulate the names of every
+    /// worker that ever ran. A worker still holding steps is kept. Default: nothing to forget.
+    async fn retire_worker(&self, _tier: &str, _worker: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Waits for a task to reach a terminal status, by its events (never by polling), up to `timeout`.

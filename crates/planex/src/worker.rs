@@ -141,6 +141,9 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
     shutdown.cancel();
     let _ = handle.await;
     let released = store.release_held().await;
+    if let Err(error) = store.inner.retire_worker(&args.tier, &worker_id).await {
+        tracing::warn!(%error, "could not remove this worker from its tier's consumer group");
+    }
     // On stdout, like the readiness line: scripts and tests read it.
     println!("planex worker {worker_id}: stopped ({released} unfinished steps released)");
     runtime.stop().await;
@@ -260,5 +263,9 @@ impl Store for Tracking {
 
     async fn queue_depth(&self, tier: &str) -> Result<QueueDepth, StoreError> {
         self.inner.queue_depth(tier).await
+    }
+
+    async fn retire_worker(&self, tier: &str, worker: &str) -> Result<(), StoreError> {
+        self.inner.retire_worker(tier, worker).await
     }
 }

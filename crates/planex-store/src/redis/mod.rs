@@ -420,6 +420,10 @@ impl Store for RedisStore {
     async fn queue_depth(&self, tier: &str) -> Result<QueueDepth, StoreError> {
         ops::queue_depth(&self.core, tier).await
     }
+
+    async fn retire_worker(&self, tier: &str, worker: &str) -> Result<(), StoreError> {
+        ops::retire_worker(&self.core, tier, worker).await
+    }
 }
 
 #[cfg(test)]

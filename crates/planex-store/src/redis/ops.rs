@@ -262,3 +262,13 @@ pub(super) async fn queue_depth(core: &Core, tier: &str) -> Result<QueueDepth, S
         .map_err(|e| unavailable("read queue depth", &e))?;
     Ok(QueueDepth { ready, in_flight })
 }
+
+pub(super) async fn retire_worker(core: &Core, tier: &str, worker: &str) -> Result<(), StoreError> {
+    let mut invocation = core.invocation(&core.scripts.retire);
+    invocation.arg(tier).arg(worker);
+    let _: i64 = core
+        .invoke(Retry::Idempotent, &invocation)
+        .await
+        .map_err(|e| unavailable("retire worker", &e))?;
+    Ok(())
+}

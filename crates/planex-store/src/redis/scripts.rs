@@ -24,6 +24,7 @@ pub(super) struct Scripts {
     pub release: Script,
     pub extend: Script,
     pub depth: Script,
+    pub retire: Script,
 }
 
 impl Scripts {
@@ -37,6 +38,7 @@ impl Scripts {
             release: build(include_str!("lua/release.lua")),
             extend: build(include_str!("lua/extend.lua")),
             depth: build(include_str!("lua/depth.lua")),
+            retire: build(include_str!("lua/retire.lua")),
         }
     }
 }
