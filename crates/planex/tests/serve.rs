@@ -1,7 +1,9 @@
 //! `planex serve` as a process: start-up notices, a task over HTTP, graceful SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod sim_process;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -38,16 +40,7 @@ fn serve_runs_tasks_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let _ = tx.send(line.unwrap_or_default());
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("planex serve did not report its address");
+    let line = sim_process::first_line(&mut child, "planex serve");
     let addr = line
         .split_whitespace()
         .find_map(|w| w.strip_prefix("http://"))

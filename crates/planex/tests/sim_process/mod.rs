@@ -1,5 +1,6 @@
-//! A `planex sim` child process standing in for a real model server, shared by the CLI tests.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+//! A `planex sim` child process standing in for a real model server, and the readiness-line
+//! reader every process test uses.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -24,16 +25,7 @@ impl SimProcess {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let _ = tx.send(line.unwrap_or_default());
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("planex sim did not report its address");
+        let line = first_line(&mut child, "planex sim");
         let base_url = line
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
@@ -41,6 +33,20 @@ impl SimProcess {
             .to_owned();
         SimProcess { child, base_url }
     }
+}
+
+/// The first line a child process prints on its (piped) stdout: the readiness line of `planex
+/// sim`, `planex serve` and the like. Waits at most 60 s.
+pub fn first_line(child: &mut Child, what: &str) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("{what} did not print its readiness line within 60 s"))
 }
 
 impl Drop for SimProcess {
