@@ -10,8 +10,8 @@ use planex_engine::{
 };
 use planex_llm::TierSet;
 use planex_store::{
-    Account, AccountLimit, MemoryLedger, MemoryStore, NewTask, Reservation, SpendLedger,
-    StepOutcome, Store, TaskStatus,
+    Account, AccountLimit, MemoryLedger, MemoryStore, Reservation, SpendLedger, StepOutcome, Store,
+    TaskStatus,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,17 +81,20 @@ async fn reserve(ledger: &MemoryLedger, id: &str, usd: &str) {
 }
 
 async fn create(store: &MemoryStore, id: &str) -> TaskId {
-    let task_id = TaskId::from(id);
+    planex_store::conformance::create(store, id).await
+}
+
+/// Starts `task` with one root step on `tier`.
+async fn start(store: &MemoryStore, task: &TaskId, tier: &str) {
     store
-        .create_task(NewTask {
-            task_id: task_id.clone(),
-            task: "t".into(),
-            tenant: None,
-            cost_center: None,
-        })
+        .start_task(
+            task,
+            serde_json::json!({}),
+            vec![planex_store::conformance::spec(1, &[], tier)],
+            Vec::new(),
+        )
         .await
         .unwrap();
-    task_id
 }
 
 fn step_call(cost: &str) -> CallRecord {
@@ -120,15 +123,7 @@ async fn a_finished_tasks_reservation_is_settled_with_its_recorded_cost() {
     let w = world();
     let task = create(&w.store, "done").await;
     reserve(&w.ledger, "done", "2").await;
-    w.store
-        .start_task(
-            &task,
-            serde_json::json!({}),
-            vec![planex_store::conformance::spec(1, &[], "planner")],
-            Vec::new(),
-        )
-        .await
-        .unwrap();
+    start(&w.store, &task, "planner").await;
     let lease = w
         .store
         .claim(
@@ -150,15 +145,7 @@ async fn a_finished_tasks_reservation_is_settled_with_its_recorded_cost() {
     // The replica that submitted it died: nobody settled. A running task next to it stays.
     let running = create(&w.store, "running").await;
     reserve(&w.ledger, "running", "1").await;
-    w.store
-        .start_task(
-            &running,
-            serde_json::json!({}),
-            vec![planex_store::conformance::spec(1, &[], "other")],
-            Vec::new(),
-        )
-        .await
-        .unwrap();
+    start(&w.store, &running, "other").await;
     let report = OrphanRecovery::new(Duration::from_secs(600))
         .pass(&w.engine)
         .await

@@ -46,8 +46,9 @@ fn call(stage: Stage, tokens: u64) -> CallRecord {
     }
 }
 
-pub async fn new_task(store: &dyn Store, steps: Vec<StepSpec>) -> TaskId {
-    let task_id = TaskId::new_random();
+/// Creates a task (in `planning`) with the given id.
+pub async fn create(store: &dyn Store, id: &str) -> TaskId {
+    let task_id = TaskId::from(id);
     store
         .create_task(NewTask {
             task_id: task_id.clone(),
@@ -57,6 +58,12 @@ pub async fn new_task(store: &dyn Store, steps: Vec<StepSpec>) -> TaskId {
         })
         .await
         .unwrap();
+    task_id
+}
+
+/// Creates a task and starts it with `steps`.
+pub async fn new_task(store: &dyn Store, steps: Vec<StepSpec>) -> TaskId {
+    let task_id = create(store, &TaskId::new_random().0).await;
     store
         .start_task(
             &task_id,

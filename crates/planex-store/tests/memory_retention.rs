@@ -3,21 +3,11 @@
 #![allow(clippy::unwrap_used)]
 
 use planex_core::TaskId;
-use planex_store::{MemoryStore, MemoryStoreOptions, NewTask, Store, TaskStatus};
+use planex_store::{MemoryStore, MemoryStoreOptions, Store, TaskStatus};
 use std::time::Duration;
 
 async fn create(store: &MemoryStore, id: &str) -> TaskId {
-    let task_id = TaskId::from(id);
-    store
-        .create_task(NewTask {
-            task_id: task_id.clone(),
-            task: format!("task {id}"),
-            tenant: None,
-            cost_center: None,
-        })
-        .await
-        .unwrap();
-    task_id
+    planex_store::conformance::create(store, id).await
 }
 
 async fn finish(store: &MemoryStore, id: &TaskId) {
