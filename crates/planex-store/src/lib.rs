@@ -130,7 +130,7 @@ pub async fn wait_for_task(
 
 /// Waits for a task's `TaskCompleted` event, up to `timeout`, and returns the final status it
 /// carries without reading the task (cheaper than [`wait_for_task`] when the status is all a
-/// caller needs); `None` when the timeout passed first.
+/// caller needs); `None` when the timeout passed first or the task no longer exists.
 pub async fn wait_for_status(
     store: &dyn Store,
     task_id: &TaskId,
