@@ -20,15 +20,8 @@ local leased = {}
 -- The fields a claim reads of a step: spec, deliveries, started, deps, state, lease, attempts.
 local STEP_FIELDS = { '', ':deliveries', ':started', ':deps', ':state', ':lease', ':attempts' }
 
-local function step_query(step, query)
-  for _, f in ipairs(STEP_FIELDS) do
-    query[#query + 1] = step .. f
-  end
-  return query
-end
-
 local function step_fields(c, step)
-  return get(c, step_query(step, {}))
+  return get(c, step_names(step, STEP_FIELDS))
 end
 
 -- Leases one step whose stream entry is ENTRY. F holds its fields (STEP_FIELDS).
@@ -90,29 +83,24 @@ if #leased < max then
     end
   end
   local entries = read and read[1][2] or {}
-  -- Each task's steps are fetched with one HMGET.
+  -- Each task's steps (and its text, which every lease carries) are fetched with one HMGET.
   local wanted = {}
   for _, e in ipairs(entries) do
     local task, step = e[2][2], e[2][4]
     if task and step then
-      local w = wanted[task]
-      if not w then
-        w = { '_:text' }
-        wanted[task] = w
-      end
-      step_query(step, w)
+      e.names = step_names(step, STEP_FIELDS)
+      want(wanted, task_ctx(task, now), e.names)
+      want(wanted, task_ctx(task, now), { '_:text' })
     end
   end
-  for task, fields in pairs(wanted) do
-    get(task_ctx(task, now), fields)
-  end
+  prefetch(wanted)
   for _, e in ipairs(entries) do
     local entry, task, step = e[1], e[2][2], e[2][4]
     local f = false
     local c = false
-    if task and step then
+    if e.names then
       c = task_ctx(task, now)
-      f = step_fields(c, step)
+      f = get(c, e.names)
     end
     if f and f[5] == 'ready' then
       lease(c, step, entry, f)
@@ -144,36 +132,32 @@ if #leased < max then
   end
 end
 
--- 3. The leased steps' dependency results, one HMGET per task, and the task texts.
+-- 3. The leased steps' task texts and dependency results, one HMGET per task.
+local RESULT = { ':result' }
 local results = {}
 for _, l in ipairs(leased) do
-  local w = results[l.c.task]
-  if not w then
-    w = { '_:text' }
-    results[l.c.task] = w
-  end
+  l.names = { '_:text' }
   for _, d in ipairs(l.deps) do
-    w[#w + 1] = d .. ':result'
+    step_names(d, RESULT, l.names)
   end
+  want(results, l.c, l.names)
 end
-for task, fields in pairs(results) do
-  get(task_ctx(task, now), fields)
-end
-local texts = {}
+prefetch(results)
+local old_texts = {}
 local out = {}
 for _, l in ipairs(leased) do
-  local text = texts[l.c.task]
+  local got = get(l.c, l.names)
+  local text = got[1]
   if not text then
     -- Tasks started before `_:text` existed keep their text only in the task hash.
-    text = get(l.c, { '_:text' })[1] or redis.call('HGET', l.c.tkey, 'task') or ''
-    texts[l.c.task] = text
+    text = old_texts[l.c.task] or redis.call('HGET', l.c.tkey, 'task') or ''
+    old_texts[l.c.task] = text
   end
   local deps = {}
-  for _, d in ipairs(l.deps) do
-    local result = get(l.c, { d .. ':result' })[1]
-    if result then
+  for k, d in ipairs(l.deps) do
+    if got[k + 1] then
       deps[#deps + 1] = d
-      deps[#deps + 1] = result
+      deps[#deps + 1] = got[k + 1]
     end
   end
   out[#out + 1] = { l.token, l.c.task, text, l.spec, l.delivery, deps }

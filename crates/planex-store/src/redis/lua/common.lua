@@ -108,30 +108,79 @@ local function task_ctx(task, now)
   return c
 end
 
--- Reads FIELDS of the task's steps hash (false where absent), fetching the uncached ones at once.
+-- Runs CMD with the arguments HEAD followed by ITEMS, in chunks of at most 400 items (Lua's
+-- unpack has a stack limit); calls EACH(reply, index of the chunk's first item) when given and
+-- returns the last reply. ITEMS must hold an even count for pair commands (HSET, ZADD).
+local function call_all(cmd, head, items, each)
+  local reply = 0
+  local i = 1
+  while i <= #items do
+    local j = math.min(i + 399, #items)
+    local args = {}
+    for _, h in ipairs(head) do
+      args[#args + 1] = h
+    end
+    for k = i, j do
+      args[#args + 1] = items[k]
+    end
+    reply = redis.call(cmd, unpack(args))
+    if each then
+      each(reply, i)
+    end
+    i = j + 1
+  end
+  return reply
+end
+
+-- The names of fields of step STEP: STEP followed by each of SUFFIXES, appended to INTO (or to a
+-- new list), which is returned.
+local function step_names(step, suffixes, into)
+  into = into or {}
+  for _, suffix in ipairs(suffixes) do
+    into[#into + 1] = step .. suffix
+  end
+  return into
+end
+
+-- Reads FIELDS of the task's steps hash (false where absent), fetching the uncached ones (each
+-- once) with one HMGET.
 local function get(c, fields)
-  local missing = {}
+  local missing, asked = {}, {}
   for _, f in ipairs(fields) do
-    if c.cache[f] == nil then
+    if c.cache[f] == nil and not asked[f] then
+      asked[f] = true
       missing[#missing + 1] = f
     end
   end
-  if #missing > 0 then
-    local i = 1
-    while i <= #missing do
-      local j = math.min(i + 399, #missing)
-      local values = redis.call('HMGET', c.skey, unpack(missing, i, j))
-      for k = i, j do
-        c.cache[missing[k]] = values[k - i + 1]
-      end
-      i = j + 1
+  call_all('HMGET', { c.skey }, missing, function(values, from)
+    for k = 1, #values do
+      c.cache[missing[from + k - 1]] = values[k]
     end
-  end
+  end)
   local out = {}
   for i, f in ipairs(fields) do
     out[i] = c.cache[f]
   end
   return out
+end
+
+-- Prefetching: WANTED maps a task's context to field names (want); prefetch reads each task's
+-- with one HMGET, so the steps of a batch cost one read per task instead of one per step.
+local function want(wanted, c, names)
+  local w = wanted[c]
+  if not w then
+    w = {}
+    wanted[c] = w
+  end
+  for _, name in ipairs(names) do
+    w[#w + 1] = name
+  end
+end
+
+local function prefetch(wanted)
+  for c, names in pairs(wanted) do
+    get(c, names)
+  end
 end
 
 -- Writes field/value pairs to the task's steps hash (deferred to flush_tasks). No value may be
@@ -146,27 +195,6 @@ local function set(c, ...)
     end
     c.cache[f] = tostring(kv[i + 1])
   end
-end
-
--- Runs CMD with the arguments HEAD followed by ITEMS, in chunks of at most 400 items (Lua's
--- unpack has a stack limit); returns the last reply. ITEMS must hold an even count for pair
--- commands (HSET, ZADD).
-local function call_all(cmd, head, items)
-  local reply = 0
-  local i = 1
-  while i <= #items do
-    local j = math.min(i + 399, #items)
-    local args = {}
-    for _, h in ipairs(head) do
-      args[#args + 1] = h
-    end
-    for k = i, j do
-      args[#args + 1] = items[k]
-    end
-    reply = redis.call(cmd, unpack(args))
-    i = j + 1
-  end
-  return reply
 end
 
 local function hset_all(key, pairs_list)
@@ -298,6 +326,9 @@ local function release_dependent(c, dep, tier, ready)
   end
 end
 
+-- The fields of a dependent that settling reads (complete.lua prefetches the same).
+local DEP_FIELDS = { ':state', ':tol', ':tier', ':next', ':pending' }
+
 -- Propagates a terminal step to its dependents (NEXT: their ids, CSV): decrements pending counts
 -- (collecting newly ready steps, which are enqueued) or skips dependents that cannot run without
 -- it.
@@ -305,11 +336,7 @@ local function settle(c, step, next_csv, succeeded, ready, skipped)
   local deps = split_ids(next_csv)
   local query = {}
   for _, dep in ipairs(deps) do
-    query[#query + 1] = dep .. ':state'
-    query[#query + 1] = dep .. ':tol'
-    query[#query + 1] = dep .. ':tier'
-    query[#query + 1] = dep .. ':next'
-    query[#query + 1] = dep .. ':pending'
+    step_names(dep, DEP_FIELDS, query)
   end
   local f = get(c, query)
   for i, dep in ipairs(deps) do
@@ -342,8 +369,7 @@ local function finish_if_done(c)
   local ids = split_ids(f[2])
   local query = {}
   for _, id in ipairs(ids) do
-    query[#query + 1] = id .. ':state'
-    query[#query + 1] = id .. ':error'
+    step_names(id, { ':state', ':error' }, query)
   end
   local v = get(c, query)
   local done, reasons = 0, {}

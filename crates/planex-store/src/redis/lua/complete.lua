@@ -14,6 +14,9 @@
 local now = now_ms()
 local replies = {}
 
+-- The fields of a completed step that completion reads.
+local OUTCOME_FIELDS = { ':state', ':lease', ':tier', ':next' }
+
 -- Parse every outcome first, so each task's fields can be fetched at once.
 local outcomes = {}
 local wanted = {}
@@ -29,47 +32,31 @@ while i + 4 <= #ARGV do
   local _, step, task = parse_token(o.token)
   if task then
     o.step, o.c = step, task_ctx(task, now)
-    local w = wanted[task]
-    if not w then
-      w = { '_:open' }
-      wanted[task] = w
-    end
-    for _, f in ipairs({ ':state', ':lease', ':tier', ':next' }) do
-      w[#w + 1] = step .. f
-    end
+    o.names = step_names(step, OUTCOME_FIELDS)
+    want(wanted, o.c, o.names)
+    want(wanted, o.c, { '_:open' })
   end
   outcomes[#outcomes + 1] = o
   i = i + 5 + n
 end
-for task, fields in pairs(wanted) do
-  get(task_ctx(task, now), fields)
-end
+prefetch(wanted)
 -- Then the fields of their dependents, one HMGET per task.
 local dependents = {}
 for _, o in ipairs(outcomes) do
   if o.c then
-    local w = dependents[o.c.task]
-    if not w then
-      w = {}
-      dependents[o.c.task] = w
-    end
-    for _, dep in ipairs(split_ids(get(o.c, { o.step .. ':next' })[1])) do
-      for _, f in ipairs({ ':state', ':tol', ':tier', ':next', ':pending' }) do
-        w[#w + 1] = dep .. f
-      end
+    for _, dep in ipairs(split_ids(get(o.c, o.names)[4])) do
+      want(dependents, o.c, step_names(dep, DEP_FIELDS))
     end
   end
 end
-for task, fields in pairs(dependents) do
-  get(task_ctx(task, now), fields)
-end
+prefetch(dependents)
 
 local function complete_one(o)
   local c, step = o.c, o.step
   if not c then
     return { 'bad', '', '', '' }
   end
-  local f = get(c, { step .. ':state', step .. ':lease', step .. ':tier', step .. ':next' })
+  local f = get(c, o.names)
   if not f[1] then
     if redis.call('EXISTS', c.tkey) == 0 then
       return { 'nf', '', '', '' }
