@@ -20,7 +20,7 @@
 use crate::{Engine, EngineError};
 use planex_core::{Decimal, Stage, TaskId};
 use planex_store::{TaskRecord, TaskStatus, now_ms};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// What one recovery pass did.
@@ -61,9 +61,9 @@ impl OrphanRecovery {
         };
         let ledger = guard.ledger();
         let held = ledger.held().await.map_err(crate::budget::ledger_down)?;
-        self.taskless_since.retain(|id, _| held.contains(id));
-        let planning_grace = self.grace;
-        for id in held {
+        let live: HashSet<&String> = held.iter().collect();
+        self.taskless_since.retain(|id, _| live.contains(id));
+        for id in &held {
             let (task_id, plan) = match id.strip_suffix(PLAN_SUFFIX) {
                 Some(task) => (TaskId::from(task), true),
                 None => (TaskId::from(id.as_str()), false),
@@ -71,7 +71,7 @@ impl OrphanRecovery {
             let record = match engine.store.get_task(&task_id).await? {
                 Some(record) if record.status == TaskStatus::Planning => {
                     let age_ms = now_ms().saturating_sub(record.created_at_ms);
-                    if u128::from(age_ms) < planning_grace.as_millis() {
+                    if u128::from(age_ms) < self.grace.as_millis() {
                         continue;
                     }
                     engine.abandon_plan(&record, &mut report).await?;
@@ -86,14 +86,14 @@ impl OrphanRecovery {
                     if since.elapsed() < self.grace {
                         continue;
                     }
-                    self.taskless_since.remove(&id);
+                    self.taskless_since.remove(id);
                     None
                 }
             };
             match record {
                 Some(record) if record.status.is_terminal() && plan => {
                     if ledger
-                        .reconcile(&id, planner_cost(&record))
+                        .reconcile(id, planner_cost(&record))
                         .await
                         .map_err(crate::budget::ledger_down)?
                     {
@@ -108,7 +108,7 @@ impl OrphanRecovery {
                 Some(_) => {}
                 None => {
                     if ledger
-                        .release(&id)
+                        .release(id)
                         .await
                         .map_err(crate::budget::ledger_down)?
                     {

@@ -114,17 +114,24 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     response
 }
 
+/// Sets `queue_depth{tier}` and `queue_in_flight{tier}` from the store (a failed read is logged
+/// and leaves the gauges as they were).
+pub(crate) async fn record_queue_depth(store: &dyn planex_store::Store, tier: &str) {
+    match store.queue_depth(tier).await {
+        Ok(depth) => {
+            metrics::gauge!("queue_depth", "tier" => tier.to_owned()).set(depth.ready as f64);
+            metrics::gauge!("queue_in_flight", "tier" => tier.to_owned())
+                .set(depth.in_flight as f64);
+        }
+        Err(error) => tracing::warn!(%tier, %error, "could not read the queue depth"),
+    }
+}
+
 /// Sets `queue_depth{tier}` and `queue_in_flight{tier}` from the store, then renders everything.
 pub async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
     let engine = state.engine();
     for tier in engine.tiers_with_work() {
-        match engine.store().queue_depth(&tier).await {
-            Ok(depth) => {
-                metrics::gauge!("queue_depth", "tier" => tier.clone()).set(depth.ready as f64);
-                metrics::gauge!("queue_in_flight", "tier" => tier).set(depth.in_flight as f64);
-            }
-            Err(error) => tracing::warn!(%tier, %error, "could not read the queue depth"),
-        }
+        record_queue_depth(engine.store().as_ref(), &tier).await;
     }
     // Refreshes the `scaling_*{tier}` gauges (desired replicas and the numbers behind them).
     if let Err(error) = engine.scaling_report().await {

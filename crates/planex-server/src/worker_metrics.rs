@@ -24,14 +24,7 @@ struct WorkerMetrics {
 }
 
 async fn render(State(state): State<Arc<WorkerMetrics>>) -> (StatusCode, String) {
-    match state.store.queue_depth(&state.tier).await {
-        Ok(depth) => {
-            let tier = state.tier.clone();
-            metrics::gauge!("queue_depth", "tier" => tier.clone()).set(depth.ready as f64);
-            metrics::gauge!("queue_in_flight", "tier" => tier).set(depth.in_flight as f64);
-        }
-        Err(error) => tracing::warn!(tier = %state.tier, %error, "could not read the queue depth"),
-    }
+    crate::metrics::record_queue_depth(state.store.as_ref(), &state.tier).await;
     (StatusCode::OK, state.handle.render())
 }
 
