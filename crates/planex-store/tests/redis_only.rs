@@ -7,34 +7,22 @@ use planex_store::conformance::{new_task, spec};
 use planex_store::{RedisServer, RedisStore, RedisStoreOptions, StepOutcome, Store};
 use std::time::Duration;
 
-async fn consumers(url: &str) -> Vec<String> {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let groups: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
-        .arg("CONSUMERS")
-        .arg("rt:ready:{x}")
-        .arg("workers")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let mut names: Vec<String> = groups
-        .into_iter()
-        .map(|fields| redis::from_redis_value::<String>(fields[1].clone()).unwrap())
-        .collect();
-    names.sort();
-    names
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
+/// A private redis-server and a store on it with key prefix PREFIX.
+async fn started(prefix: &str) -> (RedisServer, RedisStore) {
     let server = RedisServer::start();
     let options = RedisStoreOptions {
-        prefix: "rt".into(),
+        prefix: prefix.into(),
         ..RedisStoreOptions::default()
     };
     let store = RedisStore::connect_with(&server.url(), options)
         .await
         .unwrap();
+    (server, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
+    let (server, store) = started("rt").await;
     store.retire_worker("x", "never-ran").await.unwrap();
     new_task(&store, vec![spec(1, &[], "x"), spec(2, &[], "x")]).await;
     let long = Duration::from_secs(30);
@@ -48,11 +36,11 @@ async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
         calls: Vec::new(),
     };
     store.complete(&done[0], ok).await.unwrap();
-    assert_eq!(consumers(&server.url()).await, ["w1", "w2"]);
+    assert_eq!(server.consumers("rt:ready:{x}").await, ["w1", "w2"]);
     store.retire_worker("x", "w1").await.unwrap();
     store.retire_worker("x", "w2").await.unwrap();
     assert_eq!(
-        consumers(&server.url()).await,
+        server.consumers("rt:ready:{x}").await,
         ["w1"],
         "w2 is gone; w1 still holds a step and stays"
     );
@@ -62,14 +50,7 @@ async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
 /// steps hash) still runs to completion after an upgrade.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_started_by_the_previous_layout_still_finishes() {
-    let server = RedisServer::start();
-    let options = RedisStoreOptions {
-        prefix: "old".into(),
-        ..RedisStoreOptions::default()
-    };
-    let store = RedisStore::connect_with(&server.url(), options)
-        .await
-        .unwrap();
+    let (server, store) = started("old").await;
     let task = new_task(&store, vec![spec(1, &[], "x"), spec(2, &[1], "x")]).await;
     // Rewrite it into the previous layout.
     let client = redis::Client::open(server.url()).unwrap();

@@ -357,15 +357,7 @@ async fn sigterm_releases_held_steps_without_counting_a_delivery() {
         "back in the ready queue at once"
     );
     // It left the tier's consumer group: past workers do not pile up there.
-    let client = redis::Client::open(cluster.redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let consumers: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
-        .arg("CONSUMERS")
-        .arg("px:ready:{executor}")
-        .arg("workers")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let consumers = cluster.redis.consumers("px:ready:{executor}").await;
     assert!(consumers.is_empty(), "{consumers:?}");
 }
 

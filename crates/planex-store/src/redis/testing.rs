@@ -109,6 +109,29 @@ impl RedisServer {
         self.port
     }
 
+    /// The consumer names of the `workers` group of a stream, sorted (`XINFO CONSUMERS`).
+    pub async fn consumers(&self, stream: &str) -> Vec<String> {
+        let client = redis::Client::open(self.url()).expect("a redis URL");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the test redis-server");
+        let consumers: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(stream)
+            .arg("workers")
+            .query_async(&mut conn)
+            .await
+            .expect("XINFO CONSUMERS");
+        let mut names: Vec<String> = consumers
+            .into_iter()
+            .filter_map(|fields| fields.into_iter().nth(1))
+            .filter_map(|name| redis::from_redis_value::<String>(name).ok())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Its working directory (the append-only file lives here).
     pub fn dir(&self) -> &Path {
         &self.dir
