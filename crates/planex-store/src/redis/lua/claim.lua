@@ -2,11 +2,10 @@
 -- ARGV[5] tier, ARGV[6] worker (consumer name), ARGV[7] max, ARGV[8] lease ms.
 -- First redelivers steps whose lease expired (XCLAIM to this worker; a step already delivered
 -- MAX_DELIVERIES times is dead-lettered as poison instead), then reads new entries with
--- XREADGROUP COUNT and trims acknowledged entries off the stream. Steps of one task share its
--- context (common.lua): their fields are read with one HMGET (and their dependencies' results
--- with one more) and written with one HSET. Returns {now, next lease deadline or -1, last stream
--- id or '', leases...}, each lease {token, task id, task text, spec JSON, delivery,
--- {dep id, dep result, ...}}.
+-- XREADGROUP COUNT and trims acknowledged entries off the stream. Each step's fields are read
+-- with one HMGET and written with one HSET; a task's text is read once per call.
+-- Returns {now, next lease deadline or -1, last stream id or '', leases...}, each lease
+-- {token, task id, task text, spec JSON, delivery, {dep id, dep result, ...}}.
 -- The caller blocks (on its own connection) only when no lease came back.
 
 local tier, worker = ARGV[5], ARGV[6]
@@ -17,21 +16,23 @@ local rkey, lkey = ready_key(tier), lease_key(tier)
 local started_tail = ',"tier":' .. jstr(tier) .. ',"worker":' .. jstr(worker) .. ',"delivery":'
 local leased = {}
 
--- The fields a claim reads of a step: spec, deliveries, started, deps, state, lease, attempts.
-local STEP_FIELDS = { '', ':deliveries', ':started', ':deps', ':state', ':lease', ':attempts' }
-
+-- The fields a claim reads of a step, in this order: spec, deliveries, started, deps, state,
+-- lease, attempts.
 local function step_fields(c, step)
-  return get(c, step_names(step, STEP_FIELDS))
+  return redis.call('HMGET', c.skey, step, step .. ':deliveries', step .. ':started',
+    step .. ':deps', step .. ':state', step .. ':lease', step .. ':attempts')
 end
 
--- Leases one step whose stream entry is ENTRY. F holds its fields (STEP_FIELDS).
+-- Leases one step whose stream entry is ENTRY. F holds its fields (step_fields).
 local function lease(c, step, entry, f)
   local delivery = tonumber(f[2] or '0') + 1
   local token = delivery .. ':' .. entry .. ':' .. step .. ':' .. c.task
-  set(c, step .. ':state', 'running', step .. ':deliveries', delivery, step .. ':worker', worker,
-    step .. ':lease', token)
-  if not f[3] then
-    set(c, step .. ':started', NOW_S)
+  if f[3] then
+    set(c, step .. ':state', 'running', step .. ':deliveries', delivery, step .. ':worker', worker,
+      step .. ':lease', token)
+  else
+    set(c, step .. ':state', 'running', step .. ':deliveries', delivery, step .. ':worker', worker,
+      step .. ':lease', token, step .. ':started', NOW_S)
   end
   add_lease(tier, token, deadline)
   emit(c, '"type":"step_started","step_id":' .. step .. started_tail .. delivery)
@@ -83,32 +84,23 @@ if #leased < max then
     end
   end
   local entries = read and read[1][2] or {}
-  -- Each task's steps (and its text, which every lease carries) are fetched with one HMGET.
-  local wanted = {}
-  for _, e in ipairs(entries) do
-    local task, step = e[2][2], e[2][4]
-    if task and step then
-      e.names = step_names(step, STEP_FIELDS)
-      want(wanted, task_ctx(task, now), e.names)
-      want(wanted, task_ctx(task, now), { '_:text' })
-    end
-  end
-  prefetch(wanted)
+  local stale = {}
   for _, e in ipairs(entries) do
     local entry, task, step = e[1], e[2][2], e[2][4]
     local f = false
     local c = false
-    if e.names then
+    if task and step then
       c = task_ctx(task, now)
-      f = get(c, e.names)
+      f = step_fields(c, step)
     end
     if f and f[5] == 'ready' then
       lease(c, step, entry, f)
     else
       -- Stale entry (its step finished meanwhile, or its task expired): acknowledge it.
-      redis.call('XACK', rkey, GROUP, entry)
+      stale[#stale + 1] = entry
     end
   end
+  call_all('XACK', { rkey, GROUP }, stale)
   -- Every entry up to the last one read has been delivered; those not pending are acknowledged
   -- and can go. Trimming below the oldest pending entry (or the last read one) with '~' frees
   -- whole stream nodes at a time.
@@ -132,35 +124,29 @@ if #leased < max then
   end
 end
 
--- 3. The leased steps' task texts and dependency results, one HMGET per task.
-local RESULT = { ':result' }
-local results = {}
-for _, l in ipairs(leased) do
-  l.names = { '_:text' }
-  for _, d in ipairs(l.deps) do
-    step_names(d, RESULT, l.names)
-  end
-  want(results, l.c, l.names)
-end
-prefetch(results)
-local old_texts = {}
+-- 3. The leased steps' task texts (one read per task) and dependency results.
 local out = {}
 for _, l in ipairs(leased) do
-  local got = get(l.c, l.names)
-  local text = got[1]
-  if not text then
+  local c = l.c
+  if not c.text then
     -- Tasks started before `_:text` existed keep their text only in the task hash.
-    text = old_texts[l.c.task] or redis.call('HGET', l.c.tkey, 'task') or ''
-    old_texts[l.c.task] = text
+    c.text = redis.call('HGET', c.skey, '_:text') or redis.call('HGET', c.tkey, 'task') or ''
   end
   local deps = {}
-  for k, d in ipairs(l.deps) do
-    if got[k + 1] then
-      deps[#deps + 1] = d
-      deps[#deps + 1] = got[k + 1]
+  if #l.deps > 0 then
+    local names = {}
+    for k, d in ipairs(l.deps) do
+      names[k] = d .. ':result'
+    end
+    local results = get(c, names)
+    for k, d in ipairs(l.deps) do
+      if results[k] then
+        deps[#deps + 1] = d
+        deps[#deps + 1] = results[k]
+      end
     end
   end
-  out[#out + 1] = { l.token, l.c.task, text, l.spec, l.delivery, deps }
+  out[#out + 1] = { l.token, c.task, c.text, l.spec, l.delivery, deps }
 end
 
 flush_all()

@@ -72,16 +72,12 @@ local function parse_token(token)
   return entry, step, task
 end
 
--- Unit of work. A script call touches each task through one context: reads of the task's steps
--- hash go through a cache (fields it has not seen yet are fetched with one HMGET), writes land in
--- the cache and are sent as one HSET per task when the script ends (flush_tasks), events are
--- appended with one RPUSH and published as one message per task, and call records go with one
--- RPUSH. Batches hold several steps of one task (a plan's roots are enqueued together, so they
--- are claimed and completed together), so this saves most per-step commands. The script is atomic,
--- so nobody sees the deferred writes late.
+-- Per task and script call: its keys, plus the events and call records to send at the end (one
+-- RPUSH and one PUBLISH per task). Step fields are read and written directly (HMGET/HSET at the
+-- point of use): the script is atomic, so nothing needs caching, and a cache in Lua costs more
+-- than the commands it saves (measured: docs/BENCHMARKS.md).
 local TASKS, TASK_ORDER = {}, {}
 
--- The keys, clock and pending work of one task, for one script call.
 local function task_ctx(task, now)
   local c = TASKS[task]
   if c then
@@ -96,9 +92,6 @@ local function task_ctx(task, now)
     ckey = tkey .. ':calls',
     ekey = tkey .. ':events',
     chan = PREFIX .. ':events:{' .. task .. '}',
-    cache = {},
-    dirty = {},
-    order = {},
     events = {},
     calls = {},
     expire = false,
@@ -132,69 +125,20 @@ local function call_all(cmd, head, items, each)
   return reply
 end
 
--- The names of fields of step STEP: STEP followed by each of SUFFIXES, appended to INTO (or to a
--- new list), which is returned.
-local function step_names(step, suffixes, into)
-  into = into or {}
-  for _, suffix in ipairs(suffixes) do
-    into[#into + 1] = step .. suffix
-  end
-  return into
-end
-
--- Reads FIELDS of the task's steps hash (false where absent), fetching the uncached ones (each
--- once) with one HMGET.
+-- Reads FIELDS of the task's steps hash (false where absent), however many there are.
 local function get(c, fields)
-  local missing, asked = {}, {}
-  for _, f in ipairs(fields) do
-    if c.cache[f] == nil and not asked[f] then
-      asked[f] = true
-      missing[#missing + 1] = f
-    end
-  end
-  call_all('HMGET', { c.skey }, missing, function(values, from)
+  local out = {}
+  call_all('HMGET', { c.skey }, fields, function(values, from)
     for k = 1, #values do
-      c.cache[missing[from + k - 1]] = values[k]
+      out[from + k - 1] = values[k]
     end
   end)
-  local out = {}
-  for i, f in ipairs(fields) do
-    out[i] = c.cache[f]
-  end
   return out
 end
 
--- Prefetching: WANTED maps a task's context to field names (want); prefetch reads each task's
--- with one HMGET, so the steps of a batch cost one read per task instead of one per step.
-local function want(wanted, c, names)
-  local w = wanted[c]
-  if not w then
-    w = {}
-    wanted[c] = w
-  end
-  for _, name in ipairs(names) do
-    w[#w + 1] = name
-  end
-end
-
-local function prefetch(wanted)
-  for c, names in pairs(wanted) do
-    get(c, names)
-  end
-end
-
--- Writes field/value pairs to the task's steps hash (deferred to flush_tasks). No value may be
--- nil.
+-- Writes field/value pairs to the task's steps hash.
 local function set(c, ...)
-  local kv = { ... }
-  for i = 1, #kv, 2 do
-    local f = kv[i]
-    if not c.dirty[f] then
-      c.dirty[f] = true
-      c.order[#c.order + 1] = f
-    end
-    c.cache[f] = tostring(kv[i + 1])
-  end
+  redis.call('HSET', c.skey, ...)
 end
 
 local function hset_all(key, pairs_list)
@@ -215,19 +159,11 @@ local function expire_task(c)
   c.expire = true
 end
 
--- Sends each task's deferred work: one HSET, the call records, the events (one RPUSH, one
--- PUBLISH "SEQ|JSON\nJSON…"), then the expiry of a finished task. Every script that touches a
--- task calls it before it returns.
+-- Sends each task's deferred work: the call records, the events (one RPUSH, one PUBLISH
+-- "SEQ|JSON\nJSON…"), then the expiry of a finished task. Every script that touches a task calls
+-- it before it returns.
 local function flush_tasks()
   for _, c in ipairs(TASK_ORDER) do
-    if #c.order > 0 then
-      local pairs_list = {}
-      for _, f in ipairs(c.order) do
-        pairs_list[#pairs_list + 1] = f
-        pairs_list[#pairs_list + 1] = c.cache[f]
-      end
-      hset_all(c.skey, pairs_list)
-    end
     if #c.calls > 0 then
       rpush_all(c.ckey, c.calls)
     end
@@ -304,53 +240,43 @@ local function enqueue(c, step, tier)
 end
 
 -- Counts a step as terminal; remembers how many steps of the task are still open (c.open).
--- Tasks started before `_:open` existed keep their count in the task hash.
+-- Tasks started before `_:open` existed keep their count in the task hash (c.legacy; a caller
+-- that has read `_:open` already sets it, saving the HEXISTS).
 local function close_step(c)
-  local open = get(c, { '_:open' })[1]
-  if not open then
+  if c.legacy == nil then
+    c.legacy = redis.call('HEXISTS', c.skey, '_:open') == 0
+  end
+  if c.legacy then
     c.open = redis.call('HINCRBY', c.tkey, 'open', -1)
-    return
-  end
-  c.open = tonumber(open) - 1
-  set(c, '_:open', c.open)
-end
-
--- Lowers a pending step's count of unfinished dependencies; at zero it is ready and enqueued.
-local function release_dependent(c, dep, tier, ready)
-  local pending = tonumber(get(c, { dep .. ':pending' })[1] or '1') - 1
-  set(c, dep .. ':pending', pending)
-  if pending <= 0 then
-    set(c, dep .. ':state', 'ready')
-    enqueue(c, dep, tier)
-    ready[#ready + 1] = dep
+  else
+    c.open = redis.call('HINCRBY', c.skey, '_:open', -1)
   end
 end
-
--- The fields of a dependent that settling reads (complete.lua prefetches the same).
-local DEP_FIELDS = { ':state', ':tol', ':tier', ':next', ':pending' }
 
 -- Propagates a terminal step to its dependents (NEXT: their ids, CSV): decrements pending counts
 -- (collecting newly ready steps, which are enqueued) or skips dependents that cannot run without
 -- it.
 local function settle(c, step, next_csv, succeeded, ready, skipped)
-  local deps = split_ids(next_csv)
-  local query = {}
-  for _, dep in ipairs(deps) do
-    step_names(dep, DEP_FIELDS, query)
+  if not next_csv then
+    return
   end
-  local f = get(c, query)
-  for i, dep in ipairs(deps) do
-    local state, tol, tier, next_ids = f[5 * i - 4], f[5 * i - 3], f[5 * i - 2], f[5 * i - 1]
-    if state == 'pending' then
-      if succeeded or tol == '1' then
-        release_dependent(c, dep, tier, ready)
+  for dep in string.gmatch(next_csv, '[^,]+') do
+    local f = redis.call('HMGET', c.skey, dep .. ':state', dep .. ':tol', dep .. ':tier',
+      dep .. ':next')
+    if f[1] == 'pending' then
+      if succeeded or f[2] == '1' then
+        if redis.call('HINCRBY', c.skey, dep .. ':pending', -1) <= 0 then
+          redis.call('HSET', c.skey, dep .. ':state', 'ready')
+          enqueue(c, dep, f[3])
+          ready[#ready + 1] = dep
+        end
       else
         local reason = 'dependency step ' .. step .. ' did not complete'
         set(c, dep .. ':state', 'skipped', dep .. ':error', reason, dep .. ':finished', NOW_S)
         close_step(c)
         skipped[#skipped + 1] = dep
         emit(c, '"type":"step_skipped","step_id":' .. dep .. ',"reason":' .. jstr(reason))
-        settle(c, dep, next_ids, false, ready, skipped)
+        settle(c, dep, f[4], false, ready, skipped)
       end
     end
   end
@@ -367,18 +293,17 @@ local function finish_if_done(c)
     return false
   end
   local ids = split_ids(f[2])
-  local query = {}
-  for _, id in ipairs(ids) do
-    step_names(id, { ':state', ':error' }, query)
-  end
-  local v = get(c, query)
-  local done, reasons = 0, {}
+  local names = {}
   for i, id in ipairs(ids) do
-    local state, why = v[2 * i - 1], v[2 * i]
-    if state == 'complete' then
+    names[i] = id .. ':state'
+  end
+  local states = get(c, names)
+  local done, ended = 0, {}
+  for i, id in ipairs(ids) do
+    if states[i] == 'complete' then
       done = done + 1
-    elseif state == 'failed' or state == 'skipped' then
-      reasons[#reasons + 1] = 'step ' .. id .. ' ' .. state .. ': ' .. (why or '')
+    elseif states[i] == 'failed' or states[i] == 'skipped' then
+      ended[#ended + 1] = i
     end
   end
   local status = 'partial'
@@ -389,6 +314,16 @@ local function finish_if_done(c)
   end
   local fields = { 'status', status, 'finished', NOW_S }
   if status ~= 'complete' then
+    -- Only the steps that did not complete have an error to read.
+    local error_names = {}
+    for k, i in ipairs(ended) do
+      error_names[k] = ids[i] .. ':error'
+    end
+    local errors = get(c, error_names)
+    local reasons = {}
+    for k, i in ipairs(ended) do
+      reasons[k] = 'step ' .. ids[i] .. ' ' .. states[i] .. ': ' .. (errors[k] or '')
+    end
     fields[#fields + 1] = 'error'
     fields[#fields + 1] = table.concat(reasons, '; ')
   end
