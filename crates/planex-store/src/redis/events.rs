@@ -8,7 +8,9 @@
 //! events carry their sequence number, and on a gap, or after the hub reconnected (a Redis
 //! restart), the watcher reads the missed events from the history list, so no event is lost or
 //! repeated. The hub subscribes *before* a watcher reads the history, closing the race between
-//! the two.
+//! the two. Subscriptions and unsubscriptions queue up and go as one command per batch (the
+//! first caller to queue one spawns the sender), so a thousand watchers arriving or leaving at
+//! once cost a few round trips, not a thousand sequential ones.
 
 use super::{Core, Retry, codec, unavailable};
 use crate::EventStream;
@@ -20,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,6 +36,13 @@ enum Signal {
 
 type Watchers = HashMap<String, HashMap<u64, mpsc::UnboundedSender<Signal>>>;
 
+/// Channels waiting to be subscribed (each with the watcher waiting for it) or unsubscribed.
+#[derive(Default)]
+struct Queued {
+    subscribe: Vec<(String, oneshot::Sender<()>)>,
+    unsubscribe: Vec<String>,
+}
+
 /// The process's pub/sub connection and the watchers of each channel.
 pub(super) struct EventHub {
     client: redis::Client,
@@ -41,6 +50,7 @@ pub(super) struct EventHub {
     /// reconnects.
     sink: tokio::sync::Mutex<Option<PubSubSink>>,
     watchers: Mutex<Watchers>,
+    queued: Mutex<Queued>,
     next_id: AtomicU64,
     started: std::sync::Once,
     stop: CancellationToken,
@@ -52,6 +62,7 @@ impl EventHub {
             client,
             sink: tokio::sync::Mutex::new(None),
             watchers: Mutex::new(HashMap::new()),
+            queued: Mutex::new(Queued::default()),
             next_id: AtomicU64::new(1),
             started: std::sync::Once::new(),
             stop,
@@ -60,6 +71,12 @@ impl EventHub {
 
     fn watchers(&self) -> MutexGuard<'_, Watchers> {
         self.watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn queued(&self) -> MutexGuard<'_, Queued> {
+        self.queued
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -147,40 +164,98 @@ impl EventHub {
         }
     }
 
-    /// Registers a watcher of `channel`, subscribing when it is the first.
+    /// Registers a watcher of `channel`, subscribing when it is the first; returns once the
+    /// subscription is confirmed (or the connection is down: the hub then resubscribes and
+    /// tells the watcher to resync when it is back).
     async fn watch(self: &Arc<Self>, channel: &str) -> Registration {
         self.ensure_started();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
-        let sink = self.sink.lock().await;
         let first = {
             let mut watchers = self.watchers();
             let entry = watchers.entry(channel.to_owned()).or_default();
             entry.insert(id, tx);
             entry.len() == 1
         };
-        if first && let Some(sink) = sink.as_ref() {
-            // On failure the connection is broken: the hub reconnects, subscribes every channel
-            // and tells each watcher to resync, so nothing is lost.
-            let mut sink = sink.clone();
-            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(channel)).await;
-        }
-        Registration {
+        let registration = Registration {
             hub: self.clone(),
             channel: channel.to_owned(),
             id,
             signals: rx,
+        };
+        if first {
+            let (done, subscribed) = oneshot::channel();
+            let sender = {
+                let mut queued = self.queued();
+                queued.subscribe.push((channel.to_owned(), done));
+                queued.subscribe.len() == 1
+            };
+            if sender {
+                // A task of its own, so a caller that gives up waiting cannot strand the queue.
+                tokio::spawn(self.clone().send_subscribes());
+            }
+            // An error only means the sender task was dropped with the runtime.
+            let _ = subscribed.await;
+        }
+        registration
+    }
+
+    /// Subscribes every queued channel that is still watched, with one command.
+    async fn send_subscribes(self: Arc<Self>) {
+        let sink = self.sink.lock().await;
+        let batch = std::mem::take(&mut self.queued().subscribe);
+        let channels: Vec<String> = {
+            let watchers = self.watchers();
+            batch
+                .iter()
+                .map(|(channel, _)| channel)
+                .filter(|channel| watchers.contains_key(*channel))
+                .cloned()
+                .collect()
+        };
+        if !channels.is_empty()
+            && let Some(sink) = sink.as_ref()
+        {
+            // On failure the connection is broken: the hub reconnects, subscribes every channel
+            // and tells each watcher to resync, so nothing is lost.
+            let mut sink = sink.clone();
+            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(&channels)).await;
+        }
+        drop(sink);
+        for (_, done) in batch {
+            let _ = done.send(());
         }
     }
 
-    async fn unsubscribe_if_unwatched(&self, channel: String) {
-        let sink = self.sink.lock().await;
-        if self.watchers().contains_key(&channel) {
-            return;
+    /// Queues `channel` for unsubscribing (it has no watcher left).
+    fn unwatch(self: &Arc<Self>, channel: String, runtime: &tokio::runtime::Handle) {
+        let sender = {
+            let mut queued = self.queued();
+            queued.unsubscribe.push(channel);
+            queued.unsubscribe.len() == 1
+        };
+        if sender {
+            runtime.spawn(self.clone().send_unsubscribes());
         }
-        if let Some(sink) = sink.as_ref() {
+    }
+
+    /// Unsubscribes every queued channel that has not been watched again meanwhile, with one
+    /// command.
+    async fn send_unsubscribes(self: Arc<Self>) {
+        let sink = self.sink.lock().await;
+        let queued = std::mem::take(&mut self.queued().unsubscribe);
+        let channels: Vec<String> = {
+            let watchers = self.watchers();
+            queued
+                .into_iter()
+                .filter(|channel| !watchers.contains_key(channel))
+                .collect()
+        };
+        if !channels.is_empty()
+            && let Some(sink) = sink.as_ref()
+        {
             let mut sink = sink.clone();
-            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.unsubscribe(&channel)).await;
+            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.unsubscribe(&channels)).await;
         }
     }
 }
@@ -207,9 +282,7 @@ impl Drop for Registration {
             empty
         };
         if now_empty && let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let hub = self.hub.clone();
-            let channel = std::mem::take(&mut self.channel);
-            runtime.spawn(async move { hub.unsubscribe_if_unwatched(channel).await });
+            self.hub.unwatch(std::mem::take(&mut self.channel), &runtime);
         }
     }
 }
