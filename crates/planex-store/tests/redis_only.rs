@@ -1,11 +1,16 @@
 //! Redis-only behaviour outside the shared conformance suite: a worker that stops cleanly is
-//! removed from its tier's consumer group (a worker still holding steps stays), and tasks started
-//! by the previous key layout still finish after an upgrade.
+//! removed from its tier's consumer group (a worker still holding steps stays), tasks started
+//! by the previous key layout still finish after an upgrade, starting a task leaves no staging
+//! key behind, and many event watchers at once are all served and all unsubscribed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use planex_store::conformance::{new_task, spec};
-use planex_store::{RedisServer, RedisStore, RedisStoreOptions, StepOutcome, Store};
-use std::time::Duration;
+use planex_store::{
+    RedisServer, RedisStore, RedisStoreOptions, StepOutcome, Store, StoreError, TaskStatus,
+    wait_for_status,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A private redis-server and a store on it with key prefix PREFIX.
 async fn started(prefix: &str) -> (RedisServer, RedisStore) {
@@ -20,6 +25,19 @@ async fn started(prefix: &str) -> (RedisServer, RedisStore) {
     (server, store)
 }
 
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(server.url()).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+fn ok(result: &str) -> StepOutcome {
+    StepOutcome::Succeeded {
+        result: serde_json::json!(result),
+        attempts: 1,
+        calls: Vec::new(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
     let (server, store) = started("rt").await;
@@ -30,12 +48,7 @@ async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
     let held = store.claim("x", "w1", 1, long, wait).await.unwrap();
     let done = store.claim("x", "w2", 1, long, wait).await.unwrap();
     assert_eq!((held.len(), done.len()), (1, 1));
-    let ok = StepOutcome::Succeeded {
-        result: serde_json::json!("r"),
-        attempts: 1,
-        calls: Vec::new(),
-    };
-    store.complete(&done[0], ok).await.unwrap();
+    store.complete(&done[0], ok("r")).await.unwrap();
     assert_eq!(server.consumers("rt:ready:{x}").await, ["w1", "w2"]);
     store.retire_worker("x", "w1").await.unwrap();
     store.retire_worker("x", "w2").await.unwrap();
@@ -53,8 +66,7 @@ async fn a_task_started_by_the_previous_layout_still_finishes() {
     let (server, store) = started("old").await;
     let task = new_task(&store, vec![spec(1, &[], "x"), spec(2, &[1], "x")]).await;
     // Rewrite it into the previous layout.
-    let client = redis::Client::open(server.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = raw(&server).await;
     let tkey = format!("old:task:{{{}}}", task.0);
     let _: () = redis::pipe()
         .cmd("HDEL")
@@ -80,13 +92,124 @@ async fn a_task_started_by_the_previous_layout_still_finishes() {
             .remove(0);
         assert_eq!(lease.spec.step_id.0, step);
         assert_eq!(lease.task_text, "t", "the text comes from the task hash");
-        let ok = StepOutcome::Succeeded {
-            result: serde_json::json!(format!("r{step}")),
-            attempts: 1,
-            calls: Vec::new(),
-        };
-        store.complete(&lease, ok).await.unwrap();
+        store
+            .complete(&lease, ok(&format!("r{step}")))
+            .await
+            .unwrap();
     }
     let record = store.get_task(&task).await.unwrap().unwrap();
     assert_eq!(record.status, planex_store::TaskStatus::Complete);
+}
+
+/// The step fields go through a staging key that the start script renames into place: nothing
+/// of it may stay behind, the steps must not inherit its expiry, and a refused start must not
+/// leave it either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_a_task_leaves_no_staging_key_and_no_expiry() {
+    let (server, store) = started("st").await;
+    let task = new_task(&store, vec![spec(1, &[], "x"), spec(2, &[1], "x")]).await;
+    let mut conn = raw(&server).await;
+    let tkey = format!("st:task:{{{}}}", task.0);
+    let staged: bool = redis::cmd("EXISTS")
+        .arg(format!("{tkey}:staged"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{tkey}:steps"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!staged, "the staging key was renamed away");
+    assert_eq!(ttl, -1, "the steps of a running task never expire");
+    let record = store.get_task(&task).await.unwrap().unwrap();
+    assert_eq!(record.steps.len(), 2);
+
+    let again = store
+        .start_task(
+            &task,
+            serde_json::json!({}),
+            vec![spec(1, &[], "x")],
+            Vec::new(),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::WrongStatus { .. })),
+        "{again:?}"
+    );
+    let staged: bool = redis::cmd("EXISTS")
+        .arg(format!("{tkey}:staged"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!staged, "a refused start removes what it staged");
+    assert_eq!(store.get_task(&task).await.unwrap().unwrap().steps.len(), 2);
+}
+
+/// Hundreds of watchers subscribing and leaving at once (their (un)subscriptions go in batches)
+/// each see their own task finish, and no subscription is left afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_watchers_at_once_each_see_their_task_and_leave_no_subscription() {
+    const TASKS: usize = 200;
+    let (server, store) = started("many").await;
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        tasks.push(new_task(&*store, vec![spec(1, &[], "x")]).await);
+    }
+    let waiters: Vec<_> = tasks
+        .iter()
+        .map(|task| {
+            let store = store.clone();
+            let task = task.clone();
+            tokio::spawn(
+                async move { wait_for_status(&*store, &task, Duration::from_secs(30)).await },
+            )
+        })
+        .collect();
+    let mut done = 0;
+    while done < TASKS {
+        let leases = store
+            .claim(
+                "x",
+                "w",
+                TASKS,
+                Duration::from_secs(30),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert!(
+            !leases.is_empty(),
+            "{} steps never became claimable",
+            TASKS - done
+        );
+        for lease in &leases {
+            store.complete(lease, ok("r")).await.unwrap();
+        }
+        done += leases.len();
+    }
+    for waiter in waiters {
+        assert_eq!(waiter.await.unwrap().unwrap(), Some(TaskStatus::Complete));
+    }
+    // Unsubscribing happens after the watchers are gone, in the background: wait for it.
+    let mut conn = raw(&server).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let channels: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .arg("many:events:*")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if channels.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} channels still subscribed",
+            channels.len()
+        );
+        tokio::task::yield_now().await;
+    }
 }

@@ -282,7 +282,8 @@ impl Drop for Registration {
             empty
         };
         if now_empty && let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            self.hub.unwatch(std::mem::take(&mut self.channel), &runtime);
+            self.hub
+                .unwatch(std::mem::take(&mut self.channel), &runtime);
         }
     }
 }

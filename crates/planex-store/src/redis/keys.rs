@@ -27,6 +27,12 @@ impl Keys {
         format!("{}:steps", self.task(id))
     }
 
+    /// `px:task:{ID}:staged`: a plan's step fields, written before the start script moves them
+    /// into place (see `ops::start_task`).
+    pub fn staged(&self, id: &TaskId) -> String {
+        format!("{}:staged", self.task(id))
+    }
+
     pub fn calls(&self, id: &TaskId) -> String {
         format!("{}:calls", self.task(id))
     }
@@ -64,6 +70,7 @@ mod tests {
         for key in [
             keys.task(&id),
             keys.steps(&id),
+            keys.staged(&id),
             keys.calls(&id),
             keys.events(&id),
             keys.channel(&id),

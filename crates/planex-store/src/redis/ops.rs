@@ -135,19 +135,50 @@ pub(super) async fn start_task(
         .arg(to_json("the plan", &plan)?)
         .arg(steps.len())
         .arg(csv(ids))
-        .arg(fields.len())
-        .arg(fields)
         .arg(roots.len());
     for (id, tier) in &roots {
         invocation.arg(id).arg(tier);
     }
     invocation.arg(calls_json(&planner_calls)?);
-    let reply: Vec<String> = core
-        .invoke(Retry::OnlyIfUnsent, &invocation)
-        .await
-        .map_err(|e| unavailable("start task", &e))?;
-    script_status(task_id, &reply, "start it with a plan")
+    // The step fields go in with a plain HSET to a staging key, which the script renames into
+    // place: passing them through the script would copy each one into Lua and back, the largest
+    // cost of starting a task. The staging key expires by itself if the script never runs.
+    let staged = core.keys.staged(task_id);
+    let mut stage = redis::pipe();
+    stage
+        .cmd("DEL")
+        .arg(&staged)
+        .ignore()
+        .cmd("HSET")
+        .arg(&staged)
+        .arg(&fields)
+        .ignore()
+        .cmd("EXPIRE")
+        .arg(&staged)
+        .arg(STAGED_TTL_SECS)
+        .ignore();
+    // Redis may restart (losing the staging key) between the two calls: the script then says
+    // 'nostage' and both are sent again.
+    for _ in 0..3 {
+        core.query_pipe::<()>(Retry::Idempotent, &stage)
+            .await
+            .map_err(|e| unavailable("stage a plan's steps", &e))?;
+        let reply: Vec<String> = core
+            .invoke(Retry::OnlyIfUnsent, &invocation)
+            .await
+            .map_err(|e| unavailable("start task", &e))?;
+        if reply.first().map(String::as_str) != Some("nostage") {
+            return script_status(task_id, &reply, "start it with a plan");
+        }
+    }
+    Err(StoreError::Unavailable(format!(
+        "could not start task {task_id}: its staged plan vanished three times in a row (is Redis \
+         restarting or evicting keys? check its maxmemory-policy)"
+    )))
 }
+
+/// How long a staged plan waits for its start script before Redis drops it.
+const STAGED_TTL_SECS: u64 = 3600;
 
 pub(super) async fn finish_unplanned(
     core: &Core,

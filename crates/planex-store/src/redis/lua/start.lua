@@ -1,45 +1,39 @@
--- start: accepts a plan. ARGV[5] task id, ARGV[6] plan JSON, ARGV[7] step count, ARGV[8] step ids
--- CSV (ascending), ARGV[9] F = number of step hash values, ARGV[10 .. 9+F] step hash field/value
--- pairs, then R = number of root steps and R (step, tier) pairs, then the planner's CallRecords.
--- Returns {'ok'}, {'nf'} or {'wrong', current status}.
+-- start: accepts a plan whose step fields the caller has written to P:task:{id}:staged (the
+-- steps hash's content; see ops.rs). ARGV[5] task id, ARGV[6] plan JSON, ARGV[7] step count,
+-- ARGV[8] step ids CSV (ascending), ARGV[9] R = number of root steps, then R (step, tier) pairs,
+-- then the planner's CallRecords.
+-- Returns {'ok'}, {'nf'}, {'wrong', current status} or {'nostage'} (the staged fields are gone,
+-- e.g. after a Redis restart: stage again and retry).
 
 local c = task_ctx(ARGV[5], now_ms())
+local staged = c.tkey .. ':staged'
 local task = redis.call('HMGET', c.tkey, 'status', 'task')
 local status = task[1]
 if not status then
+  redis.call('DEL', staged)
   return { 'nf' }
 end
 if status ~= 'planning' then
+  redis.call('DEL', staged)
   return { 'wrong', status }
 end
-local nfields = tonumber(ARGV[9])
-local fields = {}
-for i = 1, nfields do
-  fields[i] = ARGV[9 + i]
+if redis.call('EXISTS', staged) == 0 then
+  return { 'nostage' }
 end
-fields[#fields + 1] = '_:open'
-fields[#fields + 1] = ARGV[7]
-fields[#fields + 1] = '_:text'
-fields[#fields + 1] = task[2] or ''
-hset_all(c.skey, fields)
-local at = 10 + nfields
-local nroots = tonumber(ARGV[at])
-local roots = {}
-for i = 1, nroots do
-  roots[i] = { ARGV[at + 2 * i - 1], ARGV[at + 2 * i] }
-end
-at = at + 2 * nroots + 1
+redis.call('RENAME', staged, c.skey)
+redis.call('PERSIST', c.skey)
+redis.call('HSET', c.skey, '_:open', ARGV[7], '_:text', task[2] or '')
+local nroots = tonumber(ARGV[9])
+local at = 10 + 2 * nroots
 local calls = {}
 for i = at, #ARGV do
   calls[#calls + 1] = ARGV[i]
 end
-if #calls > 0 then
-  rpush_all(c.ckey, calls)
-end
+c.calls = calls
 redis.call('HSET', c.tkey, 'status', 'running', 'plan', ARGV[6], 'nsteps', ARGV[7], 'ids', ARGV[8])
 emit(c, '"type":"planned","steps":' .. ARGV[7])
-for _, root in ipairs(roots) do
-  enqueue(c, root[1], root[2])
+for i = 1, nroots do
+  enqueue(c, ARGV[8 + 2 * i], ARGV[9 + 2 * i])
 end
 flush_all()
 return { 'ok' }
