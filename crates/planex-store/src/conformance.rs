@@ -658,6 +658,28 @@ pub async fn costs_accumulate_over_stages(store: Arc<dyn Store>) {
     assert_eq!(cost.total.cost_usd, Decimal::from(20));
 }
 
+pub async fn summary_matches_the_full_record(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.task_summary(&TaskId::from("nope")).await.unwrap(),
+        None
+    );
+    let task = new_task(&*store, vec![spec(1, &[], "x"), spec(2, &[1], "x")]).await;
+    for _ in 0..2 {
+        for lease in claim_ids(&*store, "x", 10, WAIT).await {
+            store.complete(&lease, ok("r")).await.unwrap();
+        }
+    }
+    let record = store.get_task(&task).await.unwrap().unwrap();
+    let summary = store.task_summary(&task).await.unwrap().unwrap();
+    assert_eq!(summary.status, TaskStatus::Complete);
+    assert_eq!(summary.steps, 2);
+    assert_eq!(summary.cost, record.cost());
+    assert_eq!(
+        summary.cost.total.calls, 3,
+        "the planner's call and both steps'"
+    );
+}
+
 /// Generates one `#[tokio::test]` per conformance case for a backend.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -668,7 +690,8 @@ macro_rules! conformance_tests {
             poison_step_goes_to_dead_letters, release_returns_step_uncounted, extended_lease_is_kept,
             events_replay_then_follow_and_end, batched_steps_keep_events_in_order, claim_wakes_on_enqueue, queue_depth_counts_ready_and_in_flight,
             tiers_are_separate, concurrent_claimers_never_share_a_step, errors_for_unknown_and_invalid,
-            unplanned_tasks_finish_with_reason, costs_accumulate_over_stages);
+            unplanned_tasks_finish_with_reason, costs_accumulate_over_stages,
+            summary_matches_the_full_record);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

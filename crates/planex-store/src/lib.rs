@@ -30,7 +30,8 @@ pub use redis::testing::RedisServer;
 pub use redis::{RedisStore, RedisStoreOptions};
 pub use types::{
     Completion, DeadLetter, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord,
-    StepSpec, StepState, StoreError, TaskEvent, TaskRecord, TaskStatus, now_ms, value_text,
+    StepSpec, StepState, StoreError, TaskEvent, TaskRecord, TaskStatus, TaskSummary, now_ms,
+    value_text,
 };
 
 use async_trait::async_trait;
@@ -97,6 +98,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads a task.
     async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError>;
+
+    /// A task's status, step count and cost, for metrics when it ends; `None` for an unknown
+    /// task. Backends override it when they can skip reading the step results, which
+    /// [`Store::get_task`] returns too.
+    async fn task_summary(&self, task_id: &TaskId) -> Result<Option<TaskSummary>, StoreError> {
+        Ok(self.get_task(task_id).await?.map(|task| TaskSummary {
+            status: task.status,
+            steps: task.steps.len(),
+            cost: task.cost(),
+        }))
+    }
 
     /// Subscribes to a task's events (history, then live, ending after `TaskCompleted`).
     async fn events(&self, task_id: &TaskId) -> Result<EventStream, StoreError>;

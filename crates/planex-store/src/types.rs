@@ -164,6 +164,18 @@ pub struct NewTask {
     pub cost_center: Option<String>,
 }
 
+/// What recording a finished task's metrics needs: its status, step count and cost, without the
+/// step results (see [`crate::Store::task_summary`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSummary {
+    /// The task's status.
+    pub status: TaskStatus,
+    /// How many steps its plan has (0 before planning).
+    pub steps: usize,
+    /// Its cost, from its call records.
+    pub cost: CostBreakdown,
+}
+
 /// Everything a store knows about a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {

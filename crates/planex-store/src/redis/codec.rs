@@ -1,12 +1,13 @@
 //! Turning Redis replies into the store's records: task hashes into `TaskRecord`s, stored event
-//! JSON into `TaskEvent`s, dead-letter stream entries into `DeadLetter`s.
+//! JSON into `TaskEvent`s, dead-letter stream entries into `DeadLetter`s, a task hash's status and
+//! step count with its call records into a `TaskSummary`.
 //!
 //! Key decision: the Lua scripts never decode JSON written by Rust (specs, results, call records
 //! are opaque strings to them), and they write events and dead letters as JSON in exactly the
 //! serde shapes of `types.rs`, so Rust decodes everything with serde and nothing is re-encoded.
 
 use crate::types::*;
-use planex_core::{CallRecord, StepId, TaskId};
+use planex_core::{CallRecord, CostBreakdown, StepId, TaskId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
@@ -83,6 +84,26 @@ pub(super) fn task_record(
         record.steps.insert(StepId(step_id), step);
     }
     Ok(Some(record))
+}
+
+pub(super) fn task_summary(
+    task_id: &TaskId,
+    status: Option<String>,
+    steps: Option<String>,
+    calls: Vec<String>,
+) -> Result<Option<TaskSummary>, StoreError> {
+    let Some(status) = status else {
+        return Ok(None);
+    };
+    let calls: Vec<CallRecord> = calls
+        .iter()
+        .map(|c| json::<CallRecord>("call record", c))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(TaskSummary {
+        status: word("task status", &status)?,
+        steps: number(&format!("step count of task {task_id}"), steps.as_ref())?.unwrap_or(0),
+        cost: CostBreakdown::from_records(&calls),
+    }))
 }
 
 #[derive(Deserialize)]

@@ -409,6 +409,10 @@ impl Store for RedisStore {
         ops::get_task(&self.core, task_id).await
     }
 
+    async fn task_summary(&self, task_id: &TaskId) -> Result<Option<TaskSummary>, StoreError> {
+        ops::task_summary(&self.core, task_id).await
+    }
+
     async fn events(&self, task_id: &TaskId) -> Result<EventStream, StoreError> {
         events::events(&self.core, &self.events, task_id).await
     }

@@ -261,6 +261,27 @@ pub(super) async fn get_task(
     codec::task_record(task_id, task, steps, calls)
 }
 
+/// `Store::task_summary`: the task hash's status and step count and the call records, without
+/// the steps hash (whose results can be large).
+pub(super) async fn task_summary(
+    core: &Core,
+    task_id: &TaskId,
+) -> Result<Option<TaskSummary>, StoreError> {
+    let keys = &core.keys;
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .cmd("HMGET")
+        .arg(keys.task(task_id))
+        .arg("status")
+        .arg("nsteps")
+        .lrange(keys.calls(task_id), 0, -1);
+    let ((status, steps), calls): ((Option<String>, Option<String>), Vec<String>) = core
+        .query_pipe(Retry::Idempotent, &pipe)
+        .await
+        .map_err(|e| unavailable("read task summary", &e))?;
+    codec::task_summary(task_id, status, steps, calls)
+}
+
 pub(super) async fn dead_letters(core: &Core, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
     if limit == 0 {
         return Ok(Vec::new());

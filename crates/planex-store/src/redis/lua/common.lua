@@ -255,30 +255,43 @@ local function close_step(c)
   end
 end
 
+-- Lowers a dependent's count of unfinished dependencies; at zero, if it is still pending (not
+-- skipped meanwhile), it is ready and enqueued.
+local function release_dependent(c, dep, ready)
+  if redis.call('HINCRBY', c.skey, dep .. ':pending', -1) > 0 then
+    return
+  end
+  local f = redis.call('HMGET', c.skey, dep .. ':state', dep .. ':tier')
+  if f[1] == 'pending' then
+    redis.call('HSET', c.skey, dep .. ':state', 'ready')
+    enqueue(c, dep, f[2])
+    ready[#ready + 1] = dep
+  end
+end
+
 -- Propagates a terminal step to its dependents (NEXT: their ids, CSV): decrements pending counts
--- (collecting newly ready steps, which are enqueued) or skips dependents that cannot run without
--- it.
+-- (collecting newly ready steps, which are enqueued) or, after a failure, skips dependents that
+-- cannot run without it. A success reads nothing of a dependent until its count reaches zero.
 local function settle(c, step, next_csv, succeeded, ready, skipped)
   if not next_csv then
     return
   end
   for dep in string.gmatch(next_csv, '[^,]+') do
-    local f = redis.call('HMGET', c.skey, dep .. ':state', dep .. ':tol', dep .. ':tier',
-      dep .. ':next')
-    if f[1] == 'pending' then
-      if succeeded or f[2] == '1' then
-        if redis.call('HINCRBY', c.skey, dep .. ':pending', -1) <= 0 then
-          redis.call('HSET', c.skey, dep .. ':state', 'ready')
-          enqueue(c, dep, f[3])
-          ready[#ready + 1] = dep
+    if succeeded then
+      release_dependent(c, dep, ready)
+    else
+      local f = redis.call('HMGET', c.skey, dep .. ':state', dep .. ':tol', dep .. ':next')
+      if f[1] == 'pending' then
+        if f[2] == '1' then
+          release_dependent(c, dep, ready)
+        else
+          local reason = 'dependency step ' .. step .. ' did not complete'
+          set(c, dep .. ':state', 'skipped', dep .. ':error', reason, dep .. ':finished', NOW_S)
+          close_step(c)
+          skipped[#skipped + 1] = dep
+          emit(c, '"type":"step_skipped","step_id":' .. dep .. ',"reason":' .. jstr(reason))
+          settle(c, dep, f[3], false, ready, skipped)
         end
-      else
-        local reason = 'dependency step ' .. step .. ' did not complete'
-        set(c, dep .. ':state', 'skipped', dep .. ':error', reason, dep .. ':finished', NOW_S)
-        close_step(c)
-        skipped[#skipped + 1] = dep
-        emit(c, '"type":"step_skipped","step_id":' .. dep .. ',"reason":' .. jstr(reason))
-        settle(c, dep, f[4], false, ready, skipped)
       end
     end
   end
