@@ -322,10 +322,15 @@ impl RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(|e| unavailable(&format!("PING {shown}"), &e))?;
+        let scripts = Scripts::new();
+        scripts
+            .preload(&mut conn)
+            .await
+            .map_err(|e| unavailable(&format!("load the store's scripts into {shown}"), &e))?;
         let ttl = options.finished_task_ttl.map_or(0, |t| t.as_secs().max(1));
         let core = Arc::new(Core {
             conn,
-            scripts: Scripts::new(),
+            scripts,
             keys: Keys::new(&options.prefix),
             base_args: [
                 options.prefix.clone(),

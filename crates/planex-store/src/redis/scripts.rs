@@ -28,6 +28,29 @@ pub(super) struct Scripts {
 }
 
 impl Scripts {
+    /// Loads every script into Redis's script cache, so the first burst of calls after start-up
+    /// does not meet `NOSCRIPT` and load the same script once per call in flight. (After a
+    /// Redis restart `redis::Script` still loads on demand.)
+    pub async fn preload(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+    ) -> redis::RedisResult<()> {
+        for script in [
+            &self.create,
+            &self.start,
+            &self.finish_unplanned,
+            &self.claim,
+            &self.complete,
+            &self.release,
+            &self.extend,
+            &self.depth,
+            &self.retire,
+        ] {
+            script.load_async(conn).await?;
+        }
+        Ok(())
+    }
+
     pub fn new() -> Self {
         Scripts {
             create: build(include_str!("lua/create.lua")),

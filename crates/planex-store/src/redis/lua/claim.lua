@@ -17,10 +17,14 @@ local started_tail = ',"tier":' .. jstr(tier) .. ',"worker":' .. jstr(worker) ..
 local leased = {}
 
 -- The fields a claim reads of a step, in this order: spec, deliveries, started, deps, state,
--- lease, attempts.
-local function step_fields(c, step)
+-- and for a redelivery also lease and attempts.
+local function step_fields(c, step, redelivery)
+  if redelivery then
+    return redis.call('HMGET', c.skey, step, step .. ':deliveries', step .. ':started',
+      step .. ':deps', step .. ':state', step .. ':lease', step .. ':attempts')
+  end
   return redis.call('HMGET', c.skey, step, step .. ':deliveries', step .. ':started',
-    step .. ':deps', step .. ':state', step .. ':lease', step .. ':attempts')
+    step .. ':deps', step .. ':state')
 end
 
 -- Leases one step whose stream entry is ENTRY. F holds its fields (step_fields).
@@ -48,7 +52,7 @@ for _, token in ipairs(expired) do
     forget_lease(tier, token)
   else
     local c = task_ctx(task, now)
-    local f = step_fields(c, step)
+    local f = step_fields(c, step, true)
     if f[5] ~= 'running' or f[6] ~= token then
       -- Stale: the step finished or moved on under another lease.
       forget_lease(tier, token)

@@ -206,9 +206,10 @@ end
 -- Forgets a lease and acknowledges its stream entry. Acknowledged entries are not deleted one by
 -- one (XDEL costs several microseconds each): the claim script trims the stream below its oldest
 -- pending entry instead (XTRIM MINID ~), which frees whole nodes.
-local function drop_lease(tier, token)
+-- ENTRY: the token's stream entry when the caller has parsed it already.
+local function drop_lease(tier, token, entry)
   forget_lease(tier, token)
-  local entry = parse_token(token)
+  entry = entry or parse_token(token)
   if entry then
     local l = tier_leases(tier)
     l.ack[#l.ack + 1] = entry

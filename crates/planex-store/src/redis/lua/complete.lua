@@ -14,7 +14,7 @@ local now = now_ms()
 local replies = {}
 
 local function complete_one(token, kind, payload, attempts, calls)
-  local _, step, task = parse_token(token)
+  local entry, step, task = parse_token(token)
   if not task then
     return { 'bad', '', '', '' }
   end
@@ -31,7 +31,7 @@ local function complete_one(token, kind, payload, attempts, calls)
     return { 'dup', '', '', '' }
   end
   c.legacy = not f[5]
-  drop_lease(f[3], token)
+  drop_lease(f[3], token, entry)
   if f[2] and f[2] ~= token then
     drop_lease(f[3], f[2])
   end
