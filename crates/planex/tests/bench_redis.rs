@@ -1,6 +1,6 @@
 //! `planex bench redis throughput` end to end on a private `redis-server`: the benchmark's own
-//! worker processes, the planex store path and the bare-queue yardstick each finish every step
-//! and report it (no timing is asserted: the figures go to docs/BENCHMARKS.md).
+//! worker processes, the planex store path and the bare-queue yardsticks (with and without a
+//! simulator call per job) each finish every step and report it (no timing is asserted: the figures go to docs/BENCHMARKS.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use assert_cmd::Command;
@@ -55,5 +55,17 @@ fn planex_steps_and_bare_jobs_all_finish_and_are_counted() {
     assert!(
         bare["round_trips_per_step"].as_f64().unwrap() > 0.0,
         "{bare}"
+    );
+    // Each bare-sim job calls the simulator; a failed call fails the worker and the run.
+    let bare_sim = throughput(&redis, "bare-sim", &[]);
+    assert_eq!(bare_sim["steps"], 200.0, "{bare_sim}");
+    assert_eq!(bare_sim["script_calls_per_step"], 0.0, "{bare_sim}");
+    assert_eq!(
+        bare_sim["model_calls"], 200,
+        "one simulator call per job: {bare_sim}"
+    );
+    assert!(
+        bare_sim["model"].as_str().unwrap().contains("simulator"),
+        "{bare_sim}"
     );
 }

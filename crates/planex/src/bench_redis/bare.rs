@@ -8,11 +8,15 @@
 //! ready queues use); the parent pushes them in pipelines of 500 `XADD`s; each worker takes up
 //! to `--concurrency` jobs per `XREADGROUP COUNT … BLOCK` and acknowledges them with one `XACK`
 //! pipelined with an `INCRBY` of a done counter; the worker that brings the counter to the total
-//! pushes onto a list the parent waits on with `BLPOP` (no polling).
+//! pushes onto a list the parent waits on with `BLPOP` (no polling). With a model (`--model
+//! bare-sim`) each job first makes one chat call like the bench plan's echo step, all jobs of a
+//! read concurrently.
 
 use anyhow::{Context, Result, bail};
+use planex_llm::{CallContext, ChatMessage, ChatModel, ChatRequest};
 use redis::Value;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 const GROUP: &str = "bare";
 
@@ -67,8 +71,12 @@ pub(super) async fn submit_and_wait(url: &str, prefix: &str, total: usize) -> Re
         let _: () = pipe.query_async(&mut conn).await?;
         left -= n;
     }
-    // A connection of its own: a blocking read would stall the multiplexed one.
-    let mut blocking = client.get_multiplexed_async_connection().await?;
+    // A connection of its own (a blocking read would stall the multiplexed one), without the
+    // client's default response timeout, which is shorter than the wait.
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let mut blocking = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
     let done: Option<(String, String)> = redis::cmd("BLPOP")
         .arg(&keys.finished)
         .arg(300)
@@ -80,12 +88,14 @@ pub(super) async fn submit_and_wait(url: &str, prefix: &str, total: usize) -> Re
     Ok(())
 }
 
-/// One bare-queue worker process: takes, acknowledges and counts jobs until stopped.
+/// One bare-queue worker process: takes, runs (one call to MODEL per job, when given),
+/// acknowledges and counts jobs until stopped.
 pub(super) async fn worker(
     url: &str,
     prefix: &str,
     total: usize,
     count: usize,
+    model: Option<Arc<dyn ChatModel>>,
 ) -> Result<ExitCode> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
@@ -114,6 +124,9 @@ pub(super) async fn worker(
         if ids.is_empty() {
             continue;
         }
+        if let Some(model) = &model {
+            run_jobs(&**model, ids.len()).await?;
+        }
         let (_, done): (i64, i64) = redis::pipe()
             .cmd("XACK")
             .arg(&keys.jobs)
@@ -133,6 +146,17 @@ pub(super) async fn worker(
                 .await?;
         }
     }
+}
+
+/// Makes N concurrent chat calls shaped like the bench plan's echo step.
+async fn run_jobs(model: &dyn ChatModel, n: usize) -> Result<()> {
+    let request = ChatRequest::new(vec![ChatMessage::user("Echo: input 1")]).with_max_tokens(16);
+    let ctx = CallContext::default();
+    let calls = (0..n).map(|_| model.chat(&request, &ctx));
+    for outcome in futures::future::join_all(calls).await {
+        outcome.map_err(|e| anyhow::anyhow!("a bare-sim job's model call failed: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The entry ids of an `XREADGROUP` reply (`[[stream, [[id, fields], …]]]`, or nil).

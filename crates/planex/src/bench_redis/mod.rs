@@ -8,7 +8,8 @@
 //!   server's `INFO commandstats` and `/proc`.
 //!   `--model bare` runs no planex at all: a bare job queue on the same Redis with the same worker
 //!   processes (`bare.rs`), the yardstick published job-queue figures correspond to, so the
-//!   planex figure can be read as a ratio measured in the same run.
+//!   planex figure can be read as a ratio measured in the same run; `--model bare-sim` makes each
+//!   bare job one call to the simulator, the yardstick for `sim`.
 //! - `latency`: the time a dependency edge costs, store only: from `complete(step 1)` to another
 //!   claimer holding step 2, for the memory store and for Redis, in one process.
 //!
@@ -64,6 +65,9 @@ pub(crate) enum ModelKind {
     /// No planex at all: a bare job queue (XADD, XREADGROUP COUNT, XACK) with the same worker
     /// processes, as the yardstick that published job-queue figures correspond to.
     Bare,
+    /// The bare job queue, each job making one call to the zero-latency simulator over loopback
+    /// HTTP with the same client as `sim`: the yardstick for `sim`.
+    BareSim,
 }
 
 #[derive(clap::Args)]
@@ -205,7 +209,11 @@ async fn worker(args: WorkerArgs) -> Result<ExitCode> {
     };
     let store: Arc<dyn Store> = Arc::new(RedisStore::connect_with(&args.url, options).await?);
     if let Some(total) = args.bare_total {
-        return bare::worker(&args.url, &args.prefix, total, args.concurrency).await;
+        let model = match &args.model_url {
+            Some(url) => Some(bench_models(url)?.get(TIER)?.clone()),
+            None => None,
+        };
+        return bare::worker(&args.url, &args.prefix, total, args.concurrency, model).await;
     }
     if args.noop {
         return noop_worker(store, args.concurrency).await;
@@ -227,11 +235,7 @@ async fn worker(args: WorkerArgs) -> Result<ExitCode> {
                 .clone();
             models.insert(Arc::new(NullModel { price }));
         }
-        Some(_) => {
-            let client = planex_llm::default_client()?;
-            models =
-                Models::from_tier_set(&TierSet::from_configs(settings.tiers.clone(), &client)?);
-        }
+        Some(url) => models = bench_models(url)?,
     }
     let engine_settings = EngineSettings {
         planner_tier: TIER.into(),
@@ -254,6 +258,16 @@ async fn worker(args: WorkerArgs) -> Result<ExitCode> {
     shutdown.cancel();
     let _ = handle.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bench tier's model behind the simulator at `endpoint`, as the engine builds it.
+fn bench_models(endpoint: &str) -> Result<Models> {
+    let settings = Settings::from_toml(&bench_config(endpoint))?;
+    let client = planex_llm::default_client()?;
+    Ok(Models::from_tier_set(&TierSet::from_configs(
+        settings.tiers,
+        &client,
+    )?))
 }
 
 /// The bench plan: 6 roots, 3 steps joining two roots each, 1 step joining those three.

@@ -87,7 +87,7 @@ fn spawn_worker(args: &ThroughputArgs, prefix: &str, model_url: Option<&str>) ->
         ModelKind::Noop => {
             command.arg("--noop");
         }
-        ModelKind::Bare => {
+        ModelKind::Bare | ModelKind::BareSim => {
             command.args(["--bare-total", &(args.tasks * STEPS_PER_TASK).to_string()]);
         }
         ModelKind::Null | ModelKind::Sim => {}
@@ -143,7 +143,7 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
     let store = Arc::new(RedisStore::connect_with(&args.url, options).await?);
     let sim = match args.model {
         ModelKind::Noop | ModelKind::Null | ModelKind::Bare => None,
-        ModelKind::Sim => Some(
+        ModelKind::Sim | ModelKind::BareSim => Some(
             planex_sim::SimServer::start(planex_sim::SimConfig {
                 port: 0,
                 model: "bench-model".into(),
@@ -155,7 +155,8 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
         ),
     };
     let model_url = sim.as_ref().map(|s| s.base_url());
-    if args.model == ModelKind::Bare {
+    let bare = matches!(args.model, ModelKind::Bare | ModelKind::BareSim);
+    if bare {
         super::bare::prepare(&args.url, &prefix).await?;
     }
     let mut children = Vec::new();
@@ -166,7 +167,7 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
     let worker_cpu_before: f64 = children.iter().map(|c| process_cpu_secs(c.id())).sum();
     let own_cpu_before = process_cpu_secs(std::process::id());
     let started = Instant::now();
-    let incomplete = if args.model == ModelKind::Bare {
+    let incomplete = if bare {
         super::bare::submit_and_wait(&args.url, &prefix, args.tasks * STEPS_PER_TASK).await?;
         0
     } else {
@@ -184,6 +185,8 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
         let _ = child.kill();
         let _ = child.wait();
     }
+    // Chat requests the simulator received (sim and bare-sim only).
+    let model_calls = sim.as_ref().map(|s| s.stats().requests_total);
     if let Some(sim) = sim {
         sim.shutdown().await;
     }
@@ -202,16 +205,18 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
         (a + c, b + d)
     };
     let (blocking, _) = delta("xread");
-    // Reads: the parent's task waits (EXISTS, SUBSCRIBE, LRANGE of the history, UNSUBSCRIBE) and
-    // `get_task` pipelines (MULTI … EXEC, one round trip; the LRANGE inside is not another one).
-    // EXISTS also runs once per task inside the create script, so one per task is subtracted.
+    // Reads: the parent's task waits (EXISTS, SUBSCRIBE, LRANGE of the history, UNSUBSCRIBE),
+    // `task_summary`/`get_task` pipelines (MULTI … EXEC, one round trip; the LRANGE inside is not
+    // another one) and the plan staging pipelines (DEL, HSET, EXPIRE: one DEL each). EXISTS also
+    // runs once per task inside the create script, so one per task is subtracted.
     let pipelines = delta("multi").0;
     let reads = (delta("exists").0 - args.tasks as f64).max(0.0)
+        + delta("del").0
         + delta("subscribe").0
         + delta("unsubscribe").0
         + pipelines
         + (delta("lrange").0 - pipelines).max(0.0);
-    let round_trips = if args.model == ModelKind::Bare {
+    let round_trips = if bare {
         // XREADGROUP calls, XACK+INCRBY pipelines, XADD pipelines of 500.
         delta("xreadgroup").0 + delta("xack").0 + (delta("xadd").0 / 500.0).ceil()
     } else {
@@ -224,9 +229,13 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
             ModelKind::Null => "null (engine executor, in-process model)",
             ModelKind::Sim => "zero-latency simulator over loopback HTTP",
             ModelKind::Bare => "none: a bare job queue (XADD, XREADGROUP, XACK), no planex",
+            ModelKind::BareSim => {
+                "a bare job queue, each job one call to the zero-latency simulator over loopback HTTP, no planex"
+            }
         },
         "tasks": args.tasks,
         "steps": steps,
+        "model_calls": model_calls,
         "concurrency_per_worker": args.concurrency,
         "clients": args.clients.unwrap_or(args.tasks),
         "elapsed_s": elapsed.as_secs_f64(),
