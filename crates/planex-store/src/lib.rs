@@ -125,6 +125,14 @@ pub trait Store: Send + Sync + 'static {
     async fn retire_worker(&self, _tier: &str, _worker: &str) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Forgets the workers of `tier` that hold no step and have not claimed for at least `idle`:
+    /// those that died without retiring (`kill -9`, a lost machine), once their steps were
+    /// redelivered. A live worker forgotten while idle is registered again by its next claim.
+    /// Returns how many were forgotten. Default: nothing to forget.
+    async fn retire_idle_workers(&self, _tier: &str, _idle: Duration) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 }
 
 /// Waits for a task to reach a terminal status, by its events (never by polling), up to `timeout`.

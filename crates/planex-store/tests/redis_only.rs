@@ -59,6 +59,44 @@ async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
     );
 }
 
+/// Workers that died without retiring are forgotten once idle long enough, unless they hold
+/// steps; the idle bound is honoured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workers_holding_nothing_are_pruned() {
+    let (server, store) = started("pr").await;
+    assert_eq!(
+        store
+            .retire_idle_workers("x", Duration::ZERO)
+            .await
+            .unwrap(),
+        0,
+        "no group yet"
+    );
+    new_task(&store, vec![spec(1, &[], "x"), spec(2, &[], "x")]).await;
+    let long = Duration::from_secs(30);
+    let wait = Duration::from_secs(5);
+    let held = store.claim("x", "holder", 1, long, wait).await.unwrap();
+    let done = store.claim("x", "dead", 1, long, wait).await.unwrap();
+    assert_eq!((held.len(), done.len()), (1, 1));
+    store.complete(&done[0], ok("r")).await.unwrap();
+    let hour = Duration::from_secs(3600);
+    assert_eq!(store.retire_idle_workers("x", hour).await.unwrap(), 0);
+    assert_eq!(server.consumers("pr:ready:{x}").await, ["dead", "holder"]);
+    assert_eq!(
+        store
+            .retire_idle_workers("x", Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        server.consumers("pr:ready:{x}").await,
+        ["holder"],
+        "the one holding a step stays"
+    );
+    store.complete(&held[0], ok("r")).await.unwrap();
+}
+
 /// A task started by the previous layout (open count in the task hash, no task text in the
 /// steps hash) still runs to completion after an upgrade.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use planex_engine::config::Settings;
 use planex_engine::{WorkerSettings, run_worker};
 use planex_store::{
     Completion, DeadLetter, EventStream, NewTask, QueueDepth, StepLease, StepOutcome, StepSpec,
-    Store, StoreError, TaskRecord, TaskStatus,
+    Store, StoreError, TaskRecord, TaskStatus, TaskSummary,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,6 +23,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// How long a worker of the tier must have held nothing and claimed nothing before a starting
+/// worker removes it from the tier's consumer group as dead (far above any lease or idle wait).
+const DEAD_WORKER_IDLE: Duration = Duration::from_secs(3600);
 
 /// Arguments of `planex worker`.
 #[derive(clap::Args)]
@@ -122,6 +126,21 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
         }
         None => String::new(),
     };
+    // Workers of this tier that died without leaving its consumer group (kill -9) are forgotten
+    // once they have held nothing for an hour.
+    match store
+        .inner
+        .retire_idle_workers(&args.tier, DEAD_WORKER_IDLE)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(tier = %args.tier, workers = n, "forgot idle workers that never retired")
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not look for dead workers in the consumer group")
+        }
+    }
     let handle = tokio::spawn(run_worker(
         store.clone(),
         runtime.engine.executor().clone(),
@@ -267,5 +286,13 @@ impl Store for Tracking {
 
     async fn retire_worker(&self, tier: &str, worker: &str) -> Result<(), StoreError> {
         self.inner.retire_worker(tier, worker).await
+    }
+
+    async fn retire_idle_workers(&self, tier: &str, idle: Duration) -> Result<usize, StoreError> {
+        self.inner.retire_idle_workers(tier, idle).await
+    }
+
+    async fn task_summary(&self, task_id: &TaskId) -> Result<Option<TaskSummary>, StoreError> {
+        self.inner.task_summary(task_id).await
     }
 }

@@ -433,6 +433,10 @@ impl Store for RedisStore {
     async fn retire_worker(&self, tier: &str, worker: &str) -> Result<(), StoreError> {
         ops::retire_worker(&self.core, tier, worker).await
     }
+
+    async fn retire_idle_workers(&self, tier: &str, idle: Duration) -> Result<usize, StoreError> {
+        ops::retire_idle_workers(&self.core, tier, idle).await
+    }
 }
 
 #[cfg(test)]

@@ -324,3 +324,19 @@ pub(super) async fn retire_worker(core: &Core, tier: &str, worker: &str) -> Resu
         .map_err(|e| unavailable("retire worker", &e))?;
     Ok(())
 }
+
+pub(super) async fn retire_idle_workers(
+    core: &Core,
+    tier: &str,
+    idle: Duration,
+) -> Result<usize, StoreError> {
+    let mut invocation = core.invocation(&core.scripts.prune);
+    invocation
+        .arg(tier)
+        .arg(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX));
+    let pruned: i64 = core
+        .invoke(Retry::Idempotent, &invocation)
+        .await
+        .map_err(|e| unavailable("remove idle workers", &e))?;
+    Ok(usize::try_from(pruned).unwrap_or(0))
+}

@@ -25,6 +25,7 @@ pub(super) struct Scripts {
     pub extend: Script,
     pub depth: Script,
     pub retire: Script,
+    pub prune: Script,
 }
 
 impl Scripts {
@@ -45,6 +46,7 @@ impl Scripts {
             &self.extend,
             &self.depth,
             &self.retire,
+            &self.prune,
         ] {
             script.load_async(conn).await?;
         }
@@ -62,6 +64,7 @@ impl Scripts {
             extend: build(include_str!("lua/extend.lua")),
             depth: build(include_str!("lua/depth.lua")),
             retire: build(include_str!("lua/retire.lua")),
+            prune: build(include_str!("lua/prune.lua")),
         }
     }
 }
