@@ -6,8 +6,8 @@
 
 use planex_store::conformance::{new_task, spec};
 use planex_store::{
-    RedisServer, RedisStore, RedisStoreOptions, StepOutcome, Store, StoreError, TaskStatus,
-    wait_for_status,
+    RedisServer, RedisStore, RedisStoreOptions, StepLease, StepOutcome, Store, StoreError,
+    TaskStatus, wait_for_status,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,17 +38,24 @@ fn ok(result: &str) -> StepOutcome {
     }
 }
 
+/// Two workers of tier x: HOLDER keeps the step it claimed (its lease is returned), IDLE claims
+/// one and completes it.
+async fn holder_and_idle(store: &RedisStore, holder: &str, idle: &str) -> StepLease {
+    new_task(store, vec![spec(1, &[], "x"), spec(2, &[], "x")]).await;
+    let long = Duration::from_secs(30);
+    let wait = Duration::from_secs(5);
+    let mut held = store.claim("x", holder, 1, long, wait).await.unwrap();
+    let done = store.claim("x", idle, 1, long, wait).await.unwrap();
+    assert_eq!((held.len(), done.len()), (1, 1));
+    store.complete(&done[0], ok("r")).await.unwrap();
+    held.remove(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
     let (server, store) = started("rt").await;
     store.retire_worker("x", "never-ran").await.unwrap();
-    new_task(&store, vec![spec(1, &[], "x"), spec(2, &[], "x")]).await;
-    let long = Duration::from_secs(30);
-    let wait = Duration::from_secs(5);
-    let held = store.claim("x", "w1", 1, long, wait).await.unwrap();
-    let done = store.claim("x", "w2", 1, long, wait).await.unwrap();
-    assert_eq!((held.len(), done.len()), (1, 1));
-    store.complete(&done[0], ok("r")).await.unwrap();
+    holder_and_idle(&store, "w1", "w2").await;
     assert_eq!(server.consumers("rt:ready:{x}").await, ["w1", "w2"]);
     store.retire_worker("x", "w1").await.unwrap();
     store.retire_worker("x", "w2").await.unwrap();
@@ -72,13 +79,7 @@ async fn idle_workers_holding_nothing_are_pruned() {
         0,
         "no group yet"
     );
-    new_task(&store, vec![spec(1, &[], "x"), spec(2, &[], "x")]).await;
-    let long = Duration::from_secs(30);
-    let wait = Duration::from_secs(5);
-    let held = store.claim("x", "holder", 1, long, wait).await.unwrap();
-    let done = store.claim("x", "dead", 1, long, wait).await.unwrap();
-    assert_eq!((held.len(), done.len()), (1, 1));
-    store.complete(&done[0], ok("r")).await.unwrap();
+    let held = holder_and_idle(&store, "holder", "dead").await;
     let hour = Duration::from_secs(3600);
     assert_eq!(store.retire_idle_workers("x", hour).await.unwrap(), 0);
     assert_eq!(server.consumers("pr:ready:{x}").await, ["dead", "holder"]);
@@ -94,7 +95,7 @@ async fn idle_workers_holding_nothing_are_pruned() {
         ["holder"],
         "the one holding a step stays"
     );
-    store.complete(&held[0], ok("r")).await.unwrap();
+    store.complete(&held, ok("r")).await.unwrap();
 }
 
 /// A task started by the previous layout (open count in the task hash, no task text in the

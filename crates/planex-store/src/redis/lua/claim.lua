@@ -119,12 +119,7 @@ if #leased < max then
     redis.call('XTRIM', rkey, 'MINID', '~', min_id)
   end
   if #leased == 0 then
-    local info = redis.call('XINFO', 'STREAM', rkey)
-    for i = 1, #info, 2 do
-      if info[i] == 'last-generated-id' then
-        last_id = info[i + 1]
-      end
-    end
+    last_id = fields_of(redis.call('XINFO', 'STREAM', rkey))['last-generated-id'] or ''
   end
 end
 

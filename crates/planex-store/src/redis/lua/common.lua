@@ -61,6 +61,15 @@ local function split_ids(csv)
   return out
 end
 
+-- A flat field/value reply (XINFO's) as a table.
+local function fields_of(reply)
+  local t = {}
+  for i = 1, #reply, 2 do
+    t[reply[i]] = reply[i + 1]
+  end
+  return t
+end
+
 local function ready_key(tier)
   return PREFIX .. ':ready:{' .. tier .. '}'
 end

@@ -10,22 +10,13 @@ if redis.call('EXISTS', rkey) == 0 then
   return { 0, leased }
 end
 local groups = redis.call('XINFO', 'GROUPS', rkey)
-for _, g in ipairs(groups) do
-  local name, lag, pending = nil, nil, 0
-  for i = 1, #g, 2 do
-    if g[i] == 'name' then
-      name = g[i + 1]
-    elseif g[i] == 'lag' then
-      lag = g[i + 1]
-    elseif g[i] == 'pending' then
-      pending = g[i + 1]
+for _, reply in ipairs(groups) do
+  local g = fields_of(reply)
+  if g.name == GROUP then
+    if type(g.lag) == 'number' then
+      return { g.lag, leased }
     end
-  end
-  if name == GROUP then
-    if type(lag) == 'number' then
-      return { lag, leased }
-    end
-    return { math.max(0, redis.call('XLEN', rkey) - pending), leased }
+    return { math.max(0, redis.call('XLEN', rkey) - (g.pending or 0)), leased }
   end
 end
 -- No consumer group yet: nothing was ever delivered.

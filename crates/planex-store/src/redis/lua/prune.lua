@@ -12,19 +12,10 @@ if type(consumers) ~= 'table' or consumers.err then
   return 0
 end
 local pruned = 0
-for _, c in ipairs(consumers) do
-  local name, pending, idle = nil, nil, nil
-  for i = 1, #c, 2 do
-    if c[i] == 'name' then
-      name = c[i + 1]
-    elseif c[i] == 'pending' then
-      pending = c[i + 1]
-    elseif c[i] == 'idle' then
-      idle = c[i + 1]
-    end
-  end
-  if name and pending == 0 and idle and idle >= min_idle then
-    redis.call('XGROUP', 'DELCONSUMER', rkey, GROUP, name)
+for _, reply in ipairs(consumers) do
+  local c = fields_of(reply)
+  if c.name and c.pending == 0 and c.idle and c.idle >= min_idle then
+    redis.call('XGROUP', 'DELCONSUMER', rkey, GROUP, c.name)
     pruned = pruned + 1
   end
 end
