@@ -4,7 +4,8 @@
 //! key behind, and many event watchers at once are all served and all unsubscribed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use planex_store::conformance::{new_task, spec};
+use planex_core::TaskId;
+use planex_store::conformance::{create, new_task, spec};
 use planex_store::{
     RedisServer, RedisStore, RedisStoreOptions, StepLease, StepOutcome, Store, StoreError,
     TaskStatus, wait_for_status,
@@ -140,29 +141,35 @@ async fn a_task_started_by_the_previous_layout_still_finishes() {
     assert_eq!(record.status, planex_store::TaskStatus::Complete);
 }
 
+/// Staging keys of task TASK (prefix "st") still in Redis.
+async fn staging_keys(conn: &mut redis::aio::MultiplexedConnection, task: &TaskId) -> Vec<String> {
+    redis::cmd("KEYS")
+        .arg(format!("st:task:{{{}}}:staged*", task.0))
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
 /// The step fields go through a staging key that the start script renames into place: nothing
-/// of it may stay behind, the steps must not inherit its expiry, and a refused start must not
-/// leave it either.
+/// of it may stay behind, the steps must not inherit its expiry, a refused start must not leave
+/// it either, and two racing starts cannot mix their plans.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starting_a_task_leaves_no_staging_key_and_no_expiry() {
     let (server, store) = started("st").await;
     let task = new_task(&store, vec![spec(1, &[], "x"), spec(2, &[1], "x")]).await;
     let mut conn = raw(&server).await;
-    let tkey = format!("st:task:{{{}}}", task.0);
-    let staged: bool = redis::cmd("EXISTS")
-        .arg(format!("{tkey}:staged"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
     let ttl: i64 = redis::cmd("TTL")
-        .arg(format!("{tkey}:steps"))
+        .arg(format!("st:task:{{{}}}:steps", task.0))
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!(!staged, "the staging key was renamed away");
+    assert_eq!(
+        staging_keys(&mut conn, &task).await,
+        Vec::<String>::new(),
+        "the staging key was renamed away"
+    );
     assert_eq!(ttl, -1, "the steps of a running task never expire");
-    let record = store.get_task(&task).await.unwrap().unwrap();
-    assert_eq!(record.steps.len(), 2);
+    assert_eq!(store.get_task(&task).await.unwrap().unwrap().steps.len(), 2);
 
     let again = store
         .start_task(
@@ -176,13 +183,33 @@ async fn starting_a_task_leaves_no_staging_key_and_no_expiry() {
         matches!(again, Err(StoreError::WrongStatus { .. })),
         "{again:?}"
     );
-    let staged: bool = redis::cmd("EXISTS")
-        .arg(format!("{tkey}:staged"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(!staged, "a refused start removes what it staged");
+    assert_eq!(
+        staging_keys(&mut conn, &task).await,
+        Vec::<String>::new(),
+        "a refused start removes what it staged"
+    );
     assert_eq!(store.get_task(&task).await.unwrap().unwrap().steps.len(), 2);
+
+    // Two starts of one task at once, with plans of 3 and 5 steps: one wins, whole.
+    for round in 0..20 {
+        let task = create(&store, &format!("race-{round}")).await;
+        let plan = |n: u32| (1..=n).map(|i| spec(i, &[], "y")).collect::<Vec<_>>();
+        let (a, b) = tokio::join!(
+            store.start_task(&task, serde_json::json!({}), plan(3), Vec::new()),
+            store.start_task(&task, serde_json::json!({}), plan(5), Vec::new()),
+        );
+        assert!(
+            a.is_ok() != b.is_ok(),
+            "exactly one start wins: {a:?} {b:?}"
+        );
+        let steps = store.get_task(&task).await.unwrap().unwrap().steps.len();
+        assert_eq!(
+            steps,
+            if a.is_ok() { 3 } else { 5 },
+            "the winner's plan, unmixed"
+        );
+        assert_eq!(staging_keys(&mut conn, &task).await, Vec::<String>::new());
+    }
 }
 
 /// Hundreds of watchers subscribing and leaving at once (their (un)subscriptions go in batches)

@@ -27,10 +27,10 @@ impl Keys {
         format!("{}:steps", self.task(id))
     }
 
-    /// `px:task:{ID}:staged`: a plan's step fields, written before the start script moves them
-    /// into place (see `ops::start_task`).
-    pub fn staged(&self, id: &TaskId) -> String {
-        format!("{}:staged", self.task(id))
+    /// `px:task:{ID}:staged:{NONCE}`: a plan's step fields, written before the start script
+    /// moves them into place (see `ops::start_task`); the nonce keeps racing starts apart.
+    pub fn staged(&self, id: &TaskId, nonce: &str) -> String {
+        format!("{}:staged:{nonce}", self.task(id))
     }
 
     pub fn calls(&self, id: &TaskId) -> String {
@@ -70,7 +70,7 @@ mod tests {
         for key in [
             keys.task(&id),
             keys.steps(&id),
-            keys.staged(&id),
+            keys.staged(&id, "n"),
             keys.calls(&id),
             keys.events(&id),
             keys.channel(&id),

@@ -130,11 +130,14 @@ pub(super) async fn start_task(
     let mut ids: Vec<u32> = steps.iter().map(|s| s.step_id.0).collect();
     ids.sort_unstable();
     let mut invocation = core.invocation(&core.scripts.start);
+    invocation.arg(&task_id.0).arg(to_json("the plan", &plan)?);
+    // Each call stages under a key of its own, so two racing starts of one task cannot mix
+    // their steps: the loser's script finds the task running and deletes its own staging key.
+    let nonce = TaskId::new_random().0;
     invocation
-        .arg(&task_id.0)
-        .arg(to_json("the plan", &plan)?)
         .arg(steps.len())
         .arg(csv(ids))
+        .arg(&nonce)
         .arg(roots.len());
     for (id, tier) in &roots {
         invocation.arg(id).arg(tier);
@@ -143,7 +146,7 @@ pub(super) async fn start_task(
     // The step fields go in with a plain HSET to a staging key, which the script renames into
     // place: passing them through the script would copy each one into Lua and back, the largest
     // cost of starting a task. The staging key expires by itself if the script never runs.
-    let staged = core.keys.staged(task_id);
+    let staged = core.keys.staged(task_id, &nonce);
     let mut stage = redis::pipe();
     stage
         .cmd("DEL")

@@ -12,8 +12,8 @@
 --                              N:pending, N:tol, N:deliveries, N:attempts, N:result, N:error,
 --                              N:worker, N:started, N:finished, N:lease (current lease token);
 --                              _:open (steps not terminal), _:text (the task text, for claims)
---   P:task:{id}:staged   hash  a plan's step fields on their way in (start.lua renames it to
---                              :steps; it expires by itself if the start never comes)
+--   P:task:{id}:staged:N hash  a plan's step fields on their way in, N a nonce per call (start.lua
+--                              renames it to :steps; it expires by itself if the start never comes)
 --   P:task:{id}:calls    list  CallRecord JSON
 --   P:task:{id}:events   list  event JSON without seq (seq = index + 1); published on
 --   P:events:{id}        channel "SEQ|JSON" (several events of one script call go as one message,

@@ -1,12 +1,12 @@
--- start: accepts a plan whose step fields the caller has written to P:task:{id}:staged (the
--- steps hash's content; see ops.rs). ARGV[5] task id, ARGV[6] plan JSON, ARGV[7] step count,
--- ARGV[8] step ids CSV (ascending), ARGV[9] R = number of root steps, then R (step, tier) pairs,
--- then the planner's CallRecords.
+-- start: accepts a plan whose step fields the caller has written to P:task:{id}:staged:NONCE
+-- (the steps hash's content; see ops.rs). ARGV[5] task id, ARGV[6] plan JSON, ARGV[7] step
+-- count, ARGV[8] step ids CSV (ascending), ARGV[9] NONCE, ARGV[10] R = number of root steps,
+-- then R (step, tier) pairs, then the planner's CallRecords.
 -- Returns {'ok'}, {'nf'}, {'wrong', current status} or {'nostage'} (the staged fields are gone,
 -- e.g. after a Redis restart: stage again and retry).
 
 local c = task_ctx(ARGV[5], now_ms())
-local staged = c.tkey .. ':staged'
+local staged = c.tkey .. ':staged:' .. ARGV[9]
 local task = redis.call('HMGET', c.tkey, 'status', 'task')
 local status = task[1]
 if not status then
@@ -23,8 +23,8 @@ end
 redis.call('RENAME', staged, c.skey)
 redis.call('PERSIST', c.skey)
 redis.call('HSET', c.skey, '_:open', ARGV[7], '_:text', task[2] or '')
-local nroots = tonumber(ARGV[9])
-local at = 10 + 2 * nroots
+local nroots = tonumber(ARGV[10])
+local at = 11 + 2 * nroots
 local calls = {}
 for i = at, #ARGV do
   calls[#calls + 1] = ARGV[i]
@@ -33,7 +33,7 @@ c.calls = calls
 redis.call('HSET', c.tkey, 'status', 'running', 'plan', ARGV[6], 'nsteps', ARGV[7], 'ids', ARGV[8])
 emit(c, '"type":"planned","steps":' .. ARGV[7])
 for i = 1, nroots do
-  enqueue(c, ARGV[8 + 2 * i], ARGV[9 + 2 * i])
+  enqueue(c, ARGV[9 + 2 * i], ARGV[10 + 2 * i])
 end
 flush_all()
 return { 'ok' }
