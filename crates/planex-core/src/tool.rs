@@ -25,6 +25,31 @@ pub struct ToolSpec {
     pub kind: ToolKind,
 }
 
+impl ToolSpec {
+    /// An `llm` tool on TIER taking one required, non-empty string argument ARG, with the prompt
+    /// `NAME: {ARG}` and no system prompt: the shape of the tools the benchmarks and test
+    /// harnesses use, and a short way to build one when embedding planex.
+    pub fn one_arg_llm(name: &str, arg: &str, tier: &str, max_tokens: u32) -> ToolSpec {
+        ToolSpec {
+            name: name.to_owned(),
+            description: format!("{name} the given {arg}"),
+            input_schema: serde_json::json!({
+                "type": "object",
+                "properties": {arg: {"type": "string", "minLength": 1}},
+                "required": [arg],
+                "additionalProperties": false,
+            }),
+            output_schema: None,
+            tier: tier.to_owned(),
+            kind: ToolKind::Llm(LlmTool {
+                system: None,
+                prompt: format!("{name}: {{{arg}}}"),
+                max_tokens,
+            }),
+        }
+    }
+}
+
 /// How a tool runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]

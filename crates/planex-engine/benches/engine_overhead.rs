@@ -13,13 +13,10 @@
 //! Percentiles per step (criterion reports means) come from `planex bench overhead`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use async_trait::async_trait;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use planex_core::{
-    Catalog, Decimal, LlmTool, Plan, PlanLimits, Price, StepId, ToolKind, ToolSpec, Usage,
-};
+use planex_core::{Catalog, Decimal, Plan, PlanLimits, Price, StepId, ToolSpec, Usage};
 use planex_engine::{Engine, EngineSettings, Models, TaskRequest};
-use planex_llm::{CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest};
+use planex_llm::InstantModel;
 use planex_store::{MemoryStore, Store, TaskStatus};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -29,43 +26,6 @@ use tokio_util::sync::CancellationToken;
 
 const STEPS: u64 = 10;
 
-/// Answers every call at once with a fixed text and fixed usage.
-struct NullModel {
-    tier: String,
-    reply: String,
-    usage: Usage,
-    price: Price,
-}
-
-#[async_trait]
-impl ChatModel for NullModel {
-    async fn chat(
-        &self,
-        _request: &ChatRequest,
-        _ctx: &CallContext,
-    ) -> Result<ChatOutcome, ChatFailure> {
-        Ok(ChatOutcome {
-            content: self.reply.clone(),
-            usage: self.usage,
-            model: "null".to_owned(),
-            ttft: Some(Duration::ZERO),
-            latency: Duration::ZERO,
-            attempts: 1,
-            endpoint: "null://".to_owned(),
-            response_request_id: None,
-        })
-    }
-    fn tier_name(&self) -> &str {
-        &self.tier
-    }
-    fn model_name(&self) -> &str {
-        "null"
-    }
-    fn price(&self) -> &Price {
-        &self.price
-    }
-}
-
 fn gpu_price(cents_per_hour: i64, tokens_per_second: i64) -> Price {
     Price::GpuHour {
         usd_per_hour: Decimal::new(cents_per_hour, 2),
@@ -73,31 +33,11 @@ fn gpu_price(cents_per_hour: i64, tokens_per_second: i64) -> Price {
     }
 }
 
-fn llm_tool(name: &str, arg: &str) -> ToolSpec {
-    ToolSpec {
-        name: name.into(),
-        description: format!("{name} the given {arg}"),
-        input_schema: serde_json::json!({
-            "type": "object",
-            "properties": {arg: {"type": "string", "minLength": 1}},
-            "required": [arg],
-            "additionalProperties": false,
-        }),
-        output_schema: None,
-        tier: "executor".into(),
-        kind: ToolKind::Llm(LlmTool {
-            system: None,
-            prompt: format!("{name}: {{{arg}}}"),
-            max_tokens: 128,
-        }),
-    }
-}
-
 fn catalog() -> Arc<Catalog> {
     Arc::new(
         Catalog::new(vec![
-            llm_tool("lookup", "topic"),
-            llm_tool("summarize", "text"),
+            ToolSpec::one_arg_llm("lookup", "topic", "executor", 128),
+            ToolSpec::one_arg_llm("summarize", "text", "executor", 128),
         ])
         .unwrap(),
     )
@@ -132,26 +72,26 @@ fn executor_reply() -> String {
 
 fn engine() -> Engine {
     let mut models = Models::new();
-    models.insert(Arc::new(NullModel {
-        tier: "planner".into(),
-        reply: plan_json(),
-        usage: Usage {
-            prompt_tokens: 600,
-            completion_tokens: 400,
-            cached_tokens: 0,
-        },
-        price: gpu_price(454, 2500),
-    }));
-    models.insert(Arc::new(NullModel {
-        tier: "executor".into(),
-        reply: executor_reply(),
-        usage: Usage {
-            prompt_tokens: 150,
-            completion_tokens: 120,
-            cached_tokens: 0,
-        },
-        price: gpu_price(96, 6000),
-    }));
+    models.insert(Arc::new(
+        InstantModel::new("planner", gpu_price(454, 2500)).with_reply(
+            &plan_json(),
+            Usage {
+                prompt_tokens: 600,
+                completion_tokens: 400,
+                cached_tokens: 0,
+            },
+        ),
+    ));
+    models.insert(Arc::new(
+        InstantModel::new("executor", gpu_price(96, 6000)).with_reply(
+            &executor_reply(),
+            Usage {
+                prompt_tokens: 150,
+                completion_tokens: 120,
+                cached_tokens: 0,
+            },
+        ),
+    ));
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let settings = EngineSettings {
         synthesis: false,

@@ -15,10 +15,11 @@
 //! is exactly the engine time the step adds to the critical path. Tasks run one at a time.
 
 use anyhow::{Context, Result, bail};
-use planex_core::{Catalog, Decimal, LlmTool, Price, StepId, ToolKind, ToolSpec, Usage};
+use planex_core::{Catalog, Decimal, Price, StepId, ToolSpec, Usage};
 use planex_engine::{Engine, EngineSettings, Models, TaskRequest};
 use planex_llm::{
-    CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, Endpoint, Tier, TierConfig,
+    CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, Endpoint, InstantModel, Tier,
+    TierConfig,
 };
 use planex_sim::{SimConfig, SimServer, Workload};
 use planex_store::{MemoryStore, Store, TaskRecord, TaskStatus};
@@ -110,54 +111,12 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Models: a null model, and a probe that timestamps every call of the model it wraps.
-
-/// Answers every call at once with a fixed text and fixed usage (no I/O).
-struct NullModel {
-    tier: String,
-    reply: String,
-    usage: Usage,
-    price: Price,
-}
+// Models: `InstantModel` (planex_llm) answers at once; a probe timestamps every call of the model
+// it wraps.
 
 type ChatFuture<'t> = Pin<Box<dyn Future<Output = Result<ChatOutcome, ChatFailure>> + Send + 't>>;
 
-// `ChatModel` is an `async_trait`; these impls spell out the boxed future it expands to.
-impl ChatModel for NullModel {
-    fn chat<'a, 'b, 'c, 't>(
-        &'a self,
-        _request: &'b ChatRequest,
-        _ctx: &'c CallContext,
-    ) -> ChatFuture<'t>
-    where
-        'a: 't,
-        'b: 't,
-        'c: 't,
-        Self: 't,
-    {
-        Box::pin(async move {
-            Ok(ChatOutcome {
-                content: self.reply.clone(),
-                usage: self.usage,
-                model: "null".to_owned(),
-                ttft: Some(Duration::ZERO),
-                latency: Duration::ZERO,
-                attempts: 1,
-                endpoint: "null://".to_owned(),
-                response_request_id: None,
-            })
-        })
-    }
-    fn tier_name(&self) -> &str {
-        &self.tier
-    }
-    fn model_name(&self) -> &str {
-        "null"
-    }
-    fn price(&self) -> &Price {
-        &self.price
-    }
-}
+// `ChatModel` is an `async_trait`; the probe's impl spells out the boxed future it expands to.
 
 /// One timed model call.
 struct Span {
@@ -243,30 +202,10 @@ fn gpu_price(cents_per_hour: i64, tokens_per_second: i64) -> Price {
     }
 }
 
-fn llm_tool(name: &str, arg: &str) -> ToolSpec {
-    ToolSpec {
-        name: name.into(),
-        description: format!("{name} the given {arg}"),
-        input_schema: serde_json::json!({
-            "type": "object",
-            "properties": {arg: {"type": "string", "minLength": 1}},
-            "required": [arg],
-            "additionalProperties": false,
-        }),
-        output_schema: None,
-        tier: "executor".into(),
-        kind: ToolKind::Llm(LlmTool {
-            system: None,
-            prompt: format!("{name}: {{{arg}}}"),
-            max_tokens: 128,
-        }),
-    }
-}
-
 fn catalog() -> Result<Arc<Catalog>> {
     Ok(Arc::new(Catalog::new(vec![
-        llm_tool("lookup", "topic"),
-        llm_tool("summarize", "text"),
+        ToolSpec::one_arg_llm("lookup", "topic", "executor", 128),
+        ToolSpec::one_arg_llm("summarize", "text", "executor", 128),
     ])?))
 }
 
@@ -316,16 +255,14 @@ fn null_model(
     completion_tokens: u64,
     price: Price,
 ) -> Arc<dyn ChatModel> {
-    Arc::new(NullModel {
-        tier: tier.into(),
-        reply,
-        usage: Usage {
+    Arc::new(InstantModel::new(tier, price).with_reply(
+        &reply,
+        Usage {
             prompt_tokens,
             completion_tokens,
             cached_tokens: 0,
         },
-        price,
-    })
+    ))
 }
 
 fn null_executor_reply() -> String {

@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use planex_core::{Catalog, HttpTool, LlmTool, Price, ToolKind, ToolSpec, Usage};
+use planex_core::{Catalog, HttpTool, Price, ToolKind, ToolSpec, Usage};
 use planex_engine::{Engine, EngineSettings, Models, TaskRequest};
 use planex_llm::{
     CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, Endpoint, RetryPolicy, Tier,
@@ -69,18 +69,7 @@ fn schema(props: &[&str]) -> serde_json::Value {
 }
 
 pub fn llm_tool(name: &str, arg: &str, tier: &str) -> ToolSpec {
-    ToolSpec {
-        name: name.into(),
-        description: format!("{name} the given {arg}"),
-        input_schema: schema(&[arg]),
-        output_schema: None,
-        tier: tier.into(),
-        kind: ToolKind::Llm(LlmTool {
-            system: None,
-            prompt: format!("{name}: {{{arg}}}"),
-            max_tokens: 64,
-        }),
-    }
+    ToolSpec::one_arg_llm(name, arg, tier, 64)
 }
 
 pub fn search_tool(search_base: &str, tier: &str) -> ToolSpec {

@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use planex_core::{Catalog, Decimal, LlmTool, Price, ToolKind, ToolSpec};
+use planex_core::{Catalog, Decimal, Price, ToolSpec};
 use planex_engine::config_server::{ApiKeyEntry, ServerSettings};
 use planex_engine::{
     BudgetGuard, BudgetSettings, CacheSettings, Engine, EngineSettings, Models, PlanCacheLayer,
@@ -56,23 +56,7 @@ fn tier(name: &str, sim: &SimServer, model: &str, price: Price) -> TierConfig {
 }
 
 pub fn llm_tool(name: &str, arg: &str, tier: &str) -> ToolSpec {
-    ToolSpec {
-        name: name.into(),
-        description: format!("{name} the given {arg}"),
-        input_schema: serde_json::json!({
-            "type": "object",
-            "properties": {arg: {"type": "string", "minLength": 1}},
-            "required": [arg],
-            "additionalProperties": false,
-        }),
-        output_schema: None,
-        tier: tier.into(),
-        kind: ToolKind::Llm(LlmTool {
-            system: None,
-            prompt: format!("{name}: {{{arg}}}"),
-            max_tokens: 64,
-        }),
-    }
+    ToolSpec::one_arg_llm(name, arg, tier, 64)
 }
 
 /// Records requests and the `X-Request-ID` the model server echoed back.

@@ -24,11 +24,10 @@ mod latency;
 mod throughput;
 
 use anyhow::{Context, Result};
-use async_trait::async_trait;
-use planex_core::{Price, Stage, StepId, TaskId, Usage};
+use planex_core::{Stage, StepId, TaskId};
 use planex_engine::config::Settings;
 use planex_engine::{Engine, EngineSettings, Models, WorkerSettings, run_worker};
-use planex_llm::{CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, TierSet};
+use planex_llm::{InstantModel, TierSet};
 use planex_store::{NewTask, RedisStore, RedisStoreOptions, StepSpec, Store};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -164,44 +163,6 @@ kind = {{ type = "llm", prompt = "Echo: {{text}}", max_tokens = 16 }}
     )
 }
 
-/// Answers every call at once (no I/O).
-struct NullModel {
-    price: Price,
-}
-
-#[async_trait]
-impl ChatModel for NullModel {
-    async fn chat(
-        &self,
-        _request: &ChatRequest,
-        _ctx: &CallContext,
-    ) -> Result<ChatOutcome, ChatFailure> {
-        Ok(ChatOutcome {
-            content: "ok".to_owned(),
-            usage: Usage {
-                prompt_tokens: 12,
-                completion_tokens: 1,
-                cached_tokens: 0,
-            },
-            model: "null".to_owned(),
-            ttft: Some(Duration::ZERO),
-            latency: Duration::ZERO,
-            attempts: 1,
-            endpoint: "null://".to_owned(),
-            response_request_id: None,
-        })
-    }
-    fn tier_name(&self) -> &str {
-        TIER
-    }
-    fn model_name(&self) -> &str {
-        "null"
-    }
-    fn price(&self) -> &Price {
-        &self.price
-    }
-}
-
 async fn worker(args: WorkerArgs) -> Result<ExitCode> {
     let options = RedisStoreOptions {
         prefix: args.prefix.clone(),
@@ -233,7 +194,7 @@ async fn worker(args: WorkerArgs) -> Result<ExitCode> {
                 .context("the bench config has one tier")?
                 .price
                 .clone();
-            models.insert(Arc::new(NullModel { price }));
+            models.insert(Arc::new(InstantModel::new(TIER, price)));
         }
         Some(url) => models = bench_models(url)?,
     }
