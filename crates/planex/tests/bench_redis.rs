@@ -1,6 +1,7 @@
 //! `planex bench redis throughput` end to end on a private `redis-server`: the benchmark's own
 //! worker processes, the planex store path and the bare-queue yardsticks (with and without a
-//! simulator call per job) each finish every step and report it (no timing is asserted: the figures go to docs/BENCHMARKS.md).
+//! simulator call per job) each finish every step and report it; several variants and runs give
+//! one summary with run-by-run ratios and leave no keys behind (no timing is asserted: the figures go to docs/BENCHMARKS.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use assert_cmd::Command;
@@ -68,4 +69,41 @@ fn planex_steps_and_bare_jobs_all_finish_and_are_counted() {
         bare_sim["model"].as_str().unwrap().contains("simulator"),
         "{bare_sim}"
     );
+}
+
+#[test]
+fn variants_run_interleaved_are_summarised_and_leave_no_keys() {
+    let redis = RedisServer::start();
+    let out = throughput(&redis, "bare,noop", &["--runs", "2"]);
+    let variants = out["summary"]["variants"].as_array().unwrap();
+    let names: Vec<&str> = variants
+        .iter()
+        .map(|v| v["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bare", "noop"], "{out}");
+    assert_eq!(out["summary"]["compared_with"], "bare");
+    assert_eq!(
+        variants[0]["ratio_to_first"]["median"], 1.0,
+        "the first variant compared with itself: {out}"
+    );
+    assert!(variants[1]["ratio_to_first"]["median"].as_f64().unwrap() > 0.0);
+    let reports = out["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(
+        reports
+            .iter()
+            .all(|runs| runs.as_array().unwrap().len() == 2)
+    );
+    for runs in reports {
+        for report in runs.as_array().unwrap() {
+            assert_eq!(report["steps"], 200.0, "{report}");
+        }
+    }
+    // Each run deletes its keys, so runs can follow each other on one Redis.
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let keys: u64 = redis::cmd("DBSIZE").query(&mut conn).unwrap();
+    assert_eq!(keys, 0);
 }

@@ -21,6 +21,7 @@
 
 mod bare;
 mod latency;
+mod series;
 mod throughput;
 
 use anyhow::{Context, Result};
@@ -69,6 +70,19 @@ pub(crate) enum ModelKind {
     BareSim,
 }
 
+impl ModelKind {
+    /// The name `--model` takes.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ModelKind::Noop => "noop",
+            ModelKind::Null => "null",
+            ModelKind::Sim => "sim",
+            ModelKind::Bare => "bare",
+            ModelKind::BareSim => "bare-sim",
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub(crate) struct ThroughputArgs {
     /// A Redis of its own (never a shared one): redis://127.0.0.1:PORT.
@@ -87,9 +101,14 @@ pub(crate) struct ThroughputArgs {
     /// the next. Default: all tasks at once (a burst, as job-queue benchmarks enqueue).
     #[arg(long)]
     pub(crate) clients: Option<usize>,
-    /// What answers the steps' model calls.
-    #[arg(long, value_enum, default_value = "null")]
-    pub(crate) model: ModelKind,
+    /// What answers the steps' model calls; several, comma-separated, run interleaved and are
+    /// compared with the first (e.g. `bare,noop`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "null")]
+    pub(crate) model: Vec<ModelKind>,
+    /// Runs of each variant; with more than one variant or run, the report gives each variant's
+    /// median and range and its ratio to the first variant, run by run.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) runs: usize,
     /// Print one JSON object instead of the report.
     #[arg(long)]
     pub(crate) json: bool,

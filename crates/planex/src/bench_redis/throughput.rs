@@ -69,7 +69,12 @@ fn process_cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn spawn_worker(args: &ThroughputArgs, prefix: &str, model_url: Option<&str>) -> Result<Child> {
+fn spawn_worker(
+    args: &ThroughputArgs,
+    model: ModelKind,
+    prefix: &str,
+    model_url: Option<&str>,
+) -> Result<Child> {
     let exe = std::env::current_exe().context("locating the planex binary")?;
     let mut command = Command::new(exe);
     command
@@ -83,7 +88,7 @@ fn spawn_worker(args: &ThroughputArgs, prefix: &str, model_url: Option<&str>) ->
     if let Some(url) = model_url {
         command.args(["--model-url", url]);
     }
-    match args.model {
+    match model {
         ModelKind::Noop => {
             command.arg("--noop");
         }
@@ -132,16 +137,34 @@ async fn submit_and_wait(store: &Arc<RedisStore>, tasks: usize, clients: usize) 
 }
 
 pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
-    if args.workers == 0 || args.tasks == 0 || args.concurrency == 0 {
-        bail!("--workers, --tasks and --concurrency must be at least 1");
+    if args.workers == 0 || args.tasks == 0 || args.concurrency == 0 || args.runs == 0 {
+        bail!("--workers, --tasks, --concurrency and --runs must be at least 1");
     }
+    if args.model.is_empty() {
+        bail!("--model needs at least one variant");
+    }
+    if args.model.len() > 1 || args.runs > 1 {
+        return super::series::run(&args).await;
+    }
+    let report = measure(&args, args.model[0]).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One measurement of one variant; its keys are deleted afterwards, so runs can follow each
+/// other on one Redis.
+pub(super) async fn measure(args: &ThroughputArgs, model: ModelKind) -> Result<serde_json::Value> {
     let prefix = format!("bench{}", planex_store::now_ms());
     let options = RedisStoreOptions {
         prefix: prefix.clone(),
         ..RedisStoreOptions::default()
     };
     let store = Arc::new(RedisStore::connect_with(&args.url, options).await?);
-    let sim = match args.model {
+    let sim = match model {
         ModelKind::Noop | ModelKind::Null | ModelKind::Bare => None,
         ModelKind::Sim | ModelKind::BareSim => Some(
             planex_sim::SimServer::start(planex_sim::SimConfig {
@@ -155,13 +178,13 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
         ),
     };
     let model_url = sim.as_ref().map(|s| s.base_url());
-    let bare = matches!(args.model, ModelKind::Bare | ModelKind::BareSim);
+    let bare = matches!(model, ModelKind::Bare | ModelKind::BareSim);
     if bare {
         super::bare::prepare(&args.url, &prefix).await?;
     }
     let mut children = Vec::new();
     for _ in 0..args.workers {
-        children.push(spawn_worker(&args, &prefix, model_url.as_deref())?);
+        children.push(spawn_worker(args, model, &prefix, model_url.as_deref())?);
     }
     let before = server_stats(&args.url).await?;
     let worker_cpu_before: f64 = children.iter().map(|c| process_cpu_secs(c.id())).sum();
@@ -190,6 +213,8 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
     if let Some(sim) = sim {
         sim.shutdown().await;
     }
+    drop(store);
+    forget(&args.url, &prefix).await?;
     if incomplete > 0 {
         bail!("{incomplete} of {} tasks did not complete", args.tasks);
     }
@@ -224,7 +249,8 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
     };
     let report = serde_json::json!({
         "workers": args.workers,
-        "model": match args.model {
+        "variant": model.name(),
+        "model": match model {
             ModelKind::Noop => "none (no-op steps: store only)",
             ModelKind::Null => "null (engine executor, in-process model)",
             ModelKind::Sim => "zero-latency simulator over loopback HTTP",
@@ -251,12 +277,36 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
             "submitter_and_simulator": own_cpu * 1e6 / steps,
         },
     });
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report);
+    Ok(report)
+}
+
+/// Deletes every key under PREFIX (the benchmark's own: tasks, streams, leases, bare queue).
+async fn forget(url: &str, prefix: &str) -> Result<()> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .context("listing the benchmark's keys to delete them")?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .context("deleting the benchmark's keys")?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn print_report(report: &serde_json::Value) {
