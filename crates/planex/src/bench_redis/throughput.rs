@@ -69,6 +69,19 @@ fn process_cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The benchmark's worker processes, killed when dropped: on success and on every error path,
+/// so no worker outlives the benchmark.
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 fn spawn_worker(
     args: &ThroughputArgs,
     model: ModelKind,
@@ -182,12 +195,14 @@ pub(super) async fn measure(args: &ThroughputArgs, model: ModelKind) -> Result<s
     if bare {
         super::bare::prepare(&args.url, &prefix).await?;
     }
-    let mut children = Vec::new();
+    let mut children = Workers(Vec::new());
     for _ in 0..args.workers {
-        children.push(spawn_worker(args, model, &prefix, model_url.as_deref())?);
+        children
+            .0
+            .push(spawn_worker(args, model, &prefix, model_url.as_deref())?);
     }
     let before = server_stats(&args.url).await?;
-    let worker_cpu_before: f64 = children.iter().map(|c| process_cpu_secs(c.id())).sum();
+    let worker_cpu_before: f64 = children.0.iter().map(|c| process_cpu_secs(c.id())).sum();
     let own_cpu_before = process_cpu_secs(std::process::id());
     let started = Instant::now();
     let incomplete = if bare {
@@ -199,15 +214,13 @@ pub(super) async fn measure(args: &ThroughputArgs, model: ModelKind) -> Result<s
     let elapsed = started.elapsed();
     let after = server_stats(&args.url).await?;
     let worker_cpu: f64 = children
+        .0
         .iter()
         .map(|c| process_cpu_secs(c.id()))
         .sum::<f64>()
         - worker_cpu_before;
     let own_cpu = process_cpu_secs(std::process::id()) - own_cpu_before;
-    for child in &mut children {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(children);
     // Chat requests the simulator received (sim and bare-sim only).
     let model_calls = sim.as_ref().map(|s| s.stats().requests_total);
     if let Some(sim) = sim {
