@@ -51,7 +51,7 @@ for _, token in ipairs(expired) do
   if not task then
     forget_lease(tier, token)
   else
-    local c = task_ctx(task, now)
+    local c = task_ctx(task)
     local f = step_fields(c, step, true)
     if f[5] ~= 'running' or f[6] ~= token then
       -- Stale: the step finished or moved on under another lease.
@@ -94,7 +94,7 @@ if #leased < max then
     local f = false
     local c = false
     if task and step then
-      c = task_ctx(task, now)
+      c = task_ctx(task)
       f = step_fields(c, step)
     end
     if f and f[5] == 'ready' then

@@ -89,7 +89,7 @@ end
 -- than the commands it saves (measured: docs/BENCHMARKS.md).
 local TASKS, TASK_ORDER = {}, {}
 
-local function task_ctx(task, now)
+local function task_ctx(task)
   local c = TASKS[task]
   if c then
     return c
@@ -97,7 +97,6 @@ local function task_ctx(task, now)
   local tkey = PREFIX .. ':task:{' .. task .. '}'
   c = {
     task = task,
-    now = now,
     tkey = tkey,
     skey = tkey .. ':steps',
     ckey = tkey .. ':calls',
@@ -150,10 +149,6 @@ end
 -- Writes field/value pairs to the task's steps hash.
 local function set(c, ...)
   redis.call('HSET', c.skey, ...)
-end
-
-local function hset_all(key, pairs_list)
-  call_all('HSET', { key }, pairs_list)
 end
 
 local function rpush_all(key, items)

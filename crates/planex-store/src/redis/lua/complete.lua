@@ -10,7 +10,7 @@
 -- Returns per outcome {code, final status or '', newly ready CSV, skipped CSV}; code is 'ok',
 -- 'dup', 'nf' (no task), 'ns' (no such step) or 'bad' (malformed token).
 
-local now = now_ms()
+now_ms() -- sets NOW_S, the timestamp this script writes
 local replies = {}
 
 local function complete_one(token, kind, payload, attempts, calls)
@@ -18,7 +18,7 @@ local function complete_one(token, kind, payload, attempts, calls)
   if not task then
     return { 'bad', '', '', '' }
   end
-  local c = task_ctx(task, now)
+  local c = task_ctx(task)
   local f = redis.call('HMGET', c.skey, step .. ':state', step .. ':lease', step .. ':tier',
     step .. ':next', '_:open')
   if not f[1] then

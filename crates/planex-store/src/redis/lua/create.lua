@@ -2,7 +2,8 @@
 -- ARGV[5] task id, ARGV[6] task text, ARGV[7..] extra field/value pairs (tenant, cost_center).
 -- Returns 1 when created, 0 when the id exists.
 
-local c = task_ctx(ARGV[5], now_ms())
+now_ms() -- sets NOW_S, the timestamp this script writes
+local c = task_ctx(ARGV[5])
 if redis.call('EXISTS', c.tkey) == 1 then
   return 0
 end

@@ -1,7 +1,8 @@
 -- finish_unplanned: ends a task that never ran. ARGV[5] task id, ARGV[6] final status,
 -- ARGV[7] reason, ARGV[8..] CallRecords. Returns {'ok'}, {'nf'} or {'wrong', current status}.
 
-local c = task_ctx(ARGV[5], now_ms())
+now_ms() -- sets NOW_S, the timestamp this script writes
+local c = task_ctx(ARGV[5])
 local status = redis.call('HGET', c.tkey, 'status')
 if not status then
   return { 'nf' }

@@ -7,7 +7,7 @@ local _, step, task = parse_token(ARGV[5])
 if not task then
   return 0
 end
-local c = task_ctx(task, now_ms())
+local c = task_ctx(task)
 local f = redis.call('HMGET', c.skey, step .. ':state', step .. ':lease', step .. ':tier',
   step .. ':deliveries')
 if not f[1] then

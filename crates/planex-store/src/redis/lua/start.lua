@@ -5,7 +5,8 @@
 -- Returns {'ok'}, {'nf'}, {'wrong', current status} or {'nostage'} (the staged fields are gone,
 -- e.g. after a Redis restart: stage again and retry).
 
-local c = task_ctx(ARGV[5], now_ms())
+now_ms() -- sets NOW_S, the timestamp this script writes
+local c = task_ctx(ARGV[5])
 local staged = c.tkey .. ':staged:' .. ARGV[9]
 local task = redis.call('HMGET', c.tkey, 'status', 'task')
 local status = task[1]
