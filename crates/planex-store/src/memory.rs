@@ -208,6 +208,11 @@ impl Inner {
         self.dlq.drain(..excess);
     }
 
+    /// Remembers that TASK_ID finished now, for eviction.
+    fn record_finished(&mut self, task_id: &TaskId) {
+        self.finished.push_back((Instant::now(), task_id.clone()));
+    }
+
     fn task(&mut self, task_id: &TaskId) -> Result<&mut TaskEntry, StoreError> {
         self.tasks
             .get_mut(task_id)
@@ -261,7 +266,7 @@ impl Inner {
         entry.settle(step_id, false, &mut ready, &mut skipped);
         let task_finished = entry.finish_if_done();
         if task_finished.is_some() {
-            self.finished.push_back((Instant::now(), task_id.clone()));
+            self.record_finished(task_id);
         }
         self.dlq.push_back(letter);
         self.enqueue(task_id, &ready);
@@ -544,7 +549,7 @@ impl Store for MemoryStore {
         entry.record.finished_at_ms = Some(now_ms());
         entry.emit(EventKind::TaskCompleted { status });
         entry.subscribers.clear();
-        inner.finished.push_back((Instant::now(), task_id.clone()));
+        inner.record_finished(task_id);
         Ok(())
     }
 
@@ -651,9 +656,7 @@ impl Store for MemoryStore {
                 entry.settle(step_id, true, &mut ready, &mut skipped);
                 let task_finished = entry.finish_if_done();
                 if task_finished.is_some() {
-                    inner
-                        .finished
-                        .push_back((Instant::now(), lease.task_id.clone()));
+                    inner.record_finished(&lease.task_id);
                 }
                 inner.enqueue(&lease.task_id, &ready);
                 Ok(Completion::Applied {
