@@ -183,11 +183,6 @@ kind = {{ type = "llm", prompt = "Echo: {{text}}", max_tokens = 16 }}
 }
 
 async fn worker(args: WorkerArgs) -> Result<ExitCode> {
-    let options = RedisStoreOptions {
-        prefix: args.prefix.clone(),
-        ..RedisStoreOptions::default()
-    };
-    let store: Arc<dyn Store> = Arc::new(RedisStore::connect_with(&args.url, options).await?);
     if let Some(total) = args.bare_total {
         let model = match &args.model_url {
             Some(url) => Some(bench_models(url)?.get(TIER)?.clone()),
@@ -195,6 +190,12 @@ async fn worker(args: WorkerArgs) -> Result<ExitCode> {
         };
         return bare::worker(&args.url, &args.prefix, total, args.concurrency, model).await;
     }
+    // The bare queue above uses no planex store.
+    let options = RedisStoreOptions {
+        prefix: args.prefix.clone(),
+        ..RedisStoreOptions::default()
+    };
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect_with(&args.url, options).await?);
     if args.noop {
         return noop_worker(store, args.concurrency).await;
     }

@@ -4,7 +4,7 @@
 //! median Redis CPU per step, and its ratio to the first variant, taken run by run (each ratio
 //! compares two measurements made back to back) and then summarised by its median.
 
-use super::throughput::measure;
+use super::throughput::{measure, number};
 use super::{ModelKind, ThroughputArgs};
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -22,13 +22,6 @@ fn spread(values: &[f64]) -> Value {
         (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
     };
     json!({"median": median, "min": sorted[0], "max": sorted[n - 1]})
-}
-
-fn number(report: &Value, path: &[&str]) -> f64 {
-    path.iter()
-        .fold(report, |v, k| &v[*k])
-        .as_f64()
-        .unwrap_or(0.0)
 }
 
 /// The summary of REPORTS (per variant, per run, in the order of MODELS).

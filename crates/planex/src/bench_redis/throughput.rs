@@ -322,13 +322,16 @@ async fn forget(url: &str, prefix: &str) -> Result<()> {
     }
 }
 
+/// The number at PATH in a report (0 where absent).
+pub(super) fn number(report: &serde_json::Value, path: &[&str]) -> f64 {
+    path.iter()
+        .fold(report, |v, k| &v[*k])
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
 fn print_report(report: &serde_json::Value) {
-    let f = |path: &[&str]| {
-        path.iter()
-            .fold(report, |v, k| &v[*k])
-            .as_f64()
-            .unwrap_or(0.0)
-    };
+    let f = |path: &[&str]| number(report, path);
     println!(
         "Redis throughput: {} worker process(es), model {}, {} tasks x {STEPS_PER_TASK} steps",
         report["workers"], report["model"], report["tasks"]
