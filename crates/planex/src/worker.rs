@@ -129,7 +129,6 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
     // Workers of this tier that died without leaving its consumer group (kill -9) are forgotten
     // once they have held nothing for an hour.
     match store
-        .inner
         .retire_idle_workers(&args.tier, DEAD_WORKER_IDLE)
         .await
     {
@@ -160,7 +159,7 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
     shutdown.cancel();
     let _ = handle.await;
     let released = store.release_held().await;
-    if let Err(error) = store.inner.retire_worker(&args.tier, &worker_id).await {
+    if let Err(error) = store.retire_worker(&args.tier, &worker_id).await {
         tracing::warn!(%error, "could not remove this worker from its tier's consumer group");
     }
     // On stdout, like the readiness line: scripts and tests read it.

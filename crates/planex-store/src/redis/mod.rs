@@ -3,9 +3,10 @@
 //!
 //! Key decisions:
 //! - Every state change is one Lua script (`lua/*.lua`), so each is atomic on the server and costs
-//!   one round trip; the completion script stores the result, drops the leases (one ZREM and one XACK per batch; acknowledged entries are trimmed by the claim script, not deleted one by one),
-//!   decrements dependents, XADDs the newly ready ones, appends and publishes events and finishes
-//!   the task.
+//!   one round trip; the completion script stores the result, drops the leases (one ZREM and one
+//!   XACK per batch; acknowledged entries are trimmed by the claim script, not deleted one by
+//!   one), decrements dependents, XADDs the newly ready ones, appends and publishes events and
+//!   finishes the task.
 //! - Ready steps are per-tier streams read by one consumer group with `XREADGROUP COUNT` (inside
 //!   the claim script); leases are a per-tier sorted set of deadlines, so each claim may ask for
 //!   its own lease length and expired leases are found in O(log n) and redelivered with `XCLAIM`,
