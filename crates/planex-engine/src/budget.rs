@@ -391,16 +391,6 @@ pub(crate) fn ledger_down(error: planex_store::LedgerError) -> crate::EngineErro
 }
 
 impl crate::Engine {
-    /// Adds the budget guard (also consulted by this engine's executor before escalations); call
-    /// it before workers start, while the executor is not yet shared.
-    pub fn with_budget(mut self, guard: Arc<BudgetGuard>) -> Self {
-        if let Some(executor) = Arc::get_mut(&mut self.executor) {
-            executor.budget = Some(guard.clone());
-        }
-        self.budget = Some(guard);
-        self
-    }
-
     /// The budget guard, if any.
     pub fn budget(&self) -> Option<&Arc<BudgetGuard>> {
         self.budget.as_ref()

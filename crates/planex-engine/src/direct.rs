@@ -5,8 +5,9 @@
 //! with the real cost afterwards, so the single-call APIs cannot be used to slip past a tenant's
 //! monthly budget; a step's args are validated against its tool's schema before anything is booked.
 
-use crate::{Engine, EngineError, PlanningFailed, TaskRequest, plan_task, system_prompt};
-use planex_core::{CallRecord, Decimal, Plan, PlanLimits, StepId};
+use crate::admission::{Admission, cost_of};
+use crate::{Engine, EngineError, PlanningFailed, TaskRequest};
+use planex_core::{CallRecord, Decimal, Plan, StepId};
 use planex_llm::CallContext;
 use std::sync::Arc;
 
@@ -70,84 +71,43 @@ pub enum StepRejected {
 }
 
 impl Engine {
-    /// Plans a task without running it (cache first), charging the planner call to the caller.
+    /// Plans a task without running it, through the same admission stages as a task (prepare,
+    /// reserve, plan or cache), charging the planner call to the caller.
     pub async fn plan_only(&self, request: &TaskRequest) -> Result<PlanPreview, PreviewError> {
         let p = self.prepare(request)?;
-        let planner = self
-            .executor
-            .models
-            .get(&self.settings.planner_tier)?
-            .clone();
-        let limits = PlanLimits {
-            max_steps: p.max_steps,
+        let planner = self.planner()?;
+        let charge = self.charge(request);
+        let (cache_key, cached) = self.cached_plan(request, &p, planner.model_name()).await;
+        if let (Some(charge), None) = (&charge, &cached) {
+            self.reserve_planning(&p, planner.as_ref(), charge).await?;
+        }
+        let admission = self.plan_or_cache(&p, planner.as_ref(), cached).await;
+        if let Some(charge) = &charge {
+            let cost = cost_of(admission.calls());
+            charge
+                .guard
+                .settle_reservation(&p.planning_reservation(), cost)
+                .await;
+        }
+        let admitted = match admission {
+            Admission::Admitted(admitted) => admitted,
+            Admission::PlanningFailed(failed) => return Err(PreviewError::Planning(failed)),
+            Admission::Refused { refusal, .. } => return Err(EngineError::Budget(refusal).into()),
         };
-        let guard = self.budget.as_ref().filter(|g| g.settings().enabled);
-        let accounts =
-            guard.map(|g| g.accounts(request.tenant.as_deref(), request.cost_center.as_deref()));
-        let cache = self.plan_cache.as_ref().filter(|c| c.settings().enabled);
-        let key = cache.map(|c| c.key(&p.task, planner.model_name(), &p.catalog, p.max_steps));
-        let estimate = |plan: &Plan| match guard {
-            Some(guard) => {
-                guard.estimate_steps(&self.step_specs(plan, p.synthesis), &self.executor.models)
-            }
+        if let (Some(cache), Some(key), false) = (&self.plan_cache, &cache_key, admitted.from_cache)
+        {
+            cache.put(key, &admitted.plan).await;
+        }
+        let estimate_usd = match &charge {
+            Some(charge) => charge
+                .guard
+                .estimate_steps(&admitted.specs, &self.executor.models),
             None => Decimal::ZERO,
         };
-        if let (Some(cache), Some(key), false) = (cache, &key, request.bypass_cache)
-            && let Some(mut plan) = cache.get(key, &p.catalog, limits).await
-        {
-            plan.task = p.task.clone();
-            let estimate_usd = estimate(&plan);
-            return Ok(PlanPreview {
-                plan,
-                calls: Vec::new(),
-                cached: true,
-                estimate_usd,
-            });
-        }
-        let reservation = format!("{}/plan", p.task_id);
-        if let (Some(guard), Some(accounts)) = (guard, &accounts) {
-            let prompt = system_prompt(&p.catalog, p.max_steps).len() + p.task.len();
-            let amount =
-                guard.planning_estimate(prompt, self.settings.planner.max_tokens, planner.price());
-            if let Some(denial) = guard
-                .reserve(reservation.clone(), amount, None, accounts)
-                .await
-                .map_err(crate::budget::ledger_down)?
-            {
-                return Err(EngineError::Budget(Box::new(
-                    guard.refusal(&denial, accounts, None, false),
-                ))
-                .into());
-            }
-        }
-        let outcome = plan_task(
-            planner.as_ref(),
-            &p.catalog,
-            &p.task,
-            limits,
-            &self.settings.planner,
-            &p.ctx,
-        )
-        .await;
-        let calls = match &outcome {
-            Ok(planned) => &planned.calls,
-            Err(failed) => &failed.calls,
-        };
-        if let Some(guard) = guard {
-            let cost = calls.iter().map(|c| c.cost_usd).sum();
-            let _ = guard.ledger().reconcile(&reservation, cost).await;
-        }
-        let planned = outcome.map_err(PreviewError::Planning)?;
-        let mut plan = planned.plan;
-        plan.task = p.task.clone();
-        if let (Some(cache), Some(key)) = (cache, &key) {
-            cache.put(key, &plan).await;
-        }
-        let estimate_usd = estimate(&plan);
         Ok(PlanPreview {
-            plan,
-            calls: planned.calls,
-            cached: false,
+            plan: admitted.plan,
+            calls: admitted.calls,
+            cached: admitted.from_cache,
             estimate_usd,
         })
     }
@@ -204,8 +164,9 @@ impl Engine {
             .call_tool(tool_name, args, StepId(1), ctx)
             .await;
         if let Some(guard) = guard {
-            let cost = outcome.calls.iter().map(|c| c.cost_usd).sum();
-            let _ = guard.ledger().reconcile(&reservation, cost).await;
+            guard
+                .settle_reservation(&reservation, cost_of(&outcome.calls))
+                .await;
         }
         Ok(StepRun {
             result: outcome.result,

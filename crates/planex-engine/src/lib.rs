@@ -8,25 +8,28 @@
 //! driven and independent steps run in parallel. The engine holds no task state of its own: any
 //! process with the same store, catalog and tiers can serve any task.
 
+mod admission;
 pub mod budget;
-pub mod config;
-pub mod config_routing;
-pub mod config_server;
+mod builder;
 mod direct;
 mod escalation;
 mod executor;
+mod held;
 mod http_tool;
 mod models;
 mod plan_cache;
 mod planner;
 mod react;
 mod recovery;
+mod replan;
 mod routing;
 pub mod scaling;
+mod settlement;
 mod submit;
 mod worker;
 
 pub use budget::{BudgetExceeded, BudgetGuard, BudgetKind, BudgetSettings};
+pub use builder::EngineBuilder;
 pub use direct::{PlanPreview, PreviewError, StepRejected, StepRun};
 pub use escalation::{Escalation, escalations};
 pub use executor::{Executor, SYNTHESIS_TOOL, ToolCallOutcome};
@@ -41,10 +44,9 @@ pub use routing::{
     RouteDecision, RouteRule, RouteSource, Router, RoutingSettings, TierHints, explain_plan,
     split_tier_hints,
 };
-pub use worker::{WorkerSettings, run_worker};
+pub use worker::{WorkerExit, WorkerPool, WorkerSettings, run_worker};
 
 use planex_core::{Catalog, CatalogError, TaskId};
-use planex_llm::RetryPolicy;
 use planex_store::{Store, StoreError};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -148,44 +150,26 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Wires an engine; fails when a tool or the planner names a tier that does not exist.
+    /// Starts wiring an engine over `store`, with the tool catalog, the model tiers and the
+    /// settings; optional parts (budget, plan cache, `http` retries) are set on the builder.
+    pub fn builder(
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+        models: Models,
+        settings: EngineSettings,
+    ) -> EngineBuilder {
+        EngineBuilder::new(store, catalog, models, settings)
+    }
+
+    /// Wires an engine with no budget guard and no plan cache (`Engine::builder(..).build()`);
+    /// fails when a tool or the planner names a tier that does not exist.
     pub fn new(
         store: Arc<dyn Store>,
         catalog: Arc<Catalog>,
         models: Models,
         settings: EngineSettings,
     ) -> Result<Self, EngineError> {
-        models.get(&settings.planner_tier)?;
-        for tool in catalog.specs() {
-            models.get(&tool.tier)?;
-        }
-        for tier in settings.routing.target_tiers() {
-            models.get(&tier)?;
-        }
-        let executor = Executor {
-            catalog,
-            models,
-            http: reqwest::Client::new(),
-            http_retry: RetryPolicy::default(),
-            synthesis_input_chars: 4000,
-            budget: None,
-        };
-        Ok(Engine {
-            store,
-            executor: Arc::new(executor),
-            scaler: std::sync::Mutex::new(scaling::Scaler::new(settings.scaling.clone())),
-            settings,
-            budget: None,
-            plan_cache: None,
-        })
-    }
-
-    /// Replaces the executor's retry policy for `http` tools.
-    pub fn with_http_retry(mut self, retry: RetryPolicy) -> Self {
-        if let Some(executor) = Arc::get_mut(&mut self.executor) {
-            executor.http_retry = retry;
-        }
-        self
+        Self::builder(store, catalog, models, settings).build()
     }
 
     /// The store.
@@ -218,20 +202,36 @@ impl Engine {
         tiers
     }
 
-    /// Starts one worker per tier that has work, in this process, until `shutdown` is cancelled.
-    /// Returns their join handles (they drain on shutdown).
+    /// Starts one worker per tier that has work, in this process, until `shutdown` is cancelled,
+    /// with the default drain timeout. Returns their join handles: on shutdown each drains and
+    /// releases the steps it still holds.
     pub fn spawn_workers(
         &self,
         concurrency: usize,
         worker_prefix: &str,
         shutdown: CancellationToken,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
+    ) -> Vec<tokio::task::JoinHandle<WorkerExit>> {
+        let pool = WorkerPool {
+            concurrency,
+            name_prefix: worker_prefix.to_owned(),
+            ..WorkerPool::default()
+        };
+        self.spawn_worker_pool(&pool, shutdown)
+    }
+
+    /// Starts one worker per tier that has work, as `pool` says, until `shutdown` is cancelled.
+    pub fn spawn_worker_pool(
+        &self,
+        pool: &WorkerPool,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<WorkerExit>> {
         self.tiers_with_work()
             .into_iter()
             .map(|tier| {
                 let mut settings =
-                    WorkerSettings::new(tier.clone(), format!("{worker_prefix}-{tier}"));
-                settings.concurrency = concurrency;
+                    WorkerSettings::new(tier.clone(), format!("{}-{tier}", pool.name_prefix));
+                settings.concurrency = pool.concurrency;
+                settings.drain_timeout = pool.drain_timeout;
                 tokio::spawn(run_worker(
                     self.store.clone(),
                     self.executor.clone(),

@@ -125,12 +125,6 @@ impl PlanCacheLayer {
 }
 
 impl crate::Engine {
-    /// Adds the plan cache.
-    pub fn with_plan_cache(mut self, cache: PlanCacheLayer) -> Self {
-        self.plan_cache = Some(cache);
-        self
-    }
-
     /// The plan cache, if any.
     pub fn plan_cache(&self) -> Option<&PlanCacheLayer> {
         self.plan_cache.as_ref()

@@ -3,9 +3,12 @@
 //! Key decisions: a worker claims only as many steps as it has free concurrency slots, so a busy
 //! worker never hoards steps another could run; each running step's lease is renewed at a third of its
 //! length, so a long step is not redelivered while its worker is alive; on shutdown a worker stops
-//! claiming, lets running steps finish, and releases any it cannot finish.
+//! claiming, lets running steps finish for `drain_timeout`, and then releases every step it still
+//! holds (those it had to abort, and those whose outcome it could not record), so a rolling restart
+//! hands them to other workers at once instead of after a lease expiry, without counting a delivery.
 
 use crate::Executor;
+use crate::held::HeldLeases;
 use planex_llm::CallContext;
 use planex_store::{Completion, StepLease, Store, TaskStatus};
 use std::sync::Arc;
@@ -45,13 +48,44 @@ impl WorkerSettings {
     }
 }
 
-/// Runs a worker until `shutdown` is cancelled, then drains.
+/// In-process workers, one per tier with work ([`crate::Engine::spawn_worker_pool`]).
+#[derive(Debug, Clone)]
+pub struct WorkerPool {
+    /// Steps each tier's worker runs at once.
+    pub concurrency: usize,
+    /// Workers are named `{name_prefix}-{tier}`.
+    pub name_prefix: String,
+    /// On shutdown, how long running steps may take to finish before they are released.
+    pub drain_timeout: Duration,
+}
+
+impl Default for WorkerPool {
+    fn default() -> Self {
+        let defaults = WorkerSettings::new("", "");
+        WorkerPool {
+            concurrency: defaults.concurrency,
+            name_prefix: "local".into(),
+            drain_timeout: defaults.drain_timeout,
+        }
+    }
+}
+
+/// How a worker ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WorkerExit {
+    /// Steps it still held when it stopped and released back to their ready queue.
+    pub released: usize,
+}
+
+/// Runs a worker until `shutdown` is cancelled, then drains: running steps get `drain_timeout` to
+/// finish, and every step still held after that is released.
 pub async fn run_worker(
     store: Arc<dyn Store>,
     executor: Arc<Executor>,
     settings: WorkerSettings,
     shutdown: CancellationToken,
-) {
+) -> WorkerExit {
+    let held = Arc::new(HeldLeases::default());
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut running: JoinSet<()> = JoinSet::new();
     loop {
@@ -80,26 +114,30 @@ pub async fn run_worker(
         };
         let mut first = Some(first);
         for lease in leases {
+            held.hold(&lease);
             // `free` slots were counted with this loop as their only taker, so each try succeeds.
             let permit = match first.take() {
                 Some(p) => p,
                 None => match slots.clone().try_acquire_owned() {
                     Ok(p) => p,
                     Err(_) => {
-                        let _ = store.release(&lease).await;
+                        held.release(store.as_ref(), &lease).await;
                         continue;
                     }
                 },
             };
             let (store, executor, lease_len) = (store.clone(), executor.clone(), settings.lease);
+            let held = held.clone();
             running.spawn(async move {
-                run_one(store, executor, lease, lease_len).await;
+                if run_one(store, executor, &lease, lease_len).await {
+                    held.forget(&lease);
+                }
                 drop(permit);
             });
         }
     }
-    // Drain: running steps get `drain_timeout` to finish; whatever is left is aborted and its lease
-    // expires or is released, so another worker takes it.
+    // Drain: running steps get `drain_timeout` to finish; whatever is left is aborted and released,
+    // so another worker takes it at once.
     let drained = tokio::time::timeout(settings.drain_timeout, async {
         while running.join_next().await.is_some() {}
     })
@@ -107,21 +145,28 @@ pub async fn run_worker(
     if drained.is_err() {
         tracing::warn!(tier = %settings.tier, left = running.len(), "drain timeout: aborting running steps");
         running.abort_all();
+        while running.join_next().await.is_some() {}
     }
+    let released = held.release_all(store.as_ref()).await;
+    if released > 0 {
+        tracing::info!(tier = %settings.tier, released, "released unfinished steps on shutdown");
+    }
+    WorkerExit { released }
 }
 
-/// Runs one step, renewing its lease while it runs, and records its outcome.
+/// Runs one step, renewing its lease while it runs, and records its outcome; returns whether the
+/// outcome was recorded (otherwise the worker still holds the lease).
 async fn run_one(
     store: Arc<dyn Store>,
     executor: Arc<Executor>,
-    lease: StepLease,
+    lease: &StepLease,
     lease_len: Duration,
-) {
+) -> bool {
     let started = Instant::now();
     let ctx = CallContext {
         request_id: Some(format!("{}-{}", lease.task_id, lease.spec.step_id)),
     };
-    let run = executor.run(&lease, &ctx);
+    let run = executor.run(lease, &ctx);
     tokio::pin!(run);
     // The first renewal is due a third of a lease from now; `interval` would tick at once and a
     // `tick().await` to skip it costs a timer round (about 1 ms) before every step starts.
@@ -131,7 +176,7 @@ async fn run_one(
         tokio::select! {
             outcome = &mut run => break outcome,
             _ = renew.tick() => {
-                if let Ok(false) = store.extend_lease(&lease, lease_len).await {
+                if let Ok(false) = store.extend_lease(lease, lease_len).await {
                     tracing::warn!(task = %lease.task_id, step = %lease.spec.step_id, "lease lost while running; the result may be a duplicate");
                 }
             }
@@ -149,14 +194,18 @@ async fn run_one(
     if failed {
         metrics::counter!("dlq_total", "tool" => tool).increment(1);
     }
-    match store.complete(&lease, outcome).await {
+    match store.complete(lease, outcome).await {
         Ok(Completion::Applied {
             task_finished: Some(status),
             ..
-        }) => record_task_metrics(&*store, &lease, status).await,
-        Ok(_) => {}
+        }) => {
+            record_task_metrics(&*store, lease, status).await;
+            true
+        }
+        Ok(_) => true,
         Err(error) => {
             tracing::error!(task = %lease.task_id, step = %lease.spec.step_id, %error, "could not record a step outcome; the lease will expire and the step will be redelivered");
+            false
         }
     }
 }

@@ -3,12 +3,11 @@
 //! still in use is touched.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use planex_core::{CallRecord, Decimal, Stage, TaskId, Usage};
-use planex_engine::config::Settings;
+use planex_core::{CallRecord, Catalog, Decimal, Price, Stage, TaskId, ToolSpec, Usage};
 use planex_engine::{
     BudgetGuard, BudgetSettings, Engine, EngineSettings, Models, OrphanRecovery, Recovery,
 };
-use planex_llm::TierSet;
+use planex_llm::{Endpoint, TierConfig, TierSet};
 use planex_store::{
     Account, AccountLimit, MemoryLedger, MemoryStore, Reservation, SpendLedger, StepOutcome, Store,
     TaskStatus,
@@ -16,19 +15,28 @@ use planex_store::{
 use std::sync::Arc;
 use std::time::Duration;
 
-const CONFIG: &str = r#"
-[tiers.planner]
-model = "m"
-endpoints = ["http://127.0.0.1:9/v1"]
-usd_per_hour = 1
-tokens_per_second = 1000
-[[tools]]
-name = "echo"
-description = "Repeat the text"
-tier = "planner"
-input_schema = { type = "object", properties = { text = { type = "string" } } }
-kind = { type = "llm", prompt = "Echo: {text}", max_tokens = 16 }
-"#;
+/// One tier whose endpoint is never called (recovery makes no model calls) and one tool on it.
+fn tiers_and_catalog() -> (Vec<TierConfig>, Catalog) {
+    let price = Price::GpuHour {
+        usd_per_hour: Decimal::from(1),
+        tokens_per_second: Decimal::from(1000),
+    };
+    let tier = TierConfig::new(
+        "planner",
+        "m",
+        vec![Endpoint::new("http://127.0.0.1:9/v1")],
+        price,
+    );
+    let echo: ToolSpec = serde_json::from_value(serde_json::json!({
+        "name": "echo",
+        "description": "Repeat the text",
+        "tier": "planner",
+        "input_schema": {"type": "object", "properties": {"text": {"type": "string"}}},
+        "kind": {"type": "llm", "prompt": "Echo: {text}", "max_tokens": 16}
+    }))
+    .unwrap();
+    (vec![tier], Catalog::new(vec![echo]).unwrap())
+}
 
 struct World {
     store: Arc<MemoryStore>,
@@ -37,23 +45,23 @@ struct World {
 }
 
 fn world() -> World {
-    let settings = Settings::from_toml(CONFIG).unwrap();
+    let (tiers, catalog) = tiers_and_catalog();
     let client = planex_llm::default_client().unwrap();
-    let models =
-        Models::from_tier_set(&TierSet::from_configs(settings.tiers.clone(), &client).unwrap());
+    let models = Models::from_tier_set(&TierSet::from_configs(tiers, &client).unwrap());
     let store = Arc::new(MemoryStore::default());
     let ledger = Arc::new(MemoryLedger::new());
-    let engine = Engine::new(
+    let engine = Engine::builder(
         store.clone(),
-        Arc::new(settings.catalog().unwrap()),
+        Arc::new(catalog),
         models,
         EngineSettings::default(),
     )
-    .unwrap()
-    .with_budget(Arc::new(BudgetGuard::new(
+    .budget(Arc::new(BudgetGuard::new(
         ledger.clone(),
         BudgetSettings::default(),
-    )));
+    )))
+    .build()
+    .unwrap();
     World {
         store,
         ledger,

@@ -26,7 +26,7 @@ struct Stack {
     medium: SimServer,
     engine: Arc<Engine>,
     shutdown: CancellationToken,
-    workers: Vec<tokio::task::JoinHandle<()>>,
+    workers: Vec<tokio::task::JoinHandle<planex_engine::WorkerExit>>,
 }
 
 struct Options {

@@ -10,11 +10,11 @@
 use crate::config::Endpoint;
 use crate::error::LlmError;
 use crate::http::{error_chain, list_models};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// What an active health check requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthCheckKind {
     /// `GET {base_url}/models`: liveness and the served model ids in one call (any OpenAI server).

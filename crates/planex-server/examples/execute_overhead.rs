@@ -11,9 +11,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use planex_core::{Catalog, Decimal, LlmTool, Price, ToolKind, ToolSpec};
-use planex_engine::config_server::ServerSettings;
 use planex_engine::{BudgetGuard, BudgetSettings, Engine, EngineSettings, Models};
 use planex_llm::{Endpoint, Tier, TierConfig};
+use planex_server::ServerSettings;
 use planex_sim::{SimConfig, SimServer};
 use planex_store::{MemoryLedger, MemoryStore};
 use std::sync::Arc;
@@ -147,17 +147,18 @@ async fn main() {
             max_tokens: 32,
         }),
     };
-    let engine = Engine::new(
+    let engine = Engine::builder(
         Arc::new(MemoryStore::new()),
         Arc::new(Catalog::new(vec![tool]).unwrap()),
         models,
         EngineSettings::default(),
     )
-    .unwrap()
-    .with_budget(Arc::new(BudgetGuard::new(
+    .budget(Arc::new(BudgetGuard::new(
         Arc::new(MemoryLedger::new()),
         BudgetSettings::default(),
-    )));
+    )))
+    .build()
+    .unwrap();
     let metrics = planex_server::metrics::install_recorder().ok();
     let state = planex_server::AppState::new(
         Arc::new(engine),

@@ -10,7 +10,9 @@ use crate::AppState;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+/// The handle that renders `/metrics`; returned by [`install_recorder`].
+pub use metrics_exporter_prometheus::PrometheusHandle;
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 use std::sync::OnceLock;
 use std::time::Instant;
 

@@ -287,7 +287,7 @@ struct Bed {
     planner: Arc<Probe>,
     executor: Arc<Probe>,
     shutdown: CancellationToken,
-    workers: Vec<tokio::task::JoinHandle<()>>,
+    workers: Vec<tokio::task::JoinHandle<planex_engine::WorkerExit>>,
     sims: Vec<SimServer>,
 }
 

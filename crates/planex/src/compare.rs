@@ -18,7 +18,7 @@ pub use generate::WorkloadArgs;
 use anyhow::{Result, bail};
 use futures::StreamExt;
 use harness::{ArchOutcome, Harness, HarnessOptions};
-use planex_engine::config::Settings;
+use planex_app::Config as Settings;
 use report::{Report, TaskRow};
 use std::path::PathBuf;
 use std::process::ExitCode;

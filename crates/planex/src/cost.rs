@@ -106,7 +106,7 @@ fn gpu_or_api(
 
 fn prices(args: &CostArgs) -> Result<(Price, Price)> {
     if let Some(path) = &args.config {
-        let settings = planex_engine::config::Settings::load(Some(path))?;
+        let settings = planex_app::Config::load(Some(path))?;
         let find = |name: &str| {
             settings
                 .tiers

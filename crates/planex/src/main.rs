@@ -7,7 +7,6 @@ mod cost;
 mod output;
 mod route;
 mod run;
-mod runtime;
 mod scale;
 mod serve;
 mod worker;
@@ -160,7 +159,7 @@ async fn shutdown_signal() {
 }
 
 fn check_config(path: Option<PathBuf>) -> Result<std::process::ExitCode> {
-    let settings = planex_engine::config::Settings::load(path.as_deref())?;
+    let settings = planex_app::Config::load(path.as_deref())?;
     let catalog = settings.catalog()?;
     println!("config OK");
     println!("planner tier: {}", settings.engine.planner_tier);

@@ -1,7 +1,7 @@
 //! `planex route explain <plan.json>`: which tier each step of a plan would run on, and why.
 
 use anyhow::{Context, Result};
-use planex_engine::config::Settings;
+use planex_app::Config as Settings;
 use planex_engine::{RouteDecision, explain_plan};
 use std::path::PathBuf;
 use std::process::ExitCode;

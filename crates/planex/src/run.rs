@@ -1,11 +1,10 @@
 //! `planex run "<task>"`: plan and execute one task in this process, with progress per step.
 
 use crate::output;
-use crate::runtime::Runtime;
 use anyhow::{Context, Result};
 use futures::StreamExt;
+use planex_app::{App, Config, StoreSettings, Workers};
 use planex_engine::TaskRequest;
-use planex_engine::config::Settings;
 use planex_store::{EventKind, TaskStatus};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,21 +37,34 @@ pub struct RunArgs {
 
 pub async fn run(args: RunArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let mut settings = Settings::load(args.config.as_deref())?;
+    let mut config = Config::load(args.config.as_deref())?;
     if let Some(store) = &args.store {
-        crate::runtime::apply_store_flag(&mut settings, store)?;
+        config.store = StoreSettings::from_flag(store)?;
     }
-    let runtime = Runtime::start(settings).await?;
-    if runtime.simulated && !args.json {
+    let app = App::from_config(config, Workers::EveryTier).await?;
+    if app.is_simulated() && !args.json {
         eprintln!("{}", output::SIMULATED_BANNER);
     }
-    let result = execute(&runtime, &args, started).await;
-    runtime.stop().await;
+    let result = tokio::select! {
+        result = execute(&app, &args, started) => result,
+        () = crate::shutdown_signal() => Ok(ExitCode::from(INTERRUPTED)),
+    };
+    let interrupted = matches!(&result, Ok(code) if *code == ExitCode::from(INTERRUPTED));
+    if interrupted {
+        eprintln!("planex run: interrupted; stopping the workers");
+    }
+    let released = app.stop().await;
+    if interrupted {
+        eprintln!("planex run: stopped ({released} unfinished steps released to the store)");
+    }
     result
 }
 
-async fn execute(runtime: &Runtime, args: &RunArgs, started: Instant) -> Result<ExitCode> {
-    let engine = &runtime.engine;
+/// Exit status after SIGTERM or Ctrl-C (128 + SIGINT, as shells report an interrupted command).
+const INTERRUPTED: u8 = 130;
+
+async fn execute(app: &App, args: &RunArgs, started: Instant) -> Result<ExitCode> {
+    let engine = app.engine();
     let request = TaskRequest {
         task: args.task.clone(),
         max_subtasks: args.max_subtasks,
@@ -113,12 +125,12 @@ async fn execute(runtime: &Runtime, args: &RunArgs, started: Instant) -> Result<
             "{}",
             serde_json::to_string_pretty(&output::json_result(
                 &record,
-                runtime.simulated,
+                app.is_simulated(),
                 elapsed
             ))?
         );
     } else {
-        output::print_report(&record, runtime.simulated, elapsed);
+        output::print_report(&record, app.is_simulated(), elapsed);
     }
     Ok(match record.status {
         TaskStatus::Complete => ExitCode::SUCCESS,

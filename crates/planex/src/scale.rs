@@ -1,9 +1,8 @@
 //! `planex scale status`: per tier, queue depth, in-flight, p95 TTFT, healthy endpoints, the
 //! desired node count and the reason — from a running server (`--url`) or from this process.
 
-use crate::runtime::Runtime;
 use anyhow::{Context, Result};
-use planex_engine::config::Settings;
+use planex_app::{App, Config, Workers};
 use planex_engine::scaling::ScalingReport;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,15 +44,15 @@ async fn status(args: &StatusArgs) -> Result<ExitCode> {
     let report = match &args.url {
         Some(url) => fetch(url).await?,
         None => {
-            let settings = Settings::load(args.config.as_deref())?;
-            let local_note = (settings.store.backend == "memory").then_some(
+            let settings = Config::load(args.config.as_deref())?;
+            let local_note = (!settings.store.is_shared()).then_some(
                 "note: the store is in memory, so queue depths are this process's (empty) and no \
                  TTFT has been measured yet; use --url to ask a running server, or a Redis store",
             );
             // No workers: this process only looks (endpoints are checked at start-up).
-            let runtime = Runtime::start_with(settings, false).await?;
-            let report = runtime.engine.scaling_report().await;
-            runtime.stop().await;
+            let app = App::from_config(settings, Workers::None).await?;
+            let report = app.engine().scaling_report().await;
+            app.stop().await;
             if let (Some(note), false) = (local_note, args.json) {
                 eprintln!("planex: {note}");
             }

@@ -92,7 +92,7 @@ fn a_dead_planner_endpoint_fails_with_a_one_line_reason() {
         .local_addr()
         .unwrap()
         .port();
-    let config = planex_engine::config::DEFAULT_CONFIG.replace(
+    let config = planex_app::DEFAULT_CONFIG.replace(
         "simulated = { ttft_ms = 120, tokens_per_second = 2500 }",
         &format!("endpoints = [\"http://127.0.0.1:{dead_port}/v1\"]\nretry = {{ max_retries = 1, initial_backoff_ms = 10 }}"),
     );
@@ -120,8 +120,7 @@ fn config_errors_name_the_field() {
     let path = dir.join("bad.toml");
     std::fs::write(
         &path,
-        planex_engine::config::DEFAULT_CONFIG
-            .replace("synthesis = true", "synthesis = true\ncolour = 1"),
+        planex_app::DEFAULT_CONFIG.replace("synthesis = true", "synthesis = true\ncolour = 1"),
     )
     .unwrap();
     let out = planex()
@@ -143,7 +142,7 @@ fn config_errors_name_the_field() {
 fn run_against_separate_sim_processes_as_real_servers() {
     let planner = SimProcess::start("llama-70b", &[]);
     let executor = SimProcess::start("qwen-7b", &[]);
-    let config = planex_engine::config::DEFAULT_CONFIG
+    let config = planex_app::DEFAULT_CONFIG
         .replace("sim-llama-3.3-70b", "llama-70b")
         .replace("sim-qwen2.5-7b", "qwen-7b")
         .replace(

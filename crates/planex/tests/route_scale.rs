@@ -62,7 +62,7 @@ fn files(plan: &str) -> (PathBuf, PathBuf) {
     let config = dir.join("planex.toml");
     std::fs::write(
         &config,
-        format!("{}\n{ROUTING}", planex_engine::config::DEFAULT_CONFIG),
+        format!("{}\n{ROUTING}", planex_app::DEFAULT_CONFIG),
     )
     .unwrap();
     let plan_path = dir.join("plan.json");
@@ -176,7 +176,7 @@ fn scale_status_reports_a_decision_per_tier() {
 fn a_planner_endpoint_serving_another_model_is_refused_at_start_up() {
     // The operator upgraded the server to a new model version; the config still pins the old one.
     let planner = SimProcess::start("llama-3.3-70b@2025-03", &[]);
-    let config = planex_engine::config::DEFAULT_CONFIG
+    let config = planex_app::DEFAULT_CONFIG
         .replace("sim-llama-3.3-70b", "llama-3.3-70b@2025-01")
         .replace(
             "simulated = { ttft_ms = 120, tokens_per_second = 2500 }",
@@ -214,7 +214,7 @@ fn a_planner_endpoint_serving_another_model_is_refused_at_start_up() {
 fn escalated_steps_are_shown_in_run_results() {
     // Every executor call fails (HTTP 5xx); the executor tier escalates to the planner tier.
     let executor = SimProcess::start("sim-qwen2.5-7b", &["--error-rate", "1.0"]);
-    let config = planex_engine::config::DEFAULT_CONFIG.replace(
+    let config = planex_app::DEFAULT_CONFIG.replace(
         "simulated = { ttft_ms = 40, tokens_per_second = 6000 }",
         &format!(
             "endpoints = [\"{}\"]\nescalate_to = \"planner\"\nretry = {{ max_retries = 0 }}",

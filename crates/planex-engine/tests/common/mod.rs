@@ -142,7 +142,7 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
     pub engine: Arc<Engine>,
     pub shutdown: CancellationToken,
-    workers: Vec<tokio::task::JoinHandle<()>>,
+    workers: Vec<tokio::task::JoinHandle<planex_engine::WorkerExit>>,
 }
 
 #[derive(Default)]
@@ -205,9 +205,10 @@ impl Harness {
             ..EngineSettings::default()
         };
         let engine = Arc::new(
-            Engine::new(store.clone(), catalog, models, settings)
-                .unwrap()
-                .with_http_retry(fast_retry()),
+            Engine::builder(store.clone(), catalog, models, settings)
+                .http_retry(fast_retry())
+                .build()
+                .unwrap(),
         );
         let shutdown = CancellationToken::new();
         let workers = engine.spawn_workers(8, "test", shutdown.clone());

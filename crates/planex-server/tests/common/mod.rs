@@ -13,7 +13,6 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use planex_core::{Catalog, Decimal, Price, ToolSpec};
-use planex_engine::config_server::{ApiKeyEntry, ServerSettings};
 use planex_engine::{
     BudgetGuard, BudgetSettings, CacheSettings, Engine, EngineSettings, Models, PlanCacheLayer,
 };
@@ -22,6 +21,7 @@ use planex_llm::{
     TierConfig,
 };
 use planex_server::AppState;
+use planex_server::{ApiKeyEntry, ServerSettings};
 use planex_sim::{SimConfig, SimServer, Workload};
 use planex_store::{MemoryLedger, MemoryPlanCache, MemoryStore, Store};
 use sha2::{Digest, Sha256};
@@ -131,7 +131,7 @@ pub struct Harness {
     pub state: AppState,
     pub app: axum::Router,
     shutdown: CancellationToken,
-    workers: Vec<tokio::task::JoinHandle<()>>,
+    workers: Vec<tokio::task::JoinHandle<planex_engine::WorkerExit>>,
 }
 
 pub fn sha256_hex(token: &str) -> [u8; 32] {
@@ -216,10 +216,11 @@ impl Harness {
             CacheSettings::default(),
         );
         let engine = Arc::new(
-            Engine::new(store, catalog, models, settings)
-                .unwrap()
-                .with_budget(guard)
-                .with_plan_cache(cache),
+            Engine::builder(store, catalog, models, settings)
+                .budget(guard)
+                .plan_cache(cache)
+                .build()
+                .unwrap(),
         );
         let shutdown = CancellationToken::new();
         let workers = engine.spawn_workers(8, "test", shutdown.clone());

@@ -25,8 +25,8 @@ mod series;
 mod throughput;
 
 use anyhow::{Context, Result};
+use planex_app::Config as Settings;
 use planex_core::{Stage, StepId, TaskId};
-use planex_engine::config::Settings;
 use planex_engine::{Engine, EngineSettings, Models, WorkerSettings, run_worker};
 use planex_llm::{InstantModel, TierSet};
 use planex_store::{NewTask, RedisStore, RedisStoreOptions, StepSpec, Store};

@@ -295,10 +295,7 @@ mod tests {
     use planex_core::{Plan, PlanLimits};
 
     fn catalog() -> planex_core::Catalog {
-        planex_engine::config::Settings::load(None)
-            .unwrap()
-            .catalog()
-            .unwrap()
+        planex_app::Config::load(None).unwrap().catalog().unwrap()
     }
 
     fn plans(text: &str) -> Vec<Value> {

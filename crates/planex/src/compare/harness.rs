@@ -10,8 +10,8 @@
 //! the work alone. Tiers with real endpoints are used as configured by both architectures.
 
 use anyhow::{Context, Result};
+use planex_app::Config as Settings;
 use planex_core::{CallRecord, Usage};
-use planex_engine::config::Settings;
 use planex_engine::{Engine, Models, ReactRunner, ReactSettings, TaskRequest};
 use planex_llm::{CallContext, ChatMessage, ChatRequest, Endpoint, TierSet};
 use planex_sim::{SimConfig, SimServer, Workload};
@@ -70,7 +70,7 @@ pub struct Harness {
     plan_execute: Side,
     react: Side,
     runner: ReactRunner,
-    workers: Vec<tokio::task::JoinHandle<()>>,
+    workers: Vec<tokio::task::JoinHandle<planex_engine::WorkerExit>>,
     shutdown: CancellationToken,
     timeout: Duration,
     /// Whether any tier is simulated (output is then synthetic).

@@ -1,7 +1,7 @@
 //! The configs shipped in deploy/ load and validate: what Kubernetes and docker compose mount.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use planex_engine::config::Settings;
+use planex_app::{Config as Settings, StoreSettings};
 use std::path::Path;
 
 fn load(relative: &str) -> Settings {
@@ -15,7 +15,7 @@ fn load(relative: &str) -> Settings {
 #[test]
 fn the_kubernetes_config_is_valid_and_pins_the_served_models() {
     let settings = load("deploy/kubernetes/planex.toml");
-    assert_eq!(settings.store.backend, "redis");
+    assert!(matches!(settings.store, StoreSettings::Redis { .. }));
     assert!(!settings.is_simulated());
     let names: Vec<&str> = settings.tiers.iter().map(|t| t.model.as_str()).collect();
     assert_eq!(

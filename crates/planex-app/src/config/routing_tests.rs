@@ -1,8 +1,9 @@
 //! `[routing]`, `[health]` and `[scaling]` parsing and the field-naming errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::config::{DEFAULT_CONFIG, Settings};
-use crate::routing::RouteRule;
-use crate::scaling::ScalingRule;
+use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
+use planex_engine::RouteRule;
+use planex_engine::scaling::ScalingRule;
 use planex_llm::HealthCheckKind;
 use std::time::Duration;
 
@@ -14,13 +15,13 @@ tokens_per_second = 3000
 simulated = { ttft_ms = 60, tokens_per_second = 3000 }
 "#;
 
-fn with(extra: &str) -> Result<Settings, crate::config::ConfigError> {
-    Settings::from_toml(&format!("{DEFAULT_CONFIG}\n{MEDIUM}\n{extra}"))
+fn with(extra: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(&format!("{DEFAULT_CONFIG}\n{MEDIUM}\n{extra}"))
 }
 
 #[test]
 fn the_default_routes_by_tool_tier_with_default_health_and_scaling() {
-    let settings = Settings::from_toml(DEFAULT_CONFIG).unwrap();
+    let settings = Config::from_toml(DEFAULT_CONFIG).unwrap();
     assert!(settings.engine.routing.rules.is_empty());
     assert!(settings.engine.planner.tier_hints.is_empty());
     assert_eq!(settings.engine.scaling.executor_queue_depth, 100);
@@ -131,7 +132,7 @@ fn mistakes_name_the_field_and_what_would_be_valid() {
             "routing.hint_tiers[0]",
             "\"xl\" is not a tier",
         ),
-        ("[health]\ncheck = \"ping\"", "health.check", "\"models\""),
+        ("[health]\ncheck = \"ping\"", "health.check", "`models`"),
         (
             "[health]\ncooldown_secs = -1",
             "health.cooldown_secs",
@@ -150,7 +151,7 @@ fn mistakes_name_the_field_and_what_would_be_valid() {
         (
             "[scaling.tiers.medium]\nrule = \"cpu\"",
             "scaling.tiers.medium.rule",
-            "\"queue_depth\"",
+            "`queue_depth`",
         ),
         (
             "[scaling.tiers.gpu9]\nmin_replicas = 1",

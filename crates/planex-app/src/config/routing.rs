@@ -5,152 +5,14 @@
 //! field (`routing.rules[2].category`) and what would be valid, because a misspelt rule silently
 //! matching nothing would send expensive steps to the wrong tier without anyone noticing.
 
-use crate::EngineSettings;
-use crate::config::ConfigError;
-use crate::config::RawTier;
-use crate::routing::{RouteRule, RoutingSettings};
-use crate::scaling::{ScalingRule, ScalingSettings, TierScaling};
+use super::error::{ConfigError, invalid};
+use super::raw::{OneOrMany, RawHealth, RawRouting, RawScaling, RawTier};
 use planex_core::ToolSpec;
-use planex_llm::{HealthCheckKind, HealthPolicy, TierConfig};
-use serde::Deserialize;
+use planex_engine::scaling::{ScalingRule, ScalingSettings, TierScaling};
+use planex_engine::{EngineSettings, RouteRule, RoutingSettings};
+use planex_llm::{HealthPolicy, TierConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-/// `[routing]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawRouting {
-    /// Tiers a planner `tier` hint may choose (empty: hints are ignored).
-    pub hint_tiers: Vec<String>,
-    /// Characters per token for input-size estimates.
-    pub chars_per_token: u64,
-    /// Assumed result size of an `http` step, in tokens.
-    pub http_result_tokens: u64,
-    /// Tool categories: name → tool names.
-    pub categories: BTreeMap<String, Vec<String>>,
-    /// `[[routing.rules]]`, first match wins.
-    pub rules: Vec<RawRule>,
-}
-
-impl Default for RawRouting {
-    fn default() -> Self {
-        let d = RoutingSettings::default();
-        RawRouting {
-            hint_tiers: d.hint_tiers,
-            chars_per_token: d.chars_per_token,
-            http_result_tokens: d.http_result_tokens,
-            categories: d.categories,
-            rules: Vec::new(),
-        }
-    }
-}
-
-/// `[[routing.rules]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRule {
-    /// Matches steps of these tools (a string or a list).
-    #[serde(default)]
-    pub tool: Option<OneOrMany>,
-    /// Matches steps whose tool is in this category.
-    pub category: Option<String>,
-    /// Matches steps with at least this many estimated input tokens.
-    pub min_input_tokens: Option<u64>,
-    /// Matches steps with at most this many estimated input tokens.
-    pub max_input_tokens: Option<u64>,
-    /// Where matching steps run.
-    pub tier: String,
-}
-
-/// `tool = "x"` or `tool = ["x", "y"]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    /// One tool.
-    One(String),
-    /// Several tools.
-    Many(Vec<String>),
-}
-
-/// `[health]`: passive cooldown, active checks and model pinning, for every tier.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawHealth {
-    /// Consecutive endpoint failures that start a cooldown (0 = never).
-    pub allowed_fails: u32,
-    /// Cooldown length in seconds (0 = never).
-    pub cooldown_secs: f64,
-    /// `models` (GET /v1/models) or `health` (GET /health, plus /v1/models for the pin).
-    pub check: String,
-    /// Seconds between active checks (0 = start-up check only).
-    pub interval_secs: f64,
-    /// Refuse endpoints that do not serve the tier's model.
-    pub pin_model: bool,
-}
-
-impl Default for RawHealth {
-    fn default() -> Self {
-        let d = HealthPolicy::default();
-        RawHealth {
-            allowed_fails: d.allowed_fails,
-            cooldown_secs: d.cooldown.as_secs_f64(),
-            check: "models".into(),
-            interval_secs: d.interval.as_secs_f64(),
-            pin_model: d.pin_model,
-        }
-    }
-}
-
-/// `[scaling]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawScaling {
-    /// p95 TTFT in seconds above which TTFT-scaled tiers add a node.
-    pub planner_ttft_p95_secs: f64,
-    /// Ready steps above which queue-scaled tiers add a node.
-    pub executor_queue_depth: u64,
-    /// Seconds a tier must be empty before it scales in.
-    pub scale_in_after_secs: u64,
-    /// Default floor (at least 1).
-    pub min_replicas: u32,
-    /// Default ceiling.
-    pub max_replicas: u32,
-    /// Per-tier overrides.
-    pub tiers: BTreeMap<String, RawTierScaling>,
-}
-
-impl Default for RawScaling {
-    fn default() -> Self {
-        let d = ScalingSettings::default();
-        RawScaling {
-            planner_ttft_p95_secs: d.planner_ttft_p95.as_secs_f64(),
-            executor_queue_depth: d.executor_queue_depth,
-            scale_in_after_secs: d.scale_in_after.as_secs(),
-            min_replicas: d.min_replicas,
-            max_replicas: d.max_replicas,
-            tiers: BTreeMap::new(),
-        }
-    }
-}
-
-/// `[scaling.tiers.NAME]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTierScaling {
-    /// `ttft` or `queue_depth` (default: ttft for the planner tier, queue_depth otherwise).
-    pub rule: Option<String>,
-    /// Floor.
-    pub min_replicas: Option<u32>,
-    /// Ceiling.
-    pub max_replicas: Option<u32>,
-}
 
 fn seconds(field: &str, secs: f64) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(secs).map_err(|_| {
@@ -163,7 +25,7 @@ fn seconds(field: &str, secs: f64) -> Result<Duration, ConfigError> {
 
 /// Validates `[routing]`, `[health]` and `[scaling]` against the tiers and tools, applies the health
 /// policy to every tier and stores routing and scaling in the engine settings.
-pub fn apply(
+pub(crate) fn apply(
     raw: (&RawRouting, &RawHealth, &RawScaling),
     tier_names: &BTreeMap<String, RawTier>,
     tools: &[ToolSpec],
@@ -258,18 +120,7 @@ pub fn apply(
     let policy = HealthPolicy {
         allowed_fails: health.allowed_fails,
         cooldown: seconds("health.cooldown_secs", health.cooldown_secs)?,
-        check: match health.check.as_str() {
-            "models" => HealthCheckKind::Models,
-            "health" => HealthCheckKind::Health,
-            other => {
-                return Err(invalid(
-                    "health.check",
-                    format!(
-                        "{other:?} is not a check; use \"models\" (GET /v1/models) or \"health\" (GET /health)"
-                    ),
-                ));
-            }
-        },
+        check: health.check,
         interval: seconds("health.interval_secs", health.interval_secs)?,
         pin_model: health.pin_model,
     };
@@ -280,7 +131,7 @@ pub fn apply(
     if scaling.planner_ttft_p95_secs.is_nan() || scaling.planner_ttft_p95_secs <= 0.0 {
         return Err(invalid(
             "scaling.planner_ttft_p95_secs",
-            "must be a positive number of seconds (DESIGN default: 2)",
+            "must be a positive number of seconds (default: 2)",
         ));
     }
     if scaling.min_replicas == 0 {
@@ -299,16 +150,10 @@ pub fn apply(
     for (name, tier) in &scaling.tiers {
         let field = |f: &str| format!("scaling.tiers.{name}.{f}");
         check_tier(format!("scaling.tiers.{name}"), name)?;
-        let rule = match tier.rule.as_deref() {
+        let rule = match tier.rule {
+            Some(rule) => rule,
             None if *name == engine.planner_tier => ScalingRule::Ttft,
-            None | Some("queue_depth") => ScalingRule::QueueDepth,
-            Some("ttft") => ScalingRule::Ttft,
-            Some(other) => {
-                return Err(invalid(
-                    field("rule"),
-                    format!("{other:?} is not a rule; use \"ttft\" or \"queue_depth\""),
-                ));
-            }
+            None => ScalingRule::QueueDepth,
         };
         let min = tier.min_replicas.unwrap_or(scaling.min_replicas);
         let max = tier.max_replicas.unwrap_or(scaling.max_replicas);
@@ -343,7 +188,3 @@ pub fn apply(
     };
     Ok(())
 }
-
-#[cfg(test)]
-#[path = "config_routing_tests.rs"]
-mod tests;

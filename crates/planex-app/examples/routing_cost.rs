@@ -8,13 +8,13 @@
 //!
 //! Both runs plan and synthesise on the same `planner` tier (a 70B on an H200, $4.54/h at
 //! 2,500 tok/s). Token counts are real tokenizer counts of the simulators' synthetic answers, so the
-//! costs are deterministic. Run: `cargo run --release -p planex-engine --example routing_cost`.
+//! costs are deterministic. Run: `cargo run --release -p planex-app --example routing_cost`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use futures::StreamExt;
+use planex_app::{Config as Settings, DEFAULT_CONFIG};
 use planex_core::{Catalog, Decimal, Price, Stage, ToolSpec};
-use planex_engine::config::{DEFAULT_CONFIG, Settings};
 use planex_engine::{Engine, EngineSettings, Models, RouteRule, RoutingSettings, TaskRequest};
 use planex_llm::{Endpoint, Tier, TierConfig};
 use planex_sim::{SimConfig, SimServer, Workload};

@@ -1,176 +1,21 @@
 //! The service sections of `planex.toml`: `[server]`, `[[api_keys]]`, `[budget]` and `[cache]`,
-//! read raw and validated once into [`ServiceSettings`].
+//! validated once into the server's, the budget guard's and the plan cache's own settings.
 //!
 //! Key decisions: API keys are configured only as sha256 hashes (`key_sha256`), so a leaked config
 //! file leaks no credential; auth is on exactly when keys are configured unless `[server] auth`
 //! says otherwise, and `auth = true` without keys is an error (it would lock everyone out). A
 //! tenant's monthly budget may be given on any of its keys, but all of them must agree.
 
-use crate::budget::BudgetSettings;
-use crate::config::ConfigError;
-use crate::plan_cache::CacheSettings;
+use super::error::{ConfigError, invalid};
+use super::raw::{RawApiKey, RawBudget, RawCache, RawServer};
 use planex_core::Decimal;
-use serde::Deserialize;
+use planex_engine::{BudgetSettings, CacheSettings};
+use planex_server::{ApiKeyEntry, ServerSettings, parse_sha256};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-/// `[server]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawServer {
-    /// Address to listen on.
-    pub listen: String,
-    /// Require API keys; absent: on exactly when `[[api_keys]]` are configured.
-    pub auth: Option<bool>,
-    /// Largest request body in bytes (larger: 413).
-    pub body_limit_bytes: usize,
-    /// Longest `?wait=true` (and chat completion) wait, in seconds.
-    pub wait_timeout_secs: u64,
-    /// The model name of the OpenAI-compatible agent endpoint (`model: "planex"`).
-    pub agent_name: String,
-}
-
-impl Default for RawServer {
-    fn default() -> Self {
-        RawServer {
-            listen: "127.0.0.1:8080".into(),
-            auth: None,
-            body_limit_bytes: 1 << 20,
-            wait_timeout_secs: 300,
-            agent_name: "planex".into(),
-        }
-    }
-}
-
-/// One `[[api_keys]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawApiKey {
-    /// Hex sha256 of the bearer token (`printf %s "$KEY" | sha256sum`).
-    pub key_sha256: String,
-    /// The tenant the key acts for.
-    pub tenant: String,
-    /// Cost center charged when a request names none (`X-Cost-Center` overrides).
-    #[serde(default)]
-    pub cost_center: Option<String>,
-    /// The tenant's monthly budget in USD.
-    #[serde(default)]
-    pub monthly_budget_usd: Option<Decimal>,
-}
-
-/// One `[[budget.cost_centers]]` entry: a monthly budget of one cost center of one tenant.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCostCenterBudget {
-    /// The tenant.
-    pub tenant: String,
-    /// The cost center.
-    pub name: String,
-    /// Its monthly budget in USD.
-    pub monthly_budget_usd: Decimal,
-}
-
-/// `[budget]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawBudget {
-    /// Estimate, reserve and enforce budgets.
-    pub enabled: bool,
-    /// Tokens assumed per step of a tool until its mean is observed.
-    pub default_tokens_per_step: u64,
-    /// `Retry-After` of a refusal that waiting can cure, in seconds.
-    pub retry_after_secs: u64,
-    /// Monthly budgets of cost centers.
-    pub cost_centers: Vec<RawCostCenterBudget>,
-}
-
-impl Default for RawBudget {
-    fn default() -> Self {
-        RawBudget {
-            enabled: true,
-            default_tokens_per_step: 800,
-            retry_after_secs: 60,
-            cost_centers: Vec::new(),
-        }
-    }
-}
-
-/// `[cache]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawCache {
-    /// Reuse plans of identical requests.
-    pub enabled: bool,
-    /// How long a plan is reused, in seconds.
-    pub ttl_secs: u64,
-    /// Most plans kept by the in-memory cache.
-    pub max_entries: usize,
-    /// Pinned planner version, part of the key: change it when the planner model changes.
-    pub planner_version: String,
-}
-
-impl Default for RawCache {
-    fn default() -> Self {
-        RawCache {
-            enabled: true,
-            ttl_secs: 3600,
-            max_entries: 10_000,
-            planner_version: String::new(),
-        }
-    }
-}
-
-/// A validated API key entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKeyEntry {
-    /// sha256 of the token.
-    pub key_sha256: [u8; 32],
-    /// The tenant it acts for.
-    pub tenant: String,
-    /// Default cost center.
-    pub cost_center: Option<String>,
-}
-
-/// Validated `[server]` and `[[api_keys]]`.
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// Whether requests need an API key.
-    pub auth: bool,
-    /// The keys.
-    pub api_keys: Vec<ApiKeyEntry>,
-    /// Largest request body in bytes.
-    pub body_limit_bytes: usize,
-    /// Longest wait of `?wait=true` and chat completions.
-    pub wait_timeout: Duration,
-    /// Model name of the agent endpoint.
-    pub agent_name: String,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        let raw = RawServer::default();
-        ServerSettings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            auth: false,
-            api_keys: Vec::new(),
-            body_limit_bytes: raw.body_limit_bytes,
-            wait_timeout: Duration::from_secs(raw.wait_timeout_secs),
-            agent_name: raw.agent_name,
-        }
-    }
-}
-
-/// Everything the HTTP service adds to the engine's config.
+/// Everything the HTTP service adds to the engine's config, each part in its own crate's type.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceSettings {
     /// `[server]` and `[[api_keys]]`.
@@ -181,22 +26,9 @@ pub struct ServiceSettings {
     pub cache: CacheSettings,
 }
 
-/// Parses a hex sha256 (64 hex digits).
-pub fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.trim();
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 impl ServiceSettings {
     /// Validates the raw sections; every error names its field.
-    pub fn from_raw(
+    pub(crate) fn from_raw(
         server: &RawServer,
         api_keys: &[RawApiKey],
         budget: &RawBudget,
@@ -390,7 +222,7 @@ mod tests {
             "{}\n[server]\nlisten = \"0.0.0.0:9000\"\nbody_limit_bytes = 4096\n\n[[api_keys]]\nkey_sha256 = \"{HASH}\"\ntenant = \"acme\"\ncost_center = \"research\"\nmonthly_budget_usd = 12.5\n\n[budget]\nretry_after_secs = 5\ncost_centers = [{{ tenant = \"acme\", name = \"research\", monthly_budget_usd = 2 }}]\n\n[cache]\nttl_secs = 60\nplanner_version = \"2026-05\"\n",
             crate::config::DEFAULT_CONFIG
         );
-        let service = crate::config::Settings::from_toml(&text).unwrap().service;
+        let service = crate::config::Config::from_toml(&text).unwrap().service;
         assert_eq!(service.server.listen.port(), 9000);
         assert!(service.server.auth);
         assert_eq!(
@@ -406,18 +238,11 @@ mod tests {
             Decimal::from(2)
         );
         assert_eq!(service.cache.ttl, Duration::from_secs(60));
-        let err = crate::config::Settings::from_toml(&format!(
+        let err = crate::config::Config::from_toml(&format!(
             "{}\n[cache]\nttl = 5\n",
             crate::config::DEFAULT_CONFIG
         ))
         .unwrap_err();
         assert!(err.to_string().contains("ttl"), "{err}");
-    }
-
-    #[test]
-    fn sha256_hex_is_parsed_exactly() {
-        assert_eq!(parse_sha256(HASH).unwrap()[0], 0x9f);
-        assert!(parse_sha256(&HASH[1..]).is_none());
-        assert!(parse_sha256(&HASH.replace('9', "g")).is_none());
     }
 }

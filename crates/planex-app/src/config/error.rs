@@ -1,0 +1,34 @@
+//! What can be wrong with a config: it cannot be read or parsed, or a value is invalid.
+
+use std::path::PathBuf;
+
+/// A config that cannot be read or is invalid; every message names the file or the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file named on the command line does not exist.
+    #[error("config file {} does not exist; pass an existing file or omit --config for the embedded default", .0.display())]
+    Missing(PathBuf),
+    /// The file or a `PLANEX_*` environment variable could not be parsed, names an unknown field,
+    /// or gives a value outside a field's accepted set.
+    #[error("config error: {0}")]
+    Parse(#[source] Box<figment::Error>),
+    /// TOML text (not a file) could not be parsed.
+    #[error("config error: {0}")]
+    Toml(#[source] toml::de::Error),
+    /// A value is out of range or inconsistent with another.
+    #[error("config error in {field}: {message}")]
+    Invalid {
+        /// The field, as a dotted path (`tiers.executor.usd_per_hour`).
+        field: String,
+        /// What is wrong and what would be valid.
+        message: String,
+    },
+}
+
+/// A [`ConfigError::Invalid`] for `field`.
+pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}

@@ -1,0 +1,249 @@
+//! `planex.toml`: the config file read from TOML and `PLANEX_*` environment variables, then
+//! validated once into each crate's own settings (tier configs for `planex-llm`, engine settings,
+//! server settings, budget and cache settings, the tool catalog, the store to open).
+//!
+//! Key decisions: unknown fields and unknown enum values are errors, because a misspelt price,
+//! timeout or backend silently falling back to a default costs money; every message names the
+//! field. A tier may be `simulated` instead of listing endpoints: the process that loads the config
+//! then starts the built-in simulator for it, which is how `planex run` works with no config at all.
+//!
+//! Module layout (no module imports a sibling that imports it back): `raw` holds the file format,
+//! `error` the error type, and `tiers`, `service` and `routing` each validate their sections.
+
+mod error;
+mod raw;
+mod routing;
+mod service;
+mod tiers;
+
+pub use error::ConfigError;
+pub use raw::SimulatedTier;
+pub use service::ServiceSettings;
+
+use error::invalid;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use planex_core::Catalog;
+use planex_core::ToolSpec;
+use planex_engine::{EngineSettings, PlannerSettings};
+use planex_llm::TierConfig;
+use raw::{BackendKind, RawConfig, RawStore};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// The embedded default configuration (simulated tiers, a small research tool catalog).
+pub const DEFAULT_CONFIG: &str = include_str!("../default.toml");
+
+/// Where task state lives: `[store]` validated.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreSettings {
+    /// In this process (the embedded default): private to it, lost when it exits.
+    #[default]
+    Memory,
+    /// A Redis server shared by every API replica and worker.
+    Redis {
+        /// `redis://host:port` or `rediss://…`.
+        url: String,
+    },
+}
+
+impl StoreSettings {
+    /// Parses a `--store` flag: `memory` or a Redis URL.
+    pub fn from_flag(flag: &str) -> Result<StoreSettings, ConfigError> {
+        if flag == "memory" {
+            Ok(StoreSettings::Memory)
+        } else if flag.starts_with("redis://") || flag.starts_with("rediss://") {
+            Ok(StoreSettings::Redis {
+                url: flag.to_owned(),
+            })
+        } else {
+            Err(invalid(
+                "--store",
+                format!("{flag:?}: use \"memory\" or a Redis URL like redis://127.0.0.1:6379"),
+            ))
+        }
+    }
+
+    /// True when the store is shared between processes (workers elsewhere can run its steps).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, StoreSettings::Redis { .. })
+    }
+
+    fn from_raw(raw: &RawStore) -> Result<StoreSettings, ConfigError> {
+        match (raw.backend, &raw.url) {
+            (BackendKind::Memory, None) => Ok(StoreSettings::Memory),
+            (BackendKind::Memory, Some(_)) => Err(invalid(
+                "store.url",
+                "is set but store.backend is \"memory\"; set backend = \"redis\" to use the URL",
+            )),
+            (BackendKind::Redis, Some(url)) => Ok(StoreSettings::Redis { url: url.clone() }),
+            (BackendKind::Redis, None) => Err(invalid(
+                "store.url",
+                "store.backend = \"redis\" needs url = \"redis://host:6379\" in [store]",
+            )),
+        }
+    }
+}
+
+/// A validated config, ready for [`crate::App::start`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Engine settings.
+    pub engine: EngineSettings,
+    /// Concurrent steps per tier for in-process workers.
+    pub worker_concurrency: usize,
+    /// On shutdown, how long in-process workers let running steps finish before releasing them.
+    pub worker_drain: Duration,
+    /// Which store to open.
+    pub store: StoreSettings,
+    /// Tier configs; simulated tiers have no endpoints until their simulator starts.
+    pub tiers: Vec<TierConfig>,
+    /// Tiers to serve from the built-in simulator.
+    pub simulated: BTreeMap<String, SimulatedTier>,
+    /// Tool specs (compiled into a `Catalog` by [`Config::catalog`]).
+    pub tools: Vec<ToolSpec>,
+    /// The HTTP service's settings: server, API keys, budget, plan cache.
+    pub service: ServiceSettings,
+}
+
+impl Config {
+    /// Loads `path` (or the embedded default when `None`), applies `PLANEX_*` overrides (nested keys
+    /// separated by `__`, e.g. `PLANEX_ENGINE__MAX_SUBTASKS=6`), and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let base = match path {
+            Some(path) if !path.exists() => return Err(ConfigError::Missing(path.to_owned())),
+            Some(path) => Figment::from(Toml::file(path)),
+            None => Figment::from(Toml::string(DEFAULT_CONFIG)),
+        };
+        // PLANEX_LOG is the log filter, not a config field.
+        let raw: RawConfig = base
+            .merge(Env::prefixed("PLANEX_").ignore(&["LOG"]).split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        Config::from_raw(raw)
+    }
+
+    /// Parses TOML text (no environment overrides) and validates it.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = Figment::from(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        Config::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+        if raw.tiers.is_empty() {
+            return Err(invalid(
+                "tiers",
+                "no tiers are defined; add at least [tiers.planner]",
+            ));
+        }
+        let known = || raw.tiers.keys().cloned().collect::<Vec<_>>().join(", ");
+        let service =
+            ServiceSettings::from_raw(&raw.server, &raw.api_keys, &raw.budget, &raw.cache)?;
+        if !raw.tiers.contains_key(&raw.engine.planner_tier) {
+            return Err(invalid(
+                "engine.planner_tier",
+                format!(
+                    "{:?} is not a tier (tiers: {})",
+                    raw.engine.planner_tier,
+                    known()
+                ),
+            ));
+        }
+        if raw.engine.max_subtasks == 0 {
+            return Err(invalid("engine.max_subtasks", "must be at least 1"));
+        }
+        if raw.engine.worker_concurrency == 0 {
+            return Err(invalid("engine.worker_concurrency", "must be at least 1"));
+        }
+        let worker_drain = Duration::try_from_secs_f64(raw.engine.drain_secs).map_err(|_| {
+            invalid(
+                "engine.drain_secs",
+                format!(
+                    "must be a number of seconds >= 0, got {}",
+                    raw.engine.drain_secs
+                ),
+            )
+        })?;
+        let tiers::Tiers {
+            configs: mut tiers,
+            simulated,
+        } = tiers::tiers(&raw.tiers)?;
+        check_tools(&raw, &known())?;
+        let mut engine = EngineSettings {
+            planner_tier: raw.engine.planner_tier.clone(),
+            max_subtasks: raw.engine.max_subtasks,
+            synthesis: raw.engine.synthesis,
+            planner: PlannerSettings {
+                max_tokens: raw.engine.planner_max_tokens,
+                ..PlannerSettings::default()
+            },
+            ..EngineSettings::default()
+        };
+        routing::apply(
+            (&raw.routing, &raw.health, &raw.scaling),
+            &raw.tiers,
+            &raw.tools,
+            &mut tiers,
+            &mut engine,
+        )?;
+        Ok(Config {
+            engine,
+            worker_concurrency: raw.engine.worker_concurrency,
+            worker_drain,
+            store: StoreSettings::from_raw(&raw.store)?,
+            tiers,
+            simulated,
+            tools: raw.tools,
+            service,
+        })
+    }
+
+    /// The compiled tool catalog.
+    pub fn catalog(&self) -> Result<Catalog, ConfigError> {
+        Catalog::new(self.tools.clone()).map_err(|e| invalid("tools", e.to_string()))
+    }
+
+    /// True when any tier is served by the simulator (its output is synthetic).
+    pub fn is_simulated(&self) -> bool {
+        !self.simulated.is_empty()
+    }
+
+    /// The config of the tier named `name`, if there is one.
+    pub fn tier(&self, name: &str) -> Option<&TierConfig> {
+        self.tiers.iter().find(|t| t.name == name)
+    }
+}
+
+/// Every tool names a defined tier, there is at least one tool, and every schema compiles.
+fn check_tools(raw: &RawConfig, known_tiers: &str) -> Result<(), ConfigError> {
+    for (i, tool) in raw.tools.iter().enumerate() {
+        if !raw.tiers.contains_key(&tool.tier) {
+            return Err(invalid(
+                format!("tools[{i}].tier"),
+                format!(
+                    "tool {:?} uses tier {:?}, which is not defined (tiers: {known_tiers})",
+                    tool.name, tool.tier,
+                ),
+            ));
+        }
+    }
+    if raw.tools.is_empty() {
+        return Err(invalid(
+            "tools",
+            "no tools are defined; the planner needs at least one [[tools]] entry",
+        ));
+    }
+    // Compile once here so schema errors surface at load time, naming the tool.
+    Catalog::new(raw.tools.clone()).map_err(|e| invalid("tools", e.to_string()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "routing_tests.rs"]
+mod routing_tests;
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

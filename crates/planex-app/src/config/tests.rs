@@ -1,0 +1,110 @@
+//! Loading and validating the config file: the embedded default, unknown fields, field-naming errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+
+#[test]
+fn the_embedded_default_is_valid_and_simulated() {
+    let settings = Config::from_toml(DEFAULT_CONFIG).unwrap();
+    assert!(settings.is_simulated());
+    assert_eq!(settings.engine.planner_tier, "planner");
+    assert!(settings.catalog().unwrap().len() >= 4);
+    let planner = settings.tiers.iter().find(|t| t.name == "planner").unwrap();
+    assert_eq!(
+        planner.price.per_million().0.round_dp(3).to_string(),
+        "0.504"
+    );
+}
+
+fn with(extra: &str) -> String {
+    format!("{DEFAULT_CONFIG}\n{extra}")
+}
+
+#[test]
+fn unknown_fields_are_errors_naming_the_field() {
+    let err = Config::from_toml(&DEFAULT_CONFIG.replace("max_subtasks = 10", "max_subtask = 10"))
+        .unwrap_err();
+    assert!(err.to_string().contains("max_subtask"), "{err}");
+}
+
+#[test]
+fn inconsistent_values_name_the_field() {
+    let err = Config::from_toml(&DEFAULT_CONFIG.replace("usd_per_hour = 0.96\n", "")).unwrap_err();
+    assert!(
+        err.to_string().contains("tiers.executor.usd_per_hour"),
+        "{err}"
+    );
+    let err = Config::from_toml(
+        &DEFAULT_CONFIG.replace("planner_tier = \"planner\"", "planner_tier = \"big\""),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("engine.planner_tier") && err.to_string().contains("executor"),
+        "{err}"
+    );
+    let err = Config::from_toml(&with(
+        "[[tools]]\nname = \"x\"\ndescription = \"d\"\ntier = \"gpu9\"\ninput_schema = { type = \"object\" }\nkind = { type = \"llm\", prompt = \"p\" }",
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("gpu9"), "{err}");
+}
+
+#[test]
+fn real_endpoints_replace_the_simulator() {
+    let text = DEFAULT_CONFIG.replace(
+        "simulated = { ttft_ms = 40, tokens_per_second = 6000 }",
+        "endpoints = [\"http://10.0.0.7:30000/v1\"]\nescalate_to = \"planner\"",
+    );
+    let settings = Config::from_toml(&text).unwrap();
+    let executor = settings
+        .tiers
+        .iter()
+        .find(|t| t.name == "executor")
+        .unwrap();
+    assert_eq!(executor.endpoints[0].base_url, "http://10.0.0.7:30000/v1");
+    assert_eq!(executor.escalate_to.as_deref(), Some("planner"));
+    assert!(!settings.simulated.contains_key("executor"));
+    let bad = DEFAULT_CONFIG.replace(
+        "simulated = { ttft_ms = 40, tokens_per_second = 6000 }",
+        "endpoints = [\"10.0.0.7\"]",
+    );
+    assert!(
+        Config::from_toml(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("http://")
+    );
+}
+
+#[test]
+fn enum_fields_refuse_unknown_values_and_list_the_accepted_ones() {
+    let err =
+        Config::from_toml(&DEFAULT_CONFIG.replace("backend = \"memory\"", "backend = \"reddis\""))
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("reddis"), "{err}");
+    assert!(err.contains("memory") && err.contains("redis"), "{err}");
+    assert!(err.contains("store.backend"), "{err}");
+}
+
+#[test]
+fn the_store_section_becomes_a_store_setting() {
+    let redis = Config::from_toml(&DEFAULT_CONFIG.replace(
+        "backend = \"memory\"",
+        "backend = \"redis\"\nurl = \"redis://127.0.0.1:6390\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        redis.store,
+        StoreSettings::Redis {
+            url: "redis://127.0.0.1:6390".into()
+        }
+    );
+    let err =
+        Config::from_toml(&DEFAULT_CONFIG.replace("backend = \"memory\"", "backend = \"redis\""))
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("store.url"), "{err}");
+    assert!(StoreSettings::from_flag("postgres://x").is_err());
+    assert!(StoreSettings::from_flag("redis://h:1").unwrap().is_shared());
+}

@@ -1,0 +1,51 @@
+//! Opens the configured store, with the budget ledger and plan cache that go with it.
+//!
+//! Key decision: a shared backend (Redis) brings its own ledger and plan cache, common to every
+//! process using it, so budgets and cached plans hold across replicas; the memory store gets
+//! in-process ones. This is the one place a backend's ledger and cache plug into the engine.
+
+use crate::AppError;
+use crate::config::StoreSettings;
+use planex_store::{
+    MemoryLedger, MemoryPlanCache, MemoryStore, PlanCache, RedisStore, SpendLedger, Store,
+};
+use std::sync::Arc;
+
+/// An open store and the budget ledger and plan cache that belong with it.
+pub struct Backend {
+    /// Task state, ready queues, events and dead letters.
+    pub store: Arc<dyn Store>,
+    /// Reservations and spend per tenant and cost center.
+    pub ledger: Arc<dyn SpendLedger>,
+    /// Plans of identical requests.
+    pub plan_cache: Arc<dyn PlanCache>,
+}
+
+impl Backend {
+    /// Opens `settings`' store; `cache_entries` bounds the in-memory plan cache of the memory store.
+    pub async fn open(settings: &StoreSettings, cache_entries: usize) -> Result<Backend, AppError> {
+        match settings {
+            StoreSettings::Memory => Ok(Backend {
+                store: Arc::new(MemoryStore::new()),
+                ledger: Arc::new(MemoryLedger::new()),
+                plan_cache: Arc::new(MemoryPlanCache::new(cache_entries)),
+            }),
+            StoreSettings::Redis { url } => {
+                let redis =
+                    Arc::new(
+                        RedisStore::connect(url)
+                            .await
+                            .map_err(|source| AppError::Store {
+                                backend: "redis",
+                                source,
+                            })?,
+                    );
+                Ok(Backend {
+                    store: redis.clone(),
+                    ledger: redis.clone(),
+                    plan_cache: redis,
+                })
+            }
+        }
+    }
+}

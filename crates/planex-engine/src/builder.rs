@@ -1,0 +1,99 @@
+//! [`EngineBuilder`]: wires an [`Engine`] from its parts in one place, so optional parts (budget
+//! guard, plan cache, `http` tool retries) are set before anything is shared and can never be set
+//! too late to take effect.
+
+use crate::executor::Executor;
+use crate::{BudgetGuard, Engine, EngineError, EngineSettings, Models, PlanCacheLayer, scaling};
+use planex_core::Catalog;
+use planex_llm::RetryPolicy;
+use planex_store::Store;
+use std::sync::Arc;
+
+/// Longest dependency result passed to the synthesis prompt, in characters.
+const SYNTHESIS_INPUT_CHARS: usize = 4000;
+
+/// Builds an [`Engine`]; start with [`Engine::builder`], end with [`EngineBuilder::build`].
+pub struct EngineBuilder {
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    models: Models,
+    settings: EngineSettings,
+    budget: Option<Arc<BudgetGuard>>,
+    plan_cache: Option<PlanCacheLayer>,
+    http_retry: RetryPolicy,
+}
+
+impl EngineBuilder {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+        models: Models,
+        settings: EngineSettings,
+    ) -> Self {
+        EngineBuilder {
+            store,
+            catalog,
+            models,
+            settings,
+            budget: None,
+            plan_cache: None,
+            http_retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Enforces budgets with `guard`: tasks are estimated, reserved and settled against it, and the
+    /// executor consults it before an escalation to a dearer tier.
+    pub fn budget(mut self, guard: Arc<BudgetGuard>) -> Self {
+        self.budget = Some(guard);
+        self
+    }
+
+    /// Reuses plans of identical requests through `cache`.
+    pub fn plan_cache(mut self, cache: PlanCacheLayer) -> Self {
+        self.plan_cache = Some(cache);
+        self
+    }
+
+    /// The retry policy of `http` tools (model calls use their tier's policy).
+    pub fn http_retry(mut self, retry: RetryPolicy) -> Self {
+        self.http_retry = retry;
+        self
+    }
+
+    /// Wires the engine; fails when a tool, the planner or a routing rule names a tier that does
+    /// not exist.
+    pub fn build(self) -> Result<Engine, EngineError> {
+        let EngineBuilder {
+            store,
+            catalog,
+            models,
+            settings,
+            budget,
+            plan_cache,
+            http_retry,
+        } = self;
+        models.get(&settings.planner_tier)?;
+        for tool in catalog.specs() {
+            models.get(&tool.tier)?;
+        }
+        for tier in settings.routing.target_tiers() {
+            models.get(&tier)?;
+        }
+        let executor = Executor {
+            catalog,
+            models,
+            http: reqwest::Client::new(),
+            http_retry,
+            synthesis_input_chars: SYNTHESIS_INPUT_CHARS,
+            budget: budget.clone(),
+        };
+        Ok(Engine {
+            store,
+            executor: Arc::new(executor),
+            scaler: std::sync::Mutex::new(scaling::Scaler::new(settings.scaling.clone())),
+            settings,
+            budget,
+            plan_cache,
+        })
+    }
+}

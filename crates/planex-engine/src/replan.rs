@@ -1,0 +1,103 @@
+//! The budget re-plan of the **fit budget** admission stage (`admission.rs`): a plan over the
+//! task's own budget is planned again once, with at most as many steps as fit and the reason.
+
+use crate::admission::{
+    Admission, Admitted, Charge, OverBudget, Prepared, extend_planning, over_budget,
+};
+use crate::{Engine, PlanningFailed, plan_task, system_prompt};
+use planex_core::PlanLimits;
+use planex_llm::ChatModel;
+use tracing::Instrument;
+
+impl Engine {
+    /// Re-plans `admitted` within `over.stricter` steps; the re-plan's worst case is booked on the
+    /// planning reservation first. Still over budget, or a failed re-plan, is a refusal.
+    pub(crate) async fn replan_within_budget(
+        &self,
+        p: &Prepared,
+        planner: &dyn ChatModel,
+        admitted: Admitted,
+        charge: &Charge<'_>,
+        over: OverBudget,
+    ) -> Admission {
+        let Admitted {
+            plan, mut calls, ..
+        } = admitted;
+        metrics::counter!("budget_replans_total").increment(1);
+        let reason = format!(
+            "Budget note: the previous plan had {} steps with an estimated executor cost of ${}, over this task's budget of ${}. Plan again with at most {} steps.",
+            plan.steps.len(),
+            over.estimate.round_dp(9),
+            over.budget,
+            over.stricter,
+        );
+        tracing::info!(task = %p.task_id, stricter = over.stricter, %reason, "re-planning within the budget");
+        let prompt = system_prompt(&p.catalog, over.stricter).len() + p.task.len() + reason.len();
+        let estimate = charge.guard.planning_estimate(
+            prompt,
+            self.settings.planner.max_tokens,
+            planner.price(),
+        );
+        match extend_planning(charge, p.planning_reservation(), estimate).await {
+            Ok(None) => {}
+            Ok(Some(denial)) => {
+                let refusal =
+                    charge
+                        .guard
+                        .refusal(&denial, &charge.accounts, Some(&p.task_id), false);
+                return Admission::refused(Box::new(refusal), calls);
+            }
+            Err(error) => {
+                return Admission::PlanningFailed(PlanningFailed {
+                    reason: format!("budget check failed: {error}"),
+                    plan_error: None,
+                    calls,
+                });
+            }
+        }
+        let limits = PlanLimits {
+            max_steps: over.stricter,
+        };
+        let text = format!("{}\n\n{reason}", p.task);
+        let span = tracing::info_span!(
+            "plan",
+            otel.name = "plan planex",
+            gen_ai.operation.name = "plan",
+            planex.replan = "budget"
+        );
+        let settings = &self.settings.planner;
+        let replanned = plan_task(planner, &p.catalog, &text, limits, settings, &p.ctx)
+            .instrument(span)
+            .await;
+        match replanned {
+            Ok(planned) => {
+                calls.extend(planned.calls);
+                let mut plan = planned.plan;
+                plan.task = p.task.clone();
+                let specs = self.step_specs_with_hints(&plan, p.synthesis, &planned.tier_hints);
+                let estimate = charge.guard.estimate_steps(&specs, &self.executor.models);
+                if estimate > over.budget {
+                    let refusal = over_budget(charge, p, estimate, over.budget, true);
+                    return Admission::refused(refusal, calls);
+                }
+                Admission::Admitted(Admitted {
+                    plan,
+                    specs,
+                    calls,
+                    from_cache: false,
+                    replanned: true,
+                })
+            }
+            Err(failed) => {
+                calls.extend(failed.calls);
+                let refusal = over_budget(charge, p, over.estimate, over.budget, true);
+                let reason = format!("{refusal}; the re-plan failed: {}", failed.reason);
+                Admission::Refused {
+                    refusal,
+                    reason,
+                    calls,
+                }
+            }
+        }
+    }
+}
