@@ -5,7 +5,7 @@ use crate::AppError;
 use crate::config::{Config, SimulatedTier};
 use crate::store::Backend;
 use planex_engine::{BudgetGuard, Engine, Models, PlanCacheLayer, WorkerExit, WorkerPool};
-use planex_llm::{Endpoint, HealthChecks, TierConfig, TierSet};
+use planex_llm::{Endpoint, HealthChecks, RetryPolicy, TierConfig, TierSet};
 use planex_sim::{SimConfig, SimServer};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,52 +20,64 @@ pub enum Workers {
     None,
 }
 
-/// A running system. Stop it with [`App::stop`], which drains workers (releasing the steps they
-/// still hold) and stops the simulators it started.
-pub struct App {
-    engine: Arc<Engine>,
+/// An [`App`] being configured; [`AppBuilder::start`] starts it.
+pub struct AppBuilder {
     config: Config,
-    shutdown: CancellationToken,
-    workers: Vec<tokio::task::JoinHandle<WorkerExit>>,
-    sims: Vec<SimServer>,
-    /// Periodic endpoint checks (reachability, model pin); they stop when dropped.
-    _health: HealthChecks,
+    workers: Workers,
+    backend: Option<Backend>,
+    models: Option<Models>,
+    http_retry: Option<RetryPolicy>,
 }
 
-impl App {
-    /// Starts everything `config` describes: a simulator for each `simulated` tier, the store with
-    /// its ledger and plan cache, the tier clients (a tier whose every endpoint serves another
-    /// model is reported on stderr), the engine, and workers as `workers` says.
-    pub async fn from_config(mut config: Config, workers: Workers) -> Result<App, AppError> {
-        let simulated = config.simulated.clone();
-        let sims = start_simulators(&mut config.tiers, &simulated).await?;
-        let backend = Backend::open(&config.store, config.service.cache.max_entries).await?;
-        let client = planex_llm::default_client().map_err(AppError::Client)?;
-        let tiers =
-            TierSet::from_configs(config.tiers.clone(), &client).map_err(AppError::Tiers)?;
-        for problem in tiers.verify_endpoints().await.map_err(AppError::Tiers)? {
-            eprintln!("planex: warning: {problem}");
-        }
-        let health = tiers.spawn_health_checks();
-        let catalog = Arc::new(config.catalog()?);
-        let service = &config.service;
-        let engine = Engine::builder(
-            backend.store,
-            catalog,
-            Models::from_tier_set(&tiers),
-            config.engine.clone(),
-        )
-        .budget(Arc::new(BudgetGuard::new(
-            backend.ledger,
-            service.budget.clone(),
-        )))
-        .plan_cache(PlanCacheLayer::new(
-            backend.plan_cache,
-            service.cache.clone(),
-        ))
-        .build()
-        .map_err(AppError::Engine)?;
-        let engine = Arc::new(engine);
+impl AppBuilder {
+    /// Whether this process runs workers (default: [`Workers::EveryTier`]).
+    pub fn workers(mut self, workers: Workers) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Uses this store, ledger and plan cache instead of opening `[store]`.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Uses these models for the tiers instead of HTTP clients of the configured endpoints (no
+    /// simulators are started and no endpoints are checked).
+    pub fn models(mut self, models: Models) -> Self {
+        self.models = Some(models);
+        self
+    }
+
+    /// The retry policy of `http` tools (default: `RetryPolicy::default()`).
+    pub fn http_retry(mut self, retry: RetryPolicy) -> Self {
+        self.http_retry = Some(retry);
+        self
+    }
+
+    /// Starts the app: simulators, store, tier clients (unless models were given), engine, workers.
+    pub async fn start(self) -> Result<App, AppError> {
+        let AppBuilder {
+            mut config,
+            workers,
+            backend,
+            models,
+            http_retry,
+        } = self;
+        let (sims, models, health) = match models {
+            Some(models) => (Vec::new(), models, None),
+            None => {
+                let simulated = config.simulated.clone();
+                let sims = start_simulators(&mut config.tiers, &simulated).await?;
+                let (models, health) = connect_tiers(&config.tiers).await?;
+                (sims, models, Some(health))
+            }
+        };
+        let backend = match backend {
+            Some(backend) => backend,
+            None => Backend::open(&config.store, config.service.cache.max_entries).await?,
+        };
+        let engine = Arc::new(build_engine(&config, backend, models, http_retry)?);
         let shutdown = CancellationToken::new();
         let workers = match workers {
             Workers::EveryTier => {
@@ -86,6 +98,75 @@ impl App {
             sims,
             _health: health,
         })
+    }
+}
+
+/// HTTP clients for every tier, checked once (a tier whose every endpoint serves another model
+/// is reported on stderr), with their periodic health checks.
+async fn connect_tiers(tiers: &[TierConfig]) -> Result<(Models, HealthChecks), AppError> {
+    let client = planex_llm::default_client().map_err(AppError::Client)?;
+    let tiers = TierSet::from_configs(tiers.to_vec(), &client).map_err(AppError::Tiers)?;
+    for problem in tiers.verify_endpoints().await.map_err(AppError::Tiers)? {
+        eprintln!("planex: warning: {problem}");
+    }
+    let health = tiers.spawn_health_checks();
+    Ok((Models::from_tier_set(&tiers), health))
+}
+
+/// The engine over `backend` and `models`, with the budget guard and plan cache of `config`.
+fn build_engine(
+    config: &Config,
+    backend: Backend,
+    models: Models,
+    http_retry: Option<RetryPolicy>,
+) -> Result<Engine, AppError> {
+    let catalog = Arc::new(config.catalog()?);
+    let service = &config.service;
+    let mut builder = Engine::builder(backend.store, catalog, models, config.engine.clone())
+        .budget(Arc::new(BudgetGuard::new(
+            backend.ledger,
+            service.budget.clone(),
+        )))
+        .plan_cache(PlanCacheLayer::new(
+            backend.plan_cache,
+            service.cache.clone(),
+        ));
+    if let Some(retry) = http_retry {
+        builder = builder.http_retry(retry);
+    }
+    builder.build().map_err(AppError::Engine)
+}
+
+/// A running system. Stop it with [`App::stop`], which drains workers (releasing the steps they
+/// still hold) and stops the simulators it started.
+pub struct App {
+    engine: Arc<Engine>,
+    config: Config,
+    shutdown: CancellationToken,
+    workers: Vec<tokio::task::JoinHandle<WorkerExit>>,
+    sims: Vec<SimServer>,
+    /// Periodic endpoint checks (reachability, model pin); they stop when dropped.
+    _health: Option<HealthChecks>,
+}
+
+impl App {
+    /// Starts everything `config` describes: a simulator for each `simulated` tier, the store with
+    /// its ledger and plan cache, the tier clients (a tier whose every endpoint serves another
+    /// model is reported on stderr), the engine, and workers as `workers` says.
+    pub async fn from_config(config: Config, workers: Workers) -> Result<App, AppError> {
+        App::builder(config).workers(workers).start().await
+    }
+
+    /// Starts building an app from `config`, to replace parts of it before it starts (tests,
+    /// benchmarks: an in-process model, a store already open).
+    pub fn builder(config: Config) -> AppBuilder {
+        AppBuilder {
+            config,
+            workers: Workers::EveryTier,
+            backend: None,
+            models: None,
+            http_retry: None,
+        }
     }
 
     /// The engine: submit tasks, read them, run steps.

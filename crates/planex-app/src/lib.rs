@@ -35,7 +35,7 @@ mod error;
 mod serve;
 mod store;
 
-pub use app::{App, Workers};
+pub use app::{App, AppBuilder, Workers};
 pub use config::{Config, ConfigError, DEFAULT_CONFIG, StoreSettings};
 pub use error::AppError;
 pub use serve::bind;

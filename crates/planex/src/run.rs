@@ -89,6 +89,8 @@ async fn execute(app: &App, args: &RunArgs, started: Instant) -> Result<ExitCode
     let mut progress = None;
     if !args.json && planned.status == TaskStatus::Running {
         output::print_plan(&planned);
+        // Scripts and tests read this line: the task's steps are queued from here on.
+        println!("Task {task_id} running");
         progress = Some(output::StepProgress::new(&planned));
     }
     let mut events = store.events(&task_id).await?;
