@@ -9,7 +9,6 @@ mod cost;
 mod dag;
 mod ids;
 mod plan;
-mod profile;
 mod template;
 #[cfg(test)]
 mod test_support;
@@ -20,10 +19,6 @@ pub use catalog::{Catalog, CatalogError};
 pub use cost::{CallRecord, CostBreakdown, CostTotals, Price, Stage, Usage, format_usd};
 pub use ids::{StepId, TaskId};
 pub use plan::{Plan, PlanError, PlanLimits, Step};
-pub use profile::{
-    ArchitectureCost, CallProfile, CostComparison, QuotedPrice, Rounding, WorkloadProfile,
-    display_per_task, display_per_thousand, display_price, display_savings_percent, savings,
-};
 pub use template::{
     Placeholder, TemplateError, placeholders, referenced_steps, render, substitute_args,
 };

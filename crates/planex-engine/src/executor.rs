@@ -91,9 +91,9 @@ impl Executor {
     }
 
     /// Runs tool `tool_name` once with literal `args` (no placeholders are substituted), outside
-    /// any plan: the ReAct baseline's actions and single-step APIs. The args are validated against
-    /// the tool's input schema first; the tool then runs exactly as a plan step would (its tier,
-    /// retries, escalation, output schema, pricing).
+    /// any plan: the ReAct baseline's actions (`planex-compare`) and single-step APIs. The args are
+    /// validated against the tool's input schema first; the tool then runs exactly as a plan step
+    /// would (its tier, retries, escalation, output schema, pricing).
     pub async fn call_tool(
         &self,
         tool_name: &str,

@@ -19,7 +19,6 @@ mod http_tool;
 mod models;
 mod plan_cache;
 mod planner;
-mod react;
 mod recovery;
 mod replan;
 mod routing;
@@ -36,9 +35,6 @@ pub use executor::{Executor, SYNTHESIS_TOOL, ToolCallOutcome};
 pub use models::Models;
 pub use plan_cache::{CacheSettings, PlanCacheLayer, plan_cache_key};
 pub use planner::{Planned, PlannerSettings, PlanningFailed, plan_task, system_prompt};
-pub use react::{
-    FINAL_ACTION, REACT_SCHEMA_NAME, ReactAction, ReactRun, ReactRunner, ReactSettings, ReactStatus,
-};
 pub use recovery::{OrphanRecovery, Recovery};
 pub use routing::{
     RouteDecision, RouteRule, RouteSource, Router, RoutingSettings, TierHints, explain_plan,

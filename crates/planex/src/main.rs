@@ -2,8 +2,6 @@
 
 mod bench;
 mod bench_redis;
-mod compare;
-mod cost;
 mod output;
 mod route;
 mod run;
@@ -37,14 +35,14 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run a JSONL workload both ways (ReAct baseline and plan-and-execute) and compare calls,
     /// tokens, cost and makespan (simulated tiers unless --config points at real servers).
-    Compare(compare::CompareArgs),
+    Compare(planex_compare::CompareArgs),
     /// The price model alone: cost per task and per 1,000 tasks of ReAct and plan-and-execute for
     /// a workload profile (no flags: the reference table).
-    Cost(cost::CostArgs),
+    Cost(planex_compare::CostArgs),
     /// Draw the savings curves (steps 2-32, DAG width) into SVG charts, on simulated tiers.
-    Curve(compare::CurveArgs),
+    Curve(planex_compare::CurveArgs),
     /// Print a generated workload as JSONL (the files in workloads/ come from here).
-    Workload(compare::WorkloadArgs),
+    Workload(planex_compare::WorkloadArgs),
     /// Run one tier's worker against a shared (Redis) store: claims that tier's steps, runs them,
     /// records outcomes. SIGTERM: stop claiming, finish or release held steps, exit.
     Worker(worker::WorkerArgs),
@@ -100,10 +98,19 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Worker(args) => worker::run(args).await,
             Command::Bench(args) => bench::run(args).await,
-            Command::Compare(args) => compare::run(args).await,
-            Command::Cost(args) => cost::run(args),
-            Command::Curve(args) => compare::curve_command(args).await,
-            Command::Workload(args) => compare::workload_command(&args),
+            Command::Compare(args) => compare(&args).await,
+            Command::Cost(args) => {
+                planex_compare::cost(&args)?;
+                Ok(std::process::ExitCode::SUCCESS)
+            }
+            Command::Curve(args) => {
+                planex_compare::curve(&args).await?;
+                Ok(std::process::ExitCode::SUCCESS)
+            }
+            Command::Workload(args) => {
+                planex_compare::workload(&args)?;
+                Ok(std::process::ExitCode::SUCCESS)
+            }
             Command::Route(args) => route::run(args),
             Command::Scale(args) => scale::run(args).await,
             Command::Config { config } => check_config(config),
@@ -133,6 +140,21 @@ async fn sim(args: planex_sim::SimArgs) -> Result<std::process::ExitCode> {
     shutdown_signal().await;
     server.shutdown().await;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `planex compare`: prints the report; exits 1 (with the first error) when any run did not answer.
+async fn compare(args: &planex_compare::CompareArgs) -> Result<std::process::ExitCode> {
+    let report = planex_compare::compare(args).await?;
+    if report.failed_runs() == 0 {
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "planex: {} plan-and-execute and {} ReAct runs did not finish with an answer; first error: {}",
+        report.plan_execute.failed,
+        report.react.failed,
+        output::one_line(report.first_error().unwrap_or_default())
+    );
+    Ok(std::process::ExitCode::FAILURE)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -17,8 +17,8 @@
 //! [`Rounding::Exact`] skips step 1 (full-precision prices); display rounding stays as in 2 and 3.
 //! Everything is `Decimal`; averages (9.4 calls per task) are fine.
 
-use crate::Price;
-use rust_decimal::{Decimal, RoundingStrategy};
+use planex_core::{Decimal, Price};
+use rust_decimal::RoundingStrategy;
 use serde::{Deserialize, Serialize};
 
 /// Calls of one kind per task and their average size.

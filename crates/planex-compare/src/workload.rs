@@ -6,7 +6,7 @@
 //! (which needs each task's text, label and step count), so a user's own workload runs unchanged
 //! against simulators or, without plans, against real model servers.
 
-use anyhow::{Context, Result, bail};
+use crate::{CompareError, WorkloadLineError};
 use serde_json::Value;
 use std::path::Path;
 
@@ -22,21 +22,25 @@ pub struct WorkloadTask {
 }
 
 /// Reads every task of a workload file.
-pub fn read(path: &Path) -> Result<Vec<WorkloadTask>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the workload file {}", path.display()))?;
-    let tasks = parse(&text).with_context(|| format!("in workload file {}", path.display()))?;
+pub fn read(path: &Path) -> Result<Vec<WorkloadTask>, CompareError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CompareError::WorkloadRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    let tasks = parse(&text).map_err(|source| CompareError::WorkloadInvalid {
+        origin: format!("file {}", path.display()),
+        source,
+    })?;
     if tasks.is_empty() {
-        bail!(
-            "the workload file {} has no tasks; write one JSON object per line: {{\"task\": \"…\", \"plan\": {{\"steps\": […]}}}}",
-            path.display()
-        );
+        return Err(CompareError::WorkloadEmpty {
+            path: path.to_owned(),
+        });
     }
     Ok(tasks)
 }
 
 /// Parses JSONL workload text.
-pub fn parse(text: &str) -> Result<Vec<WorkloadTask>> {
+pub fn parse(text: &str) -> Result<Vec<WorkloadTask>, WorkloadLineError> {
     let mut tasks = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -44,13 +48,20 @@ pub fn parse(text: &str) -> Result<Vec<WorkloadTask>> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let value: Value = serde_json::from_str(trimmed)
-            .with_context(|| format!("line {line} is not a JSON object"))?;
+        let problem = |problem: &str| WorkloadLineError {
+            line,
+            problem: problem.to_owned(),
+            json: None,
+        };
+        let value: Value = serde_json::from_str(trimmed).map_err(|json| WorkloadLineError {
+            json: Some(json),
+            ..problem("is not a JSON object")
+        })?;
         let Some(task) = value.get("task").and_then(Value::as_str) else {
-            bail!("line {line} has no string field \"task\"");
+            return Err(problem("has no string field \"task\""));
         };
         if task.trim().is_empty() {
-            bail!("line {line} has an empty \"task\"");
+            return Err(problem("has an empty \"task\""));
         }
         let plan = match (value.get("plan"), value.get("plans")) {
             (Some(plan), _) => Some(plan),

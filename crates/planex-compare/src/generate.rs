@@ -6,14 +6,13 @@
 //! seed produces the same file forever, whatever `rand` version the workspace moves to; a test
 //! checks the shipped files against it.
 
-use anyhow::{Result, bail};
+use crate::CompareError;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
-use std::process::ExitCode;
 
 /// Which workload to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Kind {
+pub enum WorkloadKind {
     /// The reference 10-step research task.
     Reference,
     /// 8 parallel lookups and a summary (one task of 9 steps).
@@ -24,44 +23,48 @@ pub enum Kind {
     Lanes,
 }
 
-/// Arguments of `planex workload`.
-#[derive(clap::Args)]
+/// Arguments of `planex workload` (flatten into a clap subcommand).
+#[derive(clap::Args, Clone, Debug)]
 pub struct WorkloadArgs {
     /// Which workload to print as JSONL on stdout.
     #[arg(value_enum)]
-    kind: Kind,
+    pub kind: WorkloadKind,
     /// mixed: number of tasks.
     #[arg(long, default_value_t = 200)]
-    tasks: usize,
+    pub tasks: usize,
     /// mixed: seed of the generator.
     #[arg(long, default_value_t = 7)]
-    seed: u64,
+    pub seed: u64,
     /// lanes: steps per task, the final summary included (2 or more).
     #[arg(long, default_value_t = 8)]
-    steps: usize,
+    pub steps: usize,
     /// lanes: parallel lanes (1 = a chain; steps - 1 = pure fan-out).
     #[arg(long, default_value_t = 2)]
-    width: usize,
+    pub width: usize,
 }
 
-/// Runs `planex workload`.
-pub fn run(args: &WorkloadArgs) -> Result<ExitCode> {
-    let text = match args.kind {
-        Kind::Reference => reference(),
-        Kind::Fanout => fanout(),
-        Kind::Mixed => {
+/// The workload `args` asks for, as JSONL text (a `#` comment line, then one task per line).
+///
+/// # Errors
+/// `--tasks 0`, or a lanes shape that cannot be built.
+pub fn generate_workload(args: &WorkloadArgs) -> Result<String, CompareError> {
+    Ok(match args.kind {
+        WorkloadKind::Reference => reference(),
+        WorkloadKind::Fanout => fanout(),
+        WorkloadKind::Mixed => {
             if args.tasks == 0 {
-                bail!("--tasks must be at least 1");
+                return Err(CompareError::InvalidArgument(
+                    "--tasks must be at least 1".into(),
+                ));
             }
             mixed(args.tasks, args.seed)
         }
-        Kind::Lanes => {
+        WorkloadKind::Lanes => {
             if args.steps < 2 || args.width == 0 || args.width > args.steps - 1 {
-                bail!(
+                return Err(CompareError::InvalidArgument(format!(
                     "lanes need --steps >= 2 and 1 <= --width <= steps - 1 (got --steps {} --width {})",
-                    args.steps,
-                    args.width
-                );
+                    args.steps, args.width
+                )));
             }
             line(
                 &format!("lanes-{}x{}", args.steps, args.width),
@@ -74,9 +77,16 @@ pub fn run(args: &WorkloadArgs) -> Result<ExitCode> {
                 ),
             )
         }
-    };
-    print!("{text}");
-    Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `planex workload`: prints the generated workload ([`generate_workload`]) on stdout.
+///
+/// # Errors
+/// As [`generate_workload`].
+pub fn workload(args: &WorkloadArgs) -> Result<(), CompareError> {
+    print!("{}", generate_workload(args)?);
+    Ok(())
 }
 
 /// SplitMix64: tiny, fast, and stable forever.

@@ -9,19 +9,32 @@
 //! call's latency is the same wherever it is made and makespan differences come from the shape of
 //! the work alone. Tiers with real endpoints are used as configured by both architectures.
 
-use anyhow::{Context, Result};
+use crate::CompareError;
+use crate::react::{ReactRunner, ReactSettings, ReactStatus};
 use planex_app::Config as Settings;
-use planex_core::{CallRecord, Usage};
-use planex_engine::{Engine, Models, ReactRunner, ReactSettings, TaskRequest};
+use planex_core::{CallRecord, Catalog, Usage};
+use planex_engine::{Engine, Models, TaskRequest};
 use planex_llm::{CallContext, ChatMessage, ChatRequest, Endpoint, TierSet};
 use planex_sim::{SimConfig, SimServer, Workload};
 use planex_store::{MemoryStore, Store};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Calls in flight allowed per simulated tier and per worker: high enough that nothing queues.
 const UNLIMITED: usize = 1024;
+
+/// Loads the config (`None`: the embedded, simulated default) and compiles its tool catalog.
+pub fn load_config(path: Option<&Path>) -> Result<(Settings, Arc<Catalog>), CompareError> {
+    let config_error = |source| CompareError::Config {
+        path: path.map(Path::to_owned),
+        source,
+    };
+    let settings = Settings::load(path).map_err(config_error)?;
+    let catalog = settings.catalog().map_err(config_error)?;
+    Ok((settings, Arc::new(catalog)))
+}
 
 /// How the simulators behave and the loops are bounded.
 #[derive(Debug, Clone)]
@@ -79,8 +92,15 @@ pub struct Harness {
     pub planner_tier: String,
 }
 
-async fn side(settings: &Settings, workload: &Workload, options: &HarnessOptions) -> Result<Side> {
-    let client = planex_llm::default_client()?;
+/// One architecture's simulators and engine; `what` names it in errors.
+async fn side(
+    settings: &Settings,
+    catalog: &Arc<Catalog>,
+    workload: &Workload,
+    options: &HarnessOptions,
+    what: &'static str,
+) -> Result<Side, CompareError> {
+    let client = planex_llm::default_client().map_err(CompareError::HttpClient)?;
     let mut tiers = settings.tiers.clone();
     let mut sims = Vec::new();
     for tier in &mut tiers {
@@ -95,20 +115,24 @@ async fn side(settings: &Settings, workload: &Workload, options: &HarnessOptions
                 ..SimConfig::default()
             })
             .await
-            .with_context(|| format!("starting the simulator for tier {}", tier.name))?;
+            .map_err(|source| CompareError::SimulatorStart {
+                tier: tier.name.clone(),
+                source,
+            })?;
             tier.endpoints = vec![Endpoint::new(server.base_url())];
             tier.max_concurrency = UNLIMITED;
             sims.push(server);
         }
     }
-    let tiers = TierSet::from_configs(tiers, &client)?;
+    let tiers = TierSet::from_configs(tiers, &client).map_err(CompareError::Tiers)?;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let engine = Engine::new(
         store,
-        Arc::new(settings.catalog()?),
+        catalog.clone(),
         Models::from_tier_set(&tiers),
         settings.engine.clone(),
-    )?;
+    )
+    .map_err(|source| CompareError::Engine { what, source })?;
     Ok(Side {
         sims,
         engine: Arc::new(engine),
@@ -118,16 +142,22 @@ async fn side(settings: &Settings, workload: &Workload, options: &HarnessOptions
 impl Side {
     /// One tiny call per tier, then zeroed simulator counters: the tokenizer, the connection pools
     /// and the servers are warm before anything is measured, for both architectures alike.
-    async fn warm_up(&self) -> Result<()> {
+    async fn warm_up(&self) -> Result<(), CompareError> {
         let models = &self.engine.executor().models;
         for name in models.names() {
-            let model = models.get(&name)?;
+            let model = models.get(&name).map_err(|source| CompareError::Engine {
+                what: "the warm-up calls",
+                source,
+            })?;
             let request = ChatRequest::new(vec![ChatMessage::user("warm-up call, not measured")])
                 .with_max_tokens(4);
             model
                 .chat(&request, &CallContext::default())
                 .await
-                .with_context(|| format!("the warm-up call to tier {name} failed"))?;
+                .map_err(|source| CompareError::WarmUp {
+                    tier: name.clone(),
+                    source,
+                })?;
         }
         for sim in &self.sims {
             sim.state().reset();
@@ -140,11 +170,26 @@ impl Harness {
     /// Starts the simulators, tier clients, engine and workers of both architectures.
     pub async fn start(
         settings: &Settings,
+        catalog: &Arc<Catalog>,
         workload: &Workload,
         options: &HarnessOptions,
-    ) -> Result<Harness> {
-        let plan_execute = side(settings, workload, options).await?;
-        let react = side(settings, workload, options).await?;
+    ) -> Result<Harness, CompareError> {
+        let plan_execute = side(
+            settings,
+            catalog,
+            workload,
+            options,
+            "the plan-and-execute engine",
+        )
+        .await?;
+        let react = side(
+            settings,
+            catalog,
+            workload,
+            options,
+            "the ReAct baseline's engine",
+        )
+        .await?;
         plan_execute.warm_up().await?;
         react.warm_up().await?;
         let runner = ReactRunner::for_engine(
@@ -231,7 +276,7 @@ impl Harness {
         };
         ArchOutcome {
             status: run.status.to_string(),
-            ok: run.status == planex_engine::ReactStatus::Answered,
+            ok: run.status == ReactStatus::Answered,
             error: run.error,
             calls: run.calls,
             makespan: run.elapsed,

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Harness, HarnessOptions, plan};
-use planex_engine::{ReactRunner, ReactSettings, ReactStatus};
+use planex_compare::{ReactRunner, ReactSettings, ReactStatus};
 use planex_llm::CallContext;
 use planex_store::TaskStatus;
 use serde_json::json;

@@ -6,81 +6,74 @@
 //! tasks) against separate simulators with the same per-call latency, `--concurrency` tasks at a
 //! time, so neither slows the other and makespans measure the shape of the work.
 
-mod curve;
-mod generate;
-mod harness;
-mod report;
-mod workload;
-
-pub use curve::CurveArgs;
-pub use generate::WorkloadArgs;
-
-use anyhow::{Result, bail};
+use crate::CompareError;
+use crate::harness::{self, ArchOutcome, Harness, HarnessOptions};
+use crate::report::{Report, TaskRow};
+use crate::workload::{self, WorkloadTask};
 use futures::StreamExt;
-use harness::{ArchOutcome, Harness, HarnessOptions};
 use planex_app::Config as Settings;
-use report::{Report, TaskRow};
+use planex_core::Catalog;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
-use workload::WorkloadTask;
 
-/// Arguments of `planex compare`.
-#[derive(clap::Args)]
+/// Arguments of `planex compare` (flatten into a clap subcommand).
+#[derive(clap::Args, Clone, Debug)]
 pub struct CompareArgs {
     /// JSONL workload: `{"task": …, "plan": {…}}` per line (the `planex sim --workload` format;
     /// an optional "id" labels the task). Tasks without a pinned plan get the planner's own plan.
     #[arg(long, short)]
-    workload: PathBuf,
+    pub workload: PathBuf,
     /// Config file (tiers, prices, tools); default: the embedded, simulated config. Simulated tiers
     /// are started per architecture; tiers with endpoints are called as configured.
     #[arg(long, short)]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     /// Time to first token of every simulated call, in milliseconds (the same on every tier).
     #[arg(long, default_value_t = 50)]
-    latency_ms: u64,
+    pub latency_ms: u64,
     /// Generation speed of simulated calls in tokens/s (0 = the whole answer after the latency).
     #[arg(long, default_value_t = 0.0)]
-    tokens_per_second: f64,
+    pub tokens_per_second: f64,
     /// Tasks run at once (per architecture; the two architectures run one after the other).
     #[arg(long, default_value_t = 8)]
-    concurrency: usize,
+    pub concurrency: usize,
     /// Most ReAct actions per task (the loop stops there without an answer).
     #[arg(long, default_value_t = 40)]
-    react_max_actions: usize,
+    pub react_max_actions: usize,
     /// Run only the first N tasks.
     #[arg(long)]
-    limit: Option<usize>,
+    pub limit: Option<usize>,
     /// Give up on one task after this many seconds.
     #[arg(long, default_value_t = 300)]
-    task_timeout_secs: u64,
+    pub task_timeout_secs: u64,
     /// Print one JSON document.
     #[arg(long, conflicts_with = "markdown")]
-    json: bool,
+    pub json: bool,
     /// Print a Markdown table.
     #[arg(long)]
-    markdown: bool,
+    pub markdown: bool,
     /// Print only the total row.
     #[arg(long)]
-    totals_only: bool,
+    pub totals_only: bool,
     /// Also print a Markdown table with one row per plan size (steps).
     #[arg(long, conflicts_with = "json")]
-    by_steps: bool,
+    pub by_steps: bool,
 }
 
 impl CompareArgs {
-    fn options(&self) -> Result<HarnessOptions> {
+    fn options(&self) -> Result<HarnessOptions, CompareError> {
+        let invalid = |message: String| Err(CompareError::InvalidArgument(message));
         if self.concurrency == 0 {
-            bail!("--concurrency must be at least 1");
+            return invalid("--concurrency must be at least 1".into());
         }
         if self.react_max_actions == 0 {
-            bail!("--react-max-actions must be at least 1");
+            return invalid("--react-max-actions must be at least 1".into());
         }
         if !self.tokens_per_second.is_finite() || self.tokens_per_second < 0.0 {
-            bail!(
+            return invalid(format!(
                 "--tokens-per-second must be >= 0, got {}",
                 self.tokens_per_second
-            );
+            ));
         }
         Ok(HarnessOptions {
             latency_ms: self.latency_ms,
@@ -91,16 +84,33 @@ impl CompareArgs {
     }
 }
 
-/// Runs `planex compare`.
-pub async fn run(args: CompareArgs) -> Result<ExitCode> {
+/// `planex compare`: runs the workload both ways ([`run_comparison`]), prints the report
+/// ([`print_report`]) and returns it. Runs that did not answer are in the report
+/// ([`Report::failed_runs`]), not an error.
+///
+/// # Errors
+/// Invalid flags, an unreadable config or workload, or simulators and tiers that cannot be set up.
+pub async fn compare(args: &CompareArgs) -> Result<Report, CompareError> {
+    let report = run_comparison(args).await?;
+    print_report(&report, args)?;
+    Ok(report)
+}
+
+/// Runs every task of `args.workload` with plan-and-execute, then as ReAct, and sums the figures.
+/// Progress notes go to stderr unless `args.json`.
+///
+/// # Errors
+/// As [`compare`].
+pub async fn run_comparison(args: &CompareArgs) -> Result<Report, CompareError> {
     let options = args.options()?;
-    let settings = Settings::load(args.config.as_deref())?;
+    let (settings, catalog) = harness::load_config(args.config.as_deref())?;
     let mut tasks = workload::read(&args.workload)?;
     if let Some(limit) = args.limit {
         tasks.truncate(limit);
     }
-    let pinned = planex_sim::Workload::from_path(&args.workload)?;
-    let harness = Harness::start(&settings, &pinned, &options).await?;
+    let pinned =
+        planex_sim::Workload::from_path(&args.workload).map_err(CompareError::PinnedPlans)?;
+    let harness = Harness::start(&settings, &catalog, &pinned, &options).await?;
     if harness.simulated && !args.json {
         eprintln!(
             "planex compare: simulated tiers ({} ms per call): model output is synthetic, token counts are real (cl100k_base), costs use the configured prices.",
@@ -114,36 +124,29 @@ pub async fn run(args: CompareArgs) -> Result<ExitCode> {
         harness.simulated,
         options.latency_ms,
         args.concurrency,
+        &harness.planner_tier,
     );
-    let planner_tier = harness.planner_tier.clone();
     harness.stop().await;
+    Ok(report)
+}
+
+/// Prints `report` on stdout as `args` asks: JSON, Markdown or a terminal table, optionally only
+/// the totals, and the per-plan-size table with `--by-steps`.
+///
+/// # Errors
+/// The report cannot be written as JSON.
+pub fn print_report(report: &Report, args: &CompareArgs) -> Result<(), CompareError> {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else if args.markdown {
-        print!("{}", report.markdown(&planner_tier, args.totals_only));
+        print!("{}", report.markdown(args.totals_only));
     } else {
-        print!("{}", report.human(&planner_tier, args.totals_only));
+        print!("{}", report.human(args.totals_only));
     }
     if args.by_steps {
         print!("\n{}", report.by_steps_markdown());
     }
-    let failed = report.plan_execute.failed + report.react.failed;
-    if failed > 0 {
-        let first = report
-            .tasks
-            .iter()
-            .flat_map(|t| [&t.plan_execute, &t.react])
-            .find_map(|a| a.error.clone())
-            .unwrap_or_default();
-        eprintln!(
-            "planex: {} plan-and-execute and {} ReAct runs did not finish with an answer; first error: {}",
-            report.plan_execute.failed,
-            report.react.failed,
-            crate::output::one_line(&first)
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Runs every task with plan-and-execute, then every task as ReAct, `concurrency` at a time.
@@ -196,18 +199,19 @@ where
     results.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
-pub use curve::run as curve_command;
-pub use generate::run as workload_command;
-
 /// Runs the comparison of generated tasks for the savings curves (shared with `curve`).
-async fn compare_generated(
+pub(crate) async fn compare_generated(
     settings: &Settings,
+    catalog: &Arc<Catalog>,
     lines: &str,
     options: &HarnessOptions,
-) -> Result<Report> {
-    let tasks = workload::parse(lines)?;
-    let pinned = planex_sim::Workload::from_jsonl(lines)?;
-    let harness = Harness::start(settings, &pinned, options).await?;
+) -> Result<Report, CompareError> {
+    let tasks = workload::parse(lines).map_err(|source| CompareError::WorkloadInvalid {
+        origin: "generated for the savings curves".into(),
+        source,
+    })?;
+    let pinned = planex_sim::Workload::from_jsonl(lines).map_err(CompareError::PinnedPlans)?;
+    let harness = Harness::start(settings, catalog, &pinned, options).await?;
     let rows = compare_tasks(&harness, &tasks, 4, false).await;
     let report = Report::new(
         rows,
@@ -215,6 +219,7 @@ async fn compare_generated(
         harness.simulated,
         options.latency_ms,
         4,
+        &harness.planner_tier,
     );
     harness.stop().await;
     Ok(report)

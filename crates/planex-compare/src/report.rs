@@ -5,8 +5,8 @@
 //! of per-call usage, never estimates), and the simulators' own token counters are reported beside
 //! them so the two can be checked against each other.
 
-use super::harness::{ArchOutcome, ServerCounts};
 use crate::cost::group;
+use crate::harness::{ArchOutcome, ServerCounts};
 use planex_core::{CostBreakdown, Decimal, Usage, format_usd};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ pub struct ArchSummary {
 
 impl ArchSummary {
     /// Sums an outcome's call records.
-    pub fn of(outcome: &ArchOutcome) -> Self {
+    pub(crate) fn of(outcome: &ArchOutcome) -> Self {
         let cost = CostBreakdown::from_records(&outcome.calls);
         ArchSummary {
             status: outcome.status.clone(),
@@ -74,7 +74,7 @@ pub struct TaskRow {
 }
 
 fn savings_percent(react: Decimal, plan_execute: Decimal) -> Option<Decimal> {
-    planex_core::savings(react, plan_execute).map(|s| (s * Decimal::from(100u32)).round_dp(1))
+    crate::profile::savings(react, plan_execute).map(|s| (s * Decimal::from(100u32)).round_dp(1))
 }
 
 fn ratio(react_ms: f64, plan_execute_ms: f64) -> Option<f64> {
@@ -83,7 +83,7 @@ fn ratio(react_ms: f64, plan_execute_ms: f64) -> Option<f64> {
 
 impl TaskRow {
     /// A row from the two outcomes.
-    pub fn new(
+    pub(crate) fn new(
         label: &str,
         task: &str,
         steps: Option<usize>,
@@ -150,6 +150,9 @@ pub struct Report {
     pub speedup: Option<f64>,
     /// Median of the per-task speed-ups.
     pub speedup_p50: Option<f64>,
+    /// The planner tier's name (its token column comes first in the tables).
+    #[serde(skip)]
+    pub planner_tier: String,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -194,12 +197,13 @@ fn totals(
 
 impl Report {
     /// Sums the rows.
-    pub fn new(
+    pub(crate) fn new(
         rows: Vec<TaskRow>,
         servers: (ServerCounts, ServerCounts),
         simulated: bool,
         latency_ms: u64,
         concurrency: usize,
+        planner_tier: &str,
     ) -> Self {
         let plan_execute = totals(&rows, |r| &r.plan_execute, servers.0);
         let react = totals(&rows, |r| &r.react, servers.1);
@@ -215,11 +219,26 @@ impl Report {
             tasks: rows,
             plan_execute,
             react,
+            planner_tier: planner_tier.to_owned(),
         }
     }
 
+    /// Runs of either architecture that did not produce an answer.
+    pub fn failed_runs(&self) -> usize {
+        self.plan_execute.failed + self.react.failed
+    }
+
+    /// The error of the first run that did not answer, in task order (plan-and-execute first).
+    pub fn first_error(&self) -> Option<&str> {
+        self.tasks
+            .iter()
+            .flat_map(|t| [&t.plan_execute, &t.react])
+            .find_map(|a| a.error.as_deref())
+    }
+
     /// Tiers in column order: the planner tier first, then by name.
-    fn tiers(&self, planner_tier: &str) -> Vec<String> {
+    fn tiers(&self) -> Vec<String> {
+        let planner_tier = self.planner_tier.as_str();
         let mut tiers: Vec<String> = self
             .plan_execute
             .tokens_by_tier
@@ -233,8 +252,8 @@ impl Report {
     }
 
     /// The table as rows of cells (header first); `per_task` adds a row per task.
-    fn cells(&self, planner_tier: &str, per_task: bool) -> Vec<Vec<String>> {
-        let tiers = self.tiers(planner_tier);
+    fn cells(&self, per_task: bool) -> Vec<Vec<String>> {
+        let tiers = self.tiers();
         let mut header: Vec<String> = ["task", "steps", "status P&E / ReAct", "calls P&E / ReAct"]
             .map(String::from)
             .to_vec();
@@ -312,8 +331,8 @@ impl Report {
     }
 
     /// A Markdown table (per task unless `totals_only`) and a summary line.
-    pub fn markdown(&self, planner_tier: &str, totals_only: bool) -> String {
-        let rows = self.cells(planner_tier, !totals_only);
+    pub fn markdown(&self, totals_only: bool) -> String {
+        let rows = self.cells(!totals_only);
         let mut out = String::new();
         for (i, row) in rows.iter().enumerate() {
             out.push_str(&format!("| {} |\n", row.join(" | ")));
@@ -327,9 +346,9 @@ impl Report {
     }
 
     /// An aligned terminal table and a summary line.
-    pub fn human(&self, planner_tier: &str, totals_only: bool) -> String {
+    pub fn human(&self, totals_only: bool) -> String {
         let rows: Vec<Vec<String>> = self
-            .cells(planner_tier, !totals_only)
+            .cells(!totals_only)
             .into_iter()
             .map(|row| row.into_iter().map(|c| c.replace("**", "")).collect())
             .collect();

@@ -19,8 +19,9 @@
 //! - Call records reuse the plan-and-execute stages so one cost table fits both: a turn that asks for
 //!   an action is `plan`, the turn that answers is `synthesis`, tool calls are `step`.
 
-use crate::{Engine, EngineError, Executor};
+use crate::CompareError;
 use planex_core::{CallRecord, CostBreakdown, Stage, StepId};
+use planex_engine::{Engine, Executor};
 use planex_llm::{CallContext, ChatMessage, ChatRequest};
 use planex_store::value_text;
 use serde::Serialize;
@@ -149,17 +150,22 @@ impl ReactRunner {
     /// A runner over `executor`'s tools and tiers, thinking on `planner_tier`.
     ///
     /// # Errors
-    /// The tier does not exist, or a tool is named like the reserved final action.
+    /// The tier does not exist ([`CompareError::Engine`]), or a tool is named like the reserved
+    /// final action ([`CompareError::ReservedToolName`]).
     pub fn new(
         executor: Arc<Executor>,
         planner_tier: &str,
         settings: ReactSettings,
-    ) -> Result<Self, EngineError> {
-        executor.models.get(planner_tier)?;
+    ) -> Result<Self, CompareError> {
+        executor
+            .models
+            .get(planner_tier)
+            .map_err(|source| CompareError::Engine {
+                what: "the ReAct baseline's planner tier",
+                source,
+            })?;
         if executor.catalog.contains(FINAL_ACTION) {
-            return Err(EngineError::InvalidRequest(format!(
-                "a tool is named {FINAL_ACTION:?}, the ReAct baseline's reserved final action; rename the tool"
-            )));
+            return Err(CompareError::ReservedToolName { name: FINAL_ACTION });
         }
         let system = system_prompt(&executor, settings.max_actions);
         let response_format = json!({
@@ -179,7 +185,7 @@ impl ReactRunner {
     ///
     /// # Errors
     /// As [`ReactRunner::new`].
-    pub fn for_engine(engine: &Engine, settings: ReactSettings) -> Result<Self, EngineError> {
+    pub fn for_engine(engine: &Engine, settings: ReactSettings) -> Result<Self, CompareError> {
         Self::new(
             engine.executor().clone(),
             &engine.settings().planner_tier,
