@@ -63,7 +63,7 @@ async fn state(store: &dyn Store, task: &TaskId, step: u32) -> StepState {
 }
 
 /// Generates one `#[tokio::test]` per `Store` conformance case for a backend, from an async
-/// factory of fresh, empty `Arc<dyn Store>`s configured with [`conformance::MAX_DELIVERIES`].
+/// factory of fresh, empty `Arc<dyn Store>`s configured with [`crate::conformance::MAX_DELIVERIES`].
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:path) => {
