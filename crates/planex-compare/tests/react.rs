@@ -3,18 +3,17 @@
 //! work as plan-and-execute.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{Harness, HarnessOptions, plan};
 use planex_compare::{ReactRunner, ReactSettings, ReactStatus};
 use planex_llm::CallContext;
 use planex_store::TaskStatus;
+use planex_testkit::engine_harness::{Harness, HarnessOptions};
+use planex_testkit::fixtures::plan_json;
 use serde_json::json;
 
 const TASK: &str = "Research GPU cloud prices and summarize them";
 
 fn research_plan() -> String {
-    plan(json!([
+    plan_json(json!([
         {"step_id": 1, "tool_name": "lookup", "args": {"topic": "H200 hourly price"}, "depends_on": []},
         {"step_id": 2, "tool_name": "search", "args": {"query": "L40S hourly price"}, "depends_on": []},
         {"step_id": 3, "tool_name": "lookup", "args": {"topic": "H100 hourly price"}, "depends_on": []},
@@ -59,7 +58,7 @@ async fn react_follows_the_plan_and_ends_on_the_final_answer() {
     }
 
     // Five turns on the planner tier, each carrying the whole history: prompts strictly grow.
-    let usages = h.planner.usages.lock().unwrap().clone();
+    let usages = h.planner.usages();
     assert_eq!(usages.len(), 5);
     for pair in usages.windows(2) {
         assert!(
@@ -67,7 +66,7 @@ async fn react_follows_the_plan_and_ends_on_the_final_answer() {
             "history must grow: {usages:?}"
         );
     }
-    let requests = h.planner.requests.lock().unwrap().clone();
+    let requests = h.planner.requests();
     assert_eq!(requests[4].messages.len(), 2 + 2 * 4);
     assert_eq!(
         requests[0].response_format.as_ref().unwrap()["json_schema"]["name"],
@@ -114,7 +113,7 @@ async fn react_stops_at_the_step_limit() {
 
 #[tokio::test]
 async fn bad_actions_become_observations() {
-    let h = harness(plan(json!([
+    let h = harness(plan_json(json!([
         {"step_id": 1, "tool_name": "no_such_tool", "args": {"x": "y"}, "depends_on": []},
         {"step_id": 2, "tool_name": "lookup", "args": {"wrong": "field"}, "depends_on": []},
         {"step_id": 3, "tool_name": "lookup", "args": {"topic": "after {step_1_result}"}, "depends_on": [1]},
@@ -140,9 +139,7 @@ async fn react_and_plan_execute_send_the_same_tool_prompts() {
     let prompts = |h: &Harness| {
         let mut texts: Vec<String> = h
             .executor
-            .requests
-            .lock()
-            .unwrap()
+            .requests()
             .iter()
             .map(|r| r.messages.last().unwrap().content.clone())
             .collect();
@@ -150,7 +147,7 @@ async fn react_and_plan_execute_send_the_same_tool_prompts() {
         texts
     };
     let plan_execute = prompts(&h);
-    h.executor.requests.lock().unwrap().clear();
+    h.executor.clear_requests();
     let run = runner(&h, 10).run(TASK, &CallContext::default()).await;
     assert_eq!(run.status, ReactStatus::Answered);
     assert_eq!(plan_execute.len(), 3);

@@ -1,13 +1,12 @@
 //! The engine end to end: planner and executor tiers are real simulators over loopback HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use planex_core::{Decimal, StepId};
 use planex_engine::TaskRequest;
 use planex_llm::Role;
 use planex_store::{EventKind, StepState, TaskStatus};
+use planex_testkit::engine_harness::*;
+use planex_testkit::fixtures::plan_json;
 use serde_json::json;
 
 fn position(events: &[planex_store::TaskEvent], wanted: impl Fn(&EventKind) -> bool) -> usize {
@@ -28,7 +27,7 @@ fn completed(step: u32) -> impl Fn(&EventKind) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn independent_steps_overlap_and_the_join_waits_for_both() {
     let task = "compare two GPU clouds";
-    let fan_out = plan(json!([
+    let fan_out = plan_json(json!([
         {"step_id": 1, "tool_name": "lookup", "args": {"topic": "cloud A"}, "depends_on": []},
         {"step_id": 2, "tool_name": "lookup", "args": {"topic": "cloud B"}, "depends_on": []},
         {"step_id": 3, "tool_name": "summarize", "args": {"text": "{step_1_result} vs {step_2_result}"}, "depends_on": [1, 2]}
@@ -61,7 +60,7 @@ async fn independent_steps_overlap_and_the_join_waits_for_both() {
         "the simulator must have served steps 1 and 2 at once"
     );
     // Step 3's prompt carried both results, substituted for the placeholders.
-    let requests = h.executor.requests.lock().unwrap().clone();
+    let requests = h.executor.requests();
     let step3_prompt = &requests.last().unwrap().messages[1].content;
     for step in [1, 2] {
         let result = record.steps[&StepId(step)]
@@ -81,7 +80,7 @@ async fn independent_steps_overlap_and_the_join_waits_for_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_500s_are_retried_and_400_is_not() {
     let task = "retry semantics";
-    let steps = plan(json!([
+    let steps = plan_json(json!([
         {"step_id": 1, "tool_name": "lookup", "args": {"topic": "flaky #sim:fail=500x2"}, "depends_on": []},
         {"step_id": 2, "tool_name": "lookup", "args": {"topic": "bad request #sim:fail=400"}, "depends_on": []}
     ]));
@@ -109,7 +108,7 @@ async fn transient_500s_are_retried_and_400_is_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_that_always_fails_is_dead_lettered_and_skips_its_dependents() {
     let task = "one broken source";
-    let steps = plan(json!([
+    let steps = plan_json(json!([
         {"step_id": 1, "tool_name": "lookup", "args": {"topic": "down #sim:fail=503"}, "depends_on": []},
         {"step_id": 2, "tool_name": "lookup", "args": {"topic": "up"}, "depends_on": []},
         {"step_id": 3, "tool_name": "summarize", "args": {"text": "{step_1_result}"}, "depends_on": [1]},
@@ -150,7 +149,7 @@ async fn a_step_that_always_fails_is_dead_lettered_and_skips_its_dependents() {
     // Synthesis still ran on what was produced and says which steps are missing.
     let synthesis = &record.steps[&StepId(5)];
     assert_eq!(synthesis.state, StepState::Complete);
-    let prompt = h.planner.requests.lock().unwrap().last().unwrap().messages[1]
+    let prompt = h.planner.requests().last().unwrap().messages[1]
         .content
         .clone();
     assert!(prompt.contains("[step 1] (no result"), "{prompt}");
@@ -162,8 +161,8 @@ async fn a_step_that_always_fails_is_dead_lettered_and_skips_its_dependents() {
 async fn an_invalid_plan_gets_exactly_one_replan_carrying_the_error() {
     let task = "replan once";
     let invalid =
-        plan(json!([{"step_id": 1, "tool_name": "teleport", "args": {}, "depends_on": []}]));
-    let valid = plan(
+        plan_json(json!([{"step_id": 1, "tool_name": "teleport", "args": {}, "depends_on": []}]));
+    let valid = plan_json(
         json!([{"step_id": 1, "tool_name": "lookup", "args": {"topic": "x"}, "depends_on": []}]),
     );
     let h = Harness::start(HarnessOptions {
@@ -173,7 +172,7 @@ async fn an_invalid_plan_gets_exactly_one_replan_carrying_the_error() {
     .await;
     let record = h.run(task).await;
     assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
-    let requests = h.planner.requests.lock().unwrap().clone();
+    let requests = h.planner.requests();
     assert_eq!(requests.len(), 2);
     let correction = requests[1].messages.last().unwrap();
     assert_eq!(correction.role, Role::User);
@@ -230,8 +229,8 @@ async fn token_and_cost_totals_equal_the_reported_usage() {
     let record = h.run("market research on inference hardware").await;
     assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
     let cost = record.cost();
-    let planner_usage = h.planner.usages.lock().unwrap().clone();
-    let executor_usage = h.executor.usages.lock().unwrap().clone();
+    let planner_usage = h.planner.usages();
+    let executor_usage = h.executor.usages();
     let sum = |u: &[planex_core::Usage]| {
         u.iter()
             .map(|u| u.prompt_tokens + u.completion_tokens)
@@ -265,7 +264,7 @@ async fn token_and_cost_totals_equal_the_reported_usage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_tools_feed_json_fields_to_later_steps() {
     let task = "search then summarize";
-    let steps = plan(json!([
+    let steps = plan_json(json!([
         {"step_id": 1, "tool_name": "search", "args": {"query": "h200 price"}, "depends_on": []},
         {"step_id": 2, "tool_name": "summarize", "args": {"text": "about {step_1_result.query}"}, "depends_on": [1]}
     ]));
@@ -279,7 +278,7 @@ async fn http_tools_feed_json_fields_to_later_steps() {
     let search = record.steps[&StepId(1)].result.clone().unwrap();
     assert_eq!(search["query"], "h200 price");
     assert!(search["results"].as_array().is_some_and(|r| !r.is_empty()));
-    let prompt = h.executor.requests.lock().unwrap().last().unwrap().messages[1]
+    let prompt = h.executor.requests().last().unwrap().messages[1]
         .content
         .clone();
     assert!(prompt.ends_with("about h200 price"), "{prompt}");

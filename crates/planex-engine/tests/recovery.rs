@@ -89,7 +89,7 @@ async fn reserve(ledger: &MemoryLedger, id: &str, usd: &str) {
 }
 
 async fn create(store: &MemoryStore, id: &str) -> TaskId {
-    planex_store::conformance::create(store, id).await
+    planex_testkit::store::planning_task(store, id).await
 }
 
 /// Starts `task` with one root step on `tier`.
@@ -98,7 +98,7 @@ async fn start(store: &MemoryStore, task: &TaskId, tier: &str) {
         .start_task(
             task,
             serde_json::json!({}),
-            vec![planex_store::conformance::spec(1, &[], tier)],
+            vec![planex_testkit::store::step_spec(1, &[], tier)],
             Vec::new(),
         )
         .await

@@ -2,9 +2,6 @@
 //! HTTP, real tier clients, the memory store and in-process workers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{WAIT, llm_tool, sim_config, tier};
 use planex_core::{Catalog, Decimal, StepId, ToolSpec};
 use planex_engine::{
     Engine, EngineSettings, Escalation, Models, RouteRule, RoutingSettings, TaskRequest,
@@ -13,6 +10,10 @@ use planex_engine::{
 use planex_llm::Tier;
 use planex_sim::{SimConfig, SimServer, Workload};
 use planex_store::{MemoryStore, StepState, Store, TaskRecord, TaskStatus};
+use planex_testkit::engine_harness::WAIT;
+use planex_testkit::fixtures::llm_tool;
+use planex_testkit::llm::sim_tier_config;
+use planex_testkit::sim;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,7 +40,7 @@ impl Options {
     fn new(plan: serde_json::Value) -> Self {
         Options {
             plan,
-            small: sim_config("sim-small"),
+            small: sim::config("sim-small"),
             routing: RoutingSettings::default(),
         }
     }
@@ -61,23 +62,22 @@ impl Stack {
     async fn start(options: Options) -> Stack {
         let mut workload = Workload::default();
         workload.insert(TASK, vec![options.plan.to_string()]);
-        let planner = SimServer::start(SimConfig {
+        let planner = sim::start(SimConfig {
             workload,
-            ..sim_config("sim-planner")
+            ..sim::config("sim-planner")
         })
-        .await
-        .unwrap();
-        let small = SimServer::start(options.small).await.unwrap();
-        let medium = SimServer::start(sim_config("sim-medium")).await.unwrap();
+        .await;
+        let small = sim::start(options.small).await;
+        let medium = sim::start(sim::config("sim-medium")).await;
         let client = reqwest::Client::new();
-        let mut small_tier = tier("small", &small, "sim-small", "0.96", "6000");
+        let mut small_tier = sim_tier_config("small", &small, "sim-small", "0.96", "6000");
         small_tier.escalate_to = Some("medium".into());
         small_tier.retry.max_retries = 1;
         let mut models = Models::new();
         for config in [
-            tier("planner", &planner, "sim-planner", "4.54", "2500"),
+            sim_tier_config("planner", &planner, "sim-planner", "4.54", "2500"),
             small_tier,
-            tier("medium", &medium, "sim-medium", "2.20", "3000"),
+            sim_tier_config("medium", &medium, "sim-medium", "2.20", "3000"),
         ] {
             models.insert(Arc::new(Tier::new(config, client.clone()).unwrap()));
         }
@@ -175,7 +175,7 @@ async fn a_step_failing_on_its_tier_succeeds_after_escalation() {
     let stack = Stack::start(Options {
         small: SimConfig {
             error_rate: 1.0,
-            ..sim_config("sim-small")
+            ..sim::config("sim-small")
         },
         ..Options::new(two_step_plan("compare"))
     })
@@ -221,7 +221,7 @@ async fn output_failing_the_schema_escalates_and_both_tiers_are_charged() {
     let stack = Stack::start(Options {
         small: SimConfig {
             malformed_rate: 1.0,
-            ..sim_config("sim-small")
+            ..sim::config("sim-small")
         },
         ..Options::new(json!({"steps": [
             {"step_id": 1, "tool_name": "label", "args": {"text": "H200 vs L40S"}, "depends_on": []}
@@ -268,7 +268,7 @@ async fn a_step_failing_on_both_tiers_reports_the_escalation() {
     let stack = Stack::start(Options {
         small: SimConfig {
             malformed_rate: 1.0,
-            ..sim_config("sim-small")
+            ..sim::config("sim-small")
         },
         ..Options::new(json!({"steps": [
             {"step_id": 1, "tool_name": "label", "args": {"text": "x #sim:malformed"}, "depends_on": []}

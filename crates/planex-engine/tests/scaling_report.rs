@@ -2,15 +2,15 @@
 //! TTFT and healthy endpoints from the tier clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::{llm_tool, sim_config, tier};
 use planex_core::Catalog;
 use planex_engine::scaling::{ScalingAction, ScalingRule, ScalingSettings};
 use planex_engine::{Engine, EngineSettings, Models, TaskRequest};
 use planex_llm::Tier;
-use planex_sim::{SimConfig, SimServer, Workload};
+use planex_sim::{SimConfig, Workload};
 use planex_store::{MemoryStore, Store};
+use planex_testkit::fixtures::llm_tool;
+use planex_testkit::llm::sim_tier_config;
+use planex_testkit::sim;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -22,19 +22,18 @@ async fn a_queue_with_no_workers_asks_for_more_executor_nodes() {
         .collect();
     let mut workload = Workload::default();
     workload.insert(task, vec![json!({ "steps": steps }).to_string()]);
-    let planner = SimServer::start(SimConfig {
+    let planner = sim::start(SimConfig {
         workload,
         ttft_ms: 5,
-        ..sim_config("sim-planner")
+        ..sim::config("sim-planner")
     })
-    .await
-    .unwrap();
-    let executor = SimServer::start(sim_config("sim-executor")).await.unwrap();
+    .await;
+    let executor = sim::start(sim::config("sim-executor")).await;
     let client = reqwest::Client::new();
     let mut models = Models::new();
     for config in [
-        tier("planner", &planner, "sim-planner", "4.54", "2500"),
-        tier("executor", &executor, "sim-executor", "0.96", "6000"),
+        sim_tier_config("planner", &planner, "sim-planner", "4.54", "2500"),
+        sim_tier_config("executor", &executor, "sim-executor", "0.96", "6000"),
     ] {
         models.insert(Arc::new(Tier::new(config, client.clone()).unwrap()));
     }

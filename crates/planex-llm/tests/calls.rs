@@ -80,7 +80,7 @@ async fn an_unknown_model_is_a_404_and_not_retried() {
         vec![Endpoint::new(sim.base_url())],
         Price::free(),
     );
-    config.retry = common::fast_retry(3);
+    config.retry = planex_testkit::llm::fast_retry(3);
     let tier = Tier::new(config, planex_llm::default_client().unwrap()).unwrap();
     let failure = tier
         .chat(&ask("hi"), &CallContext::default())

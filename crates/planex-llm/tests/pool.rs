@@ -5,13 +5,14 @@
 
 mod common;
 
-use common::{MODEL, ask, fast_retry};
+use common::{MODEL, ask};
 use planex_core::Price;
 use planex_llm::{
     CallContext, ChatModel, Endpoint, EndpointState, HealthEvent, HealthEventKind, HealthPolicy,
     LlmError, Tier, TierConfig, TierSet, TierSetError,
 };
 use planex_sim::{SimConfig, SimServer};
+use planex_testkit::llm::fast_retry;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;

@@ -43,7 +43,7 @@ async fn submit_wait_read_and_stream_events() {
     assert_eq!(cost["cost_center"], "default");
     // The caller's request id reached the planner's model server (it echoes the header back).
     assert_eq!(
-        h.planner.echoed_ids.lock().unwrap()[0].as_deref(),
+        h.planner.echoed_request_ids()[0].as_deref(),
         Some("req-abc-123")
     );
 

@@ -82,7 +82,7 @@ async fn over_budget_replans_once_with_a_stricter_limit() {
         view["cost"]["by_stage"]["plan"]["calls"], 2,
         "the first plan and one re-plan"
     );
-    let requests = h.planner.requests.lock().unwrap().clone();
+    let requests = h.planner.requests();
     assert_eq!(requests.len(), 2);
     let replan = &requests[1];
     let schema = &replan.response_format.as_ref().unwrap()["json_schema"]["schema"];
@@ -218,7 +218,7 @@ async fn a_spent_tenant_budget_refuses_before_planning() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escalation_to_a_dearer_tier_is_rechecked() {
-    let failing = common::plan(
+    let failing = planex_testkit::fixtures::plan_json(
         json!([{"step_id": 1, "tool_name": "lookup", "args": {"topic": "x #sim:fail=500"}, "depends_on": []}]),
     );
     let h = Harness::start(Options {
@@ -275,8 +275,8 @@ async fn fifty_concurrent_tasks_never_overspend_a_tenant_budget() {
         planex_engine::BudgetSettings::default(),
     );
     let catalog = planex_core::Catalog::new(vec![
-        common::llm_tool("lookup", "topic", "executor"),
-        common::llm_tool("summarize", "text", "executor"),
+        planex_testkit::fixtures::llm_tool("lookup", "topic", "executor"),
+        planex_testkit::fixtures::llm_tool("summarize", "text", "executor"),
     ])
     .unwrap();
     let planner_price = Price::GpuHour {

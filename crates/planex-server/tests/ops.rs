@@ -199,7 +199,7 @@ async fn openapi_documents_every_route() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_on_a_socket_and_stops_gracefully() {
-    let hanging = common::plan(
+    let hanging = planex_testkit::fixtures::plan_json(
         json!([{"step_id": 1, "tool_name": "lookup", "args": {"topic": "wait #sim:hang"}, "depends_on": []}]),
     );
     let h = Harness::start(Options {

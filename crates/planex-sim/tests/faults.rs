@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{chat, client, executor_body, planner_body, start};
+use common::{chat, client, executor_body, planner_body};
 use planex_sim::SimConfig;
+use planex_testkit::sim::start;
 use serde_json::{Value, json};
 
 #[tokio::test]

@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{chat, planner_body, start, validate_plan};
+use common::{chat, planner_body, validate_plan};
 use planex_sim::{SimConfig, Workload};
+use planex_testkit::sim::start;
 use serde_json::{Value, json};
 
 async fn plan_text(server: &planex_sim::SimServer, task: &str, max: usize) -> String {
@@ -108,8 +109,7 @@ fn args_into_config_reads_workload_and_reports_bad_lines() {
         #[command(flatten)]
         sim: planex_sim::SimArgs,
     }
-    let dir = std::env::temp_dir().join(format!("planex-sim-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = planex_testkit::temp_dir::fresh("planex-sim-test").unwrap();
     let good = dir.join("good.jsonl");
     std::fs::write(&good, "{\"task\":\"t\",\"plan\":{\"steps\":[]}}\n").unwrap();
     let bad = dir.join("bad.jsonl");

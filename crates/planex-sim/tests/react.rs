@@ -4,8 +4,9 @@
 
 mod common;
 
-use common::{catalog, chat, planner_body, start};
+use common::{catalog, chat, planner_body};
 use planex_sim::{SimConfig, Workload};
+use planex_testkit::sim::start;
 use serde_json::{Value, json};
 
 const TASK: &str = "Find two prices and summarize them";

@@ -121,7 +121,7 @@ pub enum LedgerError {
 }
 
 /// Where spend is booked. Every backend gives the same semantics; the conformance suite
-/// (`ledger_conformance_tests!`) checks them.
+/// (`planex_testkit::ledger_conformance_tests!`) checks them.
 #[async_trait]
 pub trait SpendLedger: Send + Sync + 'static {
     /// Atomically: if every limited account has `spent + reserved + amount <= limit` (and the

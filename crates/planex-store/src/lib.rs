@@ -6,14 +6,11 @@
 //! enqueue the newly ready ones, emit events, finish the task): scheduling is event driven, with no
 //! polling, and a duplicate or late completion changes nothing.
 //!
-//! `memory` is the embedded default; `redis` serves many processes on many machines. The `conformance` module is a test suite any backend runs
-//! unchanged (`conformance_tests!`), so a second backend is held to the same semantics.
+//! `memory` is the embedded default; `redis` serves many processes on many machines. Every
+//! backend runs the same conformance suite unchanged (`planex_testkit::conformance_tests!`, from
+//! the dev-only planex-testkit crate), so a second backend is held to the same semantics.
 
-#[cfg(feature = "conformance")]
-pub mod conformance;
 mod ledger;
-#[cfg(feature = "conformance")]
-pub mod ledger_conformance;
 mod memory;
 mod plan_cache;
 mod redis;
@@ -25,8 +22,6 @@ pub use ledger::{
 };
 pub use memory::{MemoryStore, MemoryStoreOptions};
 pub use plan_cache::{MemoryPlanCache, PlanCache, PlanCacheError};
-#[cfg(feature = "conformance")]
-pub use redis::testing::RedisServer;
 pub use redis::{RedisStore, RedisStoreOptions};
 pub use types::{
     Completion, DeadLetter, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord,

@@ -1,6 +1,7 @@
 //! The conformance suite against the in-process store.
 
-use planex_store::{MemoryStore, MemoryStoreOptions, Store, conformance::MAX_DELIVERIES};
+use planex_store::{MemoryStore, MemoryStoreOptions, Store};
+use planex_testkit::conformance::MAX_DELIVERIES;
 use std::sync::Arc;
 
 async fn memory_store() -> Arc<dyn Store> {
@@ -10,4 +11,4 @@ async fn memory_store() -> Arc<dyn Store> {
     }))
 }
 
-planex_store::conformance_tests!(memory_store);
+planex_testkit::conformance_tests!(memory_store);

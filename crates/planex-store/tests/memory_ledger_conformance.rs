@@ -11,5 +11,5 @@ async fn memory_cache() -> Arc<dyn PlanCache> {
     Arc::new(MemoryPlanCache::new(100))
 }
 
-planex_store::ledger_conformance_tests!(memory_ledger);
-planex_store::plan_cache_conformance_tests!(memory_cache);
+planex_testkit::ledger_conformance_tests!(memory_ledger);
+planex_testkit::plan_cache_conformance_tests!(memory_cache);

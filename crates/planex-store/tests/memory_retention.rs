@@ -7,7 +7,7 @@ use planex_store::{MemoryStore, MemoryStoreOptions, Store, TaskStatus};
 use std::time::Duration;
 
 async fn create(store: &MemoryStore, id: &str) -> TaskId {
-    planex_store::conformance::create(store, id).await
+    planex_testkit::store::planning_task(store, id).await
 }
 
 async fn finish(store: &MemoryStore, id: &TaskId) {
@@ -82,13 +82,13 @@ async fn defaults_keep_a_week_and_a_hundred_thousand_tasks() {
 #[tokio::test]
 async fn dead_letters_are_capped_newest_kept() {
     use planex_store::StepOutcome;
-    use planex_store::conformance::{new_task, spec};
+    use planex_testkit::store::{running_task, step_spec};
     let store = MemoryStore::with_options(MemoryStoreOptions {
         dead_letter_cap: 1,
         ..MemoryStoreOptions::default()
     });
     for error in ["first", "second"] {
-        new_task(&store, vec![spec(1, &[], "x")]).await;
+        running_task(&store, vec![step_spec(1, &[], "x")]).await;
         let lease = store
             .claim("x", "w", 1, Duration::from_secs(30), Duration::from_secs(5))
             .await

@@ -2,16 +2,22 @@
 //! test binary (a free loopback port, no persistence); each test gets its own key prefix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use planex_store::conformance::MAX_DELIVERIES;
-use planex_store::{RedisServer, RedisStore, RedisStoreOptions, Store};
+use planex_store::{RedisStore, RedisStoreOptions, Store};
+use planex_testkit::conformance::MAX_DELIVERIES;
+use planex_testkit::redis::RedisServer;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 static SERVER: OnceLock<RedisServer> = OnceLock::new();
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
+/// The redis-server this test binary shares, started by the first test that needs it.
+fn server() -> &'static RedisServer {
+    SERVER.get_or_init(|| RedisServer::start().expect("start a private redis-server"))
+}
+
 async fn redis_store() -> Arc<dyn Store> {
-    let server = SERVER.get_or_init(RedisServer::start);
+    let server = server();
     let options = RedisStoreOptions {
         prefix: format!("c{}", NEXT.fetch_add(1, Ordering::Relaxed)),
         max_deliveries: MAX_DELIVERIES,
@@ -24,7 +30,7 @@ async fn redis_store() -> Arc<dyn Store> {
     )
 }
 
-planex_store::conformance_tests!(redis_store);
+planex_testkit::conformance_tests!(redis_store);
 
 async fn redis_ledger() -> Arc<dyn planex_store::SpendLedger> {
     redis_backend().await
@@ -35,7 +41,7 @@ async fn redis_cache() -> Arc<dyn planex_store::PlanCache> {
 }
 
 async fn redis_backend() -> Arc<RedisStore> {
-    let server = SERVER.get_or_init(RedisServer::start);
+    let server = server();
     let options = RedisStoreOptions {
         prefix: format!("l{}", NEXT.fetch_add(1, Ordering::Relaxed)),
         ..RedisStoreOptions::default()
@@ -49,40 +55,36 @@ async fn redis_backend() -> Arc<RedisStore> {
 
 mod ledger {
     use super::*;
-    planex_store::ledger_conformance_tests!(redis_ledger);
-    planex_store::plan_cache_conformance_tests!(redis_cache);
+    planex_testkit::ledger_conformance_tests!(redis_ledger);
+    planex_testkit::plan_cache_conformance_tests!(redis_cache);
 }
 
 /// Redis-only behaviour: restarts, batching, expiry.
 mod redis_only {
     use super::*;
     use futures::StreamExt;
-    use planex_store::conformance::{new_task, spec};
-    use planex_store::{Completion, EventKind, StepOutcome, TaskStatus};
+    use planex_store::{Completion, EventKind, TaskStatus};
+    use planex_testkit::store::{running_task, step_spec, succeeded};
     use std::time::Duration;
-
-    fn ok(text: &str) -> StepOutcome {
-        StepOutcome::Succeeded {
-            result: serde_json::json!(text),
-            attempts: 1,
-            calls: vec![],
-        }
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn state_and_event_watchers_survive_a_redis_restart() {
-        let mut server = RedisServer::start_with(true);
+        let mut server = RedisServer::start_with(true).expect("start a private redis-server");
         let store = RedisStore::connect(&server.url()).await.unwrap();
-        let task = new_task(&store, vec![spec(1, &[], "x"), spec(2, &[1], "x")]).await;
+        let task = running_task(
+            &store,
+            vec![step_spec(1, &[], "x"), step_spec(2, &[1], "x")],
+        )
+        .await;
         let mut events = store.events(&task).await.unwrap();
         let first = store
             .claim("x", "w", 1, Duration::from_secs(30), Duration::from_secs(5))
             .await
             .unwrap()
             .remove(0);
-        tokio::task::block_in_place(|| server.restart());
+        tokio::task::block_in_place(|| server.restart()).expect("restart the redis-server");
         // The connection manager reconnects by itself; the completion retries over the gap.
-        let applied = store.complete(&first, ok("one")).await.unwrap();
+        let applied = store.complete(&first, succeeded("one")).await.unwrap();
         assert!(
             matches!(applied, Completion::Applied { ref newly_ready, .. } if newly_ready.len() == 1)
         );
@@ -95,7 +97,7 @@ mod redis_only {
             1,
             "the step enqueued after the restart is claimable"
         );
-        store.complete(&second[0], ok("two")).await.unwrap();
+        store.complete(&second[0], succeeded("two")).await.unwrap();
         let mut seen = Vec::new();
         while let Some(event) = tokio::time::timeout(Duration::from_secs(10), events.next())
             .await
@@ -125,8 +127,8 @@ mod redis_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_completions_are_batched_and_each_applied_once() {
         let store = redis_backend().await;
-        let steps: Vec<_> = (1..=300).map(|i| spec(i, &[], "x")).collect();
-        let task = new_task(&*store, steps).await;
+        let steps: Vec<_> = (1..=300).map(|i| step_spec(i, &[], "x")).collect();
+        let task = running_task(&*store, steps).await;
         let mut leases = Vec::new();
         while leases.len() < 300 {
             let got = store
@@ -147,7 +149,7 @@ mod redis_only {
             let store = store.clone();
             let text = format!("r{}", lease.spec.step_id);
             handles.push(tokio::spawn(async move {
-                store.complete(&lease, ok(&text)).await
+                store.complete(&lease, succeeded(&text)).await
             }));
         }
         let mut finished = 0;
@@ -164,7 +166,7 @@ mod redis_only {
         // Completing everything again changes nothing.
         for lease in &leases {
             assert_eq!(
-                store.complete(lease, ok("late")).await.unwrap(),
+                store.complete(lease, succeeded("late")).await.unwrap(),
                 Completion::Duplicate
             );
         }
@@ -178,7 +180,7 @@ mod redis_only {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn finished_tasks_expire_and_unknown_urls_fail_clearly() {
-        let server = SERVER.get_or_init(RedisServer::start);
+        let server = server();
         let options = RedisStoreOptions {
             prefix: format!("e{}", NEXT.fetch_add(1, Ordering::Relaxed)),
             finished_task_ttl: Some(Duration::from_secs(600)),
@@ -187,13 +189,13 @@ mod redis_only {
         let store = RedisStore::connect_with(&server.url(), options.clone())
             .await
             .unwrap();
-        let task = new_task(&store, vec![spec(1, &[], "x")]).await;
+        let task = running_task(&store, vec![step_spec(1, &[], "x")]).await;
         let lease = store
             .claim("x", "w", 1, Duration::from_secs(30), Duration::from_secs(5))
             .await
             .unwrap()
             .remove(0);
-        store.complete(&lease, ok("done")).await.unwrap();
+        store.complete(&lease, succeeded("done")).await.unwrap();
         let client = redis::Client::open(server.url()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let ttl: i64 = redis::cmd("TTL")

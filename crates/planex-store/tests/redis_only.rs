@@ -5,17 +5,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use planex_core::TaskId;
-use planex_store::conformance::{create, new_task, spec};
 use planex_store::{
-    RedisServer, RedisStore, RedisStoreOptions, StepLease, StepOutcome, Store, StoreError,
-    TaskStatus, wait_for_status,
+    RedisStore, RedisStoreOptions, StepLease, Store, StoreError, TaskStatus, wait_for_status,
 };
+use planex_testkit::redis::RedisServer;
+use planex_testkit::store::{planning_task, running_task, step_spec, succeeded};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A private redis-server and a store on it with key prefix PREFIX.
 async fn started(prefix: &str) -> (RedisServer, RedisStore) {
-    let server = RedisServer::start();
+    let server = RedisServer::start().expect("start a private redis-server");
     let options = RedisStoreOptions {
         prefix: prefix.into(),
         ..RedisStoreOptions::default()
@@ -31,24 +31,16 @@ async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
     client.get_multiplexed_async_connection().await.unwrap()
 }
 
-fn ok(result: &str) -> StepOutcome {
-    StepOutcome::Succeeded {
-        result: serde_json::json!(result),
-        attempts: 1,
-        calls: Vec::new(),
-    }
-}
-
 /// Two workers of tier x: HOLDER keeps the step it claimed (its lease is returned), IDLE claims
 /// one and completes it.
 async fn holder_and_idle(store: &RedisStore, holder: &str, idle: &str) -> StepLease {
-    new_task(store, vec![spec(1, &[], "x"), spec(2, &[], "x")]).await;
+    running_task(store, vec![step_spec(1, &[], "x"), step_spec(2, &[], "x")]).await;
     let long = Duration::from_secs(30);
     let wait = Duration::from_secs(5);
     let mut held = store.claim("x", holder, 1, long, wait).await.unwrap();
     let done = store.claim("x", idle, 1, long, wait).await.unwrap();
     assert_eq!((held.len(), done.len()), (1, 1));
-    store.complete(&done[0], ok("r")).await.unwrap();
+    store.complete(&done[0], succeeded("r")).await.unwrap();
     held.remove(0)
 }
 
@@ -57,11 +49,14 @@ async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
     let (server, store) = started("rt").await;
     store.retire_worker("x", "never-ran").await.unwrap();
     holder_and_idle(&store, "w1", "w2").await;
-    assert_eq!(server.consumers("rt:ready:{x}").await, ["w1", "w2"]);
+    assert_eq!(
+        server.consumers("rt:ready:{x}").await.unwrap(),
+        ["w1", "w2"]
+    );
     store.retire_worker("x", "w1").await.unwrap();
     store.retire_worker("x", "w2").await.unwrap();
     assert_eq!(
-        server.consumers("rt:ready:{x}").await,
+        server.consumers("rt:ready:{x}").await.unwrap(),
         ["w1"],
         "w2 is gone; w1 still holds a step and stays"
     );
@@ -83,7 +78,10 @@ async fn idle_workers_holding_nothing_are_pruned() {
     let held = holder_and_idle(&store, "holder", "dead").await;
     let hour = Duration::from_secs(3600);
     assert_eq!(store.retire_idle_workers("x", hour).await.unwrap(), 0);
-    assert_eq!(server.consumers("pr:ready:{x}").await, ["dead", "holder"]);
+    assert_eq!(
+        server.consumers("pr:ready:{x}").await.unwrap(),
+        ["dead", "holder"]
+    );
     assert_eq!(
         store
             .retire_idle_workers("x", Duration::ZERO)
@@ -92,11 +90,11 @@ async fn idle_workers_holding_nothing_are_pruned() {
         1
     );
     assert_eq!(
-        server.consumers("pr:ready:{x}").await,
+        server.consumers("pr:ready:{x}").await.unwrap(),
         ["holder"],
         "the one holding a step stays"
     );
-    store.complete(&held, ok("r")).await.unwrap();
+    store.complete(&held, succeeded("r")).await.unwrap();
 }
 
 /// A task started by the previous layout (open count in the task hash, no task text in the
@@ -104,7 +102,11 @@ async fn idle_workers_holding_nothing_are_pruned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_started_by_the_previous_layout_still_finishes() {
     let (server, store) = started("old").await;
-    let task = new_task(&store, vec![spec(1, &[], "x"), spec(2, &[1], "x")]).await;
+    let task = running_task(
+        &store,
+        vec![step_spec(1, &[], "x"), step_spec(2, &[1], "x")],
+    )
+    .await;
     // Rewrite it into the previous layout.
     let mut conn = raw(&server).await;
     let tkey = format!("old:task:{{{}}}", task.0);
@@ -133,7 +135,7 @@ async fn a_task_started_by_the_previous_layout_still_finishes() {
         assert_eq!(lease.spec.step_id.0, step);
         assert_eq!(lease.task_text, "t", "the text comes from the task hash");
         store
-            .complete(&lease, ok(&format!("r{step}")))
+            .complete(&lease, succeeded(&format!("r{step}")))
             .await
             .unwrap();
     }
@@ -156,7 +158,11 @@ async fn staging_keys(conn: &mut redis::aio::MultiplexedConnection, task: &TaskI
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starting_a_task_leaves_no_staging_key_and_no_expiry() {
     let (server, store) = started("st").await;
-    let task = new_task(&store, vec![spec(1, &[], "x"), spec(2, &[1], "x")]).await;
+    let task = running_task(
+        &store,
+        vec![step_spec(1, &[], "x"), step_spec(2, &[1], "x")],
+    )
+    .await;
     let mut conn = raw(&server).await;
     let ttl: i64 = redis::cmd("TTL")
         .arg(format!("st:task:{{{}}}:steps", task.0))
@@ -175,7 +181,7 @@ async fn starting_a_task_leaves_no_staging_key_and_no_expiry() {
         .start_task(
             &task,
             serde_json::json!({}),
-            vec![spec(1, &[], "x")],
+            vec![step_spec(1, &[], "x")],
             Vec::new(),
         )
         .await;
@@ -192,8 +198,8 @@ async fn starting_a_task_leaves_no_staging_key_and_no_expiry() {
 
     // Two starts of one task at once, with plans of 3 and 5 steps: one wins, whole.
     for round in 0..20 {
-        let task = create(&store, &format!("race-{round}")).await;
-        let plan = |n: u32| (1..=n).map(|i| spec(i, &[], "y")).collect::<Vec<_>>();
+        let task = planning_task(&store, &format!("race-{round}")).await;
+        let plan = |n: u32| (1..=n).map(|i| step_spec(i, &[], "y")).collect::<Vec<_>>();
         let (a, b) = tokio::join!(
             store.start_task(&task, serde_json::json!({}), plan(3), Vec::new()),
             store.start_task(&task, serde_json::json!({}), plan(5), Vec::new()),
@@ -221,7 +227,7 @@ async fn many_watchers_at_once_each_see_their_task_and_leave_no_subscription() {
     let store = Arc::new(store);
     let mut tasks = Vec::new();
     for _ in 0..TASKS {
-        tasks.push(new_task(&*store, vec![spec(1, &[], "x")]).await);
+        tasks.push(running_task(&*store, vec![step_spec(1, &[], "x")]).await);
     }
     let waiters: Vec<_> = tasks
         .iter()
@@ -251,7 +257,7 @@ async fn many_watchers_at_once_each_see_their_task_and_leave_no_subscription() {
             TASKS - done
         );
         for lease in &leases {
-            store.complete(lease, ok("r")).await.unwrap();
+            store.complete(lease, succeeded("r")).await.unwrap();
         }
         done += leases.len();
     }

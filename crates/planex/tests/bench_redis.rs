@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use assert_cmd::Command;
-use planex_store::RedisServer;
+use planex_testkit::redis::RedisServer;
 
 fn throughput(redis: &RedisServer, model: &str, extra: &[&str]) -> serde_json::Value {
     let output = Command::cargo_bin("planex")
@@ -39,7 +39,7 @@ fn throughput(redis: &RedisServer, model: &str, extra: &[&str]) -> serde_json::V
 
 #[test]
 fn planex_steps_and_bare_jobs_all_finish_and_are_counted() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("start a private redis-server");
     let planex = throughput(&redis, "noop", &["--clients", "4"]);
     assert_eq!(planex["steps"], 200.0, "{planex}");
     assert_eq!(planex["clients"], 4, "{planex}");
@@ -73,7 +73,7 @@ fn planex_steps_and_bare_jobs_all_finish_and_are_counted() {
 
 #[test]
 fn variants_run_interleaved_are_summarised_and_leave_no_keys() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().expect("start a private redis-server");
     let out = throughput(&redis, "bare,noop", &["--runs", "2"]);
     let variants = out["summary"]["variants"].as_array().unwrap();
     let names: Vec<&str> = variants

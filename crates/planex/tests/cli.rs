@@ -2,21 +2,16 @@
 //! `planex sim` process standing in for real model servers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli_command;
 mod sim_process;
 
+use cli_command::planex;
 use sim_process::SimProcess;
 
 use assert_cmd::Command;
 use std::time::Duration;
 
 const TASK: &str = "Compare H200 and L40S GPU clouds for serving a 70B model";
-
-fn planex() -> Command {
-    let mut cmd = Command::cargo_bin("planex").unwrap();
-    cmd.env_remove("PLANEX_LOG")
-        .timeout(Duration::from_secs(120));
-    cmd
-}
 
 #[test]
 fn run_with_the_embedded_default_prints_a_full_simulated_run() {
@@ -183,19 +178,7 @@ fn reqwest_stats(base_url: &str) -> serde_json::Value {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("planex-cli-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    planex_testkit::temp_dir::fresh("planex-cli").unwrap()
 }
 
 /// Regression: `PLANEX_LOG` (the log filter) was read as a config override and rejected as an

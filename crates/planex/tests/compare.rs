@@ -2,17 +2,12 @@
 //! exactly, and comparison totals that equal the sums of per-call usage and the simulators' counts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli_command;
+
 use assert_cmd::Command;
+use cli_command::planex;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::time::Duration;
-
-fn planex() -> Command {
-    let mut cmd = Command::cargo_bin("planex").unwrap();
-    cmd.env_remove("PLANEX_LOG")
-        .timeout(Duration::from_secs(120));
-    cmd
-}
 
 fn workload(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -222,7 +222,7 @@ async fn a_redis_restart_mid_run_is_survived_by_every_process() {
         matches!(kind, EventKind::StepCompleted { .. })
     })
     .await;
-    tokio::task::block_in_place(|| cluster.redis.restart());
+    tokio::task::block_in_place(|| cluster.redis.restart()).expect("restart the redis-server");
     // The API replica reconnects by itself too: a task submitted after the restart runs.
     tasks.push(cluster.submit("Question asked after the restart").await);
     for task in &tasks {
@@ -357,7 +357,11 @@ async fn sigterm_releases_held_steps_without_counting_a_delivery() {
         "back in the ready queue at once"
     );
     // It left the tier's consumer group: past workers do not pile up there.
-    let consumers = cluster.redis.consumers("px:ready:{executor}").await;
+    let consumers = cluster
+        .redis
+        .consumers("px:ready:{executor}")
+        .await
+        .unwrap();
     assert!(consumers.is_empty(), "{consumers:?}");
 }
 
@@ -385,7 +389,7 @@ fn worker_refuses_a_private_store_and_unknown_tiers_with_clear_errors() {
 
 #[test]
 fn worker_with_an_unusable_metrics_address_fails_before_claiming() {
-    let redis = planex_store::RedisServer::start();
+    let redis = planex_testkit::redis::RedisServer::start().expect("start a private redis-server");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_planex"))
         .args(["worker", "--tier", "executor", "--store", &redis.url()])
         .args(["--metrics-addr", "not-an-address"])

@@ -1,31 +1,16 @@
 //! `planex route explain`, `planex scale status` and the start-up model pin, as processes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli_command;
 mod sim_process;
 
+use cli_command::planex;
 use sim_process::SimProcess;
 
-use assert_cmd::Command;
 use std::path::PathBuf;
-use std::time::Duration;
-
-fn planex() -> Command {
-    let mut cmd = Command::cargo_bin("planex").unwrap();
-    cmd.env_remove("PLANEX_LOG")
-        .timeout(Duration::from_secs(120));
-    cmd
-}
 
 fn tempdir() -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "planex-route-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    planex_testkit::temp_dir::fresh("planex-route").unwrap()
 }
 
 const ROUTING: &str = r#"

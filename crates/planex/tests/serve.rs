@@ -41,9 +41,8 @@ fn serve_runs_tasks_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let line = sim_process::first_line(&mut child, "planex serve");
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
+    let addr = planex_testkit::process::first_url(&line)
+        .and_then(|url| url.strip_prefix("http://"))
         .unwrap()
         .to_owned();
     let (status, body) = http(

@@ -1,10 +1,12 @@
-//! Shared helpers of the integration tests: simulator start-up and tier construction.
+//! Shared helpers of the integration tests: simulator start-up and tier construction (the
+//! simulator and the fast retries come from planex-testkit).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use planex_core::Price;
-use planex_llm::{ChatMessage, ChatRequest, Endpoint, RetryPolicy, Tier, TierConfig};
+use planex_llm::{ChatMessage, ChatRequest, Endpoint, Tier, TierConfig};
 use planex_sim::{SimConfig, SimServer};
+use planex_testkit::llm::fast_retry;
 use std::time::Duration;
 
 /// The model the test simulators serve.
@@ -12,25 +14,11 @@ pub const MODEL: &str = "sim-model";
 
 /// Starts a simulator on 127.0.0.1 with an ephemeral port.
 pub async fn start_sim() -> SimServer {
-    let config = SimConfig {
-        host: "127.0.0.1".to_string(),
-        port: 0,
-        model: MODEL.to_string(),
+    planex_testkit::sim::start(SimConfig {
         output_tokens: 16,
-        ..SimConfig::default()
-    };
-    SimServer::start(config).await.expect("simulator starts")
-}
-
-/// A retry policy with tiny, deterministic backoffs (configuration, not a sleep to wait for state).
-pub fn fast_retry(max_retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_retries,
-        initial_backoff: Duration::from_millis(5),
-        multiplier: 2.0,
-        max_backoff: Duration::from_millis(50),
-        jitter: 0.0,
-    }
+        ..planex_testkit::sim::config(MODEL)
+    })
+    .await
 }
 
 /// A tier over `base_urls` with fast retries.

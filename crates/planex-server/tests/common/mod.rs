@@ -9,88 +9,28 @@
     missing_docs
 )]
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use planex_core::{Catalog, Decimal, Price, ToolSpec};
+use planex_core::{Catalog, Decimal};
 use planex_engine::{
-    BudgetGuard, BudgetSettings, CacheSettings, Engine, EngineSettings, Models, PlanCacheLayer,
+    BudgetGuard, BudgetSettings, CacheSettings, Engine, EngineSettings, PlanCacheLayer,
 };
-use planex_llm::{
-    CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, Endpoint, RetryPolicy, Tier,
-    TierConfig,
-};
+use planex_llm::Endpoint;
 use planex_server::AppState;
 use planex_server::{ApiKeyEntry, ServerSettings};
-use planex_sim::{SimConfig, SimServer, Workload};
+use planex_sim::SimServer;
 use planex_store::{MemoryLedger, MemoryPlanCache, MemoryStore, Store};
+use planex_testkit::fixtures::{llm_tool, plan_json};
+use planex_testkit::llm::RecordingModel;
+use planex_testkit::sim_pair::{SimPair, SimPairOptions};
 use sha2::{Digest, Sha256};
-use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-pub fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_retries: 2,
-        initial_backoff: Duration::from_millis(5),
-        multiplier: 2.0,
-        max_backoff: Duration::from_millis(20),
-        jitter: 0.0,
-    }
-}
-
-fn price(usd_per_hour: &str, tps: &str) -> Price {
-    Price::GpuHour {
-        usd_per_hour: Decimal::from_str(usd_per_hour).unwrap(),
-        tokens_per_second: Decimal::from_str(tps).unwrap(),
-    }
-}
-
-fn tier(name: &str, sim: &SimServer, model: &str, price: Price) -> TierConfig {
-    let mut config = TierConfig::new(name, model, vec![Endpoint::new(sim.base_url())], price);
-    config.retry = fast_retry();
-    config.timeout = Duration::from_secs(10);
-    config
-}
-
-pub fn llm_tool(name: &str, arg: &str, tier: &str) -> ToolSpec {
-    ToolSpec::one_arg_llm(name, arg, tier, 64)
-}
-
-/// Records requests and the `X-Request-ID` the model server echoed back.
-pub struct RecordingModel {
-    pub inner: Arc<Tier>,
-    pub requests: Mutex<Vec<ChatRequest>>,
-    pub echoed_ids: Mutex<Vec<Option<String>>>,
-}
-
-#[async_trait]
-impl ChatModel for RecordingModel {
-    async fn chat(
-        &self,
-        request: &ChatRequest,
-        ctx: &CallContext,
-    ) -> Result<ChatOutcome, ChatFailure> {
-        self.requests.lock().unwrap().push(request.clone());
-        let outcome = self.inner.chat(request, ctx).await?;
-        self.echoed_ids
-            .lock()
-            .unwrap()
-            .push(outcome.response_request_id.clone());
-        Ok(outcome)
-    }
-    fn tier_name(&self) -> &str {
-        self.inner.name()
-    }
-    fn model_name(&self) -> &str {
-        self.inner.model()
-    }
-    fn price(&self) -> &Price {
-        self.inner.price()
-    }
-}
+/// Retries of the harness's tiers.
+const RETRIES: u32 = 2;
 
 /// One API key of a test: the plain token and its tenant.
 pub struct Key {
@@ -140,56 +80,20 @@ pub fn sha256_hex(token: &str) -> [u8; 32] {
 
 impl Harness {
     pub async fn start(options: Options) -> Harness {
-        let mut workload = Workload::default();
-        for (task, plans) in &options.workload {
-            workload.insert(task, plans.clone());
-        }
-        let planner_sim = SimServer::start(SimConfig {
-            port: 0,
-            model: "sim-planner".into(),
-            workload,
-            ..SimConfig::default()
+        let pair = SimPair::start(SimPairOptions {
+            workload: options.workload,
+            retries: RETRIES,
+            executor_escalates: options.escalate,
+            ..SimPairOptions::default()
         })
-        .await
-        .unwrap();
-        let executor_sim = SimServer::start(SimConfig {
-            port: 0,
-            model: "sim-executor".into(),
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let client = reqwest::Client::new();
-        let planner_tier = Arc::new(
-            Tier::new(
-                tier(
-                    "planner",
-                    &planner_sim,
-                    "sim-planner",
-                    price("4.54", "2500"),
-                ),
-                client.clone(),
-            )
-            .unwrap(),
-        );
-        let mut executor_config = tier(
-            "executor",
-            &executor_sim,
-            "sim-executor",
-            price("0.96", "6000"),
-        );
-        if options.escalate {
-            executor_config.escalate_to = Some("planner".into());
-        }
-        let executor_tier = Arc::new(Tier::new(executor_config, client).unwrap());
-        let planner = Arc::new(RecordingModel {
-            inner: planner_tier,
-            requests: Mutex::default(),
-            echoed_ids: Mutex::default(),
-        });
-        let mut models = Models::new();
-        models.insert(planner.clone());
-        models.insert(executor_tier);
+        .await;
+        let models = pair.models();
+        let SimPair {
+            planner_sim,
+            executor_sim,
+            planner,
+            ..
+        } = pair;
         let catalog = Arc::new(
             Catalog::new(vec![
                 llm_tool("lookup", "topic", "executor"),
@@ -310,15 +214,10 @@ impl Harness {
     }
 }
 
-/// A plan as JSON text.
-pub fn plan(steps: serde_json::Value) -> String {
-    serde_json::json!({ "steps": steps }).to_string()
-}
-
 /// `n` independent `lookup` steps.
 pub fn lookups(n: u32) -> String {
     let steps: Vec<serde_json::Value> = (1..=n)
         .map(|i| serde_json::json!({"step_id": i, "tool_name": "lookup", "args": {"topic": format!("topic {i}")}, "depends_on": []}))
         .collect();
-    plan(serde_json::Value::Array(steps))
+    plan_json(serde_json::Value::Array(steps))
 }

@@ -3,19 +3,8 @@
 
 use std::collections::HashSet;
 
-use planex_sim::{SimConfig, SimServer};
+use planex_sim::SimServer;
 use serde_json::{Value, json};
-
-/// Starts a server on 127.0.0.1:0 with `config` (host/port overridden).
-pub async fn start(config: SimConfig) -> SimServer {
-    SimServer::start(SimConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..config
-    })
-    .await
-    .unwrap()
-}
 
 thread_local! {
     // One client per test thread: building a native-tls client is slow, and each

@@ -26,8 +26,6 @@ mod keys;
 mod ledger;
 mod ops;
 mod scripts;
-#[cfg(feature = "conformance")]
-pub mod testing;
 
 use crate::types::*;
 use crate::{EventStream, Store};

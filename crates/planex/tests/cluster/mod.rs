@@ -7,22 +7,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use planex_core::TaskId;
-use planex_store::{RedisServer, RedisStore};
-use std::io::{BufRead, BufReader};
+use planex_store::RedisStore;
+use planex_testkit::process::{OutputLines, first_url};
+use planex_testkit::redis::RedisServer;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 pub const START: Duration = Duration::from_secs(60);
-static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A child process whose stdout lines arrive on a channel; stderr goes to `DIR/NAME.log`.
 pub struct Proc {
     pub name: String,
     child: Child,
-    lines: mpsc::Receiver<String>,
+    lines: OutputLines,
     log: PathBuf,
 }
 
@@ -37,16 +35,7 @@ impl Proc {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = OutputLines::read(child.stdout.take().unwrap());
         Proc {
             name: name.to_owned(),
             child,
@@ -57,20 +46,14 @@ impl Proc {
 
     /// The next stdout line containing `needle`, within `timeout`.
     pub fn wait_line(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "{} did not print {needle:?} within {timeout:?}; its log: {}\n{}",
-                    self.name,
-                    self.log.display(),
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                ),
-            }
-        }
+        self.lines.wait_for(needle, timeout).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; its log: {}\n{}",
+                self.name,
+                self.log.display(),
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )
+        })
     }
 
     /// SIGKILL: the process dies at once, holding whatever it held.
@@ -177,13 +160,9 @@ kind = {{ type = "llm", prompt = "Summarize:\n\n{{text}}", max_tokens = 64 }}
 
 impl Cluster {
     pub fn start(options: Options) -> Cluster {
-        let dir = std::env::temp_dir().join(format!(
-            "planex-distributed-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let redis = RedisServer::start_with(options.appendonly);
+        let dir = planex_testkit::temp_dir::fresh("planex-distributed").unwrap();
+        let redis =
+            RedisServer::start_with(options.appendonly).expect("start a private redis-server");
         let store_url = format!(
             "{}/0?max_deliveries={}",
             redis.url(),
@@ -211,11 +190,7 @@ impl Cluster {
             &dir,
         );
         let line = sim.wait_line("listening on", START);
-        let sim_url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
+        let sim_url = first_url(&line).unwrap().to_owned();
         let config = dir.join("planex.toml");
         std::fs::write(&config, self::config(&sim_url, &store_url)).unwrap();
         let serve = Proc::spawn(
@@ -231,11 +206,7 @@ impl Cluster {
         );
         let line = serve.wait_line("listening on", START);
         assert!(line.contains("workers: none"), "{line}");
-        let api = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
+        let api = first_url(&line).unwrap().to_owned();
         Cluster {
             dir,
             redis,

@@ -2,9 +2,8 @@
 //! reader every process test uses.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
-use std::io::{BufRead, BufReader};
+use planex_testkit::process::{OutputLines, first_url};
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// A `planex sim` child process, stopped on drop.
@@ -26,11 +25,7 @@ impl SimProcess {
             .spawn()
             .unwrap();
         let line = first_line(&mut child, "planex sim");
-        let base_url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
+        let base_url = first_url(&line).unwrap().to_owned();
         SimProcess { child, base_url }
     }
 }
@@ -38,15 +33,9 @@ impl SimProcess {
 /// The first line a child process prints on its (piped) stdout: the readiness line of `planex
 /// sim`, `planex serve` and the like. Waits at most 60 s.
 pub fn first_line(child: &mut Child, what: &str) -> String {
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let _ = tx.send(line.unwrap_or_default());
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("{what} did not print its readiness line within 60 s"))
+    OutputLines::read(child.stdout.take().unwrap())
+        .wait_for("", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{what} did not print its readiness line: {e}"))
 }
 
 impl Drop for SimProcess {

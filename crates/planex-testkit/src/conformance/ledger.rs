@@ -1,18 +1,16 @@
-//! Backend-neutral conformance cases for `SpendLedger` and `PlanCache`.
+//! Backend-neutral conformance cases for `SpendLedger`.
 //!
-//! A backend's test file calls `planex_store::ledger_conformance_tests!(ledger_factory)` and
-//! `planex_store::plan_cache_conformance_tests!(cache_factory)`, where each factory is an async fn
-//! returning a fresh, empty `Arc<dyn SpendLedger>` / `Arc<dyn PlanCache>`. The concurrency case is
-//! the one that matters most: 50 bookings at once against a limit that fits 10 book exactly 10.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+//! A backend's test file calls `planex_testkit::ledger_conformance_tests!(ledger_factory)`, where
+//! the factory is an async fn returning a fresh, empty `Arc<dyn SpendLedger>`. The concurrency case
+//! is the one that matters most: 50 bookings at once against a limit that fits 10 book exactly 10.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
-use crate::{
-    Account, AccountLimit, Balance, Booking, LedgerError, PlanCache, Reservation, SpendLedger,
-};
 use planex_core::Decimal;
+use planex_store::{
+    Account, AccountLimit, Balance, Booking, LedgerError, Reservation, SpendLedger,
+};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 fn usd(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
@@ -54,6 +52,7 @@ async fn balance(ledger: &dyn SpendLedger, account: &Account) -> Balance {
         .unwrap_or_default()
 }
 
+/// A granted reservation is booked as reserved on every account; reusing its id is refused.
 pub async fn reserve_books_on_every_account(ledger: Arc<dyn SpendLedger>) {
     let granted = ledger
         .reserve(reservation("t1", "0.25", Some("1")))
@@ -72,6 +71,8 @@ pub async fn reserve_books_on_every_account(ledger: Arc<dyn SpendLedger>) {
     assert!(matches!(err, LedgerError::DuplicateReservation(_)));
 }
 
+/// A reservation over a limit is denied, naming the account and the figures, and books nothing;
+/// exactly reaching the limit fits.
 pub async fn over_limit_is_denied_naming_the_account_and_books_nothing(
     ledger: Arc<dyn SpendLedger>,
 ) {
@@ -104,6 +105,7 @@ pub async fn over_limit_is_denied_naming_the_account_and_books_nothing(
     );
 }
 
+/// Reconciling replaces the reservation by the spend, once; amounts are rounded up to nano-dollars.
 pub async fn reconcile_replaces_the_reservation_once(ledger: Arc<dyn SpendLedger>) {
     ledger
         .reserve(reservation("t", "0.5", Some("1")))
@@ -126,6 +128,7 @@ pub async fn reconcile_replaces_the_reservation_once(ledger: Arc<dyn SpendLedger
     );
 }
 
+/// Releasing frees the reservation, once, without any spend.
 pub async fn release_frees_without_spend(ledger: Arc<dyn SpendLedger>) {
     ledger
         .reserve(reservation("t", "0.9", Some("1")))
@@ -150,6 +153,7 @@ pub async fn release_frees_without_spend(ledger: Arc<dyn SpendLedger>) {
     );
 }
 
+/// Extending a reservation stops at its cap and at the accounts' limits; an unknown one is an error.
 pub async fn extend_respects_cap_and_limits(ledger: Arc<dyn SpendLedger>) {
     let mut capped = reservation("t", "0.3", Some("1"));
     capped.cap_usd = Some(usd("0.5"));
@@ -184,6 +188,7 @@ pub async fn extend_respects_cap_and_limits(ledger: Arc<dyn SpendLedger>) {
     assert_eq!(balance(&*ledger, &tenant()).await.reserved_usd, usd("0.5"));
 }
 
+/// Negative reservations and charges are refused.
 pub async fn negative_amounts_are_refused(ledger: Arc<dyn SpendLedger>) {
     let err = ledger
         .reserve(reservation("t", "-1", None))
@@ -193,6 +198,7 @@ pub async fn negative_amounts_are_refused(ledger: Arc<dyn SpendLedger>) {
     assert!(ledger.charge(&[tenant()], usd("-0.1")).await.is_err());
 }
 
+/// Balances are listed per scope.
 pub async fn scopes_are_listed_separately(ledger: Arc<dyn SpendLedger>) {
     ledger.charge(&[tenant()], usd("1")).await.unwrap();
     let other = Account::new("globex/2026-05", "tenant");
@@ -207,6 +213,7 @@ pub async fn scopes_are_listed_separately(ledger: Arc<dyn SpendLedger>) {
     assert!(ledger.balances("nobody/2026-05").await.unwrap().is_empty());
 }
 
+/// 50 concurrent bookings of 0.1 against a limit of 1.0 book exactly 10.
 pub async fn concurrent_reservations_never_exceed_the_limit(ledger: Arc<dyn SpendLedger>) {
     let mut handles = Vec::new();
     for i in 0..50 {
@@ -231,31 +238,7 @@ pub async fn concurrent_reservations_never_exceed_the_limit(ledger: Arc<dyn Spen
     assert_eq!(balance(&*ledger, &tenant()).await.reserved_usd, usd("1"));
 }
 
-pub async fn cache_put_then_get(cache: Arc<dyn PlanCache>) {
-    assert_eq!(cache.get("k").await.unwrap(), None);
-    let plan = serde_json::json!({"steps": [{"step_id": 1}]});
-    cache
-        .put("k", plan.clone(), Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(cache.get("k").await.unwrap(), Some(plan));
-    assert_eq!(cache.get("other").await.unwrap(), None);
-    let newer = serde_json::json!({"steps": []});
-    cache
-        .put("k", newer.clone(), Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(cache.get("k").await.unwrap(), Some(newer));
-}
-
-pub async fn cache_zero_ttl_stores_nothing(cache: Arc<dyn PlanCache>) {
-    cache
-        .put("z", serde_json::json!({}), Duration::ZERO)
-        .await
-        .unwrap();
-    assert_eq!(cache.get("z").await.unwrap(), None);
-}
-
+/// `held` lists the open reservations, sorted, until they are reconciled or released.
 pub async fn held_lists_open_reservations_until_settled(ledger: Arc<dyn SpendLedger>) {
     assert!(ledger.held().await.unwrap().is_empty());
     for id in ["b", "a", "c"] {
@@ -270,7 +253,8 @@ pub async fn held_lists_open_reservations_until_settled(ledger: Arc<dyn SpendLed
     assert_eq!(ledger.held().await.unwrap(), ["b"]);
 }
 
-/// Generates one `#[tokio::test]` per ledger conformance case for a backend.
+/// Generates one `#[tokio::test]` per `SpendLedger` conformance case for a backend, from an async
+/// factory of fresh, empty `Arc<dyn SpendLedger>`s.
 #[macro_export]
 macro_rules! ledger_conformance_tests {
     ($factory:path) => {
@@ -284,23 +268,7 @@ macro_rules! ledger_conformance_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                $crate::ledger_conformance::$case($factory().await).await;
-            }
-        )*
-    };
-}
-
-/// Generates one `#[tokio::test]` per plan cache conformance case for a backend.
-#[macro_export]
-macro_rules! plan_cache_conformance_tests {
-    ($factory:path) => {
-        $crate::plan_cache_conformance_tests!(@cases $factory; cache_put_then_get, cache_zero_ttl_stores_nothing);
-    };
-    (@cases $factory:path; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                $crate::ledger_conformance::$case($factory().await).await;
+                $crate::conformance::ledger::$case($factory().await).await;
             }
         )*
     };
