@@ -20,9 +20,8 @@
 //!   an action is `plan`, the turn that answers is `synthesis`, tool calls are `step`.
 
 use crate::{Engine, EngineError, Executor};
-use planex_core::{CallRecord, CostBreakdown, Stage, StepId};
+use planex_core::{CallRecord, CostBreakdown, Stage, StepId, value_text};
 use planex_llm::{CallContext, ChatMessage, ChatRequest};
-use planex_store::value_text;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;

@@ -225,10 +225,9 @@ impl Engine {
         ) {
             cache.put(key, &admitted.plan).await;
         }
-        let plan_json = serde_json::to_value(&admitted.plan).unwrap_or_default();
         if let Err(error) = self
             .store
-            .start_task(&p.task_id, plan_json, admitted.specs, admitted.calls)
+            .start_task(&p.task_id, &admitted.plan, admitted.specs, admitted.calls)
             .await
         {
             if let Some(guard) = guard {

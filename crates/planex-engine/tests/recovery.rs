@@ -89,7 +89,7 @@ async fn start(store: &MemoryStore, task: &TaskId, tier: &str) {
     store
         .start_task(
             task,
-            serde_json::json!({}),
+            &planex_store::conformance::ANY_PLAN,
             vec![planex_store::conformance::spec(1, &[], tier)],
             Vec::new(),
         )

@@ -8,7 +8,7 @@
 
 use crate::*;
 use futures::StreamExt;
-use planex_core::{CallRecord, Decimal, Stage, StepId, TaskId, Usage};
+use planex_core::{CallRecord, Decimal, Plan, Stage, Step, StepId, TaskId, Usage};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,12 +18,21 @@ pub const MAX_DELIVERIES: u32 = 3;
 const LONG: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The plan the suite's tasks are started with: a store keeps the plan it is given and never
+/// reads it, so its content does not matter here.
+pub static ANY_PLAN: Plan = Plan {
+    task: String::new(),
+    steps: Vec::new(),
+};
+
 pub fn spec(id: u32, deps: &[u32], tier: &str) -> StepSpec {
     StepSpec {
-        step_id: StepId(id),
-        tool_name: "tool".into(),
-        args: serde_json::Map::new(),
-        depends_on: deps.iter().map(|d| StepId(*d)).collect(),
+        step: Step {
+            step_id: StepId(id),
+            tool_name: "tool".into(),
+            args: serde_json::Map::new(),
+            depends_on: deps.iter().map(|d| StepId(*d)).collect(),
+        },
         tier: tier.into(),
         stage: Stage::Step,
         tolerate_failed_deps: false,
@@ -65,12 +74,7 @@ pub async fn create(store: &dyn Store, id: &str) -> TaskId {
 pub async fn new_task(store: &dyn Store, steps: Vec<StepSpec>) -> TaskId {
     let task_id = create(store, &TaskId::new_random().0).await;
     store
-        .start_task(
-            &task_id,
-            serde_json::json!({}),
-            steps,
-            vec![call(Stage::Plan, 10)],
-        )
+        .start_task(&task_id, &ANY_PLAN, steps, vec![call(Stage::Plan, 10)])
         .await
         .unwrap();
     task_id
@@ -97,7 +101,7 @@ async fn claim_ids(store: &dyn Store, tier: &str, max: usize, wait: Duration) ->
 }
 
 fn ids(leases: &[StepLease]) -> BTreeSet<u32> {
-    leases.iter().map(|l| l.spec.step_id.0).collect()
+    leases.iter().map(|l| l.spec.step.step_id.0).collect()
 }
 
 async fn state(store: &dyn Store, task: &TaskId, step: u32) -> StepState {
@@ -116,7 +120,7 @@ pub async fn roots_ready_dependents_wait(store: Arc<dyn Store>) {
         claim_ids(&*store, "x", 10, Duration::ZERO).await.is_empty(),
         "step 3 must wait for 1 and 2"
     );
-    let by_id = |n| first.iter().find(|l| l.spec.step_id.0 == n).unwrap();
+    let by_id = |n| first.iter().find(|l| l.spec.step.step_id.0 == n).unwrap();
     let c1 = store.complete(by_id(1), ok("one")).await.unwrap();
     assert!(matches!(c1, Completion::Applied { ref newly_ready, .. } if newly_ready.is_empty()));
     let c2 = store.complete(by_id(2), ok("two")).await.unwrap();
@@ -178,8 +182,8 @@ pub async fn failure_dead_letters_and_skips_dependents(store: Arc<dyn Store>) {
     .await;
     let leases = claim_ids(&*store, "x", 10, WAIT).await;
     assert_eq!(ids(&leases), BTreeSet::from([1, 4]));
-    let l1 = leases.iter().find(|l| l.spec.step_id.0 == 1).unwrap();
-    let l4 = leases.iter().find(|l| l.spec.step_id.0 == 4).unwrap();
+    let l1 = leases.iter().find(|l| l.spec.step.step_id.0 == 1).unwrap();
+    let l4 = leases.iter().find(|l| l.spec.step.step_id.0 == 4).unwrap();
     let applied = store
         .complete(l1, failed("HTTP 500 from executor"))
         .await
@@ -543,7 +547,7 @@ pub async fn concurrent_claimers_never_share_a_step(store: Arc<dyn Store>) {
                 if got.is_empty() {
                     return mine;
                 }
-                mine.extend(got.into_iter().map(|l| l.spec.step_id.0));
+                mine.extend(got.into_iter().map(|l| l.spec.step.step_id.0));
             }
         }));
     }
@@ -567,12 +571,7 @@ pub async fn errors_for_unknown_and_invalid(store: Arc<dyn Store>) {
         Err(StoreError::TaskNotFound(_))
     ));
     let err = store
-        .start_task(
-            &ghost,
-            serde_json::json!({}),
-            vec![spec(1, &[], "x")],
-            vec![],
-        )
+        .start_task(&ghost, &ANY_PLAN, vec![spec(1, &[], "x")], vec![])
         .await
         .unwrap_err();
     assert_eq!(err, StoreError::TaskNotFound(ghost));
@@ -590,13 +589,13 @@ pub async fn errors_for_unknown_and_invalid(store: Arc<dyn Store>) {
     ));
     let cyclic = vec![spec(1, &[2], "x"), spec(2, &[1], "x")];
     let err = store
-        .start_task(&task, serde_json::json!({}), cyclic, vec![])
+        .start_task(&task, &ANY_PLAN, cyclic, vec![])
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cycle"), "{err}");
     let dangling = vec![spec(1, &[9], "x")];
     let err = store
-        .start_task(&task, serde_json::json!({}), dangling, vec![])
+        .start_task(&task, &ANY_PLAN, dangling, vec![])
         .await
         .unwrap_err();
     assert!(err.to_string().contains("unknown step 9"), "{err}");
@@ -635,12 +634,7 @@ pub async fn unplanned_tasks_finish_with_reason(store: Arc<dyn Store>) {
         }
     ));
     let err = store
-        .start_task(
-            &task,
-            serde_json::json!({}),
-            vec![spec(1, &[], "x")],
-            vec![],
-        )
+        .start_task(&task, &ANY_PLAN, vec![spec(1, &[], "x")], vec![])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::WrongStatus { .. }));

@@ -428,14 +428,14 @@ impl TaskTiming {
                 .with_context(|| format!("step {id} made no model call"))?;
             let mut ready = planned;
             let mut ideal_ready = timing.planning;
-            for dep in &step.spec.depends_on {
+            for dep in &step.spec.step.depends_on {
                 let dep_span = spans
                     .get(dep)
                     .with_context(|| format!("step {dep} made no model call"))?;
                 ready = ready.max(dep_span.end);
                 ideal_ready = ideal_ready.max(ideal_end.get(dep).copied().unwrap_or_default());
             }
-            if step.spec.depends_on.is_empty() {
+            if step.spec.step.depends_on.is_empty() {
                 timing.roots.push(*id);
             }
             let call = span.end - span.start;

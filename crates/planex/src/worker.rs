@@ -10,7 +10,7 @@
 use crate::runtime::{Runtime, apply_store_flag};
 use anyhow::{Result, bail};
 use async_trait::async_trait;
-use planex_core::{CallRecord, TaskId};
+use planex_core::{CallRecord, Plan, TaskId};
 use planex_engine::config::Settings;
 use planex_engine::{WorkerSettings, run_worker};
 use planex_store::{
@@ -193,7 +193,7 @@ impl Tracking {
         let leases: Vec<StepLease> = self.held().drain().map(|(_, l)| l).collect();
         for lease in &leases {
             if let Err(error) = self.inner.release(lease).await {
-                tracing::warn!(%error, task = %lease.task_id, step = %lease.spec.step_id, "could not release a step; its lease will expire instead");
+                tracing::warn!(%error, task = %lease.task_id, step = %lease.spec.step.step_id, "could not release a step; its lease will expire instead");
             }
         }
         leases.len()
@@ -209,7 +209,7 @@ impl Store for Tracking {
     async fn start_task(
         &self,
         task_id: &TaskId,
-        plan: serde_json::Value,
+        plan: &Plan,
         steps: Vec<StepSpec>,
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError> {
