@@ -20,10 +20,9 @@
 //!   an action is `plan`, the turn that answers is `synthesis`, tool calls are `step`.
 
 use crate::CompareError;
-use planex_core::{CallRecord, CostBreakdown, Stage, StepId};
+use planex_core::{CallRecord, CostBreakdown, Stage, StepId, value_text};
 use planex_engine::{Engine, Executor};
 use planex_llm::{CallContext, ChatMessage, ChatRequest};
-use planex_store::value_text;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;

@@ -1,231 +1,254 @@
-//! DAG helpers on a validated [`Plan`]: lookups, readiness, topological levels and the critical path.
+//! DAG helpers over plan steps: structural checks (duplicate ids, unknown dependencies, cycles),
+//! dependents, sinks, topological levels and the critical path.
+//!
+//! This module is the one place where the dependency graph is computed. It takes steps as any
+//! iterator of [`Step`]s, so the same code serves a [`crate::Plan`]'s steps and the steps a store
+//! keeps (which wrap a `Step` with their tier and stage).
 //!
 //! Key decision: plans are small (at most `max_subtasks` steps), so the helpers scan the step list
-//! instead of keeping an index in `Plan`; results are deterministic (plan order, or ascending step id
-//! within a level). They never panic or loop on a hand-built invalid plan: dependencies that name no
-//! step are ignored and steps on a cycle are left out of `levels` and `critical_path`.
+//! instead of keeping an index; results are deterministic (input order, or ascending step id
+//! within a level). They never panic or loop on an invalid graph: dependencies that name no step
+//! are ignored and steps on (or behind) a cycle are left out of [`levels`] and [`critical_path`].
 
-use crate::{Plan, Step, StepId};
+use crate::plan::format_cycle;
+use crate::{Step, StepId};
 use std::collections::{BTreeMap, BTreeSet};
 
-impl Plan {
-    /// The step with this id.
-    pub fn step(&self, id: StepId) -> Option<&Step> {
-        self.steps.iter().find(|s| s.step_id == id)
-    }
+/// Why a set of steps is not a runnable DAG.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DagError {
+    /// Two steps share an id.
+    #[error("step {step_id} appears twice")]
+    DuplicateStepId {
+        /// The repeated id.
+        step_id: StepId,
+    },
+    /// A dependency names no step.
+    #[error("step {step_id} depends on unknown step {missing}")]
+    UnknownDependency {
+        /// The step with the bad dependency.
+        step_id: StepId,
+        /// The id it names.
+        missing: StepId,
+    },
+    /// The dependencies form a cycle, so some steps would never become ready.
+    #[error("the dependencies contain a cycle: {}", format_cycle(.cycle))]
+    Cycle {
+        /// The steps on the cycle, in order, first repeated at the end.
+        cycle: Vec<StepId>,
+    },
+}
 
-    /// Steps that list `id` in their `depends_on`, in plan order.
-    pub fn dependents(&self, id: StepId) -> Vec<StepId> {
-        self.steps
-            .iter()
-            .filter(|s| s.depends_on.contains(&id))
-            .map(|s| s.step_id)
-            .collect()
+/// Checks that `steps` form a DAG every step of which can run: unique ids, every dependency names
+/// a step, no cycle (checked in that order). An empty list passes.
+///
+/// # Errors
+/// The first problem found, as a [`DagError`].
+pub fn check<'a>(steps: impl IntoIterator<Item = &'a Step>) -> Result<(), DagError> {
+    let steps: Vec<&Step> = steps.into_iter().collect();
+    if let Some(step_id) = duplicate_id(steps.iter().copied()) {
+        return Err(DagError::DuplicateStepId { step_id });
     }
-
-    /// Steps nothing depends on (their results are the plan's outputs), in plan order.
-    pub fn sinks(&self) -> Vec<StepId> {
-        let needed: BTreeSet<StepId> = self
-            .steps
-            .iter()
-            .flat_map(|s| s.depends_on.iter().copied())
-            .collect();
-        self.steps
-            .iter()
-            .map(|s| s.step_id)
-            .filter(|id| !needed.contains(id))
-            .collect()
+    let known: BTreeSet<StepId> = steps.iter().map(|s| s.step_id).collect();
+    for step in &steps {
+        if let Some(missing) = missing_dependency(step, &known) {
+            return Err(DagError::UnknownDependency {
+                step_id: step.step_id,
+                missing,
+            });
+        }
     }
-
-    /// Steps not in `done` whose dependencies are all in `done`, in plan order.
-    pub fn ready(&self, done: &BTreeSet<StepId>) -> Vec<StepId> {
-        self.steps
-            .iter()
-            .filter(|s| !done.contains(&s.step_id) && s.depends_on.iter().all(|d| done.contains(d)))
-            .map(|s| s.step_id)
-            .collect()
+    match find_cycle(steps) {
+        Some(cycle) => Err(DagError::Cycle { cycle }),
+        None => Ok(()),
     }
+}
 
-    /// Topological levels: level 0 holds the steps without dependencies; every other step sits one
-    /// level above its deepest dependency. Ids within a level are ascending.
-    pub fn levels(&self) -> Vec<Vec<StepId>> {
-        let mut out: Vec<Vec<StepId>> = Vec::new();
-        for (id, level) in self.level_map() {
-            if out.len() <= level {
-                out.resize_with(level + 1, Vec::new);
-            }
-            if let Some(bucket) = out.get_mut(level) {
-                bucket.push(id);
+/// The first id (in input order) used by a second step.
+pub fn duplicate_id<'a>(steps: impl IntoIterator<Item = &'a Step>) -> Option<StepId> {
+    let mut seen = BTreeSet::new();
+    steps
+        .into_iter()
+        .map(|s| s.step_id)
+        .find(|&id| !seen.insert(id))
+}
+
+/// The first dependency of `step` that is not in `known`.
+pub fn missing_dependency(step: &Step, known: &BTreeSet<StepId>) -> Option<StepId> {
+    step.depends_on.iter().find(|d| !known.contains(d)).copied()
+}
+
+/// One dependency cycle, following `depends_on` edges, first step repeated at the end (a step
+/// that depends on itself gives `[id, id]`). Dependencies that name no step are ignored.
+pub fn find_cycle<'a>(steps: impl IntoIterator<Item = &'a Step>) -> Option<Vec<StepId>> {
+    const WHITE: u8 = 0;
+    const GREY: u8 = 1;
+    const BLACK: u8 = 2;
+    let steps: Vec<&Step> = steps.into_iter().collect();
+    let deps: BTreeMap<StepId, &[StepId]> = steps
+        .iter()
+        .map(|s| (s.step_id, s.depends_on.as_slice()))
+        .collect();
+    let mut colour: BTreeMap<StepId, u8> = deps.keys().map(|&id| (id, WHITE)).collect();
+    for root in steps.iter().map(|s| s.step_id) {
+        if colour.get(&root) != Some(&WHITE) {
+            continue;
+        }
+        colour.insert(root, GREY);
+        let mut stack: Vec<(StepId, usize)> = vec![(root, 0)];
+        while let Some((node, next)) = stack.last_mut() {
+            let node = *node;
+            let Some(&dep) = deps.get(&node).and_then(|d| d.get(*next)) else {
+                colour.insert(node, BLACK);
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            match colour.get(&dep) {
+                Some(&GREY) => {
+                    let start = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
+                    let mut cycle: Vec<StepId> = stack
+                        .get(start..)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect();
+                    cycle.push(dep);
+                    return Some(cycle);
+                }
+                Some(&WHITE) => {
+                    colour.insert(dep, GREY);
+                    stack.push((dep, 0));
+                }
+                _ => {}
             }
         }
-        out
     }
+    None
+}
 
-    /// Every step in a dependency-respecting order (level by level, ascending ids within a level).
-    pub fn topological_order(&self) -> Vec<StepId> {
-        self.levels().into_iter().flatten().collect()
+/// For each id some step depends on: the steps that depend on it, in input order. Steps nothing
+/// depends on have no entry.
+pub fn dependents<'a>(steps: impl IntoIterator<Item = &'a Step>) -> BTreeMap<StepId, Vec<StepId>> {
+    let mut out: BTreeMap<StepId, Vec<StepId>> = BTreeMap::new();
+    for step in steps {
+        for dep in &step.depends_on {
+            out.entry(*dep).or_default().push(step.step_id);
+        }
     }
+    out
+}
 
-    /// The heaviest dependency chain under `weight` (e.g. expected seconds per step) and its total:
-    /// the lower bound on the plan's wall time with unlimited parallelism. Ties keep the chain found
-    /// first in topological order. An empty plan gives `(vec![], 0.0)`.
-    pub fn critical_path(&self, weight: impl Fn(&Step) -> f64) -> (Vec<StepId>, f64) {
-        // step → (heaviest chain weight ending at it, previous step on that chain)
-        let mut best: BTreeMap<StepId, (f64, Option<StepId>)> = BTreeMap::new();
-        let mut end: Option<(StepId, f64)> = None;
-        for id in self.topological_order() {
-            let Some(step) = self.step(id) else { continue };
-            let mut from: Option<(StepId, f64)> = None;
-            for dep in &step.depends_on {
-                let Some(&(w, _)) = best.get(dep) else {
-                    continue;
-                };
-                if from.is_none_or(|(_, fw)| w > fw) {
-                    from = Some((*dep, w));
-                }
-            }
-            let total = weight(step) + from.map_or(0.0, |(_, w)| w);
-            best.insert(id, (total, from.map(|(d, _)| d)));
-            if end.is_none_or(|(_, ew)| total > ew) {
-                end = Some((id, total));
+/// Steps nothing depends on (their results are the outputs), in input order.
+pub fn sinks<'a>(steps: impl IntoIterator<Item = &'a Step>) -> Vec<StepId> {
+    let steps: Vec<&Step> = steps.into_iter().collect();
+    let needed: BTreeSet<StepId> = steps
+        .iter()
+        .flat_map(|s| s.depends_on.iter().copied())
+        .collect();
+    steps
+        .iter()
+        .map(|s| s.step_id)
+        .filter(|id| !needed.contains(id))
+        .collect()
+}
+
+/// Topological levels: level 0 holds the steps without dependencies; every other step sits one
+/// level above its deepest dependency, so the steps of one level can run in parallel. Ids within a
+/// level are ascending.
+pub fn levels<'a>(steps: impl IntoIterator<Item = &'a Step>) -> Vec<Vec<StepId>> {
+    let mut out: Vec<Vec<StepId>> = Vec::new();
+    for (id, level) in level_map(&steps.into_iter().collect::<Vec<_>>()) {
+        if out.len() <= level {
+            out.resize_with(level + 1, Vec::new);
+        }
+        if let Some(bucket) = out.get_mut(level) {
+            bucket.push(id);
+        }
+    }
+    out
+}
+
+/// The heaviest dependency chain under `weight` (e.g. expected seconds per step) and its total:
+/// the lower bound on the steps' wall time with unlimited parallelism. Ties keep the chain found
+/// first in topological order (level by level, ascending ids). No steps give `(vec![], 0.0)`.
+pub fn critical_path<'a>(
+    steps: impl IntoIterator<Item = &'a Step>,
+    weight: impl Fn(&Step) -> f64,
+) -> (Vec<StepId>, f64) {
+    let steps: Vec<&Step> = steps.into_iter().collect();
+    let by_id: BTreeMap<StepId, &Step> = steps.iter().map(|s| (s.step_id, *s)).collect();
+    // step → (heaviest chain weight ending at it, previous step on that chain)
+    let mut best: BTreeMap<StepId, (f64, Option<StepId>)> = BTreeMap::new();
+    let mut end: Option<(StepId, f64)> = None;
+    for id in topological_order(&steps) {
+        let Some(step) = by_id.get(&id) else { continue };
+        let mut from: Option<(StepId, f64)> = None;
+        for dep in &step.depends_on {
+            let Some(&(w, _)) = best.get(dep) else {
+                continue;
+            };
+            if from.is_none_or(|(_, fw)| w > fw) {
+                from = Some((*dep, w));
             }
         }
-        let Some((last, total)) = end else {
-            return (Vec::new(), 0.0);
-        };
-        let mut path = vec![last];
-        let mut cursor = last;
-        while let Some(&(_, Some(prev))) = best.get(&cursor) {
-            path.push(prev);
-            cursor = prev;
+        let total = weight(step) + from.map_or(0.0, |(_, w)| w);
+        best.insert(id, (total, from.map(|(d, _)| d)));
+        if end.is_none_or(|(_, ew)| total > ew) {
+            end = Some((id, total));
         }
-        path.reverse();
-        (path, total)
     }
+    let Some((last, total)) = end else {
+        return (Vec::new(), 0.0);
+    };
+    let mut path = vec![last];
+    let mut cursor = last;
+    while let Some(&(_, Some(prev))) = best.get(&cursor) {
+        path.push(prev);
+        cursor = prev;
+    }
+    path.reverse();
+    (path, total)
+}
 
-    /// Level of every step that is not on (or behind) a cycle.
-    fn level_map(&self) -> BTreeMap<StepId, usize> {
-        let known: BTreeSet<StepId> = self.steps.iter().map(|s| s.step_id).collect();
-        let mut level: BTreeMap<StepId, usize> = BTreeMap::new();
-        loop {
-            let mut progressed = false;
-            for step in &self.steps {
-                if level.contains_key(&step.step_id) {
-                    continue;
-                }
-                let mut deepest: Option<usize> = None;
-                let mut resolved = true;
-                for dep in step.depends_on.iter().filter(|d| known.contains(d)) {
-                    match level.get(dep) {
-                        Some(&l) => deepest = Some(deepest.map_or(l, |m| m.max(l))),
-                        None => resolved = false,
-                    }
-                }
-                if resolved {
-                    level.insert(step.step_id, deepest.map_or(0, |l| l + 1));
-                    progressed = true;
+/// Every step not on (or behind) a cycle, in a dependency-respecting order: level by level,
+/// ascending ids within a level.
+fn topological_order(steps: &[&Step]) -> Vec<StepId> {
+    levels(steps.iter().copied())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Level of every step that is not on (or behind) a cycle.
+fn level_map(steps: &[&Step]) -> BTreeMap<StepId, usize> {
+    let known: BTreeSet<StepId> = steps.iter().map(|s| s.step_id).collect();
+    let mut level: BTreeMap<StepId, usize> = BTreeMap::new();
+    loop {
+        let mut progressed = false;
+        for step in steps {
+            if level.contains_key(&step.step_id) {
+                continue;
+            }
+            let mut deepest: Option<usize> = None;
+            let mut resolved = true;
+            for dep in step.depends_on.iter().filter(|d| known.contains(d)) {
+                match level.get(dep) {
+                    Some(&l) => deepest = Some(deepest.map_or(l, |m| m.max(l))),
+                    None => resolved = false,
                 }
             }
-            if !progressed {
-                return level;
+            if resolved {
+                level.insert(step.step_id, deepest.map_or(0, |l| l + 1));
+                progressed = true;
             }
+        }
+        if !progressed {
+            return level;
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::Map;
-
-    fn step(id: u32, deps: &[u32]) -> Step {
-        Step {
-            step_id: StepId(id),
-            tool_name: "t".into(),
-            args: Map::new(),
-            depends_on: deps.iter().map(|&d| StepId(d)).collect(),
-        }
-    }
-
-    fn ids(v: &[u32]) -> Vec<StepId> {
-        v.iter().map(|&i| StepId(i)).collect()
-    }
-
-    /// Five searches, three summaries over them, two final reports: 10 steps on 3 levels.
-    fn ten_steps() -> Plan {
-        Plan {
-            task: "t".into(),
-            steps: vec![
-                step(10, &[6, 7, 8]),
-                step(1, &[]),
-                step(2, &[]),
-                step(3, &[]),
-                step(4, &[]),
-                step(5, &[]),
-                step(6, &[1, 2]),
-                step(7, &[3]),
-                step(8, &[4, 5]),
-                step(9, &[6]),
-            ],
-        }
-    }
-
-    #[test]
-    fn levels_of_a_three_level_plan() {
-        let plan = ten_steps();
-        assert_eq!(
-            plan.levels(),
-            vec![ids(&[1, 2, 3, 4, 5]), ids(&[6, 7, 8]), ids(&[9, 10])]
-        );
-        assert_eq!(
-            plan.topological_order(),
-            ids(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
-        );
-    }
-
-    #[test]
-    fn critical_path_is_the_heaviest_chain() {
-        let plan = ten_steps();
-        // Step 3 is slow, so 3 -> 7 -> 10 (5 + 1 + 1) beats any other chain (at most 3).
-        let (path, total) = plan.critical_path(|s| if s.step_id == StepId(3) { 5.0 } else { 1.0 });
-        assert_eq!(path, ids(&[3, 7, 10]));
-        assert!((total - 7.0).abs() < 1e-9);
-        // Unit weights: the longest chain has three steps; ties keep the first found.
-        let (path, total) = plan.critical_path(|_| 1.0);
-        assert_eq!(path, ids(&[1, 6, 9]));
-        assert!((total - 3.0).abs() < 1e-9);
-        let empty = Plan {
-            task: String::new(),
-            steps: vec![],
-        };
-        assert_eq!(empty.critical_path(|_| 1.0), (vec![], 0.0));
-    }
-
-    #[test]
-    fn ready_sinks_and_dependents() {
-        let plan = ten_steps();
-        assert_eq!(plan.ready(&BTreeSet::new()), ids(&[1, 2, 3, 4, 5]));
-        let done: BTreeSet<StepId> = ids(&[1, 2, 3, 4]).into_iter().collect();
-        assert_eq!(plan.ready(&done), ids(&[5, 6, 7]));
-        let done: BTreeSet<StepId> = ids(&[1, 2, 3, 4, 5, 6, 7, 8]).into_iter().collect();
-        assert_eq!(plan.ready(&done), ids(&[10, 9]));
-        assert_eq!(plan.sinks(), ids(&[10, 9]));
-        assert_eq!(plan.dependents(StepId(6)), ids(&[10, 9]));
-        assert_eq!(plan.dependents(StepId(9)), ids(&[]));
-        assert_eq!(
-            plan.step(StepId(7)).map(|s| s.depends_on.clone()),
-            Some(ids(&[3]))
-        );
-        assert!(plan.step(StepId(11)).is_none());
-    }
-
-    #[test]
-    fn invalid_hand_built_plans_do_not_hang() {
-        let plan = Plan {
-            task: String::new(),
-            steps: vec![step(1, &[2]), step(2, &[1]), step(3, &[99])],
-        };
-        assert_eq!(plan.levels(), vec![ids(&[3])]);
-        assert_eq!(plan.critical_path(|_| 1.0), (ids(&[3]), 1.0));
-    }
-}
+#[path = "dag_tests.rs"]
+mod tests;

@@ -1,12 +1,13 @@
 //! planex-core: the product's vocabulary with no I/O.
 //!
-//! Plans and their validation, DAG helpers, placeholder templating, the tool catalog, the price model
-//! and config types live here so that every other crate (store, LLM client, engine, server, simulator)
-//! agrees on one definition and the rules can be unit-tested without a network.
+//! Plans and their validation, DAG helpers ([`dag`], the one place where the dependency graph is
+//! computed), placeholder templating, the tool catalog, the price model and config types live here
+//! so that every other crate (store, LLM client, engine, server, simulator) agrees on one
+//! definition and the rules can be unit-tested without a network.
 
 mod catalog;
 mod cost;
-mod dag;
+pub mod dag;
 mod ids;
 mod plan;
 mod template;
@@ -20,7 +21,7 @@ pub use cost::{CallRecord, CostBreakdown, CostTotals, Price, Stage, Usage, forma
 pub use ids::{StepId, TaskId};
 pub use plan::{Plan, PlanError, PlanLimits, Step};
 pub use template::{
-    Placeholder, TemplateError, placeholders, referenced_steps, render, substitute_args,
+    Placeholder, TemplateError, placeholders, referenced_steps, render, substitute_args, value_text,
 };
 pub use tool::{HttpTool, LlmTool, ToolKind, ToolSpec};
 pub use validate::PlanBuilder;

@@ -142,7 +142,8 @@ impl PlanError {
     }
 }
 
-fn format_cycle(cycle: &[StepId]) -> String {
+/// `step 1 -> step 2 -> step 1`: a cycle as error messages show it.
+pub(crate) fn format_cycle(cycle: &[StepId]) -> String {
     cycle
         .iter()
         .map(|s| format!("step {s}"))

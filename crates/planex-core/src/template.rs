@@ -184,8 +184,9 @@ fn resolve(
     Ok(value_text(&current))
 }
 
-/// A JSON string as its text; anything else as compact JSON.
-fn value_text(value: &Value) -> String {
+/// A JSON value as text: a string as-is (no quotes), anything else as compact JSON. This is how a
+/// step result fills a `{step_N_result}` placeholder, a prompt, or an answer shown to people.
+pub fn value_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),

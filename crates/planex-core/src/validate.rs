@@ -7,9 +7,9 @@
 
 use crate::catalog::json_kind;
 use crate::template::referenced_steps;
-use crate::{Catalog, Plan, PlanError, PlanLimits, Step, StepId};
+use crate::{Catalog, Plan, PlanError, PlanLimits, Step, StepId, dag};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 const STEP_FIELDS: [&str; 4] = ["step_id", "tool_name", "args", "depends_on"];
 
@@ -49,14 +49,10 @@ impl Plan {
             return Err(PlanError::Empty);
         }
         check_count(steps.len(), limits)?;
-        let mut ids = BTreeSet::new();
-        for step in &steps {
-            if !ids.insert(step.step_id) {
-                return Err(PlanError::DuplicateStepId {
-                    step_id: step.step_id,
-                });
-            }
+        if let Some(step_id) = dag::duplicate_id(&steps) {
+            return Err(PlanError::DuplicateStepId { step_id });
         }
+        let ids: BTreeSet<StepId> = steps.iter().map(|s| s.step_id).collect();
         for step in &steps {
             check_tool(step, catalog)?;
         }
@@ -74,7 +70,7 @@ impl Plan {
         for step in &steps {
             check_placeholders(step)?;
         }
-        if let Some(cycle) = find_cycle(&steps) {
+        if let Some(cycle) = dag::find_cycle(&steps) {
             return Err(PlanError::Cycle { cycle });
         }
         Ok(Plan { task, steps })
@@ -334,8 +330,8 @@ fn check_dependencies_exist(
     known: &BTreeSet<StepId>,
     error: impl Fn(StepId, StepId) -> PlanError,
 ) -> Result<(), PlanError> {
-    match step.depends_on.iter().find(|d| !known.contains(d)) {
-        Some(&missing) => Err(error(step.step_id, missing)),
+    match dag::missing_dependency(step, known) {
+        Some(missing) => Err(error(step.step_id, missing)),
         None => Ok(()),
     }
 }
@@ -360,54 +356,6 @@ fn check_placeholders(step: &Step) -> Result<(), PlanError> {
         }),
         None => Ok(()),
     }
-}
-
-/// One dependency cycle, following `depends_on` edges, first step repeated at the end.
-/// Dependencies that name no step are ignored (they are a separate rule).
-pub(crate) fn find_cycle(steps: &[Step]) -> Option<Vec<StepId>> {
-    const WHITE: u8 = 0;
-    const GREY: u8 = 1;
-    const BLACK: u8 = 2;
-    let deps: BTreeMap<StepId, &[StepId]> = steps
-        .iter()
-        .map(|s| (s.step_id, s.depends_on.as_slice()))
-        .collect();
-    let mut colour: BTreeMap<StepId, u8> = deps.keys().map(|&id| (id, WHITE)).collect();
-    for root in steps.iter().map(|s| s.step_id) {
-        if colour.get(&root) != Some(&WHITE) {
-            continue;
-        }
-        colour.insert(root, GREY);
-        let mut stack: Vec<(StepId, usize)> = vec![(root, 0)];
-        while let Some((node, next)) = stack.last_mut() {
-            let node = *node;
-            let Some(&dep) = deps.get(&node).and_then(|d| d.get(*next)) else {
-                colour.insert(node, BLACK);
-                stack.pop();
-                continue;
-            };
-            *next += 1;
-            match colour.get(&dep) {
-                Some(&GREY) => {
-                    let start = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
-                    let mut cycle: Vec<StepId> = stack
-                        .get(start..)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect();
-                    cycle.push(dep);
-                    return Some(cycle);
-                }
-                Some(&WHITE) => {
-                    colour.insert(dep, GREY);
-                    stack.push((dep, 0));
-                }
-                _ => {}
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -227,7 +227,7 @@ impl BudgetGuard {
         specs
             .iter()
             .map(|spec| match models.get(&spec.tier) {
-                Ok(model) => self.step_estimate(&spec.tool_name, model.price()),
+                Ok(model) => self.step_estimate(&spec.step.tool_name, model.price()),
                 Err(_) => Decimal::ZERO,
             })
             .sum()

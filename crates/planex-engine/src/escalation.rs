@@ -38,7 +38,7 @@ pub fn escalations(record: &TaskRecord) -> Vec<Escalation> {
             let by_call = record
                 .calls
                 .iter()
-                .filter(|c| c.step_id == Some(step.spec.step_id) && c.stage == Stage::Step)
+                .filter(|c| c.step_id == Some(step.spec.step.step_id) && c.stage == Stage::Step)
                 .map(|c| c.tier.clone())
                 .find(|tier| tier != from);
             let by_error = || {
@@ -48,8 +48,8 @@ pub fn escalations(record: &TaskRecord) -> Vec<Escalation> {
             };
             let to = by_call.or_else(by_error)?;
             Some(Escalation {
-                step_id: step.spec.step_id,
-                tool: step.spec.tool_name.clone(),
+                step_id: step.spec.step.step_id,
+                tool: step.spec.step.tool_name.clone(),
                 from: from.clone(),
                 to,
                 succeeded: step.state == StepState::Complete,

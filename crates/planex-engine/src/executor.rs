@@ -7,9 +7,9 @@
 use crate::Models;
 use crate::http_tool;
 use planex_core::{CallRecord, Catalog, LlmTool, Stage, StepId, ToolKind, ToolSpec};
-use planex_core::{render, substitute_args};
+use planex_core::{render, substitute_args, value_text};
 use planex_llm::{CallContext, ChatFailure, ChatMessage, ChatModel, ChatRequest, RetryPolicy};
-use planex_store::{StepLease, StepOutcome, value_text};
+use planex_store::{StepLease, StepOutcome};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -65,10 +65,10 @@ impl Executor {
             tier: Some(lease.spec.tier.clone()),
             ..Tally::default()
         };
-        let span = tracing::info_span!("execute_tool", otel.name = %format!("execute_tool {}", lease.spec.tool_name),
-            gen_ai.operation.name = "execute_tool", gen_ai.tool.name = %lease.spec.tool_name,
-            planex.task_id = %lease.task_id, planex.step_id = %lease.spec.step_id, planex.tier = %lease.spec.tier);
-        let result = if lease.spec.tool_name == SYNTHESIS_TOOL {
+        let span = tracing::info_span!("execute_tool", otel.name = %format!("execute_tool {}", lease.spec.step.tool_name),
+            gen_ai.operation.name = "execute_tool", gen_ai.tool.name = %lease.spec.step.tool_name,
+            planex.task_id = %lease.task_id, planex.step_id = %lease.spec.step.step_id, planex.tier = %lease.spec.tier);
+        let result = if lease.spec.step.tool_name == SYNTHESIS_TOOL {
             self.synthesize(lease, ctx, &mut tally)
                 .instrument(span)
                 .await
@@ -134,10 +134,10 @@ impl Executor {
         ctx: &CallContext,
         tally: &mut Tally,
     ) -> Result<serde_json::Value, String> {
-        let tool = self.tool(&lease.spec.tool_name)?;
-        let args =
-            substitute_args(&lease.spec.args, &lease.dep_results).map_err(|e| e.to_string())?;
-        self.dispatch(tool, &args, lease.spec.step_id, ctx, tally)
+        let tool = self.tool(&lease.spec.step.tool_name)?;
+        let args = substitute_args(&lease.spec.step.args, &lease.dep_results)
+            .map_err(|e| e.to_string())?;
+        self.dispatch(tool, &args, lease.spec.step.step_id, ctx, tally)
             .await
     }
 
@@ -274,7 +274,7 @@ impl Executor {
             "Task: {}\n\nResults of the plan's steps:\n",
             lease.task_text
         );
-        for step in &lease.spec.depends_on {
+        for step in &lease.spec.step.depends_on {
             match lease.dep_results.get(step) {
                 Some(result) => {
                     let text = value_text(result);
@@ -308,7 +308,7 @@ impl Executor {
             tier: model.tier_name().to_owned(),
             model: model.model_name().to_owned(),
             tool: None,
-            step_id: Some(lease.spec.step_id),
+            step_id: Some(lease.spec.step.step_id),
             usage: outcome.usage,
             cost_usd: model.cost(&outcome.usage),
         });

@@ -16,7 +16,9 @@
 //! step has run. Every decision carries a reason, which `planex route explain` prints.
 
 use crate::{Engine, SYNTHESIS_TOOL};
-use planex_core::{Catalog, Plan, PlanError, PlanLimits, Stage, StepId, ToolKind, placeholders};
+use planex_core::{
+    Catalog, Plan, PlanError, PlanLimits, Stage, Step, StepId, ToolKind, placeholders,
+};
 use planex_store::StepSpec;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -382,10 +384,7 @@ impl Engine {
                         reason = %decision.reason, "step routed");
                 }
                 StepSpec {
-                    step_id: step.step_id,
-                    tool_name: step.tool_name.clone(),
-                    args: step.args.clone(),
-                    depends_on: step.depends_on.clone(),
+                    step: step.clone(),
                     tier: decision.tier.clone(),
                     stage: Stage::Step,
                     tolerate_failed_deps: false,
@@ -394,10 +393,12 @@ impl Engine {
             .collect();
         if synthesis {
             specs.push(StepSpec {
-                step_id: synthesis_id(plan),
-                tool_name: SYNTHESIS_TOOL.to_owned(),
-                args: serde_json::Map::new(),
-                depends_on: plan.steps.iter().map(|s| s.step_id).collect(),
+                step: Step {
+                    step_id: synthesis_id(plan),
+                    tool_name: SYNTHESIS_TOOL.to_owned(),
+                    args: serde_json::Map::new(),
+                    depends_on: plan.steps.iter().map(|s| s.step_id).collect(),
+                },
                 tier: self.settings.planner_tier.clone(),
                 stage: Stage::Synthesis,
                 tolerate_failed_deps: true,

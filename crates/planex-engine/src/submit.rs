@@ -163,10 +163,9 @@ impl Engine {
         admitted: Admitted,
         charge: Option<&Charge<'_>>,
     ) -> Result<TaskId, EngineError> {
-        let plan_json = serde_json::to_value(&admitted.plan).unwrap_or_default();
         let started = self
             .store
-            .start_task(&task_id, plan_json, admitted.specs, admitted.calls)
+            .start_task(&task_id, &admitted.plan, admitted.specs, admitted.calls)
             .await;
         if let Err(error) = started {
             if let Some(charge) = charge {

@@ -164,7 +164,7 @@ async fn run_one(
 ) -> bool {
     let started = Instant::now();
     let ctx = CallContext {
-        request_id: Some(format!("{}-{}", lease.task_id, lease.spec.step_id)),
+        request_id: Some(format!("{}-{}", lease.task_id, lease.spec.step.step_id)),
     };
     let run = executor.run(lease, &ctx);
     tokio::pin!(run);
@@ -177,13 +177,13 @@ async fn run_one(
             outcome = &mut run => break outcome,
             _ = renew.tick() => {
                 if let Ok(false) = store.extend_lease(lease, lease_len).await {
-                    tracing::warn!(task = %lease.task_id, step = %lease.spec.step_id, "lease lost while running; the result may be a duplicate");
+                    tracing::warn!(task = %lease.task_id, step = %lease.spec.step.step_id, "lease lost while running; the result may be a duplicate");
                 }
             }
         }
     };
     let tier = lease.spec.tier.clone();
-    let tool = lease.spec.tool_name.clone();
+    let tool = lease.spec.step.tool_name.clone();
     metrics::histogram!("step_duration_seconds", "tier" => tier, "tool" => tool.clone())
         .record(started.elapsed().as_secs_f64());
     let (attempts, failed) = match &outcome {
@@ -204,7 +204,7 @@ async fn run_one(
         }
         Ok(_) => true,
         Err(error) => {
-            tracing::error!(task = %lease.task_id, step = %lease.spec.step_id, %error, "could not record a step outcome; the lease will expire and the step will be redelivered");
+            tracing::error!(task = %lease.task_id, step = %lease.spec.step.step_id, %error, "could not record a step outcome; the lease will expire and the step will be redelivered");
             false
         }
     }

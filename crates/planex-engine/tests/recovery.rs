@@ -97,7 +97,7 @@ async fn start(store: &MemoryStore, task: &TaskId, tier: &str) {
     store
         .start_task(
             task,
-            serde_json::json!({}),
+            &planex_testkit::store::ANY_PLAN,
             vec![planex_testkit::store::step_spec(1, &[], tier)],
             Vec::new(),
         )

@@ -173,11 +173,11 @@ fn word<T: Serialize>(value: &T) -> String {
 impl From<&StepRecord> for StepView {
     fn from(step: &StepRecord) -> Self {
         StepView {
-            step_id: step.spec.step_id.0,
-            tool_name: step.spec.tool_name.clone(),
+            step_id: step.spec.step.step_id.0,
+            tool_name: step.spec.step.tool_name.clone(),
             tier: step.spec.tier.clone(),
             stage: step.spec.stage.to_string(),
-            depends_on: step.spec.depends_on.iter().map(|d| d.0).collect(),
+            depends_on: step.spec.step.depends_on.iter().map(|d| d.0).collect(),
             state: word(&step.state),
             attempts: step.attempts,
             deliveries: step.deliveries,

@@ -26,12 +26,11 @@ pub use redis::{RedisStore, RedisStoreOptions};
 pub use types::{
     Completion, DeadLetter, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord,
     StepSpec, StepState, StoreError, TaskEvent, TaskRecord, TaskStatus, TaskSummary, now_ms,
-    value_text,
 };
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use planex_core::{CallRecord, TaskId};
+use planex_core::{CallRecord, Plan, TaskId};
 use std::time::Duration;
 
 /// A stream of one task's events: its whole history first, then live events; it ends after
@@ -45,12 +44,15 @@ pub trait Store: Send + Sync + 'static {
     /// Records a new task in `planning`.
     async fn create_task(&self, task: NewTask) -> Result<(), StoreError>;
 
-    /// Accepts the plan: stores its steps, enqueues the steps with no dependencies on their tiers'
-    /// ready queues, records the planner's calls, moves the task to `running` and emits `Planned`.
+    /// Accepts the plan: stores the plan (as `TaskRecord::plan`) and its steps, enqueues the steps
+    /// with no dependencies on their tiers' ready queues, records the planner's calls, moves the
+    /// task to `running` and emits `Planned`. `steps` are the plan's steps as the store schedules
+    /// them (tier, stage), plus any steps the engine adds (synthesis); they must form a DAG
+    /// (`StoreError::InvalidSteps` otherwise).
     async fn start_task(
         &self,
         task_id: &TaskId,
-        plan: serde_json::Value,
+        plan: &Plan,
         steps: Vec<StepSpec>,
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError>;

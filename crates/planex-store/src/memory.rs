@@ -8,8 +8,8 @@ use crate::types::*;
 use crate::{EventStream, Store};
 use async_trait::async_trait;
 use futures::StreamExt;
-use planex_core::{CallRecord, StepId, TaskId};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use planex_core::{CallRecord, Plan, StepId, TaskId, dag};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -76,7 +76,7 @@ struct LeaseEntry {
 struct TaskEntry {
     record: TaskRecord,
     pending: HashMap<StepId, usize>,
-    dependents: HashMap<StepId, Vec<StepId>>,
+    dependents: BTreeMap<StepId, Vec<StepId>>,
     events: Vec<TaskEvent>,
     subscribers: Vec<mpsc::UnboundedSender<TaskEvent>>,
 }
@@ -254,7 +254,7 @@ impl Inner {
         let letter = DeadLetter {
             task_id: task_id.clone(),
             step_id,
-            tool_name: step.spec.tool_name.clone(),
+            tool_name: step.spec.step.tool_name.clone(),
             tier: step.spec.tier.clone(),
             error: error.clone(),
             attempts,
@@ -346,6 +346,7 @@ impl Inner {
                 match entry.record.steps.get(&step_id) {
                     Some(step) if step.state == StepState::Ready => step
                         .spec
+                        .step
                         .depends_on
                         .iter()
                         .filter_map(|d| {
@@ -419,56 +420,6 @@ impl MemoryStore {
     }
 }
 
-pub(crate) fn check_steps(task_id: &TaskId, steps: &[StepSpec]) -> Result<(), StoreError> {
-    let invalid = |detail: String| StoreError::InvalidSteps {
-        task_id: task_id.clone(),
-        detail,
-    };
-    let mut ids = BTreeSet::new();
-    for step in steps {
-        if !ids.insert(step.step_id) {
-            return Err(invalid(format!("step {} appears twice", step.step_id)));
-        }
-    }
-    if steps.is_empty() {
-        return Err(invalid("a task needs at least one step".into()));
-    }
-    for step in steps {
-        if let Some(missing) = step.depends_on.iter().find(|d| !ids.contains(d)) {
-            return Err(invalid(format!(
-                "step {} depends on unknown step {missing}",
-                step.step_id
-            )));
-        }
-    }
-    // Kahn's algorithm: every step must become ready eventually, or the task would hang.
-    let mut pending: HashMap<StepId, usize> = steps
-        .iter()
-        .map(|s| (s.step_id, s.depends_on.len()))
-        .collect();
-    let mut ready: Vec<StepId> = pending
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(id, _)| *id)
-        .collect();
-    let mut seen = 0;
-    while let Some(id) = ready.pop() {
-        seen += 1;
-        for step in steps.iter().filter(|s| s.depends_on.contains(&id)) {
-            if let Some(n) = pending.get_mut(&step.step_id) {
-                *n -= 1;
-                if *n == 0 {
-                    ready.push(step.step_id);
-                }
-            }
-        }
-    }
-    if seen != steps.len() {
-        return Err(invalid("the dependencies contain a cycle".into()));
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn create_task(&self, task: NewTask) -> Result<(), StoreError> {
@@ -480,7 +431,7 @@ impl Store for MemoryStore {
         let entry = TaskEntry {
             record: TaskRecord::new(task),
             pending: HashMap::new(),
-            dependents: HashMap::new(),
+            dependents: BTreeMap::new(),
             events: Vec::new(),
             subscribers: Vec::new(),
         };
@@ -491,11 +442,13 @@ impl Store for MemoryStore {
     async fn start_task(
         &self,
         task_id: &TaskId,
-        plan: serde_json::Value,
+        plan: &Plan,
         steps: Vec<StepSpec>,
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError> {
         check_steps(task_id, &steps)?;
+        let plan = serde_json::to_value(plan)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode the plan: {e}")))?;
         let mut inner = self.lock();
         let entry = inner.task(task_id)?;
         if entry.record.status != TaskStatus::Planning {
@@ -505,18 +458,17 @@ impl Store for MemoryStore {
                 action: "start it with a plan",
             });
         }
+        entry.dependents = dag::dependents(steps.iter().map(|s| &s.step));
         let mut roots = Vec::new();
         for spec in steps {
-            for dep in &spec.depends_on {
-                entry.dependents.entry(*dep).or_default().push(spec.step_id);
-            }
-            entry.pending.insert(spec.step_id, spec.depends_on.len());
+            let step_id = spec.step.step_id;
+            entry.pending.insert(step_id, spec.step.depends_on.len());
             let mut record = StepRecord::new(spec);
-            if record.spec.depends_on.is_empty() {
+            if record.spec.step.depends_on.is_empty() {
                 record.state = StepState::Ready;
-                roots.push(record.spec.step_id);
+                roots.push(step_id);
             }
-            entry.record.steps.insert(record.spec.step_id, record);
+            entry.record.steps.insert(step_id, record);
         }
         entry.record.plan = Some(plan);
         entry.record.calls.extend(planner_calls);
@@ -609,14 +561,14 @@ impl Store for MemoryStore {
             return Ok(());
         }
         let entry = inner.task(&lease.task_id)?;
-        let step = entry.step_mut(lease.spec.step_id)?;
+        let step = entry.step_mut(lease.spec.step.step_id)?;
         if step.state == StepState::Running {
             step.state = StepState::Ready;
             step.deliveries = step.deliveries.saturating_sub(1);
             let queue = inner.tiers.entry(lease.spec.tier.clone()).or_default();
             queue
                 .ready
-                .push_front((lease.task_id.clone(), lease.spec.step_id));
+                .push_front((lease.task_id.clone(), lease.spec.step.step_id));
             queue.notify.notify_waiters();
         }
         Ok(())
@@ -629,7 +581,7 @@ impl Store for MemoryStore {
     ) -> Result<Completion, StoreError> {
         let mut inner = self.lock();
         inner.leases.remove(&lease.token);
-        let step_id = lease.spec.step_id;
+        let step_id = lease.spec.step.step_id;
         let entry = inner.task(&lease.task_id)?;
         if entry.step_mut(step_id)?.state.is_terminal() {
             return Ok(Completion::Duplicate);

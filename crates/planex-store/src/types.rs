@@ -3,7 +3,7 @@
 //! These are plain serde types so that every backend (memory, Redis) stores and returns the same
 //! shapes, and the API can serialise them unchanged.
 
-use planex_core::{CallRecord, CostBreakdown, Stage, StepId, TaskId};
+use planex_core::{CallRecord, CostBreakdown, Stage, Step, StepId, TaskId, dag, value_text};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -83,17 +83,19 @@ impl StepState {
     }
 }
 
-/// What a worker needs to run a step, fixed when the plan is accepted.
+/// What a worker needs to run a step, fixed when the plan is accepted: the plan's step (or the
+/// synthesis step) and where and how the store schedules it.
+///
+/// Stored as JSON (the Redis store keeps one string per step): `step`'s fields are flattened, so
+/// the shape is `{step_id, tool_name, args, depends_on, tier, stage, tolerate_failed_deps}`. Specs
+/// of tasks started by earlier versions are read back in this shape, so it must not change (a
+/// test pins it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepSpec {
-    /// The step's id in its plan.
-    pub step_id: StepId,
-    /// The tool to run (a reserved name for the synthesis step).
-    pub tool_name: String,
-    /// Arguments, possibly with `{step_N_result}` placeholders.
-    pub args: serde_json::Map<String, serde_json::Value>,
-    /// Steps whose results this one needs.
-    pub depends_on: Vec<StepId>,
+    /// The step: id, tool, arguments (possibly with `{step_N_result}` placeholders) and the steps
+    /// whose results it needs. The synthesis step uses a reserved tool name.
+    #[serde(flatten)]
+    pub step: Step,
     /// The tier whose ready queue the step goes to.
     pub tier: String,
     /// `Step` for plan steps, `Synthesis` for the final synthesis step.
@@ -102,6 +104,19 @@ pub struct StepSpec {
     /// whatever was produced). Otherwise a failed dependency skips this step.
     #[serde(default)]
     pub tolerate_failed_deps: bool,
+}
+
+/// Checks that the steps handed to `start_task` can all run: at least one, unique ids, known
+/// dependencies, no cycle (`planex_core::dag::check`).
+pub(crate) fn check_steps(task_id: &TaskId, steps: &[StepSpec]) -> Result<(), StoreError> {
+    let invalid = |detail: String| StoreError::InvalidSteps {
+        task_id: task_id.clone(),
+        detail,
+    };
+    if steps.is_empty() {
+        return Err(invalid("a task needs at least one step".into()));
+    }
+    dag::check(steps.iter().map(|s| &s.step)).map_err(|e| invalid(e.to_string()))
 }
 
 /// A step's stored state.
@@ -232,7 +247,8 @@ impl TaskRecord {
     }
 
     /// The final answer: the synthesis step's result when it completed, else the results of the
-    /// plan's sink steps (those nothing depends on), in step order.
+    /// plan steps nothing depends on (the synthesis step depends on every plan step, so this
+    /// fallback answers only when there is no synthesis step), in step order.
     pub fn answer(&self) -> Option<String> {
         let synthesis = self
             .steps
@@ -241,15 +257,10 @@ impl TaskRecord {
         if let Some(result) = synthesis.and_then(|s| s.result.as_ref()) {
             return Some(value_text(result));
         }
-        let depended: std::collections::BTreeSet<StepId> = self
-            .steps
-            .values()
-            .flat_map(|s| s.spec.depends_on.iter().copied())
-            .collect();
-        let parts: Vec<String> = self
-            .steps
-            .values()
-            .filter(|s| s.spec.stage == Stage::Step && !depended.contains(&s.spec.step_id))
+        let parts: Vec<String> = dag::sinks(self.steps.values().map(|s| &s.spec.step))
+            .iter()
+            .filter_map(|id| self.steps.get(id))
+            .filter(|s| s.spec.stage == Stage::Step)
             .filter_map(|s| s.result.as_ref().map(value_text))
             .collect();
         if parts.is_empty() {
@@ -264,16 +275,14 @@ impl TaskRecord {
         self.steps
             .values()
             .filter(|s| matches!(s.state, StepState::Failed | StepState::Skipped))
-            .map(|s| (s.spec.step_id, s.state, s.error.clone().unwrap_or_default()))
+            .map(|s| {
+                (
+                    s.spec.step.step_id,
+                    s.state,
+                    s.error.clone().unwrap_or_default(),
+                )
+            })
             .collect()
-    }
-}
-
-/// A step result as text: strings as-is, other JSON compact.
-pub fn value_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -465,3 +474,7 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
+
+#[cfg(test)]
+#[path = "types_tests.rs"]
+mod tests;

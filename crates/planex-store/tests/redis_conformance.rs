@@ -147,7 +147,7 @@ mod redis_only {
         let mut handles = Vec::new();
         for lease in leases.clone() {
             let store = store.clone();
-            let text = format!("r{}", lease.spec.step_id);
+            let text = format!("r{}", lease.spec.step.step_id);
             handles.push(tokio::spawn(async move {
                 store.complete(&lease, succeeded(&text)).await
             }));

@@ -1,7 +1,8 @@
 //! Redis-only behaviour outside the shared conformance suite: a worker that stops cleanly is
 //! removed from its tier's consumer group (a worker still holding steps stays), tasks started
-//! by the previous key layout still finish after an upgrade, starting a task leaves no staging
-//! key behind, and many event watchers at once are all served and all unsubscribed.
+//! by the previous key layout or with step specs in the previous JSON shape still finish after
+//! an upgrade, starting a task leaves no staging key behind, and many event watchers at once are
+//! all served and all unsubscribed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use planex_core::TaskId;
@@ -132,7 +133,7 @@ async fn a_task_started_by_the_previous_layout_still_finishes() {
             .await
             .unwrap()
             .remove(0);
-        assert_eq!(lease.spec.step_id.0, step);
+        assert_eq!(lease.spec.step.step_id.0, step);
         assert_eq!(lease.task_text, "t", "the text comes from the task hash");
         store
             .complete(&lease, succeeded(&format!("r{step}")))
@@ -141,6 +142,68 @@ async fn a_task_started_by_the_previous_layout_still_finishes() {
     }
     let record = store.get_task(&task).await.unwrap().unwrap();
     assert_eq!(record.status, planex_store::TaskStatus::Complete);
+}
+
+/// Step specs are JSON strings in the steps hash (field `N`). The spec JSON is written in the
+/// shape earlier versions wrote, and a task whose specs an earlier version wrote (including one
+/// from before `tolerate_failed_deps` existed) still runs to completion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_specs_written_by_the_previous_version_still_run() {
+    let (server, store) = started("sj").await;
+    let task = running_task(
+        &store,
+        vec![step_spec(1, &[], "x"), step_spec(2, &[1], "x")],
+    )
+    .await;
+    let mut conn = raw(&server).await;
+    let skey = format!("sj:task:{{{}}}:steps", task.0);
+    let written: Vec<String> = redis::cmd("HMGET")
+        .arg(&skey)
+        .arg("1")
+        .arg("2")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        written,
+        [
+            r#"{"step_id":1,"tool_name":"tool","args":{},"depends_on":[],"tier":"x","stage":"step","tolerate_failed_deps":false}"#,
+            r#"{"step_id":2,"tool_name":"tool","args":{},"depends_on":[1],"tier":"x","stage":"step","tolerate_failed_deps":false}"#,
+        ]
+    );
+    // Step 2's spec as the oldest versions wrote it: no tolerate_failed_deps, other args.
+    let _: () = redis::cmd("HSET")
+        .arg(&skey)
+        .arg("2")
+        .arg(r#"{"step_id":2,"tool_name":"old_tool","args":{"text":"{step_1_result}"},"depends_on":[1],"tier":"x","stage":"step"}"#)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let long = Duration::from_secs(30);
+    let wait = Duration::from_secs(5);
+    for step in 1..=2u32 {
+        let lease = store
+            .claim("x", "w", 1, long, wait)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(lease.spec.step.step_id.0, step);
+        if step == 2 {
+            assert_eq!(lease.spec.step.tool_name, "old_tool");
+            assert_eq!(lease.spec.step.args["text"], "{step_1_result}");
+            assert!(!lease.spec.tolerate_failed_deps);
+        }
+        store
+            .complete(&lease, succeeded(&format!("r{step}")))
+            .await
+            .unwrap();
+    }
+    let record = store.get_task(&task).await.unwrap().unwrap();
+    assert_eq!(record.status, TaskStatus::Complete);
+    assert_eq!(
+        record.steps[&planex_core::StepId(2)].spec.step.tool_name,
+        "old_tool"
+    );
 }
 
 /// Staging keys of task TASK (prefix "st") still in Redis.
@@ -180,7 +243,7 @@ async fn starting_a_task_leaves_no_staging_key_and_no_expiry() {
     let again = store
         .start_task(
             &task,
-            serde_json::json!({}),
+            &planex_testkit::store::ANY_PLAN,
             vec![step_spec(1, &[], "x")],
             Vec::new(),
         )
@@ -201,8 +264,8 @@ async fn starting_a_task_leaves_no_staging_key_and_no_expiry() {
         let task = planning_task(&store, &format!("race-{round}")).await;
         let plan = |n: u32| (1..=n).map(|i| step_spec(i, &[], "y")).collect::<Vec<_>>();
         let (a, b) = tokio::join!(
-            store.start_task(&task, serde_json::json!({}), plan(3), Vec::new()),
-            store.start_task(&task, serde_json::json!({}), plan(5), Vec::new()),
+            store.start_task(&task, &planex_testkit::store::ANY_PLAN, plan(3), Vec::new()),
+            store.start_task(&task, &planex_testkit::store::ANY_PLAN, plan(5), Vec::new()),
         );
         assert!(
             a.is_ok() != b.is_ok(),

@@ -2,16 +2,25 @@
 //! one call, step outcomes and priced call records.
 #![allow(clippy::expect_used)] // Test fixtures: a store that refuses a fresh task fails the test.
 
-use planex_core::{CallRecord, Decimal, Stage, StepId, TaskId, Usage};
+use planex_core::{CallRecord, Decimal, Plan, Stage, Step, StepId, TaskId, Usage};
 use planex_store::{NewTask, StepOutcome, StepSpec, Store};
+
+/// The plan tasks are started with in tests: a store keeps the plan it is given and never reads
+/// it, so its content does not matter.
+pub static ANY_PLAN: Plan = Plan {
+    task: String::new(),
+    steps: Vec::new(),
+};
 
 /// Step `id` running the tool `tool` on `tier`, after the steps `deps`, with no arguments.
 pub fn step_spec(id: u32, deps: &[u32], tier: &str) -> StepSpec {
     StepSpec {
-        step_id: StepId(id),
-        tool_name: "tool".into(),
-        args: serde_json::Map::new(),
-        depends_on: deps.iter().map(|d| StepId(*d)).collect(),
+        step: Step {
+            step_id: StepId(id),
+            tool_name: "tool".into(),
+            args: serde_json::Map::new(),
+            depends_on: deps.iter().map(|d| StepId(*d)).collect(),
+        },
         tier: tier.into(),
         stage: Stage::Step,
         tolerate_failed_deps: false,
@@ -58,7 +67,7 @@ pub async fn running_task(store: &dyn Store, steps: Vec<StepSpec>) -> TaskId {
     store
         .start_task(
             &task_id,
-            serde_json::json!({}),
+            &ANY_PLAN,
             steps,
             vec![call_record(Stage::Plan, 10)],
         )

@@ -15,7 +15,7 @@
 //! is exactly the engine time the step adds to the critical path. Tasks run one at a time.
 
 use anyhow::{Context, Result, bail};
-use planex_core::{Catalog, Decimal, Price, StepId, ToolSpec, Usage};
+use planex_core::{Catalog, Decimal, Price, StepId, ToolSpec, Usage, dag};
 use planex_engine::{Engine, EngineSettings, Models, TaskRequest};
 use planex_llm::{
     CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, Endpoint, InstantModel, Tier,
@@ -418,24 +418,19 @@ impl TaskTiming {
                 .map(|s| s.attempts.saturating_sub(1))
                 .sum(),
         };
-        // Finish time of each step on an ideal engine (zero overhead); steps are in id order and
-        // depend only on earlier ids, so one pass suffices.
-        let mut ideal_end: BTreeMap<StepId, Duration> = BTreeMap::new();
         let mut last_end = planned;
         for (id, step) in &record.steps {
             let span = spans
                 .get(id)
                 .with_context(|| format!("step {id} made no model call"))?;
             let mut ready = planned;
-            let mut ideal_ready = timing.planning;
-            for dep in &step.spec.depends_on {
+            for dep in &step.spec.step.depends_on {
                 let dep_span = spans
                     .get(dep)
                     .with_context(|| format!("step {dep} made no model call"))?;
                 ready = ready.max(dep_span.end);
-                ideal_ready = ideal_ready.max(ideal_end.get(dep).copied().unwrap_or_default());
             }
-            if step.spec.depends_on.is_empty() {
+            if step.spec.step.depends_on.is_empty() {
                 timing.roots.push(*id);
             }
             let call = span.end - span.start;
@@ -443,11 +438,18 @@ impl TaskTiming {
                 .overhead
                 .insert(*id, span.start.saturating_duration_since(ready));
             timing.call.insert(*id, call);
-            ideal_end.insert(*id, ideal_ready + call);
             last_end = last_end.max(span.end);
         }
         timing.finish = ended.saturating_duration_since(last_end);
-        timing.ideal = ideal_end.values().copied().max().unwrap_or_default();
+        // An ideal engine (zero overhead) finishes when the planning and the heaviest chain of
+        // measured calls have.
+        let (_, longest) = dag::critical_path(record.steps.values().map(|s| &s.spec.step), |s| {
+            timing
+                .call
+                .get(&s.step_id)
+                .map_or(0.0, Duration::as_secs_f64)
+        });
+        timing.ideal = timing.planning + Duration::try_from_secs_f64(longest).unwrap_or_default();
         Ok(timing)
     }
 }

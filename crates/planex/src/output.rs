@@ -2,7 +2,7 @@
 //! and a cost table per stage and tier.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use planex_core::{CallRecord, Decimal, Stage, StepId, format_usd};
+use planex_core::{CallRecord, Decimal, Stage, StepId, dag, format_usd, value_text};
 use planex_store::{EventKind, StepState, TaskRecord};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -22,38 +22,11 @@ pub fn spinner(message: &str) -> ProgressBar {
     bar
 }
 
-/// Steps grouped by dependency level (level 0 = no dependencies).
-fn levels(record: &TaskRecord) -> Vec<Vec<StepId>> {
-    let mut level: BTreeMap<StepId, usize> = BTreeMap::new();
-    // Steps are stored by id and dependencies always point at existing steps of an acyclic plan, so
-    // repeated passes settle within `steps.len()` rounds.
-    for _ in 0..record.steps.len() {
-        for (id, step) in &record.steps {
-            let l = step
-                .spec
-                .depends_on
-                .iter()
-                .map(|d| level.get(d).map_or(0, |l| l + 1))
-                .max()
-                .unwrap_or(0);
-            level.insert(*id, l);
-        }
-    }
-    let mut out: Vec<Vec<StepId>> = Vec::new();
-    for (id, l) in level {
-        if out.len() <= l {
-            out.resize(l + 1, Vec::new());
-        }
-        out[l].push(id);
-    }
-    out
-}
-
 fn describe_args(args: &serde_json::Map<String, serde_json::Value>) -> String {
     let text: Vec<String> = args
         .iter()
         .map(|(k, v)| {
-            let value = planex_store::value_text(v).replace('\n', " ");
+            let value = value_text(v).replace('\n', " ");
             let short: String = value.chars().take(48).collect();
             let ellipsis = if value.chars().count() > 48 {
                 "…"
@@ -67,7 +40,7 @@ fn describe_args(args: &serde_json::Map<String, serde_json::Value>) -> String {
 }
 
 pub fn print_plan(record: &TaskRecord) {
-    let levels = levels(record);
+    let levels = dag::levels(record.steps.values().map(|s| &s.spec.step));
     println!(
         "Plan: {} steps in {} levels (steps in one level run in parallel)",
         record.steps.len(),
@@ -77,24 +50,24 @@ pub fn print_plan(record: &TaskRecord) {
         let last_level = i + 1 == levels.len();
         println!("{} level {}", if last_level { "└─" } else { "├─" }, i + 1);
         for (j, id) in level.iter().enumerate() {
-            let step = &record.steps[id];
+            let spec = &record.steps[id].spec;
             let branch = if j + 1 == level.len() {
                 "└─"
             } else {
                 "├─"
             };
-            let deps = if step.spec.depends_on.is_empty() {
+            let deps = if spec.step.depends_on.is_empty() {
                 String::new()
             } else {
-                let ids: Vec<String> = step.spec.depends_on.iter().map(|d| d.to_string()).collect();
+                let ids: Vec<String> = spec.step.depends_on.iter().map(|d| d.to_string()).collect();
                 format!("  ← {}", ids.join(", "))
             };
             println!(
                 "{}  {branch} [{id}] {} on {}  {}{deps}",
                 if last_level { " " } else { "│" },
-                step.spec.tool_name,
-                step.spec.tier,
-                describe_args(&step.spec.args)
+                spec.step.tool_name,
+                spec.tier,
+                describe_args(&spec.step.args)
             );
         }
     }
@@ -118,7 +91,7 @@ impl StepProgress {
             .map(|(id, step)| {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(style.clone());
-                bar.set_prefix(format!("[{id}] {}", step.spec.tool_name));
+                bar.set_prefix(format!("[{id}] {}", step.spec.step.tool_name));
                 bar.set_message("waiting");
                 (*id, bar)
             })
@@ -282,10 +255,10 @@ pub fn json_result(record: &TaskRecord, simulated: bool, elapsed: Duration) -> s
         .values()
         .map(|s| {
             serde_json::json!({
-                "step_id": s.spec.step_id,
-                "tool_name": s.spec.tool_name,
+                "step_id": s.spec.step.step_id,
+                "tool_name": s.spec.step.tool_name,
                 "tier": s.spec.tier,
-                "depends_on": s.spec.depends_on,
+                "depends_on": s.spec.step.depends_on,
                 "state": s.state,
                 "attempts": s.attempts,
                 "result": s.result,

@@ -28,9 +28,11 @@ const FACETS: &[&str] = &[
     "regulation",
 ];
 
-/// Why no plan could be generated.
+/// Why the simulator could not generate a synthetic plan from a request's plan schema (it does so
+/// when no workload plan is pinned for the task). Not a plan validation error: those are
+/// `planex_core::PlanError`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PlanError {
+pub enum PlanGenerationError {
     /// The schema names no tool (no `tool_name` enum was found).
     #[error(
         "the plan schema lists no tools (expected steps.items.anyOf[].properties.tool_name.enum)"
@@ -71,10 +73,10 @@ fn verb(tool: &str) -> &'static str {
 }
 
 /// Generates the plan for `task` over the plan schema `root` (deterministic).
-pub fn generate(task: &str, root: &Value) -> Result<Value, PlanError> {
+pub fn generate(task: &str, root: &Value) -> Result<Value, PlanGenerationError> {
     let parsed = schema::parse(root);
     if parsed.tools.is_empty() {
-        return Err(PlanError::NoTools);
+        return Err(PlanGenerationError::NoTools);
     }
     let hints: Vec<shape::ToolHint> = parsed
         .tools
@@ -136,6 +138,6 @@ mod tests {
 
     #[test]
     fn no_tools_is_an_error() {
-        assert_eq!(generate("t", &json!({})), Err(PlanError::NoTools));
+        assert_eq!(generate("t", &json!({})), Err(PlanGenerationError::NoTools));
     }
 }

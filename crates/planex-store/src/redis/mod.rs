@@ -31,7 +31,7 @@ use crate::types::*;
 use crate::{EventStream, Store};
 use async_trait::async_trait;
 use keys::Keys;
-use planex_core::{CallRecord, TaskId};
+use planex_core::{CallRecord, Plan, TaskId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use scripts::Scripts;
 use std::sync::Arc;
@@ -365,7 +365,7 @@ impl Store for RedisStore {
     async fn start_task(
         &self,
         task_id: &TaskId,
-        plan: serde_json::Value,
+        plan: &Plan,
         steps: Vec<StepSpec>,
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError> {

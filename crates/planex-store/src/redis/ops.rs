@@ -6,10 +6,9 @@
 //! group's lag and the lease count).
 
 use super::{Core, Retry, codec, unavailable};
-use crate::memory::check_steps;
 use crate::types::*;
-use planex_core::{CallRecord, TaskId};
-use std::collections::{BTreeMap, HashMap};
+use planex_core::{CallRecord, Plan, TaskId, dag};
+use std::collections::HashMap;
 use std::time::Duration;
 
 fn calls_json(calls: &[CallRecord]) -> Result<Vec<String>, StoreError> {
@@ -85,21 +84,17 @@ pub(super) async fn create_task(core: &Core, task: NewTask) -> Result<(), StoreE
 pub(super) async fn start_task(
     core: &Core,
     task_id: &TaskId,
-    plan: serde_json::Value,
+    plan: &Plan,
     steps: Vec<StepSpec>,
     planner_calls: Vec<CallRecord>,
 ) -> Result<(), StoreError> {
     check_steps(task_id, &steps)?;
-    let mut dependents: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for spec in &steps {
-        for dep in &spec.depends_on {
-            dependents.entry(dep.0).or_default().push(spec.step_id.0);
-        }
-    }
+    let dependents = dag::dependents(steps.iter().map(|s| &s.step));
     let mut fields: Vec<String> = Vec::with_capacity(steps.len() * 16);
     let mut roots: Vec<(u32, String)> = Vec::new();
     for spec in &steps {
-        let id = spec.step_id.0;
+        let step = &spec.step;
+        let id = step.step_id.0;
         let mut put = |name: &str, value: String| {
             fields.push(if name.is_empty() {
                 id.to_string()
@@ -109,16 +104,16 @@ pub(super) async fn start_task(
             fields.push(value);
         };
         put("", to_json("a step spec", spec)?);
-        let root = spec.depends_on.is_empty();
+        let root = step.depends_on.is_empty();
         put("state", if root { "ready" } else { "pending" }.into());
         put("tier", spec.tier.clone());
-        put("tool", spec.tool_name.clone());
-        put("pending", spec.depends_on.len().to_string());
+        put("tool", step.tool_name.clone());
+        put("pending", step.depends_on.len().to_string());
         if !root {
-            put("deps", csv(spec.depends_on.iter().map(|d| d.0)));
+            put("deps", csv(step.depends_on.iter().map(|d| d.0)));
         }
-        if let Some(next) = dependents.get(&id) {
-            put("next", csv(next.iter()));
+        if let Some(next) = dependents.get(&step.step_id) {
+            put("next", csv(next.iter().map(|d| d.0)));
         }
         if spec.tolerate_failed_deps {
             put("tol", "1".into());
@@ -127,10 +122,10 @@ pub(super) async fn start_task(
             roots.push((id, spec.tier.clone()));
         }
     }
-    let mut ids: Vec<u32> = steps.iter().map(|s| s.step_id.0).collect();
+    let mut ids: Vec<u32> = steps.iter().map(|s| s.step.step_id.0).collect();
     ids.sort_unstable();
     let mut invocation = core.invocation(&core.scripts.start);
-    invocation.arg(&task_id.0).arg(to_json("the plan", &plan)?);
+    invocation.arg(&task_id.0).arg(to_json("the plan", plan)?);
     // Each call stages under a key of its own, so two racing starts of one task cannot mix
     // their steps: the loser's script finds the task running and deletes its own staging key.
     let nonce = TaskId::new_random().0;

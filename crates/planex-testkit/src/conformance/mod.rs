@@ -55,7 +55,7 @@ async fn claim_ids(store: &dyn Store, tier: &str, max: usize, wait: Duration) ->
 }
 
 fn ids(leases: &[StepLease]) -> BTreeSet<u32> {
-    leases.iter().map(|l| l.spec.step_id.0).collect()
+    leases.iter().map(|l| l.spec.step.step_id.0).collect()
 }
 
 async fn state(store: &dyn Store, task: &TaskId, step: u32) -> StepState {

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
 use super::{WAIT, claim_ids, ids, ok};
-use crate::store::{call_record, running_task, step_spec};
+use crate::store::{ANY_PLAN, call_record, running_task, step_spec};
 use futures::StreamExt;
 use planex_core::{Decimal, Stage, TaskId};
 use planex_store::{
@@ -192,12 +192,7 @@ pub async fn errors_for_unknown_and_invalid(store: Arc<dyn Store>) {
         Err(StoreError::TaskNotFound(_))
     ));
     let err = store
-        .start_task(
-            &ghost,
-            serde_json::json!({}),
-            vec![step_spec(1, &[], "x")],
-            vec![],
-        )
+        .start_task(&ghost, &ANY_PLAN, vec![step_spec(1, &[], "x")], vec![])
         .await
         .unwrap_err();
     assert_eq!(err, StoreError::TaskNotFound(ghost));
@@ -215,13 +210,13 @@ pub async fn errors_for_unknown_and_invalid(store: Arc<dyn Store>) {
     ));
     let cyclic = vec![step_spec(1, &[2], "x"), step_spec(2, &[1], "x")];
     let err = store
-        .start_task(&task, serde_json::json!({}), cyclic, vec![])
+        .start_task(&task, &ANY_PLAN, cyclic, vec![])
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cycle"), "{err}");
     let dangling = vec![step_spec(1, &[9], "x")];
     let err = store
-        .start_task(&task, serde_json::json!({}), dangling, vec![])
+        .start_task(&task, &ANY_PLAN, dangling, vec![])
         .await
         .unwrap_err();
     assert!(err.to_string().contains("unknown step 9"), "{err}");
@@ -262,12 +257,7 @@ pub async fn unplanned_tasks_finish_with_reason(store: Arc<dyn Store>) {
         }
     ));
     let err = store
-        .start_task(
-            &task,
-            serde_json::json!({}),
-            vec![step_spec(1, &[], "x")],
-            vec![],
-        )
+        .start_task(&task, &ANY_PLAN, vec![step_spec(1, &[], "x")], vec![])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::WrongStatus { .. }));

@@ -29,7 +29,7 @@ pub async fn roots_ready_dependents_wait(store: Arc<dyn Store>) {
         claim_ids(&*store, "x", 10, Duration::ZERO).await.is_empty(),
         "step 3 must wait for 1 and 2"
     );
-    let by_id = |n| first.iter().find(|l| l.spec.step_id.0 == n).unwrap();
+    let by_id = |n| first.iter().find(|l| l.spec.step.step_id.0 == n).unwrap();
     let c1 = store.complete(by_id(1), ok("one")).await.unwrap();
     assert!(matches!(c1, Completion::Applied { ref newly_ready, .. } if newly_ready.is_empty()));
     let c2 = store.complete(by_id(2), ok("two")).await.unwrap();
@@ -94,8 +94,8 @@ pub async fn failure_dead_letters_and_skips_dependents(store: Arc<dyn Store>) {
     .await;
     let leases = claim_ids(&*store, "x", 10, WAIT).await;
     assert_eq!(ids(&leases), BTreeSet::from([1, 4]));
-    let l1 = leases.iter().find(|l| l.spec.step_id.0 == 1).unwrap();
-    let l4 = leases.iter().find(|l| l.spec.step_id.0 == 4).unwrap();
+    let l1 = leases.iter().find(|l| l.spec.step.step_id.0 == 1).unwrap();
+    let l4 = leases.iter().find(|l| l.spec.step.step_id.0 == 4).unwrap();
     let applied = store
         .complete(l1, failed("HTTP 500 from executor"))
         .await
@@ -319,7 +319,7 @@ pub async fn concurrent_claimers_never_share_a_step(store: Arc<dyn Store>) {
                 if got.is_empty() {
                     return mine;
                 }
-                mine.extend(got.into_iter().map(|l| l.spec.step_id.0));
+                mine.extend(got.into_iter().map(|l| l.spec.step.step_id.0));
             }
         }));
     }

@@ -8,7 +8,7 @@
 
 use super::LatencyArgs;
 use anyhow::{Context, Result, bail};
-use planex_core::{Stage, StepId, TaskId};
+use planex_core::{Stage, Step, StepId, TaskId};
 use planex_store::{
     MemoryStore, NewTask, RedisStore, RedisStoreOptions, StepLease, StepOutcome, StepSpec, Store,
 };
@@ -26,10 +26,12 @@ struct Samples {
 
 fn spec(id: u32, deps: &[u32], tier: &str) -> StepSpec {
     StepSpec {
-        step_id: StepId(id),
-        tool_name: "echo".into(),
-        args: serde_json::Map::new(),
-        depends_on: deps.iter().map(|d| StepId(*d)).collect(),
+        step: Step {
+            step_id: StepId(id),
+            tool_name: "echo".into(),
+            args: serde_json::Map::new(),
+            depends_on: deps.iter().map(|d| StepId(*d)).collect(),
+        },
         tier: tier.into(),
         stage: Stage::Step,
         tolerate_failed_deps: false,
@@ -77,7 +79,7 @@ async fn measure(store: Arc<dyn Store>, args: &LatencyArgs) -> Result<Samples> {
             .await?;
         let steps = vec![spec(1, &[], "lat-a"), spec(2, &[1], "lat-b")];
         store
-            .start_task(&task_id, serde_json::json!({}), steps, Vec::new())
+            .start_task(&task_id, &super::EMPTY_PLAN, steps, Vec::new())
             .await?;
         let first = store
             .claim("lat-a", "w1", 1, LONG, Duration::from_secs(5))

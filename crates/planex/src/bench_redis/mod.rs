@@ -26,7 +26,7 @@ mod throughput;
 
 use anyhow::{Context, Result};
 use planex_app::Config as Settings;
-use planex_core::{Stage, StepId, TaskId};
+use planex_core::{Plan, Stage, Step, StepId, TaskId};
 use planex_engine::{Engine, EngineSettings, Models, WorkerSettings, run_worker};
 use planex_llm::{InstantModel, TierSet};
 use planex_store::{NewTask, RedisStore, RedisStoreOptions, StepSpec, Store};
@@ -251,6 +251,13 @@ fn bench_models(endpoint: &str) -> Result<Models> {
     )?))
 }
 
+/// The plan the benches start their tasks with. A store keeps the plan and never reads it, so an
+/// empty one keeps each task's stored plan as small as the steps allow.
+pub(crate) static EMPTY_PLAN: Plan = Plan {
+    task: String::new(),
+    steps: Vec::new(),
+};
+
 /// The bench plan: 6 roots, 3 steps joining two roots each, 1 step joining those three.
 pub(crate) fn plan_steps() -> Vec<StepSpec> {
     let step = |id: u32, deps: &[u32]| {
@@ -265,10 +272,12 @@ pub(crate) fn plan_steps() -> Vec<StepSpec> {
         let mut args = serde_json::Map::new();
         args.insert("text".into(), serde_json::Value::String(text));
         StepSpec {
-            step_id: StepId(id),
-            tool_name: "echo".into(),
-            args,
-            depends_on: deps.iter().map(|d| StepId(*d)).collect(),
+            step: Step {
+                step_id: StepId(id),
+                tool_name: "echo".into(),
+                args,
+                depends_on: deps.iter().map(|d| StepId(*d)).collect(),
+            },
             tier: TIER.into(),
             stage: Stage::Step,
             tolerate_failed_deps: false,
@@ -299,7 +308,7 @@ pub(crate) async fn submit(store: &dyn Store, task: &str) -> Result<TaskId> {
         })
         .await?;
     store
-        .start_task(&task_id, serde_json::json!({}), plan_steps(), Vec::new())
+        .start_task(&task_id, &EMPTY_PLAN, plan_steps(), Vec::new())
         .await?;
     Ok(task_id)
 }
