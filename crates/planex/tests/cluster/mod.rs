@@ -75,6 +75,16 @@ impl Proc {
     pub fn exit_success(&mut self) -> bool {
         self.child.wait().unwrap().success()
     }
+
+    /// Waits for the process to exit and returns its exit code (`None`: killed by a signal).
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child.wait().unwrap().code()
+    }
+
+    /// What the process wrote on stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
 }
 
 impl Drop for Proc {
