@@ -1,7 +1,7 @@
 //! Plan validation: turning the planner's JSON into a [`Plan`], whole or one step at a time.
 //!
 //! Key decision: the per-step rules (shape, tool, args, dependencies, placeholders) are small functions
-//! shared by [`Plan::from_value`] (a whole plan, rules applied in the order of DESIGN.md §2 across all
+//! shared by [`Plan::from_value`] (a whole plan, rules applied in the order of docs/ARCHITECTURE.md §3 across all
 //! steps, so the first rule that fails is reported) and [`PlanBuilder`] (a streamed plan, where a step
 //! may depend only on steps already accepted, which makes it acyclic by construction).
 
@@ -16,6 +16,27 @@ const STEP_FIELDS: [&str; 4] = ["step_id", "tool_name", "args", "depends_on"];
 impl Plan {
     /// Parses and validates the planner's text: JSON, optionally surrounded by whitespace and a
     /// Markdown code fence (```` ```json … ``` ````).
+    ///
+    /// ```
+    /// use planex_core::{Catalog, Plan, PlanError, PlanLimits, StepId, ToolSpec};
+    ///
+    /// let catalog = Catalog::new(vec![
+    ///     ToolSpec::one_arg_llm("search", "query", "executor", 256),
+    ///     ToolSpec::one_arg_llm("summarize", "text", "executor", 256),
+    /// ])?;
+    /// let text = r#"{"steps": [
+    ///   {"step_id": 1, "tool_name": "search", "args": {"query": "H200 prices"}, "depends_on": []},
+    ///   {"step_id": 2, "tool_name": "summarize", "args": {"text": "{step_1_result}"}, "depends_on": [1]}
+    /// ]}"#;
+    /// let plan = Plan::parse(text, &catalog, PlanLimits { max_steps: 8 })?;
+    /// assert_eq!(planex_core::dag::levels(&plan.steps), vec![vec![StepId(1)], vec![StepId(2)]]);
+    ///
+    /// // A placeholder must name a step listed in `depends_on`: refused, naming the culprit.
+    /// let bad = text.replace("\"depends_on\": [1]", "\"depends_on\": []");
+    /// let refused = Plan::parse(&bad, &catalog, PlanLimits { max_steps: 8 });
+    /// assert!(matches!(refused, Err(PlanError::PlaceholderNotInDependsOn { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// The first rule that fails, as a [`PlanError`] naming the culprit.
