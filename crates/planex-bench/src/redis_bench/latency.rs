@@ -1,4 +1,4 @@
-//! `bench redis latency`: what one dependency edge costs in the store, Redis against memory.
+//! `planex-bench redis latency`: what one dependency edge costs in the store, Redis against memory.
 //!
 //! Each iteration submits a two-step chain (step 1 on tier `lat-a`, step 2 on tier `lat-b`); this
 //! task claims step 1 and completes it, while a second task sits blocked in `claim("lat-b")`. The
@@ -7,6 +7,7 @@
 //! adds to every edge of a plan's critical path.
 
 use super::LatencyArgs;
+use super::server::BenchRedis;
 use anyhow::{Context, Result, bail};
 use planex_core::{Stage, Step, StepId, TaskId};
 use planex_store::{
@@ -129,7 +130,8 @@ pub(crate) async fn run(args: LatencyArgs) -> Result<ExitCode> {
         prefix: format!("lat{}", planex_store::now_ms()),
         ..RedisStoreOptions::default()
     };
-    let redis: Arc<dyn Store> = Arc::new(RedisStore::connect_with(&args.url, options).await?);
+    let server = BenchRedis::open(args.url.as_deref()).await?;
+    let redis: Arc<dyn Store> = Arc::new(RedisStore::connect_with(server.url(), options).await?);
     let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let memory = measure(memory, &args).await?;
     let redis = measure(redis, &args).await?;

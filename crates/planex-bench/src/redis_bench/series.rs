@@ -1,4 +1,4 @@
-//! `bench redis throughput` with several variants or runs (`--model bare,noop --runs 5`): run 1 of
+//! `planex-bench redis throughput` with several variants or runs (`--model bare,noop --runs 5`): run 1 of
 //! every variant, then run 2 of every variant, and so on, so the noise of a shared machine falls on
 //! all of them alike. The summary gives each variant's median and range of steps per second, its
 //! median Redis CPU per step, and its ratio to the first variant, taken run by run (each ratio
@@ -55,12 +55,12 @@ fn summarise(models: &[ModelKind], reports: &[Vec<Value>]) -> Value {
     json!({ "compared_with": models[0].name(), "variants": variants })
 }
 
-pub(super) async fn run(args: &ThroughputArgs) -> Result<ExitCode> {
+pub(super) async fn run(args: &ThroughputArgs, url: &str) -> Result<ExitCode> {
     let models = &args.model;
     let mut reports: Vec<Vec<Value>> = vec![Vec::new(); models.len()];
     for run in 1..=args.runs {
         for (model, runs) in models.iter().zip(reports.iter_mut()) {
-            let report = measure(args, *model).await?;
+            let report = measure(args, url, *model).await?;
             eprintln!(
                 "run {run}/{}: {:<8} {:>9.0} steps/s",
                 args.runs,

@@ -1,6 +1,8 @@
-//! `planex bench redis`: how fast steps flow through the Redis store (docs/BENCHMARKS.md).
+//! `planex-bench redis`: how fast steps flow through the Redis store (docs/BENCHMARKS.md).
+//! Both benchmarks run against the Redis `--url` names, or else a private `redis-server` of their own
+//! (`server.rs`).
 //!
-//! - `throughput`: W worker *processes* (this binary, `bench redis worker`) run the engine's real
+//! - `throughput`: W worker *processes* (this binary, `planex-bench redis worker`) run the engine's real
 //!   worker loop and executor against one Redis; the parent submits tasks of 10 steps in three
 //!   levels and waits for all of them. With `--model null` each model call returns at once
 //!   in-process, so the figure is the store and worker path; `--model sim` adds a loopback HTTP call
@@ -22,6 +24,7 @@
 mod bare;
 mod latency;
 mod series;
+mod server;
 mod throughput;
 
 use anyhow::{Context, Result};
@@ -35,9 +38,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Arguments of `planex bench redis`.
+/// Arguments of `planex-bench redis`.
 #[derive(clap::Args)]
-pub struct RedisBenchArgs {
+pub(crate) struct RedisBenchArgs {
     #[command(subcommand)]
     which: Which,
 }
@@ -85,9 +88,10 @@ impl ModelKind {
 
 #[derive(clap::Args)]
 pub(crate) struct ThroughputArgs {
-    /// A Redis of its own (never a shared one): redis://127.0.0.1:PORT.
+    /// A Redis of its own (never a shared one): redis://127.0.0.1:PORT. Default: a private
+    /// redis-server started for this run.
     #[arg(long)]
-    pub(crate) url: String,
+    pub(crate) url: Option<String>,
     /// Worker processes.
     #[arg(long, default_value_t = 1)]
     pub(crate) workers: usize,
@@ -116,9 +120,10 @@ pub(crate) struct ThroughputArgs {
 
 #[derive(clap::Args)]
 pub(crate) struct LatencyArgs {
-    /// A Redis of its own: redis://127.0.0.1:PORT.
+    /// A Redis of its own: redis://127.0.0.1:PORT. Default: a private redis-server started for
+    /// this run.
     #[arg(long)]
-    pub(crate) url: String,
+    pub(crate) url: Option<String>,
     /// Timed dependency edges per store.
     #[arg(long, default_value_t = 2000)]
     pub(crate) iterations: usize,
@@ -150,7 +155,8 @@ struct WorkerArgs {
 pub(crate) const TIER: &str = "bench";
 pub(crate) const STEPS_PER_TASK: usize = 10;
 
-pub async fn run(args: RedisBenchArgs) -> Result<ExitCode> {
+/// Runs one Redis benchmark (or, hidden, one of `throughput`'s worker processes).
+pub(crate) async fn run(args: RedisBenchArgs) -> Result<ExitCode> {
     match args.which {
         Which::Throughput(args) => throughput::run(args).await,
         Which::Latency(args) => latency::run(args).await,
