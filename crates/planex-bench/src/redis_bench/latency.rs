@@ -6,7 +6,8 @@
 //! the completion round trip, the enqueue, the wake-up and the claim, i.e. exactly what the store
 //! adds to every edge of a plan's critical path.
 
-use super::LatencyArgs;
+use super::args::LatencyArgs;
+use super::plan::EMPTY_PLAN;
 use super::server::BenchRedis;
 use anyhow::{Context, Result, bail};
 use planex_core::{Stage, Step, StepId, TaskId};
@@ -80,7 +81,7 @@ async fn measure(store: Arc<dyn Store>, args: &LatencyArgs) -> Result<Samples> {
             .await?;
         let steps = vec![spec(1, &[], "lat-a"), spec(2, &[1], "lat-b")];
         store
-            .start_task(&task_id, &super::EMPTY_PLAN, steps, Vec::new())
+            .start_task(&task_id, &EMPTY_PLAN, steps, Vec::new())
             .await?;
         let first = store
             .claim("lat-a", "w1", 1, LONG, Duration::from_secs(5))

@@ -4,8 +4,9 @@
 //! median Redis CPU per step, and its ratio to the first variant, taken run by run (each ratio
 //! compares two measurements made back to back) and then summarised by its median.
 
+use super::args::{ModelKind, ThroughputArgs};
+use super::plan::STEPS_PER_TASK;
 use super::throughput::{measure, number};
-use super::{ModelKind, ThroughputArgs};
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -84,10 +85,7 @@ pub(super) async fn run(args: &ThroughputArgs, url: &str) -> Result<ExitCode> {
     }
     println!(
         "Redis throughput: {} worker process(es), {} tasks x {} steps, {} run(s) of each variant, interleaved",
-        args.workers,
-        args.tasks,
-        super::STEPS_PER_TASK,
-        args.runs
+        args.workers, args.tasks, STEPS_PER_TASK, args.runs
     );
     println!(
         "  {:<9} {:>22} {:>20} {:>24}",

@@ -1,8 +1,8 @@
 //! `planex-bench redis throughput`: W worker processes, tasks submitted by this process, steps per second
 //! and where the time goes (Redis commandstats, CPU seconds from /proc).
 
-use super::server::BenchRedis;
-use super::{ModelKind, STEPS_PER_TASK, ThroughputArgs, submit};
+use super::args::{ModelKind, ThroughputArgs};
+use super::plan::{STEPS_PER_TASK, submit};
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use planex_store::{RedisStore, RedisStoreOptions, TaskStatus, wait_for_status};
@@ -149,18 +149,9 @@ async fn submit_and_wait(store: &Arc<RedisStore>, tasks: usize, clients: usize) 
     Ok(incomplete)
 }
 
-pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
-    if args.workers == 0 || args.tasks == 0 || args.concurrency == 0 || args.runs == 0 {
-        bail!("--workers, --tasks, --concurrency and --runs must be at least 1");
-    }
-    if args.model.is_empty() {
-        bail!("--model needs at least one variant");
-    }
-    let redis = BenchRedis::open(args.url.as_deref()).await?;
-    if args.model.len() > 1 || args.runs > 1 {
-        return super::series::run(&args, redis.url()).await;
-    }
-    let report = measure(&args, redis.url(), args.model[0]).await?;
+/// One measurement of `model` on the Redis at `url`, printed.
+pub(super) async fn run(args: &ThroughputArgs, url: &str, model: ModelKind) -> Result<ExitCode> {
+    let report = measure(args, url, model).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
