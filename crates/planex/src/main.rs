@@ -1,7 +1,5 @@
 //! The `planex` command line: a thin layer that parses arguments and calls the library crates.
 
-mod bench;
-mod bench_redis;
 mod output;
 mod route;
 mod run;
@@ -31,8 +29,6 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Serve the simulated OpenAI-compatible model server (synthetic output, for tests and demos).
     Sim(planex_sim::SimArgs),
-    /// Measure the engine's latency targets in this process (overhead, http, makespan).
-    Bench(bench::BenchArgs),
     /// Run a JSONL workload both ways (ReAct baseline and plan-and-execute) and compare calls,
     /// tokens, cost and makespan (simulated tiers unless --config points at real servers).
     Compare(planex_compare::CompareArgs),
@@ -97,7 +93,6 @@ fn main() -> std::process::ExitCode {
             Command::Sim(args) => sim(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Worker(args) => worker::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
             Command::Compare(args) => compare(&args).await,
             Command::Cost(args) => {
                 planex_compare::cost(&args)?;

@@ -1,4 +1,5 @@
-//! Benchmark: the latency `POST /v1/execute` adds over calling the model server directly.
+//! `planex-bench execute-overhead`: the latency `POST /v1/execute` adds over calling the model
+//! server directly.
 //!
 //! An open-loop load generator (requests are *scheduled* at a fixed rate and each latency is
 //! measured from its scheduled time, so a stall is not hidden by coordinated omission) sends the
@@ -7,36 +8,47 @@
 //! as `planex serve` runs), alternating tick by tick so both see the same machine conditions. Everything is on 127.0.0.1; the run is bounded by
 //! `--secs` and at most 512 requests in flight.
 //!
-//!     cargo run --release -p planex-server --example execute_overhead -- --rate 1000 --secs 10
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+//!     cargo run --release -p planex-bench -- execute-overhead --rate 1000 --secs 10
+//!
+//! planex is started as `planex serve` starts it, through `planex_app::App` (memory store and
+//! ledger, no workers: `/v1/execute` runs the step in the request), with the two tiers given as
+//! tier clients of the simulator.
 
-use planex_core::{Catalog, Decimal, LlmTool, Price, ToolKind, ToolSpec};
-use planex_engine::{BudgetGuard, BudgetSettings, Engine, EngineSettings, Models};
+use anyhow::{Context, Result, anyhow, bail};
+use planex_app::config::ServiceSettings;
+use planex_app::{App, Backend, Config, DEFAULT_CONFIG, Workers};
+use planex_core::{Decimal, LlmTool, Price, ToolKind, ToolSpec};
+use planex_engine::{BudgetSettings, CacheSettings, EngineSettings, Models};
 use planex_llm::{Endpoint, Tier, TierConfig};
 use planex_server::ServerSettings;
 use planex_sim::{SimConfig, SimServer};
-use planex_store::{MemoryLedger, MemoryStore};
+use planex_store::{MemoryLedger, MemoryPlanCache, MemoryStore};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 const MAX_IN_FLIGHT: usize = 512;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// Arguments of `planex-bench execute-overhead`.
+#[derive(clap::Args)]
+pub(crate) struct ExecuteOverheadArgs {
+    /// Requests per second to each target (direct and via /v1/execute).
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Seconds of timed load (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
 }
 
+/// The outcome of one target's requests.
 struct Run {
     latencies: Vec<Duration>,
     errors: u64,
     dropped: u64,
 }
 
+/// The `p` quantile of `sorted`, in milliseconds (NaN when empty).
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -52,7 +64,7 @@ async fn load(
     targets: [(&str, &'static str); 2],
     rate: u64,
     secs: u64,
-) -> [Run; 2] {
+) -> Result<[Run; 2]> {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let interval = Duration::from_secs_f64(1.0 / (2 * rate) as f64);
     let total = 2 * rate * secs;
@@ -93,7 +105,7 @@ async fn load(
         dropped: dropped[w],
     });
     for handle in handles {
-        let (which, latency, ok) = handle.await.unwrap();
+        let (which, latency, ok) = handle.await.context("a load request task failed")?;
         if ok {
             runs[which].latencies.push(latency);
         } else {
@@ -103,13 +115,58 @@ async fn load(
     for run in &mut runs {
         run.latencies.sort();
     }
-    runs
+    Ok(runs)
 }
 
-#[tokio::main]
-async fn main() {
-    let rate = arg("--rate", 1000);
-    let secs = arg("--secs", 10);
+/// The one tool both targets run: `summarize` on the executor tier.
+fn summarize_tool() -> ToolSpec {
+    ToolSpec {
+        name: "summarize".into(),
+        description: "Summarize a text".into(),
+        input_schema: serde_json::json!({"type": "object", "properties": {"text": {"type": "string", "minLength": 1}}, "required": ["text"], "additionalProperties": false}),
+        output_schema: None,
+        tier: "executor".into(),
+        kind: ToolKind::Llm(LlmTool {
+            system: None,
+            prompt: "Summarize in at most five sentences:\n\n{text}".into(),
+            max_tokens: 32,
+        }),
+    }
+}
+
+/// planex over `models` as `planex serve` runs it: default engine and server settings (auth off),
+/// the budget guard on, no plan cache, a memory store and ledger, no workers.
+async fn start_planex(models: Models) -> Result<App> {
+    let mut config = Config::from_toml(DEFAULT_CONFIG)?;
+    config.tools = vec![summarize_tool()];
+    config.engine = EngineSettings::default();
+    config.service = ServiceSettings {
+        server: ServerSettings::default(),
+        budget: BudgetSettings::default(),
+        cache: CacheSettings {
+            enabled: false,
+            ..CacheSettings::default()
+        },
+    };
+    let backend = Backend {
+        store: Arc::new(MemoryStore::new()),
+        ledger: Arc::new(MemoryLedger::new()),
+        plan_cache: Arc::new(MemoryPlanCache::new(0)),
+    };
+    Ok(App::builder(config)
+        .models(models)
+        .backend(backend)
+        .workers(Workers::None)
+        .start()
+        .await?)
+}
+
+/// Runs the benchmark and prints its report.
+pub(crate) async fn run(args: ExecuteOverheadArgs) -> Result<ExitCode> {
+    let (rate, secs) = (args.rate, args.secs);
+    if !(1..=100_000).contains(&rate) || !(1..=3_600).contains(&secs) {
+        bail!("--rate must be between 1 and 100000 and --secs between 1 and 3600");
+    }
     let sim = SimServer::start(SimConfig {
         port: 0,
         model: "sim-executor".into(),
@@ -117,8 +174,7 @@ async fn main() {
         output_tokens: 32,
         ..SimConfig::default()
     })
-    .await
-    .unwrap();
+    .await?;
     let price = Price::GpuHour {
         usd_per_hour: Decimal::new(96, 2),
         tokens_per_second: Decimal::from(6000),
@@ -133,41 +189,13 @@ async fn main() {
             price.clone(),
         );
         config.max_concurrency = 1024;
-        models.insert(Arc::new(Tier::new(config, client.clone()).unwrap()));
+        models.insert(Arc::new(Tier::new(config, client.clone())?));
     }
-    let tool = ToolSpec {
-        name: "summarize".into(),
-        description: "Summarize a text".into(),
-        input_schema: serde_json::json!({"type": "object", "properties": {"text": {"type": "string", "minLength": 1}}, "required": ["text"], "additionalProperties": false}),
-        output_schema: None,
-        tier: "executor".into(),
-        kind: ToolKind::Llm(LlmTool {
-            system: None,
-            prompt: "Summarize in at most five sentences:\n\n{text}".into(),
-            max_tokens: 32,
-        }),
-    };
-    let engine = Engine::builder(
-        Arc::new(MemoryStore::new()),
-        Arc::new(Catalog::new(vec![tool]).unwrap()),
-        models,
-        EngineSettings::default(),
-    )
-    .budget(Arc::new(BudgetGuard::new(
-        Arc::new(MemoryLedger::new()),
-        BudgetSettings::default(),
-    )))
-    .build()
-    .unwrap();
+    let app = start_planex(models).await?;
     let metrics = planex_server::metrics::install_recorder().ok();
-    let state = planex_server::AppState::new(
-        Arc::new(engine),
-        ServerSettings::default(),
-        Vec::new(),
-        metrics,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let state = app.http_state(metrics);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(planex_server::serve(listener, state, async move {
         let _ = stopped.await;
@@ -175,6 +203,7 @@ async fn main() {
 
     let text = "GPU clouds rent H200 nodes by the hour; L40S nodes cost a fifth as much.";
     // What the executor tier sends for this step (system prompt, rendered prompt, streaming).
+    // Both bodies are leaked once, so every request task can send them without a copy.
     let direct: &'static str = Box::leak(
         serde_json::json!({
             "model": "sim-executor",
@@ -199,25 +228,23 @@ async fn main() {
     // The load generator runs on its own single-threaded runtime, so the servers' tasks cannot
     // delay its schedule.
     let started = Instant::now();
-    let (base, through) = std::thread::spawn(move || {
+    let (base, through) = std::thread::spawn(move || -> Result<(Run, Run)> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
-            .unwrap();
+            .build()?;
         runtime.block_on(async {
             let load_client = reqwest::Client::builder()
                 .pool_max_idle_per_host(MAX_IN_FLIGHT)
-                .build()
-                .unwrap();
+                .build()?;
             let targets = [(direct_url.as_str(), direct), (via_url.as_str(), via)];
             // Warm up connections and code paths on both sides.
-            load(&load_client, targets, rate, 1).await;
-            let [base, through] = load(&load_client, targets, rate, secs).await;
-            (base, through)
+            load(&load_client, targets, rate, 1).await?;
+            let [base, through] = load(&load_client, targets, rate, secs).await?;
+            Ok((base, through))
         })
     })
     .join()
-    .unwrap();
+    .map_err(|_| anyhow!("the load generator thread panicked"))??;
     println!(
         "rate {rate}/s to each target, interleaved, for {secs} s ({:.1} s wall); in-flight cap {MAX_IN_FLIGHT}",
         started.elapsed().as_secs_f64()
@@ -245,5 +272,7 @@ async fn main() {
     );
     let _ = stop.send(());
     let _ = server.await;
+    app.stop().await;
     sim.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }

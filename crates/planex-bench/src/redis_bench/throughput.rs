@@ -1,7 +1,8 @@
-//! `bench redis throughput`: W worker processes, tasks submitted by this process, steps per second
+//! `planex-bench redis throughput`: W worker processes, tasks submitted by this process, steps per second
 //! and where the time goes (Redis commandstats, CPU seconds from /proc).
 
-use super::{ModelKind, STEPS_PER_TASK, ThroughputArgs, submit};
+use super::args::{ModelKind, ThroughputArgs};
+use super::plan::{STEPS_PER_TASK, submit};
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use planex_store::{RedisStore, RedisStoreOptions, TaskStatus, wait_for_status};
@@ -84,16 +85,15 @@ impl Drop for Workers {
 
 fn spawn_worker(
     args: &ThroughputArgs,
+    url: &str,
     model: ModelKind,
     prefix: &str,
     model_url: Option<&str>,
 ) -> Result<Child> {
-    let exe = std::env::current_exe().context("locating the planex binary")?;
+    let exe = std::env::current_exe().context("locating the planex-bench binary")?;
     let mut command = Command::new(exe);
     command
-        .args([
-            "bench", "redis", "worker", "--url", &args.url, "--prefix", prefix,
-        ])
+        .args(["redis", "worker", "--url", url, "--prefix", prefix])
         .args(["--concurrency", &args.concurrency.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -149,17 +149,9 @@ async fn submit_and_wait(store: &Arc<RedisStore>, tasks: usize, clients: usize) 
     Ok(incomplete)
 }
 
-pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
-    if args.workers == 0 || args.tasks == 0 || args.concurrency == 0 || args.runs == 0 {
-        bail!("--workers, --tasks, --concurrency and --runs must be at least 1");
-    }
-    if args.model.is_empty() {
-        bail!("--model needs at least one variant");
-    }
-    if args.model.len() > 1 || args.runs > 1 {
-        return super::series::run(&args).await;
-    }
-    let report = measure(&args, args.model[0]).await?;
+/// One measurement of `model` on the Redis at `url`, printed.
+pub(super) async fn run(args: &ThroughputArgs, url: &str, model: ModelKind) -> Result<ExitCode> {
+    let report = measure(args, url, model).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -168,15 +160,19 @@ pub(crate) async fn run(args: ThroughputArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One measurement of one variant; its keys are deleted afterwards, so runs can follow each
-/// other on one Redis.
-pub(super) async fn measure(args: &ThroughputArgs, model: ModelKind) -> Result<serde_json::Value> {
+/// One measurement of one variant on the Redis at `url`; its keys are deleted afterwards, so runs
+/// can follow each other on one Redis.
+pub(super) async fn measure(
+    args: &ThroughputArgs,
+    url: &str,
+    model: ModelKind,
+) -> Result<serde_json::Value> {
     let prefix = format!("bench{}", planex_store::now_ms());
     let options = RedisStoreOptions {
         prefix: prefix.clone(),
         ..RedisStoreOptions::default()
     };
-    let store = Arc::new(RedisStore::connect_with(&args.url, options).await?);
+    let store = Arc::new(RedisStore::connect_with(url, options).await?);
     let sim = match model {
         ModelKind::Noop | ModelKind::Null | ModelKind::Bare => None,
         ModelKind::Sim | ModelKind::BareSim => Some(
@@ -193,26 +189,30 @@ pub(super) async fn measure(args: &ThroughputArgs, model: ModelKind) -> Result<s
     let model_url = sim.as_ref().map(|s| s.base_url());
     let bare = matches!(model, ModelKind::Bare | ModelKind::BareSim);
     if bare {
-        super::bare::prepare(&args.url, &prefix).await?;
+        super::bare::prepare(url, &prefix).await?;
     }
     let mut children = Workers(Vec::new());
     for _ in 0..args.workers {
-        children
-            .0
-            .push(spawn_worker(args, model, &prefix, model_url.as_deref())?);
+        children.0.push(spawn_worker(
+            args,
+            url,
+            model,
+            &prefix,
+            model_url.as_deref(),
+        )?);
     }
-    let before = server_stats(&args.url).await?;
+    let before = server_stats(url).await?;
     let worker_cpu_before: f64 = children.0.iter().map(|c| process_cpu_secs(c.id())).sum();
     let own_cpu_before = process_cpu_secs(std::process::id());
     let started = Instant::now();
     let incomplete = if bare {
-        super::bare::submit_and_wait(&args.url, &prefix, args.tasks * STEPS_PER_TASK).await?;
+        super::bare::submit_and_wait(url, &prefix, args.tasks * STEPS_PER_TASK).await?;
         0
     } else {
         submit_and_wait(&store, args.tasks, args.clients.unwrap_or(args.tasks)).await?
     };
     let elapsed = started.elapsed();
-    let after = server_stats(&args.url).await?;
+    let after = server_stats(url).await?;
     let worker_cpu: f64 = children
         .0
         .iter()
@@ -227,7 +227,7 @@ pub(super) async fn measure(args: &ThroughputArgs, model: ModelKind) -> Result<s
         sim.shutdown().await;
     }
     drop(store);
-    forget(&args.url, &prefix).await?;
+    forget(url, &prefix).await?;
     if incomplete > 0 {
         bail!("{incomplete} of {} tasks did not complete", args.tasks);
     }

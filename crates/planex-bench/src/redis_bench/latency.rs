@@ -1,4 +1,4 @@
-//! `bench redis latency`: what one dependency edge costs in the store, Redis against memory.
+//! `planex-bench redis latency`: what one dependency edge costs in the store, Redis against memory.
 //!
 //! Each iteration submits a two-step chain (step 1 on tier `lat-a`, step 2 on tier `lat-b`); this
 //! task claims step 1 and completes it, while a second task sits blocked in `claim("lat-b")`. The
@@ -6,7 +6,9 @@
 //! the completion round trip, the enqueue, the wake-up and the claim, i.e. exactly what the store
 //! adds to every edge of a plan's critical path.
 
-use super::LatencyArgs;
+use super::args::LatencyArgs;
+use super::plan::EMPTY_PLAN;
+use super::server::BenchRedis;
 use anyhow::{Context, Result, bail};
 use planex_core::{Stage, Step, StepId, TaskId};
 use planex_store::{
@@ -79,7 +81,7 @@ async fn measure(store: Arc<dyn Store>, args: &LatencyArgs) -> Result<Samples> {
             .await?;
         let steps = vec![spec(1, &[], "lat-a"), spec(2, &[1], "lat-b")];
         store
-            .start_task(&task_id, &super::EMPTY_PLAN, steps, Vec::new())
+            .start_task(&task_id, &EMPTY_PLAN, steps, Vec::new())
             .await?;
         let first = store
             .claim("lat-a", "w1", 1, LONG, Duration::from_secs(5))
@@ -129,7 +131,8 @@ pub(crate) async fn run(args: LatencyArgs) -> Result<ExitCode> {
         prefix: format!("lat{}", planex_store::now_ms()),
         ..RedisStoreOptions::default()
     };
-    let redis: Arc<dyn Store> = Arc::new(RedisStore::connect_with(&args.url, options).await?);
+    let server = BenchRedis::open(args.url.as_deref()).await?;
+    let redis: Arc<dyn Store> = Arc::new(RedisStore::connect_with(server.url(), options).await?);
     let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let memory = measure(memory, &args).await?;
     let redis = measure(redis, &args).await?;

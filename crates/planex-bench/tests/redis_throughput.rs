@@ -1,4 +1,4 @@
-//! `planex bench redis throughput` end to end on a private `redis-server`: the benchmark's own
+//! `planex-bench redis throughput` end to end on a private `redis-server`: the benchmark's own
 //! worker processes, the planex store path and the bare-queue yardsticks (with and without a
 //! simulator call per job) each finish every step and report it; several variants and runs give
 //! one summary with run-by-run ratios and leave no keys behind (no timing is asserted: the figures go to docs/BENCHMARKS.md).
@@ -8,9 +8,8 @@ use assert_cmd::Command;
 use planex_testkit::redis::RedisServer;
 
 fn throughput(redis: &RedisServer, model: &str, extra: &[&str]) -> serde_json::Value {
-    let output = Command::cargo_bin("planex")
-        .unwrap()
-        .args(["bench", "redis", "throughput", "--url", &redis.url()])
+    let output = Command::new(env!("CARGO_BIN_EXE_planex-bench"))
+        .args(["redis", "throughput", "--url", &redis.url()])
         .args([
             "--model",
             model,
@@ -106,4 +105,29 @@ fn variants_run_interleaved_are_summarised_and_leave_no_keys() {
         .unwrap();
     let keys: u64 = redis::cmd("DBSIZE").query(&mut conn).unwrap();
     assert_eq!(keys, 0);
+}
+
+#[test]
+fn without_url_the_benchmark_starts_its_own_redis_and_says_so() {
+    let output = Command::new(env!("CARGO_BIN_EXE_planex-bench"))
+        .args([
+            "redis",
+            "throughput",
+            "--model",
+            "noop",
+            "--tasks",
+            "5",
+            "--json",
+        ])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    assert!(
+        stderr.contains("started a private redis-server"),
+        "says on stderr which Redis it uses: {stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["steps"], 50.0, "{report}");
 }

@@ -1,4 +1,4 @@
-//! The yardstick for `bench redis throughput`: a bare job queue on the same Redis, with the same
+//! The yardstick for `planex-bench redis throughput`: a bare job queue on the same Redis, with the same
 //! worker processes, doing what published job-queue benchmarks measure (push a no-op job, take it,
 //! acknowledge it) and nothing planex does per step (no task state, no dependencies, no leases,
 //! no events). Measured in the same run as planex, it turns the absolute figure of a noisy shared
@@ -102,7 +102,7 @@ pub(super) async fn worker(
     let keys = keys(prefix);
     let name = format!("bare-{}", std::process::id());
     println!("ready");
-    let stop = crate::shutdown_signal();
+    let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
     loop {
         let mut cmd = redis::cmd("XREADGROUP");

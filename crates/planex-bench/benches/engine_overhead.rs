@@ -10,7 +10,9 @@
 //!   criterion's throughput line divides by the 10 steps.
 //! - `engine/plan_parse_validate`, `engine/substitute_render`: the pure-CPU parts, for scale.
 //!
-//! Percentiles per step (criterion reports means) come from `planex bench overhead`.
+//! Percentiles per step (criterion reports means) come from `planex-bench overhead`.
+//!
+//!     cargo bench -p planex-bench --bench engine_overhead
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -1,11 +1,12 @@
-//! `bench redis throughput` with several variants or runs (`--model bare,noop --runs 5`): run 1 of
+//! `planex-bench redis throughput` with several variants or runs (`--model bare,noop --runs 5`): run 1 of
 //! every variant, then run 2 of every variant, and so on, so the noise of a shared machine falls on
 //! all of them alike. The summary gives each variant's median and range of steps per second, its
 //! median Redis CPU per step, and its ratio to the first variant, taken run by run (each ratio
 //! compares two measurements made back to back) and then summarised by its median.
 
+use super::args::{ModelKind, ThroughputArgs};
+use super::plan::STEPS_PER_TASK;
 use super::throughput::{measure, number};
-use super::{ModelKind, ThroughputArgs};
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -55,12 +56,12 @@ fn summarise(models: &[ModelKind], reports: &[Vec<Value>]) -> Value {
     json!({ "compared_with": models[0].name(), "variants": variants })
 }
 
-pub(super) async fn run(args: &ThroughputArgs) -> Result<ExitCode> {
+pub(super) async fn run(args: &ThroughputArgs, url: &str) -> Result<ExitCode> {
     let models = &args.model;
     let mut reports: Vec<Vec<Value>> = vec![Vec::new(); models.len()];
     for run in 1..=args.runs {
         for (model, runs) in models.iter().zip(reports.iter_mut()) {
-            let report = measure(args, *model).await?;
+            let report = measure(args, url, *model).await?;
             eprintln!(
                 "run {run}/{}: {:<8} {:>9.0} steps/s",
                 args.runs,
@@ -84,10 +85,7 @@ pub(super) async fn run(args: &ThroughputArgs) -> Result<ExitCode> {
     }
     println!(
         "Redis throughput: {} worker process(es), {} tasks x {} steps, {} run(s) of each variant, interleaved",
-        args.workers,
-        args.tasks,
-        super::STEPS_PER_TASK,
-        args.runs
+        args.workers, args.tasks, STEPS_PER_TASK, args.runs
     );
     println!(
         "  {:<9} {:>22} {:>20} {:>24}",

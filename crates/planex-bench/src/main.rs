@@ -1,0 +1,96 @@
+//! `planex-bench`: the planex benchmarks, each measured in this process against simulated tiers or
+//! an in-process null model (docs/BENCHMARKS.md holds the figures and the commands).
+//!
+//! - `overhead`, `http`, `makespan`: the engine's latency targets (`bed.rs` says how steps are timed).
+//! - `redis throughput|latency`: steps per second and per-edge latency through the Redis store;
+//!   without `--url` they start a private `redis-server` of their own.
+//! - `execute-overhead`: the latency `POST /v1/execute` adds over calling the model server directly.
+//! - `routing-cost`: the mixed 200-task workload routed across two tiers versus all on one.
+//!
+//! Run as `cargo run --release -p planex-bench -- overhead`.
+
+mod args;
+mod bed;
+mod execute_overhead;
+mod http;
+mod makespan;
+mod overhead;
+mod probe;
+mod redis_bench;
+mod report;
+mod routing_cost;
+mod signal;
+mod stats;
+mod workload;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// planex-bench: measure planex's engine, store and HTTP paths.
+#[derive(Parser)]
+#[command(name = "planex-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Engine overhead per step, model call excluded (in-process null model; target p99 < 50 µs).
+    Overhead(args::StepArgs),
+    /// Per step including a loopback HTTP call to a zero-latency simulator (target p99 < 0.5 ms).
+    Http(args::HttpArgs),
+    /// Makespan of a 10-step, 3-level plan at 200 ms per step (target ≤ 1.02 × (critical path + planning)).
+    Makespan(args::MakespanArgs),
+    /// Steps per second and per-edge latency through the Redis store (a private redis-server
+    /// unless --url is given).
+    Redis(redis_bench::RedisBenchArgs),
+    /// Latency `POST /v1/execute` adds over calling the simulator directly (open-loop load).
+    ExecuteOverhead(execute_overhead::ExecuteOverheadArgs),
+    /// Cost of the mixed 200-task workload routed over a 7B and a 14B tier versus all on the 14B.
+    RoutingCost(routing_cost::RoutingCostArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("planex-bench: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<ExitCode> = runtime.block_on(async {
+        match cli.command {
+            Command::Overhead(args) => overhead::run(args).await,
+            Command::Http(args) => http::run(args).await,
+            Command::Makespan(args) => makespan::run(args).await,
+            Command::Redis(args) => redis_bench::run(args).await,
+            Command::ExecuteOverhead(args) => execute_overhead::run(args).await,
+            Command::RoutingCost(args) => routing_cost::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("planex-bench: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Console logs on stderr, filtered by PLANEX_LOG (default: errors only), as the `planex` CLI does.
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PLANEX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+}
