@@ -33,10 +33,12 @@ mod app;
 pub mod config;
 mod error;
 mod serve;
+mod signal;
 mod store;
 
 pub use app::{App, AppBuilder, Workers};
 pub use config::{Config, ConfigError, DEFAULT_CONFIG, StoreSettings};
 pub use error::AppError;
 pub use serve::bind;
+pub use signal::shutdown_signal;
 pub use store::Backend;

@@ -19,7 +19,6 @@ mod probe;
 mod redis_bench;
 mod report;
 mod routing_cost;
-mod signal;
 mod stats;
 mod workload;
 

@@ -132,7 +132,7 @@ async fn sim(args: planex_sim::SimArgs) -> Result<std::process::ExitCode> {
     eprintln!(
         "planex sim: this is a simulated OpenAI-compatible server; its output is synthetic. Ctrl-C or SIGTERM stops it."
     );
-    shutdown_signal().await;
+    planex_app::shutdown_signal().await;
     server.shutdown().await;
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -150,29 +150,6 @@ async fn compare(args: &planex_compare::CompareArgs) -> Result<std::process::Exi
         output::one_line(report.first_error().unwrap_or_default())
     );
     Ok(std::process::ExitCode::FAILURE)
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
 
 fn check_config(path: Option<PathBuf>) -> Result<std::process::ExitCode> {

@@ -47,7 +47,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let result = tokio::select! {
         result = execute(&app, &args, started) => result,
-        () = crate::shutdown_signal() => Ok(ExitCode::from(INTERRUPTED)),
+        () = planex_app::shutdown_signal() => Ok(ExitCode::from(INTERRUPTED)),
     };
     let interrupted = matches!(&result, Ok(code) if *code == ExitCode::from(INTERRUPTED));
     if interrupted {

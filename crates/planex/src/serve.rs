@@ -82,7 +82,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         }
     );
     let shutdown = async {
-        crate::shutdown_signal().await;
+        planex_app::shutdown_signal().await;
         eprintln!("planex serve: shutting down: draining workers");
     };
     app.serve(listener, metrics, shutdown).await?;

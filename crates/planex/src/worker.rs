@@ -146,7 +146,7 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
     if app.is_simulated() {
         eprintln!("planex worker: simulated tiers in this config produce synthetic output");
     }
-    crate::shutdown_signal().await;
+    planex_app::shutdown_signal().await;
     eprintln!("planex worker {worker_id}: stopping; finishing running steps");
     shutdown.cancel();
     let released = match handle.await {

@@ -102,7 +102,7 @@ pub(super) async fn worker(
     let keys = keys(prefix);
     let name = format!("bare-{}", std::process::id());
     println!("ready");
-    let stop = crate::signal::shutdown_signal();
+    let stop = planex_app::shutdown_signal();
     tokio::pin!(stop);
     loop {
         let mut cmd = redis::cmd("XREADGROUP");

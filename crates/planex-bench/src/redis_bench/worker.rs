@@ -95,7 +95,7 @@ pub(crate) async fn run(args: WorkerArgs) -> Result<ExitCode> {
         shutdown.clone(),
     ));
     println!("ready");
-    crate::signal::shutdown_signal().await;
+    planex_app::shutdown_signal().await;
     shutdown.cancel();
     let _ = handle.await;
     Ok(ExitCode::SUCCESS)
@@ -115,7 +115,7 @@ fn bench_models(endpoint: &str) -> Result<Models> {
 async fn noop_worker(store: Arc<dyn Store>, concurrency: usize) -> Result<ExitCode> {
     let worker = format!("noop-{}", std::process::id());
     println!("ready");
-    let stop = crate::signal::shutdown_signal();
+    let stop = planex_app::shutdown_signal();
     tokio::pin!(stop);
     loop {
         let claimed = tokio::select! {
