@@ -172,9 +172,19 @@ def resolve(mod, path, mods, reexports=None):
             current = nxt
             continue
         if reexports is not None and (current, seg) in reexports:
-            return follow(reexports, reexports[(current, seg)], rest[i + 1:])
+            return follow(reexports, defining(reexports, current, seg), rest[i + 1:])
         break
     return current
+
+
+def defining(reexports, mod, name):
+    """The file that defines `name`, re-exported by `mod`: follows a chain of re-exports (lib.rs
+    re-exporting a name that a mod.rs re-exports from its child) to the last one."""
+    target, seen = reexports[(mod, name)], {mod}
+    while (target, name) in reexports and target not in seen:
+        seen.add(target)
+        target = reexports[(target, name)]
+    return target
 
 
 def follow(reexports, target, rest):

@@ -176,7 +176,7 @@ impl Engine {
         let denied = guard
             .reserve(p.planning_reservation(), estimate, None, accounts)
             .await
-            .map_err(crate::budget::ledger_down)?;
+            .map_err(crate::error::ledger_down)?;
         match denied {
             Some(denial) => Err(Box::new(guard.refusal(&denial, accounts, None, false)).into()),
             None => Ok(()),

@@ -12,6 +12,30 @@ use std::sync::Arc;
 /// Longest dependency result passed to the synthesis prompt, in characters.
 const SYNTHESIS_INPUT_CHARS: usize = 4000;
 
+impl Engine {
+    /// Starts wiring an engine over `store`, with the tool catalog, the model tiers and the
+    /// settings; optional parts (budget, plan cache, `http` retries) are set on the builder.
+    pub fn builder(
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+        models: Models,
+        settings: EngineSettings,
+    ) -> EngineBuilder {
+        EngineBuilder::new(store, catalog, models, settings)
+    }
+
+    /// Wires an engine with no budget guard and no plan cache (`Engine::builder(..).build()`);
+    /// fails when a tool or the planner names a tier that does not exist.
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+        models: Models,
+        settings: EngineSettings,
+    ) -> Result<Self, EngineError> {
+        Self::builder(store, catalog, models, settings).build()
+    }
+}
+
 /// Builds an [`Engine`]; start with [`Engine::builder`], end with [`EngineBuilder::build`].
 pub struct EngineBuilder {
     store: Arc<dyn Store>,

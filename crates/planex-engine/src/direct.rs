@@ -151,7 +151,7 @@ impl Engine {
             if let Some(denial) = guard
                 .reserve(reservation.clone(), amount, None, &accounts)
                 .await
-                .map_err(crate::budget::ledger_down)?
+                .map_err(crate::error::ledger_down)?
             {
                 return Err(EngineError::Budget(Box::new(
                     guard.refusal(&denial, &accounts, None, false),

@@ -6,15 +6,13 @@
 
 use crate::Models;
 use crate::http_tool;
+use crate::synthesis::SYNTHESIS_TOOL;
 use planex_core::{CallRecord, Catalog, LlmTool, Stage, StepId, ToolKind, ToolSpec};
 use planex_core::{render, substitute_args, value_text};
 use planex_llm::{CallContext, ChatFailure, ChatMessage, ChatModel, ChatRequest, RetryPolicy};
 use planex_store::{StepLease, StepOutcome};
 use std::sync::Arc;
 use tracing::Instrument;
-
-/// The reserved tool name of the synthesis step the engine appends to a plan.
-pub const SYNTHESIS_TOOL: &str = "planex.synthesize";
 
 const DEFAULT_SYSTEM: &str = "You execute one step of a larger plan. Do exactly what the step asks, using only the given input. Be concise.";
 

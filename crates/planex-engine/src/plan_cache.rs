@@ -124,13 +124,6 @@ impl PlanCacheLayer {
     }
 }
 
-impl crate::Engine {
-    /// The plan cache, if any.
-    pub fn plan_cache(&self) -> Option<&PlanCacheLayer> {
-        self.plan_cache.as_ref()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

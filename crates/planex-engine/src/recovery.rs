@@ -60,7 +60,7 @@ impl OrphanRecovery {
             return Ok(report);
         };
         let ledger = guard.ledger();
-        let held = ledger.held().await.map_err(crate::budget::ledger_down)?;
+        let held = ledger.held().await.map_err(crate::error::ledger_down)?;
         let live: HashSet<&String> = held.iter().collect();
         self.taskless_since.retain(|id, _| live.contains(id));
         for id in &held {
@@ -95,7 +95,7 @@ impl OrphanRecovery {
                     if ledger
                         .reconcile(id, planner_cost(&record))
                         .await
-                        .map_err(crate::budget::ledger_down)?
+                        .map_err(crate::error::ledger_down)?
                     {
                         report.settled += 1;
                     }
@@ -110,7 +110,7 @@ impl OrphanRecovery {
                     if ledger
                         .release(id)
                         .await
-                        .map_err(crate::budget::ledger_down)?
+                        .map_err(crate::error::ledger_down)?
                     {
                         report.released += 1;
                     }

@@ -15,11 +15,8 @@
 //! `chars_per_token` characters per token — a bound on what the step can receive, known before any
 //! step has run. Every decision carries a reason, which `planex route explain` prints.
 
-use crate::{Engine, SYNTHESIS_TOOL};
-use planex_core::{
-    Catalog, Plan, PlanError, PlanLimits, Stage, Step, StepId, ToolKind, placeholders,
-};
-use planex_store::StepSpec;
+use crate::synthesis::{SYNTHESIS_TOOL, synthesis_id};
+use planex_core::{Catalog, Plan, PlanError, PlanLimits, StepId, ToolKind, placeholders};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -329,10 +326,6 @@ fn visit_strings(value: &serde_json::Value, f: &mut impl FnMut(&str)) {
     }
 }
 
-fn synthesis_id(plan: &Plan) -> StepId {
-    StepId(plan.steps.iter().map(|s| s.step_id.0).max().unwrap_or(0) + 1)
-}
-
 /// Validates a plan given as JSON (steps may carry `tier` hints) and routes it: what
 /// `planex route explain` prints.
 pub fn explain_plan(
@@ -349,63 +342,6 @@ pub fn explain_plan(
         .map_or(1, |s| s.len().max(1));
     let plan = Plan::from_value(plan, catalog, PlanLimits { max_steps })?;
     Ok(Router::new(settings, catalog, planner_tier).route_plan(&plan, &hints, synthesis))
-}
-
-impl Engine {
-    /// The router of this engine.
-    pub fn router(&self) -> Router<'_> {
-        Router::new(
-            &self.settings.routing,
-            &self.executor.catalog,
-            &self.settings.planner_tier,
-        )
-    }
-
-    /// Step specs for a validated plan, routed by the engine's rules, plus the synthesis step.
-    pub fn step_specs(&self, plan: &Plan, synthesis: bool) -> Vec<StepSpec> {
-        self.step_specs_with_hints(plan, synthesis, &TierHints::new())
-    }
-
-    /// Step specs for a validated plan whose steps carried planner `tier` hints.
-    pub fn step_specs_with_hints(
-        &self,
-        plan: &Plan,
-        synthesis: bool,
-        hints: &TierHints,
-    ) -> Vec<StepSpec> {
-        let decisions = self.router().route_plan(plan, hints, synthesis);
-        let mut specs: Vec<StepSpec> = plan
-            .steps
-            .iter()
-            .zip(&decisions)
-            .map(|(step, decision)| {
-                if decision.source != RouteSource::Tool {
-                    tracing::debug!(step = %step.step_id, tool = %step.tool_name, tier = %decision.tier,
-                        reason = %decision.reason, "step routed");
-                }
-                StepSpec {
-                    step: step.clone(),
-                    tier: decision.tier.clone(),
-                    stage: Stage::Step,
-                    tolerate_failed_deps: false,
-                }
-            })
-            .collect();
-        if synthesis {
-            specs.push(StepSpec {
-                step: Step {
-                    step_id: synthesis_id(plan),
-                    tool_name: SYNTHESIS_TOOL.to_owned(),
-                    args: serde_json::Map::new(),
-                    depends_on: plan.steps.iter().map(|s| s.step_id).collect(),
-                },
-                tier: self.settings.planner_tier.clone(),
-                stage: Stage::Synthesis,
-                tolerate_failed_deps: true,
-            });
-        }
-        specs
-    }
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ impl Engine {
                 )
             }
             Err(error) => {
-                let error = crate::budget::ledger_down(error);
+                let error = crate::error::ledger_down(error);
                 (TaskStatus::Failed, error.to_string(), error)
             }
         };

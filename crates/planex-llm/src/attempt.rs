@@ -4,7 +4,7 @@
 //! Key decision: the per-attempt timeout wraps everything from sending to the end of the stream, so
 //! a server that accepts the request and then stalls mid-stream is caught like one that never answers.
 
-use crate::config::Endpoint;
+use crate::endpoint::Endpoint;
 use crate::error::{LlmError, truncate_body};
 use crate::http::{retry_after, transport};
 use crate::sse::{LineSplitter, StreamAccumulator};

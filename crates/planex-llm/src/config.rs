@@ -3,44 +3,11 @@
 //! Key decision: these are plain structs with defaults and no serde; the CLI owns the config file
 //! format and builds them, so this crate does not fix field names of `planex.toml`.
 
+use crate::endpoint::Endpoint;
 use crate::health::HealthPolicy;
 use crate::retry::RetryPolicy;
 use planex_core::Price;
 use std::time::Duration;
-
-/// One OpenAI-compatible server of a tier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// Base URL including the API prefix, e.g. `http://127.0.0.1:8000/v1`.
-    pub base_url: String,
-    /// Sent as `Authorization: Bearer …` when set.
-    pub api_key: Option<String>,
-}
-
-impl Endpoint {
-    /// An endpoint without an API key.
-    pub fn new(base_url: impl Into<String>) -> Self {
-        Self {
-            base_url: base_url.into(),
-            api_key: None,
-        }
-    }
-
-    /// Sets the API key.
-    pub fn with_api_key(mut self, api_key: impl Into<String>) -> Self {
-        self.api_key = Some(api_key.into());
-        self
-    }
-
-    /// `{base_url}/{path}` with exactly one slash between them.
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!(
-            "{}/{}",
-            self.base_url.trim_end_matches('/'),
-            path.trim_start_matches('/')
-        )
-    }
-}
 
 /// Everything needed to build a [`crate::Tier`].
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@
 //! `GET /models` does not list the tier's configured model id is *refused* (never sent a call) with a
 //! message saying what it serves and what was expected, until a later check sees the right model.
 
-use crate::config::Endpoint;
+use crate::endpoint::Endpoint;
 use crate::error::LlmError;
 use crate::http::{error_chain, list_models};
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,7 @@
 //! Key decision: reqwest's own error text ("error sending request") hides the cause, so transport
 //! messages include the whole source chain ("connection refused" and the like).
 
-use crate::config::Endpoint;
+use crate::endpoint::Endpoint;
 use crate::error::{LlmError, truncate_body};
 use crate::wire::WireModelList;
 use std::time::Duration;

@@ -15,6 +15,7 @@
 mod attempt;
 mod checks;
 mod config;
+mod endpoint;
 mod error;
 mod health;
 mod http;
@@ -29,7 +30,8 @@ mod types;
 mod wire;
 
 pub use checks::{EndpointProblem, HealthChecks};
-pub use config::{Endpoint, TierConfig};
+pub use config::TierConfig;
+pub use endpoint::Endpoint;
 pub use error::{ChatFailure, LlmError, TierSetError};
 pub use health::{HealthCheckKind, HealthEvent, HealthEventKind, HealthPolicy};
 pub use http::{default_client, list_models};

@@ -13,7 +13,7 @@
 //!   endpoint *refused* for serving the wrong model is never used, whatever else happens.
 //! - Time is passed in (`now`), so the state machine is tested without waiting.
 
-use crate::config::Endpoint;
+use crate::endpoint::Endpoint;
 use crate::error::LlmError;
 use crate::health::{HealthEvent, HealthEventKind, HealthPolicy};
 use serde::Serialize;

@@ -121,7 +121,7 @@ impl TierSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Endpoint;
+    use crate::endpoint::Endpoint;
     use planex_core::Price;
 
     fn config(name: &str, escalate_to: Option<&str>) -> TierConfig {

@@ -12,8 +12,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::answer::{Meta, Usage, token_time};
 use crate::content;
 use crate::markers::Markers;
 use crate::openai::{ApiError, ChatRequest};
@@ -21,47 +22,6 @@ use crate::state::{Counter, SimState};
 use crate::stream;
 use crate::text;
 use crate::tokens;
-
-/// Token usage of one answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Usage {
-    /// Prompt tokens: Σ(tokens(content) + 4) + 3.
-    pub prompt_tokens: u32,
-    /// Tokens of the answer content.
-    pub completion_tokens: u32,
-}
-
-impl Usage {
-    /// The OpenAI `usage` object.
-    pub fn to_json(self) -> Value {
-        json!({
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens.saturating_add(self.completion_tokens),
-            "prompt_tokens_details": {"cached_tokens": 0},
-        })
-    }
-}
-
-/// Fields shared by every chunk / answer of one response.
-#[derive(Clone, Debug)]
-pub struct Meta {
-    /// `chatcmpl-…` id.
-    pub id: String,
-    /// Unix seconds.
-    pub created: u64,
-    /// Served model id.
-    pub model: String,
-}
-
-/// Time to emit `tokens` at `tps` tokens per second (zero when `tps` is 0).
-pub fn token_time(tokens: u32, tps: f64) -> Duration {
-    if tps > 0.0 {
-        Duration::from_secs_f64(f64::from(tokens) / tps)
-    } else {
-        Duration::ZERO
-    }
-}
 
 /// The chat-completions handler.
 pub async fn chat_completions(State(state): State<SimState>, body: Bytes) -> Response {

@@ -13,17 +13,6 @@ use crate::planner;
 use crate::react;
 use crate::state::SimState;
 
-/// The task text of a planner request: the first user message (else the last message).
-pub fn task_text(request: &ChatRequest) -> String {
-    request
-        .messages
-        .iter()
-        .find(|m| m.role == "user")
-        .or_else(|| request.messages.last())
-        .map(|m| m.text())
-        .unwrap_or_default()
-}
-
 /// Invalid JSON derived from a valid answer: a JSON object cut in half (never parses).
 pub fn malformed(valid: &str) -> String {
     let object = if valid.trim_start().starts_with('{') {
@@ -60,7 +49,7 @@ pub fn build(
     }
     let valid = match request.plan_schema() {
         Some(schema) => {
-            let task = task_text(request);
+            let task = request.task_text();
             let workload = &state.config().workload;
             if workload.contains(&task) {
                 let k = state.next_plan_index(&task);

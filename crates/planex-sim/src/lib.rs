@@ -11,6 +11,7 @@
 //! Key decision: everything observable (plans, answers, faults, search results) is a pure
 //! function of the request and the seed, so tests and benchmarks are reproducible.
 
+mod answer;
 mod chat;
 mod config;
 mod content;

@@ -98,6 +98,16 @@ impl ChatRequest {
         matches!(self.format_type(), Some("json_object" | "json_schema"))
     }
 
+    /// The task text of a planner request: the first user message (else the last message).
+    pub fn task_text(&self) -> String {
+        self.messages
+            .iter()
+            .find(|m| m.role == "user")
+            .or_else(|| self.messages.last())
+            .map(|m| m.text())
+            .unwrap_or_default()
+    }
+
     /// Whether a final usage chunk is requested when streaming.
     pub fn include_usage(&self) -> bool {
         self.stream_options

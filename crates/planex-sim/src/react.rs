@@ -15,7 +15,6 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::content;
 use crate::executor;
 use crate::openai::{ApiError, ChatRequest};
 use crate::planner;
@@ -44,7 +43,7 @@ pub fn turn(
     contents: &[&str],
     answer_tokens: u32,
 ) -> Result<String, ApiError> {
-    let task = content::task_text(request);
+    let task = request.task_text();
     let steps = plan_steps(state, &task, schema)?;
     let done = request
         .messages

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::chat::{Meta, Usage, token_time};
+use crate::answer::{Meta, Usage, token_time};
 use crate::state::{SimState, Slot};
 use crate::tokens;
 

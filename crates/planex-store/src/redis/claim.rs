@@ -8,7 +8,7 @@
 //! only ever taken by the script, atomically with their lease. A blocking command would stall every
 //! other request pipelined on the shared multiplexed connection, hence the pool.
 
-use super::{Core, Retry, unavailable};
+use super::shared::{Core, Retry, unavailable};
 use crate::types::*;
 use planex_core::{StepId, TaskId};
 use redis::aio::MultiplexedConnection;

@@ -7,7 +7,7 @@
 //! with backoff for `reconnect_for`: re-running a completion is safe, since a step that is already
 //! terminal is left as it is.
 
-use super::{Core, transient, unavailable};
+use super::shared::{Core, transient, unavailable};
 use crate::types::*;
 use planex_core::StepId;
 use redis::Value;

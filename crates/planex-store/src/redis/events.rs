@@ -12,7 +12,8 @@
 //! first caller to queue one spawns the sender), so a thousand watchers arriving or leaving at
 //! once cost a few round trips, not a thousand sequential ones.
 
-use super::{Core, Retry, codec, unavailable};
+use super::codec;
+use super::shared::{Core, Retry, unavailable};
 use crate::EventStream;
 use crate::types::*;
 use futures::StreamExt;

@@ -6,23 +6,18 @@
 //! strings with a `PX` time to live, so Redis expires them by itself; cache calls are never
 //! retried (a miss is cheaper than a wait: the engine plans without the cache).
 
-use super::{RedisStore, Retry, failure};
+use super::RedisStore;
+use super::shared::{Retry, failure};
 use crate::ledger::{
     Account, Balance, Booking, Denial, LedgerError, Reservation, SpendLedger, ledger_usd,
 };
 use crate::plan_cache::{PlanCache, PlanCacheError};
 use async_trait::async_trait;
 use planex_core::Decimal;
-use redis::Script;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 const NANOS: i64 = 1_000_000_000;
-
-/// The ledger script (not built on `common.lua`: it shares nothing with the task scripts).
-pub(super) fn ledger_script() -> Script {
-    Script::new(include_str!("lua/ledger.lua"))
-}
 
 fn nanos(amount: Decimal) -> Result<i64, LedgerError> {
     if amount.is_sign_negative() && !amount.is_zero() {

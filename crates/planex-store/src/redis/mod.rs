@@ -25,229 +25,24 @@ mod events;
 mod keys;
 mod ledger;
 mod ops;
+mod options;
 mod scripts;
+mod shared;
+
+pub use options::RedisStoreOptions;
 
 use crate::types::*;
 use crate::{EventStream, Store};
 use async_trait::async_trait;
 use keys::Keys;
+use options::url_options;
 use planex_core::{CallRecord, Plan, TaskId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use scripts::Scripts;
+use shared::{Core, unavailable};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::{CancellationToken, DropGuard};
-
-/// Settings of the Redis store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisStoreOptions {
-    /// Prefix of every key (`px` gives `px:task:{ID}`); distinct prefixes isolate deployments
-    /// sharing one Redis.
-    pub prefix: String,
-    /// A step handed out this many times without completing is a poison step: it goes to the
-    /// dead-letter stream instead of another worker.
-    pub max_deliveries: u32,
-    /// How long a finished task's keys are kept (`None`: forever).
-    pub finished_task_ttl: Option<Duration>,
-    /// Approximate cap on the dead-letter stream's length (`XADD MAXLEN ~`).
-    pub dead_letter_cap: usize,
-    /// How long one command may take before it counts as failed.
-    pub response_timeout: Duration,
-    /// Most outcomes recorded by one completion script call.
-    pub complete_batch: usize,
-    /// How long a completion keeps retrying while Redis is unreachable (a restart) before it
-    /// gives up and leaves the step to lease expiry.
-    pub reconnect_for: Duration,
-}
-
-impl Default for RedisStoreOptions {
-    fn default() -> Self {
-        RedisStoreOptions {
-            prefix: "px".into(),
-            max_deliveries: 5,
-            finished_task_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
-            dead_letter_cap: 10_000,
-            response_timeout: Duration::from_secs(10),
-            complete_batch: 64,
-            reconnect_for: Duration::from_secs(30),
-        }
-    }
-}
-
-/// What every part of the store shares: the multiplexed connection, the scripts and the layout.
-pub(crate) struct Core {
-    conn: ConnectionManager,
-    scripts: Scripts,
-    keys: Keys,
-    /// ARGV[1..4] of every script: prefix, finished-task TTL (s), dead-letter cap, delivery bound.
-    base_args: [String; 4],
-    options: RedisStoreOptions,
-}
-
-impl Core {
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
-    }
-
-    /// A script invocation with the common arguments filled in.
-    fn invocation<'a>(&self, script: &'a redis::Script) -> redis::ScriptInvocation<'a> {
-        let mut invocation = script.prepare_invoke();
-        for arg in &self.base_args {
-            invocation.arg(arg);
-        }
-        invocation
-    }
-}
-
-/// What failed, for error messages of every trait the store implements.
-pub(crate) fn failure(what: &str, error: &redis::RedisError) -> String {
-    format!("redis {what} failed: {error}")
-}
-
-/// True when the command certainly never reached the server (refused, or the write failed), so
-/// even an operation that is not idempotent may be sent again.
-fn never_sent(error: &redis::RedisError) -> bool {
-    use std::error::Error as _;
-    error.is_connection_refusal()
-        || error
-            .source()
-            .and_then(|s| s.downcast_ref::<std::io::Error>())
-            .is_some_and(|io| {
-                matches!(
-                    io.kind(),
-                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::NotConnected
-                )
-            })
-}
-
-/// Whether an operation may simply be sent again after a connection error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Retry {
-    /// Reads, and writes whose repetition changes nothing (claim, extend, release).
-    Idempotent,
-    /// Creations and bookings: resent only when the first try certainly never arrived.
-    OnlyIfUnsent,
-}
-
-impl Core {
-    /// Runs `attempt`, retrying with backoff for `reconnect_for` while Redis is unreachable (the
-    /// connection manager reconnects in the background; the first command after a server restart
-    /// fails with a broken pipe).
-    pub(crate) async fn retry<T, F, Fut>(
-        &self,
-        mode: Retry,
-        mut attempt: F,
-    ) -> Result<T, redis::RedisError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, redis::RedisError>>,
-    {
-        let give_up = tokio::time::Instant::now() + self.options.reconnect_for;
-        let mut backoff = Duration::from_millis(20);
-        loop {
-            match attempt().await {
-                Err(e)
-                    if transient(&e)
-                        && (mode == Retry::Idempotent || never_sent(&e))
-                        && tokio::time::Instant::now() + backoff < give_up =>
-                {
-                    tracing::debug!(error = %e, "redis unreachable; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-                other => return other,
-            }
-        }
-    }
-}
-
-impl Core {
-    /// Runs a script invocation under [`Core::retry`].
-    pub(crate) async fn invoke<T: redis::FromRedisValue>(
-        &self,
-        mode: Retry,
-        invocation: &redis::ScriptInvocation<'_>,
-    ) -> Result<T, redis::RedisError> {
-        self.retry(mode, || {
-            let mut conn = self.conn();
-            async move { invocation.invoke_async(&mut conn).await }
-        })
-        .await
-    }
-
-    /// Runs a command under [`Core::retry`].
-    pub(crate) async fn query<T: redis::FromRedisValue>(
-        &self,
-        mode: Retry,
-        cmd: &redis::Cmd,
-    ) -> Result<T, redis::RedisError> {
-        self.retry(mode, || {
-            let mut conn = self.conn();
-            async move { cmd.query_async(&mut conn).await }
-        })
-        .await
-    }
-
-    /// Runs a pipeline under [`Core::retry`].
-    pub(crate) async fn query_pipe<T: redis::FromRedisValue>(
-        &self,
-        mode: Retry,
-        pipe: &redis::Pipeline,
-    ) -> Result<T, redis::RedisError> {
-        self.retry(mode, || {
-            let mut conn = self.conn();
-            async move { pipe.query_async(&mut conn).await }
-        })
-        .await
-    }
-}
-
-/// A Redis error as a store error naming the operation.
-pub(crate) fn unavailable(what: &str, error: &redis::RedisError) -> StoreError {
-    StoreError::Unavailable(failure(what, error))
-}
-
-/// Takes planex's own query parameters off a Redis URL and applies them to `options`:
-/// `prefix=NAME`, `max_deliveries=N`, `task_ttl_secs=N` (0: keep finished tasks forever). Other
-/// parameters stay for the redis client.
-fn url_options(
-    url: &str,
-    mut options: RedisStoreOptions,
-) -> Result<(String, RedisStoreOptions), StoreError> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), options));
-    };
-    let bad = |param: &str| {
-        StoreError::Unavailable(format!(
-            "invalid store URL parameter {param:?}: use prefix=NAME, max_deliveries=N (at least 1) or task_ttl_secs=N"
-        ))
-    };
-    let mut rest = Vec::new();
-    for param in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = param.split_once('=').unwrap_or((param, ""));
-        match key {
-            "prefix" => options.prefix = value.to_owned(),
-            "max_deliveries" => {
-                options.max_deliveries = value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| bad(param))?;
-            }
-            "task_ttl_secs" => {
-                let secs: u64 = value.parse().map_err(|_| bad(param))?;
-                options.finished_task_ttl = (secs > 0).then(|| Duration::from_secs(secs));
-            }
-            _ => rest.push(param),
-        }
-    }
-    let url = if rest.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", rest.join("&"))
-    };
-    Ok((url, options))
-}
 
 /// `url` with any password replaced, for messages.
 fn redact(url: &str) -> String {
@@ -257,20 +52,6 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-/// True for errors a reconnect may cure (connection lost or refused, timeout, server loading).
-pub(crate) fn transient(error: &redis::RedisError) -> bool {
-    error.is_io_error()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || error.is_timeout()
-        || matches!(
-            error.kind(),
-            redis::ErrorKind::Server(
-                redis::ServerErrorKind::BusyLoading | redis::ServerErrorKind::TryAgain
-            )
-        )
 }
 
 /// The Redis-backed `Store`. Cheap to share behind an `Arc`; background tasks (completion
@@ -344,7 +125,7 @@ impl RedisStore {
             claims: claim::BlockingPool::new(client.clone()),
             completer: complete::Completer::start(core.clone()),
             events: events::EventHub::new(client, stop.clone()),
-            ledger: ledger::ledger_script(),
+            ledger: scripts::ledger_script(),
             core,
             _stop: stop.drop_guard(),
         })
@@ -451,26 +232,6 @@ mod tests {
         assert_eq!(
             super::redact("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
-        );
-    }
-
-    #[test]
-    fn url_parameters_set_store_options_and_the_rest_stays() {
-        let (url, options) = super::url_options(
-            "redis://h:1/0?prefix=blue&max_deliveries=3&task_ttl_secs=0&protocol=resp3",
-            super::RedisStoreOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(url, "redis://h:1/0?protocol=resp3");
-        assert_eq!(options.prefix, "blue");
-        assert_eq!(options.max_deliveries, 3);
-        assert_eq!(options.finished_task_ttl, None);
-        assert!(
-            super::url_options(
-                "redis://h?max_deliveries=0",
-                super::RedisStoreOptions::default()
-            )
-            .is_err()
         );
     }
 }

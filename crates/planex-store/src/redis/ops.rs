@@ -5,7 +5,8 @@
 //! never seen half-updated by a completion script; `queue_depth` is a small script (the consumer
 //! group's lag and the lease count).
 
-use super::{Core, Retry, codec, unavailable};
+use super::codec;
+use super::shared::{Core, Retry, unavailable};
 use crate::types::*;
 use planex_core::{CallRecord, Plan, TaskId, dag};
 use std::collections::HashMap;

@@ -68,3 +68,8 @@ impl Scripts {
         }
     }
 }
+
+/// The ledger script (not built on `common.lua`: it shares nothing with the task scripts).
+pub(super) fn ledger_script() -> Script {
+    Script::new(include_str!("lua/ledger.lua"))
+}

@@ -8,14 +8,18 @@
 //! by the task's own budget and grown before an escalation to a dearer tier. Accounts are the
 //! tenant's month and its cost center's month, so `GET /v1/spend` reads one scope.
 
-use crate::{Models, SYNTHESIS_TOOL};
+mod refusal;
+
+pub use refusal::{BudgetExceeded, BudgetKind};
+
+use crate::Models;
+use crate::synthesis::SYNTHESIS_TOOL;
 use planex_core::{Decimal, Price, Stage, TaskId};
 use planex_llm::ChatModel;
 use planex_store::{
     Account, AccountLimit, Booking, Denial, SpendLedger, StepSpec, TaskRecord, ledger_usd,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -44,64 +48,6 @@ impl Default for BudgetSettings {
             cost_center_monthly_usd: BTreeMap::new(),
         }
     }
-}
-
-/// Which budget refused a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BudgetKind {
-    /// The request's own `budget_usd`.
-    Task,
-    /// The tenant's monthly budget.
-    Tenant,
-    /// The cost center's monthly budget.
-    CostCenter,
-}
-
-impl BudgetKind {
-    /// `task`, `tenant` or `cost_center` (metric label and API field).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BudgetKind::Task => "task",
-            BudgetKind::Tenant => "tenant",
-            BudgetKind::CostCenter => "cost_center",
-        }
-    }
-}
-
-impl fmt::Display for BudgetKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A request refused by a budget: which one and by how much.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error(
-    "{budget} budget {name:?} exceeded by ${over_by_usd}: limit ${limit_usd}, spent ${spent_usd}, reserved ${reserved_usd}, this request needs ${requested_usd}{}; retry after {} s or raise the budget",
-    if *.replanned { " even after one re-plan with fewer steps" } else { "" },
-    .retry_after.as_secs()
-)]
-pub struct BudgetExceeded {
-    /// Which budget.
-    pub budget: BudgetKind,
-    /// The tenant, cost center or task it belongs to.
-    pub name: String,
-    /// Its limit.
-    pub limit_usd: Decimal,
-    /// Spent on it already.
-    pub spent_usd: Decimal,
-    /// Reserved on it by requests in flight.
-    pub reserved_usd: Decimal,
-    /// The estimate of this request.
-    pub requested_usd: Decimal,
-    /// How far over the limit the request would go.
-    pub over_by_usd: Decimal,
-    /// When retrying may succeed.
-    pub retry_after: Duration,
-    /// The task, when one was recorded (status `rejected`).
-    pub task_id: Option<TaskId>,
-    /// Whether a re-plan with fewer steps was tried first.
-    pub replanned: bool,
 }
 
 /// Token means per tool, learned from finished tasks.
@@ -380,20 +326,6 @@ impl BudgetGuard {
             }
             Err(error) => Err(format!("the budget could not be checked: {error}")),
         }
-    }
-}
-
-/// A ledger failure as an engine error (HTTP 503: the spend ledger is a backend like the store).
-pub(crate) fn ledger_down(error: planex_store::LedgerError) -> crate::EngineError {
-    crate::EngineError::Store(planex_store::StoreError::Unavailable(format!(
-        "budget check failed: {error}"
-    )))
-}
-
-impl crate::Engine {
-    /// The budget guard, if any.
-    pub fn budget(&self) -> Option<&Arc<BudgetGuard>> {
-        self.budget.as_ref()
     }
 }
 

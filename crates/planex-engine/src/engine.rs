@@ -1,0 +1,104 @@
+//! [`Engine`]: the planner, catalog, tiers and store wired together, its accessors and its
+//! in-process workers. What the engine does with a task lives in the modules that add `impl Engine`
+//! blocks (`submit.rs`, `direct.rs`, `replan.rs`, `recovery.rs`, `step_specs.rs`, …).
+
+use crate::scaling::SharedScaler;
+use crate::{
+    BudgetGuard, EngineSettings, Executor, PlanCacheLayer, WorkerExit, WorkerPool, WorkerSettings,
+    run_worker,
+};
+use planex_store::Store;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// The engine: planner, catalog, tiers and store wired together.
+pub struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) executor: Arc<Executor>,
+    pub(crate) settings: EngineSettings,
+    pub(crate) budget: Option<Arc<BudgetGuard>>,
+    pub(crate) plan_cache: Option<PlanCacheLayer>,
+    pub(crate) scaler: SharedScaler,
+}
+
+impl Engine {
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The step executor (shared by workers and the single-step API).
+    pub fn executor(&self) -> &Arc<Executor> {
+        &self.executor
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// The budget guard, if any.
+    pub fn budget(&self) -> Option<&Arc<BudgetGuard>> {
+        self.budget.as_ref()
+    }
+
+    /// The plan cache, if any.
+    pub fn plan_cache(&self) -> Option<&PlanCacheLayer> {
+        self.plan_cache.as_ref()
+    }
+
+    /// The tier names that have tools or plan, i.e. that need workers.
+    pub fn tiers_with_work(&self) -> Vec<String> {
+        let mut tiers: Vec<String> = self
+            .executor
+            .catalog
+            .specs()
+            .map(|t| t.tier.clone())
+            .collect();
+        tiers.push(self.settings.planner_tier.clone());
+        tiers.extend(self.settings.routing.target_tiers());
+        tiers.sort();
+        tiers.dedup();
+        tiers
+    }
+
+    /// Starts one worker per tier that has work, in this process, until `shutdown` is cancelled,
+    /// with the default drain timeout. Returns their join handles: on shutdown each drains and
+    /// releases the steps it still holds.
+    pub fn spawn_workers(
+        &self,
+        concurrency: usize,
+        worker_prefix: &str,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<WorkerExit>> {
+        let pool = WorkerPool {
+            concurrency,
+            name_prefix: worker_prefix.to_owned(),
+            ..WorkerPool::default()
+        };
+        self.spawn_worker_pool(&pool, shutdown)
+    }
+
+    /// Starts one worker per tier that has work, as `pool` says, until `shutdown` is cancelled.
+    pub fn spawn_worker_pool(
+        &self,
+        pool: &WorkerPool,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<WorkerExit>> {
+        self.tiers_with_work()
+            .into_iter()
+            .map(|tier| {
+                let mut settings =
+                    WorkerSettings::new(tier.clone(), format!("{}-{tier}", pool.name_prefix));
+                settings.concurrency = pool.concurrency;
+                settings.drain_timeout = pool.drain_timeout;
+                tokio::spawn(run_worker(
+                    self.store.clone(),
+                    self.executor.clone(),
+                    settings,
+                    shutdown.clone(),
+                ))
+            })
+            .collect()
+    }
+}

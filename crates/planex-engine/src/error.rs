@@ -1,0 +1,42 @@
+//! [`EngineError`]: every failure of the engine's API, each saying what failed and what to do.
+
+use crate::BudgetExceeded;
+use planex_core::{CatalogError, TaskId};
+use planex_store::StoreError;
+
+/// An engine failure; each says what failed and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A tool or config names a tier that does not exist.
+    #[error("unknown tier {tier:?} (known tiers: {}); add it to [tiers] or fix the name", .known.join(", "))]
+    UnknownTier {
+        /// The name used.
+        tier: String,
+        /// The tiers that exist.
+        known: Vec<String>,
+    },
+    /// The request's tool subset names unknown tools.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The task did not finish in time (it keeps running; read it later by id).
+    #[error(
+        "task {0} did not finish within the wait timeout; it is still running, read it later by id"
+    )]
+    Timeout(TaskId),
+    /// The request is invalid.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A budget refused the task (HTTP 429).
+    #[error(transparent)]
+    Budget(#[from] Box<BudgetExceeded>),
+}
+
+/// A ledger failure as an engine error (HTTP 503: the spend ledger is a backend like the store).
+pub(crate) fn ledger_down(error: planex_store::LedgerError) -> EngineError {
+    EngineError::Store(StoreError::Unavailable(format!(
+        "budget check failed: {error}"
+    )))
+}

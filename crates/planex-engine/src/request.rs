@@ -1,0 +1,28 @@
+//! [`TaskRequest`]: one task to plan and run, as a caller asks for it.
+
+use planex_core::TaskId;
+
+/// One task to plan and run.
+#[derive(Debug, Clone, Default)]
+pub struct TaskRequest {
+    /// The user's task.
+    pub task: String,
+    /// Id to use (a random one when absent).
+    pub task_id: Option<TaskId>,
+    /// Most plan steps (the engine default when absent).
+    pub max_subtasks: Option<usize>,
+    /// Append a synthesis step (the engine default when absent).
+    pub synthesis: Option<bool>,
+    /// Restrict the planner to these tools.
+    pub tools: Option<Vec<String>>,
+    /// Owning tenant.
+    pub tenant: Option<String>,
+    /// Cost center for attribution.
+    pub cost_center: Option<String>,
+    /// Propagated to model servers as `X-Request-ID`.
+    pub request_id: Option<String>,
+    /// Most the executor steps may cost, in USD (the budget guard re-plans or refuses above it).
+    pub budget_usd: Option<planex_core::Decimal>,
+    /// Skip the plan cache lookup for this request.
+    pub bypass_cache: bool,
+}

@@ -1,0 +1,38 @@
+//! [`EngineSettings`]: the engine-wide settings (planner tier, plan size, synthesis, planner call,
+//! routing and scaling).
+
+use crate::scaling;
+use crate::{PlannerSettings, RoutingSettings};
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// The tier that plans (and synthesises).
+    pub planner_tier: String,
+    /// Default `max_subtasks` when a request gives none.
+    pub max_subtasks: usize,
+    /// Hard ceiling on `max_subtasks` a request may ask for.
+    pub max_subtasks_limit: usize,
+    /// Append a synthesis step by default.
+    pub synthesis: bool,
+    /// Planner call settings.
+    pub planner: PlannerSettings,
+    /// Routing rules and planner tier hints (`routing.rs`).
+    pub routing: RoutingSettings,
+    /// Autoscaling thresholds (`scaling.rs`).
+    pub scaling: scaling::ScalingSettings,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            planner_tier: "planner".into(),
+            max_subtasks: 10,
+            max_subtasks_limit: 64,
+            synthesis: true,
+            planner: PlannerSettings::default(),
+            routing: RoutingSettings::default(),
+            scaling: scaling::ScalingSettings::default(),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The engine's routing of a validated plan: its [`Router`] and the step specs handed to the store
+//! (each plan step on its routed tier, plus the synthesis step on the planner tier).
+
+use crate::synthesis::{SYNTHESIS_TOOL, synthesis_id};
+use crate::{Engine, RouteSource, Router, TierHints};
+use planex_core::{Plan, Stage, Step};
+use planex_store::StepSpec;
+
+impl Engine {
+    /// The router of this engine.
+    pub fn router(&self) -> Router<'_> {
+        Router::new(
+            &self.settings.routing,
+            &self.executor.catalog,
+            &self.settings.planner_tier,
+        )
+    }
+
+    /// Step specs for a validated plan, routed by the engine's rules, plus the synthesis step.
+    pub fn step_specs(&self, plan: &Plan, synthesis: bool) -> Vec<StepSpec> {
+        self.step_specs_with_hints(plan, synthesis, &TierHints::new())
+    }
+
+    /// Step specs for a validated plan whose steps carried planner `tier` hints.
+    pub fn step_specs_with_hints(
+        &self,
+        plan: &Plan,
+        synthesis: bool,
+        hints: &TierHints,
+    ) -> Vec<StepSpec> {
+        let decisions = self.router().route_plan(plan, hints, synthesis);
+        let mut specs: Vec<StepSpec> = plan
+            .steps
+            .iter()
+            .zip(&decisions)
+            .map(|(step, decision)| {
+                if decision.source != RouteSource::Tool {
+                    tracing::debug!(step = %step.step_id, tool = %step.tool_name, tier = %decision.tier,
+                        reason = %decision.reason, "step routed");
+                }
+                StepSpec {
+                    step: step.clone(),
+                    tier: decision.tier.clone(),
+                    stage: Stage::Step,
+                    tolerate_failed_deps: false,
+                }
+            })
+            .collect();
+        if synthesis {
+            specs.push(StepSpec {
+                step: Step {
+                    step_id: synthesis_id(plan),
+                    tool_name: SYNTHESIS_TOOL.to_owned(),
+                    args: serde_json::Map::new(),
+                    depends_on: plan.steps.iter().map(|s| s.step_id).collect(),
+                },
+                tier: self.settings.planner_tier.clone(),
+                stage: Stage::Synthesis,
+                tolerate_failed_deps: true,
+            });
+        }
+        specs
+    }
+}

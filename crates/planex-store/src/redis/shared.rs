@@ -1,0 +1,157 @@
+//! What every part of the Redis store shares ([`Core`]: the connection, the scripts, the key
+//! layout and the options), how a command is retried over a reconnect ([`Retry`]), and how Redis
+//! errors become store errors.
+
+use super::keys::Keys;
+use super::options::RedisStoreOptions;
+use super::scripts::Scripts;
+use crate::types::StoreError;
+use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+/// What every part of the store shares: the multiplexed connection, the scripts and the layout.
+pub(crate) struct Core {
+    pub(super) conn: ConnectionManager,
+    pub(super) scripts: Scripts,
+    pub(super) keys: Keys,
+    /// ARGV[1..4] of every script: prefix, finished-task TTL (s), dead-letter cap, delivery bound.
+    pub(super) base_args: [String; 4],
+    pub(super) options: RedisStoreOptions,
+}
+
+impl Core {
+    pub(super) fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// A script invocation with the common arguments filled in.
+    pub(super) fn invocation<'a>(&self, script: &'a redis::Script) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        for arg in &self.base_args {
+            invocation.arg(arg);
+        }
+        invocation
+    }
+}
+
+/// What failed, for error messages of every trait the store implements.
+pub(crate) fn failure(what: &str, error: &redis::RedisError) -> String {
+    format!("redis {what} failed: {error}")
+}
+
+/// True when the command certainly never reached the server (refused, or the write failed), so
+/// even an operation that is not idempotent may be sent again.
+fn never_sent(error: &redis::RedisError) -> bool {
+    use std::error::Error as _;
+    error.is_connection_refusal()
+        || error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::NotConnected
+                )
+            })
+}
+
+/// Whether an operation may simply be sent again after a connection error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Reads, and writes whose repetition changes nothing (claim, extend, release).
+    Idempotent,
+    /// Creations and bookings: resent only when the first try certainly never arrived.
+    OnlyIfUnsent,
+}
+
+impl Core {
+    /// Runs `attempt`, retrying with backoff for `reconnect_for` while Redis is unreachable (the
+    /// connection manager reconnects in the background; the first command after a server restart
+    /// fails with a broken pipe).
+    pub(crate) async fn retry<T, F, Fut>(
+        &self,
+        mode: Retry,
+        mut attempt: F,
+    ) -> Result<T, redis::RedisError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, redis::RedisError>>,
+    {
+        let give_up = tokio::time::Instant::now() + self.options.reconnect_for;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            match attempt().await {
+                Err(e)
+                    if transient(&e)
+                        && (mode == Retry::Idempotent || never_sent(&e))
+                        && tokio::time::Instant::now() + backoff < give_up =>
+                {
+                    tracing::debug!(error = %e, "redis unreachable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Core {
+    /// Runs a script invocation under [`Core::retry`].
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        mode: Retry,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, redis::RedisError> {
+        self.retry(mode, || {
+            let mut conn = self.conn();
+            async move { invocation.invoke_async(&mut conn).await }
+        })
+        .await
+    }
+
+    /// Runs a command under [`Core::retry`].
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        mode: Retry,
+        cmd: &redis::Cmd,
+    ) -> Result<T, redis::RedisError> {
+        self.retry(mode, || {
+            let mut conn = self.conn();
+            async move { cmd.query_async(&mut conn).await }
+        })
+        .await
+    }
+
+    /// Runs a pipeline under [`Core::retry`].
+    pub(crate) async fn query_pipe<T: redis::FromRedisValue>(
+        &self,
+        mode: Retry,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, redis::RedisError> {
+        self.retry(mode, || {
+            let mut conn = self.conn();
+            async move { pipe.query_async(&mut conn).await }
+        })
+        .await
+    }
+}
+
+/// A Redis error as a store error naming the operation.
+pub(crate) fn unavailable(what: &str, error: &redis::RedisError) -> StoreError {
+    StoreError::Unavailable(failure(what, error))
+}
+
+/// True for errors a reconnect may cure (connection lost or refused, timeout, server loading).
+pub(crate) fn transient(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+        || matches!(
+            error.kind(),
+            redis::ErrorKind::Server(
+                redis::ServerErrorKind::BusyLoading | redis::ServerErrorKind::TryAgain
+            )
+        )
+}
