@@ -37,8 +37,60 @@ use std::time::Duration;
 /// `TaskCompleted`.
 pub type EventStream = BoxStream<'static, TaskEvent>;
 
-/// The storage seam. Every backend gives the same semantics (DESIGN.md §4 and §6); the conformance
-/// suite checks them.
+/// The storage seam. Every backend gives the same semantics (docs/ARCHITECTURE.md §4 and §6); the
+/// conformance suites in `planex-testkit` check them.
+///
+/// A task's life through the trait: create it, start it with its steps (the ready ones are
+/// queued), then workers claim, run and complete steps until the task finishes.
+///
+/// ```
+/// use planex_core::{Plan, Stage, Step, StepId, TaskId};
+/// use planex_store::{MemoryStore, NewTask, StepOutcome, StepSpec, Store, TaskStatus};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), planex_store::StoreError> {
+/// let store = MemoryStore::new();
+/// let task_id = TaskId::from("demo");
+/// store
+///     .create_task(NewTask {
+///         task_id: task_id.clone(),
+///         task: "Summarize GPU prices".into(),
+///         tenant: None,
+///         cost_center: None,
+///     })
+///     .await?;
+/// let step = Step {
+///     step_id: StepId(1),
+///     tool_name: "summarize".into(),
+///     args: serde_json::Map::new(),
+///     depends_on: vec![],
+/// };
+/// let spec = StepSpec {
+///     step: step.clone(),
+///     tier: "executor".into(),
+///     stage: Stage::Step,
+///     tolerate_failed_deps: false,
+/// };
+/// let plan = Plan { task: "Summarize GPU prices".into(), steps: vec![step] };
+/// store.start_task(&task_id, &plan, vec![spec], vec![]).await?;
+///
+/// // A worker of the `executor` tier claims the step, runs it and records the outcome.
+/// let wait = Duration::from_secs(1);
+/// let leases = store.claim("executor", "worker-1", 8, Duration::from_secs(30), wait).await?;
+/// let outcome = StepOutcome::Succeeded {
+///     result: serde_json::json!("prices are falling"),
+///     attempts: 1,
+///     calls: vec![],
+/// };
+/// store.complete(&leases[0], outcome).await?;
+///
+/// let record = store.get_task(&task_id).await?.expect("the task exists");
+/// assert_eq!(record.status, TaskStatus::Complete);
+/// assert_eq!(record.answer().as_deref(), Some("prices are falling"));
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Records a new task in `planning`.
