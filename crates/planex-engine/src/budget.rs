@@ -378,16 +378,20 @@ impl BudgetGuard {
                     denial.limit_usd
                 ))
             }
-            Err(error) => Err(format!("the budget could not be checked: {error}")),
+            Err(error) => Err(format!(
+                "the budget could not be checked: {}",
+                planex_core::cause::ErrorChain(&error)
+            )),
         }
     }
 }
 
 /// A ledger failure as an engine error (HTTP 503: the spend ledger is a backend like the store).
 pub(crate) fn ledger_down(error: planex_store::LedgerError) -> crate::EngineError {
-    crate::EngineError::Store(planex_store::StoreError::Unavailable(format!(
-        "budget check failed: {error}"
-    )))
+    crate::EngineError::Store(planex_store::StoreError::Unavailable {
+        what: "the budget check failed".into(),
+        source: Some(planex_core::cause::SharedSource::new(error)),
+    })
 }
 
 impl crate::Engine {

@@ -6,13 +6,14 @@
 //! strings with a `PX` time to live, so Redis expires them by itself; cache calls are never
 //! retried (a miss is cheaper than a wait: the engine plans without the cache).
 
-use super::{RedisStore, Retry, failure};
+use super::{RedisStore, Retry, failed};
 use crate::ledger::{
     Account, Balance, Booking, Denial, LedgerError, Reservation, SpendLedger, ledger_usd,
 };
 use crate::plan_cache::{PlanCache, PlanCacheError};
 use async_trait::async_trait;
 use planex_core::Decimal;
+use planex_core::cause::SharedSource;
 use redis::Script;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,22 +30,34 @@ fn nanos(amount: Decimal) -> Result<i64, LedgerError> {
         return Err(LedgerError::NegativeAmount(amount));
     }
     let scaled = ledger_usd(amount) * Decimal::from(NANOS);
-    i64::try_from(scaled.trunc()).map_err(|_| {
-        LedgerError::Unavailable(format!(
+    i64::try_from(scaled.trunc()).map_err(|e| LedgerError::Unavailable {
+        what: format!(
             "amount {amount} USD is too large for the Redis ledger (at most about 9.2e9 USD)"
-        ))
+        ),
+        source: Some(SharedSource::new(e)),
     })
 }
 
 fn usd(text: &str) -> Result<Decimal, LedgerError> {
-    let n: i64 = text.parse().map_err(|_| {
-        LedgerError::Unavailable(format!("ledger stored a non-integer amount {text:?}"))
+    let n: i64 = text.parse().map_err(|e| LedgerError::Unavailable {
+        what: format!("ledger stored a non-integer amount {text:?}"),
+        source: Some(SharedSource::new(e)),
     })?;
     Ok(Decimal::new(n, 9).normalize())
 }
 
-fn ledger_error(e: &redis::RedisError) -> LedgerError {
-    LedgerError::Unavailable(failure("spend ledger", e))
+fn ledger_error(e: redis::RedisError) -> LedgerError {
+    LedgerError::Unavailable {
+        what: failed("spend ledger"),
+        source: Some(SharedSource::new(e)),
+    }
+}
+
+fn unexpected_reply(reply: &[String], to: &str) -> LedgerError {
+    LedgerError::Unavailable {
+        what: format!("unexpected ledger reply {reply:?} to {to}"),
+        source: None,
+    }
 }
 
 fn booking(reply: &[String]) -> Result<Option<Booking>, LedgerError> {
@@ -70,7 +83,7 @@ impl RedisStore {
         self.core
             .invoke(Retry::OnlyIfUnsent, &invocation)
             .await
-            .map_err(|e| ledger_error(&e))
+            .map_err(ledger_error)
     }
 }
 
@@ -99,9 +112,7 @@ impl SpendLedger for RedisStore {
         if reply.first().map(String::as_str) == Some("dup") {
             return Err(LedgerError::DuplicateReservation(reservation.id));
         }
-        booking(&reply)?.ok_or_else(|| {
-            LedgerError::Unavailable(format!("unexpected ledger reply {reply:?} to reserve"))
-        })
+        booking(&reply)?.ok_or_else(|| unexpected_reply(&reply, "reserve"))
     }
 
     async fn extend(&self, id: &str, amount_usd: Decimal) -> Result<Booking, LedgerError> {
@@ -110,9 +121,7 @@ impl SpendLedger for RedisStore {
         if reply.first().map(String::as_str) == Some("unknown") {
             return Err(LedgerError::UnknownReservation(id.to_owned()));
         }
-        booking(&reply)?.ok_or_else(|| {
-            LedgerError::Unavailable(format!("unexpected ledger reply {reply:?} to extend"))
-        })
+        booking(&reply)?.ok_or_else(|| unexpected_reply(&reply, "extend"))
     }
 
     async fn reconcile(&self, id: &str, actual_usd: Decimal) -> Result<bool, LedgerError> {
@@ -158,7 +167,7 @@ impl SpendLedger for RedisStore {
             .core
             .query(Retry::Idempotent, &cmd)
             .await
-            .map_err(|e| ledger_error(&e))?;
+            .map_err(ledger_error)?;
         let mut out: BTreeMap<String, Balance> = BTreeMap::new();
         for (field, value) in fields {
             let Some((name, kind)) = field.rsplit_once(':') else {
@@ -183,7 +192,10 @@ impl PlanCache for RedisStore {
             .arg(self.core.keys.plan(key))
             .query_async(&mut self.core.conn())
             .await
-            .map_err(|e| PlanCacheError::Unavailable(failure("read plan cache", &e)))?;
+            .map_err(|e| PlanCacheError::Unavailable {
+                what: failed("read plan cache"),
+                source: SharedSource::new(e),
+            })?;
         // An undecodable entry is a miss: the engine plans afresh and overwrites it.
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
@@ -205,7 +217,10 @@ impl PlanCache for RedisStore {
             .arg(ttl_ms)
             .query_async(&mut self.core.conn())
             .await
-            .map_err(|e| PlanCacheError::Unavailable(failure("write plan cache", &e)))?;
+            .map_err(|e| PlanCacheError::Unavailable {
+                what: failed("write plan cache"),
+                source: SharedSource::new(e),
+            })?;
         Ok(())
     }
 }

@@ -31,6 +31,7 @@ use crate::types::*;
 use crate::{EventStream, Store};
 use async_trait::async_trait;
 use keys::Keys;
+use planex_core::cause::SharedSource;
 use planex_core::{CallRecord, Plan, TaskId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use scripts::Scripts;
@@ -99,9 +100,10 @@ impl Core {
     }
 }
 
-/// What failed, for error messages of every trait the store implements.
-pub(crate) fn failure(what: &str, error: &redis::RedisError) -> String {
-    format!("redis {what} failed: {error}")
+/// What failed, for error messages of every trait the store implements (the Redis error itself
+/// is kept as the error's source).
+pub(crate) fn failed(what: &str) -> String {
+    format!("redis {what} failed")
 }
 
 /// True when the command certainly never reached the server (refused, or the write failed), so
@@ -202,9 +204,39 @@ impl Core {
     }
 }
 
-/// A Redis error as a store error naming the operation.
-pub(crate) fn unavailable(what: &str, error: &redis::RedisError) -> StoreError {
-    StoreError::Unavailable(failure(what, error))
+/// A Redis error as a store error naming the operation; the Redis error stays its source.
+pub(crate) fn unavailable(what: &str, error: redis::RedisError) -> StoreError {
+    StoreError::Unavailable {
+        what: failed(what),
+        source: Some(SharedSource::new(error)),
+    }
+}
+
+/// A store error for a backend that cannot serve, with no underlying error to keep.
+pub(crate) fn unavailable_because(what: impl Into<String>) -> StoreError {
+    StoreError::Unavailable {
+        what: what.into(),
+        source: None,
+    }
+}
+
+/// A store error for data that could not be encoded or decoded, keeping the codec's error.
+pub(crate) fn corrupt_by(
+    what: impl Into<String>,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        source: Some(SharedSource::new(error)),
+    }
+}
+
+/// A store error for stored data of the wrong shape, with no underlying error to keep.
+pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        source: None,
+    }
 }
 
 /// Takes planex's own query parameters off a Redis URL and applies them to `options`:
@@ -218,7 +250,7 @@ fn url_options(
         return Ok((url.to_owned(), options));
     };
     let bad = |param: &str| {
-        StoreError::Unavailable(format!(
+        unavailable_because(format!(
             "invalid store URL parameter {param:?}: use prefix=NAME, max_deliveries=N (at least 1) or task_ttl_secs=N"
         ))
     };
@@ -299,13 +331,14 @@ impl RedisStore {
         let (url, options) = url_options(url, options)?;
         let url = url.as_str();
         let shown = redact(url);
-        let client = redis::Client::open(url).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "invalid redis URL {shown:?}: {e}; use redis://[user:password@]host:port[/db]"
-            ))
+        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable {
+            what: format!(
+                "invalid redis URL {shown:?}; use redis://[user:password@]host:port[/db]"
+            ),
+            source: Some(SharedSource::new(e)),
         })?;
         if options.prefix.is_empty() || options.prefix.contains(['{', '}']) {
-            return Err(StoreError::Unavailable(format!(
+            return Err(unavailable_because(format!(
                 "invalid key prefix {:?}: use a non-empty prefix without braces, e.g. \"px\"",
                 options.prefix
             )));
@@ -316,16 +349,16 @@ impl RedisStore {
             .set_number_of_retries(3);
         let mut conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
-            .map_err(|e| unavailable(&format!("connect to {shown}"), &e))?;
+            .map_err(|e| unavailable(&format!("connect to {shown}"), e))?;
         let _: String = redis::cmd("PING")
             .query_async(&mut conn)
             .await
-            .map_err(|e| unavailable(&format!("PING {shown}"), &e))?;
+            .map_err(|e| unavailable(&format!("PING {shown}"), e))?;
         let scripts = Scripts::new();
         scripts
             .preload(&mut conn)
             .await
-            .map_err(|e| unavailable(&format!("load the store's scripts into {shown}"), &e))?;
+            .map_err(|e| unavailable(&format!("load the store's scripts into {shown}"), e))?;
         let ttl = options.finished_task_ttl.map_or(0, |t| t.as_secs().max(1));
         let core = Arc::new(Core {
             conn,
