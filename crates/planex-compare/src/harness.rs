@@ -245,7 +245,7 @@ impl Harness {
             Err(error) => ArchOutcome {
                 status: "error".into(),
                 ok: false,
-                error: Some(error.to_string()),
+                error: Some(planex_core::cause::chain_text(&error)),
                 calls: Vec::new(),
                 makespan: started.elapsed(),
             },

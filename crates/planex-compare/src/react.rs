@@ -234,9 +234,10 @@ impl ReactRunner {
                     return fail(
                         run,
                         format!(
-                            "ReAct turn {} on tier {} failed: {failure}",
+                            "ReAct turn {} on tier {} failed: {}",
                             turn_index + 1,
-                            self.planner_tier
+                            self.planner_tier,
+                            planex_core::cause::ErrorChain(&failure)
                         ),
                     );
                 }

@@ -6,6 +6,7 @@
 //! definition and the rules can be unit-tested without a network.
 
 mod catalog;
+pub mod cause;
 mod cost;
 pub mod dag;
 mod ids;

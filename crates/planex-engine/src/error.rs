@@ -36,7 +36,8 @@ pub enum EngineError {
 
 /// A ledger failure as an engine error (HTTP 503: the spend ledger is a backend like the store).
 pub(crate) fn ledger_down(error: planex_store::LedgerError) -> EngineError {
-    EngineError::Store(StoreError::Unavailable(format!(
-        "budget check failed: {error}"
-    )))
+    EngineError::Store(StoreError::Unavailable {
+        what: "the budget check failed".into(),
+        source: Some(planex_core::cause::SharedSource::new(error)),
+    })
 }

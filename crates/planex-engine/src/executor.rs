@@ -226,7 +226,7 @@ impl Executor {
             .await
             .map_err(|failure: ChatFailure| {
                 tally.attempts += failure.attempts;
-                failure.to_string()
+                planex_core::cause::chain_text(&failure)
             })?;
         tally.attempts += outcome.attempts;
         metrics::counter!("executor_token_total", "step_type" => tool.name.clone())
@@ -296,7 +296,7 @@ impl Executor {
         .with_max_tokens(1024);
         let outcome = model.chat(&request, ctx).await.map_err(|failure| {
             tally.attempts += failure.attempts;
-            failure.to_string()
+            planex_core::cause::chain_text(&failure)
         })?;
         tally.attempts += outcome.attempts;
         metrics::counter!("planner_token_total", "stage" => "synthesis")

@@ -108,7 +108,10 @@ pub async fn plan_task(
             Ok(outcome) => outcome,
             Err(failure) => {
                 return Err(PlanningFailed {
-                    reason: format!("the planner call failed: {failure}"),
+                    reason: format!(
+                        "the planner call failed: {}",
+                        planex_core::cause::ErrorChain(&failure)
+                    ),
                     plan_error: None,
                     calls,
                 });

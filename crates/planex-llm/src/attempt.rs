@@ -80,7 +80,7 @@ async fn run(spec: &AttemptSpec<'_>, endpoint: &Endpoint) -> Result<AttemptOk, A
         request = request.header("X-Request-ID", id);
     }
     let sent = Instant::now();
-    let response = request.send().await.map_err(|e| transport(endpoint, &e))?;
+    let response = request.send().await.map_err(|e| transport(endpoint, e))?;
     let status = response.status();
     let response_request_id = response
         .headers()
@@ -95,7 +95,7 @@ async fn run(spec: &AttemptSpec<'_>, endpoint: &Endpoint) -> Result<AttemptOk, A
         };
         let body = match response.text().await {
             Ok(text) => truncate_body(&text),
-            Err(e) => format!("<body unreadable: {}>", crate::http::error_chain(&e)),
+            Err(e) => format!("<body unreadable: {}>", planex_core::cause::ErrorChain(&e)),
         };
         let error = LlmError::Status {
             endpoint: endpoint.base_url.clone(),
@@ -126,10 +126,7 @@ async fn read_json(
     response: reqwest::Response,
     endpoint: &Endpoint,
 ) -> Result<AttemptOk, LlmError> {
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| transport(endpoint, &e))?;
+    let body = response.bytes().await.map_err(|e| transport(endpoint, e))?;
     let malformed = |detail: String| LlmError::Malformed {
         endpoint: endpoint.base_url.clone(),
         detail,
@@ -172,7 +169,7 @@ async fn read_stream(
         Ok(())
     };
     while let Some(chunk) = bytes.next().await {
-        let chunk = chunk.map_err(|e| transport(endpoint, &e))?;
+        let chunk = chunk.map_err(|e| transport(endpoint, e))?;
         for line in splitter.push(&chunk) {
             on_line(&line, &mut acc)?;
         }

@@ -4,6 +4,7 @@
 //! errors, timeouts, 429, 5xx and unparseable bodies are retried; other 4xx are not), so the retry
 //! loop and the engine agree on it.
 
+use planex_core::cause::SharedSource;
 use std::time::Duration;
 
 /// How many characters of an error response body are kept.
@@ -13,14 +14,13 @@ pub(crate) const MAX_ERROR_BODY_CHARS: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LlmError {
     /// The request could not be sent or the response could not be read.
-    #[error(
-        "endpoint {endpoint}: request failed: {message} (check that the server is running and reachable)"
-    )]
+    #[error("endpoint {endpoint}: request failed (check that the server is running and reachable)")]
     Transport {
         /// Base URL of the endpoint.
         endpoint: String,
-        /// What went wrong, with its causes.
-        message: String,
+        /// The `reqwest::Error` (connection refused, reset, TLS…), kept for the error chain.
+        #[source]
+        source: SharedSource,
     },
     /// The attempt took longer than the tier's per-attempt timeout.
     #[error(
@@ -63,10 +63,11 @@ pub enum LlmError {
         tier: String,
     },
     /// The HTTP client could not be built.
-    #[error("could not build the HTTP client: {message} (check the system's TLS configuration)")]
+    #[error("could not build the HTTP client (check the system's TLS configuration)")]
     ClientSetup {
-        /// What failed.
-        message: String,
+        /// The `reqwest::Error` of the client builder.
+        #[source]
+        source: SharedSource,
     },
     /// Every endpoint of the tier is refused (it serves a model other than the pinned one).
     #[error("tier {tier}: no usable endpoint: {detail}")]
@@ -155,10 +156,10 @@ impl LlmError {
 }
 
 /// A chat call that failed for good: the last attempt's error and how many attempts were made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("tier {tier}: {verdict} after {attempts} attempt{plural}: {error}",
-    verdict = if error.is_retryable() { "gave up" } else { "failed without retry" },
-    plural = if *attempts == 1 { "" } else { "s" })]
+///
+/// Its message includes the last attempt's error, so its source is that error's own source (the
+/// `reqwest::Error` of a transport failure): the chain goes on from there without repeating it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatFailure {
     /// The tier the call ran on.
     pub tier: String,
@@ -166,6 +167,28 @@ pub struct ChatFailure {
     pub attempts: u32,
     /// The error of the last attempt.
     pub error: LlmError,
+}
+
+impl std::fmt::Display for ChatFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.error.is_retryable() {
+            "gave up"
+        } else {
+            "failed without retry"
+        };
+        let plural = if self.attempts == 1 { "" } else { "s" };
+        write!(
+            f,
+            "tier {}: {verdict} after {} attempt{plural}: {}",
+            self.tier, self.attempts, self.error
+        )
+    }
+}
+
+impl std::error::Error for ChatFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
 }
 
 /// A tier set that cannot be built or a lookup of a tier it does not have.
@@ -243,7 +266,9 @@ mod tests {
         assert!(
             LlmError::Transport {
                 endpoint: "e".into(),
-                message: "refused".into()
+                source: SharedSource::new(std::io::Error::from(
+                    std::io::ErrorKind::ConnectionRefused
+                ))
             }
             .is_retryable()
         );

@@ -9,7 +9,8 @@
 
 use crate::endpoint::Endpoint;
 use crate::error::LlmError;
-use crate::http::{error_chain, list_models};
+use crate::http::list_models;
+use planex_core::cause::{SharedSource, chain_text};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -132,7 +133,7 @@ pub(crate) async fn check_endpoint(
         && let Err(error) = get_health(client, endpoint).await
     {
         return CheckResult {
-            unreachable: Some(error.to_string()),
+            unreachable: Some(chain_text(&error)),
             refused: None,
         };
     }
@@ -144,7 +145,7 @@ pub(crate) async fn check_endpoint(
     }
     match list_models(client, endpoint).await {
         Err(error) => CheckResult {
-            unreachable: Some(error.to_string()),
+            unreachable: Some(chain_text(&error)),
             refused: None,
         },
         Ok(served) => CheckResult {
@@ -166,7 +167,7 @@ async fn get_health(client: &reqwest::Client, endpoint: &Endpoint) -> Result<(),
     }
     let response = request.send().await.map_err(|e| LlmError::Transport {
         endpoint: endpoint.base_url.clone(),
-        message: format!("GET {url}: {}", error_chain(&e)),
+        source: SharedSource::new(e),
     })?;
     if response.status().is_success() {
         Ok(())

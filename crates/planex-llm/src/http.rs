@@ -2,11 +2,13 @@
 //! turning reqwest errors and headers into our terms.
 //!
 //! Key decision: reqwest's own error text ("error sending request") hides the cause, so transport
-//! messages include the whole source chain ("connection refused" and the like).
+//! errors keep the `reqwest::Error` as their source and the chain (`{:#}`,
+//! `planex_core::cause::ErrorChain`) shows "connection refused" and the like.
 
 use crate::endpoint::Endpoint;
 use crate::error::{LlmError, truncate_body};
 use crate::wire::WireModelList;
+use planex_core::cause::SharedSource;
 use std::time::Duration;
 
 /// Limit on one `GET /models` call.
@@ -20,7 +22,7 @@ pub fn default_client() -> Result<reqwest::Client, LlmError> {
         .tcp_keepalive(Duration::from_secs(30))
         .build()
         .map_err(|e| LlmError::ClientSetup {
-            message: error_chain(&e),
+            source: SharedSource::new(e),
         })
 }
 
@@ -35,12 +37,9 @@ pub async fn list_models(
         if let Some(key) = &endpoint.api_key {
             request = request.bearer_auth(key);
         }
-        let response = request.send().await.map_err(|e| transport(endpoint, &e))?;
+        let response = request.send().await.map_err(|e| transport(endpoint, e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport(endpoint, &e))?;
+        let body = response.bytes().await.map_err(|e| transport(endpoint, e))?;
         if !status.is_success() {
             return Err(LlmError::Status {
                 endpoint: endpoint.base_url.clone(),
@@ -69,25 +68,11 @@ pub async fn list_models(
 }
 
 /// A transport error of `endpoint`.
-pub(crate) fn transport(endpoint: &Endpoint, error: &reqwest::Error) -> LlmError {
+pub(crate) fn transport(endpoint: &Endpoint, error: reqwest::Error) -> LlmError {
     LlmError::Transport {
         endpoint: endpoint.base_url.clone(),
-        message: error_chain(error),
+        source: SharedSource::new(error),
     }
-}
-
-/// An error and its sources, joined by `: `, without repeats.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 /// A `Retry-After` header given in seconds (HTTP dates are ignored).

@@ -306,7 +306,7 @@ impl EndpointPool {
                 }
                 Verdict::Failure(error) => {
                     health.consecutive_failures = health.consecutive_failures.saturating_add(1);
-                    health.last_error = Some(error.to_string());
+                    health.last_error = Some(planex_core::cause::chain_text(error));
                     let trips = self.policy.allowed_fails > 0
                         && health.consecutive_failures >= self.policy.allowed_fails
                         && !self.policy.cooldown.is_zero();

@@ -297,7 +297,7 @@ impl Tier {
                         return Err(fail(attempts, failed.error));
                     }
                     let wait = self.config.retry.delay(retry_index, failed.retry_after);
-                    tracing::warn!(tier = %self.config.name, attempt = attempts, error = %failed.error,
+                    tracing::warn!(tier = %self.config.name, attempt = attempts, error = %planex_core::cause::ErrorChain(&failed.error),
                         retry_in_ms = wait.as_millis() as u64, "chat attempt failed; retrying, on another endpoint when there is one");
                     tokio::time::sleep(wait).await;
                 }

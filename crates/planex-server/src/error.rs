@@ -6,6 +6,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use planex_core::cause::chain_text;
 use planex_engine::{BudgetExceeded, EngineError};
 use planex_store::StoreError;
 use serde::Serialize;
@@ -174,8 +175,8 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::TaskNotFound(id) => ApiError::not_found(format!("no task {id}")),
-            StoreError::Unavailable(_) => ApiError::unavailable(error.to_string()),
-            other => ApiError::internal(other),
+            StoreError::Unavailable { .. } => ApiError::unavailable(chain_text(&error)),
+            other => ApiError::internal(chain_text(&other)),
         }
     }
 }

@@ -34,7 +34,12 @@ pub async fn readyz(
     let planner = engine.settings().planner_tier.clone();
     match tokio::time::timeout(PROBE_TIMEOUT, engine.store().queue_depth(&planner)).await {
         Ok(Ok(_)) => {}
-        Ok(Err(error)) => return Err(ApiError::unavailable(format!("store: {error}"))),
+        Ok(Err(error)) => {
+            return Err(ApiError::unavailable(format!(
+                "store: {}",
+                planex_core::cause::ErrorChain(&error)
+            )));
+        }
         Err(_) => return Err(ApiError::unavailable("store: no answer within 2 s")),
     }
     let mut failures = Vec::new();
@@ -50,7 +55,7 @@ pub async fn readyz(
                 reachable = true;
                 break;
             }
-            Ok(Err(error)) => failures.push(error.to_string()),
+            Ok(Err(error)) => failures.push(planex_core::cause::chain_text(&error)),
             Err(_) => failures.push(format!("{}: no answer within 2 s", endpoint.base_url)),
         }
     }

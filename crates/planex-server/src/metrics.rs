@@ -13,10 +13,22 @@ use axum::response::Response;
 /// The handle that renders `/metrics`; returned by [`install_recorder`].
 pub use metrics_exporter_prometheus::PrometheusHandle;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+use planex_core::cause::SharedSource;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+static HANDLE: OnceLock<Result<PrometheusHandle, RecorderError>> = OnceLock::new();
+
+/// The process-wide Prometheus recorder could not be installed (another recorder came first, or
+/// a bucket list was refused); `/metrics` then answers 503.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("could not install the Prometheus recorder; /metrics will answer 503")]
+pub struct RecorderError {
+    /// The exporter's error (shared: the outcome of the one installation is handed to every
+    /// caller).
+    #[source]
+    pub source: SharedSource,
+}
 
 const SECONDS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
@@ -41,11 +53,11 @@ fn build() -> Result<PrometheusHandle, BuildError> {
 
 /// Installs the process-wide Prometheus recorder once and returns its handle (the same handle on
 /// every later call). `Err` when another recorder was installed first.
-pub fn install_recorder() -> Result<PrometheusHandle, String> {
+pub fn install_recorder() -> Result<PrometheusHandle, RecorderError> {
     HANDLE
         .get_or_init(|| {
-            let handle = build().map_err(|e| {
-                format!("could not install the Prometheus recorder: {e}; /metrics will answer 503")
+            let handle = build().map_err(|e| RecorderError {
+                source: SharedSource::new(e),
             })?;
             describe();
             Ok(handle)

@@ -51,7 +51,7 @@ pub async fn spend(
         .ledger()
         .balances(&BudgetGuard::scope(&tenant, &month))
         .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        .map_err(|e| ApiError::unavailable(planex_core::cause::chain_text(&e)))?;
     let settings = guard.settings();
     let mut total = SpendLine {
         spent_usd: Decimal::ZERO,

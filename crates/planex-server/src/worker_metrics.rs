@@ -17,6 +17,26 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// Why a worker's metrics endpoint could not start; each says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerMetricsError {
+    /// The Prometheus recorder could not be installed.
+    #[error(transparent)]
+    Recorder(#[from] crate::metrics::RecorderError),
+    /// `--metrics-addr` could not be bound.
+    #[error("cannot listen on --metrics-addr {addr}; pick a free HOST:PORT (port 0 picks one)")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The I/O error of the bind.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bound listener's address could not be read.
+    #[error("cannot read the metrics listener's address")]
+    LocalAddr(#[source] std::io::Error),
+}
+
 struct WorkerMetrics {
     store: Arc<dyn Store>,
     tier: String,
@@ -48,16 +68,17 @@ pub async fn spawn(
     store: Arc<dyn Store>,
     tier: String,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> Result<SocketAddr, String> {
+) -> Result<SocketAddr, WorkerMetricsError> {
     let handle = crate::metrics::install_recorder()?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        format!(
-            "cannot listen on --metrics-addr {addr}: {e}; pick a free HOST:PORT (port 0 picks one)"
-        )
-    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| WorkerMetricsError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })?;
     let bound = listener
         .local_addr()
-        .map_err(|e| format!("cannot read the metrics listener's address: {e}"))?;
+        .map_err(WorkerMetricsError::LocalAddr)?;
     let app = router(store, tier, handle);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app)

@@ -12,7 +12,7 @@ pub enum SimError {
     #[error("invalid simulator configuration: {0}")]
     InvalidConfig(String),
     /// The workload file could not be read.
-    #[error("cannot read workload file {path}: {source}")]
+    #[error("cannot read workload file {}; check the path and that it is readable", .path.display())]
     WorkloadIo {
         /// The file that was being read.
         path: PathBuf,
@@ -27,9 +27,12 @@ pub enum SimError {
         line: usize,
         /// What is wrong with that line.
         message: String,
+        /// The JSON parser's error, when the line is not JSON.
+        #[source]
+        source: Option<serde_json::Error>,
     },
     /// The listening socket could not be bound.
-    #[error("cannot bind {addr}: {source}")]
+    #[error("cannot bind {addr}; pick a free host:port (port 0 picks one)")]
     Bind {
         /// The `host:port` that was requested.
         addr: String,
@@ -38,6 +41,6 @@ pub enum SimError {
         source: std::io::Error,
     },
     /// The HTTP server failed while running.
-    #[error("simulator server failed: {0}")]
+    #[error("simulator server failed")]
     Serve(#[source] std::io::Error),
 }

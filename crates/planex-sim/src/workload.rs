@@ -37,8 +37,19 @@ impl Workload {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let (task, list) =
-                parse_line(trimmed).map_err(|message| SimError::Workload { line, message })?;
+            let value: Value =
+                serde_json::from_str(trimmed).map_err(|source| SimError::Workload {
+                    line,
+                    message:
+                        "not valid JSON; write one object per line: {\"task\": …, \"plan\": …}"
+                            .to_owned(),
+                    source: Some(source),
+                })?;
+            let (task, list) = parse_line(value).map_err(|message| SimError::Workload {
+                line,
+                message,
+                source: None,
+            })?;
             plans.insert(task, list);
         }
         Ok(Self { plans })
@@ -73,8 +84,7 @@ impl Workload {
     }
 }
 
-fn parse_line(line: &str) -> Result<(String, Vec<String>), String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+fn parse_line(value: Value) -> Result<(String, Vec<String>), String> {
     let Value::Object(map) = value else {
         return Err("expected a JSON object".to_owned());
     };
@@ -122,5 +132,15 @@ mod tests {
         assert!(matches!(err, SimError::Workload { line: 3, .. }), "{err}");
         let err = Workload::from_jsonl("{\"plan\":{}}").unwrap_err();
         assert!(err.to_string().contains("line 1"));
+    }
+
+    #[test]
+    fn a_line_that_is_not_json_keeps_the_parser_error() {
+        use std::error::Error as _;
+        let err = Workload::from_jsonl("{\"task\": \"a\", \"plan\": {}}\n{oops\n").unwrap_err();
+        let source = err.source().expect("the JSON error is the source");
+        assert!(source.downcast_ref::<serde_json::Error>().is_some());
+        assert!(err.to_string().contains("line 2"), "{err}");
+        assert!(!err.to_string().contains(&source.to_string()), "{err}");
     }
 }

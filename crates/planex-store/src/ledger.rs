@@ -16,6 +16,7 @@
 
 use async_trait::async_trait;
 use planex_core::Decimal;
+use planex_core::cause::SharedSource;
 use rust_decimal::RoundingStrategy;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -115,9 +116,15 @@ pub enum LedgerError {
     /// A negative amount.
     #[error("ledger amounts must not be negative, got {0}")]
     NegativeAmount(Decimal),
-    /// The backend could not be reached; retrying later may help.
-    #[error("spend ledger unavailable: {0}; check that the store backend is running")]
-    Unavailable(String),
+    /// The backend could not be reached or answered unexpectedly; retrying later may help.
+    #[error("spend ledger unavailable: {what}; check that the store backend is running")]
+    Unavailable {
+        /// What failed.
+        what: String,
+        /// The Redis (or other) error behind it, when there is one.
+        #[source]
+        source: Option<SharedSource>,
+    },
 }
 
 /// Where spend is booked. Every backend gives the same semantics; the conformance suite

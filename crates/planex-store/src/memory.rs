@@ -8,6 +8,7 @@ use crate::types::*;
 use crate::{EventStream, Store};
 use async_trait::async_trait;
 use futures::StreamExt;
+use planex_core::cause::SharedSource;
 use planex_core::{CallRecord, Plan, StepId, TaskId, dag};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -447,8 +448,10 @@ impl Store for MemoryStore {
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError> {
         check_steps(task_id, &steps)?;
-        let plan = serde_json::to_value(plan)
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode the plan: {e}")))?;
+        let plan = serde_json::to_value(plan).map_err(|e| StoreError::Corrupt {
+            what: "cannot encode the plan".into(),
+            source: Some(SharedSource::new(e)),
+        })?;
         let mut inner = self.lock();
         let entry = inner.task(task_id)?;
         if entry.record.status != TaskStatus::Planning {

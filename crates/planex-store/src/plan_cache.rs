@@ -7,6 +7,7 @@
 //! corrupt entry can never run.
 
 use async_trait::async_trait;
+use planex_core::cause::SharedSource;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -15,8 +16,14 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanCacheError {
     /// The backend could not be reached; the engine then plans without the cache.
-    #[error("plan cache unavailable: {0}; planning goes on without the cache")]
-    Unavailable(String),
+    #[error("plan cache unavailable: {what}; planning goes on without the cache")]
+    Unavailable {
+        /// What failed.
+        what: String,
+        /// The Redis (or other) error behind it.
+        #[source]
+        source: SharedSource,
+    },
 }
 
 /// Plans by key, each with a time to live.

@@ -3,6 +3,7 @@
 //! These are plain serde types so that every backend (memory, Redis) stores and returns the same
 //! shapes, and the API can serialise them unchanged.
 
+use planex_core::cause::SharedSource;
 use planex_core::{CallRecord, CostBreakdown, Stage, Step, StepId, TaskId, dag, value_text};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -468,11 +469,23 @@ pub enum StoreError {
         detail: String,
     },
     /// The backend could not be reached or answered an error; retrying later may help.
-    #[error("store backend unavailable: {0}; check that it is running and reachable")]
-    Unavailable(String),
-    /// Stored data could not be decoded (a version mismatch or corruption).
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    #[error("store backend unavailable: {what}; check that it is running and reachable")]
+    Unavailable {
+        /// What failed (`redis read task failed`).
+        what: String,
+        /// The Redis (or other) error behind it, when there is one.
+        #[source]
+        source: Option<SharedSource>,
+    },
+    /// Stored data could not be decoded or encoded (a version mismatch or corruption).
+    #[error("stored data is corrupt: {what}")]
+    Corrupt {
+        /// Which data.
+        what: String,
+        /// The decoding error, when there is one.
+        #[source]
+        source: Option<SharedSource>,
+    },
 }
 
 #[cfg(test)]

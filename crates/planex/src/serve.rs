@@ -48,7 +48,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let metrics = match planex_server::metrics::install_recorder() {
         Ok(handle) => Some(handle),
         Err(error) => {
-            eprintln!("planex serve: warning: {error}");
+            eprintln!("planex serve: warning: {error:#}");
             None
         }
     };

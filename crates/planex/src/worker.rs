@@ -112,8 +112,7 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
                 args.tier.clone(),
                 async move { stop.cancelled().await },
             )
-            .await
-            .map_err(anyhow::Error::msg)?;
+            .await?;
             format!("; metrics on http://{bound}/metrics")
         }
         None => String::new(),

@@ -112,8 +112,15 @@ impl Config {
     /// separated by `__`, e.g. `PLANEX_ENGINE__MAX_SUBTASKS=6`), and validates.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let base = match path {
-            Some(path) if !path.exists() => return Err(ConfigError::Missing(path.to_owned())),
-            Some(path) => Figment::from(Toml::file(path)),
+            Some(path) => {
+                // Figment reads a missing file as an empty one: open it first, so a missing or
+                // unreadable file is an error that keeps its I/O cause.
+                std::fs::File::open(path).map_err(|source| ConfigError::Unreadable {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Figment::from(Toml::file(path))
+            }
             None => Figment::from(Toml::string(DEFAULT_CONFIG)),
         };
         // PLANEX_LOG is the log filter, not a config field.

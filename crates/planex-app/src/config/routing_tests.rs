@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
+use planex_core::cause::chain_text;
 use planex_engine::RouteRule;
 use planex_engine::scaling::ScalingRule;
 use planex_llm::HealthCheckKind;
@@ -160,10 +161,10 @@ fn mistakes_name_the_field_and_what_would_be_valid() {
         ),
     ];
     for (extra, field, hint) in cases {
-        let err = with(extra).unwrap_err().to_string();
+        let err = chain_text(&with(extra).unwrap_err());
         assert!(err.contains(field), "{extra}: {err}");
         assert!(err.contains(hint), "{extra}: {err}");
     }
-    let err = with("[routing]\nrulez = []").unwrap_err().to_string();
+    let err = chain_text(&with("[routing]\nrulez = []").unwrap_err());
     assert!(err.contains("rulez"), "{err}");
 }

@@ -243,6 +243,7 @@ mod tests {
             crate::config::DEFAULT_CONFIG
         ))
         .unwrap_err();
-        assert!(err.to_string().contains("ttl"), "{err}");
+        let err = planex_core::cause::chain_text(&err);
+        assert!(err.contains("ttl"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
+use planex_core::cause::chain_text;
 
 #[test]
 fn the_embedded_default_is_valid_and_simulated() {
@@ -24,7 +25,9 @@ fn with(extra: &str) -> String {
 fn unknown_fields_are_errors_naming_the_field() {
     let err = Config::from_toml(&DEFAULT_CONFIG.replace("max_subtasks = 10", "max_subtask = 10"))
         .unwrap_err();
-    assert!(err.to_string().contains("max_subtask"), "{err}");
+    // The CLI prints the chain (`{:#}`): the figment error naming the field is the cause.
+    let err = chain_text(&err);
+    assert!(err.contains("max_subtask"), "{err}");
 }
 
 #[test]
@@ -78,10 +81,10 @@ fn real_endpoints_replace_the_simulator() {
 
 #[test]
 fn enum_fields_refuse_unknown_values_and_list_the_accepted_ones() {
-    let err =
-        Config::from_toml(&DEFAULT_CONFIG.replace("backend = \"memory\"", "backend = \"reddis\""))
-            .unwrap_err()
-            .to_string();
+    let err = chain_text(
+        &Config::from_toml(&DEFAULT_CONFIG.replace("backend = \"memory\"", "backend = \"reddis\""))
+            .unwrap_err(),
+    );
     assert!(err.contains("reddis"), "{err}");
     assert!(err.contains("memory") && err.contains("redis"), "{err}");
     assert!(err.contains("store.backend"), "{err}");
@@ -107,4 +110,42 @@ fn the_store_section_becomes_a_store_setting() {
     assert!(err.contains("store.url"), "{err}");
     assert!(StoreSettings::from_flag("postgres://x").is_err());
     assert!(StoreSettings::from_flag("redis://h:1").unwrap().is_shared());
+}
+
+#[test]
+fn a_config_file_that_does_not_parse_keeps_the_parser_error_as_source() {
+    use std::error::Error as _;
+    let path = std::env::temp_dir().join(format!("planex-bad-config-{}.toml", std::process::id()));
+    std::fs::write(&path, "[engine\nmax_subtasks = 10\n").unwrap();
+    let err = Config::load(Some(&path)).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(err, ConfigError::Parse(_)), "{err:?}");
+    let source = err.source().expect("the parser's error is the source");
+    // Kept boxed (figment errors are large), so the chain's link is the box.
+    assert!(
+        source.downcast_ref::<Box<figment::Error>>().is_some(),
+        "{source:?}"
+    );
+    // The message says what to do; the chain adds the parser's words, once.
+    let chain = chain_text(&err);
+    assert!(chain.starts_with(&err.to_string()), "{chain}");
+    assert!(chain.contains(&source.to_string()), "{chain}");
+    assert!(!err.to_string().contains(&source.to_string()), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_keeps_the_io_error_as_source() {
+    use std::error::Error as _;
+    let path = std::path::Path::new("/nonexistent/planex.toml");
+    let err = Config::load(Some(path)).unwrap_err();
+    assert!(matches!(err, ConfigError::Unreadable { .. }), "{err:?}");
+    let io = err
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("the I/O error is the source");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    assert!(
+        err.to_string().contains("/nonexistent/planex.toml"),
+        "{err}"
+    );
 }

@@ -324,7 +324,10 @@ impl BudgetGuard {
                     denial.limit_usd
                 ))
             }
-            Err(error) => Err(format!("the budget could not be checked: {error}")),
+            Err(error) => Err(format!(
+                "the budget could not be checked: {}",
+                planex_core::cause::ErrorChain(&error)
+            )),
         }
     }
 }

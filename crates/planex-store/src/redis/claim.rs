@@ -8,7 +8,7 @@
 //! only ever taken by the script, atomically with their lease. A blocking command would stall every
 //! other request pipelined on the shared multiplexed connection, hence the pool.
 
-use super::shared::{Core, Retry, unavailable};
+use super::shared::{Core, Retry, corrupt, corrupt_by, unavailable, unavailable_because};
 use crate::types::*;
 use planex_core::{StepId, TaskId};
 use redis::aio::MultiplexedConnection;
@@ -56,7 +56,7 @@ impl BlockingPool {
         self.client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| unavailable("open a blocking connection", &e))
+            .map_err(|e| unavailable("open a blocking connection", e))
     }
 
     /// Blocks until `stream` has an entry after `after` or `block` passed. A pooled connection
@@ -96,10 +96,10 @@ impl BlockingPool {
                     self.put_back(conn);
                     return Ok(());
                 }
-                Ok(Err(e)) if fresh => return Err(unavailable("wait for ready steps", &e)),
+                Ok(Err(e)) if fresh => return Err(unavailable("wait for ready steps", e)),
                 Err(_) if fresh => {
-                    return Err(StoreError::Unavailable(
-                        "redis did not answer a blocking read in time".into(),
+                    return Err(unavailable_because(
+                        "redis did not answer a blocking read in time",
                     ));
                 }
                 // A pooled connection broken by a restart: drop it and retry on a fresh one.
@@ -115,15 +115,15 @@ type RawLease = (String, String, String, String, u32, Vec<String>);
 fn decode_lease(raw: RawLease) -> Result<StepLease, StoreError> {
     let (token, task_id, task_text, spec, delivery, deps) = raw;
     let spec: StepSpec = serde_json::from_str(&spec)
-        .map_err(|e| StoreError::Corrupt(format!("step spec of task {task_id}: {e}")))?;
+        .map_err(|e| corrupt_by(format!("step spec of task {task_id}"), e))?;
     let mut dep_results = BTreeMap::new();
     for pair in deps.chunks(2) {
         if let [id, result] = pair {
             let id: u32 = id
                 .parse()
-                .map_err(|_| StoreError::Corrupt(format!("dependency id {id:?}")))?;
+                .map_err(|e| corrupt_by(format!("dependency id {id:?}"), e))?;
             let value = serde_json::from_str(result)
-                .map_err(|e| StoreError::Corrupt(format!("result of step {id}: {e}")))?;
+                .map_err(|e| corrupt_by(format!("result of step {id}"), e))?;
             dep_results.insert(StepId(id), value);
         }
     }
@@ -145,7 +145,7 @@ struct ClaimReply {
 }
 
 fn decode_reply(value: Value) -> Result<ClaimReply, StoreError> {
-    let bad = |what: &str| StoreError::Corrupt(format!("unexpected claim reply: {what}"));
+    let bad = |what: &str| corrupt(format!("unexpected claim reply: {what}"));
     let Value::Array(items) = value else {
         return Err(bad("not an array"));
     };
@@ -163,7 +163,7 @@ fn decode_reply(value: Value) -> Result<ClaimReply, StoreError> {
     let leases = items
         .map(|v| {
             redis::from_redis_value::<RawLease>(v)
-                .map_err(|e| bad(&e.to_string()))
+                .map_err(|e| corrupt_by("unexpected claim reply: a lease", e))
                 .and_then(decode_lease)
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -196,7 +196,7 @@ pub(super) async fn claim(
         let value: Value = core
             .invoke(Retry::Idempotent, &invocation)
             .await
-            .map_err(|e| unavailable("claim steps", &e))?;
+            .map_err(|e| unavailable("claim steps", e))?;
         let reply = decode_reply(value)?;
         if !reply.leases.is_empty() {
             return Ok(reply.leases);

@@ -6,23 +6,20 @@
 //! are opaque strings to them), and they write events and dead letters as JSON in exactly the
 //! serde shapes of `types.rs`, so Rust decodes everything with serde and nothing is re-encoded.
 
+use super::shared::{corrupt, corrupt_by};
 use crate::types::*;
 use planex_core::{CallRecord, CostBreakdown, StepId, TaskId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
 
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
 fn json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| corrupt(format!("{what}: {e}")))
+    serde_json::from_str(text).map_err(|e| corrupt_by(what, e))
 }
 
 fn word<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|e| corrupt(format!("{what} {text:?}: {e}")))
+        .map_err(|e| corrupt_by(format!("{what} {text:?}"), e))
 }
 
 fn number<T: std::str::FromStr>(
@@ -67,7 +64,7 @@ pub(super) fn task_record(
     for (key, spec) in steps.iter().filter(|(k, _)| !k.contains(':')) {
         let step_id: u32 = key
             .parse()
-            .map_err(|_| corrupt(format!("step key {key:?} of task {task_id}")))?;
+            .map_err(|e| corrupt_by(format!("step key {key:?} of task {task_id}"), e))?;
         let get = |name: &str| steps.get(&format!("{key}:{name}"));
         let state = get("state").ok_or_else(|| corrupt(format!("step {key} has no state")))?;
         let step = StepRecord {
@@ -157,6 +154,6 @@ mod tests {
     fn a_task_without_status_is_corrupt_not_a_panic() {
         let task = HashMap::from([("task".to_owned(), "t".to_owned())]);
         let err = task_record(&TaskId::from("a"), task, HashMap::new(), vec![]).unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt(_)));
+        assert!(matches!(err, StoreError::Corrupt { .. }));
     }
 }

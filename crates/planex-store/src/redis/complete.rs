@@ -7,9 +7,10 @@
 //! with backoff for `reconnect_for`: re-running a completion is safe, since a step that is already
 //! terminal is left as it is.
 
-use super::shared::{Core, transient, unavailable};
+use super::shared::{Core, corrupt, corrupt_by, transient, unavailable, unavailable_because};
 use crate::types::*;
 use planex_core::StepId;
+use planex_core::cause::SharedSource;
 use redis::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +28,7 @@ pub(super) struct Completer {
 }
 
 fn encode(lease: &StepLease, outcome: StepOutcome) -> Result<Vec<String>, StoreError> {
-    let encode_err = |e: serde_json::Error| {
-        StoreError::Corrupt(format!("cannot encode the outcome of a step: {e}"))
-    };
+    let encode_err = |e: serde_json::Error| corrupt_by("cannot encode the outcome of a step", e);
     let (kind, payload, attempts, calls) = match outcome {
         StepOutcome::Succeeded {
             result,
@@ -69,8 +68,7 @@ fn ids(csv: &str) -> Vec<StepId> {
 
 fn decode(lease_task: &str, item: Value) -> Result<Completion, StoreError> {
     let (code, status, ready, skipped): (String, String, String, String) =
-        redis::from_redis_value(item)
-            .map_err(|e| StoreError::Corrupt(format!("unexpected completion reply: {e}")))?;
+        redis::from_redis_value(item).map_err(|e| corrupt_by("unexpected completion reply", e))?;
     match code.as_str() {
         "dup" => Ok(Completion::Duplicate),
         "ok" => Ok(Completion::Applied {
@@ -81,13 +79,13 @@ fn decode(lease_task: &str, item: Value) -> Result<Completion, StoreError> {
             } else {
                 Some(
                     serde_json::from_value(serde_json::Value::String(status.clone())).map_err(
-                        |_| StoreError::Corrupt(format!("task finished with status {status:?}")),
+                        |e| corrupt_by(format!("task finished with status {status:?}"), e),
                     )?,
                 )
             },
         }),
         "nf" => Err(StoreError::TaskNotFound(lease_task.into())),
-        other => Err(StoreError::Corrupt(format!(
+        other => Err(corrupt(format!(
             "completion of a step of task {lease_task} answered {other:?} (malformed lease token or missing step)"
         ))),
     }
@@ -110,9 +108,10 @@ impl Completer {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job { args, reply })
-            .map_err(|_| StoreError::Unavailable("the redis store is shutting down".into()))?;
-        let item = answer.await.map_err(|_| {
-            StoreError::Unavailable("the completion batch was dropped; retry the completion".into())
+            .map_err(|_| unavailable_because("the redis store is shutting down"))?;
+        let item = answer.await.map_err(|e| StoreError::Unavailable {
+            what: "the completion batch was dropped; retry the completion".into(),
+            source: Some(SharedSource::new(e)),
         })??;
         Ok(item)
     }
@@ -176,7 +175,7 @@ async fn flush(core: &Core, batch: Vec<Job>) {
             }
         }
         Ok(items) => {
-            let error = StoreError::Corrupt(format!(
+            let error = corrupt(format!(
                 "the completion script answered {} items for {} outcomes",
                 items.len(),
                 batch.len()
@@ -186,7 +185,7 @@ async fn flush(core: &Core, batch: Vec<Job>) {
             }
         }
         Err(e) => {
-            let error = unavailable("record step outcomes", &e);
+            let error = unavailable("record step outcomes", e);
             for job in batch {
                 let _ = job.reply.send(Err(error.clone()));
             }

@@ -300,7 +300,7 @@ async fn read_history(
     let items: Vec<String> = core
         .query(Retry::Idempotent, &cmd)
         .await
-        .map_err(|e| unavailable("read task events", &e))?;
+        .map_err(|e| unavailable("read task events", e))?;
     items
         .iter()
         .enumerate()
@@ -323,7 +323,7 @@ pub(super) async fn events(
     let exists: bool = core
         .query(Retry::Idempotent, &cmd)
         .await
-        .map_err(|e| unavailable("read task", &e))?;
+        .map_err(|e| unavailable("read task", e))?;
     if !exists {
         return Err(StoreError::TaskNotFound(task_id.clone()));
     }

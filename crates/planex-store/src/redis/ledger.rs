@@ -7,13 +7,14 @@
 //! retried (a miss is cheaper than a wait: the engine plans without the cache).
 
 use super::RedisStore;
-use super::shared::{Retry, failure};
+use super::shared::{Retry, failed};
 use crate::ledger::{
     Account, Balance, Booking, Denial, LedgerError, Reservation, SpendLedger, ledger_usd,
 };
 use crate::plan_cache::{PlanCache, PlanCacheError};
 use async_trait::async_trait;
 use planex_core::Decimal;
+use planex_core::cause::SharedSource;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -24,22 +25,34 @@ fn nanos(amount: Decimal) -> Result<i64, LedgerError> {
         return Err(LedgerError::NegativeAmount(amount));
     }
     let scaled = ledger_usd(amount) * Decimal::from(NANOS);
-    i64::try_from(scaled.trunc()).map_err(|_| {
-        LedgerError::Unavailable(format!(
+    i64::try_from(scaled.trunc()).map_err(|e| LedgerError::Unavailable {
+        what: format!(
             "amount {amount} USD is too large for the Redis ledger (at most about 9.2e9 USD)"
-        ))
+        ),
+        source: Some(SharedSource::new(e)),
     })
 }
 
 fn usd(text: &str) -> Result<Decimal, LedgerError> {
-    let n: i64 = text.parse().map_err(|_| {
-        LedgerError::Unavailable(format!("ledger stored a non-integer amount {text:?}"))
+    let n: i64 = text.parse().map_err(|e| LedgerError::Unavailable {
+        what: format!("ledger stored a non-integer amount {text:?}"),
+        source: Some(SharedSource::new(e)),
     })?;
     Ok(Decimal::new(n, 9).normalize())
 }
 
-fn ledger_error(e: &redis::RedisError) -> LedgerError {
-    LedgerError::Unavailable(failure("spend ledger", e))
+fn ledger_error(e: redis::RedisError) -> LedgerError {
+    LedgerError::Unavailable {
+        what: failed("spend ledger"),
+        source: Some(SharedSource::new(e)),
+    }
+}
+
+fn unexpected_reply(reply: &[String], to: &str) -> LedgerError {
+    LedgerError::Unavailable {
+        what: format!("unexpected ledger reply {reply:?} to {to}"),
+        source: None,
+    }
 }
 
 fn booking(reply: &[String]) -> Result<Option<Booking>, LedgerError> {
@@ -65,7 +78,7 @@ impl RedisStore {
         self.core
             .invoke(Retry::OnlyIfUnsent, &invocation)
             .await
-            .map_err(|e| ledger_error(&e))
+            .map_err(ledger_error)
     }
 }
 
@@ -94,9 +107,7 @@ impl SpendLedger for RedisStore {
         if reply.first().map(String::as_str) == Some("dup") {
             return Err(LedgerError::DuplicateReservation(reservation.id));
         }
-        booking(&reply)?.ok_or_else(|| {
-            LedgerError::Unavailable(format!("unexpected ledger reply {reply:?} to reserve"))
-        })
+        booking(&reply)?.ok_or_else(|| unexpected_reply(&reply, "reserve"))
     }
 
     async fn extend(&self, id: &str, amount_usd: Decimal) -> Result<Booking, LedgerError> {
@@ -105,9 +116,7 @@ impl SpendLedger for RedisStore {
         if reply.first().map(String::as_str) == Some("unknown") {
             return Err(LedgerError::UnknownReservation(id.to_owned()));
         }
-        booking(&reply)?.ok_or_else(|| {
-            LedgerError::Unavailable(format!("unexpected ledger reply {reply:?} to extend"))
-        })
+        booking(&reply)?.ok_or_else(|| unexpected_reply(&reply, "extend"))
     }
 
     async fn reconcile(&self, id: &str, actual_usd: Decimal) -> Result<bool, LedgerError> {
@@ -153,7 +162,7 @@ impl SpendLedger for RedisStore {
             .core
             .query(Retry::Idempotent, &cmd)
             .await
-            .map_err(|e| ledger_error(&e))?;
+            .map_err(ledger_error)?;
         let mut out: BTreeMap<String, Balance> = BTreeMap::new();
         for (field, value) in fields {
             let Some((name, kind)) = field.rsplit_once(':') else {
@@ -178,7 +187,10 @@ impl PlanCache for RedisStore {
             .arg(self.core.keys.plan(key))
             .query_async(&mut self.core.conn())
             .await
-            .map_err(|e| PlanCacheError::Unavailable(failure("read plan cache", &e)))?;
+            .map_err(|e| PlanCacheError::Unavailable {
+                what: failed("read plan cache"),
+                source: SharedSource::new(e),
+            })?;
         // An undecodable entry is a miss: the engine plans afresh and overwrites it.
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
@@ -200,7 +212,10 @@ impl PlanCache for RedisStore {
             .arg(ttl_ms)
             .query_async(&mut self.core.conn())
             .await
-            .map_err(|e| PlanCacheError::Unavailable(failure("write plan cache", &e)))?;
+            .map_err(|e| PlanCacheError::Unavailable {
+                what: failed("write plan cache"),
+                source: SharedSource::new(e),
+            })?;
         Ok(())
     }
 }

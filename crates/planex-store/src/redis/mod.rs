@@ -36,9 +36,11 @@ use crate::{EventStream, Store};
 use async_trait::async_trait;
 use keys::Keys;
 use options::url_options;
+use planex_core::cause::SharedSource;
 use planex_core::{CallRecord, Plan, TaskId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use scripts::Scripts;
+use shared::unavailable_because;
 use shared::{Core, unavailable};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,13 +82,14 @@ impl RedisStore {
         let (url, options) = url_options(url, options)?;
         let url = url.as_str();
         let shown = redact(url);
-        let client = redis::Client::open(url).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "invalid redis URL {shown:?}: {e}; use redis://[user:password@]host:port[/db]"
-            ))
+        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable {
+            what: format!(
+                "invalid redis URL {shown:?}; use redis://[user:password@]host:port[/db]"
+            ),
+            source: Some(SharedSource::new(e)),
         })?;
         if options.prefix.is_empty() || options.prefix.contains(['{', '}']) {
-            return Err(StoreError::Unavailable(format!(
+            return Err(unavailable_because(format!(
                 "invalid key prefix {:?}: use a non-empty prefix without braces, e.g. \"px\"",
                 options.prefix
             )));
@@ -97,16 +100,16 @@ impl RedisStore {
             .set_number_of_retries(3);
         let mut conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
-            .map_err(|e| unavailable(&format!("connect to {shown}"), &e))?;
+            .map_err(|e| unavailable(&format!("connect to {shown}"), e))?;
         let _: String = redis::cmd("PING")
             .query_async(&mut conn)
             .await
-            .map_err(|e| unavailable(&format!("PING {shown}"), &e))?;
+            .map_err(|e| unavailable(&format!("PING {shown}"), e))?;
         let scripts = Scripts::new();
         scripts
             .preload(&mut conn)
             .await
-            .map_err(|e| unavailable(&format!("load the store's scripts into {shown}"), &e))?;
+            .map_err(|e| unavailable(&format!("load the store's scripts into {shown}"), e))?;
         let ttl = options.finished_task_ttl.map_or(0, |t| t.as_secs().max(1));
         let core = Arc::new(Core {
             conn,

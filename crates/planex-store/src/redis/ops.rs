@@ -6,7 +6,7 @@
 //! group's lag and the lease count).
 
 use super::codec;
-use super::shared::{Core, Retry, unavailable};
+use super::shared::{Core, Retry, corrupt, corrupt_by, unavailable, unavailable_because};
 use crate::types::*;
 use planex_core::{CallRecord, Plan, TaskId, dag};
 use std::collections::HashMap;
@@ -15,16 +15,12 @@ use std::time::Duration;
 fn calls_json(calls: &[CallRecord]) -> Result<Vec<String>, StoreError> {
     calls
         .iter()
-        .map(|c| {
-            serde_json::to_string(c)
-                .map_err(|e| StoreError::Corrupt(format!("cannot encode a call record: {e}")))
-        })
+        .map(|c| serde_json::to_string(c).map_err(|e| corrupt_by("cannot encode a call record", e)))
         .collect()
 }
 
 fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
+    serde_json::to_string(value).map_err(|e| corrupt_by(format!("cannot encode {what}"), e))
 }
 
 fn csv<I: IntoIterator<Item = T>, T: ToString>(items: I) -> String {
@@ -46,17 +42,16 @@ fn script_status(
         Some("nf") => Err(StoreError::TaskNotFound(task_id.clone())),
         Some("wrong") => {
             let status = reply.get(1).map(String::as_str).unwrap_or("unknown");
-            let status: TaskStatus = serde_json::from_value(serde_json::Value::String(
-                status.to_owned(),
-            ))
-            .map_err(|_| StoreError::Corrupt(format!("task {task_id} has status {status:?}")))?;
+            let status: TaskStatus =
+                serde_json::from_value(serde_json::Value::String(status.to_owned()))
+                    .map_err(|e| corrupt_by(format!("task {task_id} has status {status:?}"), e))?;
             Err(StoreError::WrongStatus {
                 task_id: task_id.clone(),
                 status,
                 action,
             })
         }
-        other => Err(StoreError::Corrupt(format!(
+        other => Err(corrupt(format!(
             "unexpected script reply {other:?} for task {task_id}"
         ))),
     }
@@ -74,7 +69,7 @@ pub(super) async fn create_task(core: &Core, task: NewTask) -> Result<(), StoreE
     let created: i64 = core
         .invoke(Retry::OnlyIfUnsent, &invocation)
         .await
-        .map_err(|e| unavailable("create task", &e))?;
+        .map_err(|e| unavailable("create task", e))?;
     if created == 1 {
         Ok(())
     } else {
@@ -161,16 +156,16 @@ pub(super) async fn start_task(
     for _ in 0..3 {
         core.query_pipe::<()>(Retry::Idempotent, &stage)
             .await
-            .map_err(|e| unavailable("stage a plan's steps", &e))?;
+            .map_err(|e| unavailable("stage a plan's steps", e))?;
         let reply: Vec<String> = core
             .invoke(Retry::OnlyIfUnsent, &invocation)
             .await
-            .map_err(|e| unavailable("start task", &e))?;
+            .map_err(|e| unavailable("start task", e))?;
         if reply.first().map(String::as_str) != Some("nostage") {
             return script_status(task_id, &reply, "start it with a plan");
         }
     }
-    Err(StoreError::Unavailable(format!(
+    Err(unavailable_because(format!(
         "could not start task {task_id}: its staged plan vanished three times in a row (is Redis \
          restarting or evicting keys? check its maxmemory-policy)"
     )))
@@ -205,7 +200,7 @@ pub(super) async fn finish_unplanned(
     let reply: Vec<String> = core
         .invoke(Retry::OnlyIfUnsent, &invocation)
         .await
-        .map_err(|e| unavailable("finish task", &e))?;
+        .map_err(|e| unavailable("finish task", e))?;
     script_status(task_id, &reply, "finish it before planning completed")
 }
 
@@ -222,7 +217,7 @@ pub(super) async fn extend_lease(
     let held: i64 = core
         .invoke(Retry::Idempotent, &invocation)
         .await
-        .map_err(|e| unavailable("extend lease", &e))?;
+        .map_err(|e| unavailable("extend lease", e))?;
     Ok(held == 1)
 }
 
@@ -232,7 +227,7 @@ pub(super) async fn release(core: &Core, lease: &StepLease) -> Result<(), StoreE
     let released: i64 = core
         .invoke(Retry::Idempotent, &invocation)
         .await
-        .map_err(|e| unavailable("release lease", &e))?;
+        .map_err(|e| unavailable("release lease", e))?;
     if released < 0 {
         return Err(StoreError::TaskNotFound(lease.task_id.clone()));
     }
@@ -256,7 +251,7 @@ pub(super) async fn get_task(
     ) = core
         .query_pipe(Retry::Idempotent, &pipe)
         .await
-        .map_err(|e| unavailable("read task", &e))?;
+        .map_err(|e| unavailable("read task", e))?;
     codec::task_record(task_id, task, steps, calls)
 }
 
@@ -277,7 +272,7 @@ pub(super) async fn task_summary(
     let ((status, steps), calls): ((Option<String>, Option<String>), Vec<String>) = core
         .query_pipe(Retry::Idempotent, &pipe)
         .await
-        .map_err(|e| unavailable("read task summary", &e))?;
+        .map_err(|e| unavailable("read task summary", e))?;
     codec::task_summary(task_id, status, steps, calls)
 }
 
@@ -294,7 +289,7 @@ pub(super) async fn dead_letters(core: &Core, limit: usize) -> Result<Vec<DeadLe
     let entries: Vec<(String, Vec<String>)> = core
         .query(Retry::Idempotent, &cmd)
         .await
-        .map_err(|e| unavailable("read dead letters", &e))?;
+        .map_err(|e| unavailable("read dead letters", e))?;
     let mut letters = entries
         .iter()
         .filter_map(|(_, fields)| fields.get(1))
@@ -310,7 +305,7 @@ pub(super) async fn queue_depth(core: &Core, tier: &str) -> Result<QueueDepth, S
     let (ready, in_flight): (u64, u64) = core
         .invoke(Retry::Idempotent, &invocation)
         .await
-        .map_err(|e| unavailable("read queue depth", &e))?;
+        .map_err(|e| unavailable("read queue depth", e))?;
     Ok(QueueDepth { ready, in_flight })
 }
 
@@ -320,7 +315,7 @@ pub(super) async fn retire_worker(core: &Core, tier: &str, worker: &str) -> Resu
     let _: i64 = core
         .invoke(Retry::Idempotent, &invocation)
         .await
-        .map_err(|e| unavailable("retire worker", &e))?;
+        .map_err(|e| unavailable("retire worker", e))?;
     Ok(())
 }
 
@@ -336,6 +331,6 @@ pub(super) async fn retire_idle_workers(
     let pruned: i64 = core
         .invoke(Retry::Idempotent, &invocation)
         .await
-        .map_err(|e| unavailable("remove idle workers", &e))?;
+        .map_err(|e| unavailable("remove idle workers", e))?;
     Ok(usize::try_from(pruned).unwrap_or(0))
 }
