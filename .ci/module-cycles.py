@@ -2,8 +2,10 @@
 """Finds circular imports between the source files of each crate.
 
 A file depends on another when it names an item defined there: through `use crate::…`,
-`crate::…` paths, `super::…` paths, or a name re-exported by `lib.rs`/`mod.rs` (followed to the file
-that defines it). Declaring a child module (`mod x;`) is not a dependency. Test-only files
+`crate::…` paths, `super::…` paths, or a name another module brings in with `use` (a re-export by
+`lib.rs`/`mod.rs`, a private import a child reaches through `super::`, or a glob `use x::*`),
+followed through every such hop to the file that defines it. Declaring a child module (`mod x;`)
+is not a dependency. Comments and the contents of string and char literals are ignored. Test-only files
 (`*_tests.rs`, `tests.rs`, and files under `tests/`, `benches/`, `examples/`) are skipped, as are
 `#[cfg(test)]` modules. Exits 1 and prints each cycle when any crate has one.
 Usage: python3 .ci/module-cycles.py [crates-dir]
@@ -60,8 +62,46 @@ def strip_tests(text):
 
 
 def strip_comments(text):
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    return re.sub(r"//[^\n]*", "", text)
+    """Drops comments (nested block comments included) and empties string and char literals, so
+    neither a `/*` in a doc comment nor a path or brace inside a string is read as code."""
+    out, i, n = [], 0, len(text)
+    ident = re.compile(r"[A-Za-z0-9_]")
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+            out.append(" ")
+        elif c == "r" and re.match(r'r#*"', text[i:]) and not (
+            i > 0 and ident.match(text[i - 1]) and not (
+                text[i - 1] == "b" and (i < 2 or not ident.match(text[i - 2])))):
+            hashes = len(re.match(r'r(#*)"', text[i:]).group(1))
+            close = text.find('"' + "#" * hashes, i + 2 + hashes)
+            i = n if close < 0 else close + 1 + hashes
+            out.append('""')
+        elif c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+            out.append('""')
+        elif c == "'" and i + 2 < n and (text[i + 1] == "\\" or text[i + 2] == "'"):
+            close = text.find("'", i + 3 if text[i + 1] == "\\" else i + 2)
+            i = n if close < 0 else close + 1
+            out.append("' '")
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
 
 
 def inline_paths(body, mod, mods):
@@ -111,21 +151,14 @@ def main():
             if path.endswith("_tests.rs") or path.endswith(os.sep + "tests.rs"):
                 continue
             with open(path) as f:
-                texts[mod] = strip_comments(strip_tests(f.read()))
-        # Re-exports: (module, name) -> module the name comes from.
-        reexports = {}
-        for mod, text in texts.items():
-            for m in re.finditer(r"\bpub(?:\([^)]*\))?\s+use\s+([^;]+);", text):
-                for path in expand_tree(m.group(1).replace("\n", " ")):
-                    target = resolve(mod, path, mods)
-                    if target is not None and path:
-                        reexports[(mod, path[-1])] = target
+                texts[mod] = strip_tests(strip_comments(f.read()))
+        table = names_table(texts, mods)
         graph = {mod: set() for mod in texts}
         for mod, text in texts.items():
             body = re.sub(r"\buse\s+[^;]+;", "", text)
             for m in re.finditer(r"\b(pub(?:\([^)]*\))?\s+)?use\s+([^;]+);", text):
                 for path in expand_tree(m.group(2).replace("\n", " ")):
-                    target = resolve(mod, path, mods, reexports)
+                    target = resolve(mod, path, mods, table)
                     if target is None or target == mod or target not in texts:
                         continue
                     # A public re-export is a dependency only when this file uses the name.
@@ -134,7 +167,7 @@ def main():
                         continue
                     graph[mod].add(target)
             for path in inline_paths(body, mod, mods):
-                target = resolve(mod, path, mods, reexports)
+                target = resolve(mod, path, mods, table)
                 if target is not None and target != mod and target in texts:
                     graph[mod].add(target)
         for scc in strongly_connected(graph):
@@ -147,7 +180,31 @@ def main():
     print("no circular imports between files of one crate")
 
 
-def resolve(mod, path, mods, reexports=None):
+def names_table(texts, mods):
+    """What each module defines, the names it brings in with `use` ((module, name) -> the module
+    the path leads to) and the modules it glob-imports."""
+    defined, imports, globs = {}, {}, {}
+    item = re.compile(
+        r"\b(?:struct|enum|union|trait|type|fn|const|static|mod)\s+(?:r#)?([A-Za-z_][A-Za-z0-9_]*)"
+        r"|\bmacro_rules!\s*([A-Za-z_][A-Za-z0-9_]*)")
+    for mod, text in texts.items():
+        defined[mod] = {a or b for a, b in item.findall(re.sub(r"\buse\s+[^;]+;", "", text))}
+        for m in re.finditer(r"\buse\s+([^;]+);", text):
+            for path in expand_tree(m.group(1).replace("\n", " ")):
+                target = resolve(mod, path, mods)
+                if target is None or not path:
+                    continue
+                if path[-1] == "*":
+                    globs.setdefault(mod, []).append(target)
+                elif path[-1] == "self":
+                    if len(path) > 1:
+                        imports[(mod, path[-2])] = target
+                else:
+                    imports[(mod, path[-1])] = target
+    return defined, imports, globs
+
+
+def resolve(mod, path, mods, table=None):
     """The module (file) that defines the item `path` names, seen from `mod`."""
     if not path:
         return None
@@ -164,35 +221,42 @@ def resolve(mod, path, mods, reexports=None):
     else:
         return None
     current = base
-    for i, seg in enumerate(rest):
+    for seg in rest:
         if seg in ("*", "self"):
             break
         nxt = current + (seg,)
         if nxt in mods:
             current = nxt
             continue
-        if reexports is not None and (current, seg) in reexports:
-            return follow(reexports, defining(reexports, current, seg), rest[i + 1:])
+        if table is not None:
+            target = defining(table, current, seg, set())
+            if target is not None and target[-1:] == (seg,) and target in mods:
+                current = target  # a module brought in with `use`: keep walking inside it
+                continue
+            if target is not None:
+                return target
         break
     return current
 
 
-def defining(reexports, mod, name):
-    """The file that defines `name`, re-exported by `mod`: follows a chain of re-exports (lib.rs
-    re-exporting a name that a mod.rs re-exports from its child) to the last one."""
-    target, seen = reexports[(mod, name)], {mod}
-    while (target, name) in reexports and target not in seen:
-        seen.add(target)
-        target = reexports[(target, name)]
-    return target
-
-
-def follow(reexports, target, rest):
-    seen = set()
-    while rest and (target, rest[0]) in reexports and target not in seen:
-        seen.add(target)
-        target, rest = reexports[(target, rest[0])], rest[1:]
-    return target
+def defining(table, mod, name, seen):
+    """The module that defines `name` as `mod` sees it: `mod` itself, or where its `use` of the
+    name (or a glob `use`) leads, followed hop by hop (lib.rs re-exporting what a mod.rs
+    re-exports from its child). None when `mod` defines it or nothing says where it comes from."""
+    defined, imports, globs = table
+    if mod in seen or name in defined.get(mod, ()):
+        return None
+    seen.add(mod)
+    if (mod, name) in imports:
+        target = imports[(mod, name)]
+        return defining(table, target, name, seen) or target
+    for target in globs.get(mod, ()):
+        if name in defined.get(target, ()):
+            return target
+        deeper = defining(table, target, name, seen)
+        if deeper is not None:
+            return deeper
+    return None
 
 
 def strongly_connected(graph):
