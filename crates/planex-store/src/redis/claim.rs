@@ -8,7 +8,8 @@
 //! only ever taken by the script, atomically with their lease. A blocking command would stall every
 //! other request pipelined on the shared multiplexed connection, hence the pool.
 
-use super::shared::{Core, Retry, corrupt, corrupt_by, unavailable, unavailable_because};
+use super::errors::{corrupt, corrupt_by, unavailable, unavailable_because};
+use super::shared::{Core, Retry};
 use crate::types::*;
 use planex_core::{StepId, TaskId};
 use redis::aio::MultiplexedConnection;

@@ -6,7 +6,7 @@
 //! are opaque strings to them), and they write events and dead letters as JSON in exactly the
 //! serde shapes of `types.rs`, so Rust decodes everything with serde and nothing is re-encoded.
 
-use super::shared::{corrupt, corrupt_by};
+use super::errors::{corrupt, corrupt_by};
 use crate::types::*;
 use planex_core::{CallRecord, CostBreakdown, StepId, TaskId};
 use serde::Deserialize;

@@ -7,7 +7,8 @@
 //! with backoff for `reconnect_for`: re-running a completion is safe, since a step that is already
 //! terminal is left as it is.
 
-use super::shared::{Core, corrupt, corrupt_by, transient, unavailable, unavailable_because};
+use super::errors::{corrupt, corrupt_by, unavailable, unavailable_because};
+use super::shared::{Core, transient};
 use crate::types::*;
 use planex_core::StepId;
 use planex_core::cause::SharedSource;

@@ -13,7 +13,8 @@
 //! once cost a few round trips, not a thousand sequential ones.
 
 use super::codec;
-use super::shared::{Core, Retry, unavailable};
+use super::errors::unavailable;
+use super::shared::{Core, Retry};
 use crate::EventStream;
 use crate::types::*;
 use futures::StreamExt;

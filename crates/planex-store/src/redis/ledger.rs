@@ -7,7 +7,8 @@
 //! retried (a miss is cheaper than a wait: the engine plans without the cache).
 
 use super::RedisStore;
-use super::shared::{Retry, failed};
+use super::errors::failed;
+use super::shared::Retry;
 use crate::ledger::{
     Account, Balance, Booking, Denial, LedgerError, Reservation, SpendLedger, ledger_usd,
 };

@@ -6,7 +6,8 @@
 //! group's lag and the lease count).
 
 use super::codec;
-use super::shared::{Core, Retry, corrupt, corrupt_by, unavailable, unavailable_because};
+use super::errors::{corrupt, corrupt_by, unavailable, unavailable_because};
+use super::shared::{Core, Retry};
 use crate::types::*;
 use planex_core::{CallRecord, Plan, TaskId, dag};
 use std::collections::HashMap;

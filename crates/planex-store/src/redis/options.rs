@@ -50,7 +50,7 @@ pub(super) fn url_options(
         return Ok((url.to_owned(), options));
     };
     let bad = |param: &str| {
-        super::shared::unavailable_because(format!(
+        super::errors::unavailable_because(format!(
             "invalid store URL parameter {param:?}: use prefix=NAME, max_deliveries=N (at least 1) or task_ttl_secs=N"
         ))
     };
