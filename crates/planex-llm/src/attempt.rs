@@ -126,10 +126,7 @@ async fn read_json(
     response: reqwest::Response,
     endpoint: &Endpoint,
 ) -> Result<AttemptOk, LlmError> {
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| transport(endpoint, e))?;
+    let body = response.bytes().await.map_err(|e| transport(endpoint, e))?;
     let malformed = |detail: String| LlmError::Malformed {
         endpoint: endpoint.base_url.clone(),
         detail,

@@ -14,9 +14,7 @@ pub(crate) const MAX_ERROR_BODY_CHARS: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LlmError {
     /// The request could not be sent or the response could not be read.
-    #[error(
-        "endpoint {endpoint}: request failed (check that the server is running and reachable)"
-    )]
+    #[error("endpoint {endpoint}: request failed (check that the server is running and reachable)")]
     Transport {
         /// Base URL of the endpoint.
         endpoint: String,

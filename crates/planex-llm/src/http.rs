@@ -39,10 +39,7 @@ pub async fn list_models(
         }
         let response = request.send().await.map_err(|e| transport(endpoint, e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport(endpoint, e))?;
+        let body = response.bytes().await.map_err(|e| transport(endpoint, e))?;
         if !status.is_success() {
             return Err(LlmError::Status {
                 endpoint: endpoint.base_url.clone(),

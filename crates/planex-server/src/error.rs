@@ -6,8 +6,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use planex_engine::{BudgetExceeded, EngineError};
 use planex_core::cause::chain_text;
+use planex_engine::{BudgetExceeded, EngineError};
 use planex_store::StoreError;
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -40,8 +40,9 @@ impl Workload {
             let value: Value =
                 serde_json::from_str(trimmed).map_err(|source| SimError::Workload {
                     line,
-                    message: "not valid JSON; write one object per line: {\"task\": …, \"plan\": …}"
-                        .to_owned(),
+                    message:
+                        "not valid JSON; write one object per line: {\"task\": …, \"plan\": …}"
+                            .to_owned(),
                     source: Some(source),
                 })?;
             let (task, list) = parse_line(value).map_err(|message| SimError::Workload {

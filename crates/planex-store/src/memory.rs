@@ -448,11 +448,10 @@ impl Store for MemoryStore {
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError> {
         check_steps(task_id, &steps)?;
-        let plan = serde_json::to_value(plan)
-            .map_err(|e| StoreError::Corrupt {
-                what: "cannot encode the plan".into(),
-                source: Some(SharedSource::new(e)),
-            })?;
+        let plan = serde_json::to_value(plan).map_err(|e| StoreError::Corrupt {
+            what: "cannot encode the plan".into(),
+            source: Some(SharedSource::new(e)),
+        })?;
         let mut inner = self.lock();
         let entry = inner.task(task_id)?;
         if entry.record.status != TaskStatus::Planning {

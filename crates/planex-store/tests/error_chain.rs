@@ -42,10 +42,7 @@ async fn connecting_to_a_closed_port_keeps_the_redis_error() {
     let Err(error) = RedisStore::connect(&url).await else {
         panic!("nothing listens on {url}, yet the store connected");
     };
-    assert!(
-        matches!(error, StoreError::Unavailable { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
     let chain = sources(&error);
     let redis_error = find::<redis::RedisError>(&chain)
         .unwrap_or_else(|| panic!("no redis error in the chain of {error:?}"));

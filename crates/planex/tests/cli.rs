@@ -157,7 +157,10 @@ fn an_unreachable_redis_store_prints_the_redis_cause_in_one_line() {
         .unwrap_or_else(|| panic!("no error line: {stderr}"));
     // The CLI's context, the store's message naming the URL, then Redis' own words.
     assert!(line.contains("opening the redis store"), "{line}");
-    assert!(line.contains(&format!("redis connect to {url} failed")), "{line}");
+    assert!(
+        line.contains(&format!("redis connect to {url} failed")),
+        "{line}"
+    );
     assert!(line.to_lowercase().contains("refused"), "{line}");
 }
 

@@ -144,5 +144,8 @@ fn a_missing_config_file_keeps_the_io_error_as_source() {
         .and_then(|s| s.downcast_ref::<std::io::Error>())
         .expect("the I/O error is the source");
     assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
-    assert!(err.to_string().contains("/nonexistent/planex.toml"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/planex.toml"),
+        "{err}"
+    );
 }

@@ -8,9 +8,9 @@
 //! terminal is left as it is.
 
 use super::{Core, corrupt, corrupt_by, transient, unavailable, unavailable_because};
-use planex_core::cause::SharedSource;
 use crate::types::*;
 use planex_core::StepId;
+use planex_core::cause::SharedSource;
 use redis::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,8 +68,7 @@ fn ids(csv: &str) -> Vec<StepId> {
 
 fn decode(lease_task: &str, item: Value) -> Result<Completion, StoreError> {
     let (code, status, ready, skipped): (String, String, String, String) =
-        redis::from_redis_value(item)
-            .map_err(|e| corrupt_by("unexpected completion reply", e))?;
+        redis::from_redis_value(item).map_err(|e| corrupt_by("unexpected completion reply", e))?;
     match code.as_str() {
         "dup" => Ok(Completion::Duplicate),
         "ok" => Ok(Completion::Applied {

@@ -14,16 +14,12 @@ use std::time::Duration;
 fn calls_json(calls: &[CallRecord]) -> Result<Vec<String>, StoreError> {
     calls
         .iter()
-        .map(|c| {
-            serde_json::to_string(c)
-                .map_err(|e| corrupt_by("cannot encode a call record", e))
-        })
+        .map(|c| serde_json::to_string(c).map_err(|e| corrupt_by("cannot encode a call record", e)))
         .collect()
 }
 
 fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| corrupt_by(format!("cannot encode {what}"), e))
+    serde_json::to_string(value).map_err(|e| corrupt_by(format!("cannot encode {what}"), e))
 }
 
 fn csv<I: IntoIterator<Item = T>, T: ToString>(items: I) -> String {
@@ -45,10 +41,9 @@ fn script_status(
         Some("nf") => Err(StoreError::TaskNotFound(task_id.clone())),
         Some("wrong") => {
             let status = reply.get(1).map(String::as_str).unwrap_or("unknown");
-            let status: TaskStatus = serde_json::from_value(serde_json::Value::String(
-                status.to_owned(),
-            ))
-            .map_err(|e| corrupt_by(format!("task {task_id} has status {status:?}"), e))?;
+            let status: TaskStatus =
+                serde_json::from_value(serde_json::Value::String(status.to_owned()))
+                    .map_err(|e| corrupt_by(format!("task {task_id} has status {status:?}"), e))?;
             Err(StoreError::WrongStatus {
                 task_id: task_id.clone(),
                 status,
