@@ -21,6 +21,7 @@
 mod claim;
 mod codec;
 mod complete;
+mod errors;
 mod events;
 mod keys;
 mod ledger;
@@ -30,6 +31,7 @@ mod scripts;
 use crate::types::*;
 use crate::{EventStream, Store};
 use async_trait::async_trait;
+pub(crate) use errors::{corrupt, corrupt_by, failed, unavailable, unavailable_because};
 use keys::Keys;
 use planex_core::cause::SharedSource;
 use planex_core::{CallRecord, Plan, TaskId};
@@ -98,12 +100,6 @@ impl Core {
         }
         invocation
     }
-}
-
-/// What failed, for error messages of every trait the store implements (the Redis error itself
-/// is kept as the error's source).
-pub(crate) fn failed(what: &str) -> String {
-    format!("redis {what} failed")
 }
 
 /// True when the command certainly never reached the server (refused, or the write failed), so
@@ -201,41 +197,6 @@ impl Core {
             async move { pipe.query_async(&mut conn).await }
         })
         .await
-    }
-}
-
-/// A Redis error as a store error naming the operation; the Redis error stays its source.
-pub(crate) fn unavailable(what: &str, error: redis::RedisError) -> StoreError {
-    StoreError::Unavailable {
-        what: failed(what),
-        source: Some(SharedSource::new(error)),
-    }
-}
-
-/// A store error for a backend that cannot serve, with no underlying error to keep.
-pub(crate) fn unavailable_because(what: impl Into<String>) -> StoreError {
-    StoreError::Unavailable {
-        what: what.into(),
-        source: None,
-    }
-}
-
-/// A store error for data that could not be encoded or decoded, keeping the codec's error.
-pub(crate) fn corrupt_by(
-    what: impl Into<String>,
-    error: impl std::error::Error + Send + Sync + 'static,
-) -> StoreError {
-    StoreError::Corrupt {
-        what: what.into(),
-        source: Some(SharedSource::new(error)),
-    }
-}
-
-/// A store error for stored data of the wrong shape, with no underlying error to keep.
-pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
-    StoreError::Corrupt {
-        what: what.into(),
-        source: None,
     }
 }
 
