@@ -63,7 +63,7 @@ async fn recover_orphans(engine: Arc<planex_engine::Engine>) {
             }
             Ok(_) => {}
             Err(error) => {
-                tracing::warn!(%error, "orphan recovery pass failed; retrying in a minute")
+                tracing::warn!(error = %planex_core::cause::ErrorChain(&error), "orphan recovery pass failed; retrying in a minute")
             }
         }
     }

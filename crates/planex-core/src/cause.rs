@@ -52,8 +52,18 @@ impl fmt::Display for SharedSource {
 }
 
 impl Error for SharedSource {
+    /// The kept error's source, skipping causes that only repeat its message word for word (a
+    /// Redis I/O error displays as, and has as its source, the same `std::io::Error`).
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.0.source()
+        let message = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            if cause.to_string() != message {
+                break;
+            }
+            source = cause.source();
+        }
+        source
     }
 }
 
@@ -134,6 +144,16 @@ mod tests {
         assert_eq!(a, a.clone());
         assert_eq!(a, SharedSource::new(io()));
         assert_ne!(a, SharedSource::new(std::fmt::Error));
+    }
+
+    #[test]
+    fn a_cause_repeating_the_kept_error_word_for_word_is_skipped() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("{0}")]
+        struct SameText(#[source] std::io::Error);
+        let shared = SharedSource::new(SameText(io()));
+        assert!(shared.source().is_none());
+        assert_eq!(shared.to_string(), "connection refused");
     }
 
     #[test]

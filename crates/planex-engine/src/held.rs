@@ -32,7 +32,7 @@ impl HeldLeases {
     pub(crate) async fn release(&self, store: &dyn Store, lease: &StepLease) {
         self.forget(lease);
         if let Err(error) = store.release(lease).await {
-            tracing::warn!(%error, task = %lease.task_id, step = %lease.spec.step.step_id,
+            tracing::warn!(error = %planex_core::cause::ErrorChain(&error), task = %lease.task_id, step = %lease.spec.step.step_id,
                 "could not release a step; its lease will expire and it will be redelivered");
         }
     }

@@ -97,7 +97,7 @@ impl PlanCacheLayer {
         let value = match self.cache.get(key).await {
             Ok(value) => value?,
             Err(error) => {
-                tracing::warn!(%error, "plan cache lookup failed; planning without it");
+                tracing::warn!(error = %planex_core::cause::ErrorChain(&error), "plan cache lookup failed; planning without it");
                 return None;
             }
         };
@@ -119,7 +119,7 @@ impl PlanCacheLayer {
             return;
         };
         if let Err(error) = self.cache.put(key, value, self.settings.ttl).await {
-            tracing::warn!(%error, "could not store the plan in the cache");
+            tracing::warn!(error = %planex_core::cause::ErrorChain(&error), "could not store the plan in the cache");
         }
     }
 }

@@ -49,7 +49,10 @@ impl Engine {
             }
             Err(error) => {
                 return Admission::PlanningFailed(PlanningFailed {
-                    reason: format!("budget check failed: {error}"),
+                    reason: format!(
+                        "budget check failed: {}",
+                        planex_core::cause::ErrorChain(&error)
+                    ),
                     plan_error: None,
                     calls,
                 });

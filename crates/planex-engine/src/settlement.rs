@@ -8,7 +8,7 @@ impl BudgetGuard {
     /// Settles reservation `id` with the real `cost`; a ledger failure is logged.
     pub async fn settle_reservation(&self, id: &str, cost: Decimal) {
         if let Err(error) = self.ledger().reconcile(id, cost).await {
-            tracing::error!(reservation = id, %cost, %error,
+            tracing::error!(reservation = id, %cost, error = %planex_core::cause::ErrorChain(&error),
                 "could not settle a reservation; it stays held until orphan recovery settles it");
         }
     }
@@ -16,7 +16,7 @@ impl BudgetGuard {
     /// Releases reservation `id` (nothing was spent); a ledger failure is logged.
     pub async fn release_reservation(&self, id: &str) {
         if let Err(error) = self.ledger().release(id).await {
-            tracing::error!(reservation = id, %error,
+            tracing::error!(reservation = id, error = %planex_core::cause::ErrorChain(&error),
                 "could not release a reservation; it stays held until orphan recovery releases it");
         }
     }

@@ -146,7 +146,11 @@ impl Engine {
             }
             Err(error) => {
                 let error = crate::error::ledger_down(error);
-                (TaskStatus::Failed, error.to_string(), error)
+                (
+                    TaskStatus::Failed,
+                    planex_core::cause::chain_text(&error),
+                    error,
+                )
             }
         };
         self.store
@@ -183,7 +187,7 @@ impl Engine {
                         tracing::warn!(task = %id, "task still running after a day; its spend is settled by the next reader or by orphan recovery")
                     }
                     Err(error) => {
-                        tracing::warn!(task = %id, %error, "could not watch the task to settle its spend; orphan recovery settles it")
+                        tracing::warn!(task = %id, error = %planex_core::cause::ErrorChain(&error), "could not watch the task to settle its spend; orphan recovery settles it")
                     }
                 }
             });

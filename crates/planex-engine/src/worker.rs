@@ -103,7 +103,7 @@ pub async fn run_worker(
         let leases = match claimed {
             Ok(leases) => leases,
             Err(error) => {
-                tracing::warn!(tier = %settings.tier, %error, "claim failed; retrying");
+                tracing::warn!(tier = %settings.tier, error = %planex_core::cause::ErrorChain(&error), "claim failed; retrying");
                 drop(first);
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -204,7 +204,7 @@ async fn run_one(
         }
         Ok(_) => true,
         Err(error) => {
-            tracing::error!(task = %lease.task_id, step = %lease.spec.step.step_id, %error, "could not record a step outcome; the lease will expire and the step will be redelivered");
+            tracing::error!(task = %lease.task_id, step = %lease.spec.step.step_id, error = %planex_core::cause::ErrorChain(&error), "could not record a step outcome; the lease will expire and the step will be redelivered");
             false
         }
     }

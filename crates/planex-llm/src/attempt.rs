@@ -13,6 +13,7 @@ use crate::wire::WireResponse;
 use bytes::Bytes;
 use futures::StreamExt;
 use planex_core::Usage;
+use planex_core::cause::SharedSource;
 use std::time::{Duration, Instant};
 
 /// What a successful attempt produced.
@@ -130,12 +131,15 @@ async fn read_json(
     let malformed = |detail: String| LlmError::Malformed {
         endpoint: endpoint.base_url.clone(),
         detail,
+        source: None,
     };
-    let parsed: WireResponse = serde_json::from_slice(&body).map_err(|e| {
-        malformed(format!(
-            "body is not a chat completion ({e}): {}",
+    let parsed: WireResponse = serde_json::from_slice(&body).map_err(|e| LlmError::Malformed {
+        endpoint: endpoint.base_url.clone(),
+        detail: format!(
+            "body is not a chat completion: {}",
             truncate_body(&String::from_utf8_lossy(&body))
-        ))
+        ),
+        source: Some(SharedSource::new(e)),
     })?;
     let Some(choice) = parsed.choices.into_iter().next() else {
         return Err(malformed("chat completion has no choices".to_string()));
@@ -157,6 +161,7 @@ async fn read_stream(
     let malformed = |detail: String| LlmError::Malformed {
         endpoint: endpoint.base_url.clone(),
         detail,
+        source: None,
     };
     let mut bytes = response.bytes_stream();
     let mut splitter = LineSplitter::default();

@@ -53,6 +53,9 @@ pub enum LlmError {
         endpoint: String,
         /// What could not be parsed.
         detail: String,
+        /// The JSON parser's error, when there is one.
+        #[source]
+        source: Option<SharedSource>,
     },
     /// A tier was configured without endpoints.
     #[error(
@@ -282,7 +285,8 @@ mod tests {
         assert!(
             LlmError::Malformed {
                 endpoint: "e".into(),
-                detail: "x".into()
+                detail: "x".into(),
+                source: None
             }
             .is_retryable()
         );

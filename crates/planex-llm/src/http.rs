@@ -51,9 +51,10 @@ pub async fn list_models(
             serde_json::from_slice(&body).map_err(|e| LlmError::Malformed {
                 endpoint: endpoint.base_url.clone(),
                 detail: format!(
-                    "GET /models body is not a model list ({e}): {}",
+                    "GET /models body is not a model list: {}",
                     truncate_body(&String::from_utf8_lossy(&body))
                 ),
+                source: Some(SharedSource::new(e)),
             })?;
         Ok(list.data.into_iter().map(|m| m.id).collect())
     };

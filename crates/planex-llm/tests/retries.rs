@@ -116,3 +116,40 @@ async fn retries_off_fails_on_the_first_server_error() {
     assert_eq!(failure.error.status(), Some(503));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refused_connection_keeps_the_reqwest_error_in_the_chain() {
+    use planex_core::cause::{SharedSource, chain_text};
+    use std::error::Error as _;
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{dead_port}/v1");
+    let failure = tier(std::slice::from_ref(&url), false, 0)
+        .chat(&ask("hello"), &CallContext::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(failure.error, LlmError::Transport { .. }),
+        "{failure:?}"
+    );
+    // The transport error's source is the reqwest error itself, not its text.
+    let source = failure
+        .error
+        .source()
+        .expect("a transport error has a source");
+    let reqwest_error = source
+        .downcast_ref::<SharedSource>()
+        .and_then(|s| s.downcast_ref::<reqwest::Error>())
+        .unwrap_or_else(|| panic!("not a reqwest error: {source:?}"));
+    assert!(reqwest_error.is_connect(), "{reqwest_error:?}");
+    // The failure's message names the tier and endpoint once; the chain adds reqwest's causes.
+    let message = failure.to_string();
+    assert!(message.contains(&url), "{message}");
+    assert!(!message.contains(&reqwest_error.to_string()), "{message}");
+    let chain = chain_text(&failure);
+    assert!(chain.starts_with(&message), "{chain}");
+    assert!(chain.contains(&reqwest_error.to_string()), "{chain}");
+}

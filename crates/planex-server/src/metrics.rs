@@ -137,7 +137,9 @@ pub(crate) async fn record_queue_depth(store: &dyn planex_store::Store, tier: &s
             metrics::gauge!("queue_in_flight", "tier" => tier.to_owned())
                 .set(depth.in_flight as f64);
         }
-        Err(error) => tracing::warn!(%tier, %error, "could not read the queue depth"),
+        Err(error) => {
+            tracing::warn!(%tier, error = %planex_core::cause::ErrorChain(&error), "could not read the queue depth")
+        }
     }
 }
 

@@ -128,7 +128,7 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
             tracing::info!(tier = %args.tier, workers = n, "forgot idle workers that never retired")
         }
         Err(error) => {
-            tracing::warn!(%error, "could not look for dead workers in the consumer group")
+            tracing::warn!(error = %planex_core::cause::ErrorChain(&error), "could not look for dead workers in the consumer group")
         }
     }
     let handle = tokio::spawn(run_worker(
@@ -156,7 +156,7 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
         }
     };
     if let Err(error) = store.retire_worker(&args.tier, &worker_id).await {
-        tracing::warn!(%error, "could not remove this worker from its tier's consumer group");
+        tracing::warn!(error = %planex_core::cause::ErrorChain(&error), "could not remove this worker from its tier's consumer group");
     }
     // On stdout, like the readiness line: scripts and tests read it.
     println!("planex worker {worker_id}: stopped ({released} unfinished steps released)");

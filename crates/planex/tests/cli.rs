@@ -107,6 +107,61 @@ fn a_dead_planner_endpoint_fails_with_a_one_line_reason() {
         "{stderr}"
     );
     assert!(last.contains("2 attempts"), "{last}");
+    // The transport error's chain reaches the failed connect (the line is cut, so not further).
+    assert!(last.to_lowercase().contains("connect"), "{last}");
+}
+
+#[test]
+fn a_missing_config_file_prints_the_io_cause_in_one_line() {
+    let out = planex()
+        .args(["run", "--config", "/nonexistent/planex.toml", TASK])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("planex: error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    // What failed and what to do, then the I/O error it comes from.
+    assert!(
+        line.contains("cannot read config file /nonexistent/planex.toml"),
+        "{line}"
+    );
+    let not_found = std::io::Error::from(std::io::ErrorKind::NotFound).to_string();
+    assert!(
+        line.contains(": No such file or directory") || line.contains(&not_found),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unreachable_redis_store_prints_the_redis_cause_in_one_line() {
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{dead_port}");
+    let out = planex()
+        .args(["run", "--store", &url, TASK])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("planex: error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    // The CLI's context, the store's message naming the URL, then Redis' own words.
+    assert!(line.contains("opening the redis store"), "{line}");
+    assert!(
+        line.contains(&format!("redis connect to {url} failed")),
+        "{line}"
+    );
+    assert!(line.to_lowercase().contains("refused"), "{line}");
 }
 
 #[test]

@@ -286,7 +286,7 @@ impl BudgetGuard {
             }
             Ok(false) => {}
             Err(error) => {
-                tracing::error!(task = %record.task_id, %error, "could not settle the task's spend; its reservation stays held");
+                tracing::error!(task = %record.task_id, error = %planex_core::cause::ErrorChain(&error), "could not settle the task's spend; its reservation stays held");
             }
         }
     }

@@ -366,7 +366,7 @@ async fn follow(
             Some(Signal::Event(seq, json)) if seq == last + 1 => match codec::event(seq, &json) {
                 Ok(event) => vec![event],
                 Err(error) => {
-                    tracing::warn!(%error, task = %task_id, "undecodable task event");
+                    tracing::warn!(error = %planex_core::cause::ErrorChain(&error), task = %task_id, "undecodable task event");
                     continue;
                 }
             },
@@ -398,7 +398,7 @@ async fn catch_up(
         match read_history(core, task_id, last).await {
             Ok(events) => return Some(events),
             Err(error) => {
-                tracing::debug!(%error, task = %task_id, "catching up on events; retrying")
+                tracing::debug!(error = %planex_core::cause::ErrorChain(&error), task = %task_id, "catching up on events; retrying")
             }
         }
         tokio::select! {
