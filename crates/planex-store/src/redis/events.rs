@@ -221,7 +221,11 @@ impl EventHub {
             // On failure the connection is broken: the hub reconnects, subscribes every channel
             // and tells each watcher to resync, so nothing is lost.
             let mut sink = sink.clone();
-            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(&channels)).await;
+            match tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(&channels)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(%error, "SUBSCRIBE failed; watchers resync"),
+                Err(_) => tracing::debug!("SUBSCRIBE timed out; watchers resync"),
+            }
         }
         drop(sink);
         for (_, done) in batch {
@@ -257,7 +261,11 @@ impl EventHub {
             && let Some(sink) = sink.as_ref()
         {
             let mut sink = sink.clone();
-            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.unsubscribe(&channels)).await;
+            match tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.unsubscribe(&channels)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(%error, "UNSUBSCRIBE failed"),
+                Err(_) => tracing::debug!("UNSUBSCRIBE timed out"),
+            }
         }
     }
 }

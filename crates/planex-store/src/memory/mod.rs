@@ -1,0 +1,301 @@
+//! The in-process store: the embedded default for `planex run` and single-node use.
+//!
+//! One `std::sync::Mutex` guards all state, so each trait operation is atomic exactly as the Redis
+//! backend's Lua scripts are; no lock is held across an `.await`. Claimers wait on a per-tier
+//! `Notify` (woken by enqueues) or until the tier's earliest lease expires, never by polling.
+
+use crate::types::*;
+use crate::{EventStream, Store};
+use async_trait::async_trait;
+use futures::StreamExt;
+use planex_core::cause::SharedSource;
+use planex_core::{CallRecord, Plan, TaskId, dag};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+mod options;
+mod state;
+
+pub use options::MemoryStoreOptions;
+use state::{Inner, TaskEntry};
+
+/// The in-process `Store`.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    options: MemoryStoreOptions,
+}
+
+impl MemoryStore {
+    /// An empty store with default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store with the given options.
+    pub fn with_options(options: MemoryStoreOptions) -> Self {
+        MemoryStore {
+            inner: Mutex::default(),
+            options,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave state half-written in a way later calls
+        // depend on more than on losing the process, so recover the guard rather than poison callers.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_task(&self, task: NewTask) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.evict(&self.options);
+        if inner.tasks.contains_key(&task.task_id) {
+            return Err(StoreError::TaskExists(task.task_id));
+        }
+        let entry = TaskEntry {
+            record: TaskRecord::new(task),
+            pending: HashMap::new(),
+            dependents: BTreeMap::new(),
+            events: Vec::new(),
+            subscribers: Vec::new(),
+        };
+        inner.tasks.insert(entry.record.task_id.clone(), entry);
+        Ok(())
+    }
+
+    async fn start_task(
+        &self,
+        task_id: &TaskId,
+        plan: &Plan,
+        steps: Vec<StepSpec>,
+        planner_calls: Vec<CallRecord>,
+    ) -> Result<(), StoreError> {
+        check_steps(task_id, &steps)?;
+        let plan = serde_json::to_value(plan).map_err(|e| StoreError::Corrupt {
+            what: "cannot encode the plan".into(),
+            source: Some(SharedSource::new(e)),
+        })?;
+        let mut inner = self.lock();
+        let entry = inner.task(task_id)?;
+        if entry.record.status != TaskStatus::Planning {
+            return Err(StoreError::WrongStatus {
+                task_id: task_id.clone(),
+                status: entry.record.status,
+                action: "start it with a plan",
+            });
+        }
+        entry.dependents = dag::dependents(steps.iter().map(|s| &s.step));
+        let mut roots = Vec::new();
+        for spec in steps {
+            let step_id = spec.step.step_id;
+            entry.pending.insert(step_id, spec.step.depends_on.len());
+            let mut record = StepRecord::new(spec);
+            if record.spec.step.depends_on.is_empty() {
+                record.state = StepState::Ready;
+                roots.push(step_id);
+            }
+            entry.record.steps.insert(step_id, record);
+        }
+        entry.record.plan = Some(plan);
+        entry.record.calls.extend(planner_calls);
+        entry.record.status = TaskStatus::Running;
+        let count = entry.record.steps.len();
+        entry.emit(EventKind::Planned { steps: count });
+        inner.enqueue(task_id, &roots);
+        Ok(())
+    }
+
+    async fn finish_unplanned(
+        &self,
+        task_id: &TaskId,
+        status: TaskStatus,
+        reason: String,
+        calls: Vec<CallRecord>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let entry = inner.task(task_id)?;
+        if entry.record.status != TaskStatus::Planning || !status.is_terminal() {
+            return Err(StoreError::WrongStatus {
+                task_id: task_id.clone(),
+                status: entry.record.status,
+                action: "finish it before planning completed",
+            });
+        }
+        entry.record.calls.extend(calls);
+        entry.record.status = status;
+        entry.record.error = Some(reason);
+        entry.record.finished_at_ms = Some(now_ms());
+        entry.emit(EventKind::TaskCompleted { status });
+        entry.subscribers.clear();
+        inner.record_finished(task_id);
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        tier: &str,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+        wait: Duration,
+    ) -> Result<Vec<StepLease>, StoreError> {
+        let give_up = Instant::now() + wait;
+        loop {
+            let notify = self
+                .lock()
+                .tiers
+                .entry(tier.to_owned())
+                .or_default()
+                .notify
+                .clone();
+            let notified = notify.notified();
+            let next_expiry = {
+                let mut inner = self.lock();
+                inner.recover_expired(tier, self.options.max_deliveries);
+                let taken = inner.take_ready(tier, worker, max.max(1), lease);
+                if !taken.is_empty() {
+                    return Ok(taken);
+                }
+                inner.next_deadline(tier)
+            };
+            let now = Instant::now();
+            if now >= give_up {
+                return Ok(Vec::new());
+            }
+            let wake_at = next_expiry.map_or(give_up, |d| d.min(give_up));
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(wake_at) => {}
+            }
+        }
+    }
+
+    async fn extend_lease(&self, lease: &StepLease, by: Duration) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        Ok(match inner.leases.get_mut(&lease.token) {
+            Some(entry) => {
+                entry.deadline = Instant::now() + by;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn release(&self, lease: &StepLease) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.leases.remove(&lease.token).is_none() {
+            return Ok(());
+        }
+        let entry = inner.task(&lease.task_id)?;
+        let step = entry.step_mut(lease.spec.step.step_id)?;
+        if step.state == StepState::Running {
+            step.state = StepState::Ready;
+            step.deliveries = step.deliveries.saturating_sub(1);
+            let queue = inner.tiers.entry(lease.spec.tier.clone()).or_default();
+            queue
+                .ready
+                .push_front((lease.task_id.clone(), lease.spec.step.step_id));
+            queue.notify.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        lease: &StepLease,
+        outcome: StepOutcome,
+    ) -> Result<Completion, StoreError> {
+        let mut inner = self.lock();
+        inner.leases.remove(&lease.token);
+        let step_id = lease.spec.step.step_id;
+        let entry = inner.task(&lease.task_id)?;
+        if entry.step_mut(step_id)?.state.is_terminal() {
+            return Ok(Completion::Duplicate);
+        }
+        // Another delivery of this step may still hold a lease; it is void now.
+        inner
+            .leases
+            .retain(|_, l| !(l.task_id == lease.task_id && l.step_id == step_id));
+        match outcome {
+            StepOutcome::Succeeded {
+                result,
+                attempts,
+                calls,
+            } => {
+                let entry = inner.task(&lease.task_id)?;
+                entry.record.calls.extend(calls);
+                let step = entry.step_mut(step_id)?;
+                step.state = StepState::Complete;
+                step.result = Some(result);
+                step.attempts = attempts;
+                step.finished_at_ms = Some(now_ms());
+                entry.emit(EventKind::StepCompleted { step_id });
+                let (mut ready, mut skipped) = (Vec::new(), Vec::new());
+                entry.settle(step_id, true, &mut ready, &mut skipped);
+                let task_finished = entry.finish_if_done();
+                if task_finished.is_some() {
+                    inner.record_finished(&lease.task_id);
+                }
+                inner.enqueue(&lease.task_id, &ready);
+                Ok(Completion::Applied {
+                    newly_ready: ready,
+                    skipped,
+                    task_finished,
+                })
+            }
+            StepOutcome::Failed {
+                error,
+                attempts,
+                calls,
+            } => inner.fail_step(&lease.task_id, step_id, error, attempts, calls),
+        }
+    }
+
+    async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
+        Ok(self.lock().tasks.get(task_id).map(|t| t.record.clone()))
+    }
+
+    async fn events(&self, task_id: &TaskId) -> Result<EventStream, StoreError> {
+        let mut inner = self.lock();
+        let entry = inner.task(task_id)?;
+        let history = futures::stream::iter(entry.events.clone());
+        if entry.record.status.is_terminal() {
+            return Ok(history.boxed());
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        entry.subscribers.push(tx);
+        let live = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
+        Ok(history
+            .chain(live)
+            .scan(false, |done, event| {
+                let out = if *done { None } else { Some(event) };
+                if let Some(e) = &out {
+                    *done = matches!(e.kind, EventKind::TaskCompleted { .. });
+                }
+                futures::future::ready(out)
+            })
+            .boxed())
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let inner = self.lock();
+        let skip = inner.dlq.len().saturating_sub(limit);
+        Ok(inner.dlq.iter().skip(skip).cloned().collect())
+    }
+
+    async fn queue_depth(&self, tier: &str) -> Result<QueueDepth, StoreError> {
+        let inner = self.lock();
+        Ok(QueueDepth {
+            ready: inner.tiers.get(tier).map_or(0, |q| q.ready.len() as u64),
+            in_flight: inner.leases.values().filter(|l| l.tier == tier).count() as u64,
+        })
+    }
+}

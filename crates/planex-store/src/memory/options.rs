@@ -1,0 +1,30 @@
+//! Settings of the memory store.
+
+use std::time::Duration;
+
+/// Settings of the memory store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryStoreOptions {
+    /// A step handed out this many times without completing is a poison step: it goes to the
+    /// dead-letter queue instead of another worker.
+    pub max_deliveries: u32,
+    /// How long a finished task is kept (`None`: until `max_finished_tasks` pushes it out), as the
+    /// Redis store's `finished_task_ttl`.
+    pub finished_task_ttl: Option<Duration>,
+    /// Most finished tasks kept; the oldest finished go first. Tasks not yet finished are never
+    /// evicted. Keeps a long-running `planex serve --store memory` from growing without bound.
+    pub max_finished_tasks: usize,
+    /// Most dead letters kept; the oldest go first.
+    pub dead_letter_cap: usize,
+}
+
+impl Default for MemoryStoreOptions {
+    fn default() -> Self {
+        MemoryStoreOptions {
+            max_deliveries: 5,
+            finished_task_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
+            max_finished_tasks: 100_000,
+            dead_letter_cap: 10_000,
+        }
+    }
+}

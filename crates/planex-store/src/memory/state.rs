@@ -1,0 +1,365 @@
+//! The memory store's state behind its one lock: tasks, per-tier ready queues, leases and dead
+//! letters, and the operations on them that the `Store` methods compose (each under one lock, so
+//! each trait operation is atomic).
+
+use super::options::MemoryStoreOptions;
+use crate::types::*;
+use planex_core::{CallRecord, StepId, TaskId};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+
+#[derive(Default)]
+pub(super) struct Inner {
+    pub(super) tasks: HashMap<TaskId, TaskEntry>,
+    pub(super) tiers: HashMap<String, TierQueue>,
+    pub(super) leases: HashMap<String, LeaseEntry>,
+    pub(super) dlq: VecDeque<DeadLetter>,
+    pub(super) next_token: u64,
+    /// Finished tasks in the order they finished, for eviction.
+    pub(super) finished: VecDeque<(Instant, TaskId)>,
+}
+
+#[derive(Default)]
+pub(super) struct TierQueue {
+    pub(super) ready: VecDeque<(TaskId, StepId)>,
+    pub(super) notify: Arc<Notify>,
+}
+
+pub(super) struct LeaseEntry {
+    pub(super) task_id: TaskId,
+    pub(super) step_id: StepId,
+    pub(super) tier: String,
+    pub(super) deadline: Instant,
+}
+
+pub(super) struct TaskEntry {
+    pub(super) record: TaskRecord,
+    pub(super) pending: HashMap<StepId, usize>,
+    pub(super) dependents: BTreeMap<StepId, Vec<StepId>>,
+    pub(super) events: Vec<TaskEvent>,
+    pub(super) subscribers: Vec<mpsc::UnboundedSender<TaskEvent>>,
+}
+
+impl TaskEntry {
+    pub(super) fn emit(&mut self, kind: EventKind) {
+        let event = TaskEvent {
+            seq: self.events.len() as u64 + 1,
+            at_ms: now_ms(),
+            kind,
+        };
+        self.subscribers.retain(|tx| tx.send(event.clone()).is_ok());
+        self.events.push(event);
+    }
+
+    pub(super) fn step_mut(&mut self, step_id: StepId) -> Result<&mut StepRecord, StoreError> {
+        let task_id = &self.record.task_id;
+        self.record
+            .steps
+            .get_mut(&step_id)
+            .ok_or_else(|| StoreError::StepNotFound {
+                task_id: task_id.clone(),
+                step_id,
+            })
+    }
+
+    /// Propagates a terminal step to its dependents: decrements pending counts (returning the
+    /// steps that became ready), or skips dependents that cannot run without it.
+    pub(super) fn settle(
+        &mut self,
+        step_id: StepId,
+        succeeded: bool,
+        ready: &mut Vec<StepId>,
+        skipped: &mut Vec<StepId>,
+    ) {
+        let dependents = self.dependents.get(&step_id).cloned().unwrap_or_default();
+        for dependent in dependents {
+            let Some(record) = self.record.steps.get_mut(&dependent) else {
+                continue;
+            };
+            if record.state != StepState::Pending {
+                continue;
+            }
+            if succeeded || record.spec.tolerate_failed_deps {
+                let count = self.pending.entry(dependent).or_insert(1);
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    record.state = StepState::Ready;
+                    ready.push(dependent);
+                }
+            } else {
+                let reason = format!("dependency step {step_id} did not complete");
+                record.state = StepState::Skipped;
+                record.error = Some(reason.clone());
+                record.finished_at_ms = Some(now_ms());
+                skipped.push(dependent);
+                self.emit(EventKind::StepSkipped {
+                    step_id: dependent,
+                    reason,
+                });
+                self.settle(dependent, false, ready, skipped);
+            }
+        }
+    }
+
+    /// Finishes the task when every step is terminal; returns the final status if it did.
+    pub(super) fn finish_if_done(&mut self) -> Option<TaskStatus> {
+        if self.record.status.is_terminal()
+            || !self.record.steps.values().all(|s| s.state.is_terminal())
+        {
+            return None;
+        }
+        let completed = self
+            .record
+            .steps
+            .values()
+            .filter(|s| s.state == StepState::Complete)
+            .count();
+        let status = if completed == self.record.steps.len() {
+            TaskStatus::Complete
+        } else if completed == 0 {
+            TaskStatus::Failed
+        } else {
+            TaskStatus::Partial
+        };
+        if status != TaskStatus::Complete {
+            let reasons: Vec<String> = self
+                .record
+                .problems()
+                .into_iter()
+                .map(|(id, state, why)| format!("step {id} {}: {why}", state_word(state)))
+                .collect();
+            self.record.error = Some(reasons.join("; "));
+        }
+        self.record.status = status;
+        self.record.finished_at_ms = Some(now_ms());
+        self.emit(EventKind::TaskCompleted { status });
+        self.subscribers.clear();
+        Some(status)
+    }
+}
+
+pub(super) fn state_word(state: StepState) -> &'static str {
+    match state {
+        StepState::Failed => "failed",
+        StepState::Skipped => "skipped",
+        _ => "did not complete",
+    }
+}
+
+impl Inner {
+    /// Drops finished tasks past `finished_task_ttl` or beyond `max_finished_tasks` (oldest
+    /// finished first) and dead letters beyond `dead_letter_cap`. Runs on each task creation, so
+    /// memory stays bounded without a background sweeper.
+    pub(super) fn evict(&mut self, options: &MemoryStoreOptions) {
+        let now = Instant::now();
+        while let Some((finished, _)) = self.finished.front() {
+            let expired = options
+                .finished_task_ttl
+                .is_some_and(|ttl| now.duration_since(*finished) >= ttl);
+            if !expired && self.finished.len() <= options.max_finished_tasks {
+                break;
+            }
+            if let Some((_, task_id)) = self.finished.pop_front() {
+                self.tasks.remove(&task_id);
+            }
+        }
+        let excess = self.dlq.len().saturating_sub(options.dead_letter_cap);
+        self.dlq.drain(..excess);
+    }
+
+    /// Remembers that TASK_ID finished now, for eviction.
+    pub(super) fn record_finished(&mut self, task_id: &TaskId) {
+        self.finished.push_back((Instant::now(), task_id.clone()));
+    }
+
+    pub(super) fn task(&mut self, task_id: &TaskId) -> Result<&mut TaskEntry, StoreError> {
+        self.tasks
+            .get_mut(task_id)
+            .ok_or_else(|| StoreError::TaskNotFound(task_id.clone()))
+    }
+
+    pub(super) fn enqueue(&mut self, task_id: &TaskId, steps: &[StepId]) {
+        for step_id in steps {
+            let Some(tier) = self
+                .tasks
+                .get(task_id)
+                .and_then(|t| t.record.steps.get(step_id))
+                .map(|s| s.spec.tier.clone())
+            else {
+                continue;
+            };
+            let queue = self.tiers.entry(tier).or_default();
+            queue.ready.push_back((task_id.clone(), *step_id));
+            queue.notify.notify_waiters();
+        }
+    }
+
+    /// Marks a step failed (DLQ, dependents skipped, task maybe finished). Caller checked it is not terminal.
+    pub(super) fn fail_step(
+        &mut self,
+        task_id: &TaskId,
+        step_id: StepId,
+        error: String,
+        attempts: u32,
+        calls: Vec<CallRecord>,
+    ) -> Result<Completion, StoreError> {
+        let entry = self.task(task_id)?;
+        entry.record.calls.extend(calls);
+        let step = entry.step_mut(step_id)?;
+        step.state = StepState::Failed;
+        step.error = Some(error.clone());
+        step.attempts = attempts;
+        step.finished_at_ms = Some(now_ms());
+        let letter = DeadLetter {
+            task_id: task_id.clone(),
+            step_id,
+            tool_name: step.spec.step.tool_name.clone(),
+            tier: step.spec.tier.clone(),
+            error: error.clone(),
+            attempts,
+            deliveries: step.deliveries,
+            at_ms: now_ms(),
+        };
+        entry.emit(EventKind::StepFailed { step_id, error });
+        let (mut ready, mut skipped) = (Vec::new(), Vec::new());
+        entry.settle(step_id, false, &mut ready, &mut skipped);
+        let task_finished = entry.finish_if_done();
+        if task_finished.is_some() {
+            self.record_finished(task_id);
+        }
+        self.dlq.push_back(letter);
+        self.enqueue(task_id, &ready);
+        Ok(Completion::Applied {
+            newly_ready: ready,
+            skipped,
+            task_finished,
+        })
+    }
+
+    /// Redelivers (or dead-letters) steps of `tier` whose lease has expired.
+    pub(super) fn recover_expired(&mut self, tier: &str, max_deliveries: u32) {
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| l.tier == tier && l.deadline <= now)
+            .map(|(token, _)| token.clone())
+            .collect();
+        for token in expired {
+            let Some(lease) = self.leases.remove(&token) else {
+                continue;
+            };
+            let Ok(entry) = self.task(&lease.task_id) else {
+                continue;
+            };
+            let Some(step) = entry.record.steps.get_mut(&lease.step_id) else {
+                continue;
+            };
+            if step.state != StepState::Running {
+                continue;
+            }
+            if step.deliveries >= max_deliveries {
+                let error = format!(
+                    "poison step: delivered {} times and never completed (its worker died or hung each time)",
+                    step.deliveries
+                );
+                let attempts = step.attempts;
+                // The step exists and is running, so fail_step cannot hit a missing task or step;
+                // if it ever did, the failure is logged rather than dropped.
+                if let Err(error) =
+                    self.fail_step(&lease.task_id, lease.step_id, error, attempts, Vec::new())
+                {
+                    tracing::error!(%error, task = %lease.task_id, "could not dead-letter a poison step");
+                }
+            } else {
+                step.state = StepState::Ready;
+                let queue = self.tiers.entry(lease.tier).or_default();
+                queue.ready.push_front((lease.task_id, lease.step_id));
+            }
+        }
+    }
+
+    pub(super) fn next_deadline(&self, tier: &str) -> Option<Instant> {
+        self.leases
+            .values()
+            .filter(|l| l.tier == tier)
+            .map(|l| l.deadline)
+            .min()
+    }
+
+    pub(super) fn take_ready(
+        &mut self,
+        tier: &str,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Vec<StepLease> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some((task_id, step_id)) =
+                self.tiers.get_mut(tier).and_then(|q| q.ready.pop_front())
+            else {
+                break;
+            };
+            self.next_token += 1;
+            let token = format!("m{}", self.next_token);
+            let Some(entry) = self.tasks.get_mut(&task_id) else {
+                continue;
+            };
+            let dep_results: BTreeMap<StepId, serde_json::Value> =
+                match entry.record.steps.get(&step_id) {
+                    Some(step) if step.state == StepState::Ready => step
+                        .spec
+                        .step
+                        .depends_on
+                        .iter()
+                        .filter_map(|d| {
+                            entry
+                                .record
+                                .steps
+                                .get(d)
+                                .and_then(|s| s.result.clone())
+                                .map(|r| (*d, r))
+                        })
+                        .collect(),
+                    _ => continue,
+                };
+            let task_text = entry.record.task.clone();
+            let Some(step) = entry.record.steps.get_mut(&step_id) else {
+                continue;
+            };
+            step.state = StepState::Running;
+            step.deliveries += 1;
+            step.worker = Some(worker.to_owned());
+            step.started_at_ms.get_or_insert_with(now_ms);
+            let leased = StepLease {
+                task_id: task_id.clone(),
+                task_text,
+                spec: step.spec.clone(),
+                dep_results,
+                token: token.clone(),
+                delivery: step.deliveries,
+            };
+            entry.emit(EventKind::StepStarted {
+                step_id,
+                tier: tier.to_owned(),
+                worker: worker.to_owned(),
+                delivery: leased.delivery,
+            });
+            self.leases.insert(
+                token,
+                LeaseEntry {
+                    task_id,
+                    step_id,
+                    tier: tier.to_owned(),
+                    deadline: Instant::now() + lease,
+                },
+            );
+            out.push(leased);
+        }
+        out
+    }
+}
