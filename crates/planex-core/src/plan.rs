@@ -1,4 +1,4 @@
-//! The plan: typed steps parsed from the planner's JSON, and every validation rule of DESIGN.md §2.
+//! The plan: typed steps parsed from the planner's JSON, and every validation rule of docs/ARCHITECTURE.md §3.
 //!
 //! A `Plan` that exists has passed validation; downstream code never re-checks. Each rule has its own
 //! `PlanError` variant whose message names the culprit, because the message is sent back to the planner
@@ -42,7 +42,7 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
-/// Why a plan was refused. One variant per rule of DESIGN.md §2; each message names the culprit.
+/// Why a plan was refused. One variant per rule of docs/ARCHITECTURE.md §3; each message names the culprit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
     /// The text is not JSON, or not shaped like `{"steps": [{step_id, tool_name, args, depends_on}]}`.

@@ -1,4 +1,4 @@
-//! The engine side of the plan cache (DESIGN.md §5): the key, the lookup with re-validation, and
+//! The engine side of the plan cache (docs/ARCHITECTURE.md §5): the key, the lookup with re-validation, and
 //! the hit counter.
 //!
 //! Key decision: the key is sha256 over the task text, the planner model and its pinned version,

@@ -1,6 +1,6 @@
 //! The planner call: one request to the planner tier that turns a task into a validated `Plan`.
 //!
-//! Key decision: planner calls are never retried blindly (DESIGN.md §4). Transport failures are already
+//! Key decision: planner calls are never retried blindly (docs/ARCHITECTURE.md §4). Transport failures are already
 //! retried inside the tier client; an answer that is not a valid plan gets exactly one re-plan that
 //! carries the validation error, and a second invalid plan fails the task. Structured output
 //! (`response_format: json_schema`, tool names as enums) makes a capable server emit the right shape,

@@ -1,4 +1,4 @@
-//! Autoscaling decisions per tier (DESIGN.md §7): what each pool needs, and why.
+//! Autoscaling decisions per tier (docs/ARCHITECTURE.md §7): what each pool needs, and why.
 //!
 //! Rules, thresholds from `[scaling]`:
 //! - a tier scaled on TTFT (the planner tier by default) adds a node while its rolling p95 TTFT is

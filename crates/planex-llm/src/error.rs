@@ -1,6 +1,6 @@
 //! Errors of chat calls and of tier configuration.
 //!
-//! Key decision: [`LlmError::is_retryable`] is the single place that encodes DESIGN §4 (transport
+//! Key decision: [`LlmError::is_retryable`] is the single place that encodes docs/ARCHITECTURE.md §4 (transport
 //! errors, timeouts, 429, 5xx and unparseable bodies are retried; other 4xx are not), so the retry
 //! loop and the engine agree on it.
 

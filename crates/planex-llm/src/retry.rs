@@ -7,7 +7,7 @@
 use rand::Rng;
 use std::time::Duration;
 
-/// Retries and exponential backoff with jitter (DESIGN §4: defaults 3 retries, about 1 s, 2 s, 4 s).
+/// Retries and exponential backoff with jitter (docs/ARCHITECTURE.md §4: defaults 3 retries, about 1 s, 2 s, 4 s).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (0 = no retry).

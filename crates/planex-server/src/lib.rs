@@ -1,4 +1,4 @@
-//! planex-server: the HTTP face of planex (DESIGN.md §5 and §7).
+//! planex-server: the HTTP face of planex (docs/ARCHITECTURE.md §5 and §7).
 //!
 //! Tasks (`POST /v1/tasks`, `GET /v1/tasks/{id}`, SSE events), plan only (`/v1/plan`), one step
 //! (`/v1/execute`), an OpenAI-compatible agent endpoint (`/v1/chat/completions`), spend per tenant

@@ -1,4 +1,4 @@
-//! `GET /v1/scaling`: the autoscaling decision per tier (DESIGN.md §7), computed by the engine.
+//! `GET /v1/scaling`: the autoscaling decision per tier (docs/ARCHITECTURE.md §7), computed by the engine.
 //!
 //! Key decision: the handler only forwards `Engine::scaling_report`, so the API, `planex scale
 //! status` and the `scaling_*` Prometheus gauges report the same numbers. Like `/metrics`, it needs

@@ -1,4 +1,4 @@
-//! `/metrics` after a known run: every DESIGN.md §7 metric is exposed under its name, histograms
+//! `/metrics` after a known run: every docs/ARCHITECTURE.md §7 metric is exposed under its name, histograms
 //! have buckets, and the values moved by what the run did. One test in its own binary, because the
 //! Prometheus recorder is process-wide.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -1,4 +1,4 @@
-//! The plan cache: validated plans by key, each with a time to live (DESIGN.md §5).
+//! The plan cache: validated plans by key, each with a time to live (docs/ARCHITECTURE.md §5).
 //!
 //! Key decision: the cache stores plans as JSON under an opaque key the engine derives (sha256 of
 //! task text, planner model and version, catalog hash and `max_subtasks`), so a backend needs no

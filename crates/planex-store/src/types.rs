@@ -18,7 +18,7 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Lifecycle of a task (DESIGN.md §4).
+/// Lifecycle of a task (docs/ARCHITECTURE.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
@@ -56,7 +56,7 @@ impl fmt::Display for TaskStatus {
     }
 }
 
-/// Lifecycle of a step (DESIGN.md §4).
+/// Lifecycle of a step (docs/ARCHITECTURE.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {

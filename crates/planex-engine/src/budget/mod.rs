@@ -1,4 +1,4 @@
-//! The budget guard (DESIGN.md §5): estimates, atomic reservations and their settlement.
+//! The budget guard (docs/ARCHITECTURE.md §5): estimates, atomic reservations and their settlement.
 //!
 //! Key decisions: every estimate is *booked* in the [`SpendLedger`] before money is spent (never
 //! check-then-record), and replaced by the real cost afterwards. A task holds two reservations:

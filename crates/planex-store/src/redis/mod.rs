@@ -1,5 +1,5 @@
 //! The Redis store: the same `Store` semantics as the memory backend, shared by many API replicas
-//! and worker processes on many machines (DESIGN.md §6, docs/ARCHITECTURE.md).
+//! and worker processes on many machines (docs/ARCHITECTURE.md §6, docs/ARCHITECTURE.md).
 //!
 //! Key decisions:
 //! - Every state change is one Lua script (`lua/*.lua`), so each is atomic on the server and costs
