@@ -254,6 +254,7 @@ impl ReactRunner {
                 step_id: None,
                 usage: outcome.usage,
                 cost_usd: planner.cost(&outcome.usage),
+                mark: None,
             });
             let observation = match turn {
                 Ok(Turn::Final { answer }) => {

@@ -135,6 +135,20 @@ pub struct CallRecord {
     pub usage: Usage,
     /// Exact cost in USD under the tier's price.
     pub cost_usd: Decimal,
+    /// Set on calls that are not a step's ordinary first execution (docs/ARCHITECTURE.md §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<CallMark>,
+}
+
+/// Why a call record is not an ordinary one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMark {
+    /// Made by a redelivered step (a worker lost its lease): billed like any call.
+    Redelivered,
+    /// Cut off by a worker crash before its usage was known: billed at the worst case that was
+    /// reserved for it (its usage is that worst case's tokens).
+    Interrupted,
 }
 
 /// Tokens and money summed over a group of calls.
@@ -262,6 +276,7 @@ mod tests {
                 cached_tokens: 0,
             },
             cost_usd: Decimal::from(p + c),
+            mark: None,
         };
         let records = [
             rec(Stage::Plan, "planner", None, 10, 5),

@@ -18,7 +18,7 @@ mod tool;
 mod validate;
 
 pub use catalog::{Catalog, CatalogError};
-pub use cost::{CallRecord, CostBreakdown, CostTotals, Price, Stage, Usage, format_usd};
+pub use cost::{CallMark, CallRecord, CostBreakdown, CostTotals, Price, Stage, Usage, format_usd};
 pub use ids::{StepId, TaskId};
 pub use plan::{Plan, PlanError, PlanLimits, Step};
 pub use template::{

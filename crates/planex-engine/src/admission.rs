@@ -1,17 +1,18 @@
 //! The admission stages of a task, each one function: **prepare** (check the request against the
-//! engine's defaults), **reserve** (book the planner call's worst case), **plan or cache** (a cached
-//! plan, or the planner with one re-plan on an invalid plan), and **fit budget** (one re-plan with
-//! fewer steps when the estimate is over the task's own budget). `submit.rs` runs them in order and
+//! engine's defaults), **reserve** (open the task's reservation holding the planner call's worst
+//! case, waiting for room in the tenant's budget), **plan or cache** (a cached plan, or the planner
+//! with one re-plan on an invalid plan; its calls draw from the reservation), and **fit budget**
+//! (one re-plan with fewer steps when the estimate is over what is left of the task's budget). `submit.rs` runs them in order and
 //! then **starts** and **settles** the task; plan-only requests (`direct.rs`) reuse the same stages.
 
-use crate::budget::Accounts;
+use crate::budget::{Accounts, floor_usd};
 use crate::{
-    BudgetExceeded, BudgetGuard, Engine, EngineError, PlanningFailed, TaskRequest, plan_task,
-    system_prompt,
+    BudgetExceeded, BudgetGuard, Engine, EngineError, MeteredModel, PlanningFailed, TaskRequest,
+    plan_task, system_prompt,
 };
 use planex_core::{CallRecord, Catalog, Decimal, Plan, PlanLimits, Stage, TaskId};
 use planex_llm::{CallContext, ChatModel};
-use planex_store::{Account, Booking, Denial, LedgerError, StepSpec};
+use planex_store::{Account, Denial, StepSpec};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -25,17 +26,25 @@ pub(crate) struct Prepared {
     pub(crate) ctx: CallContext,
 }
 
-impl Prepared {
-    /// The id of the reservation that books this task's planner calls.
-    pub(crate) fn planning_reservation(&self) -> String {
-        format!("{}/plan", self.task_id)
-    }
-}
-
-/// The budget guard of a request (when budgets are on) and the accounts it charges.
+/// The budget guard of a request (when budgets are on), the accounts it charges and the task's
+/// own budget (`None`: unlimited).
 pub(crate) struct Charge<'a> {
     pub(crate) guard: &'a Arc<BudgetGuard>,
     pub(crate) accounts: Accounts,
+    pub(crate) budget: Option<Decimal>,
+}
+
+impl Charge<'_> {
+    /// `planner`, with every call drawn from task `p`'s reservation.
+    pub(crate) fn metered(&self, planner: &Arc<dyn ChatModel>, p: &Prepared) -> Arc<dyn ChatModel> {
+        let prefix = format!("plan/0/0/{}/", planner.tier_name());
+        Arc::new(MeteredModel::new(
+            planner.clone(),
+            self.guard.clone(),
+            p.task_id.clone(),
+            prefix,
+        ))
+    }
 }
 
 /// A validated plan and the step specs it becomes.
@@ -101,10 +110,10 @@ impl Engine {
             )));
         }
         if let Some(budget) = request.budget_usd
-            && budget <= Decimal::ZERO
+            && budget < Decimal::ZERO
         {
             return Err(EngineError::InvalidRequest(format!(
-                "budget_usd must be greater than zero, got {budget}"
+                "budget_usd must be 0 (unlimited) or more, got {budget}"
             )));
         }
         let catalog = match &request.tools {
@@ -136,7 +145,16 @@ impl Engine {
     pub(crate) fn charge(&self, request: &TaskRequest) -> Option<Charge<'_>> {
         let guard = self.budget.as_ref().filter(|g| g.settings().enabled)?;
         let accounts = guard.accounts(request.tenant.as_deref(), request.cost_center.as_deref());
-        Some(Charge { guard, accounts })
+        // At the ledger's precision, so that a booking of the whole budget (rounded up) fits it.
+        let budget = guard
+            .settings()
+            .task_budget(request.budget_usd, &accounts.tenant, &accounts.cost_center)
+            .map(floor_usd);
+        Some(Charge {
+            guard,
+            accounts,
+            budget,
+        })
     }
 
     /// The plan cache's key for this request (when the cache is on), and the cached plan unless
@@ -161,20 +179,60 @@ impl Engine {
         (Some(key), plan)
     }
 
-    /// Stage **reserve**: books the planner call's worst case under `{task}/plan`; a denial is the
-    /// refusal to answer with (nothing was recorded or spent).
+    /// Stage **reserve**: opens the task's reservation, capped by its budget and holding the
+    /// planner call's worst case (none for a cached plan). When an account has no room for that
+    /// only because other tasks hold money, it waits for them (bounded, in arrival order); when
+    /// waiting cannot help, it holds what is free if that covers an expected planner call (which
+    /// is then made with the `max_tokens` it pays for). A denial is the refusal to answer with
+    /// (nothing was recorded or spent).
     pub(crate) async fn reserve_planning(
         &self,
         p: &Prepared,
         planner: &dyn ChatModel,
         charge: &Charge<'_>,
+        cached: bool,
     ) -> Result<(), EngineError> {
-        let Charge { guard, accounts } = charge;
+        let Charge {
+            guard,
+            accounts,
+            budget,
+        } = charge;
         let prompt = system_prompt(&p.catalog, p.max_steps).len() + p.task.len();
-        let estimate =
-            guard.planning_estimate(prompt, self.settings.planner.max_tokens, planner.price());
+        // What a planner call is expected to cost: learned while this submission waits.
+        let expected = || match cached {
+            true => Decimal::ZERO,
+            false => guard.planning_expected(prompt, planner.price()),
+        };
+        let mut worst = match cached {
+            true => Decimal::ZERO,
+            false => {
+                guard.planning_estimate(prompt, self.settings.planner.max_tokens, planner.price())
+            }
+        };
+        if let Some(budget) = budget {
+            if *budget < expected() {
+                // Refused before the task is recorded: no task id to look up.
+                let mut refusal = over_budget(charge, p, Decimal::ZERO, expected(), *budget, false);
+                refusal.task_id = None;
+                return Err(refusal.into());
+            }
+            worst = worst.min(*budget);
+        }
+        let id = &p.task_id.0;
+        let reserve = |amount| guard.reserve(id.clone(), amount, *budget, accounts);
+        // The worst case, else what is free in the accounts if it pays for an expected call.
+        let attempt = || async {
+            let Some(denial) = reserve(worst).await? else {
+                return Ok(None);
+            };
+            let free = floor_usd(denial.limit_usd - denial.spent_usd - denial.reserved_usd);
+            if denial.account.scope == "reservation" || free < expected() || free.is_zero() {
+                return Ok(Some(denial));
+            }
+            reserve(free.min(worst)).await
+        };
         let denied = guard
-            .reserve(p.planning_reservation(), estimate, None, accounts)
+            .book_with_wait(expected, attempt)
             .await
             .map_err(crate::error::ledger_down)?;
         match denied {
@@ -236,13 +294,12 @@ impl Engine {
     /// with as many steps as fit (and the reason); still over, or none fit, it is refused.
     pub(crate) async fn fit_budget(
         &self,
-        request: &TaskRequest,
         p: &Prepared,
         planner: &dyn ChatModel,
         admission: Admission,
         charge: Option<&Charge<'_>>,
     ) -> Admission {
-        let (Some(charge), Some(budget)) = (charge, request.budget_usd) else {
+        let (Some(charge), Some(budget)) = (charge, charge.and_then(|c| c.budget)) else {
             return admission;
         };
         let admitted = match admission {
@@ -252,13 +309,18 @@ impl Engine {
         let estimate = charge
             .guard
             .estimate_steps(&admitted.specs, &self.executor.models);
-        if estimate <= budget {
+        let planning = cost_of(&admitted.calls);
+        if planning + estimate <= budget {
             return Admission::Admitted(admitted);
         }
-        let fit = self.steps_that_fit(charge.guard, &admitted.specs, estimate, budget);
-        let stricter = fit.min(admitted.plan.steps.len().saturating_sub(1));
+        // What a re-plan leaves for the steps: the budget less this planning and one more like it.
+        let left = budget - planning - planning;
+        let fit = self.steps_that_fit(charge.guard, &admitted.specs, estimate, left);
+        let stricter = fit
+            .min(MAX_BUDGET_REPLAN_STEPS)
+            .min(admitted.plan.steps.len().saturating_sub(1));
         if stricter == 0 {
-            let refusal = over_budget(charge, p, estimate, budget, false);
+            let refusal = over_budget(charge, p, planning, estimate, budget, false);
             return Admission::refused(refusal, admitted.calls);
         }
         let over = OverBudget {
@@ -270,8 +332,8 @@ impl Engine {
             .await
     }
 
-    /// How many plan steps fit in `budget`: what is left after synthesis, over the mean step
-    /// estimate.
+    /// How many plan steps fit in `budget`: what is left after the synthesis's own part, over
+    /// the mean estimate of a step (its synthesis input included).
     fn steps_that_fit(
         &self,
         guard: &BudgetGuard,
@@ -282,9 +344,14 @@ impl Engine {
         let models = &self.executor.models;
         let (plan_specs, extra): (Vec<&StepSpec>, Vec<&StepSpec>) =
             specs.iter().partition(|s| s.stage == Stage::Step);
+        // The synthesis without inputs: its inputs grow with the steps, so they count per step.
         let extra_cost: Decimal = extra
             .iter()
-            .map(|s| guard.estimate_steps(std::slice::from_ref(*s), models))
+            .map(|s| {
+                let mut bare = (*s).clone();
+                bare.step.depends_on.clear();
+                guard.estimate_steps(std::slice::from_ref(&bare), models)
+            })
             .sum();
         let per_step = (estimate - extra_cost) / Decimal::from(plan_specs.len().max(1) as u64);
         if per_step > Decimal::ZERO && budget > extra_cost {
@@ -298,6 +365,9 @@ impl Engine {
     }
 }
 
+/// The most steps a re-plan for budget may have (the reference design's stricter `max_subtasks`).
+const MAX_BUDGET_REPLAN_STEPS: usize = 5;
+
 /// A plan over the task's own budget: its estimate, the budget, and how many steps would fit.
 pub(crate) struct OverBudget {
     pub(crate) estimate: Decimal,
@@ -309,6 +379,7 @@ pub(crate) struct OverBudget {
 pub(crate) fn over_budget(
     charge: &Charge<'_>,
     p: &Prepared,
+    spent: Decimal,
     estimate: Decimal,
     budget: Decimal,
     replanned: bool,
@@ -316,34 +387,14 @@ pub(crate) fn over_budget(
     let denial = Denial {
         account: Account::new("reservation", p.task_id.0.clone()),
         limit_usd: budget,
-        spent_usd: Decimal::ZERO,
+        spent_usd: spent,
         reserved_usd: Decimal::ZERO,
         requested_usd: estimate,
-        over_by_usd: estimate - budget,
+        over_by_usd: spent + estimate - budget,
     };
     Box::new(
         charge
             .guard
             .refusal(&denial, &charge.accounts, Some(&p.task_id), replanned),
     )
-}
-
-/// Grows the planning reservation by a re-plan's worst case, or opens it when the first plan came
-/// from the cache; `Some` is the denial.
-pub(crate) async fn extend_planning(
-    charge: &Charge<'_>,
-    id: String,
-    estimate: Decimal,
-) -> Result<Option<Denial>, LedgerError> {
-    match charge.guard.ledger().extend(&id, estimate).await {
-        Ok(Booking::Granted) => Ok(None),
-        Ok(Booking::Denied(denial)) => Ok(Some(denial)),
-        Err(LedgerError::UnknownReservation(_)) => {
-            charge
-                .guard
-                .reserve(id, estimate, None, &charge.accounts)
-                .await
-        }
-        Err(error) => Err(error),
-    }
 }

@@ -78,16 +78,18 @@ impl Engine {
         let planner = self.planner()?;
         let charge = self.charge(request);
         let (cache_key, cached) = self.cached_plan(request, &p, planner.model_name()).await;
-        if let (Some(charge), None) = (&charge, &cached) {
-            self.reserve_planning(&p, planner.as_ref(), charge).await?;
+        if let Some(charge) = &charge {
+            self.reserve_planning(&p, planner.as_ref(), charge, cached.is_some())
+                .await?;
         }
-        let admission = self.plan_or_cache(&p, planner.as_ref(), cached).await;
+        let metered = match &charge {
+            Some(charge) => charge.metered(&planner, &p),
+            None => planner.clone(),
+        };
+        let admission = self.plan_or_cache(&p, metered.as_ref(), cached).await;
         if let Some(charge) = &charge {
             let cost = cost_of(admission.calls());
-            charge
-                .guard
-                .settle_reservation(&p.planning_reservation(), cost)
-                .await;
+            charge.guard.settle_reservation(&p.task_id.0, cost).await;
         }
         let admitted = match admission {
             Admission::Admitted(admitted) => admitted,

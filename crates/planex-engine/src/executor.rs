@@ -5,6 +5,7 @@
 //! so the same code serves in-process workers, remote worker processes and the `/v1/execute` API.
 
 use crate::Models;
+use crate::budget::MeteredModel;
 use crate::http_tool;
 use crate::synthesis::SYNTHESIS_TOOL;
 use planex_core::{CallRecord, Catalog, LlmTool, Stage, StepId, ToolKind, ToolSpec};
@@ -29,7 +30,7 @@ pub struct Executor {
     pub http_retry: RetryPolicy,
     /// Longest dependency result passed to the synthesis prompt, in characters.
     pub synthesis_input_chars: usize,
-    /// Budget guard consulted before an escalation to a dearer tier (`budget.rs`).
+    /// Budget guard whose meter every model call of a plan step draws from (`budget/meter.rs`).
     pub budget: Option<Arc<crate::BudgetGuard>>,
 }
 
@@ -53,6 +54,27 @@ struct Tally {
     task: Option<planex_core::TaskId>,
     /// The tier routing chose for a plan step (`routing.rs`); the tool's tier when absent.
     tier: Option<String>,
+    /// The delivery of the step being run (plan steps only).
+    delivery: u32,
+    /// Metered models handed out for this step so far (each names its calls apart).
+    metered: u32,
+    /// A call was refused by the budget or a cancel: nothing more is tried.
+    stopped: bool,
+}
+
+impl Tally {
+    /// Counts a failed call's attempts and returns its error text; a budget refusal or a cancel
+    /// stops the step (no escalation).
+    fn failed(&mut self, failure: &ChatFailure) -> String {
+        self.attempts += failure.attempts;
+        if matches!(
+            failure.error,
+            planex_llm::LlmError::BudgetExhausted { .. } | planex_llm::LlmError::Cancelled
+        ) {
+            self.stopped = true;
+        }
+        planex_core::cause::chain_text(failure)
+    }
 }
 
 impl Executor {
@@ -61,8 +83,10 @@ impl Executor {
         let mut tally = Tally {
             task: Some(lease.task_id.clone()),
             tier: Some(lease.spec.tier.clone()),
+            delivery: lease.delivery,
             ..Tally::default()
         };
+        let interrupted = self.interrupted_calls(lease).await;
         let span = tracing::info_span!("execute_tool", otel.name = %format!("execute_tool {}", lease.spec.step.tool_name),
             gen_ai.operation.name = "execute_tool", gen_ai.tool.name = %lease.spec.step.tool_name,
             planex.task_id = %lease.task_id, planex.step_id = %lease.spec.step.step_id, planex.tier = %lease.spec.tier);
@@ -74,6 +98,12 @@ impl Executor {
             self.run_tool(lease, ctx, &mut tally).instrument(span).await
         };
         let attempts = tally.attempts.max(1);
+        if lease.delivery > 1 {
+            for call in &mut tally.calls {
+                call.mark = Some(planex_core::CallMark::Redelivered);
+            }
+        }
+        tally.calls.splice(0..0, interrupted);
         match result {
             Ok(result) => StepOutcome::Succeeded {
                 result,
@@ -114,6 +144,40 @@ impl Executor {
             result,
             attempts: tally.attempts.max(1),
             calls: tally.calls,
+        }
+    }
+
+    /// `model`, metered against the step's task when budgets are on (plan steps only). Its calls
+    /// are named `STEP/DELIVERY/N/TIER/K`, so a redelivery finds what a crashed worker left open.
+    fn metered(
+        &self,
+        model: &Arc<dyn ChatModel>,
+        step_id: StepId,
+        tally: &mut Tally,
+    ) -> Arc<dyn ChatModel> {
+        let (Some(guard), Some(task)) = (&self.budget, &tally.task) else {
+            return model.clone();
+        };
+        tally.metered += 1;
+        let prefix = format!(
+            "{step_id}/{}/{}/{}/",
+            tally.delivery,
+            tally.metered,
+            model.tier_name()
+        );
+        Arc::new(MeteredModel::new(
+            model.clone(),
+            guard.clone(),
+            task.clone(),
+            prefix,
+        ))
+    }
+
+    /// The calls a crashed worker left open for a redelivered step, billed at their worst case.
+    async fn interrupted_calls(&self, lease: &StepLease) -> Vec<CallRecord> {
+        match &self.budget {
+            Some(guard) if lease.delivery > 1 => guard.interrupted_calls(lease, &self.models).await,
+            _ => Vec::new(),
         }
     }
 
@@ -184,28 +248,27 @@ impl Executor {
         }
         let tier = tally.tier.clone().unwrap_or_else(|| tool.tier.clone());
         let model = self.models.get(&tier).map_err(|e| e.to_string())?;
+        let model = self.metered(model, step_id, tally);
         let first = self
             .try_llm(model.as_ref(), tool, &request, step_id, ctx, tally)
             .await;
         let Err(first_error) = first else {
             return first;
         };
-        let Some(next) = model.escalate_to() else {
+        let Some(next) = model.escalate_to().map(str::to_owned) else {
             return Err(first_error);
         };
+        if tally.stopped {
+            return Err(format!("{first_error}; not escalated to tier {next}"));
+        }
         let escalated = self
             .models
-            .get(next)
+            .get(&next)
             .map_err(|e| format!("{first_error}; escalation failed: {e}"))?;
-        if let (Some(budget), Some(task)) = (&self.budget, &tally.task) {
-            budget
-                .allow_escalation(task, &tool.name, model.as_ref(), escalated.as_ref())
-                .await
-                .map_err(|why| format!("{first_error}; not escalated to tier {next}: {why}"))?;
-        }
+        let escalated = self.metered(escalated, step_id, tally);
         metrics::counter!("step_escalations_total", "from" => tier.clone(), "to" => next.to_owned())
             .increment(1);
-        tracing::info!(tool = %tool.name, from = %tier, to = next, "escalating step");
+        tracing::info!(tool = %tool.name, from = %tier, to = %next, "escalating step");
         self.try_llm(escalated.as_ref(), tool, &request, step_id, ctx, tally)
             .await
             .map_err(|second| format!("{first_error}; after escalation to tier {next}: {second}"))
@@ -224,10 +287,7 @@ impl Executor {
         let outcome = model
             .chat(request, ctx)
             .await
-            .map_err(|failure: ChatFailure| {
-                tally.attempts += failure.attempts;
-                planex_core::cause::chain_text(&failure)
-            })?;
+            .map_err(|failure: ChatFailure| tally.failed(&failure))?;
         tally.attempts += outcome.attempts;
         metrics::counter!("executor_token_total", "step_type" => tool.name.clone())
             .increment(outcome.usage.total());
@@ -239,6 +299,7 @@ impl Executor {
             step_id: Some(step_id),
             usage: outcome.usage,
             cost_usd: model.cost(&outcome.usage),
+            mark: None,
         });
         if tool.output_schema.is_none() {
             return Ok(serde_json::Value::String(outcome.content));
@@ -268,6 +329,7 @@ impl Executor {
             .models
             .get(&lease.spec.tier)
             .map_err(|e| e.to_string())?;
+        let model = self.metered(model, lease.spec.step.step_id, tally);
         let mut prompt = format!(
             "Task: {}\n\nResults of the plan's steps:\n",
             lease.task_text
@@ -294,10 +356,10 @@ impl Executor {
             ChatMessage::user(prompt),
         ])
         .with_max_tokens(1024);
-        let outcome = model.chat(&request, ctx).await.map_err(|failure| {
-            tally.attempts += failure.attempts;
-            planex_core::cause::chain_text(&failure)
-        })?;
+        let outcome = model
+            .chat(&request, ctx)
+            .await
+            .map_err(|failure| tally.failed(&failure))?;
         tally.attempts += outcome.attempts;
         metrics::counter!("planner_token_total", "stage" => "synthesis")
             .increment(outcome.usage.total());
@@ -309,6 +371,7 @@ impl Executor {
             step_id: Some(lease.spec.step.step_id),
             usage: outcome.usage,
             cost_usd: model.cost(&outcome.usage),
+            mark: None,
         });
         Ok(serde_json::Value::String(outcome.content))
     }

@@ -34,7 +34,7 @@ mod submit;
 mod synthesis;
 mod worker;
 
-pub use budget::{BudgetExceeded, BudgetGuard, BudgetKind, BudgetSettings};
+pub use budget::{BudgetExceeded, BudgetGuard, BudgetKind, BudgetSettings, MeteredModel};
 pub use builder::EngineBuilder;
 pub use direct::{PlanPreview, PreviewError, StepRejected, StepRun};
 pub use engine::Engine;

@@ -127,6 +127,7 @@ pub async fn plan_task(
             step_id: None,
             usage: outcome.usage,
             cost_usd: planner.cost(&outcome.usage),
+            mark: None,
         });
         let (parsed, tier_hints) = if settings.tier_hints.is_empty() {
             (

@@ -1,17 +1,15 @@
 //! The budget re-plan of the **fit budget** admission stage (`admission.rs`): a plan over the
 //! task's own budget is planned again once, with at most as many steps as fit and the reason.
 
-use crate::admission::{
-    Admission, Admitted, Charge, OverBudget, Prepared, extend_planning, over_budget,
-};
-use crate::{Engine, PlanningFailed, plan_task, system_prompt};
+use crate::admission::{Admission, Admitted, Charge, OverBudget, Prepared, cost_of, over_budget};
+use crate::{Engine, plan_task};
 use planex_core::PlanLimits;
 use planex_llm::ChatModel;
 use tracing::Instrument;
 
 impl Engine {
-    /// Re-plans `admitted` within `over.stricter` steps; the re-plan's worst case is booked on the
-    /// planning reservation first. Still over budget, or a failed re-plan, is a refusal.
+    /// Re-plans `admitted` within `over.stricter` steps (the re-plan draws from the task's
+    /// reservation like every planner call). Still over budget, or a failed re-plan, is a refusal.
     pub(crate) async fn replan_within_budget(
         &self,
         p: &Prepared,
@@ -25,39 +23,13 @@ impl Engine {
         } = admitted;
         metrics::counter!("budget_replans_total").increment(1);
         let reason = format!(
-            "Budget note: the previous plan had {} steps with an estimated executor cost of ${}, over this task's budget of ${}. Plan again with at most {} steps.",
+            "Budget note: the previous plan had {} steps with an estimated cost of ${}, over what is left of this task's budget of ${}. Plan again with at most {} steps.",
             plan.steps.len(),
             over.estimate.round_dp(9),
             over.budget,
             over.stricter,
         );
         tracing::info!(task = %p.task_id, stricter = over.stricter, %reason, "re-planning within the budget");
-        let prompt = system_prompt(&p.catalog, over.stricter).len() + p.task.len() + reason.len();
-        let estimate = charge.guard.planning_estimate(
-            prompt,
-            self.settings.planner.max_tokens,
-            planner.price(),
-        );
-        match extend_planning(charge, p.planning_reservation(), estimate).await {
-            Ok(None) => {}
-            Ok(Some(denial)) => {
-                let refusal =
-                    charge
-                        .guard
-                        .refusal(&denial, &charge.accounts, Some(&p.task_id), false);
-                return Admission::refused(Box::new(refusal), calls);
-            }
-            Err(error) => {
-                return Admission::PlanningFailed(PlanningFailed {
-                    reason: format!(
-                        "budget check failed: {}",
-                        planex_core::cause::ErrorChain(&error)
-                    ),
-                    plan_error: None,
-                    calls,
-                });
-            }
-        }
         let limits = PlanLimits {
             max_steps: over.stricter,
         };
@@ -79,8 +51,9 @@ impl Engine {
                 plan.task = p.task.clone();
                 let specs = self.step_specs_with_hints(&plan, p.synthesis, &planned.tier_hints);
                 let estimate = charge.guard.estimate_steps(&specs, &self.executor.models);
-                if estimate > over.budget {
-                    let refusal = over_budget(charge, p, estimate, over.budget, true);
+                let spent = cost_of(&calls);
+                if spent + estimate > over.budget {
+                    let refusal = over_budget(charge, p, spent, estimate, over.budget, true);
                     return Admission::refused(refusal, calls);
                 }
                 Admission::Admitted(Admitted {
@@ -93,7 +66,8 @@ impl Engine {
             }
             Err(failed) => {
                 calls.extend(failed.calls);
-                let refusal = over_budget(charge, p, over.estimate, over.budget, true);
+                let spent = cost_of(&calls);
+                let refusal = over_budget(charge, p, spent, over.estimate, over.budget, true);
                 let reason = format!("{refusal}; the re-plan failed: {}", failed.reason);
                 Admission::Refused {
                     refusal,

@@ -12,7 +12,7 @@
 use crate::admission::{Admission, Admitted, Charge, Prepared, cost_of};
 use crate::{Engine, EngineError, TaskRequest};
 use planex_core::TaskId;
-use planex_store::{NewTask, TaskRecord, TaskStatus};
+use planex_store::{Booking, NewTask, TaskRecord, TaskStatus};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -38,8 +38,8 @@ impl Engine {
             .await
     }
 
-    /// Runs the stages in order: reserve, record, plan or cache, fit budget, then settle the
-    /// planner calls and start (or record why the task did not start).
+    /// Runs the stages in order: reserve, record, plan or cache, fit budget, then start (or
+    /// record why the task did not start, settling what planning spent).
     async fn admit_and_start(
         &self,
         request: &TaskRequest,
@@ -48,36 +48,36 @@ impl Engine {
         let planner = self.planner()?;
         let charge = self.charge(request);
         let (cache_key, cached) = self.cached_plan(request, &p, planner.model_name()).await;
-        if let (Some(charge), None) = (&charge, &cached) {
-            self.reserve_planning(&p, planner.as_ref(), charge).await?;
+        if let Some(charge) = &charge {
+            self.reserve_planning(&p, planner.as_ref(), charge, cached.is_some())
+                .await?;
         }
         if let Err(error) = self.store.create_task(new_task(request, &p)).await {
             if let Some(charge) = &charge {
-                charge
-                    .guard
-                    .release_reservation(&p.planning_reservation())
-                    .await;
+                charge.guard.release_reservation(&p.task_id.0).await;
             }
             return Err(error.into());
         }
+        let planner = match &charge {
+            Some(charge) => charge.metered(&planner, &p),
+            None => planner,
+        };
         let admission = self.plan_or_cache(&p, planner.as_ref(), cached).await;
         let admission = self
-            .fit_budget(request, &p, planner.as_ref(), admission, charge.as_ref())
+            .fit_budget(&p, planner.as_ref(), admission, charge.as_ref())
             .await;
-        // The planner calls are paid now, whatever was decided.
-        if let Some(charge) = &charge {
-            let cost = cost_of(admission.calls());
-            charge
-                .guard
-                .settle_reservation(&p.planning_reservation(), cost)
-                .await;
-        }
         let admitted = match admission {
             Admission::Admitted(admitted) => admitted,
-            refused_or_failed => return self.record_unstarted(p.task_id, refused_or_failed).await,
+            refused_or_failed => {
+                if let Some(charge) = &charge {
+                    let cost = cost_of(refused_or_failed.calls());
+                    charge.guard.settle_reservation(&p.task_id.0, cost).await;
+                }
+                return self.record_unstarted(p.task_id, refused_or_failed).await;
+            }
         };
         if let Some(charge) = &charge {
-            self.reserve_steps(request, &p, &admitted, charge).await?;
+            self.hold_for_steps(&p, &admitted, charge).await?;
         }
         if let (Some(cache), Some(key), false, false) = (
             &self.plan_cache,
@@ -118,20 +118,28 @@ impl Engine {
         }
     }
 
-    /// Books the steps' estimate under the task's id, capped by its own budget; a denial ends the
-    /// task `rejected`, a ledger failure ends it `failed`.
-    async fn reserve_steps(
+    /// Sets the task's hold to what planning spent plus the steps' estimate (giving back the rest
+    /// of the planner's worst case); a denial ends the task `rejected`, a ledger failure ends it
+    /// `failed`, and either settles what planning spent. It does not wait for room: a task that
+    /// waited here would keep money other submissions wait for.
+    async fn hold_for_steps(
         &self,
-        request: &TaskRequest,
         p: &Prepared,
         admitted: &Admitted,
         charge: &Charge<'_>,
     ) -> Result<(), EngineError> {
-        let Charge { guard, accounts } = charge;
-        let estimate = guard.estimate_steps(&admitted.specs, &self.executor.models);
-        let booked = guard
-            .reserve(p.task_id.0.clone(), estimate, request.budget_usd, accounts)
-            .await;
+        let Charge {
+            guard, accounts, ..
+        } = charge;
+        let spent = cost_of(&admitted.calls);
+        let target = spent + guard.estimate_steps(&admitted.specs, &self.executor.models);
+        let id = &p.task_id.0;
+        let booked = match guard.ledger().hold(id, target).await {
+            Ok(Booking::Denied(denial)) => Ok(Some(denial)),
+            Ok(Booking::Granted | Booking::Closed) => Ok(None),
+            Err(error) => Err(error),
+        };
+        guard.freed();
         let (status, reason, error) = match booked {
             Ok(None) => return Ok(()),
             Ok(Some(denial)) => {
@@ -153,6 +161,7 @@ impl Engine {
                 )
             }
         };
+        guard.settle_reservation(id, spent).await;
         self.store
             .finish_unplanned(&p.task_id, status, reason, admitted.calls.clone())
             .await?;

@@ -118,6 +118,7 @@ fn step_call(cost: &str) -> CallRecord {
             cached_tokens: 0,
         },
         cost_usd: cost.parse().unwrap(),
+        mark: None,
     }
 }
 

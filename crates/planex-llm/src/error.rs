@@ -80,6 +80,15 @@ pub enum LlmError {
         /// Each endpoint and why it is refused.
         detail: String,
     },
+    /// The call was not made: its worst case does not fit what is left of a budget.
+    #[error("budget_exhausted: {detail}")]
+    BudgetExhausted {
+        /// Which budget, what is left and what the call would have needed.
+        detail: String,
+    },
+    /// The call was not made: its task was cancelled.
+    #[error("cancelled: the task was cancelled, so no new model call is made")]
+    Cancelled,
     /// A tier setting is unusable.
     #[error("tier {tier}: invalid configuration: {detail}")]
     InvalidConfig {
@@ -117,6 +126,8 @@ impl LlmError {
             LlmError::NoEndpoints { .. }
             | LlmError::NoUsableEndpoint { .. }
             | LlmError::InvalidConfig { .. }
+            | LlmError::BudgetExhausted { .. }
+            | LlmError::Cancelled
             | LlmError::ClientSetup { .. } => false,
         }
     }
@@ -131,6 +142,8 @@ impl LlmError {
             LlmError::NoEndpoints { .. }
             | LlmError::NoUsableEndpoint { .. }
             | LlmError::InvalidConfig { .. }
+            | LlmError::BudgetExhausted { .. }
+            | LlmError::Cancelled
             | LlmError::ClientSetup { .. } => None,
         }
     }
@@ -154,6 +167,8 @@ impl LlmError {
             LlmError::NoUsableEndpoint { .. } => "no_usable_endpoint",
             LlmError::InvalidConfig { .. } => "invalid_config",
             LlmError::ClientSetup { .. } => "client_setup",
+            LlmError::BudgetExhausted { .. } => "budget_exhausted",
+            LlmError::Cancelled => "cancelled",
         }
     }
 }

@@ -17,8 +17,8 @@ mod redis;
 mod types;
 
 pub use ledger::{
-    Account, AccountLimit, Balance, Booking, Denial, LedgerError, MemoryLedger, Reservation,
-    SpendLedger, ledger_usd,
+    Account, AccountLimit, Balance, Booking, Denial, LedgerError, MemoryLedger, OpenDraw,
+    Reservation, SpendLedger, ledger_usd,
 };
 pub use memory::{MemoryStore, MemoryStoreOptions};
 pub use plan_cache::{MemoryPlanCache, PlanCache, PlanCacheError};

@@ -42,6 +42,7 @@ pub fn call_record(stage: Stage, prompt_tokens: u64) -> CallRecord {
             cached_tokens: 0,
         },
         cost_usd: Decimal::from(prompt_tokens),
+        mark: None,
     }
 }
 

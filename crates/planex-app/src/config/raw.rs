@@ -8,7 +8,7 @@
 
 use planex_core::{Decimal, ToolSpec};
 use planex_engine::scaling::{ScalingRule, ScalingSettings};
-use planex_engine::{EngineSettings, RoutingSettings};
+use planex_engine::{BudgetSettings, EngineSettings, RoutingSettings};
 use planex_llm::{HealthCheckKind, HealthPolicy, RetryPolicy};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -249,6 +249,12 @@ pub(crate) struct RawBudget {
     pub(crate) retry_after_secs: u64,
     /// Monthly budgets of cost centers.
     pub(crate) cost_centers: Vec<RawCostCenterBudget>,
+    /// Per-task budget of a request that names none, in USD (0: unlimited).
+    pub(crate) task_budget_usd: Decimal,
+    /// Per-task budgets of tenants or of one cost center of a tenant, over `task_budget_usd`.
+    pub(crate) task_budgets: Vec<RawTaskBudget>,
+    /// Longest a submission waits for room in an account budget held by other tasks, in seconds.
+    pub(crate) admission_wait_secs: u64,
 }
 
 impl Default for RawBudget {
@@ -258,8 +264,25 @@ impl Default for RawBudget {
             default_tokens_per_step: 800,
             retry_after_secs: 60,
             cost_centers: Vec::new(),
+            task_budget_usd: BudgetSettings::DEFAULT_TASK_USD,
+            task_budgets: Vec::new(),
+            admission_wait_secs: 120,
         }
     }
+}
+
+/// One `[[budget.task_budgets]]` entry: the per-task budget of a tenant, or of one of its cost
+/// centers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTaskBudget {
+    /// The tenant.
+    pub(crate) tenant: String,
+    /// The cost center (all of the tenant's when absent).
+    #[serde(default)]
+    pub(crate) cost_center: Option<String>,
+    /// Its per-task budget in USD (0: unlimited).
+    pub(crate) usd: Decimal,
 }
 
 /// `[cache]`.

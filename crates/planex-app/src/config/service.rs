@@ -119,6 +119,7 @@ impl ServiceSettings {
             }
             cost_centers.insert((cc.tenant.clone(), cc.name.clone()), cc.monthly_budget_usd);
         }
+        let (tenant_task_usd, cost_center_task_usd) = task_budgets(budget)?;
         if budget.default_tokens_per_step == 0 {
             return Err(invalid(
                 "budget.default_tokens_per_step",
@@ -143,6 +144,10 @@ impl ServiceSettings {
                 retry_after: Duration::from_secs(budget.retry_after_secs),
                 tenant_monthly_usd: tenants,
                 cost_center_monthly_usd: cost_centers,
+                default_task_usd: unlimited_if_zero(budget.task_budget_usd),
+                tenant_task_usd,
+                cost_center_task_usd,
+                admission_wait: Duration::from_secs(budget.admission_wait_secs),
             },
             cache: CacheSettings {
                 enabled: cache.enabled,
@@ -152,6 +157,45 @@ impl ServiceSettings {
             },
         })
     }
+}
+
+/// A per-task budget: `0` means unlimited (`None`).
+fn unlimited_if_zero(amount: Decimal) -> Option<Decimal> {
+    (!amount.is_zero()).then_some(amount)
+}
+
+/// Per-task budgets by tenant and by (tenant, cost center), from `[budget]`.
+#[allow(clippy::type_complexity)]
+fn task_budgets(
+    budget: &RawBudget,
+) -> Result<
+    (
+        BTreeMap<String, Option<Decimal>>,
+        BTreeMap<(String, String), Option<Decimal>>,
+    ),
+    ConfigError,
+> {
+    if budget.task_budget_usd.is_sign_negative() {
+        return Err(invalid(
+            "budget.task_budget_usd",
+            "must be 0 (unlimited) or more",
+        ));
+    }
+    let (mut tenants, mut centers) = (BTreeMap::new(), BTreeMap::new());
+    for (i, entry) in budget.task_budgets.iter().enumerate() {
+        if entry.usd.is_sign_negative() {
+            return Err(invalid(
+                format!("budget.task_budgets[{i}].usd"),
+                "must be 0 (unlimited) or more",
+            ));
+        }
+        let amount = unlimited_if_zero(entry.usd);
+        match &entry.cost_center {
+            Some(cc) => centers.insert((entry.tenant.clone(), cc.clone()), amount),
+            None => tenants.insert(entry.tenant.clone(), amount),
+        };
+    }
+    Ok((tenants, centers))
 }
 
 #[cfg(test)]

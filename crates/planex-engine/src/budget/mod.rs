@@ -1,21 +1,28 @@
 //! The budget guard (docs/ARCHITECTURE.md §5): estimates, atomic reservations and their settlement.
 //!
 //! Key decisions: every estimate is *booked* in the [`SpendLedger`] before money is spent (never
-//! check-then-record), and replaced by the real cost afterwards. A task holds two reservations:
-//! `{task}/plan` (an upper bound of the planner call: its prompt at 3 characters per token plus
-//! `planner_max_tokens`), settled as soon as the plan is in, and `{task}` (the executor estimate:
-//! Σ over steps of the tool's observed mean tokens, 800 until observed, × its tier's price), capped
-//! by the task's own budget and grown before an escalation to a dearer tier. Accounts are the
-//! tenant's month and its cost center's month, so `GET /v1/spend` reads one scope.
+//! check-then-record), and replaced by the real cost afterwards. A task holds one reservation, its
+//! id, capped by the task's own budget (default $0.01; `0` is unlimited): at admission it holds the
+//! planner call's worst case, then (once the plan is in) what planning cost plus the estimate of
+//! the rest (Σ over steps of the tool's observed mean tokens, 800 until observed, × its tier's
+//! price, plus a synthesis whose prompt grows with the steps' expected output). While the task runs,
+//! every model call draws its worst case from that reservation first (`meter.rs`), so the cap is
+//! never passed. Accounts are the tenant's month and its cost center's month, so `GET /v1/spend`
+//! reads one scope. A submission that does not fit an account only because other tasks' worst
+//! cases are still held waits for them to settle (bounded, in arrival order) before it is refused.
 
+mod meter;
 mod refusal;
+mod room;
 
+pub use meter::{
+    MIN_CALL_TOKENS, MeteredModel, PROMPT_BYTES_PER_TOKEN, floor_usd, prompt_bound, tokens_cost,
+};
 pub use refusal::{BudgetExceeded, BudgetKind};
 
 use crate::Models;
 use crate::synthesis::SYNTHESIS_TOOL;
 use planex_core::{Decimal, Price, Stage, TaskId};
-use planex_llm::ChatModel;
 use planex_store::{
     Account, AccountLimit, Booking, Denial, SpendLedger, StepSpec, TaskRecord, ledger_usd,
 };
@@ -36,6 +43,41 @@ pub struct BudgetSettings {
     pub tenant_monthly_usd: BTreeMap<String, Decimal>,
     /// Monthly budget per (tenant, cost center).
     pub cost_center_monthly_usd: BTreeMap<(String, String), Decimal>,
+    /// Per-task budget of a request that names none (`None`: unlimited).
+    pub default_task_usd: Option<Decimal>,
+    /// Per-task budget by tenant, over `default_task_usd` (`None`: unlimited).
+    pub tenant_task_usd: BTreeMap<String, Option<Decimal>>,
+    /// Per-task budget by (tenant, cost center), over the tenant's (`None`: unlimited).
+    pub cost_center_task_usd: BTreeMap<(String, String), Option<Decimal>>,
+    /// Longest a submission waits for other tasks' held worst cases to settle before an account
+    /// budget refuses it.
+    pub admission_wait: Duration,
+}
+
+impl BudgetSettings {
+    /// The reference design's per-task budget: $0.01.
+    pub const DEFAULT_TASK_USD: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+    /// The per-task budget of a request: its own (`0` = unlimited), else its cost center's, its
+    /// tenant's or the default. `None` is unlimited.
+    pub fn task_budget(
+        &self,
+        requested: Option<Decimal>,
+        tenant: &str,
+        cost_center: &str,
+    ) -> Option<Decimal> {
+        let unlimited_if_zero = |amount: Decimal| (!amount.is_zero()).then_some(amount);
+        if let Some(amount) = requested {
+            return unlimited_if_zero(amount);
+        }
+        let key = (tenant.to_owned(), cost_center.to_owned());
+        self.cost_center_task_usd
+            .get(&key)
+            .or_else(|| self.tenant_task_usd.get(tenant))
+            .copied()
+            .unwrap_or(self.default_task_usd)
+            .and_then(unlimited_if_zero)
+    }
 }
 
 impl Default for BudgetSettings {
@@ -46,14 +88,30 @@ impl Default for BudgetSettings {
             retry_after: Duration::from_secs(60),
             tenant_monthly_usd: BTreeMap::new(),
             cost_center_monthly_usd: BTreeMap::new(),
+            default_task_usd: Some(Self::DEFAULT_TASK_USD),
+            tenant_task_usd: BTreeMap::new(),
+            cost_center_task_usd: BTreeMap::new(),
+            admission_wait: Duration::from_secs(120),
         }
     }
 }
+
+/// Prompt tokens of a synthesis besides its inputs (instructions and the task).
+const SYNTHESIS_PROMPT_TOKENS: u64 = 150;
+/// A synthesis answer's tokens until one is observed.
+const SYNTHESIS_ANSWER_TOKENS: u64 = 512;
+/// A plan's answer tokens until one is observed.
+const PLAN_ANSWER_TOKENS: u64 = 256;
+/// The key under which planner calls' token means are kept.
+const PLAN_TOOL: &str = "planex.plan";
 
 /// Token means per tool, learned from finished tasks.
 #[derive(Default)]
 struct TokenStats {
     by_tool: Mutex<HashMap<String, (u64, u64, u64)>>,
+    /// Calls and their summed cost per tool (cached prompt tokens make a call cheaper than its
+    /// tokens at list price).
+    cost_by_tool: Mutex<HashMap<String, (u64, Decimal)>>,
 }
 
 impl TokenStats {
@@ -66,6 +124,26 @@ impl TokenStats {
         entry.0 += 1;
         entry.1 += prompt;
         entry.2 += completion;
+    }
+
+    fn observe_cost(&self, tool: &str, cost: Decimal) {
+        let mut map = self
+            .cost_by_tool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map.entry(tool.to_owned()).or_default();
+        entry.0 += 1;
+        entry.1 += cost;
+    }
+
+    fn mean_cost(&self, tool: &str) -> Option<Decimal> {
+        let map = self
+            .cost_by_tool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(tool)
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, sum)| ledger_usd(*sum / Decimal::from(*n)))
     }
 
     fn mean(&self, tool: &str) -> Option<(u64, u64)> {
@@ -84,6 +162,7 @@ pub struct BudgetGuard {
     ledger: Arc<dyn SpendLedger>,
     settings: BudgetSettings,
     stats: TokenStats,
+    room: room::Room,
 }
 
 /// The accounts one request books against.
@@ -104,6 +183,7 @@ impl BudgetGuard {
             ledger,
             settings,
             stats: TokenStats::default(),
+            room: room::Room::default(),
         }
     }
 
@@ -168,19 +248,50 @@ impl BudgetGuard {
         ledger_usd(estimate)
     }
 
-    /// The executor estimate of a set of steps (synthesis included).
+    /// The estimated cost of the rest of a task: every step, and a synthesis whose prompt holds
+    /// each dependency's expected output (its tool's observed mean completion, half the default
+    /// step tokens until observed) and whose answer is the observed synthesis mean (512 tokens
+    /// until observed).
     pub fn estimate_steps(&self, specs: &[StepSpec], models: &Models) -> Decimal {
+        let tool_of: HashMap<_, _> = specs
+            .iter()
+            .map(|s| (s.step.step_id, s.step.tool_name.as_str()))
+            .collect();
         specs
             .iter()
-            .map(|spec| match models.get(&spec.tier) {
-                Ok(model) => self.step_estimate(&spec.step.tool_name, model.price()),
-                Err(_) => Decimal::ZERO,
+            .map(|spec| {
+                let Ok(model) = models.get(&spec.tier) else {
+                    return Decimal::ZERO;
+                };
+                if spec.step.tool_name != SYNTHESIS_TOOL {
+                    return self.step_estimate(&spec.step.tool_name, model.price());
+                }
+                let inputs: u64 = spec
+                    .step
+                    .depends_on
+                    .iter()
+                    .filter_map(|id| tool_of.get(id))
+                    .map(|tool| self.expected_output(tool))
+                    .sum();
+                let answer = self
+                    .stats
+                    .mean(SYNTHESIS_TOOL)
+                    .map_or(SYNTHESIS_ANSWER_TOKENS, |(_, completion)| completion);
+                tokens_cost(model.price(), SYNTHESIS_PROMPT_TOKENS + inputs, answer)
             })
             .sum()
     }
 
-    /// An upper bound of one planner call: the prompt at 3 characters per token, and the whole
-    /// `max_tokens` answer.
+    /// The expected output tokens of one step of `tool`.
+    fn expected_output(&self, tool: &str) -> u64 {
+        self.stats.mean(tool).map_or(
+            self.settings.default_tokens_per_step / 2,
+            |(_, completion)| completion,
+        )
+    }
+
+    /// An upper bound of one planner call: the prompt at one token per
+    /// [`PROMPT_BYTES_PER_TOKEN`] bytes, and the whole `max_tokens` answer (the meter's worst case).
     pub fn planning_estimate(
         &self,
         prompt_chars: usize,
@@ -188,11 +299,24 @@ impl BudgetGuard {
         price: &Price,
     ) -> Decimal {
         let (input, output) = price.per_million();
-        let prompt_tokens = Decimal::from(prompt_chars.div_ceil(3) as u64);
+        let prompt_tokens = Decimal::from((prompt_chars as u64).div_ceil(PROMPT_BYTES_PER_TOKEN));
         ledger_usd(
             (input * prompt_tokens + output * Decimal::from(max_tokens))
                 / Decimal::from(1_000_000u32),
         )
+    }
+
+    /// The expected cost of a planner call: the observed mean cost (cached prompt tokens
+    /// included), or until one is observed its prompt bound and [`PLAN_ANSWER_TOKENS`] of answer. A budget below it cannot pay for a plan.
+    pub fn planning_expected(&self, prompt_chars: usize, price: &Price) -> Decimal {
+        match self.stats.mean_cost(PLAN_TOOL) {
+            Some(cost) => cost,
+            None => tokens_cost(
+                price,
+                (prompt_chars as u64).div_ceil(PROMPT_BYTES_PER_TOKEN),
+                PLAN_ANSWER_TOKENS,
+            ),
+        }
     }
 
     /// Turns a ledger denial into the API's refusal.
@@ -250,7 +374,8 @@ impl BudgetGuard {
             })
             .await?;
         Ok(match booking {
-            Booking::Granted => None,
+            // A fresh reservation cannot be closed.
+            Booking::Granted | Booking::Closed => None,
             Booking::Denied(denial) => Some(denial),
         })
     }
@@ -259,22 +384,19 @@ impl BudgetGuard {
     /// synthesis), and its calls teach the per-tool token means. Idempotent: only the first
     /// settlement counts.
     pub async fn settle(&self, record: &TaskRecord) {
-        let executor_cost: Decimal = record
-            .calls
-            .iter()
-            .filter(|c| c.stage != Stage::Plan)
-            .map(|c| c.cost_usd)
-            .sum();
-        match self
-            .ledger
-            .reconcile(&record.task_id.0, executor_cost)
-            .await
-        {
+        let cost: Decimal = record.calls.iter().map(|c| c.cost_usd).sum();
+        let settled = self.ledger.reconcile(&record.task_id.0, cost).await;
+        self.room.freed();
+        match settled {
             Ok(true) => {
                 for call in &record.calls {
+                    if call.mark.is_some() {
+                        continue;
+                    }
                     let tool = match (call.stage, &call.tool) {
                         (Stage::Step, Some(tool)) => tool.as_str(),
                         (Stage::Synthesis, _) => SYNTHESIS_TOOL,
+                        (Stage::Plan, _) => PLAN_TOOL,
                         _ => continue,
                     };
                     self.stats.observe(
@@ -282,52 +404,13 @@ impl BudgetGuard {
                         call.usage.prompt_tokens,
                         call.usage.completion_tokens,
                     );
+                    self.stats.observe_cost(tool, call.cost_usd);
                 }
             }
             Ok(false) => {}
             Err(error) => {
                 tracing::error!(task = %record.task_id, error = %planex_core::cause::ErrorChain(&error), "could not settle the task's spend; its reservation stays held");
             }
-        }
-    }
-
-    /// Before a failed step is retried on a dearer tier: grows the task's reservation by the
-    /// escalated step's estimate. `Err` (the budget that would break) stops the escalation.
-    pub async fn allow_escalation(
-        &self,
-        task_id: &TaskId,
-        tool: &str,
-        from: &dyn ChatModel,
-        to: &dyn ChatModel,
-    ) -> Result<(), String> {
-        let dearer = |p: &Price| {
-            let (i, o) = p.per_million();
-            i.max(o)
-        };
-        if dearer(to.price()) <= dearer(from.price()) {
-            return Ok(());
-        }
-        let amount = self.step_estimate(tool, to.price());
-        match self.ledger.extend(&task_id.0, amount).await {
-            Ok(Booking::Granted) | Err(planex_store::LedgerError::UnknownReservation(_)) => Ok(()),
-            Ok(Booking::Denied(denial)) => {
-                metrics::counter!("budget_rejections_total", "budget" => "escalation").increment(1);
-                Err(format!(
-                    "the escalation would exceed the budget of {} {:?} by ${} (limit ${})",
-                    if denial.account.scope == "reservation" {
-                        "task"
-                    } else {
-                        "account"
-                    },
-                    denial.account.name,
-                    denial.over_by_usd,
-                    denial.limit_usd
-                ))
-            }
-            Err(error) => Err(format!(
-                "the budget could not be checked: {}",
-                planex_core::cause::ErrorChain(&error)
-            )),
         }
     }
 }
@@ -401,6 +484,53 @@ mod tests {
         assert!(until_next_month() <= Duration::from_secs(31 * 86_400));
     }
 
+    #[tokio::test]
+    async fn settling_a_task_teaches_the_planner_mean() {
+        use planex_store::{AccountLimit, Reservation, SpendLedger};
+        let ledger = Arc::new(planex_store::MemoryLedger::new());
+        let guard = BudgetGuard::new(ledger.clone(), BudgetSettings::default());
+        let price = Price::PerMillion {
+            usd_per_million_input: Decimal::from(1),
+            usd_per_million_output: Decimal::from(1),
+        };
+        let unobserved = guard.planning_expected(1000, &price);
+        ledger
+            .reserve(Reservation {
+                id: "t".into(),
+                amount_usd: Decimal::ZERO,
+                cap_usd: None,
+                accounts: Vec::<AccountLimit>::new(),
+            })
+            .await
+            .unwrap();
+        let call = planex_core::CallRecord {
+            stage: Stage::Plan,
+            tier: "planner".into(),
+            model: "m".into(),
+            tool: None,
+            step_id: None,
+            usage: planex_core::Usage {
+                prompt_tokens: 10,
+                completion_tokens: 20,
+                cached_tokens: 0,
+            },
+            cost_usd: Decimal::new(3, 5),
+            mark: None,
+        };
+        let record: TaskRecord = serde_json::from_value(serde_json::json!({
+            "task_id": "t", "task": "x", "status": "complete", "steps": {},
+            "calls": [call], "created_at_ms": 0
+        }))
+        .unwrap();
+        guard.settle(&record).await;
+        assert_eq!(
+            guard.planning_expected(1000, &price),
+            Decimal::new(3, 5),
+            "the mean cost"
+        );
+        assert_ne!(unobserved, Decimal::new(3, 5));
+    }
+
     #[test]
     fn estimates_use_defaults_then_observed_means() {
         let guard = BudgetGuard::new(
@@ -417,9 +547,10 @@ mod tests {
         guard.stats.observe("x", 300, 150);
         assert_eq!(guard.observed_tokens("x"), Some((200, 100)));
         assert_eq!(guard.step_estimate("x", &price), Decimal::new(4, 4));
+        // 3,000 bytes at 2 bytes per token and $1/M, 1,000 tokens at $2/M.
         assert_eq!(
             guard.planning_estimate(3000, 1000, &price),
-            Decimal::new(3, 3)
+            Decimal::new(35, 4)
         );
     }
 }

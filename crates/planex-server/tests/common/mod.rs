@@ -48,6 +48,10 @@ pub struct Options {
     pub metrics: bool,
     /// Failed executor steps are retried once on the planner tier.
     pub escalate: bool,
+    /// The budget guard's settings (the keys' monthly budgets are added to them).
+    pub budget: BudgetSettings,
+    /// Run a synthesis step on the planner tier.
+    pub synthesis: bool,
 }
 
 impl Default for Options {
@@ -59,6 +63,8 @@ impl Default for Options {
             workload: Vec::new(),
             metrics: false,
             escalate: false,
+            budget: BudgetSettings::default(),
+            synthesis: false,
         }
     }
 }
@@ -103,10 +109,10 @@ impl Harness {
         );
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let settings = EngineSettings {
-            synthesis: false,
+            synthesis: options.synthesis,
             ..EngineSettings::default()
         };
-        let mut budget = BudgetSettings::default();
+        let mut budget = options.budget;
         for key in &options.keys {
             if let Some(amount) = key.monthly_budget {
                 budget
@@ -212,6 +218,14 @@ impl Harness {
             worker.await.unwrap();
         }
     }
+}
+
+/// `n` independent steps of `tool`.
+pub fn independent(tool: &str, arg: &str, n: u32) -> String {
+    let steps: Vec<serde_json::Value> = (1..=n)
+        .map(|i| serde_json::json!({"step_id": i, "tool_name": tool, "args": {arg: format!("part {i} of the question")}, "depends_on": []}))
+        .collect();
+    plan_json(serde_json::Value::Array(steps))
 }
 
 /// `n` independent `lookup` steps.

@@ -10,7 +10,7 @@ use super::RedisStore;
 use super::errors::failed;
 use super::shared::Retry;
 use crate::ledger::{
-    Account, Balance, Booking, Denial, LedgerError, Reservation, SpendLedger, ledger_usd,
+    Account, Balance, Booking, Denial, LedgerError, OpenDraw, Reservation, SpendLedger, ledger_usd,
 };
 use crate::plan_cache::{PlanCache, PlanCacheError};
 use async_trait::async_trait;
@@ -59,6 +59,7 @@ fn unexpected_reply(reply: &[String], to: &str) -> LedgerError {
 fn booking(reply: &[String]) -> Result<Option<Booking>, LedgerError> {
     match reply.first().map(String::as_str) {
         Some("granted") => Ok(Some(Booking::Granted)),
+        Some("closed") => Ok(Some(Booking::Closed)),
         Some("denied") if reply.len() == 8 => Ok(Some(Booking::Denied(Denial {
             account: Account::new(reply[1].clone(), reply[2].clone()),
             limit_usd: usd(&reply[3])?,
@@ -133,6 +134,70 @@ impl SpendLedger for RedisStore {
     async fn release(&self, id: &str) -> Result<bool, LedgerError> {
         let reply = self.ledger_call(vec!["release".into(), id.into()]).await?;
         Ok(reply.first().map(String::as_str) == Some("settled"))
+    }
+
+    async fn hold(&self, id: &str, amount_usd: Decimal) -> Result<Booking, LedgerError> {
+        let args = vec!["hold".into(), id.into(), nanos(amount_usd)?.to_string()];
+        let reply = self.ledger_call(args).await?;
+        if reply.first().map(String::as_str) == Some("unknown") {
+            return Err(LedgerError::UnknownReservation(id.to_owned()));
+        }
+        booking(&reply)?.ok_or_else(|| unexpected_reply(&reply, "hold"))
+    }
+
+    async fn draw(
+        &self,
+        id: &str,
+        call: &str,
+        amount_usd: Decimal,
+    ) -> Result<Booking, LedgerError> {
+        let args = vec![
+            "draw".into(),
+            id.into(),
+            call.into(),
+            nanos(amount_usd)?.to_string(),
+        ];
+        let reply = self.ledger_call(args).await?;
+        if reply.first().map(String::as_str) == Some("unknown") {
+            return Err(LedgerError::UnknownReservation(id.to_owned()));
+        }
+        booking(&reply)?.ok_or_else(|| unexpected_reply(&reply, "draw"))
+    }
+
+    async fn settle_draw(
+        &self,
+        id: &str,
+        call: &str,
+        actual_usd: Decimal,
+    ) -> Result<bool, LedgerError> {
+        let args = vec![
+            "settle_draw".into(),
+            id.into(),
+            call.into(),
+            nanos(actual_usd)?.to_string(),
+        ];
+        let reply = self.ledger_call(args).await?;
+        Ok(reply.first().map(String::as_str) == Some("settled"))
+    }
+
+    async fn take_draws(&self, id: &str, prefix: &str) -> Result<Vec<OpenDraw>, LedgerError> {
+        let args = vec!["take_draws".into(), id.into(), prefix.into()];
+        let reply = self.ledger_call(args).await?;
+        reply
+            .chunks(2)
+            .map(|pair| match pair {
+                [call, amount] => Ok(OpenDraw {
+                    call: call.clone(),
+                    amount_usd: usd(amount)?,
+                }),
+                _ => Err(unexpected_reply(&reply, "take_draws")),
+            })
+            .collect()
+    }
+
+    async fn close(&self, id: &str) -> Result<bool, LedgerError> {
+        let reply = self.ledger_call(vec!["close".into(), id.into()]).await?;
+        Ok(reply.first().map(String::as_str) == Some("closed"))
     }
 
     async fn held(&self) -> Result<Vec<String>, LedgerError> {

@@ -12,11 +12,13 @@ use planex_store::{
 use std::str::FromStr;
 use std::sync::Arc;
 
-fn usd(s: &str) -> Decimal {
+pub use super::meter::*;
+
+pub(crate) fn usd(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
-fn tenant() -> Account {
+pub(crate) fn tenant() -> Account {
     Account::new("acme/2026-05", "tenant")
 }
 
@@ -24,7 +26,7 @@ fn center() -> Account {
     Account::new("acme/2026-05", "cost_center:research")
 }
 
-fn reservation(id: &str, amount: &str, tenant_limit: Option<&str>) -> Reservation {
+pub(crate) fn reservation(id: &str, amount: &str, tenant_limit: Option<&str>) -> Reservation {
     Reservation {
         id: id.into(),
         amount_usd: usd(amount),
@@ -42,7 +44,7 @@ fn reservation(id: &str, amount: &str, tenant_limit: Option<&str>) -> Reservatio
     }
 }
 
-async fn balance(ledger: &dyn SpendLedger, account: &Account) -> Balance {
+pub(crate) async fn balance(ledger: &dyn SpendLedger, account: &Account) -> Balance {
     ledger
         .balances(&account.scope)
         .await
@@ -262,7 +264,10 @@ macro_rules! ledger_conformance_tests {
             reserve_books_on_every_account, over_limit_is_denied_naming_the_account_and_books_nothing,
             reconcile_replaces_the_reservation_once, release_frees_without_spend,
             extend_respects_cap_and_limits, negative_amounts_are_refused, scopes_are_listed_separately,
-            concurrent_reservations_never_exceed_the_limit, held_lists_open_reservations_until_settled);
+            concurrent_reservations_never_exceed_the_limit, held_lists_open_reservations_until_settled,
+            draws_respect_the_cap_and_settle_to_actual, draws_grow_the_hold_within_account_limits,
+            taken_draws_stay_charged, hold_shrinks_to_what_is_used, closed_reservations_refuse_draws,
+            concurrent_draws_never_pass_the_cap);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
 pub mod ledger;
+pub mod meter;
 pub mod plan_cache;
 pub mod records;
 pub mod scheduling;

@@ -2,13 +2,19 @@
 -- atomically on the server (no check-then-spend race between API replicas).
 -- Amounts are integer nano-dollars (exact in Lua's doubles up to 2^53, i.e. $9,007,199 per account).
 -- Layout: P:spend:{SCOPE} hash  NAME:spent, NAME:reserved
---         P:resv:{ID}     hash  amount, cap ('' = none), accounts (JSON [[scope, name, limit], ...])
+--         P:resv:{ID}     hash  amount (the hold), cap ('' = none), accounts (JSON [[scope, name, limit], ...]),
+--                               used (settled draws + open draws' worst cases), closed, d:CALL (open draws)
 --         P:resv          set   ids of the reservations held (for recovery after a holder died)
 -- ARGV[1] prefix, ARGV[2] operation, then:
 --   reserve   id, amount, cap, n, n x (scope, name, limit)  -> {'granted'} | {'dup'} | denial
 --   extend    id, amount                                    -> {'granted'} | {'unknown'} | denial
 --   reconcile id, actual                                    -> {'settled'} | {'unknown'}
 --   release   id                                            -> {'settled'} | {'unknown'}
+--   hold      id, amount                                    -> {'granted'} | {'unknown'} | denial
+--   draw      id, call, amount                              -> {'granted'} | {'unknown'} | {'closed'} | denial
+--   settle_draw id, call, actual                            -> {'settled'} | {'unknown'}
+--   take_draws  id, prefix                                  -> call, amount, call, amount, ...
+--   close     id                                            -> {'closed'} | {'unknown'}
 --   charge    amount, n, n x (scope, name)                  -> {'charged'}
 --   held                                                    -> ids of held reservations
 -- denial = {'denied', scope, name, limit, spent, reserved, requested, over_by}
@@ -97,12 +103,23 @@ end
 
 local id = ARGV[3]
 local rkey = P .. ':resv:{' .. id .. '}'
-local held = redis.call('HMGET', rkey, 'amount', 'cap', 'accounts')
+local held = redis.call('HMGET', rkey, 'amount', 'cap', 'accounts', 'used', 'closed')
 if not held[1] then
+  if op == 'take_draws' then
+    return {}
+  end
   redis.call('SREM', HELD, id)
   return { 'unknown' }
 end
 local held_amount, cap, accounts = tonumber(held[1]), held[2] or '', cjson.decode(held[3] or '[]')
+local used = tonumber(held[4] or '0')
+
+-- Grows the hold by EXTRA without a check (money already spent).
+local function grow(extra)
+  book(accounts, extra, 0)
+  held_amount = held_amount + extra
+  redis.call('HSET', rkey, 'amount', num(held_amount))
+end
 
 if op == 'extend' then
   local amount = tonumber(ARGV[4])
@@ -116,7 +133,7 @@ if op == 'extend' then
 end
 
 if op == 'reconcile' then
-  book(accounts, -held_amount, tonumber(ARGV[4]))
+  book(accounts, -held_amount, math.max(tonumber(ARGV[4]), used))
   redis.call('DEL', rkey)
   redis.call('SREM', HELD, id)
   return { 'settled' }
@@ -127,6 +144,77 @@ if op == 'release' then
   redis.call('DEL', rkey)
   redis.call('SREM', HELD, id)
   return { 'settled' }
+end
+
+if op == 'hold' then
+  local target = math.max(tonumber(ARGV[4]), used)
+  if target > held_amount then
+    local denial = check(id, accounts, cap, held_amount, target - held_amount)
+    if denial then
+      return denial
+    end
+    grow(target - held_amount)
+  elseif target < held_amount then
+    book(accounts, target - held_amount, 0)
+    redis.call('HSET', rkey, 'amount', num(target))
+  end
+  return { 'granted' }
+end
+
+if op == 'draw' then
+  local call, amount = ARGV[4], tonumber(ARGV[5])
+  if held[5] == '1' then
+    return { 'closed' }
+  end
+  if cap ~= '' and used + amount > tonumber(cap) then
+    return { 'denied', 'reservation', id, cap, num(used), '0', num(amount), num(used + amount - tonumber(cap)) }
+  end
+  local need = used + amount - held_amount
+  if need > 0 then
+    local denial = check(id, accounts, '', 0, need)
+    if denial then
+      return denial
+    end
+    grow(need)
+  end
+  redis.call('HSET', rkey, 'used', num(used + amount))
+  redis.call('HINCRBY', rkey, 'd:' .. call, num(amount))
+  return { 'granted' }
+end
+
+if op == 'settle_draw' then
+  local call, actual = ARGV[4], tonumber(ARGV[5])
+  local worst = redis.call('HGET', rkey, 'd:' .. call)
+  if not worst then
+    return { 'unknown' }
+  end
+  used = used - tonumber(worst) + actual
+  redis.call('HDEL', rkey, 'd:' .. call)
+  redis.call('HSET', rkey, 'used', num(used))
+  if used > held_amount then
+    grow(used - held_amount)
+  end
+  return { 'settled' }
+end
+
+if op == 'take_draws' then
+  local want = 'd:' .. ARGV[4]
+  local fields = redis.call('HGETALL', rkey)
+  local out = {}
+  for i = 1, #fields, 2 do
+    local f = fields[i]
+    if string.sub(f, 1, #want) == want then
+      out[#out + 1] = string.sub(f, 3)
+      out[#out + 1] = fields[i + 1]
+      redis.call('HDEL', rkey, f)
+    end
+  end
+  return out
+end
+
+if op == 'close' then
+  redis.call('HSET', rkey, 'closed', '1')
+  return { 'closed' }
 end
 
 return redis.error_reply('unknown ledger operation ' .. tostring(op))

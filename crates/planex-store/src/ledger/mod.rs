@@ -11,6 +11,12 @@
 //! precision, so a backend may store integer nano-dollars (`INCRBY` in Redis) and agree exactly with
 //! the memory backend.
 //!
+//! A reservation is also a *meter* (docs/ARCHITECTURE.md §5): each model call `draw`s its worst case
+//! from it before it is made, refused when the reservation's used amount would pass its cap, and
+//! `settle_draw` replaces the worst case by the real cost once the call's usage is known. A draw never
+//! settled (its worker crashed mid-call) stays charged at its worst case. The hold booked on the
+//! accounts always covers what the meter used, so account limits see every call in flight.
+//!
 //! Accounts are grouped in *scopes* (e.g. one tenant's month, `acme/2026-05`) so that one scope's
 //! accounts (`tenant`, `cost_center:research`) can be read together for `GET /v1/spend`.
 
@@ -19,8 +25,11 @@ use planex_core::Decimal;
 use planex_core::cause::SharedSource;
 use rust_decimal::RoundingStrategy;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::collections::BTreeMap;
+
+mod memory;
+
+pub use memory::MemoryLedger;
 
 /// Rounds an amount up to the ledger's precision (1e-9 USD). Every amount handed to a ledger goes
 /// through this, so backends storing integer nano-dollars agree with the memory backend.
@@ -86,13 +95,24 @@ pub struct Denial {
     pub over_by_usd: Decimal,
 }
 
-/// The answer to `reserve` or `extend`.
+/// The answer to `reserve`, `extend`, `hold` or `draw`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Booking {
     /// Booked on every account.
     Granted,
     /// Nothing was booked: the first limit that did not fit.
     Denied(Denial),
+    /// Nothing was booked: the reservation was closed (its task was cancelled).
+    Closed,
+}
+
+/// A draw still open on a reservation: a model call whose cost is not known yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenDraw {
+    /// The call's id within the reservation (`STEP/DELIVERY/N` for plan steps).
+    pub call: String,
+    /// Its worst case, charged as it is.
+    pub amount_usd: Decimal,
 }
 
 /// Spent and reserved amounts of one account.
@@ -141,12 +161,39 @@ pub trait SpendLedger: Send + Sync + 'static {
     async fn extend(&self, id: &str, amount_usd: Decimal) -> Result<Booking, LedgerError>;
 
     /// Atomically settles a reservation: removes its reserved amount from every account and adds
-    /// `actual` to their spend. Returns false (and changes nothing) when it is not held, so a
+    /// `max(actual, used)` to their spend (what its draws used is never under-billed). Returns false (and changes nothing) when it is not held, so a
     /// second settlement of the same reservation is harmless.
     async fn reconcile(&self, id: &str, actual_usd: Decimal) -> Result<bool, LedgerError>;
 
     /// Drops a reservation without spend. False when it is not held.
     async fn release(&self, id: &str) -> Result<bool, LedgerError>;
+
+    /// Atomically sets a held reservation's hold to `max(used, amount)`: shrinking gives money
+    /// back to its accounts, growing is checked like `extend` (cap and account limits).
+    async fn hold(&self, id: &str, amount_usd: Decimal) -> Result<Booking, LedgerError>;
+
+    /// Atomically books one model call's worst case as draw `call` of reservation `id`: refused
+    /// when `used + amount` would pass the reservation's cap (the denial's `spent_usd` is what is
+    /// used), or when growing the hold to cover it would break an account limit; `Closed` after
+    /// [`SpendLedger::close`]. The hold grows to cover `used` whenever it must.
+    async fn draw(&self, id: &str, call: &str, amount_usd: Decimal)
+    -> Result<Booking, LedgerError>;
+
+    /// Replaces draw `call`'s worst case with the call's real cost. False (nothing changes) when
+    /// the draw is not open, so a settlement cannot count twice.
+    async fn settle_draw(
+        &self,
+        id: &str,
+        call: &str,
+        actual_usd: Decimal,
+    ) -> Result<bool, LedgerError>;
+
+    /// Removes and returns the open draws whose call id starts with `prefix` (all with `""`):
+    /// calls interrupted by a crash, which stay charged at their worst case.
+    async fn take_draws(&self, id: &str, prefix: &str) -> Result<Vec<OpenDraw>, LedgerError>;
+
+    /// Refuses every later draw of reservation `id` (a cancelled task). False when not held.
+    async fn close(&self, id: &str) -> Result<bool, LedgerError>;
 
     /// Adds spend that was not reserved (never refused).
     async fn charge(&self, accounts: &[Account], amount_usd: Decimal) -> Result<(), LedgerError>;
@@ -157,167 +204,4 @@ pub trait SpendLedger: Send + Sync + 'static {
     /// The ids of the reservations still held, sorted, so a process can settle the ones whose
     /// holder stopped (an API replica that crashed mid-task never reconciles its reservations).
     async fn held(&self) -> Result<Vec<String>, LedgerError>;
-}
-
-/// The in-process ledger: one lock makes each operation atomic.
-#[derive(Default)]
-pub struct MemoryLedger {
-    inner: Mutex<LedgerInner>,
-}
-
-#[derive(Default)]
-struct LedgerInner {
-    balances: HashMap<Account, Balance>,
-    held: HashMap<String, Reservation>,
-}
-
-impl MemoryLedger {
-    /// An empty ledger.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, LedgerInner> {
-        // A poisoned lock only means a panic elsewhere mid-update of plain numbers; keep serving.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-fn non_negative(amount: Decimal) -> Result<Decimal, LedgerError> {
-    if amount.is_sign_negative() && !amount.is_zero() {
-        Err(LedgerError::NegativeAmount(amount))
-    } else {
-        Ok(ledger_usd(amount))
-    }
-}
-
-impl LedgerInner {
-    /// The first limit `amount` does not fit, if any.
-    fn check(&self, reservation: &Reservation, held: Decimal, amount: Decimal) -> Option<Denial> {
-        if let Some(cap) = reservation.cap_usd
-            && held + amount > cap
-        {
-            return Some(Denial {
-                account: Account::new("reservation", reservation.id.clone()),
-                limit_usd: cap,
-                spent_usd: Decimal::ZERO,
-                reserved_usd: held,
-                requested_usd: amount,
-                over_by_usd: held + amount - cap,
-            });
-        }
-        reservation.accounts.iter().find_map(|limited| {
-            let limit = limited.limit_usd?;
-            let balance = self
-                .balances
-                .get(&limited.account)
-                .copied()
-                .unwrap_or_default();
-            let total = balance.spent_usd + balance.reserved_usd + amount;
-            (total > limit).then(|| Denial {
-                account: limited.account.clone(),
-                limit_usd: limit,
-                spent_usd: balance.spent_usd,
-                reserved_usd: balance.reserved_usd,
-                requested_usd: amount,
-                over_by_usd: total - limit,
-            })
-        })
-    }
-
-    fn book(&mut self, accounts: &[AccountLimit], reserved: Decimal, spent: Decimal) {
-        for limited in accounts {
-            let balance = self.balances.entry(limited.account.clone()).or_default();
-            balance.reserved_usd += reserved;
-            balance.spent_usd += spent;
-            if balance.reserved_usd.is_sign_negative() {
-                balance.reserved_usd = Decimal::ZERO;
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl SpendLedger for MemoryLedger {
-    async fn reserve(&self, mut reservation: Reservation) -> Result<Booking, LedgerError> {
-        reservation.amount_usd = non_negative(reservation.amount_usd)?;
-        let mut inner = self.lock();
-        if inner.held.contains_key(&reservation.id) {
-            return Err(LedgerError::DuplicateReservation(reservation.id));
-        }
-        if let Some(denial) = inner.check(&reservation, Decimal::ZERO, reservation.amount_usd) {
-            return Ok(Booking::Denied(denial));
-        }
-        inner.book(&reservation.accounts, reservation.amount_usd, Decimal::ZERO);
-        inner.held.insert(reservation.id.clone(), reservation);
-        Ok(Booking::Granted)
-    }
-
-    async fn extend(&self, id: &str, amount_usd: Decimal) -> Result<Booking, LedgerError> {
-        let amount = non_negative(amount_usd)?;
-        let mut inner = self.lock();
-        let reservation = inner
-            .held
-            .get(id)
-            .cloned()
-            .ok_or_else(|| LedgerError::UnknownReservation(id.to_owned()))?;
-        if let Some(denial) = inner.check(&reservation, reservation.amount_usd, amount) {
-            return Ok(Booking::Denied(denial));
-        }
-        inner.book(&reservation.accounts, amount, Decimal::ZERO);
-        if let Some(held) = inner.held.get_mut(id) {
-            held.amount_usd += amount;
-        }
-        Ok(Booking::Granted)
-    }
-
-    async fn reconcile(&self, id: &str, actual_usd: Decimal) -> Result<bool, LedgerError> {
-        let actual = non_negative(actual_usd)?;
-        let mut inner = self.lock();
-        let Some(reservation) = inner.held.remove(id) else {
-            return Ok(false);
-        };
-        inner.book(&reservation.accounts, -reservation.amount_usd, actual);
-        Ok(true)
-    }
-
-    async fn release(&self, id: &str) -> Result<bool, LedgerError> {
-        let mut inner = self.lock();
-        let Some(reservation) = inner.held.remove(id) else {
-            return Ok(false);
-        };
-        inner.book(
-            &reservation.accounts,
-            -reservation.amount_usd,
-            Decimal::ZERO,
-        );
-        Ok(true)
-    }
-
-    async fn charge(&self, accounts: &[Account], amount_usd: Decimal) -> Result<(), LedgerError> {
-        let amount = non_negative(amount_usd)?;
-        let mut inner = self.lock();
-        for account in accounts {
-            inner.balances.entry(account.clone()).or_default().spent_usd += amount;
-        }
-        Ok(())
-    }
-
-    async fn balances(&self, scope: &str) -> Result<BTreeMap<String, Balance>, LedgerError> {
-        let inner = self.lock();
-        Ok(inner
-            .balances
-            .iter()
-            .filter(|(account, _)| account.scope == scope)
-            .map(|(account, balance)| (account.name.clone(), *balance))
-            .collect())
-    }
-
-    async fn held(&self) -> Result<Vec<String>, LedgerError> {
-        let mut ids: Vec<String> = self.lock().held.keys().cloned().collect();
-        ids.sort();
-        Ok(ids)
-    }
 }
