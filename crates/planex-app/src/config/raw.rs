@@ -210,6 +210,10 @@ pub(crate) struct RawApiKey {
     /// Cost center charged when a request names none (`X-Cost-Center` overrides).
     #[serde(default)]
     pub(crate) cost_center: Option<String>,
+    /// Further cost centers the key may charge with `X-Cost-Center` or a body's `cost_center`
+    /// (its own `cost_center`, or `default`, is always allowed).
+    #[serde(default)]
+    pub(crate) cost_centers: Vec<String>,
     /// The tenant's monthly budget in USD.
     #[serde(default)]
     pub(crate) monthly_budget_usd: Option<Decimal>,
