@@ -24,8 +24,7 @@ fn missing_note(contents: &[&str]) -> Option<String> {
         .flat_map(|c| c.lines())
         .filter_map(|line| line.trim().strip_prefix(MISSING_STEPS))
         .map(|rest| rest.trim().trim_end_matches('.').trim().to_owned())
-        .filter(|list| !list.is_empty())
-        .last()
+        .rfind(|list| !list.is_empty())
         .map(|list| format!("{MISSING_STEPS} {list}. "))
 }
 
