@@ -95,8 +95,10 @@ fn engine() -> Engine {
         ),
     ));
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    // The plan has 10 steps, more than the default `max_subtasks` (8).
     let settings = EngineSettings {
         synthesis: false,
+        max_subtasks: 10,
         ..EngineSettings::default()
     };
     Engine::new(store, catalog(), models, settings).unwrap()

@@ -11,7 +11,9 @@
 //! measured (docs/BENCHMARKS.md).
 
 use crate::probe::{Probe, Span};
-use crate::workload::{catalog, dag_plan, gpu_price, null_executor_reply, null_model, sim_tier};
+use crate::workload::{
+    STEPS, catalog, dag_plan, gpu_price, null_executor_reply, null_model, sim_tier,
+};
 use anyhow::{Context, Result, bail};
 use planex_core::{StepId, dag};
 use planex_engine::{Engine, EngineSettings, Models, TaskRequest};
@@ -48,8 +50,10 @@ impl Bed {
         models.insert(planner.clone());
         models.insert(executor.clone());
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        // The benchmark plans have STEPS (10) steps, more than the default `max_subtasks` (8).
         let settings = EngineSettings {
             synthesis: false,
+            max_subtasks: STEPS,
             ..EngineSettings::default()
         };
         let engine = Arc::new(Engine::new(store, catalog()?, models, settings)?);

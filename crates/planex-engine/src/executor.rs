@@ -334,6 +334,7 @@ impl Executor {
             "Task: {}\n\nResults of the plan's steps:\n",
             lease.task_text
         );
+        let mut missing = Vec::new();
         for step in &lease.spec.step.depends_on {
             match lease.dep_results.get(step) {
                 Some(result) => {
@@ -341,14 +342,25 @@ impl Executor {
                     let clipped: String = text.chars().take(self.synthesis_input_chars).collect();
                     prompt.push_str(&format!("[step {step}] {clipped}\n"));
                 }
-                None => prompt.push_str(&format!(
-                    "[step {step}] (no result: the step failed or was skipped)\n"
-                )),
+                None => {
+                    missing.push(step.to_string());
+                    prompt.push_str(&format!(
+                        "[step {step}] (no result: the step failed or was skipped)\n"
+                    ));
+                }
             }
         }
-        prompt.push_str(
-            "\nWrite the final answer to the task from these results. Say plainly what is missing.",
-        );
+        if !missing.is_empty() {
+            // The simulator echoes this line in its answer (docs/ARCHITECTURE.md §8).
+            prompt.push_str(&format!(
+                "\nMissing steps: {}.\nThese steps have no result. The answer must say that the \
+                 results of steps {} are missing and what it cannot cover without them; never \
+                 invent their results.\n",
+                missing.join(", "),
+                missing.join(", ")
+            ));
+        }
+        prompt.push_str("\nWrite the final answer to the task from these results.");
         let request = ChatRequest::new(vec![
             ChatMessage::system(
                 "You write the final answer of an agent from the results of its steps.",

@@ -68,7 +68,9 @@ pub fn system_prompt(catalog: &Catalog, max_steps: usize) -> String {
          {{\"step_id\": N, \"tool_name\": \"...\", \"args\": {{...}}, \"depends_on\": [ids]}}.\n\
          Rules:\n\
          - step_id values are 1, 2, 3, ... in order; a step may depend only on earlier steps.\n\
-         - Use at most {max_steps} steps, and only the tools listed below, with args matching their schema.\n\
+         - Use at most {max_steps} steps, and only the tools listed below, with args matching their schema. \
+         The final answer is composed from the steps' results after the plan runs: it is not a step and \
+         does not count toward the {max_steps}.\n\
          - Steps that do not need each other's results must not depend on each other: they run in parallel.\n\
          - To use a dependency's result inside a string argument write {{step_N_result}} (or \
          {{step_N_result.field}} for a field of a JSON result); N must be listed in depends_on.\n\
@@ -207,5 +209,24 @@ fn parse_with_hints(
             (Plan::from_value(value, catalog, limits), hints)
         }
         Err(_) => (Plan::parse(text, catalog, limits), TierHints::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use planex_core::ToolSpec;
+
+    #[test]
+    fn the_prompt_states_the_step_limit_and_that_the_answer_is_not_a_step() {
+        let catalog =
+            Catalog::new(vec![ToolSpec::one_arg_llm("lookup", "topic", "small", 64)]).unwrap();
+        let prompt = system_prompt(&catalog, 8);
+        assert!(prompt.contains("Use at most 8 steps"), "{prompt}");
+        assert!(
+            prompt.contains("not a step and does not count toward the 8"),
+            "{prompt}"
+        );
     }
 }

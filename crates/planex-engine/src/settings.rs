@@ -27,7 +27,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             planner_tier: "planner".into(),
-            max_subtasks: 10,
+            max_subtasks: 8,
             max_subtasks_limit: 64,
             synthesis: true,
             planner: PlannerSettings::default(),

@@ -9,6 +9,17 @@ use crate::retry::RetryPolicy;
 use planex_core::Price;
 use std::time::Duration;
 
+/// What a tier is used for; it decides the tier's default timeout and retries
+/// (docs/ARCHITECTURE.md §5, reference defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierRole {
+    /// The planner tier (it also synthesises): 120 s per call, not retried, because re-planning
+    /// beats retrying and a failed planner call should fail fast.
+    Planner,
+    /// A tier that runs steps: 30 s per call, 3 retries at about 1 s, 2 s, 4 s.
+    Executor,
+}
+
 /// Everything needed to build a [`crate::Tier`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierConfig {
@@ -39,6 +50,10 @@ impl TierConfig {
     pub const DEFAULT_MAX_CONCURRENCY: usize = 32;
     /// Default per-attempt timeout.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+    /// Default per-attempt timeout of the planner tier ([`TierRole::Planner`]).
+    pub const DEFAULT_PLANNER_TIMEOUT: Duration = Duration::from_secs(120);
+    /// Default per-attempt timeout of an executor tier ([`TierRole::Executor`]).
+    pub const DEFAULT_EXECUTOR_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// A config with the defaults for everything but name, model, endpoints and price.
     pub fn new(
@@ -59,5 +74,49 @@ impl TierConfig {
             escalate_to: None,
             health: HealthPolicy::default(),
         }
+    }
+
+    /// Sets the timeout and retry policy to the defaults of `role`: the planner tier 120 s and no
+    /// retry, an executor tier 30 s and 3 retries at about 1 s, 2 s, 4 s.
+    pub fn with_role_defaults(mut self, role: TierRole) -> Self {
+        self.timeout = Self::default_timeout(role);
+        self.retry = match role {
+            TierRole::Planner => RetryPolicy::none(),
+            TierRole::Executor => RetryPolicy::default(),
+        };
+        self
+    }
+
+    /// The default per-attempt timeout of a tier with `role`.
+    pub fn default_timeout(role: TierRole) -> Duration {
+        match role {
+            TierRole::Planner => Self::DEFAULT_PLANNER_TIMEOUT,
+            TierRole::Executor => Self::DEFAULT_EXECUTOR_TIMEOUT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> TierConfig {
+        TierConfig::new("t", "m", Vec::new(), Price::free())
+    }
+
+    #[test]
+    fn planner_tier_defaults_to_no_retry_and_120_s() {
+        let planner = config().with_role_defaults(TierRole::Planner);
+        assert_eq!(planner.retry.max_retries, 0);
+        assert_eq!(planner.timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn executor_tier_defaults_to_three_retries_and_30_s() {
+        let executor = config().with_role_defaults(TierRole::Executor);
+        assert_eq!(executor.retry.max_retries, 3);
+        assert_eq!(executor.retry.initial_backoff, Duration::from_secs(1));
+        assert_eq!(executor.retry.multiplier, 2.0);
+        assert_eq!(executor.timeout, Duration::from_secs(30));
     }
 }

@@ -30,7 +30,7 @@ mod types;
 mod wire;
 
 pub use checks::{EndpointProblem, HealthChecks};
-pub use config::TierConfig;
+pub use config::{TierConfig, TierRole};
 pub use endpoint::Endpoint;
 pub use error::{ChatFailure, LlmError, TierSetError};
 pub use health::{HealthCheckKind, HealthEvent, HealthEventKind, HealthPolicy};

@@ -3,13 +3,17 @@
 //! Key decisions: only sha256 hashes of keys are held (from config), a presented key is hashed and
 //! compared against every entry without early exit; a caller sees only its own tenant's tasks, and
 //! another tenant's task answers 404 (not 403), so task ids cannot be probed. With auth disabled
-//! every caller is the `anonymous` tenant.
+//! every caller is the `anonymous` tenant. A key charges only the cost centers its entry allows (its
+//! own default plus `cost_centers`): a request naming another one, in `X-Cost-Center` or a body's
+//! `cost_center`, is refused with 403 listing the allowed ones, because a cost center is a budget and
+//! a spend line that another team owns. With auth disabled any cost center may be named.
 
 use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// The header that overrides the key's default cost center.
@@ -22,6 +26,8 @@ pub struct Caller {
     pub tenant: Option<String>,
     /// The cost center charged: `X-Cost-Center`, else the key's default.
     pub cost_center: Option<String>,
+    /// The cost centers this caller may charge (`None` when auth is disabled: any).
+    pub allowed_cost_centers: Option<Vec<String>>,
 }
 
 impl Caller {
@@ -38,18 +44,41 @@ impl Caller {
     pub fn tenant_name(&self) -> &str {
         self.tenant.as_deref().unwrap_or("anonymous")
     }
+
+    /// Checks that this caller may charge cost center `requested` (a header's or a body's) and
+    /// returns its checked name: 400 for a malformed name, 403 when the key does not allow it.
+    pub fn charge(&self, requested: &str) -> Result<String, ApiError> {
+        let name = check_cost_center(requested)?;
+        match &self.allowed_cost_centers {
+            Some(allowed) if !allowed.contains(&name) => Err(ApiError::forbidden(format!(
+                "this API key may not charge cost center {name:?}; it may charge: {} \
+                     (list more in cost_centers of its [[api_keys]] entry)",
+                allowed.join(", ")
+            ))
+            .with_details(json!({
+                "cost_center": name,
+                "allowed_cost_centers": allowed,
+                "tenant": self.tenant,
+            }))),
+            _ => Ok(name),
+        }
+    }
 }
 
-/// Checks a cost center name: 1 to 64 letters, digits, `-`, `_` or `.` (it becomes a metric and
-/// ledger key, so it must stay short and plain).
-pub fn check_cost_center(name: &str) -> Result<String, ApiError> {
-    let text = name.trim();
-    if text.is_empty()
-        || text.len() > 64
-        || !text
+/// Whether `name` is a well-formed cost center: 1 to 64 letters, digits, `-`, `_` or `.` (it becomes
+/// a metric and ledger key, so it must stay short and plain).
+pub fn is_cost_center_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    {
+}
+
+/// Checks a cost center name (see [`is_cost_center_name`]; surrounding blanks are trimmed).
+pub fn check_cost_center(name: &str) -> Result<String, ApiError> {
+    let text = name.trim();
+    if !is_cost_center_name(text) {
         return Err(ApiError::bad_request(
             "a cost center must be 1 to 64 characters of letters, digits, '-', '_' or '.'",
         ));
@@ -80,6 +109,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller {
                 tenant: None,
                 cost_center: header_cc,
+                allowed_cost_centers: None,
             });
         }
         let token = parts
@@ -110,9 +140,14 @@ impl FromRequestParts<AppState> for Caller {
         let entry = found.ok_or_else(|| {
             ApiError::unauthorized("unknown API key; check the key or ask for one")
         })?;
-        Ok(Caller {
+        let mut caller = Caller {
             tenant: Some(entry.tenant.clone()),
-            cost_center: header_cc.or_else(|| entry.cost_center.clone()),
-        })
+            cost_center: entry.cost_center.clone(),
+            allowed_cost_centers: Some(entry.allowed_cost_centers()),
+        };
+        if let Some(requested) = header_cc {
+            caller.cost_center = Some(caller.charge(&requested)?);
+        }
+        Ok(caller)
     }
 }

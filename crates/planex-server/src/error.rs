@@ -24,7 +24,7 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable machine-readable kind (`invalid_request`, `unauthorized`, `not_found`,
+    /// Stable machine-readable kind (`invalid_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `payload_too_large`, `validation_failed`, `budget_exceeded`, `unavailable`, `upstream_error`,
     /// `internal`).
     #[serde(rename = "type")]
@@ -71,6 +71,11 @@ impl ApiError {
     /// 401: no or an unknown API key.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403: the key is known but may not do this (e.g. charge another cost center).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     /// 404.

@@ -29,11 +29,11 @@ pub mod telemetry;
 mod views;
 pub mod worker_metrics;
 
-pub use auth::{COST_CENTER, Caller};
+pub use auth::{COST_CENTER, Caller, is_cost_center_name};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use extract::{ApiJson, REQUEST_ID, RequestId};
 pub use openapi::openapi_json;
 pub use router::{app, routes, serve};
-pub use settings::{ApiKeyEntry, ServerSettings, parse_sha256};
+pub use settings::{ApiKeyEntry, DEFAULT_COST_CENTER, ServerSettings, parse_sha256};
 pub use state::AppState;
 pub use views::*;

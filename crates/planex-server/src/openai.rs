@@ -114,6 +114,7 @@ fn answer_of(record: &TaskRecord) -> String {
         (status = 200, description = "An OpenAI `chat.completion` (or `chat.completion.chunk` events when streaming) with an extra `planex` field carrying the task id, status and cost breakdown", body = Object),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "The API key may not charge the `X-Cost-Center` named", body = ErrorBody),
         (status = 404, description = "Unknown model", body = ErrorBody),
         (status = 429, body = ErrorBody),
     ),

@@ -15,7 +15,31 @@ pub struct ApiKeyEntry {
     pub tenant: String,
     /// Default cost center.
     pub cost_center: Option<String>,
+    /// Further cost centers the key may charge (`X-Cost-Center` or a body's `cost_center`);
+    /// its own default is always allowed. Empty: only the default.
+    pub cost_centers: Vec<String>,
 }
+
+impl ApiKeyEntry {
+    /// What a request with no cost center charges: the key's `cost_center`, else `default`.
+    pub fn default_cost_center(&self) -> &str {
+        self.cost_center.as_deref().unwrap_or(DEFAULT_COST_CENTER)
+    }
+
+    /// Every cost center this key may charge: its default, then `cost_centers`, without repeats.
+    pub fn allowed_cost_centers(&self) -> Vec<String> {
+        let mut allowed = vec![self.default_cost_center().to_owned()];
+        for name in &self.cost_centers {
+            if !allowed.contains(name) {
+                allowed.push(name.clone());
+            }
+        }
+        allowed
+    }
+}
+
+/// The cost center charged when neither the key nor the request names one.
+pub const DEFAULT_COST_CENTER: &str = "default";
 
 /// How the API listens, authenticates and limits requests.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 //! early on shutdown so a graceful stop is not held open by clients.
 
 use crate::AppState;
-use crate::auth::{Caller, check_cost_center};
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestId};
 use crate::views::{Accepted, SubmitQuery, SubmitTask, TaskView};
@@ -27,7 +27,7 @@ pub(crate) fn task_request(
     request_id: &RequestId,
 ) -> Result<TaskRequest, ApiError> {
     let cost_center = match &body.cost_center {
-        Some(cc) => Some(check_cost_center(cc)?),
+        Some(cc) => Some(caller.charge(cc)?),
         None => caller.cost_center.clone(),
     };
     Ok(TaskRequest {
@@ -88,6 +88,7 @@ pub(crate) async fn owned_task(
         (status = 202, description = "Accepted and running (or still running after the wait)", body = Accepted),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The API key may not charge the cost center named by `X-Cost-Center` or the body", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 429, description = "A budget refused the task (see `Retry-After`)", body = ErrorBody),
     ),

@@ -189,11 +189,13 @@ async fn api_keys_and_tenant_isolation() {
                 token: "key-of-acme",
                 tenant: "acme",
                 monthly_budget: None,
+                cost_centers: &["marketing"],
             },
             Key {
                 token: "key-of-globex",
                 tenant: "globex",
                 monthly_budget: None,
+                cost_centers: &[],
             },
         ],
         ..Options::default()
@@ -251,7 +253,8 @@ async fn api_keys_and_tenant_isolation() {
         h.call(Method::GET, &path, None, &[]).await.0,
         StatusCode::UNAUTHORIZED
     );
-    // A cost center header overrides the key's default, and spend is reported per cost center.
+    // A cost center header the key allows overrides its default, and spend is reported per cost
+    // center.
     let (s, _, view) = h
         .call(
             Method::POST,

@@ -196,6 +196,7 @@ async fn a_spent_tenant_budget_refuses_before_planning() {
             token: "k",
             tenant: "acme",
             monthly_budget: Some(Decimal::new(1, 6)),
+            cost_centers: &[],
         }],
         ..Options::default()
     })
@@ -321,6 +322,7 @@ async fn fifty_concurrent_tasks_never_overspend_a_tenant_budget() {
             token: "k",
             tenant: "acme",
             monthly_budget: Some(budget),
+            cost_centers: &[],
         }],
         ..Options::default()
     })

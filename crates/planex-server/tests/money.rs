@@ -222,6 +222,7 @@ async fn a_tenant_budget_that_fits_n_admits_at_least_n_minus_one() {
                 token: "k",
                 tenant: "acme",
                 monthly_budget: Some(budget),
+                cost_centers: &[],
             }],
             workload: workload(),
             ..Options::default()

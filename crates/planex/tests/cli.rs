@@ -111,6 +111,64 @@ fn a_dead_planner_endpoint_fails_with_a_one_line_reason() {
     assert!(last.to_lowercase().contains("connect"), "{last}");
 }
 
+/// No paid answer from nothing: with every executor call failing (a dead endpoint, not retried),
+/// the synthesis step is skipped, only the planner call is billed, and the run ends `failed` with
+/// each step's reason.
+#[test]
+fn when_every_step_fails_no_synthesis_is_billed_and_the_run_fails() {
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = planex_app::DEFAULT_CONFIG.replace(
+        "simulated = { ttft_ms = 40, tokens_per_second = 6000 }",
+        &format!(
+            "endpoints = [\"http://127.0.0.1:{dead_port}/v1\"]\nretry = {{ max_retries = 0 }}"
+        ),
+    );
+    let dir = tempdir();
+    let path = dir.join("planex.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = planex()
+        .args(["run", "--json", "--config", path.to_str().unwrap(), TASK])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let result: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(result["status"], "failed", "{result}");
+    let steps = result["steps"].as_array().unwrap();
+    let synthesis = steps
+        .iter()
+        .find(|s| s["tool_name"] == "planex.synthesize")
+        .expect("a synthesis step");
+    assert_eq!(synthesis["state"], "skipped", "{synthesis}");
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["state"] == "failed" || s["state"] == "skipped"),
+        "{result}"
+    );
+    assert_eq!(
+        result["cost"]["total"]["calls"], 1,
+        "only the planner call is billed: {result}"
+    );
+    let error = result["error"].as_str().unwrap();
+    assert!(error.contains("step 1 failed"), "{error}");
+    assert!(error.contains("no dependency step completed"), "{error}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("planex: task failed: "),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_missing_config_file_prints_the_io_cause_in_one_line() {
     let out = planex()

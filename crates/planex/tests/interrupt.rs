@@ -21,7 +21,7 @@ fn hanging_config() -> String {
             "simulated = { ttft_ms = 40, tokens_per_second = 6000 }",
             "simulated = { ttft_ms = 600000, tokens_per_second = 6000 }",
         )
-        .replace("max_subtasks = 10\n", "max_subtasks = 10\ndrain_secs = 0\n");
+        .replace("max_subtasks = 8\n", "max_subtasks = 8\ndrain_secs = 0\n");
     assert!(config.contains("600000") && config.contains("drain_secs"));
     config
 }

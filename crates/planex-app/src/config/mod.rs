@@ -177,7 +177,7 @@ impl Config {
         let tiers::Tiers {
             configs: mut tiers,
             simulated,
-        } = tiers::tiers(&raw.tiers)?;
+        } = tiers::tiers(&raw.tiers, &raw.engine.planner_tier)?;
         check_tools(&raw, &known())?;
         let mut engine = EngineSettings {
             planner_tier: raw.engine.planner_tier.clone(),

@@ -9,7 +9,7 @@
 use planex_core::{Decimal, ToolSpec};
 use planex_engine::scaling::{ScalingRule, ScalingSettings};
 use planex_engine::{BudgetSettings, EngineSettings, RoutingSettings};
-use planex_llm::{HealthCheckKind, HealthPolicy, RetryPolicy};
+use planex_llm::{HealthCheckKind, HealthPolicy};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -133,7 +133,7 @@ pub(crate) struct RawTier {
     pub(crate) usd_per_million_output: Option<Decimal>,
     /// Most calls in flight from one process.
     pub(crate) max_concurrency: Option<usize>,
-    /// Per-attempt timeout in seconds.
+    /// Per-attempt timeout in seconds (default by role: 120 for the planner tier, 30 otherwise).
     pub(crate) timeout_secs: Option<f64>,
     /// Stream responses (measures time to first token).
     pub(crate) stream: Option<bool>,
@@ -146,27 +146,17 @@ pub(crate) struct RawTier {
     pub(crate) simulated: Option<SimulatedTier>,
 }
 
-/// `[tiers.NAME.retry]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[tiers.NAME.retry]`. An absent field takes the default of the tier's role: the planner tier
+/// (`[engine] planner_tier`) is not retried, executor tiers retry 3 times (docs/ARCHITECTURE.md §5).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawRetry {
     /// Retries after the first attempt.
-    pub(crate) max_retries: u32,
+    pub(crate) max_retries: Option<u32>,
     /// First backoff in milliseconds (then doubled, with ±20 % jitter).
-    pub(crate) initial_backoff_ms: u64,
+    pub(crate) initial_backoff_ms: Option<u64>,
     /// Longest backoff in milliseconds.
-    pub(crate) max_backoff_ms: u64,
-}
-
-impl Default for RawRetry {
-    fn default() -> Self {
-        let d = RetryPolicy::default();
-        RawRetry {
-            max_retries: d.max_retries,
-            initial_backoff_ms: d.initial_backoff.as_millis() as u64,
-            max_backoff_ms: d.max_backoff.as_millis() as u64,
-        }
-    }
+    pub(crate) max_backoff_ms: Option<u64>,
 }
 
 /// `simulated = { … }`: the simulator's speed for this tier.
@@ -220,6 +210,10 @@ pub(crate) struct RawApiKey {
     /// Cost center charged when a request names none (`X-Cost-Center` overrides).
     #[serde(default)]
     pub(crate) cost_center: Option<String>,
+    /// Further cost centers the key may charge with `X-Cost-Center` or a body's `cost_center`
+    /// (its own `cost_center`, or `default`, is always allowed).
+    #[serde(default)]
+    pub(crate) cost_centers: Vec<String>,
     /// The tenant's monthly budget in USD.
     #[serde(default)]
     pub(crate) monthly_budget_usd: Option<Decimal>,

@@ -10,7 +10,7 @@ use super::error::{ConfigError, invalid};
 use super::raw::{RawApiKey, RawBudget, RawCache, RawServer};
 use planex_core::Decimal;
 use planex_engine::{BudgetSettings, CacheSettings};
-use planex_server::{ApiKeyEntry, ServerSettings, parse_sha256};
+use planex_server::{ApiKeyEntry, ServerSettings, is_cost_center_name, parse_sha256};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -103,10 +103,19 @@ impl ServiceSettings {
                     }
                 }
             }
+            if let Some(bad) = key.cost_centers.iter().find(|c| !is_cost_center_name(c)) {
+                return Err(invalid(
+                    field("cost_centers"),
+                    format!(
+                        "{bad:?} is not a cost center name: use 1 to 64 letters, digits, '-', '_' or '.'"
+                    ),
+                ));
+            }
             keys.push(ApiKeyEntry {
                 key_sha256: hash,
                 tenant: key.tenant.clone(),
                 cost_center: key.cost_center.clone(),
+                cost_centers: key.cost_centers.clone(),
             });
         }
         let mut cost_centers = BTreeMap::new();
@@ -210,6 +219,7 @@ mod tests {
             key_sha256: hash.into(),
             tenant: tenant.into(),
             cost_center: None,
+            cost_centers: Vec::new(),
             monthly_budget_usd: budget.map(Decimal::from),
         }
     }
@@ -289,5 +299,36 @@ mod tests {
         .unwrap_err();
         let err = planex_core::cause::chain_text(&err);
         assert!(err.contains("ttl"), "{err}");
+    }
+
+    #[test]
+    fn a_key_lists_the_cost_centers_it_may_charge() {
+        let keys = |extra: &str| {
+            format!(
+                "{}\n[[api_keys]]\nkey_sha256 = \"{HASH}\"\ntenant = \"acme\"\ncost_center = \"research\"\n{extra}\n",
+                crate::config::DEFAULT_CONFIG
+            )
+        };
+        let service =
+            crate::config::Config::from_toml(&keys("cost_centers = [\"ads\", \"sales\"]"))
+                .unwrap()
+                .service;
+        let key = &service.server.api_keys[0];
+        assert_eq!(key.cost_centers, ["ads", "sales"]);
+        assert_eq!(key.allowed_cost_centers(), ["research", "ads", "sales"]);
+        // Without the field a key may charge only its own cost center.
+        let service = crate::config::Config::from_toml(&keys("")).unwrap().service;
+        assert_eq!(
+            service.server.api_keys[0].allowed_cost_centers(),
+            ["research"]
+        );
+        let err = crate::config::Config::from_toml(&keys("cost_centers = [\"bad name\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api_keys[0].cost_centers"), "{err}");
+        // Unknown fields of a key are still refused.
+        let err = crate::config::Config::from_toml(&keys("cost_centres = [\"ads\"]")).unwrap_err();
+        let err = planex_core::cause::chain_text(&err);
+        assert!(err.contains("cost_centres"), "{err}");
     }
 }

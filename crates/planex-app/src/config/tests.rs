@@ -23,7 +23,7 @@ fn with(extra: &str) -> String {
 
 #[test]
 fn unknown_fields_are_errors_naming_the_field() {
-    let err = Config::from_toml(&DEFAULT_CONFIG.replace("max_subtasks = 10", "max_subtask = 10"))
+    let err = Config::from_toml(&DEFAULT_CONFIG.replace("max_subtasks = 8", "max_subtask = 8"))
         .unwrap_err();
     // The CLI prints the chain (`{:#}`): the figment error naming the field is the cause.
     let err = chain_text(&err);
@@ -147,5 +147,54 @@ fn a_missing_config_file_keeps_the_io_error_as_source() {
     assert!(
         err.to_string().contains("/nonexistent/planex.toml"),
         "{err}"
+    );
+}
+
+#[test]
+fn defaults_follow_the_reference_design_by_tier_role() {
+    let config = Config::from_toml(DEFAULT_CONFIG).unwrap();
+    assert_eq!(config.engine.max_subtasks, 8);
+    assert_eq!(EngineSettings::default().max_subtasks, 8);
+    let planner = config.tier("planner").unwrap();
+    assert_eq!(
+        planner.retry.max_retries, 0,
+        "the planner tier is not retried"
+    );
+    assert_eq!(planner.timeout, Duration::from_secs(120));
+    let executor = config.tier("executor").unwrap();
+    assert_eq!(executor.retry.max_retries, 3);
+    assert_eq!(executor.retry.initial_backoff, Duration::from_secs(1));
+    assert_eq!(executor.timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn the_planner_role_follows_engine_planner_tier_and_explicit_retries_win() {
+    // Make "executor" the planner tier: it takes the planner's defaults, "planner" an executor's.
+    let swapped =
+        DEFAULT_CONFIG.replace("planner_tier = \"planner\"", "planner_tier = \"executor\"");
+    let config = Config::from_toml(&swapped).unwrap();
+    assert_eq!(config.tier("executor").unwrap().retry.max_retries, 0);
+    assert_eq!(config.tier("planner").unwrap().retry.max_retries, 3);
+    assert_eq!(
+        config.tier("planner").unwrap().timeout,
+        Duration::from_secs(30)
+    );
+    // The planner tier's retries are still configurable; unset fields keep the role's defaults.
+    let retried = DEFAULT_CONFIG.replace(
+        "simulated = { ttft_ms = 120, tokens_per_second = 2500 }",
+        "simulated = { ttft_ms = 120, tokens_per_second = 2500 }\ntimeout_secs = 60\nretry = { max_retries = 2 }",
+    );
+    let config = Config::from_toml(&retried).unwrap();
+    let planner = config.tier("planner").unwrap();
+    assert_eq!(planner.retry.max_retries, 2);
+    assert_eq!(planner.retry.initial_backoff, Duration::from_secs(1));
+    assert_eq!(planner.timeout, Duration::from_secs(60));
+    assert!(
+        Config::from_toml(&DEFAULT_CONFIG.replace(
+            "simulated = { ttft_ms = 120, tokens_per_second = 2500 }",
+            "simulated = { ttft_ms = 120, tokens_per_second = 2500 }\nretry = { max_retry = 2 }",
+        ))
+        .is_err(),
+        "unknown retry fields are still refused"
     );
 }

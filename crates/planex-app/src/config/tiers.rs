@@ -4,7 +4,7 @@
 use super::error::{ConfigError, invalid};
 use super::raw::{RawTier, SimulatedTier};
 use planex_core::{Decimal, Price};
-use planex_llm::{Endpoint, RetryPolicy, TierConfig};
+use planex_llm::{Endpoint, RetryPolicy, TierConfig, TierRole};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,8 +17,12 @@ pub(crate) struct Tiers {
     pub(crate) simulated: BTreeMap<String, SimulatedTier>,
 }
 
-/// Validates every `[tiers.NAME]`; errors name the field (`tiers.executor.endpoints`).
-pub(crate) fn tiers(raw: &BTreeMap<String, RawTier>) -> Result<Tiers, ConfigError> {
+/// Validates every `[tiers.NAME]`; errors name the field (`tiers.executor.endpoints`). The tier
+/// named `planner_tier` gets the planner's defaults (no retry, 120 s), the others an executor's.
+pub(crate) fn tiers(
+    raw: &BTreeMap<String, RawTier>,
+    planner_tier: &str,
+) -> Result<Tiers, ConfigError> {
     let known = || raw.keys().cloned().collect::<Vec<_>>().join(", ");
     let mut configs = Vec::new();
     let mut simulated = BTreeMap::new();
@@ -52,7 +56,12 @@ pub(crate) fn tiers(raw: &BTreeMap<String, RawTier>) -> Result<Tiers, ConfigErro
             (None, false) => {}
         }
         let price = tier_price(name, tier)?;
-        configs.push(tier_config(name, tier, endpoints, price)?);
+        let role = if name == planner_tier {
+            TierRole::Planner
+        } else {
+            TierRole::Executor
+        };
+        configs.push(tier_config(name, tier, role, endpoints, price)?);
     }
     Ok(Tiers { configs, simulated })
 }
@@ -86,15 +95,18 @@ fn endpoints(name: &str, tier: &RawTier) -> Result<Vec<Endpoint>, ConfigError> {
     Ok(endpoints)
 }
 
-/// The client config of one tier: limits, timeout, streaming, escalation and retries.
+/// The client config of one tier: limits, timeout, streaming, escalation and retries; what the
+/// file leaves out takes the default of the tier's `role`.
 fn tier_config(
     name: &str,
     tier: &RawTier,
+    role: TierRole,
     endpoints: Vec<Endpoint>,
     price: Price,
 ) -> Result<TierConfig, ConfigError> {
     let field = |f: &str| format!("tiers.{name}.{f}");
-    let mut config = TierConfig::new(name, tier.model.clone(), endpoints, price);
+    let mut config =
+        TierConfig::new(name, tier.model.clone(), endpoints, price).with_role_defaults(role);
     if let Some(n) = tier.max_concurrency {
         if n == 0 {
             return Err(invalid(field("max_concurrency"), "must be at least 1"));
@@ -114,11 +126,18 @@ fn tier_config(
         config.stream = stream;
     }
     config.escalate_to = tier.escalate_to.clone();
+    let defaults = config.retry.clone();
     config.retry = RetryPolicy {
-        max_retries: tier.retry.max_retries,
-        initial_backoff: Duration::from_millis(tier.retry.initial_backoff_ms),
-        max_backoff: Duration::from_millis(tier.retry.max_backoff_ms),
-        ..RetryPolicy::default()
+        max_retries: tier.retry.max_retries.unwrap_or(defaults.max_retries),
+        initial_backoff: tier
+            .retry
+            .initial_backoff_ms
+            .map_or(defaults.initial_backoff, Duration::from_millis),
+        max_backoff: tier
+            .retry
+            .max_backoff_ms
+            .map_or(defaults.max_backoff, Duration::from_millis),
+        ..defaults
     };
     Ok(config)
 }

@@ -32,11 +32,13 @@ use tower::ServiceExt;
 /// Retries of the harness's tiers.
 const RETRIES: u32 = 2;
 
-/// One API key of a test: the plain token and its tenant.
+/// One API key of a test: the plain token and its tenant; every key's own cost center is
+/// `research`, and `cost_centers` lists the others it may charge.
 pub struct Key {
     pub token: &'static str,
     pub tenant: &'static str,
     pub monthly_budget: Option<Decimal>,
+    pub cost_centers: &'static [&'static str],
 }
 
 pub struct Options {
@@ -143,6 +145,7 @@ impl Harness {
                     key_sha256: sha256_hex(k.token),
                     tenant: k.tenant.into(),
                     cost_center: Some("research".into()),
+                    cost_centers: k.cost_centers.iter().map(|c| (*c).to_owned()).collect(),
                 })
                 .collect(),
             body_limit_bytes: options.body_limit,

@@ -65,8 +65,23 @@ impl TaskEntry {
             })
     }
 
+    /// Whether any dependency of `step_id` completed.
+    fn any_dependency_complete(&self, step_id: StepId) -> bool {
+        self.record.steps.get(&step_id).is_some_and(|record| {
+            record.spec.step.depends_on.iter().any(|dep| {
+                self.record
+                    .steps
+                    .get(dep)
+                    .is_some_and(|d| d.state == StepState::Complete)
+            })
+        })
+    }
+
     /// Propagates a terminal step to its dependents: decrements pending counts (returning the
-    /// steps that became ready), or skips dependents that cannot run without it.
+    /// steps that became ready), or skips dependents that cannot run without it: a step that does
+    /// not tolerate failed dependencies at once, one that does (the synthesis step) once its last
+    /// dependency ends and none of them completed, so no model call answers from nothing
+    /// (`lua/common.lua` `settle` does the same).
     pub(super) fn settle(
         &mut self,
         step_id: StepId,
@@ -76,21 +91,36 @@ impl TaskEntry {
     ) {
         let dependents = self.dependents.get(&step_id).cloned().unwrap_or_default();
         for dependent in dependents {
-            let Some(record) = self.record.steps.get_mut(&dependent) else {
+            let Some(record) = self.record.steps.get(&dependent) else {
                 continue;
             };
             if record.state != StepState::Pending {
                 continue;
             }
-            if succeeded || record.spec.tolerate_failed_deps {
+            let tolerant = record.spec.tolerate_failed_deps;
+            let mut reason = None;
+            if succeeded || tolerant {
                 let count = self.pending.entry(dependent).or_insert(1);
                 *count = count.saturating_sub(1);
                 if *count == 0 {
-                    record.state = StepState::Ready;
-                    ready.push(dependent);
+                    if succeeded || self.any_dependency_complete(dependent) {
+                        if let Some(record) = self.record.steps.get_mut(&dependent) {
+                            record.state = StepState::Ready;
+                            ready.push(dependent);
+                        }
+                    } else {
+                        reason = Some(
+                            "no dependency step completed, so there is nothing to answer from"
+                                .to_owned(),
+                        );
+                    }
                 }
             } else {
-                let reason = format!("dependency step {step_id} did not complete");
+                reason = Some(format!("dependency step {step_id} did not complete"));
+            }
+            if let Some(reason) = reason
+                && let Some(record) = self.record.steps.get_mut(&dependent)
+            {
                 record.state = StepState::Skipped;
                 record.error = Some(reason.clone());
                 record.finished_at_ms = Some(now_ms());

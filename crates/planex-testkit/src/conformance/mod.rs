@@ -70,7 +70,8 @@ macro_rules! conformance_tests {
     ($factory:path) => {
         $crate::conformance_tests!(@cases $factory;
             roots_ready_dependents_wait, completion_is_idempotent, failure_dead_letters_and_skips_dependents,
-            tolerant_step_runs_after_failed_dependency, expired_lease_is_redelivered,
+            tolerant_step_runs_after_failed_dependency, tolerant_step_runs_when_its_last_dependency_fails,
+            tolerant_step_is_skipped_when_no_dependency_completed, expired_lease_is_redelivered,
             poison_step_goes_to_dead_letters, release_returns_step_uncounted, extended_lease_is_kept,
             events_replay_then_follow_and_end, batched_steps_keep_events_in_order, claim_wakes_on_enqueue, queue_depth_counts_ready_and_in_flight,
             tiers_are_separate, concurrent_claimers_never_share_a_step, errors_for_unknown_and_invalid,

@@ -155,6 +155,87 @@ pub async fn tolerant_step_runs_after_failed_dependency(store: Arc<dyn Store>) {
     assert_eq!(record.answer().as_deref(), Some("summary"));
 }
 
+/// A tolerant step whose last dependency to end failed still runs when another one completed.
+pub async fn tolerant_step_runs_when_its_last_dependency_fails(store: Arc<dyn Store>) {
+    let mut synth = step_spec(3, &[1, 2], "x");
+    synth.tolerate_failed_deps = true;
+    let task = running_task(
+        &*store,
+        vec![step_spec(1, &[], "x"), step_spec(2, &[], "x"), synth],
+    )
+    .await;
+    let leases = claim_ids(&*store, "x", 10, WAIT).await;
+    let by_id = |n| leases.iter().find(|l| l.spec.step.step_id.0 == n).unwrap();
+    store.complete(by_id(1), ok("kept")).await.unwrap();
+    let applied = store.complete(by_id(2), failed("boom")).await.unwrap();
+    assert!(
+        matches!(applied, Completion::Applied { ref newly_ready, ref skipped, .. }
+        if newly_ready == &vec![StepId(3)] && skipped.is_empty()),
+        "{applied:?}"
+    );
+    let third = claim_ids(&*store, "x", 10, WAIT).await;
+    assert_eq!(ids(&third), BTreeSet::from([3]));
+    store.complete(&third[0], ok("summary")).await.unwrap();
+    let record = store.get_task(&task).await.unwrap().unwrap();
+    assert_eq!(record.status, TaskStatus::Partial);
+}
+
+/// A tolerant step (the synthesis step) none of whose dependencies completed is skipped, never
+/// claimed, so no model call answers from nothing; the task ends `failed` (not `partial`) and its
+/// error gives every step's reason. A failed dependency that skips others on its way counts too.
+pub async fn tolerant_step_is_skipped_when_no_dependency_completed(store: Arc<dyn Store>) {
+    let mut synth = step_spec(4, &[1, 2, 3], "x");
+    synth.tolerate_failed_deps = true;
+    let task = running_task(
+        &*store,
+        vec![
+            step_spec(1, &[], "x"),
+            step_spec(2, &[], "x"),
+            step_spec(3, &[2], "x"),
+            synth,
+        ],
+    )
+    .await;
+    let leases = claim_ids(&*store, "x", 10, WAIT).await;
+    assert_eq!(ids(&leases), BTreeSet::from([1, 2]));
+    let by_id = |n| leases.iter().find(|l| l.spec.step.step_id.0 == n).unwrap();
+    let first = store
+        .complete(by_id(1), failed("HTTP 400 from executor"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(first, Completion::Applied { ref newly_ready, ref skipped, task_finished: None, .. }
+        if newly_ready.is_empty() && skipped.is_empty()),
+        "{first:?}"
+    );
+    let last = store
+        .complete(by_id(2), failed("connection refused"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(last, Completion::Applied { ref newly_ready, ref skipped, task_finished: Some(TaskStatus::Failed) }
+        if newly_ready.is_empty() && skipped == &vec![StepId(3), StepId(4)]),
+        "{last:?}"
+    );
+    assert!(
+        claim_ids(&*store, "x", 10, Duration::ZERO).await.is_empty(),
+        "the skipped synthesis step is never claimed"
+    );
+    let record = store.get_task(&task).await.unwrap().unwrap();
+    assert_eq!(record.status, TaskStatus::Failed);
+    assert_eq!(record.steps[&StepId(4)].state, StepState::Skipped);
+    assert!(record.answer().is_none(), "{:?}", record.answer());
+    let reason = record.error.unwrap();
+    for part in [
+        "step 1 failed: HTTP 400 from executor",
+        "step 2 failed: connection refused",
+        "step 3 skipped",
+        "step 4 skipped: no dependency step completed",
+    ] {
+        assert!(reason.contains(part), "{part:?} missing from {reason}");
+    }
+}
+
 /// An expired lease is delivered again (a new token, delivery 2); the slow first worker's
 /// completion still wins, the second is a duplicate.
 pub async fn expired_lease_is_redelivered(store: Arc<dyn Store>) {

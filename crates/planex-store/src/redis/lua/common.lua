@@ -260,23 +260,46 @@ local function close_step(c)
   end
 end
 
+-- Whether any of the steps DEPS (CSV) completed.
+local function any_complete(c, deps_csv)
+  local names = {}
+  for i, id in ipairs(split_ids(deps_csv)) do
+    names[i] = id .. ':state'
+  end
+  for _, state in ipairs(get(c, names)) do
+    if state == 'complete' then
+      return true
+    end
+  end
+  return false
+end
+
 -- Lowers a dependent's count of unfinished dependencies; at zero, if it is still pending (not
--- skipped meanwhile), it is ready and enqueued.
-local function release_dependent(c, dep, ready)
+-- skipped meanwhile), it is ready and enqueued. AFTER_FAILURE: a failed dependency released a step
+-- that tolerates failed dependencies (the synthesis step); if none of its dependencies completed it
+-- is not enqueued and true is returned, so the caller skips it (no model call answers from nothing).
+local function release_dependent(c, dep, ready, after_failure)
   if redis.call('HINCRBY', c.skey, dep .. ':pending', -1) > 0 then
-    return
+    return false
   end
   local f = redis.call('HMGET', c.skey, dep .. ':state', dep .. ':tier')
-  if f[1] == 'pending' then
-    redis.call('HSET', c.skey, dep .. ':state', 'ready')
-    enqueue(c, dep, f[2])
-    ready[#ready + 1] = dep
+  if f[1] ~= 'pending' then
+    return false
   end
+  if after_failure and not any_complete(c, redis.call('HGET', c.skey, dep .. ':deps')) then
+    return true
+  end
+  redis.call('HSET', c.skey, dep .. ':state', 'ready')
+  enqueue(c, dep, f[2])
+  ready[#ready + 1] = dep
+  return false
 end
 
 -- Propagates a terminal step to its dependents (NEXT: their ids, CSV): decrements pending counts
 -- (collecting newly ready steps, which are enqueued) or, after a failure, skips dependents that
--- cannot run without it. A success reads nothing of a dependent until its count reaches zero.
+-- cannot run without it: a step that does not tolerate failed dependencies at once, one that does
+-- (the synthesis step) once its last dependency ends and none of them completed. A success reads
+-- nothing of a dependent until its count reaches zero.
 local function settle(c, step, next_csv, succeeded, ready, skipped)
   if not next_csv then
     return
@@ -287,10 +310,13 @@ local function settle(c, step, next_csv, succeeded, ready, skipped)
     else
       local f = redis.call('HMGET', c.skey, dep .. ':state', dep .. ':tol', dep .. ':next')
       if f[1] == 'pending' then
-        if f[2] == '1' then
-          release_dependent(c, dep, ready)
-        else
-          local reason = 'dependency step ' .. step .. ' did not complete'
+        local reason
+        if f[2] ~= '1' then
+          reason = 'dependency step ' .. step .. ' did not complete'
+        elseif release_dependent(c, dep, ready, true) then
+          reason = 'no dependency step completed, so there is nothing to answer from'
+        end
+        if reason then
           set(c, dep .. ':state', 'skipped', dep .. ':error', reason, dep .. ':finished', NOW_S)
           close_step(c)
           skipped[#skipped + 1] = dep
