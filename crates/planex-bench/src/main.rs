@@ -11,6 +11,7 @@
 
 mod args;
 mod bed;
+mod budget;
 mod execute_overhead;
 mod http;
 mod makespan;
@@ -49,6 +50,8 @@ enum Command {
     ExecuteOverhead(execute_overhead::ExecuteOverheadArgs),
     /// Cost of the mixed 200-task workload routed over a 7B and a 14B tier versus all on the 14B.
     RoutingCost(routing_cost::RoutingCostArgs),
+    /// Per-task budgets under concurrency: admitted, refused, re-planned, largest overspend.
+    Budget(budget::BudgetArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
             Command::Redis(args) => redis_bench::run(args).await,
             Command::ExecuteOverhead(args) => execute_overhead::run(args).await,
             Command::RoutingCost(args) => routing_cost::run(args).await,
+            Command::Budget(args) => budget::run(args).await,
         }
     });
     match result {

@@ -21,7 +21,9 @@ pub struct TaskRequest {
     pub cost_center: Option<String>,
     /// Propagated to model servers as `X-Request-ID`.
     pub request_id: Option<String>,
-    /// Most the executor steps may cost, in USD (the budget guard re-plans or refuses above it).
+    /// Most the whole task may cost, in USD (`0`: unlimited; absent: the per-task budget of its
+    /// cost center, tenant or the default). The budget guard re-plans or refuses above it, and
+    /// no model call is made past it.
     pub budget_usd: Option<planex_core::Decimal>,
     /// Skip the plan cache lookup for this request.
     pub bypass_cache: bool,

@@ -62,10 +62,16 @@ fn sum_of(samples: &BTreeMap<String, f64>, prefix: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_as_expected_after_a_known_run() {
+    // Steps are estimated at 100,000 tokens until observed, so a budget of two and a half of
+    // them is over for four steps and (as two planner calls cost far less) worth a re-plan.
     let h = Harness::start(Options {
         metrics: true,
         summarize_tier: "planner",
         workload: vec![("Four lookups".into(), vec![lookups(4)])],
+        budget: planex_engine::BudgetSettings {
+            default_tokens_per_step: 100_000,
+            ..planex_engine::BudgetSettings::default()
+        },
         ..Options::default()
     })
     .await;
@@ -92,22 +98,14 @@ async fn metrics_move_as_expected_after_a_known_run() {
             "{name} is exposed from the start:\n{text}"
         );
     }
-    // A known run: one task of three steps (planned, then cached), one budget re-plan ending in a
-    // rejection, and a request that fails validation.
-    let task = json!({"task": "Known metrics task", "max_subtasks": 3});
-    let (s, _, first) = h
-        .call(Method::POST, "/v1/tasks?wait=true", Some(task.clone()), &[])
-        .await;
-    assert_eq!(s, StatusCode::OK, "{first}");
-    let (s, _, _) = h
-        .call(Method::POST, "/v1/tasks?wait=true", Some(task), &[])
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    // A known run: one budget re-plan ending in a rejection (first, while step estimates are the
+    // defaults), one task of three steps (planned, then cached, with no budget), and a request
+    // that fails validation.
     let step = h.engine.budget().unwrap().step_estimate(
         "lookup",
         h.engine.executor().models.get("executor").unwrap().price(),
     );
-    let budget = step * Decimal::from(5) / Decimal::from(2);
+    let budget = (step * Decimal::from(5) / Decimal::from(2)).round_dp(9);
     let (s, _, _) = h
         .call(
             Method::POST,
@@ -117,6 +115,15 @@ async fn metrics_move_as_expected_after_a_known_run() {
         )
         .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    let task = json!({"task": "Known metrics task", "max_subtasks": 3, "budget_usd": "0"});
+    let (s, _, first) = h
+        .call(Method::POST, "/v1/tasks?wait=true", Some(task.clone()), &[])
+        .await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    let (s, _, _) = h
+        .call(Method::POST, "/v1/tasks?wait=true", Some(task), &[])
+        .await;
+    assert_eq!(s, StatusCode::OK);
     let (s, _, _) = h
         .call(
             Method::POST,
