@@ -24,7 +24,7 @@ impl Engine {
     /// running (or has failed planning). A budget refusal is `EngineError::Budget`; when the task
     /// was already recorded, it is left `rejected` with its planner calls.
     pub async fn submit(&self, request: TaskRequest) -> Result<TaskId, EngineError> {
-        let prepared = self.prepare(&request)?;
+        let prepared = self.prepare(&request).await?;
         let span = tracing::info_span!(
             "invoke_agent",
             otel.name = "invoke_agent planex",
@@ -87,7 +87,9 @@ impl Engine {
         ) {
             cache.put(key, &admitted.plan).await;
         }
-        self.start(p.task_id, admitted, charge.as_ref()).await
+        let task_id = self.start(p.task_id, admitted, charge.as_ref()).await?;
+        self.watch_for_drift(&task_id);
+        Ok(task_id)
     }
 
     /// Ends a task that was not started: `failed` after a planning failure, `rejected` after a
@@ -228,5 +230,6 @@ fn new_task(request: &TaskRequest, p: &Prepared) -> NewTask {
         task: p.task.clone(),
         tenant: request.tenant.clone(),
         cost_center: request.cost_center.clone(),
+        task_type: Some(p.task_type.clone()),
     }
 }
