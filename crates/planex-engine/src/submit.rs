@@ -207,7 +207,8 @@ impl Engine {
         self.wait(&task_id, timeout).await
     }
 
-    /// Waits for a task's final record (event driven) up to `timeout`, and settles its spend.
+    /// Waits for a task's final record (event driven) up to `timeout`, settles its spend and
+    /// records its drift sample (both idempotent, so the task's own watchers may come first).
     pub async fn wait(
         &self,
         task_id: &TaskId,
@@ -218,6 +219,9 @@ impl Engine {
             .ok_or_else(|| EngineError::Timeout(task_id.clone()))?;
         if let Some(guard) = &self.budget {
             guard.settle(&record).await;
+        }
+        if let Some(drift) = self.drift() {
+            drift.observe(&record).await;
         }
         Ok(record)
     }
