@@ -161,3 +161,17 @@ async fn task_types_reach_records_and_drift_tightens_plans_and_shows_on_metrics(
     }
     h.stop().await;
 }
+
+#[test]
+fn openapi_documents_the_task_type_fields() {
+    let doc: serde_json::Value = serde_json::from_str(&planex_server::openapi_json()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["SubmitTask"]["properties"]["task_type"]["type"],
+        json!(["string", "null"]),
+        "{}",
+        schemas["SubmitTask"]
+    );
+    assert!(schemas["TaskView"]["properties"]["task_type"].is_object());
+    assert!(schemas["ChatCompletionRequest"]["properties"]["metadata"].is_object());
+}
