@@ -4,7 +4,9 @@
 use crate::AppError;
 use crate::config::{Config, SimulatedTier};
 use crate::store::Backend;
-use planex_engine::{BudgetGuard, Engine, Models, PlanCacheLayer, WorkerExit, WorkerPool};
+use planex_engine::{
+    BudgetGuard, DriftGuard, Engine, Models, PlanCacheLayer, WorkerExit, WorkerPool,
+};
 use planex_llm::{Endpoint, HealthChecks, RetryPolicy, TierConfig, TierSet};
 use planex_sim::{SimConfig, SimServer};
 use std::collections::BTreeMap;
@@ -130,7 +132,11 @@ fn build_engine(
         .plan_cache(PlanCacheLayer::new(
             backend.plan_cache,
             service.cache.clone(),
-        ));
+        ))
+        .drift(Arc::new(DriftGuard::new(
+            backend.drift,
+            config.drift.clone(),
+        )));
     if let Some(retry) = http_retry {
         builder = builder.http_retry(retry);
     }

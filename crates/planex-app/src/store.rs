@@ -1,4 +1,5 @@
-//! Opens the configured store, with the budget ledger and plan cache that go with it.
+//! Opens the configured store, with the budget ledger, plan cache and drift statistics that go
+//! with it.
 //!
 //! Key decision: a shared backend (Redis) brings its own ledger and plan cache, common to every
 //! process using it, so budgets and cached plans hold across replicas; the memory store gets
@@ -7,7 +8,8 @@
 use crate::AppError;
 use crate::config::StoreSettings;
 use planex_store::{
-    MemoryLedger, MemoryPlanCache, MemoryStore, PlanCache, RedisStore, SpendLedger, Store,
+    DriftStore, MemoryDriftStore, MemoryLedger, MemoryPlanCache, MemoryStore, PlanCache,
+    RedisStore, SpendLedger, Store,
 };
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ pub struct Backend {
     pub ledger: Arc<dyn SpendLedger>,
     /// Plans of identical requests.
     pub plan_cache: Arc<dyn PlanCache>,
+    /// Drift baselines and recent samples per task type.
+    pub drift: Arc<dyn DriftStore>,
 }
 
 impl Backend {
@@ -29,6 +33,7 @@ impl Backend {
                 store: Arc::new(MemoryStore::new()),
                 ledger: Arc::new(MemoryLedger::new()),
                 plan_cache: Arc::new(MemoryPlanCache::new(cache_entries)),
+                drift: Arc::new(MemoryDriftStore::new()),
             }),
             StoreSettings::Redis { url } => {
                 let redis =
@@ -43,7 +48,8 @@ impl Backend {
                 Ok(Backend {
                     store: redis.clone(),
                     ledger: redis.clone(),
-                    plan_cache: redis,
+                    plan_cache: redis.clone(),
+                    drift: redis,
                 })
             }
         }

@@ -152,6 +152,7 @@ async fn start_planex(models: Models) -> Result<App> {
         store: Arc::new(MemoryStore::new()),
         ledger: Arc::new(MemoryLedger::new()),
         plan_cache: Arc::new(MemoryPlanCache::new(0)),
+        drift: Arc::new(planex_store::MemoryDriftStore::new()),
     };
     Ok(App::builder(config)
         .models(models)

@@ -100,6 +100,7 @@ async fn start_planex(models: Models, tool_tier: &str, routing: RoutingSettings)
         store: Arc::new(MemoryStore::new()),
         ledger: Arc::new(MemoryLedger::new()),
         plan_cache: Arc::new(MemoryPlanCache::new(0)),
+        drift: Arc::new(planex_store::MemoryDriftStore::new()),
     };
     Ok(App::builder(config)
         .models(models)

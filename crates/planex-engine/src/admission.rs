@@ -21,6 +21,7 @@ pub(crate) struct Prepared {
     pub(crate) task: String,
     pub(crate) task_id: TaskId,
     pub(crate) max_steps: usize,
+    pub(crate) task_type: String,
     pub(crate) synthesis: bool,
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) ctx: CallContext,
@@ -96,8 +97,9 @@ pub(crate) fn cost_of(calls: &[CallRecord]) -> Decimal {
 }
 
 impl Engine {
-    /// Stage **prepare**: checks the request and resolves it against the engine's defaults.
-    pub(crate) fn prepare(&self, request: &TaskRequest) -> Result<Prepared, EngineError> {
+    /// Stage **prepare**: checks the request and resolves it against the engine's defaults (and
+    /// the drift guard's stricter `max_subtasks` for a drifting task type).
+    pub(crate) async fn prepare(&self, request: &TaskRequest) -> Result<Prepared, EngineError> {
         let task = request.task.trim();
         if task.is_empty() {
             return Err(EngineError::InvalidRequest("the task text is empty".into()));
@@ -116,6 +118,8 @@ impl Engine {
                 "budget_usd must be 0 (unlimited) or more, got {budget}"
             )));
         }
+        let task_type = crate::check_task_type(request.task_type.as_deref())?;
+        let max_steps = self.drift_limit(&task_type, max_steps).await;
         let catalog = match &request.tools {
             Some(names) => Arc::new(self.executor.catalog.subset(names)?),
             None => self.executor.catalog.clone(),
@@ -124,6 +128,7 @@ impl Engine {
             task: task.to_owned(),
             task_id: request.task_id.clone().unwrap_or_else(TaskId::new_random),
             max_steps,
+            task_type,
             synthesis: request.synthesis.unwrap_or(self.settings.synthesis),
             catalog,
             ctx: CallContext {

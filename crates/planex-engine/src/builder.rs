@@ -3,7 +3,9 @@
 //! too late to take effect.
 
 use crate::executor::Executor;
-use crate::{BudgetGuard, Engine, EngineError, EngineSettings, Models, PlanCacheLayer, scaling};
+use crate::{
+    BudgetGuard, DriftGuard, Engine, EngineError, EngineSettings, Models, PlanCacheLayer, scaling,
+};
 use planex_core::Catalog;
 use planex_llm::RetryPolicy;
 use planex_store::Store;
@@ -45,6 +47,7 @@ pub struct EngineBuilder {
     budget: Option<Arc<BudgetGuard>>,
     plan_cache: Option<PlanCacheLayer>,
     http_retry: RetryPolicy,
+    drift: Option<Arc<DriftGuard>>,
 }
 
 impl EngineBuilder {
@@ -62,6 +65,7 @@ impl EngineBuilder {
             budget: None,
             plan_cache: None,
             http_retry: RetryPolicy::default(),
+            drift: None,
         }
     }
 
@@ -75,6 +79,12 @@ impl EngineBuilder {
     /// Reuses plans of identical requests through `cache`.
     pub fn plan_cache(mut self, cache: PlanCacheLayer) -> Self {
         self.plan_cache = Some(cache);
+        self
+    }
+
+    /// Guards task types against step-count drift and records their statistics with `guard`.
+    pub fn drift(mut self, guard: Arc<DriftGuard>) -> Self {
+        self.drift = Some(guard);
         self
     }
 
@@ -95,6 +105,7 @@ impl EngineBuilder {
             budget,
             plan_cache,
             http_retry,
+            drift,
         } = self;
         models.get(&settings.planner_tier)?;
         for tool in catalog.specs() {
@@ -118,6 +129,7 @@ impl EngineBuilder {
             settings,
             budget,
             plan_cache,
+            drift,
         })
     }
 }

@@ -74,7 +74,7 @@ impl Engine {
     /// Plans a task without running it, through the same admission stages as a task (prepare,
     /// reserve, plan or cache), charging the planner call to the caller.
     pub async fn plan_only(&self, request: &TaskRequest) -> Result<PlanPreview, PreviewError> {
-        let p = self.prepare(request)?;
+        let p = self.prepare(request).await?;
         let planner = self.planner()?;
         let charge = self.charge(request);
         let (cache_key, cached) = self.cached_plan(request, &p, planner.model_name()).await;

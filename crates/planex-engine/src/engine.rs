@@ -19,6 +19,7 @@ pub struct Engine {
     pub(crate) budget: Option<Arc<BudgetGuard>>,
     pub(crate) plan_cache: Option<PlanCacheLayer>,
     pub(crate) scaler: SharedScaler,
+    pub(crate) drift: Option<Arc<crate::DriftGuard>>,
 }
 
 impl Engine {

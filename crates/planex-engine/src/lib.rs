@@ -12,6 +12,7 @@ mod admission;
 pub mod budget;
 mod builder;
 mod direct;
+mod drift;
 mod engine;
 mod error;
 mod escalation;
@@ -37,6 +38,10 @@ mod worker;
 pub use budget::{BudgetExceeded, BudgetGuard, BudgetKind, BudgetSettings, MeteredModel};
 pub use builder::EngineBuilder;
 pub use direct::{PlanPreview, PreviewError, StepRejected, StepRun};
+pub use drift::{
+    ConfiguredBaseline, DEFAULT_TASK_TYPE, DriftGuard, DriftSettings, DriftStatus,
+    STEP_DRIFT_FACTOR, check_task_type,
+};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use escalation::{Escalation, escalations};

@@ -27,4 +27,6 @@ pub struct TaskRequest {
     pub budget_usd: Option<planex_core::Decimal>,
     /// Skip the plan cache lookup for this request.
     pub bypass_cache: bool,
+    /// Task type for drift statistics and guards (`default` when absent; see `check_task_type`).
+    pub task_type: Option<String>,
 }

@@ -24,7 +24,7 @@ impl Engine {
     /// running (or has failed planning). A budget refusal is `EngineError::Budget`; when the task
     /// was already recorded, it is left `rejected` with its planner calls.
     pub async fn submit(&self, request: TaskRequest) -> Result<TaskId, EngineError> {
-        let prepared = self.prepare(&request)?;
+        let prepared = self.prepare(&request).await?;
         let span = tracing::info_span!(
             "invoke_agent",
             otel.name = "invoke_agent planex",
@@ -87,7 +87,9 @@ impl Engine {
         ) {
             cache.put(key, &admitted.plan).await;
         }
-        self.start(p.task_id, admitted, charge.as_ref()).await
+        let task_id = self.start(p.task_id, admitted, charge.as_ref()).await?;
+        self.watch_for_drift(&task_id);
+        Ok(task_id)
     }
 
     /// Ends a task that was not started: `failed` after a planning failure, `rejected` after a
@@ -214,7 +216,8 @@ impl Engine {
         self.wait(&task_id, timeout).await
     }
 
-    /// Waits for a task's final record (event driven) up to `timeout`, and settles its spend.
+    /// Waits for a task's final record (event driven) up to `timeout`, settles its spend and
+    /// records its drift sample (both idempotent, so the task's own watchers may come first).
     pub async fn wait(
         &self,
         task_id: &TaskId,
@@ -225,6 +228,9 @@ impl Engine {
             .ok_or_else(|| EngineError::Timeout(task_id.clone()))?;
         if let Some(guard) = &self.budget {
             guard.settle(&record).await;
+        }
+        if let Some(drift) = self.drift() {
+            drift.observe(&record).await;
         }
         Ok(record)
     }
@@ -237,5 +243,6 @@ fn new_task(request: &TaskRequest, p: &Prepared) -> NewTask {
         task: p.task.clone(),
         tenant: request.tenant.clone(),
         cost_center: request.cost_center.clone(),
+        task_type: Some(p.task_type.clone()),
     }
 }

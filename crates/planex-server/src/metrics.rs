@@ -101,6 +101,30 @@ fn describe() {
         "http_request_duration_seconds",
         "HTTP request latency by method and matched route."
     );
+    describe_counter!(
+        "plan_drift_total",
+        "Tasks planned with a stricter max_subtasks because their type's p95 step count is over 2x its baseline, by task_type."
+    );
+    describe_gauge!(
+        "task_type_baseline_steps",
+        "Baseline (p95) plan steps per task of a task type: configured, else learned from its first finished tasks."
+    );
+    describe_gauge!(
+        "task_type_steps_p95",
+        "p95 plan steps per task over a task type's recent finished tasks."
+    );
+    describe_gauge!(
+        "task_type_baseline_cost_usd",
+        "Baseline cost per task of a task type in USD: configured, else learned."
+    );
+    describe_gauge!(
+        "task_type_cost_usd_mean",
+        "Mean cost per task over a task type's recent finished tasks, in USD."
+    );
+    describe_gauge!(
+        "task_type_recent_tasks",
+        "Finished tasks in a task type's recent window (the sample behind p95 and mean)."
+    );
     for name in [
         "step_retries_total",
         "plan_cache_hits_total",
@@ -148,6 +172,10 @@ pub async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
     let engine = state.engine();
     for tier in engine.tiers_with_work() {
         record_queue_depth(engine.store().as_ref(), &tier).await;
+    }
+    // Refreshes the `task_type_*{task_type}` drift gauges from the drift store.
+    if let Some(drift) = engine.drift() {
+        drift.export_gauges().await;
     }
     // Refreshes the `scaling_*{tier}` gauges (desired replicas and the numbers behind them).
     if let Err(error) = engine.scaling_report().await {

@@ -56,6 +56,21 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub budget_usd: Option<planex_core::Decimal>,
+    /// OpenAI `metadata` (string values); planex reads `task_type` (drift statistics and guards).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, Value>>,
+}
+
+/// `metadata.task_type` of a chat completion request; a non-string value is a 400.
+fn metadata_task_type(body: &ChatCompletionRequest) -> Result<Option<String>, ApiError> {
+    match body.metadata.as_ref().and_then(|m| m.get("task_type")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) => Ok(Some(name.clone())),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "metadata.task_type must be a string, got {other}"
+        ))),
+    }
 }
 
 fn text_of(content: &Value) -> String {
@@ -150,6 +165,7 @@ pub async fn chat_completions(
         tools: None,
         synthesis: None,
         cache: None,
+        task_type: metadata_task_type(&body)?,
     };
     let request = task_request(&submit, &caller, &request_id)?;
     let task_id = state.engine().submit(request).await?;

@@ -40,6 +40,7 @@ pub(crate) fn task_request(
         request_id: Some(request_id.0.clone()),
         budget_usd: body.budget_usd,
         bypass_cache: body.cache == Some(false),
+        task_type: body.task_type.clone(),
         ..TaskRequest::default()
     })
 }

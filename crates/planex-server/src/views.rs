@@ -35,6 +35,10 @@ pub struct SubmitTask {
     /// `false` skips the plan cache lookup for this request.
     #[serde(default)]
     pub cache: Option<bool>,
+    /// Task type for drift statistics and guards: 1 to 64 letters, digits, `-`, `_` or `.`
+    /// (`default` when absent).
+    #[serde(default)]
+    pub task_type: Option<String>,
 }
 
 /// Query of `POST /v1/tasks`.
@@ -198,6 +202,8 @@ pub struct TaskView {
     pub status: String,
     /// The owning tenant.
     pub tenant: Option<String>,
+    /// The task type its drift statistics count it under.
+    pub task_type: String,
     /// The final answer, once there is one.
     pub answer: Option<String>,
     /// Why the task failed, was rejected or is partial.
@@ -222,6 +228,10 @@ impl From<&TaskRecord> for TaskView {
             task: record.task.clone(),
             status: record.status.to_string(),
             tenant: record.tenant.clone(),
+            task_type: record
+                .task_type
+                .clone()
+                .unwrap_or_else(|| planex_engine::DEFAULT_TASK_TYPE.to_owned()),
             answer: record.answer(),
             error: record.error.clone(),
             plan: record.plan.clone(),

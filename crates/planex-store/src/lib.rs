@@ -10,12 +10,17 @@
 //! backend runs the same conformance suite unchanged (`planex_testkit::conformance_tests!`, from
 //! the dev-only planex-testkit crate), so a second backend is held to the same semantics.
 
+mod drift;
 mod ledger;
 mod memory;
 mod plan_cache;
 mod redis;
 mod types;
 
+pub use drift::{
+    DriftRecord, DriftSample, DriftSizes, DriftStore, DriftStoreError, LearnedBaseline,
+    MemoryDriftStore, learn_baseline, mean_cost, p95_steps,
+};
 pub use ledger::{
     Account, AccountLimit, Balance, Booking, Denial, LedgerError, MemoryLedger, OpenDraw,
     Reservation, SpendLedger, ledger_usd,
@@ -58,6 +63,7 @@ pub type EventStream = BoxStream<'static, TaskEvent>;
 ///         task: "Summarize GPU prices".into(),
 ///         tenant: None,
 ///         cost_center: None,
+///         task_type: None,
 ///     })
 ///     .await?;
 /// let step = Step {

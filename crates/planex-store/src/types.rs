@@ -178,6 +178,9 @@ pub struct NewTask {
     /// Cost center the task's spend is attributed to, if any.
     #[serde(default)]
     pub cost_center: Option<String>,
+    /// Task type for drift statistics (`default` when absent).
+    #[serde(default)]
+    pub task_type: Option<String>,
 }
 
 /// What recording a finished task's metrics needs: its status, step count and cost, without the
@@ -207,6 +210,9 @@ pub struct TaskRecord {
     /// Cost center.
     #[serde(default)]
     pub cost_center: Option<String>,
+    /// Task type (drift statistics), when one was named.
+    #[serde(default)]
+    pub task_type: Option<String>,
     /// The accepted plan as JSON, once planned.
     #[serde(default)]
     pub plan: Option<serde_json::Value>,
@@ -233,6 +239,7 @@ impl TaskRecord {
             status: TaskStatus::Planning,
             tenant: task.tenant,
             cost_center: task.cost_center,
+            task_type: task.task_type,
             plan: None,
             steps: BTreeMap::new(),
             calls: Vec::new(),

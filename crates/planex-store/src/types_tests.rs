@@ -111,6 +111,7 @@ fn record(steps: Vec<(StepSpec, Option<&str>)>) -> TaskRecord {
         task: "t".into(),
         tenant: None,
         cost_center: None,
+        task_type: None,
     });
     for (spec, result) in steps {
         let mut step = StepRecord::new(spec);

@@ -40,6 +40,10 @@ async fn redis_cache() -> Arc<dyn planex_store::PlanCache> {
     redis_backend().await
 }
 
+async fn redis_drift() -> Arc<dyn planex_store::DriftStore> {
+    redis_backend().await
+}
+
 async fn redis_backend() -> Arc<RedisStore> {
     let server = server();
     let options = RedisStoreOptions {
@@ -57,6 +61,7 @@ mod ledger {
     use super::*;
     planex_testkit::ledger_conformance_tests!(redis_ledger);
     planex_testkit::plan_cache_conformance_tests!(redis_cache);
+    planex_testkit::drift_conformance_tests!(redis_drift);
 }
 
 /// Redis-only behaviour: restarts, batching, expiry.

@@ -55,6 +55,7 @@ pub async fn planning_task(store: &dyn Store, id: &str) -> TaskId {
             task: "t".into(),
             tenant: None,
             cost_center: None,
+            task_type: None,
         })
         .await
         .expect("the store creates a fresh task");

@@ -269,6 +269,7 @@ pub fn json_result(record: &TaskRecord, simulated: bool, elapsed: Duration) -> s
     serde_json::json!({
         "task_id": record.task_id,
         "task": record.task,
+        "task_type": record.task_type,
         "status": record.status,
         "simulated": simulated,
         "answer": record.answer(),

@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// Most steps the planner may use.
     #[arg(long)]
     max_subtasks: Option<usize>,
+    /// Task type for drift statistics and guards (letters, digits, `-`, `_`, `.`; default
+    /// `default`).
+    #[arg(long)]
+    task_type: Option<String>,
     /// Skip the final synthesis step (the answer is then the last steps' results).
     #[arg(long)]
     no_synthesis: bool,
@@ -69,6 +73,7 @@ async fn execute(app: &App, args: &RunArgs, started: Instant) -> Result<ExitCode
         task: args.task.clone(),
         max_subtasks: args.max_subtasks,
         synthesis: args.no_synthesis.then_some(false),
+        task_type: args.task_type.clone(),
         ..TaskRequest::default()
     };
     let planning = (!args.json).then(|| {

@@ -10,6 +10,7 @@
 //! Module layout (no module imports a sibling that imports it back): `raw` holds the file format,
 //! `error` the error type, and `tiers`, `service` and `routing` each validate their sections.
 
+mod drift;
 mod error;
 mod raw;
 mod routing;
@@ -105,6 +106,8 @@ pub struct Config {
     pub tools: Vec<ToolSpec>,
     /// The HTTP service's settings: server, API keys, budget, plan cache.
     pub service: ServiceSettings,
+    /// `[drift]`: the drift guard's sizes and configured baselines per task type.
+    pub drift: planex_engine::DriftSettings,
 }
 
 impl Config {
@@ -203,6 +206,7 @@ impl Config {
             store: StoreSettings::from_raw(&raw.store)?,
             tiers,
             simulated,
+            drift: drift::settings(&raw.drift)?,
             tools: raw.tools,
             service,
         })

@@ -59,6 +59,9 @@ pub(crate) struct RawConfig {
     /// `[scaling]`: autoscaling thresholds.
     #[serde(default)]
     pub(crate) scaling: RawScaling,
+    /// `[drift]`: drift guard sizes and configured baselines (validated in `drift.rs`).
+    #[serde(default)]
+    pub(crate) drift: super::drift::RawDrift,
 }
 
 /// `[engine]`.

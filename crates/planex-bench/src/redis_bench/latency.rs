@@ -77,6 +77,7 @@ async fn measure(store: Arc<dyn Store>, args: &LatencyArgs) -> Result<Samples> {
                 task: "latency".into(),
                 tenant: None,
                 cost_center: None,
+                task_type: None,
             })
             .await?;
         let steps = vec![spec(1, &[], "lat-a"), spec(2, &[1], "lat-b")];

@@ -64,6 +64,7 @@ pub(crate) async fn submit(store: &dyn Store, task: &str) -> Result<TaskId> {
             task: task.to_owned(),
             tenant: None,
             cost_center: None,
+            task_type: None,
         })
         .await?;
     store

@@ -54,6 +54,8 @@ pub struct Options {
     pub budget: BudgetSettings,
     /// Run a synthesis step on the planner tier.
     pub synthesis: bool,
+    /// The drift guard's settings (over a memory drift store), when drift is guarded.
+    pub drift: Option<planex_engine::DriftSettings>,
 }
 
 impl Default for Options {
@@ -67,6 +69,7 @@ impl Default for Options {
             escalate: false,
             budget: BudgetSettings::default(),
             synthesis: false,
+            drift: None,
         }
     }
 }
@@ -127,13 +130,16 @@ impl Harness {
             Arc::new(MemoryPlanCache::new(100)),
             CacheSettings::default(),
         );
-        let engine = Arc::new(
-            Engine::builder(store, catalog, models, settings)
-                .budget(guard)
-                .plan_cache(cache)
-                .build()
-                .unwrap(),
-        );
+        let mut builder = Engine::builder(store, catalog, models, settings)
+            .budget(guard)
+            .plan_cache(cache);
+        if let Some(drift) = options.drift {
+            builder = builder.drift(Arc::new(planex_engine::DriftGuard::new(
+                Arc::new(planex_store::MemoryDriftStore::new()),
+                drift,
+            )));
+        }
+        let engine = Arc::new(builder.build().unwrap());
         let shutdown = CancellationToken::new();
         let workers = engine.spawn_workers(8, "test", shutdown.clone());
         let server = ServerSettings {

@@ -51,6 +51,7 @@ pub(super) fn task_record(
         status: word("task status", &status)?,
         tenant: field("tenant"),
         cost_center: field("cost_center"),
+        task_type: field("task_type"),
         plan: field("plan").map(|p| json("task plan", &p)).transpose()?,
         steps: BTreeMap::new(),
         calls: calls

@@ -57,6 +57,17 @@ impl Keys {
     pub fn plan(&self, key: &str) -> String {
         format!("{}:plan:{{{key}}}", self.prefix)
     }
+
+    /// `px:drift:{TYPE}`: a task type's learned baseline (hash); its recent samples, learning
+    /// samples and recorded task ids are keys under it (see `drift.rs`).
+    pub fn drift(&self, task_type: &str) -> String {
+        format!("{}:drift:{{{task_type}}}", self.prefix)
+    }
+
+    /// `px:drift:types`: the set of task types with a recorded task.
+    pub fn drift_types(&self) -> String {
+        format!("{}:drift:types", self.prefix)
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@
 mod claim;
 mod codec;
 mod complete;
+mod drift;
 mod errors;
 mod events;
 mod keys;

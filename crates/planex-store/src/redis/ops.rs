@@ -67,6 +67,9 @@ pub(super) async fn create_task(core: &Core, task: NewTask) -> Result<(), StoreE
     if let Some(center) = &task.cost_center {
         invocation.arg("cost_center").arg(center);
     }
+    if let Some(task_type) = &task.task_type {
+        invocation.arg("task_type").arg(task_type);
+    }
     let created: i64 = core
         .invoke(Retry::OnlyIfUnsent, &invocation)
         .await

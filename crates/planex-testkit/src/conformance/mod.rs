@@ -5,13 +5,14 @@
 //! `factory` is an async fn returning a fresh, empty `Arc<dyn Store>` configured with
 //! `max_deliveries =` [`MAX_DELIVERIES`]; likewise [`crate::ledger_conformance_tests!`] and
 //! [`crate::plan_cache_conformance_tests!`] with factories of `Arc<dyn SpendLedger>` and
-//! `Arc<dyn PlanCache>`. Each case becomes its own `#[tokio::test]` (the calling crate needs
+//! `Arc<dyn PlanCache>`, and [`crate::drift_conformance_tests!`] with `Arc<dyn DriftStore>`. Each case becomes its own `#[tokio::test]` (the calling crate needs
 //! `tokio` with its macros). Waits are on events with timeouts (claim's own wait), never sleeps.
 //!
 //! The store cases are in [`scheduling`] (claims, completions, leases, dead letters) and
 //! [`records`] (events, queue depths, errors, task records and costs).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
+pub mod drift;
 pub mod ledger;
 pub mod meter;
 pub mod plan_cache;

@@ -202,6 +202,7 @@ pub async fn errors_for_unknown_and_invalid(store: Arc<dyn Store>) {
         task: "t".into(),
         tenant: None,
         cost_center: None,
+        task_type: None,
     };
     store.create_task(new.clone()).await.unwrap();
     assert!(matches!(
@@ -232,6 +233,7 @@ pub async fn unplanned_tasks_finish_with_reason(store: Arc<dyn Store>) {
             task: "t".into(),
             tenant: Some("acme".into()),
             cost_center: None,
+            task_type: None,
         })
         .await
         .unwrap();
