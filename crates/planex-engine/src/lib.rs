@@ -51,5 +51,6 @@ pub use routing::{
     split_tier_hints,
 };
 pub use settings::EngineSettings;
+pub use submit::Accepted;
 pub use synthesis::SYNTHESIS_TOOL;
 pub use worker::{WorkerExit, WorkerPool, WorkerSettings, run_worker};

@@ -151,7 +151,8 @@ pub async fn chat_completions(
         cache: None,
     };
     let request = task_request(&submit, &caller, &request_id)?;
-    let task_id = state.engine().submit(request).await?;
+    // Accepted first, so planning runs on (and nothing is orphaned) if the client goes away.
+    let task_id = state.engine().accept(request).await?.admitted().await?;
     let id = format!("chatcmpl-{task_id}");
     if body.stream {
         let include_usage = body

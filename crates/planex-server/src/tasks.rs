@@ -1,9 +1,11 @@
 //! `POST /v1/tasks`, `GET /v1/tasks/{id}` and `GET /v1/tasks/{id}/events` (Server-Sent Events).
 //!
-//! Key decision: submission returns as soon as the task runs (`202` with its location) unless
-//! `?wait=true`, which waits on the task's events (never by polling) up to a capped timeout and
-//! answers `202` with the current state if the task is still running; waits and event streams end
-//! early on shutdown so a graceful stop is not held open by clients.
+//! Key decision: submission answers `202` with the task's id and location as soon as the task is
+//! recorded, *before* planning (which runs in the background, so a client that disconnects never
+//! cancels or orphans an accepted task), unless `?wait=true`, which waits for planning (a budget
+//! refusal of the plan is its `429`) and then on the task's events (never by polling) up to a
+//! capped timeout, answering `202` with the current state if the task is still running; waits and
+//! event streams end early on shutdown so a graceful stop is not held open by clients.
 
 use crate::AppState;
 use crate::auth::{Caller, check_cost_center};
@@ -80,12 +82,13 @@ pub(crate) async fn owned_task(
     Ok(record)
 }
 
-/// Submit a task: plan it and run it (optionally waiting for the result).
+/// Submit a task: accept it (`202` with its id before planning), plan it and run it in the
+/// background (optionally waiting for the result).
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
     request_body = SubmitTask, params(SubmitQuery),
     responses(
         (status = 200, description = "Finished (`?wait=true`)", body = TaskView),
-        (status = 202, description = "Accepted and running (or still running after the wait)", body = Accepted),
+        (status = 202, description = "Accepted: planning (or running, or still running after the wait); without `?wait=true` a plan over budget ends the task `rejected`", body = Accepted),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
@@ -100,9 +103,11 @@ pub async fn submit(
     ApiJson(body): ApiJson<SubmitTask>,
 ) -> Result<Response, ApiError> {
     let request = task_request(&body, &caller, &request_id)?;
-    let task_id = state.engine().submit(request).await?;
-    let location = format!("/v1/tasks/{task_id}");
+    let accepted = state.engine().accept(request).await?;
+    let task_id = accepted.task_id.clone();
     if query.wait {
+        // Planning runs on without this request: a client that gives up here orphans nothing.
+        accepted.admitted().await?;
         let limit = state.server_settings().wait_timeout;
         let timeout = query
             .timeout_secs
@@ -111,10 +116,19 @@ pub async fn submit(
             return Ok((StatusCode::OK, axum::Json(TaskView::from(&record))).into_response());
         }
     }
+    accepted_response(&state, &task_id).await
+}
+
+/// The `202 Accepted` answer for a task: its id, current status and where to read it.
+pub(crate) async fn accepted_response(
+    state: &AppState,
+    task_id: &TaskId,
+) -> Result<Response, ApiError> {
+    let location = format!("/v1/tasks/{task_id}");
     let status = state
         .engine()
         .store()
-        .get_task(&task_id)
+        .get_task(task_id)
         .await?
         .map(|r| r.status.to_string())
         .unwrap_or_default();

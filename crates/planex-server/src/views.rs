@@ -241,7 +241,8 @@ impl From<&TaskRecord> for TaskView {
 pub struct Accepted {
     /// The task id.
     pub task_id: String,
-    /// Its status now (`running`, or `failed` when planning failed).
+    /// Its status now: `planning` when just accepted (`running`, `failed`, … after a wait or for a
+    /// repeated `Idempotency-Key`).
     pub status: String,
     /// Where to read it.
     pub location: String,

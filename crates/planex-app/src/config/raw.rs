@@ -77,6 +77,8 @@ pub(crate) struct RawEngine {
     pub(crate) worker_concurrency: usize,
     /// On shutdown, seconds in-process workers let running steps finish before releasing them.
     pub(crate) drain_secs: f64,
+    /// Longest a task may spend planning before it fails, in seconds.
+    pub(crate) planning_deadline_secs: u64,
 }
 
 impl Default for RawEngine {
@@ -89,6 +91,7 @@ impl Default for RawEngine {
             planner_max_tokens: d.planner.max_tokens,
             worker_concurrency: 32,
             drain_secs: 30.0,
+            planning_deadline_secs: d.planner.deadline.as_secs(),
         }
     }
 }
