@@ -11,9 +11,10 @@ use crate::AppState;
 use crate::auth::{Caller, check_cost_center};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestId};
+use crate::idempotency::{self, Claim};
 use crate::views::{Accepted, SubmitQuery, SubmitTask, TaskView};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -85,13 +86,15 @@ pub(crate) async fn owned_task(
 /// Submit a task: accept it (`202` with its id before planning), plan it and run it in the
 /// background (optionally waiting for the result).
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
-    request_body = SubmitTask, params(SubmitQuery),
+    request_body = SubmitTask, params(SubmitQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key (per tenant, remembered 24 h) return the first task instead of creating another")),
     responses(
         (status = 200, description = "Finished (`?wait=true`)", body = TaskView),
-        (status = 202, description = "Accepted: planning (or running, or still running after the wait); without `?wait=true` a plan over budget ends the task `rejected`", body = Accepted),
+        (status = 202, description = "Accepted: planning (or running, or still running after the wait); without `?wait=true` a plan over budget ends the task `rejected`. A retry with the same `Idempotency-Key` answers the same task again", body = Accepted),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 429, description = "A budget refused the task (see `Retry-After`)", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -99,15 +102,39 @@ pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     request_id: RequestId,
+    headers: HeaderMap,
     ApiQuery(query): ApiQuery<SubmitQuery>,
     ApiJson(body): ApiJson<SubmitTask>,
 ) -> Result<Response, ApiError> {
-    let request = task_request(&body, &caller, &request_id)?;
-    let accepted = state.engine().accept(request).await?;
-    let task_id = accepted.task_id.clone();
+    let claim = idempotency::claim(
+        &state,
+        &caller,
+        &headers,
+        "tasks",
+        &(&body, &caller.cost_center),
+    )
+    .await?;
+    let task_id = match &claim {
+        // A retry: the task exists (or is being accepted by the first request); nothing new.
+        Claim::Existing(task_id) => task_id.clone(),
+        _ => {
+            let accepted = match accept(&state, &body, &caller, &request_id, &claim).await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    claim.refused(&state).await;
+                    return Err(error);
+                }
+            };
+            let task_id = accepted.task_id.clone();
+            if query.wait {
+                // Planning runs on without this request: a client that gives up here orphans
+                // nothing.
+                accepted.admitted().await?;
+            }
+            task_id
+        }
+    };
     if query.wait {
-        // Planning runs on without this request: a client that gives up here orphans nothing.
-        accepted.admitted().await?;
         let limit = state.server_settings().wait_timeout;
         let timeout = query
             .timeout_secs
@@ -117,6 +144,19 @@ pub async fn submit(
         }
     }
     accepted_response(&state, &task_id).await
+}
+
+/// Accepts a submission (under the task id its idempotency claim chose, if any).
+async fn accept(
+    state: &AppState,
+    body: &SubmitTask,
+    caller: &Caller,
+    request_id: &RequestId,
+    claim: &Claim,
+) -> Result<planex_engine::Accepted, ApiError> {
+    let mut request = task_request(body, caller, request_id)?;
+    request.task_id = claim.task_id();
+    Ok(state.engine().accept(request).await?)
 }
 
 /// The `202 Accepted` answer for a task: its id, current status and where to read it.

@@ -10,12 +10,14 @@
 //! backend runs the same conformance suite unchanged (`planex_testkit::conformance_tests!`, from
 //! the dev-only planex-testkit crate), so a second backend is held to the same semantics.
 
+mod idempotency;
 mod ledger;
 mod memory;
 mod plan_cache;
 mod redis;
 mod types;
 
+pub use idempotency::Submission;
 pub use ledger::{
     Account, AccountLimit, Balance, Booking, Denial, LedgerError, MemoryLedger, Reservation,
     SpendLedger, ledger_usd,
@@ -158,6 +160,21 @@ pub trait Store: Send + Sync + 'static {
             cost: task.cost(),
         }))
     }
+
+    /// Remembers for `ttl` that the idempotency key `key_digest` of `tenant` names `submission`,
+    /// unless the key names one already: then returns that one and changes nothing (atomic, so
+    /// concurrent retries agree). `key_digest` is the hex sha256 of the client's key.
+    async fn remember_submission(
+        &self,
+        tenant: &str,
+        key_digest: &str,
+        submission: &Submission,
+        ttl: Duration,
+    ) -> Result<Option<Submission>, StoreError>;
+
+    /// Forgets an idempotency key (its submission was refused before a task was recorded, so a
+    /// retry may try again).
+    async fn forget_submission(&self, tenant: &str, key_digest: &str) -> Result<(), StoreError>;
 
     /// Subscribes to a task's events (history, then live, ending after `TaskCompleted`).
     async fn events(&self, task_id: &TaskId) -> Result<EventStream, StoreError>;

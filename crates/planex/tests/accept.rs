@@ -18,6 +18,7 @@ const DONE: Duration = Duration::from_secs(120);
 struct Serve {
     dir: PathBuf,
     api: String,
+    sim_url: String,
     http: reqwest::Client,
     _sim: Proc,
     _serve: Proc,
@@ -47,6 +48,7 @@ impl Serve {
             format!(
                 r#"[engine]
 max_subtasks = 3
+synthesis = false
 
 [tiers.planner]
 model = "sim-planner"
@@ -86,6 +88,7 @@ kind = {{ type = "llm", prompt = "Summarize:\n\n{{text}}", max_tokens = 64 }}
         Serve {
             dir,
             api,
+            sim_url,
             http: reqwest::Client::new(),
             _sim: sim,
             _serve: serve,
@@ -152,6 +155,23 @@ kind = {{ type = "llm", prompt = "Summarize:\n\n{{text}}", max_tokens = 64 }}
     }
 }
 
+impl Serve {
+    /// How many planner requests the planner simulator has served.
+    async fn planner_requests(&self) -> u64 {
+        let base = self.sim_url.trim_end_matches("/v1");
+        let stats: serde_json::Value = self
+            .http
+            .get(format!("{base}/sim/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["planner_requests"].as_u64().unwrap()
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -183,4 +203,46 @@ async fn post_answers_202_with_the_id_while_the_task_is_still_planning() {
     assert!(events.contains("event: planned"), "{events}");
     let view = serve.get(&format!("/v1/tasks/{id}")).await;
     assert_eq!(view["status"], "complete", "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_gives_up_during_planning_orphans_nothing_and_its_retry_finds_the_task() {
+    let serve = tokio::task::block_in_place(|| Serve::start(1000));
+    let body = serde_json::json!({"task": "Summarize GPU prices", "max_subtasks": 2});
+    // `curl -m 0.1`: the client gives up while the planner (1 s TTFT) is still thinking.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .post(format!("{}/v1/tasks?wait=true", serve.api))
+        .header("Idempotency-Key", "retry-me")
+        .json(&body)
+        .send()
+        .await
+        .expect_err("the client gives up after 100 ms");
+    assert!(gave_up.is_timeout(), "{gave_up}");
+    // Its retry (same key) names the task the first attempt created, which planned on.
+    let (status, location, again) = serve.post("", Some("retry-me"), body.clone()).await;
+    assert_eq!(status, 202, "{again}");
+    let id = again["task_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("/v1/tasks/{id}").as_str())
+    );
+    let (status, _, done) = serve.post("?wait=true", Some("retry-me"), body).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["task_id"], id.as_str());
+    assert_eq!(done["status"], "complete", "{done}");
+    let view = serve.get(&format!("/v1/tasks/{id}")).await;
+    assert_eq!(view["status"], "complete");
+    assert_eq!(
+        serve.planner_requests().await,
+        1,
+        "one task was planned, once: the retries created and billed nothing"
+    );
+    // Nothing stays reserved: the planner call and the steps were settled.
+    let spend = serve.get("/v1/spend").await;
+    assert_eq!(spend["total"]["reserved_usd"], "0", "{spend}");
+    assert_ne!(spend["total"]["spent_usd"], "0", "{spend}");
 }

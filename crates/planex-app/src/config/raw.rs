@@ -198,6 +198,8 @@ pub(crate) struct RawServer {
     pub(crate) wait_timeout_secs: u64,
     /// The model name of the OpenAI-compatible agent endpoint (`model: "planex"`).
     pub(crate) agent_name: String,
+    /// How long an `Idempotency-Key` keeps naming its task, in seconds.
+    pub(crate) idempotency_ttl_secs: u64,
 }
 
 impl Default for RawServer {
@@ -208,6 +210,7 @@ impl Default for RawServer {
             body_limit_bytes: 1 << 20,
             wait_timeout_secs: 300,
             agent_name: "planex".into(),
+            idempotency_ttl_secs: 24 * 3600,
         }
     }
 }
