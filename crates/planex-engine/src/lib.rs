@@ -11,6 +11,7 @@
 mod admission;
 pub mod budget;
 mod builder;
+mod cancel;
 mod direct;
 mod engine;
 mod error;

@@ -90,6 +90,10 @@ impl Engine {
                     Err(EngineError::Budget(refusal)) => {
                         tracing::info!(%refusal, "the task's plan was refused by a budget")
                     }
+                    Err(EngineError::Store(planex_store::StoreError::WrongStatus {
+                        status: TaskStatus::Cancelled,
+                        ..
+                    })) => tracing::info!("the task was cancelled while it was planned"),
                     Err(error) => {
                         tracing::warn!(error = %planex_core::cause::ErrorChain(error), "planning or starting the task failed")
                     }

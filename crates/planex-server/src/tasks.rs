@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use planex_core::TaskId;
 use planex_engine::{EngineError, TaskRequest};
-use planex_store::TaskRecord;
+use planex_store::{StoreError, TaskRecord};
 use std::time::Duration;
 
 /// Builds the engine request of a submission (shared with the OpenAI endpoint).
@@ -202,6 +202,36 @@ pub async fn get_task(
 ) -> Result<axum::Json<TaskView>, ApiError> {
     let record = owned_task(&state, &caller, &id).await?;
     Ok(axum::Json(TaskView::from(&record)))
+}
+
+/// Cancel a task: no step is started any more (steps not started become `skipped`, reason
+/// `cancelled`), the task ends `cancelled` with its cost so far. Steps already running finish and
+/// their calls are recorded (billed), but their results start no dependents.
+#[utoipa::path(post, path = "/v1/tasks/{id}/cancel", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Cancelled: the task as it is now (status `cancelled`)", body = TaskView),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such task for this tenant", body = ErrorBody),
+        (status = 409, description = "The task had finished already (`details.status` says how); nothing changed", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<TaskView>, ApiError> {
+    let record = owned_task(&state, &caller, &id).await?;
+    match state.engine().cancel(&record.task_id).await {
+        Ok(record) => Ok(axum::Json(TaskView::from(&record))),
+        Err(EngineError::Store(StoreError::WrongStatus { status, .. })) => {
+            Err(ApiError::conflict(format!(
+                "task {id} is {status} already; only a planning or running task can be cancelled"
+            ))
+            .with_details(serde_json::json!({"status": status})))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Stream a task's events: its history, then live events, ending after `task_completed`.

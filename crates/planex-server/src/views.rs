@@ -194,7 +194,7 @@ pub struct TaskView {
     pub task_id: String,
     /// The task text.
     pub task: String,
-    /// `planning`, `running`, `complete`, `partial`, `failed` or `rejected`.
+    /// `planning`, `running`, `complete`, `partial`, `failed`, `rejected` or `cancelled`.
     pub status: String,
     /// The owning tenant.
     pub tenant: Option<String>,

@@ -35,6 +35,12 @@ use futures::stream::BoxStream;
 use planex_core::{CallRecord, Plan, TaskId};
 use std::time::Duration;
 
+/// The reason (`StepRecord::error`, `StepSkipped`) of a step skipped because its task was cancelled.
+pub const CANCELLED: &str = "cancelled";
+
+/// The error of a cancelled task (both backends).
+pub const CANCEL_REASON: &str = "cancelled by request; steps not started were skipped, steps running then finish and are billed";
+
 /// A stream of one task's events: its whole history first, then live events; it ends after
 /// `TaskCompleted`.
 pub type EventStream = BoxStream<'static, TaskEvent>;
@@ -119,6 +125,13 @@ pub trait Store: Send + Sync + 'static {
         reason: String,
         calls: Vec<CallRecord>,
     ) -> Result<(), StoreError>;
+
+    /// Cancels a task still `planning` or `running`: its pending and ready steps become `skipped`
+    /// (reason [`CANCELLED`]), it ends `cancelled` (`TaskCompleted` is emitted) and no step of it
+    /// is handed out again (not even a redelivery or a released step). Steps running now finish:
+    /// their completions still record results and calls, but start no dependents. A finished task
+    /// is `StoreError::WrongStatus`.
+    async fn cancel_task(&self, task_id: &TaskId) -> Result<(), StoreError>;
 
     /// Takes up to `max` ready steps of `tier` for `worker`, leasing each for `lease`. Waits up to
     /// `wait` for work when none is ready (woken by enqueues, not by polling). Steps whose lease

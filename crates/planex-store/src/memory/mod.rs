@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+mod cancel;
 mod options;
 mod state;
 mod submissions;
@@ -143,6 +144,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn cancel_task(&self, task_id: &TaskId) -> Result<(), StoreError> {
+        self.lock().cancel(task_id)
+    }
+
     async fn claim(
         &self,
         tier: &str,
@@ -198,9 +203,12 @@ impl Store for MemoryStore {
         if inner.leases.remove(&lease.token).is_none() {
             return Ok(());
         }
+        let cancelled = inner.is_cancelled(&lease.task_id);
         let entry = inner.task(&lease.task_id)?;
         let step = entry.step_mut(lease.spec.step.step_id)?;
-        if step.state == StepState::Running {
+        if step.state == StepState::Running && cancelled {
+            entry.skip_cancelled(lease.spec.step.step_id);
+        } else if step.state == StepState::Running {
             step.state = StepState::Ready;
             step.deliveries = step.deliveries.saturating_sub(1);
             let queue = inner.tiers.entry(lease.spec.tier.clone()).or_default();

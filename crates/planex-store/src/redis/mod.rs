@@ -168,6 +168,10 @@ impl Store for RedisStore {
         ops::finish_unplanned(&self.core, task_id, status, reason, calls).await
     }
 
+    async fn cancel_task(&self, task_id: &TaskId) -> Result<(), StoreError> {
+        ops::cancel_task(&self.core, task_id).await
+    }
+
     async fn claim(
         &self,
         tier: &str,

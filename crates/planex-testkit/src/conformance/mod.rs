@@ -78,7 +78,9 @@ macro_rules! conformance_tests {
             tiers_are_separate, concurrent_claimers_never_share_a_step, errors_for_unknown_and_invalid,
             unplanned_tasks_finish_with_reason, costs_accumulate_over_stages,
             summary_matches_the_full_record, idempotency_keys_are_first_wins_per_tenant,
-            idempotency_keys_expire, concurrent_idempotency_claims_agree);
+            idempotency_keys_expire, concurrent_idempotency_claims_agree,
+            cancel_skips_waiting_steps_and_keeps_running_ones,
+            a_cancelled_tasks_steps_are_never_redelivered, a_task_cancelled_while_planning_cannot_start);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(
