@@ -144,7 +144,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let reason = format!(
             "planning did not finish within {} s (the planning deadline plus one lease), so the API replica that accepted the task stopped or lost the store before recording the outcome; submit the task again",
-            bound.as_secs()
+            bound.as_secs_f64()
         );
         match self
             .store

@@ -194,7 +194,7 @@ impl Engine {
             Err(_) => Admission::PlanningFailed(PlanningFailed {
                 reason: format!(
                     "planning did not finish within {} s ([engine] planning_deadline_secs); the planner tier is slow or unreachable: check it, then submit the task again",
-                    deadline.as_secs()
+                    deadline.as_secs_f64()
                 ),
                 plan_error: None,
                 calls: Vec::new(),
