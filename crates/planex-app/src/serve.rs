@@ -2,7 +2,7 @@
 //! and a graceful shutdown that ends event streams, finishes open requests, then drains workers.
 
 use crate::{App, AppError};
-use planex_engine::{OrphanRecovery, Recovery};
+use planex_engine::{OrphanRecovery, Recovery, WorkerSettings};
 use planex_server::AppState;
 use planex_server::metrics::PrometheusHandle;
 use std::future::Future;
@@ -11,8 +11,8 @@ use std::time::Duration;
 
 /// How often a replica looks for reservations and planning tasks a stopped replica left behind.
 const RECOVERY_EVERY: Duration = Duration::from_secs(60);
-/// How long a task may stay in `planning`, or a reservation stay without a task, before recovery
-/// treats its replica as gone: far longer than any planner or single-step call.
+/// How long a reservation may stay without a task before recovery treats its holder as gone: far
+/// longer than any single-step call.
 const RECOVERY_GRACE: Duration = Duration::from_secs(15 * 60);
 
 impl App {
@@ -53,7 +53,9 @@ pub async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener,
 /// Settles what replicas that died mid-task left behind ([`OrphanRecovery`]), once a minute, on
 /// every replica (passes are safe to run concurrently).
 async fn recover_orphans(engine: Arc<planex_engine::Engine>) {
-    let mut recovery = OrphanRecovery::new(RECOVERY_GRACE);
+    // A live replica fails a task at the planning deadline; one lease later it must be gone.
+    let planning_bound = engine.settings().planner.deadline + WorkerSettings::DEFAULT_LEASE;
+    let mut recovery = OrphanRecovery::new(RECOVERY_GRACE).with_planning_bound(planning_bound);
     let mut every = tokio::time::interval(RECOVERY_EVERY);
     loop {
         every.tick().await;

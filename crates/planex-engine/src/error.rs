@@ -32,6 +32,18 @@ pub enum EngineError {
     /// A budget refused the task (HTTP 429).
     #[error(transparent)]
     Budget(#[from] Box<BudgetExceeded>),
+    /// The background planning of an accepted task stopped abnormally (a panic, or the runtime
+    /// shutting down); the task stays `planning` until orphan recovery fails it.
+    #[error(
+        "the planning of task {task_id} stopped abnormally; read the task later by id, or submit it again"
+    )]
+    Admission {
+        /// The task.
+        task_id: TaskId,
+        /// Why its background task ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 /// A ledger failure as an engine error (HTTP 503: the spend ledger is a backend like the store).

@@ -11,6 +11,7 @@
 mod admission;
 pub mod budget;
 mod builder;
+mod cancel;
 mod direct;
 mod drift;
 mod engine;
@@ -56,5 +57,6 @@ pub use routing::{
     split_tier_hints,
 };
 pub use settings::EngineSettings;
+pub use submit::Accepted;
 pub use synthesis::SYNTHESIS_TOOL;
 pub use worker::{WorkerExit, WorkerPool, WorkerSettings, run_worker};

@@ -21,6 +21,15 @@ pub struct PlannerSettings {
     /// Tiers the planner may name in a step's optional `tier` field (`routing.hint_tiers`); empty:
     /// the field is not offered (and a plan that has it anyway is invalid).
     pub tier_hints: Vec<String>,
+    /// Longest a task may spend planning (planner calls, re-plans and the fit to its budget) before
+    /// it fails (`[engine] planning_deadline_secs`); orphan recovery's bound on `planning` builds
+    /// on it.
+    pub deadline: Duration,
+}
+
+impl PlannerSettings {
+    /// The default planning deadline.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
 }
 
 impl Default for PlannerSettings {
@@ -29,6 +38,7 @@ impl Default for PlannerSettings {
             max_tokens: 2048,
             temperature: 0.0,
             tier_hints: Vec::new(),
+            deadline: Self::DEFAULT_DEADLINE,
         }
     }
 }

@@ -7,8 +7,9 @@
 //! run an [`OrphanRecovery`] pass (`planex serve` runs one every minute):
 //! - a reservation of a finished task is settled with the task's recorded cost (the same
 //!   settlement the submitting replica would have made; settling twice is harmless);
-//! - a task still `planning` after the grace (far longer than any planner call) is failed with a
-//!   reason saying so, and its reservations are released;
+//! - a task still `planning` after the planning bound (the planning deadline plus one lease: its
+//!   replica fails it itself at the deadline while it lives) is failed with a reason saying what is
+//!   known, and its reservations are released;
 //! - a reservation with no task behind it (a `/v1/plan` or `/v1/execute` call, or a task whose
 //!   keys expired) is released once passes of this process have seen it for the grace, longer
 //!   than any single call takes;
@@ -41,6 +42,7 @@ const PLAN_SUFFIX: &str = "/plan";
 #[derive(Debug)]
 pub struct OrphanRecovery {
     grace: Duration,
+    planning_bound: Duration,
     taskless_since: HashMap<String, Instant>,
 }
 
@@ -49,8 +51,17 @@ impl OrphanRecovery {
     pub fn new(grace: Duration) -> Self {
         OrphanRecovery {
             grace,
+            planning_bound: grace,
             taskless_since: HashMap::new(),
         }
+    }
+
+    /// Fails tasks still `planning` after `bound` instead of after the grace: the planning
+    /// deadline (`PlannerSettings::deadline`) plus one lease, past which the replica that accepted
+    /// the task must have stopped or lost the store.
+    pub fn with_planning_bound(mut self, bound: Duration) -> Self {
+        self.planning_bound = bound;
+        self
     }
 
     /// One pass over the held reservations. Does nothing without a budget guard.
@@ -71,10 +82,12 @@ impl OrphanRecovery {
             let record = match engine.store.get_task(&task_id).await? {
                 Some(record) if record.status == TaskStatus::Planning => {
                     let age_ms = now_ms().saturating_sub(record.created_at_ms);
-                    if u128::from(age_ms) < self.grace.as_millis() {
+                    if u128::from(age_ms) < self.planning_bound.as_millis() {
                         continue;
                     }
-                    engine.abandon_plan(&record, &mut report).await?;
+                    engine
+                        .abandon_plan(&record, self.planning_bound, &mut report)
+                        .await?;
                     None
                 }
                 Some(record) => Some(record),
@@ -106,9 +119,11 @@ impl OrphanRecovery {
                 }
                 // Running: its replica (or the next pass) settles it when it finishes.
                 Some(_) => {}
+                // No task, or one abandoned while planning: what its calls drew stays charged
+                // (a reconcile of nothing charges at least what the draws used), the rest is freed.
                 None => {
                     if ledger
-                        .release(id)
+                        .reconcile(id, Decimal::ZERO)
                         .await
                         .map_err(crate::error::ledger_down)?
                     {
@@ -122,13 +137,17 @@ impl OrphanRecovery {
 }
 
 impl Engine {
-    /// Fails a task its replica stopped planning (unless it moved on meanwhile).
+    /// Fails a task still planning after `bound` (unless it moved on meanwhile).
     async fn abandon_plan(
         &self,
         record: &TaskRecord,
+        bound: Duration,
         report: &mut Recovery,
     ) -> Result<(), EngineError> {
-        let reason = "the API replica planning this task stopped before the plan was accepted; submit the task again".to_owned();
+        let reason = format!(
+            "planning did not finish within {} s (the planning deadline plus one lease), so the API replica that accepted the task stopped or lost the store before recording the outcome; submit the task again",
+            bound.as_secs_f64()
+        );
         match self
             .store
             .finish_unplanned(&record.task_id, TaskStatus::Failed, reason, Vec::new())

@@ -2,22 +2,56 @@
 //! budget), then **start** (book the steps, hand them to the store) and **settle** (reconcile the
 //! spend with real costs however the task ends).
 //!
-//! Key decisions: `submit` returns once the task is running (or has failed or been refused); the
-//! outcome is read from the store by id, so the API can answer `202 Accepted` and any replica can
-//! serve the task. Budgets are enforced by reservations booked *before* each spend (the planner
-//! call, then the executor steps) and settled with real costs afterwards; every settlement goes
-//! through `BudgetGuard::settle_reservation` / `release_reservation` / `settle`, which log ledger
-//! failures instead of dropping them.
+//! Key decisions: a task is **received** (checked, its planner call reserved, recorded in
+//! `planning`) before it is planned, so [`Engine::accept`] can hand the caller the task id at once
+//! and plan in a background task that no client connection can cancel; [`Engine::submit`] runs the
+//! same stages inline. Planning has a deadline (`PlannerSettings::deadline`), so no task stays in
+//! `planning` past it while its replica lives. The outcome is read from the store by id, so any
+//! replica can serve the task. Budgets are enforced by reservations booked *before* each spend (the
+//! planner call, then the executor steps) and settled with real costs afterwards; every settlement
+//! goes through `BudgetGuard::settle_reservation` / `release_reservation` / `settle`, which log
+//! ledger failures instead of dropping them.
 
 use crate::admission::{Admission, Admitted, Charge, Prepared, cost_of};
-use crate::{Engine, EngineError, TaskRequest};
-use planex_core::TaskId;
+use crate::{Engine, EngineError, PlanningFailed, TaskRequest};
+use planex_core::{Plan, TaskId};
+use planex_llm::ChatModel;
 use planex_store::{Booking, NewTask, TaskRecord, TaskStatus};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
 /// How long the settlement of a task's spend waits for the task to finish.
 const SETTLE_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// A task received (recorded in `planning`) and not yet planned.
+pub(crate) struct Received {
+    planner: Arc<dyn ChatModel>,
+    cache_key: Option<String>,
+    cached: Option<Plan>,
+}
+
+/// A task accepted by [`Engine::accept`]: its id, known before planning, and the background
+/// planning and start.
+pub struct Accepted {
+    /// The task's id (its record exists, in `planning`).
+    pub task_id: TaskId,
+    admission: tokio::task::JoinHandle<Result<TaskId, EngineError>>,
+}
+
+impl Accepted {
+    /// Waits for planning and start: `Ok` once the task runs (or failed planning), the budget
+    /// refusal of its plan as `EngineError::Budget` (the task is then `rejected`). Dropping the
+    /// `Accepted` instead leaves the planning running.
+    pub async fn admitted(self) -> Result<TaskId, EngineError> {
+        self.admission
+            .await
+            .map_err(|source| EngineError::Admission {
+                task_id: self.task_id.clone(),
+                source,
+            })?
+    }
+}
 
 impl Engine {
     /// Records the task, plans it and hands its steps to the store. Returns once the task is
@@ -25,50 +59,100 @@ impl Engine {
     /// was already recorded, it is left `rejected` with its planner calls.
     pub async fn submit(&self, request: TaskRequest) -> Result<TaskId, EngineError> {
         let prepared = self.prepare(&request).await?;
-        let span = tracing::info_span!(
-            "invoke_agent",
-            otel.name = "invoke_agent planex",
-            gen_ai.operation.name = "invoke_agent",
-            gen_ai.agent.name = "planex",
-            planex.task_id = %prepared.task_id,
-            planex.tenant = request.tenant.as_deref().unwrap_or(""),
-        );
-        self.admit_and_start(&request, prepared)
-            .instrument(span)
-            .await
+        let span = task_span(&request, &prepared);
+        async {
+            let received = self.receive(&request, &prepared).await?;
+            self.plan_and_start(&request, prepared, received).await
+        }
+        .instrument(span)
+        .await
     }
 
-    /// Runs the stages in order: reserve, record, plan or cache, fit budget, then start (or
-    /// record why the task did not start, settling what planning spent).
-    async fn admit_and_start(
-        &self,
-        request: &TaskRequest,
-        p: Prepared,
-    ) -> Result<TaskId, EngineError> {
+    /// Checks the request, reserves its planner call and records the task in `planning`, then
+    /// plans and starts it in a background task and returns its id at once. Refusals that need no
+    /// plan (an invalid request, unknown tools, a budget that cannot pay the planner call) are
+    /// `Err` and nothing is recorded; a refusal of the plan leaves the task `rejected` (and is the
+    /// outcome of [`Accepted::admitted`]).
+    pub async fn accept(self: &Arc<Self>, request: TaskRequest) -> Result<Accepted, EngineError> {
+        let prepared = self.prepare(&request).await?;
+        let span = task_span(&request, &prepared);
+        let received = self
+            .receive(&request, &prepared)
+            .instrument(span.clone())
+            .await?;
+        let task_id = prepared.task_id.clone();
+        let engine = self.clone();
+        let admission = tokio::spawn(
+            async move {
+                let outcome = engine.plan_and_start(&request, prepared, received).await;
+                match &outcome {
+                    Ok(_) => {}
+                    Err(EngineError::Budget(refusal)) => {
+                        tracing::info!(%refusal, "the task's plan was refused by a budget")
+                    }
+                    Err(EngineError::Store(planex_store::StoreError::WrongStatus {
+                        status: TaskStatus::Cancelled,
+                        ..
+                    })) => tracing::info!("the task was cancelled while it was planned"),
+                    Err(error) => {
+                        tracing::warn!(error = %planex_core::cause::ErrorChain(error), "planning or starting the task failed")
+                    }
+                }
+                outcome
+            }
+            .instrument(span),
+        );
+        Ok(Accepted { task_id, admission })
+    }
+
+    /// Stages before planning: reserve the planner call (unless the plan is cached) and record the
+    /// task in `planning`.
+    async fn receive(&self, request: &TaskRequest, p: &Prepared) -> Result<Received, EngineError> {
         let planner = self.planner()?;
         let charge = self.charge(request);
-        let (cache_key, cached) = self.cached_plan(request, &p, planner.model_name()).await;
+        let (cache_key, cached) = self.cached_plan(request, p, planner.model_name()).await;
         if let Some(charge) = &charge {
-            self.reserve_planning(&p, planner.as_ref(), charge, cached.is_some())
+            self.reserve_planning(p, planner.as_ref(), charge, cached.is_some())
                 .await?;
         }
-        if let Err(error) = self.store.create_task(new_task(request, &p)).await {
+        if let Err(error) = self.store.create_task(new_task(request, p)).await {
             if let Some(charge) = &charge {
                 charge.guard.release_reservation(&p.task_id.0).await;
             }
             return Err(error.into());
         }
+        Ok(Received {
+            planner,
+            cache_key,
+            cached,
+        })
+    }
+
+    /// Runs the stages after `receive` in order: plan or cache and fit budget (within the planning
+    /// deadline), then settle the planner calls and start (or record why the task did not start).
+    async fn plan_and_start(
+        &self,
+        request: &TaskRequest,
+        p: Prepared,
+        received: Received,
+    ) -> Result<TaskId, EngineError> {
+        let Received {
+            planner,
+            cache_key,
+            cached,
+        } = received;
+        let charge = self.charge(request);
         let planner = match &charge {
             Some(charge) => charge.metered(&planner, &p),
             None => planner,
         };
-        let admission = self.plan_or_cache(&p, planner.as_ref(), cached).await;
         let admission = self
-            .fit_budget(&p, planner.as_ref(), admission, charge.as_ref())
+            .plan_within_deadline(&p, planner.as_ref(), cached, charge.as_ref())
             .await;
         let admitted = match admission {
             Admission::Admitted(admitted) => admitted,
             refused_or_failed => {
+                // What planning spent is paid, whatever was decided.
                 if let Some(charge) = &charge {
                     let cost = cost_of(refused_or_failed.calls());
                     charge.guard.settle_reservation(&p.task_id.0, cost).await;
@@ -90,6 +174,34 @@ impl Engine {
         let task_id = self.start(p.task_id, admitted, charge.as_ref()).await?;
         self.watch_for_drift(&task_id);
         Ok(task_id)
+    }
+
+    /// Stages **plan or cache** and **fit budget**, bounded by the planning deadline: past it the
+    /// task fails planning (a call still in flight is abandoned; its worst case, drawn from the
+    /// task's reservation, stays charged).
+    async fn plan_within_deadline(
+        &self,
+        p: &Prepared,
+        planner: &dyn ChatModel,
+        cached: Option<Plan>,
+        charge: Option<&Charge<'_>>,
+    ) -> Admission {
+        let deadline = self.settings.planner.deadline;
+        let planning = async {
+            let admission = self.plan_or_cache(p, planner, cached).await;
+            self.fit_budget(p, planner, admission, charge).await
+        };
+        match tokio::time::timeout(deadline, planning).await {
+            Ok(admission) => admission,
+            Err(_) => Admission::PlanningFailed(PlanningFailed {
+                reason: format!(
+                    "planning did not finish within {} s ([engine] planning_deadline_secs); the planner tier is slow or unreachable: check it, then submit the task again",
+                    deadline.as_secs_f64()
+                ),
+                plan_error: None,
+                calls: Vec::new(),
+            }),
+        }
     }
 
     /// Ends a task that was not started: `failed` after a planning failure, `rejected` after a
@@ -234,6 +346,18 @@ impl Engine {
         }
         Ok(record)
     }
+}
+
+/// The tracing span of one task's admission.
+fn task_span(request: &TaskRequest, p: &Prepared) -> tracing::Span {
+    tracing::info_span!(
+        "invoke_agent",
+        otel.name = "invoke_agent planex",
+        gen_ai.operation.name = "invoke_agent",
+        gen_ai.agent.name = "planex",
+        planex.task_id = %p.task_id,
+        planex.tenant = request.tenant.as_deref().unwrap_or(""),
+    )
 }
 
 /// The store record of a new task.

@@ -35,13 +35,16 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
+    /// The default lease length.
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
     /// Defaults for a tier: 32 concurrent steps, 30 s leases.
     pub fn new(tier: impl Into<String>, worker_id: impl Into<String>) -> Self {
         WorkerSettings {
             tier: tier.into(),
             worker_id: worker_id.into(),
             concurrency: 32,
-            lease: Duration::from_secs(30),
+            lease: Self::DEFAULT_LEASE,
             idle_wait: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
         }

@@ -197,6 +197,33 @@ async fn a_task_left_planning_is_failed_after_the_grace_and_its_reservation_rele
 }
 
 #[tokio::test]
+async fn the_planning_bound_not_the_grace_decides_and_the_reason_says_what_is_known() {
+    let w = world();
+    let task = create(&w.store, "slow-plan").await;
+    reserve(&w.ledger, "slow-plan/plan", "0.5").await;
+    let report = OrphanRecovery::new(Duration::from_secs(3600))
+        .with_planning_bound(Duration::ZERO)
+        .pass(&w.engine)
+        .await
+        .unwrap();
+    assert_eq!((report.abandoned_plans, report.released), (1, 1));
+    let error = w
+        .store
+        .get_task(&task)
+        .await
+        .unwrap()
+        .unwrap()
+        .error
+        .unwrap();
+    assert!(
+        error.contains("planning did not finish within 0 s"),
+        "{error}"
+    );
+    assert!(error.contains("stopped or lost the store"), "{error}");
+    assert!(w.ledger.held().await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_taskless_reservation_is_released_only_after_the_grace() {
     let w = world();
     reserve(&w.ledger, "execute/abc", "0.1").await;

@@ -102,6 +102,20 @@ impl ApiError {
         .with_details(json!({"limit_bytes": limit}))
     }
 
+    /// 409: the request conflicts with the resource's state (e.g. cancelling a finished task).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 422: an `Idempotency-Key` already names a submission with another body.
+    pub fn idempotency_key_reused(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            message,
+        )
+    }
+
     /// 422: the request is well-formed but fails validation (plan rules, tool schemas).
     pub fn validation(message: impl Into<String>, details: Value) -> Self {
         Self::new(

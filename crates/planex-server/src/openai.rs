@@ -11,9 +11,11 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, RequestId};
+use crate::idempotency::{self, Claim};
 use crate::tasks::{task_request, wait_for};
 use crate::views::{CostView, SubmitTask};
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -138,6 +140,7 @@ pub async fn chat_completions(
     State(state): State<AppState>,
     caller: Caller,
     request_id: RequestId,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let agent = state.server_settings().agent_name.clone();
@@ -167,8 +170,7 @@ pub async fn chat_completions(
         cache: None,
         task_type: metadata_task_type(&body)?,
     };
-    let request = task_request(&submit, &caller, &request_id)?;
-    let task_id = state.engine().submit(request).await?;
+    let task_id = submit_once(&state, &caller, &request_id, &headers, &submit).await?;
     let id = format!("chatcmpl-{task_id}");
     if body.stream {
         let include_usage = body
@@ -203,6 +205,44 @@ pub async fn chat_completions(
         "planex": planex_extra(&record),
     }))
     .into_response())
+}
+
+/// Accepts the task and waits for its planning, or (a retry with the same `Idempotency-Key`)
+/// finds the task the first attempt created.
+async fn submit_once(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &RequestId,
+    headers: &HeaderMap,
+    submit: &SubmitTask,
+) -> Result<TaskId, ApiError> {
+    let claim = idempotency::claim(
+        state,
+        caller,
+        headers,
+        "chat",
+        &(submit, &caller.cost_center),
+    )
+    .await?;
+    if let Claim::Existing(task_id) = claim {
+        return Ok(task_id);
+    }
+    let mut request = match task_request(submit, caller, request_id) {
+        Ok(request) => request,
+        Err(error) => {
+            claim.refused(state).await;
+            return Err(error);
+        }
+    };
+    request.task_id = claim.task_id();
+    // Accepted first, so planning runs on (and nothing is orphaned) if the client goes away.
+    match state.engine().accept(request).await {
+        Ok(accepted) => Ok(accepted.admitted().await?),
+        Err(error) => {
+            claim.refused(state).await;
+            Err(error.into())
+        }
+    }
 }
 
 fn progress_line(kind: &EventKind) -> Option<String> {

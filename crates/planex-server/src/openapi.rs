@@ -33,7 +33,8 @@ impl Modify for BearerAuth {
         description = "Plan once on a big model, execute every step on small ones. Errors are `{error: {type, message, details}}`; send `Authorization: Bearer <key>` when auth is on, `X-Cost-Center` to pick a cost center the key may charge (else 403), `X-Request-ID` to trace a request into the model servers; `task_type` (body of `POST /v1/tasks`, or `metadata.task_type` of `/v1/chat/completions`) names the task type whose drift statistics and guards apply."
     ),
     paths(
-        tasks::submit, tasks::get_task, tasks::events, plan_exec::plan, plan_exec::execute,
+        tasks::submit, tasks::get_task, tasks::events, tasks::cancel, plan_exec::plan,
+        plan_exec::execute,
         openai::chat_completions, spend::spend, health::healthz, health::readyz, health::metrics,
     ),
     components(schemas(

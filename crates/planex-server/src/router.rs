@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/tasks", post(tasks::submit))
         .route("/v1/tasks/{id}", get(tasks::get_task))
         .route("/v1/tasks/{id}/events", get(tasks::events))
+        .route("/v1/tasks/{id}/cancel", post(tasks::cancel))
         .route("/v1/plan", post(plan_exec::plan))
         .route("/v1/execute", post(plan_exec::execute))
         .route("/v1/chat/completions", post(openai::chat_completions))

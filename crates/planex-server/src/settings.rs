@@ -56,6 +56,8 @@ pub struct ServerSettings {
     pub wait_timeout: Duration,
     /// Model name of the agent endpoint.
     pub agent_name: String,
+    /// How long an `Idempotency-Key` keeps naming the task it created.
+    pub idempotency_ttl: Duration,
 }
 
 impl ServerSettings {
@@ -65,6 +67,8 @@ impl ServerSettings {
     pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
     /// Default model name of the agent endpoint.
     pub const DEFAULT_AGENT_NAME: &'static str = "planex";
+    /// Default memory of an `Idempotency-Key`: 24 h.
+    pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 }
 
 impl Default for ServerSettings {
@@ -76,6 +80,7 @@ impl Default for ServerSettings {
             body_limit_bytes: Self::DEFAULT_BODY_LIMIT_BYTES,
             wait_timeout: Self::DEFAULT_WAIT_TIMEOUT,
             agent_name: Self::DEFAULT_AGENT_NAME.to_owned(),
+            idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL,
         }
     }
 }

@@ -1,23 +1,26 @@
 //! `POST /v1/tasks`, `GET /v1/tasks/{id}` and `GET /v1/tasks/{id}/events` (Server-Sent Events).
 //!
-//! Key decision: submission returns as soon as the task runs (`202` with its location) unless
-//! `?wait=true`, which waits on the task's events (never by polling) up to a capped timeout and
-//! answers `202` with the current state if the task is still running; waits and event streams end
-//! early on shutdown so a graceful stop is not held open by clients.
+//! Key decision: submission answers `202` with the task's id and location as soon as the task is
+//! recorded, *before* planning (which runs in the background, so a client that disconnects never
+//! cancels or orphans an accepted task), unless `?wait=true`, which waits for planning (a budget
+//! refusal of the plan is its `429`) and then on the task's events (never by polling) up to a
+//! capped timeout, answering `202` with the current state if the task is still running; waits and
+//! event streams end early on shutdown so a graceful stop is not held open by clients.
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestId};
+use crate::idempotency::{self, Claim};
 use crate::views::{Accepted, SubmitQuery, SubmitTask, TaskView};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use planex_core::TaskId;
 use planex_engine::{EngineError, TaskRequest};
-use planex_store::TaskRecord;
+use planex_store::{StoreError, TaskRecord};
 use std::time::Duration;
 
 /// Builds the engine request of a submission (shared with the OpenAI endpoint).
@@ -81,16 +84,19 @@ pub(crate) async fn owned_task(
     Ok(record)
 }
 
-/// Submit a task: plan it and run it (optionally waiting for the result).
+/// Submit a task: accept it (`202` with its id before planning), plan it and run it in the
+/// background (optionally waiting for the result).
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
-    request_body = SubmitTask, params(SubmitQuery),
+    request_body = SubmitTask, params(SubmitQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key (per tenant, remembered 24 h) return the first task instead of creating another")),
     responses(
         (status = 200, description = "Finished (`?wait=true`)", body = TaskView),
-        (status = 202, description = "Accepted and running (or still running after the wait)", body = Accepted),
+        (status = 202, description = "Accepted: planning (or running, or still running after the wait); without `?wait=true` a plan over budget ends the task `rejected`. A retry with the same `Idempotency-Key` answers the same task again", body = Accepted),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 403, description = "The API key may not charge the cost center named by `X-Cost-Center` or the body", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 429, description = "A budget refused the task (see `Retry-After`)", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -98,12 +104,38 @@ pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     request_id: RequestId,
+    headers: HeaderMap,
     ApiQuery(query): ApiQuery<SubmitQuery>,
     ApiJson(body): ApiJson<SubmitTask>,
 ) -> Result<Response, ApiError> {
-    let request = task_request(&body, &caller, &request_id)?;
-    let task_id = state.engine().submit(request).await?;
-    let location = format!("/v1/tasks/{task_id}");
+    let claim = idempotency::claim(
+        &state,
+        &caller,
+        &headers,
+        "tasks",
+        &(&body, &caller.cost_center),
+    )
+    .await?;
+    let task_id = match &claim {
+        // A retry: the task exists (or is being accepted by the first request); nothing new.
+        Claim::Existing(task_id) => task_id.clone(),
+        _ => {
+            let accepted = match accept(&state, &body, &caller, &request_id, &claim).await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    claim.refused(&state).await;
+                    return Err(error);
+                }
+            };
+            let task_id = accepted.task_id.clone();
+            if query.wait {
+                // Planning runs on without this request: a client that gives up here orphans
+                // nothing.
+                accepted.admitted().await?;
+            }
+            task_id
+        }
+    };
     if query.wait {
         let limit = state.server_settings().wait_timeout;
         let timeout = query
@@ -113,10 +145,32 @@ pub async fn submit(
             return Ok((StatusCode::OK, axum::Json(TaskView::from(&record))).into_response());
         }
     }
+    accepted_response(&state, &task_id).await
+}
+
+/// Accepts a submission (under the task id its idempotency claim chose, if any).
+async fn accept(
+    state: &AppState,
+    body: &SubmitTask,
+    caller: &Caller,
+    request_id: &RequestId,
+    claim: &Claim,
+) -> Result<planex_engine::Accepted, ApiError> {
+    let mut request = task_request(body, caller, request_id)?;
+    request.task_id = claim.task_id();
+    Ok(state.engine().accept(request).await?)
+}
+
+/// The `202 Accepted` answer for a task: its id, current status and where to read it.
+pub(crate) async fn accepted_response(
+    state: &AppState,
+    task_id: &TaskId,
+) -> Result<Response, ApiError> {
+    let location = format!("/v1/tasks/{task_id}");
     let status = state
         .engine()
         .store()
-        .get_task(&task_id)
+        .get_task(task_id)
         .await?
         .map(|r| r.status.to_string())
         .unwrap_or_default();
@@ -150,6 +204,36 @@ pub async fn get_task(
 ) -> Result<axum::Json<TaskView>, ApiError> {
     let record = owned_task(&state, &caller, &id).await?;
     Ok(axum::Json(TaskView::from(&record)))
+}
+
+/// Cancel a task: no step is started any more (steps not started become `skipped`, reason
+/// `cancelled`), the task ends `cancelled` with its cost so far. Steps already running finish and
+/// their calls are recorded (billed), but their results start no dependents.
+#[utoipa::path(post, path = "/v1/tasks/{id}/cancel", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Cancelled: the task as it is now (status `cancelled`)", body = TaskView),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such task for this tenant", body = ErrorBody),
+        (status = 409, description = "The task had finished already (`details.status` says how); nothing changed", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<TaskView>, ApiError> {
+    let record = owned_task(&state, &caller, &id).await?;
+    match state.engine().cancel(&record.task_id).await {
+        Ok(record) => Ok(axum::Json(TaskView::from(&record))),
+        Err(EngineError::Store(StoreError::WrongStatus { status, .. })) => {
+            Err(ApiError::conflict(format!(
+                "task {id} is {status} already; only a planning or running task can be cancelled"
+            ))
+            .with_details(serde_json::json!({"status": status})))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Stream a task's events: its history, then live events, ending after `task_completed`.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
 /// `POST /v1/tasks`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitTask {
     /// The task, in plain words.
@@ -198,7 +198,7 @@ pub struct TaskView {
     pub task_id: String,
     /// The task text.
     pub task: String,
-    /// `planning`, `running`, `complete`, `partial`, `failed` or `rejected`.
+    /// `planning`, `running`, `complete`, `partial`, `failed`, `rejected` or `cancelled`.
     pub status: String,
     /// The owning tenant.
     pub tenant: Option<String>,
@@ -251,7 +251,8 @@ impl From<&TaskRecord> for TaskView {
 pub struct Accepted {
     /// The task id.
     pub task_id: String,
-    /// Its status now (`running`, or `failed` when planning failed).
+    /// Its status now: `planning` when just accepted (`running`, `failed`, … after a wait or for a
+    /// repeated `Idempotency-Key`).
     pub status: String,
     /// Where to read it.
     pub location: String,

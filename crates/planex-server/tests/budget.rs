@@ -11,6 +11,7 @@ use planex_core::{Decimal, Price};
 use planex_engine::BudgetGuard;
 use serde_json::json;
 use std::str::FromStr;
+use std::time::Duration;
 
 fn executor_price() -> Price {
     Price::GpuHour {
@@ -179,13 +180,32 @@ async fn still_over_after_the_replan_is_429_with_retry_after() {
     let (s, _, body) = h
         .call(
             Method::POST,
-            "/v1/tasks",
+            "/v1/tasks?wait=true",
             Some(json!({"task": "Four lookups", "budget_usd": tiny.to_string()})),
             &[],
         )
         .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(body["error"]["details"]["replanned"], false);
+    // Without `?wait=true` the task was accepted before planning: the refusal of its plan ends
+    // it `rejected`, with the reason in its record.
+    let (s, _, body) = h
+        .call(
+            Method::POST,
+            "/v1/tasks",
+            Some(json!({"task": "Four lookups", "budget_usd": tiny.to_string()})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    let task = planex_core::TaskId::from(body["task_id"].as_str().unwrap());
+    let record =
+        planex_store::wait_for_task(h.engine.store().as_ref(), &task, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .expect("the refused task ends");
+    assert_eq!(record.status, planex_store::TaskStatus::Rejected);
+    assert!(record.error.unwrap().contains("task budget"));
     h.stop().await;
 }
 

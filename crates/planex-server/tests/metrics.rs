@@ -109,7 +109,9 @@ async fn metrics_move_as_expected_after_a_known_run() {
     let (s, _, _) = h
         .call(
             Method::POST,
-            "/v1/tasks",
+            // `?wait=true`: a refusal of the plan is the answer (without it the task is accepted
+            // first and ends `rejected`).
+            "/v1/tasks?wait=true",
             Some(json!({"task": "Four lookups", "budget_usd": budget.to_string()})),
             &[],
         )

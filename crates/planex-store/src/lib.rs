@@ -11,6 +11,7 @@
 //! the dev-only planex-testkit crate), so a second backend is held to the same semantics.
 
 mod drift;
+mod idempotency;
 mod ledger;
 mod memory;
 mod plan_cache;
@@ -21,6 +22,7 @@ pub use drift::{
     DriftRecord, DriftSample, DriftSizes, DriftStore, DriftStoreError, LearnedBaseline,
     MemoryDriftStore, learn_baseline, mean_cost, p95_steps,
 };
+pub use idempotency::Submission;
 pub use ledger::{
     Account, AccountLimit, Balance, Booking, Denial, LedgerError, MemoryLedger, OpenDraw,
     Reservation, SpendLedger, ledger_usd,
@@ -37,6 +39,12 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use planex_core::{CallRecord, Plan, TaskId};
 use std::time::Duration;
+
+/// The reason (`StepRecord::error`, `StepSkipped`) of a step skipped because its task was cancelled.
+pub const CANCELLED: &str = "cancelled";
+
+/// The error of a cancelled task (both backends).
+pub const CANCEL_REASON: &str = "cancelled by request; steps not started were skipped, steps running then finish and are billed";
 
 /// A stream of one task's events: its whole history first, then live events; it ends after
 /// `TaskCompleted`.
@@ -124,6 +132,13 @@ pub trait Store: Send + Sync + 'static {
         calls: Vec<CallRecord>,
     ) -> Result<(), StoreError>;
 
+    /// Cancels a task still `planning` or `running`: its pending and ready steps become `skipped`
+    /// (reason [`CANCELLED`]), it ends `cancelled` (`TaskCompleted` is emitted) and no step of it
+    /// is handed out again (not even a redelivery or a released step). Steps running now finish:
+    /// their completions still record results and calls, but start no dependents. A finished task
+    /// is `StoreError::WrongStatus`.
+    async fn cancel_task(&self, task_id: &TaskId) -> Result<(), StoreError>;
+
     /// Takes up to `max` ready steps of `tier` for `worker`, leasing each for `lease`. Waits up to
     /// `wait` for work when none is ready (woken by enqueues, not by polling). Steps whose lease
     /// expired are redelivered first; a step delivered more than the backend's bound goes to the
@@ -164,6 +179,21 @@ pub trait Store: Send + Sync + 'static {
             cost: task.cost(),
         }))
     }
+
+    /// Remembers for `ttl` that the idempotency key `key_digest` of `tenant` names `submission`,
+    /// unless the key names one already: then returns that one and changes nothing (atomic, so
+    /// concurrent retries agree). `key_digest` is the hex sha256 of the client's key.
+    async fn remember_submission(
+        &self,
+        tenant: &str,
+        key_digest: &str,
+        submission: &Submission,
+        ttl: Duration,
+    ) -> Result<Option<Submission>, StoreError>;
+
+    /// Forgets an idempotency key (its submission was refused before a task was recorded, so a
+    /// retry may try again).
+    async fn forget_submission(&self, tenant: &str, key_digest: &str) -> Result<(), StoreError>;
 
     /// Subscribes to a task's events (history, then live, ending after `TaskCompleted`).
     async fn events(&self, task_id: &TaskId) -> Result<EventStream, StoreError>;

@@ -34,6 +34,8 @@ pub enum TaskStatus {
     Failed,
     /// Refused before execution (e.g. over budget).
     Rejected,
+    /// Stopped by `POST /v1/tasks/{id}/cancel`: steps not started were skipped.
+    Cancelled,
 }
 
 impl TaskStatus {
@@ -52,6 +54,7 @@ impl fmt::Display for TaskStatus {
             TaskStatus::Partial => "partial",
             TaskStatus::Failed => "failed",
             TaskStatus::Rejected => "rejected",
+            TaskStatus::Cancelled => "cancelled",
         })
     }
 }
@@ -70,7 +73,7 @@ pub enum StepState {
     Complete,
     /// Finished with an error (and sent to the dead-letter queue).
     Failed,
-    /// Not run because a dependency failed or was skipped.
+    /// Not run because a dependency failed or was skipped, or its task was cancelled.
     Skipped,
 }
 

@@ -79,6 +79,10 @@ pub struct HarnessOptions {
     pub workload: Vec<(String, Vec<String>)>,
     /// The executor simulator's time to first token.
     pub executor_ttft_ms: u64,
+    /// The planner simulator's time to first token.
+    pub planner_ttft_ms: u64,
+    /// The planning deadline (default: the engine's).
+    pub planning_deadline: Option<std::time::Duration>,
     /// Append a synthesis step.
     pub synthesis: bool,
     /// Tools beyond `lookup`, `summarize` and `search`.
@@ -91,6 +95,7 @@ impl Harness {
         let pair = SimPair::start(SimPairOptions {
             workload: options.workload,
             executor_ttft_ms: options.executor_ttft_ms,
+            planner_ttft_ms: options.planner_ttft_ms,
             ..SimPairOptions::default()
         })
         .await;
@@ -110,10 +115,13 @@ impl Harness {
         tools.extend(options.extra_tools);
         let catalog = Arc::new(Catalog::new(tools).unwrap());
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let settings = EngineSettings {
+        let mut settings = EngineSettings {
             synthesis: options.synthesis,
             ..EngineSettings::default()
         };
+        if let Some(deadline) = options.planning_deadline {
+            settings.planner.deadline = deadline;
+        }
         let engine = Arc::new(
             Engine::builder(store.clone(), catalog, models, settings)
                 .http_retry(fast_retry(SIM_TIER_RETRIES))

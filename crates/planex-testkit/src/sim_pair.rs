@@ -13,6 +13,8 @@ pub struct SimPairOptions {
     pub workload: Vec<(String, Vec<String>)>,
     /// The executor simulator's time to first token, in milliseconds.
     pub executor_ttft_ms: u64,
+    /// The planner simulator's time to first token, in milliseconds.
+    pub planner_ttft_ms: u64,
     /// Fast retries of both tiers ([`fast_retry`]).
     pub retries: u32,
     /// Failed executor steps are retried once on the planner tier.
@@ -24,6 +26,7 @@ impl Default for SimPairOptions {
         SimPairOptions {
             workload: Vec::new(),
             executor_ttft_ms: 0,
+            planner_ttft_ms: 0,
             retries: SIM_TIER_RETRIES,
             executor_escalates: false,
         }
@@ -62,6 +65,7 @@ impl SimPair {
         }
         let planner_sim = crate::sim::start(SimConfig {
             workload,
+            ttft_ms: options.planner_ttft_ms,
             ..crate::sim::config("sim-planner")
         })
         .await;

@@ -1,5 +1,6 @@
 //! The `planex` command line: a thin layer that parses arguments and calls the library crates.
 
+mod cancel;
 mod output;
 mod route;
 mod run;
@@ -46,6 +47,9 @@ enum Command {
     Route(route::RouteArgs),
     /// Autoscaling: `planex scale status` prints each tier's desired node count and why.
     Scale(scale::ScaleArgs),
+    /// Cancel a task on a running `planex serve`: steps not started are skipped, steps running
+    /// finish (and are billed); the task ends `cancelled` with its cost so far.
+    Cancel(cancel::CancelArgs),
     /// Check a config file and print what it would run.
     Config {
         /// The config file (default: the embedded default).
@@ -108,6 +112,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::Route(args) => route::run(args),
             Command::Scale(args) => scale::run(args).await,
+            Command::Cancel(args) => cancel::run(args).await,
             Command::Config { config } => check_config(config),
         }
     });

@@ -165,6 +165,12 @@ impl Config {
         if raw.engine.max_subtasks == 0 {
             return Err(invalid("engine.max_subtasks", "must be at least 1"));
         }
+        if raw.engine.planning_deadline_secs == 0 {
+            return Err(invalid(
+                "engine.planning_deadline_secs",
+                "must be at least 1",
+            ));
+        }
         if raw.engine.worker_concurrency == 0 {
             return Err(invalid("engine.worker_concurrency", "must be at least 1"));
         }
@@ -188,6 +194,7 @@ impl Config {
             synthesis: raw.engine.synthesis,
             planner: PlannerSettings {
                 max_tokens: raw.engine.planner_max_tokens,
+                deadline: Duration::from_secs(raw.engine.planning_deadline_secs),
                 ..PlannerSettings::default()
             },
             ..EngineSettings::default()

@@ -80,6 +80,8 @@ pub(crate) struct RawEngine {
     pub(crate) worker_concurrency: usize,
     /// On shutdown, seconds in-process workers let running steps finish before releasing them.
     pub(crate) drain_secs: f64,
+    /// Longest a task may spend planning before it fails, in seconds.
+    pub(crate) planning_deadline_secs: u64,
 }
 
 impl Default for RawEngine {
@@ -92,6 +94,7 @@ impl Default for RawEngine {
             planner_max_tokens: d.planner.max_tokens,
             worker_concurrency: 32,
             drain_secs: 30.0,
+            planning_deadline_secs: d.planner.deadline.as_secs(),
         }
     }
 }
@@ -188,6 +191,8 @@ pub(crate) struct RawServer {
     pub(crate) wait_timeout_secs: u64,
     /// The model name of the OpenAI-compatible agent endpoint (`model: "planex"`).
     pub(crate) agent_name: String,
+    /// How long an `Idempotency-Key` keeps naming its task, in seconds.
+    pub(crate) idempotency_ttl_secs: u64,
 }
 
 impl Default for RawServer {
@@ -198,6 +203,7 @@ impl Default for RawServer {
             body_limit_bytes: 1 << 20,
             wait_timeout_secs: 300,
             agent_name: "planex".into(),
+            idempotency_ttl_secs: 24 * 3600,
         }
     }
 }

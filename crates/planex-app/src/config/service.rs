@@ -49,6 +49,9 @@ impl ServiceSettings {
                 "must be at least 1024 bytes",
             ));
         }
+        if server.idempotency_ttl_secs == 0 {
+            return Err(invalid("server.idempotency_ttl_secs", "must be at least 1"));
+        }
         if server.wait_timeout_secs == 0 {
             return Err(invalid("server.wait_timeout_secs", "must be at least 1"));
         }
@@ -146,6 +149,7 @@ impl ServiceSettings {
                 body_limit_bytes: server.body_limit_bytes,
                 wait_timeout: Duration::from_secs(server.wait_timeout_secs),
                 agent_name: server.agent_name.clone(),
+                idempotency_ttl: Duration::from_secs(server.idempotency_ttl_secs),
             },
             budget: BudgetSettings {
                 enabled: budget.enabled,

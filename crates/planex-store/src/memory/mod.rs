@@ -5,7 +5,7 @@
 //! `Notify` (woken by enqueues) or until the tier's earliest lease expires, never by polling.
 
 use crate::types::*;
-use crate::{EventStream, Store};
+use crate::{EventStream, Store, Submission};
 use async_trait::async_trait;
 use futures::StreamExt;
 use planex_core::cause::SharedSource;
@@ -16,16 +16,20 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+mod cancel;
 mod options;
 mod state;
+mod submissions;
 
 pub use options::MemoryStoreOptions;
 use state::{Inner, TaskEntry};
+use submissions::Submissions;
 
 /// The in-process `Store`.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    submissions: Mutex<Submissions>,
     options: MemoryStoreOptions,
 }
 
@@ -39,6 +43,7 @@ impl MemoryStore {
     pub fn with_options(options: MemoryStoreOptions) -> Self {
         MemoryStore {
             inner: Mutex::default(),
+            submissions: Mutex::default(),
             options,
         }
     }
@@ -139,6 +144,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn cancel_task(&self, task_id: &TaskId) -> Result<(), StoreError> {
+        self.lock().cancel(task_id)
+    }
+
     async fn claim(
         &self,
         tier: &str,
@@ -194,9 +203,12 @@ impl Store for MemoryStore {
         if inner.leases.remove(&lease.token).is_none() {
             return Ok(());
         }
+        let cancelled = inner.is_cancelled(&lease.task_id);
         let entry = inner.task(&lease.task_id)?;
         let step = entry.step_mut(lease.spec.step.step_id)?;
-        if step.state == StepState::Running {
+        if step.state == StepState::Running && cancelled {
+            entry.skip_cancelled(lease.spec.step.step_id);
+        } else if step.state == StepState::Running {
             step.state = StepState::Ready;
             step.deliveries = step.deliveries.saturating_sub(1);
             let queue = inner.tiers.entry(lease.spec.tier.clone()).or_default();
@@ -261,6 +273,30 @@ impl Store for MemoryStore {
 
     async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
         Ok(self.lock().tasks.get(task_id).map(|t| t.record.clone()))
+    }
+
+    async fn remember_submission(
+        &self,
+        tenant: &str,
+        key_digest: &str,
+        submission: &Submission,
+        ttl: Duration,
+    ) -> Result<Option<Submission>, StoreError> {
+        let key = (tenant.to_owned(), key_digest.to_owned());
+        let cap = self.options.max_idempotency_keys.max(1);
+        Ok(self
+            .submissions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remember(key, submission, ttl, cap))
+    }
+
+    async fn forget_submission(&self, tenant: &str, key_digest: &str) -> Result<(), StoreError> {
+        self.submissions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .forget(&(tenant.to_owned(), key_digest.to_owned()));
+        Ok(())
     }
 
     async fn events(&self, task_id: &TaskId) -> Result<EventStream, StoreError> {

@@ -16,6 +16,8 @@ pub struct MemoryStoreOptions {
     pub max_finished_tasks: usize,
     /// Most dead letters kept; the oldest go first.
     pub dead_letter_cap: usize,
+    /// Most idempotency keys remembered; beyond it the oldest is forgotten before it expires.
+    pub max_idempotency_keys: usize,
 }
 
 impl Default for MemoryStoreOptions {
@@ -25,6 +27,7 @@ impl Default for MemoryStoreOptions {
             finished_task_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
             max_finished_tasks: 100_000,
             dead_letter_cap: 10_000,
+            max_idempotency_keys: 100_000,
         }
     }
 }

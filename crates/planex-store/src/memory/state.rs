@@ -282,6 +282,7 @@ impl Inner {
             let Some(lease) = self.leases.remove(&token) else {
                 continue;
             };
+            let cancelled = self.is_cancelled(&lease.task_id);
             let Ok(entry) = self.task(&lease.task_id) else {
                 continue;
             };
@@ -291,7 +292,10 @@ impl Inner {
             if step.state != StepState::Running {
                 continue;
             }
-            if step.deliveries >= max_deliveries {
+            if cancelled {
+                // Its worker vanished after the task was cancelled: it is not run again.
+                entry.skip_cancelled(lease.step_id);
+            } else if step.deliveries >= max_deliveries {
                 let error = format!(
                     "poison step: delivered {} times and never completed (its worker died or hung each time)",
                     step.deliveries

@@ -53,6 +53,11 @@ impl Keys {
         format!("{}:dlq", self.prefix)
     }
 
+    /// `px:idem:{TENANT}:{DIGEST}`: the submission an idempotency key of a tenant names.
+    pub fn idempotency(&self, tenant: &str, digest: &str) -> String {
+        format!("{}:idem:{{{tenant}}}:{digest}", self.prefix)
+    }
+
     /// `px:plan:{KEY}`: one cached plan.
     pub fn plan(&self, key: &str) -> String {
         format!("{}:plan:{{{key}}}", self.prefix)

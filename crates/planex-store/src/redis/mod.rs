@@ -30,11 +30,12 @@ mod ops;
 mod options;
 mod scripts;
 mod shared;
+mod submissions;
 
 pub use options::RedisStoreOptions;
 
 use crate::types::*;
-use crate::{EventStream, Store};
+use crate::{EventStream, Store, Submission};
 use async_trait::async_trait;
 use errors::{unavailable, unavailable_because};
 use keys::Keys;
@@ -168,6 +169,10 @@ impl Store for RedisStore {
         ops::finish_unplanned(&self.core, task_id, status, reason, calls).await
     }
 
+    async fn cancel_task(&self, task_id: &TaskId) -> Result<(), StoreError> {
+        ops::cancel_task(&self.core, task_id).await
+    }
+
     async fn claim(
         &self,
         tier: &str,
@@ -201,6 +206,20 @@ impl Store for RedisStore {
 
     async fn task_summary(&self, task_id: &TaskId) -> Result<Option<TaskSummary>, StoreError> {
         ops::task_summary(&self.core, task_id).await
+    }
+
+    async fn remember_submission(
+        &self,
+        tenant: &str,
+        key_digest: &str,
+        submission: &Submission,
+        ttl: Duration,
+    ) -> Result<Option<Submission>, StoreError> {
+        submissions::remember(&self.core, tenant, key_digest, submission, ttl).await
+    }
+
+    async fn forget_submission(&self, tenant: &str, key_digest: &str) -> Result<(), StoreError> {
+        submissions::forget(&self.core, tenant, key_digest).await
     }
 
     async fn events(&self, task_id: &TaskId) -> Result<EventStream, StoreError> {

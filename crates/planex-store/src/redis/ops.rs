@@ -208,6 +208,17 @@ pub(super) async fn finish_unplanned(
     script_status(task_id, &reply, "finish it before planning completed")
 }
 
+pub(super) async fn cancel_task(core: &Core, task_id: &TaskId) -> Result<(), StoreError> {
+    let mut invocation = core.invocation(&core.scripts.cancel);
+    invocation.arg(&task_id.0).arg(crate::CANCEL_REASON);
+    // Resent only if unsent: a repeat would answer `wrong` (already cancelled) for a cancel that worked.
+    let reply: Vec<String> = core
+        .invoke(Retry::OnlyIfUnsent, &invocation)
+        .await
+        .map_err(|e| unavailable("cancel task", e))?;
+    script_status(task_id, &reply, "cancel it")
+}
+
 pub(super) async fn extend_lease(
     core: &Core,
     lease: &StepLease,

@@ -9,16 +9,19 @@
 //! `tokio` with its macros). Waits are on events with timeouts (claim's own wait), never sleeps.
 //!
 //! The store cases are in [`scheduling`] (claims, completions, leases, dead letters) and
-//! [`records`] (events, queue depths, errors, task records and costs).
+//! [`records`] (events, queue depths, errors, task records and costs) and [`lifecycle`]
+//! (idempotency keys, cancelling).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
 pub mod drift;
 pub mod ledger;
+pub mod lifecycle;
 pub mod meter;
 pub mod plan_cache;
 pub mod records;
 pub mod scheduling;
 
+pub use lifecycle::*;
 pub use records::*;
 pub use scheduling::*;
 
@@ -77,7 +80,10 @@ macro_rules! conformance_tests {
             events_replay_then_follow_and_end, batched_steps_keep_events_in_order, claim_wakes_on_enqueue, queue_depth_counts_ready_and_in_flight,
             tiers_are_separate, concurrent_claimers_never_share_a_step, errors_for_unknown_and_invalid,
             unplanned_tasks_finish_with_reason, costs_accumulate_over_stages,
-            summary_matches_the_full_record);
+            summary_matches_the_full_record, idempotency_keys_are_first_wins_per_tenant,
+            idempotency_keys_expire, concurrent_idempotency_claims_agree,
+            cancel_skips_waiting_steps_and_keeps_running_ones,
+            a_cancelled_tasks_steps_are_never_redelivered, a_task_cancelled_while_planning_cannot_start);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

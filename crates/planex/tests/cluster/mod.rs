@@ -124,6 +124,8 @@ pub struct Cluster {
     pub api: String,
     pub config: PathBuf,
     pub http: reqwest::Client,
+    /// The simulator's OpenAI base URL (`…/v1`; its counters are at `…/sim/stats`).
+    pub sim_url: String,
     sim: Proc,
     serve: Proc,
 }
@@ -224,6 +226,7 @@ impl Cluster {
             api,
             config,
             http: reqwest::Client::new(),
+            sim_url,
             sim,
             serve,
         }

@@ -56,6 +56,10 @@ for _, token in ipairs(expired) do
     if f[5] ~= 'running' or f[6] ~= token then
       -- Stale: the step finished or moved on under another lease.
       forget_lease(tier, token)
+    elseif redis.call('HGET', c.tkey, 'status') == 'cancelled' then
+      -- Its task was cancelled while a worker that vanished held it: it is not run again.
+      drop_lease(tier, token)
+      skip_cancelled(c, step)
     elseif tonumber(f[2] or '0') >= MAX_DELIVERIES then
       drop_lease(tier, token)
       local ready, skipped = {}, {}

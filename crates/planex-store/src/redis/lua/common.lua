@@ -392,3 +392,11 @@ local function fail_step(c, step, err, attempts, ready, skipped)
   emit(c, '"type":"step_failed","step_id":' .. step .. ',"error":' .. jstr(err))
   settle(c, step, f[4], false, ready, skipped)
 end
+
+-- Skips a step of a cancelled task (cancel.lua; a cancelled task's step that claim.lua or
+-- release.lua would otherwise hand out again).
+local function skip_cancelled(c, step)
+  set(c, step .. ':state', 'skipped', step .. ':error', 'cancelled', step .. ':finished', NOW_S)
+  close_step(c)
+  emit(c, '"type":"step_skipped","step_id":' .. step .. ',"reason":"cancelled"')
+end

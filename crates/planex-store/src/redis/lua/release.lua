@@ -20,6 +20,12 @@ if f[1] ~= 'running' or f[2] ~= ARGV[5] or not redis.call('ZSCORE', lease_key(f[
   return 0
 end
 drop_lease(f[3], ARGV[5])
+if redis.call('HGET', c.tkey, 'status') == 'cancelled' then
+  -- A cancelled task's step is not handed out again.
+  skip_cancelled(c, step)
+  flush_all()
+  return 1
+end
 local deliveries = math.max(0, tonumber(f[4] or '1') - 1)
 redis.call('HSET', c.skey, step .. ':state', 'ready', step .. ':deliveries', deliveries)
 enqueue(c, step, f[3])
