@@ -10,24 +10,20 @@
 //! asked: drift is a guard, never a reason to refuse work. Cost drift only alerts (the
 //! `task_type_*` gauges feed `deploy/prometheus/rules.yml`).
 
-use crate::{Engine, EngineError};
-use planex_core::{Decimal, Stage, TaskId};
+use crate::EngineError;
+use planex_core::{Decimal, Stage};
 use planex_store::{
-    DriftRecord, DriftSample, DriftSizes, DriftStore, DriftStoreError, Store, TaskRecord,
-    mean_cost, p95_steps,
+    DriftRecord, DriftSample, DriftSizes, DriftStore, DriftStoreError, TaskRecord, mean_cost,
+    p95_steps,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The task type of a request that names none.
 pub const DEFAULT_TASK_TYPE: &str = "default";
 
 /// A type drifts when its p95 step count is over this many times its baseline.
 pub const STEP_DRIFT_FACTOR: f64 = 2.0;
-
-/// How long the drift watcher of a task waits for it to finish.
-const WATCH_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// A configured baseline of one task type; an absent field is learned instead.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -265,40 +261,6 @@ impl DriftGuard {
             metrics::gauge!("task_type_recent_tasks", "task_type" => label)
                 .set(s.recent_tasks as f64);
         }
-    }
-}
-
-impl Engine {
-    /// The drift guard, if any.
-    pub fn drift(&self) -> Option<&Arc<DriftGuard>> {
-        self.drift.as_ref().filter(|d| d.settings.enabled)
-    }
-
-    /// The `max_subtasks` to plan with after the drift guard (prepare stage).
-    pub(crate) async fn drift_limit(&self, task_type: &str, asked: usize) -> usize {
-        match self.drift() {
-            Some(guard) => guard.limit(task_type, asked).await,
-            None => asked,
-        }
-    }
-
-    /// Watches a started task until it finishes and records it in its type's drift statistics.
-    pub(crate) fn watch_for_drift(&self, task_id: &TaskId) {
-        let Some(guard) = self.drift().cloned() else {
-            return;
-        };
-        let (store, id): (Arc<dyn Store>, TaskId) = (self.store.clone(), task_id.clone());
-        tokio::spawn(async move {
-            match planex_store::wait_for_task(store.as_ref(), &id, WATCH_WAIT).await {
-                Ok(Some(record)) => guard.observe(&record).await,
-                Ok(None) => {
-                    tracing::warn!(task = %id, "task still running after a day; its drift sample is not recorded")
-                }
-                Err(error) => {
-                    tracing::warn!(task = %id, error = %planex_core::cause::ErrorChain(&error), "could not watch the task for its drift sample")
-                }
-            }
-        });
     }
 }
 

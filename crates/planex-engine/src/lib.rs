@@ -14,6 +14,7 @@ mod builder;
 mod cancel;
 mod direct;
 mod drift;
+mod drift_watch;
 mod engine;
 mod error;
 mod escalation;

@@ -10,7 +10,9 @@
 //! backend runs the same conformance suite unchanged (`planex_testkit::conformance_tests!`, from
 //! the dev-only planex-testkit crate), so a second backend is held to the same semantics.
 
+mod check;
 mod drift;
+mod error;
 mod idempotency;
 mod ledger;
 mod memory;
@@ -22,6 +24,7 @@ pub use drift::{
     DriftRecord, DriftSample, DriftSizes, DriftStore, DriftStoreError, LearnedBaseline,
     MemoryDriftStore, learn_baseline, mean_cost, p95_steps,
 };
+pub use error::StoreError;
 pub use idempotency::Submission;
 pub use ledger::{
     Account, AccountLimit, Balance, Booking, Denial, LedgerError, MemoryLedger, OpenDraw,
@@ -32,7 +35,7 @@ pub use plan_cache::{MemoryPlanCache, PlanCache, PlanCacheError};
 pub use redis::{RedisStore, RedisStoreOptions};
 pub use types::{
     Completion, DeadLetter, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord,
-    StepSpec, StepState, StoreError, TaskEvent, TaskRecord, TaskStatus, TaskSummary, now_ms,
+    StepSpec, StepState, TaskEvent, TaskRecord, TaskStatus, TaskSummary, now_ms,
 };
 
 use async_trait::async_trait;

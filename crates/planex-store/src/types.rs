@@ -3,7 +3,6 @@
 //! These are plain serde types so that every backend (memory, Redis) stores and returns the same
 //! shapes, and the API can serialise them unchanged.
 
-use planex_core::cause::SharedSource;
 use planex_core::{CallRecord, CostBreakdown, Stage, Step, StepId, TaskId, dag, value_text};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -108,19 +107,6 @@ pub struct StepSpec {
     /// whatever was produced). Otherwise a failed dependency skips this step.
     #[serde(default)]
     pub tolerate_failed_deps: bool,
-}
-
-/// Checks that the steps handed to `start_task` can all run: at least one, unique ids, known
-/// dependencies, no cycle (`planex_core::dag::check`).
-pub(crate) fn check_steps(task_id: &TaskId, steps: &[StepSpec]) -> Result<(), StoreError> {
-    let invalid = |detail: String| StoreError::InvalidSteps {
-        task_id: task_id.clone(),
-        detail,
-    };
-    if steps.is_empty() {
-        return Err(invalid("a task needs at least one step".into()));
-    }
-    dag::check(steps.iter().map(|s| &s.step)).map_err(|e| invalid(e.to_string()))
 }
 
 /// A step's stored state.
@@ -440,61 +426,6 @@ pub enum EventKind {
     TaskCompleted {
         /// Its final status.
         status: TaskStatus,
-    },
-}
-
-/// A store failure. Every variant says what failed and what the caller can do.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StoreError {
-    /// No task with this id.
-    #[error("task {0} not found; check the id (tasks are kept by the store that accepted them)")]
-    TaskNotFound(TaskId),
-    /// A task with this id exists already.
-    #[error("task {0} already exists; use a fresh task id")]
-    TaskExists(TaskId),
-    /// The operation does not fit the task's current status.
-    #[error("task {task_id} is {status}; cannot {action}")]
-    WrongStatus {
-        /// The task.
-        task_id: TaskId,
-        /// Its status.
-        status: TaskStatus,
-        /// What was attempted.
-        action: &'static str,
-    },
-    /// The step is not part of the task.
-    #[error("task {task_id} has no step {step_id}")]
-    StepNotFound {
-        /// The task.
-        task_id: TaskId,
-        /// The step id.
-        step_id: StepId,
-    },
-    /// The steps handed to `start_task` do not form a valid DAG.
-    #[error("invalid steps for task {task_id}: {detail}")]
-    InvalidSteps {
-        /// The task.
-        task_id: TaskId,
-        /// What is wrong.
-        detail: String,
-    },
-    /// The backend could not be reached or answered an error; retrying later may help.
-    #[error("store backend unavailable: {what}; check that it is running and reachable")]
-    Unavailable {
-        /// What failed (`redis read task failed`).
-        what: String,
-        /// The Redis (or other) error behind it, when there is one.
-        #[source]
-        source: Option<SharedSource>,
-    },
-    /// Stored data could not be decoded or encoded (a version mismatch or corruption).
-    #[error("stored data is corrupt: {what}")]
-    Corrupt {
-        /// Which data.
-        what: String,
-        /// The decoding error, when there is one.
-        #[source]
-        source: Option<SharedSource>,
     },
 }
 

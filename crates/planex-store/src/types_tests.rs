@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 use super::*;
+use crate::check::check_steps;
 use serde_json::json;
 
 /// `StepSpec` as it was before it wrapped a core `Step`: the shape specs of running tasks are

@@ -4,12 +4,13 @@
 //!
 //! Key decisions: the meter is a [`ChatModel`] decorator, so the planner, the executor and the
 //! escalation path are metered by the same code without knowing it. The worst case of a call is its
-//! prompt at one token per [`PROMPT_BYTES_PER_TOKEN`] bytes (true of the BPE tokenizers of Llama 3,
+//! prompt at one token per [`PROMPT_BYTES_PER_TOKEN`](super::PROMPT_BYTES_PER_TOKEN) bytes (true of the BPE tokenizers of Llama 3,
 //! Qwen2.5 and cl100k on text and JSON) plus its whole `max_tokens` answer. A call that does not fit
 //! with its `max_tokens` is made with the largest `max_tokens` that fits (at least
 //! [`MIN_CALL_TOKENS`]); one that cannot fit even so is not made (`budget_exhausted`). A task whose
 //! reservation is unknown (budgets off, or a task started before this layout) is not metered.
 
+use super::price::{floor_usd, prompt_bound, tokens_cost};
 use crate::synthesis::SYNTHESIS_TOOL;
 use crate::{BudgetGuard, Models};
 use async_trait::async_trait;
@@ -17,36 +18,14 @@ use planex_core::{CallMark, CallRecord, Decimal, Price, Stage, TaskId, Usage};
 use planex_llm::{
     CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, LlmError, TierStatus,
 };
-use planex_store::{Booking, Denial, LedgerError, StepLease, ledger_usd};
+use planex_store::{Booking, Denial, LedgerError, StepLease};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-/// Prompt bytes assumed per token in a call's worst case.
-pub const PROMPT_BYTES_PER_TOKEN: u64 = 2;
-/// Tokens of chat-template overhead assumed per message.
-const TOKENS_PER_MESSAGE: u64 = 8;
 /// The smallest `max_tokens` a call is shrunk to before it is refused instead.
 pub const MIN_CALL_TOKENS: u32 = 32;
 /// `max_tokens` assumed for a request that sets none.
 const UNSET_MAX_TOKENS: u32 = 4096;
-
-/// An upper bound of a request's prompt tokens.
-pub fn prompt_bound(request: &ChatRequest) -> u64 {
-    request
-        .messages
-        .iter()
-        .map(|m| (m.content.len() as u64).div_ceil(PROMPT_BYTES_PER_TOKEN) + TOKENS_PER_MESSAGE)
-        .sum()
-}
-
-/// The cost of `prompt` input and `completion` output tokens under `price`, at ledger precision.
-pub fn tokens_cost(price: &Price, prompt: u64, completion: u64) -> Decimal {
-    let (input, output) = price.per_million();
-    ledger_usd(
-        (input * Decimal::from(prompt) + output * Decimal::from(completion))
-            / Decimal::from(1_000_000u32),
-    )
-}
 
 /// The largest `max_tokens` whose worst case fits in `left`, if it is at least `MIN_CALL_TOKENS`.
 fn affordable_tokens(price: &Price, prompt: u64, left: Decimal, wanted: u32) -> Option<u32> {
@@ -71,11 +50,6 @@ fn room_for_call(denial: &Denial, worst: Decimal) -> Decimal {
         free + (worst - denial.requested_usd)
     };
     floor_usd(left.max(Decimal::ZERO))
-}
-
-/// Rounds an amount *down* to the ledger's precision (what a booking of it, rounded up, still fits).
-pub fn floor_usd(amount: Decimal) -> Decimal {
-    amount.trunc_with_scale(9)
 }
 
 /// The answer to one draw.

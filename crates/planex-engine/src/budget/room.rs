@@ -6,7 +6,6 @@
 //! API replicas are seen by re-trying every [`RECHECK`] (the ledger has no change feed), so the
 //! wait is bounded and event driven where it can be.
 
-use crate::BudgetGuard;
 use planex_core::Decimal;
 use planex_store::{Denial, LedgerError};
 use std::future::Future;
@@ -31,13 +30,12 @@ impl Room {
     }
 }
 
-impl BudgetGuard {
+impl Room {
     /// Runs `book` until it is granted, fails, or is denied for a reason that waiting cannot cure
-    /// (the account's spend alone leaves no room for `need()`, asked afresh each time since what a
-    /// call is expected to cost is learned meanwhile, or the wait is over); waiters go in arrival
-    /// order.
-    pub async fn book_with_wait<F, Fut>(
+    /// (no room for `need()` once others settle) or `wait` is over; waiters go in arrival order.
+    pub(super) async fn book_with_wait<F, Fut>(
         &self,
+        wait: Duration,
         need: impl Fn() -> Decimal,
         mut book: F,
     ) -> Result<Option<Denial>, LedgerError>
@@ -50,14 +48,14 @@ impl BudgetGuard {
             Some(denial) if !curable(&denial, need()) => return Ok(Some(denial)),
             Some(denial) => denial,
         };
-        let deadline = Instant::now() + self.settings().admission_wait;
-        let _turn = match tokio::time::timeout_at(deadline, self.room.queue.lock()).await {
+        let deadline = Instant::now() + wait;
+        let _turn = match tokio::time::timeout_at(deadline, self.queue.lock()).await {
             Ok(turn) => turn,
             Err(_) => return Ok(Some(denial)),
         };
         metrics::counter!("budget_admission_waits_total").increment(1);
         loop {
-            let freed = self.room.freed.notified();
+            let freed = self.freed.notified();
             match book().await? {
                 None => return Ok(None),
                 Some(denial) if !curable(&denial, need()) => return Ok(Some(denial)),
@@ -70,11 +68,6 @@ impl BudgetGuard {
                 () = tokio::time::sleep_until(wake) => {}
             }
         }
-    }
-
-    /// Money was given back by this process: wake the waiters.
-    pub(crate) fn freed(&self) {
-        self.room.freed();
     }
 }
 

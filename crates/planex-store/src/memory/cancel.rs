@@ -6,6 +6,7 @@
 //! ready, exactly as the Redis store's `cancel.lua`.
 
 use super::state::{Inner, TaskEntry};
+use crate::error::StoreError;
 use crate::types::*;
 use crate::{CANCEL_REASON, CANCELLED};
 use planex_core::{StepId, TaskId};

@@ -4,6 +4,8 @@
 //! backend's Lua scripts are; no lock is held across an `.await`. Claimers wait on a per-tier
 //! `Notify` (woken by enqueues) or until the tier's earliest lease expires, never by polling.
 
+use crate::check::check_steps;
+use crate::error::StoreError;
 use crate::types::*;
 use crate::{EventStream, Store, Submission};
 use async_trait::async_trait;

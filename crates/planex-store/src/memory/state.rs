@@ -3,6 +3,7 @@
 //! each trait operation is atomic).
 
 use super::options::MemoryStoreOptions;
+use crate::error::StoreError;
 use crate::types::*;
 use planex_core::{CallRecord, StepId, TaskId};
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -10,6 +10,7 @@
 
 use super::errors::{corrupt, corrupt_by, unavailable, unavailable_because};
 use super::shared::{Core, Retry};
+use crate::error::StoreError;
 use crate::types::*;
 use planex_core::{StepId, TaskId};
 use redis::aio::MultiplexedConnection;

@@ -7,6 +7,7 @@
 //! serde shapes of `types.rs`, so Rust decodes everything with serde and nothing is re-encoded.
 
 use super::errors::{corrupt, corrupt_by};
+use crate::error::StoreError;
 use crate::types::*;
 use planex_core::{CallRecord, CostBreakdown, StepId, TaskId};
 use serde::Deserialize;

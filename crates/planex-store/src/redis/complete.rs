@@ -9,6 +9,7 @@
 
 use super::errors::{corrupt, corrupt_by, unavailable, unavailable_because};
 use super::shared::{Core, transient};
+use crate::error::StoreError;
 use crate::types::*;
 use planex_core::StepId;
 use planex_core::cause::SharedSource;

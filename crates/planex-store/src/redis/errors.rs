@@ -1,7 +1,7 @@
 //! Redis failures as store errors: what failed, with the Redis, codec or parse error kept as the
 //! source so `{:#}` prints the whole chain.
 
-use crate::types::StoreError;
+use crate::error::StoreError;
 use planex_core::cause::SharedSource;
 
 /// What failed, for error messages of every trait the store implements (the Redis error itself

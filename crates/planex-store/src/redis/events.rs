@@ -16,6 +16,7 @@ use super::codec;
 use super::errors::unavailable;
 use super::shared::{Core, Retry};
 use crate::EventStream;
+use crate::error::StoreError;
 use crate::types::*;
 use futures::StreamExt;
 use planex_core::TaskId;

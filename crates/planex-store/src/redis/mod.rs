@@ -34,6 +34,7 @@ mod submissions;
 
 pub use options::RedisStoreOptions;
 
+use crate::error::StoreError;
 use crate::types::*;
 use crate::{EventStream, Store, Submission};
 use async_trait::async_trait;

@@ -8,6 +8,8 @@
 use super::codec;
 use super::errors::{corrupt, corrupt_by, unavailable, unavailable_because};
 use super::shared::{Core, Retry};
+use crate::check::check_steps;
+use crate::error::StoreError;
 use crate::types::*;
 use planex_core::{CallRecord, Plan, TaskId, dag};
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! [`RedisStoreOptions`]: the settings of the Redis store, and the ones a store URL may carry.
 
-use crate::types::StoreError;
+use crate::error::StoreError;
 use std::time::Duration;
 
 /// Settings of the Redis store.

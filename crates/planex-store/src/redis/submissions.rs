@@ -7,7 +7,7 @@
 use super::errors::{corrupt_by, unavailable, unavailable_because};
 use super::shared::Core;
 use crate::Submission;
-use crate::types::StoreError;
+use crate::error::StoreError;
 use std::time::Duration;
 
 /// Remembers `submission` under the key unless it names one already (returned instead).

@@ -1,0 +1,72 @@
+//! Monthly budget periods in UTC: the current month and the time until the next one starts.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Days since 1970-01-01 → (year, month) in the proleptic Gregorian calendar (UTC).
+fn year_month(days: i64) -> (i64, u32) {
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month)
+}
+
+/// Days from 1970-01-01 to the first day of (year, month).
+fn days_from_civil(year: i64, month: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The current month in UTC as `YYYY-MM` (the period of monthly budgets).
+pub fn current_month() -> String {
+    let (year, month) = year_month(now_secs().div_euclid(86_400));
+    format!("{year:04}-{month:02}")
+}
+
+/// Time until the next month starts (UTC).
+pub fn until_next_month() -> Duration {
+    let now = now_secs();
+    let (year, month) = year_month(now.div_euclid(86_400));
+    let (ny, nm) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    let next = days_from_civil(ny, nm) * 86_400;
+    Duration::from_secs((next - now).max(1) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calendar_months_are_right() {
+        assert_eq!(year_month(0), (1970, 1));
+        assert_eq!(year_month(31), (1970, 2));
+        // 2024-02-29 is day 19782; 2024-03-01 is 19783.
+        assert_eq!(year_month(19_782), (2024, 2));
+        assert_eq!(year_month(19_783), (2024, 3));
+        assert_eq!(days_from_civil(2024, 3), 19_783);
+        assert_eq!(days_from_civil(1970, 1), 0);
+        assert_eq!(current_month().len(), 7);
+        assert!(until_next_month() <= Duration::from_secs(31 * 86_400));
+    }
+}
