@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 use super::*;
 use crate::check::check_steps;
+use crate::error::StoreError;
 use serde_json::json;
 
 /// `StepSpec` as it was before it wrapped a core `Step`: the shape specs of running tasks are
