@@ -85,9 +85,13 @@ impl OrphanRecovery {
                     if u128::from(age_ms) < self.planning_bound.as_millis() {
                         continue;
                     }
-                    engine
+                    if !engine
                         .abandon_plan(&record, self.planning_bound, &mut report)
-                        .await?;
+                        .await?
+                    {
+                        // It moved on meanwhile (its replica started it at last): leave it.
+                        continue;
+                    }
                     None
                 }
                 Some(record) => Some(record),
@@ -137,13 +141,13 @@ impl OrphanRecovery {
 }
 
 impl Engine {
-    /// Fails a task still planning after `bound` (unless it moved on meanwhile).
+    /// Fails a task still planning after `bound`; false when it moved on meanwhile.
     async fn abandon_plan(
         &self,
         record: &TaskRecord,
         bound: Duration,
         report: &mut Recovery,
-    ) -> Result<(), EngineError> {
+    ) -> Result<bool, EngineError> {
         let reason = format!(
             "planning did not finish within {} s (the planning deadline plus one lease), so the API replica that accepted the task stopped or lost the store before recording the outcome; submit the task again",
             bound.as_secs_f64()
@@ -155,10 +159,10 @@ impl Engine {
         {
             Ok(()) => {
                 report.abandoned_plans += 1;
-                Ok(())
+                Ok(true)
             }
             // Another replica (or the planner, at last) got there first.
-            Err(planex_store::StoreError::WrongStatus { .. }) => Ok(()),
+            Err(planex_store::StoreError::WrongStatus { .. }) => Ok(false),
             Err(error) => Err(error.into()),
         }
     }

@@ -152,12 +152,16 @@ impl Engine {
         let admitted = match admission {
             Admission::Admitted(admitted) => admitted,
             refused_or_failed => {
-                // What planning spent is paid, whatever was decided.
-                if let Some(charge) = &charge {
-                    let cost = cost_of(refused_or_failed.calls());
+                // What planning spent is paid, whatever was decided; settled once the outcome is
+                // recorded (else the held reservation lets orphan recovery find the task).
+                let cost = cost_of(refused_or_failed.calls());
+                let outcome = self
+                    .record_unstarted(p.task_id.clone(), refused_or_failed)
+                    .await;
+                if let (Some(charge), Ok(_) | Err(EngineError::Budget(_))) = (&charge, &outcome) {
                     charge.guard.settle_reservation(&p.task_id.0, cost).await;
                 }
-                return self.record_unstarted(p.task_id, refused_or_failed).await;
+                return outcome;
             }
         };
         if let Some(charge) = &charge {
@@ -275,10 +279,12 @@ impl Engine {
                 )
             }
         };
-        guard.settle_reservation(id, spent).await;
+        // Recorded first: if the store cannot record the outcome, the held reservation is how
+        // orphan recovery finds the task still `planning`.
         self.store
             .finish_unplanned(&p.task_id, status, reason, admitted.calls.clone())
             .await?;
+        guard.settle_reservation(id, spent).await;
         Err(error)
     }
 
@@ -290,13 +296,20 @@ impl Engine {
         admitted: Admitted,
         charge: Option<&Charge<'_>>,
     ) -> Result<TaskId, EngineError> {
+        let planning_cost = cost_of(&admitted.calls);
         let started = self
             .store
             .start_task(&task_id, &admitted.plan, admitted.specs, admitted.calls)
             .await;
         if let Err(error) = started {
-            if let Some(charge) = charge {
-                charge.guard.release_reservation(&task_id.0).await;
+            // The reservation stays held unless the task is surely not running: a start that
+            // failed after its write was applied leaves a running task, whose calls need it.
+            // A refused start (cancelled meanwhile, or never recorded) settles what planning cost.
+            if let (Some(charge), planex_store::StoreError::WrongStatus { .. }) = (charge, &error) {
+                charge
+                    .guard
+                    .settle_reservation(&task_id.0, planning_cost)
+                    .await;
             }
             return Err(error.into());
         }

@@ -107,13 +107,17 @@ impl MeteredModel {
     /// Draws the call's worst case; `Ok(None)` when the task is not metered, `Ok(Some(max_tokens))`
     /// when granted (possibly with a smaller `max_tokens`: what fits the task's budget, or what is
     /// free in its accounts).
-    async fn draw(&self, call: &str, request: &ChatRequest) -> Result<Option<u32>, ChatFailure> {
+    async fn draw(
+        &self,
+        call: &str,
+        request: &ChatRequest,
+    ) -> Result<Option<(u32, Decimal)>, ChatFailure> {
         let price = self.inner.price();
         let prompt = prompt_bound(request);
         let wanted = request.max_tokens.unwrap_or(UNSET_MAX_TOKENS);
         let worst = tokens_cost(price, prompt, u64::from(wanted));
         let denial = match self.book(call, worst).await? {
-            Drawn::Granted => return Ok(Some(wanted)),
+            Drawn::Granted => return Ok(Some((wanted, worst))),
             Drawn::Unmetered => return Ok(None),
             Drawn::Denied(denial) => denial,
         };
@@ -121,7 +125,7 @@ impl MeteredModel {
         if let Some(tokens) = affordable_tokens(price, prompt, left, wanted) {
             let smaller = tokens_cost(price, prompt, u64::from(tokens));
             match self.book(call, smaller).await? {
-                Drawn::Granted => return Ok(Some(tokens)),
+                Drawn::Granted => return Ok(Some((tokens, smaller))),
                 Drawn::Unmetered => return Ok(None),
                 Drawn::Denied(again) => left = room_for_call(&again, smaller),
             }
@@ -160,14 +164,24 @@ impl MeteredModel {
             _ if closed.load(Ordering::Relaxed) => Err(self.failure(LlmError::Cancelled)),
             Ok(None) => Ok(Drawn::Granted),
             Ok(Some(denial)) => Ok(Drawn::Denied(denial)),
-            Err(LedgerError::UnknownReservation(_)) => Ok(Drawn::Unmetered),
+            // Budgets off: nothing to meter. Budgets on: the task's reservation was settled (the
+            // task ended or was cancelled), so no new call of it is made.
+            Err(LedgerError::UnknownReservation(_)) if !self.guard.settings().enabled => {
+                Ok(Drawn::Unmetered)
+            }
+            Err(LedgerError::UnknownReservation(_)) => Err(self.failure(LlmError::Cancelled)),
             Err(error) => Err(self.unavailable(&error)),
         }
     }
 
-    /// Settles a drawn call at its real cost (0 when it failed: no usage was reported).
-    async fn settle(&self, call: &str, usage: Option<&Usage>) {
-        let actual = usage.map_or(Decimal::ZERO, |u| self.inner.cost(u));
+    /// Settles a drawn call at its real cost: 0 when it failed, its worst case when it succeeded
+    /// but the server reported no usage (what it served is unknown, so it is never under-billed).
+    async fn settle(&self, call: &str, usage: Option<&Usage>, worst: Decimal) {
+        let actual = match usage {
+            None => Decimal::ZERO,
+            Some(u) if u.prompt_tokens + u.completion_tokens == 0 => worst,
+            Some(u) => self.inner.cost(u),
+        };
         if let Err(error) = self
             .guard
             .ledger()
@@ -192,7 +206,7 @@ impl ChatModel for MeteredModel {
             self.prefix,
             self.next.fetch_add(1, Ordering::Relaxed)
         );
-        let Some(max_tokens) = self.draw(&call, request).await? else {
+        let Some((max_tokens, drawn)) = self.draw(&call, request).await? else {
             return self.inner.chat(request, ctx).await;
         };
         let result = if request.max_tokens == Some(max_tokens) {
@@ -202,7 +216,7 @@ impl ChatModel for MeteredModel {
             let shrunk = request.clone().with_max_tokens(max_tokens);
             self.inner.chat(&shrunk, ctx).await
         };
-        self.settle(&call, result.as_ref().ok().map(|o| &o.usage))
+        self.settle(&call, result.as_ref().ok().map(|o| &o.usage), drawn)
             .await;
         result
     }

@@ -9,13 +9,18 @@ use planex_store::ledger_usd;
 pub const PROMPT_BYTES_PER_TOKEN: u64 = 2;
 /// Tokens of chat-template overhead assumed per message.
 const TOKENS_PER_MESSAGE: u64 = 8;
-/// An upper bound of a request's prompt tokens.
+/// An upper bound of a request's prompt tokens (its messages and its `response_format`).
 pub fn prompt_bound(request: &ChatRequest) -> u64 {
     request
         .messages
         .iter()
         .map(|m| (m.content.len() as u64).div_ceil(PROMPT_BYTES_PER_TOKEN) + TOKENS_PER_MESSAGE)
-        .sum()
+        .sum::<u64>()
+        // A structured-output schema may be counted as prompt by the server.
+        + request
+            .response_format
+            .as_ref()
+            .map_or(0, |f| (f.to_string().len() as u64).div_ceil(PROMPT_BYTES_PER_TOKEN))
 }
 
 /// The cost of `prompt` input and `completion` output tokens under `price`, at ledger precision.

@@ -141,6 +141,11 @@ impl LedgerInner {
 impl SpendLedger for MemoryLedger {
     async fn reserve(&self, mut reservation: Reservation) -> Result<Booking, LedgerError> {
         reservation.amount_usd = non_negative(reservation.amount_usd)?;
+        // Limits at the ledger's precision, rounded up as the Redis backend's nano-dollars are.
+        reservation.cap_usd = reservation.cap_usd.map(ledger_usd);
+        for limited in &mut reservation.accounts {
+            limited.limit_usd = limited.limit_usd.map(ledger_usd);
+        }
         let mut inner = self.lock();
         if inner.held.contains_key(&reservation.id) {
             return Err(LedgerError::DuplicateReservation(reservation.id));
