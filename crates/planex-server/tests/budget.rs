@@ -334,9 +334,10 @@ async fn fifty_concurrent_tasks_never_overspend_a_tenant_budget() {
     let prompt = planex_engine::system_prompt(&catalog, 3).len() + longest.len();
     let estimate = standalone.planning_estimate(prompt, 2048, &planner_price)
         + standalone.step_estimate("lookup", &executor_price()) * Decimal::from(3);
-    // Holds shrink to what a task really costs once it has planned: a budget of three worst-case
-    // estimates still fits many tasks, but not fifty.
-    let budget = estimate * Decimal::from(3);
+    // Holds shrink to what a task really costs once it has planned (a fraction of the worst case,
+    // the more so as the simulator caches the planner's prompt): a budget of one worst-case
+    // estimate fits a dozen or so tasks, not fifty.
+    let budget = estimate;
     let h = Harness::start(Options {
         keys: vec![Key {
             token: "k",
@@ -361,10 +362,20 @@ async fn fifty_concurrent_tasks_never_overspend_a_tenant_budget() {
             .await
         }));
     }
-    let (mut done, mut refused, mut charged) = (0, 0, Decimal::ZERO);
+    let (mut done, mut refused, mut turned_away, mut charged) = (0, 0, 0, Decimal::ZERO);
     for handle in handles {
         let (status, headers, body) = handle.await.unwrap();
         match status {
+            // Accepted, but the planner call's worst case no longer fitted what was free.
+            StatusCode::OK
+                if body["status"] == "failed"
+                    && body["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("budget_exhausted")) =>
+            {
+                turned_away += 1;
+                assert_eq!(usd(&body["cost"]["total"]["cost_usd"]), Decimal::ZERO);
+            }
             StatusCode::OK => {
                 done += 1;
                 charged += usd(&body["cost"]["total"]["cost_usd"]);
@@ -389,10 +400,10 @@ async fn fifty_concurrent_tasks_never_overspend_a_tenant_budget() {
             other => panic!("unexpected {other}: {body}"),
         }
     }
-    assert_eq!(done + refused, 50);
+    assert_eq!(done + refused + turned_away, 50);
     assert!(
-        done >= 1 && refused >= 1,
-        "the budget admitted {done} and refused {refused}"
+        done >= 1 && refused + turned_away >= 1,
+        "the budget admitted {done}, refused {refused} and turned {turned_away} away at planning"
     );
     let (_, _, spend) = h
         .call(

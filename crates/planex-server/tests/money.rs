@@ -243,11 +243,16 @@ async fn a_tenant_budget_that_fits_n_admits_at_least_n_minus_one() {
             })
         })
         .collect();
-    let (mut admitted, mut refused) = (0, 0);
+    let (mut admitted, mut refused, mut planned) = (0, 0, 0);
     for handle in handles {
         let (status, _, body) = handle.await.unwrap();
         match status {
-            StatusCode::OK => admitted += 1,
+            StatusCode::OK => {
+                admitted += 1;
+                if body["plan"].is_object() {
+                    planned += 1;
+                }
+            }
             StatusCode::TOO_MANY_REQUESTS => {
                 refused += 1;
                 assert_eq!(body["error"]["details"]["budget"], "tenant", "{body}");
@@ -259,6 +264,13 @@ async fn a_tenant_budget_that_fits_n_admits_at_least_n_minus_one() {
     assert!(
         admitted >= n - 1,
         "a budget that fits {n} admitted only {admitted}"
+    );
+    // The last ones admitted may not get to plan: a planner call reserves its prompt at one token
+    // per 2 bytes (about twice the simulator's real count) at full price, while the tasks that
+    // fitted paid for a cached prompt. What does plan, runs, and nothing is overspent.
+    assert!(
+        planned >= n - 4,
+        "of {admitted} admitted only {planned} planned"
     );
     let (_, _, spend) = h
         .call(
