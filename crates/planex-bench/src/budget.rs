@@ -41,6 +41,8 @@ struct Row {
     replanned: usize,
     over: usize,
     max_overspend: Decimal,
+    /// Why tasks did not complete (the start of their error), with counts.
+    reasons: std::collections::BTreeMap<String, usize>,
 }
 
 impl Row {
@@ -62,6 +64,10 @@ impl Row {
             TaskStatus::Complete => self.complete += 1,
             TaskStatus::Partial => self.partial += 1,
             _ => {}
+        }
+        if let Some(error) = &record.error {
+            let reason: String = error.chars().take(160).collect();
+            *self.reasons.entry(reason).or_default() += 1;
         }
     }
 }
@@ -141,6 +147,9 @@ pub(crate) async fn run(args: BudgetArgs) -> Result<ExitCode> {
             row.over,
             row.max_overspend.round_dp(9).to_string()
         );
+        if let Some((reason, count)) = row.reasons.iter().max_by_key(|(_, n)| **n) {
+            println!("{:>12}   most common reason ({count}): {reason}", "");
+        }
     }
     app.stop().await;
     Ok(ExitCode::SUCCESS)

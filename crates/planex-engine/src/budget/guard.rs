@@ -2,7 +2,7 @@
 //! and the settlement of a finished task (docs/ARCHITECTURE.md §5).
 
 use super::calendar::{current_month, until_next_month};
-use super::price::{PROMPT_BYTES_PER_TOKEN, tokens_cost};
+use super::price::{PROMPT_BYTES_PER_TOKEN, TEXT_BYTES_PER_TOKEN, tokens_cost};
 use super::room::Room;
 use super::stats::{
     PLAN_ANSWER_TOKENS, PLAN_TOOL, SYNTHESIS_ANSWER_TOKENS, SYNTHESIS_PROMPT_TOKENS, TokenStats,
@@ -139,7 +139,12 @@ impl BudgetGuard {
                     .stats
                     .mean(SYNTHESIS_TOOL)
                     .map_or(SYNTHESIS_ANSWER_TOKENS, |(_, completion)| completion);
-                tokens_cost(model.price(), SYNTHESIS_PROMPT_TOKENS + inputs, answer)
+                // The call is only made if its prompt *bound* fits (one token per
+                // PROMPT_BYTES_PER_TOKEN bytes, about twice a text's real count), so the
+                // estimate counts the prompt as the meter will.
+                let prompt = (SYNTHESIS_PROMPT_TOKENS + inputs) * TEXT_BYTES_PER_TOKEN
+                    / PROMPT_BYTES_PER_TOKEN;
+                tokens_cost(model.price(), prompt, answer)
             })
             .sum()
     }

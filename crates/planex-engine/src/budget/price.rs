@@ -7,20 +7,20 @@ use planex_store::ledger_usd;
 
 /// Prompt bytes assumed per token in a call's worst case.
 pub const PROMPT_BYTES_PER_TOKEN: u64 = 2;
+/// Bytes per token of typical English text and JSON under the BPE tokenizers above (about 4): how
+/// estimates turn tokens into the bytes the prompt bound counts.
+pub const TEXT_BYTES_PER_TOKEN: u64 = 4;
 /// Tokens of chat-template overhead assumed per message.
 const TOKENS_PER_MESSAGE: u64 = 8;
-/// An upper bound of a request's prompt tokens (its messages and its `response_format`).
+/// An upper bound of a request's prompt tokens: its messages. A `response_format` schema is not
+/// counted: vLLM and SGLang constrain decoding with it and do not bill it as prompt tokens (a
+/// server that does could pass the bound by the schema's size; docs/ARCHITECTURE.md §5).
 pub fn prompt_bound(request: &ChatRequest) -> u64 {
     request
         .messages
         .iter()
         .map(|m| (m.content.len() as u64).div_ceil(PROMPT_BYTES_PER_TOKEN) + TOKENS_PER_MESSAGE)
-        .sum::<u64>()
-        // A structured-output schema may be counted as prompt by the server.
-        + request
-            .response_format
-            .as_ref()
-            .map_or(0, |f| (f.to_string().len() as u64).div_ceil(PROMPT_BYTES_PER_TOKEN))
+        .sum()
 }
 
 /// The cost of `prompt` input and `completion` output tokens under `price`, at ledger precision.
