@@ -227,6 +227,10 @@ impl SpendLedger for MemoryLedger {
         if held.closed {
             return Ok(Booking::Closed);
         }
+        // Idempotent: a call already drawn (a retry after a lost reply) is granted again, unchanged.
+        if held.draws.contains_key(call) {
+            return Ok(Booking::Granted);
+        }
         let (used, hold) = (held.used, held.reservation.amount_usd);
         if let Some(cap) = held.reservation.cap_usd
             && used + amount > cap
@@ -250,7 +254,7 @@ impl SpendLedger for MemoryLedger {
         }
         if let Some(held) = inner.held.get_mut(id) {
             held.used += amount;
-            *held.draws.entry(call.to_owned()).or_default() += amount;
+            held.draws.insert(call.to_owned(), amount);
         }
         Ok(Booking::Granted)
     }

@@ -175,7 +175,9 @@ pub trait SpendLedger: Send + Sync + 'static {
     /// Atomically books one model call's worst case as draw `call` of reservation `id`: refused
     /// when `used + amount` would pass the reservation's cap (the denial's `spent_usd` is what is
     /// used), or when growing the hold to cover it would break an account limit; `Closed` after
-    /// [`SpendLedger::close`]. The hold grows to cover `used` whenever it must.
+    /// [`SpendLedger::close`]. The hold grows to cover `used` whenever it must. Idempotent per
+    /// `call`: drawing an open draw again grants it without booking more (so a retry after a
+    /// lost reply is safe).
     async fn draw(&self, id: &str, call: &str, amount_usd: Decimal)
     -> Result<Booking, LedgerError>;
 

@@ -74,11 +74,19 @@ fn booking(reply: &[String]) -> Result<Option<Booking>, LedgerError> {
 
 impl RedisStore {
     async fn ledger_call(&self, args: Vec<String>) -> Result<Vec<String>, LedgerError> {
+        // Bookings are not idempotent: resent only when the first try never reached Redis.
+        self.ledger_call_with(Retry::OnlyIfUnsent, args).await
+    }
+
+    async fn ledger_call_with(
+        &self,
+        retry: Retry,
+        args: Vec<String>,
+    ) -> Result<Vec<String>, LedgerError> {
         let mut invocation = self.ledger.prepare_invoke();
         invocation.arg(&self.core.options.prefix).arg(args);
-        // Bookings are not idempotent: resent only when the first try never reached Redis.
         self.core
-            .invoke(Retry::OnlyIfUnsent, &invocation)
+            .invoke(retry, &invocation)
             .await
             .map_err(ledger_error)
     }
@@ -157,7 +165,8 @@ impl SpendLedger for RedisStore {
             call.into(),
             nanos(amount_usd)?.to_string(),
         ];
-        let reply = self.ledger_call(args).await?;
+        // A draw is keyed by its call id, so sending it again books nothing twice.
+        let reply = self.ledger_call_with(Retry::Idempotent, args).await?;
         if reply.first().map(String::as_str) == Some("unknown") {
             return Err(LedgerError::UnknownReservation(id.to_owned()));
         }
@@ -176,7 +185,8 @@ impl SpendLedger for RedisStore {
             call.into(),
             nanos(actual_usd)?.to_string(),
         ];
-        let reply = self.ledger_call(args).await?;
+        // A settled draw is gone, so settling it again changes nothing.
+        let reply = self.ledger_call_with(Retry::Idempotent, args).await?;
         Ok(reply.first().map(String::as_str) == Some("settled"))
     }
 

@@ -17,7 +17,16 @@ pub async fn draws_respect_the_cap_and_settle_to_actual(ledger: Arc<dyn SpendLed
         ledger.draw("t", "1/1/0", usd("0.6")).await.unwrap(),
         Booking::Granted
     );
-    // The hold grew to cover the call in flight.
+    // The hold grew to cover the call in flight; drawing the same call again (a retry after a
+    // lost reply) books nothing more.
+    assert_eq!(
+        balance(ledger.as_ref(), &tenant()).await.reserved_usd,
+        usd("0.6")
+    );
+    assert_eq!(
+        ledger.draw("t", "1/1/0", usd("0.6")).await.unwrap(),
+        Booking::Granted
+    );
     assert_eq!(
         balance(ledger.as_ref(), &tenant()).await.reserved_usd,
         usd("0.6")

@@ -166,6 +166,10 @@ if op == 'draw' then
   if held[5] == '1' then
     return { 'closed' }
   end
+  -- Idempotent: a call already drawn (a retry after a lost reply) is granted again, unchanged.
+  if redis.call('HEXISTS', rkey, 'd:' .. call) == 1 then
+    return { 'granted' }
+  end
   if cap ~= '' and used + amount > tonumber(cap) then
     return { 'denied', 'reservation', id, cap, num(used), '0', num(amount), num(used + amount - tonumber(cap)) }
   end
@@ -178,7 +182,7 @@ if op == 'draw' then
     grow(need)
   end
   redis.call('HSET', rkey, 'used', num(used + amount))
-  redis.call('HINCRBY', rkey, 'd:' .. call, num(amount))
+  redis.call('HSET', rkey, 'd:' .. call, num(amount))
   return { 'granted' }
 end
 
