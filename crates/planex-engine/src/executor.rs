@@ -330,48 +330,29 @@ impl Executor {
             .get(&lease.spec.tier)
             .map_err(|e| e.to_string())?;
         let model = self.metered(model, lease.spec.step.step_id, tally);
-        let mut prompt = format!(
-            "Task: {}\n\nResults of the plan's steps:\n",
-            lease.task_text
-        );
-        let mut missing = Vec::new();
-        for step in &lease.spec.step.depends_on {
-            match lease.dep_results.get(step) {
-                Some(result) => {
-                    let text = value_text(result);
-                    let clipped: String = text.chars().take(self.synthesis_input_chars).collect();
-                    prompt.push_str(&format!("[step {step}] {clipped}\n"));
+        // Inputs are clipped further when the call does not fit what is left of the task's
+        // budget: a shorter answer from clipped results beats no answer.
+        let mut clip = self.synthesis_input_chars;
+        let outcome = loop {
+            let request = ChatRequest::new(vec![
+                ChatMessage::system(
+                    "You write the final answer of an agent from the results of its steps.",
+                ),
+                ChatMessage::user(synthesis_prompt(lease, clip)),
+            ])
+            .with_max_tokens(1024);
+            match model.chat(&request, ctx).await {
+                Ok(outcome) => break outcome,
+                Err(failure)
+                    if matches!(failure.error, planex_llm::LlmError::BudgetExhausted { .. })
+                        && clip > MIN_SYNTHESIS_INPUT_CHARS =>
+                {
+                    clip = (clip / 4).max(MIN_SYNTHESIS_INPUT_CHARS);
+                    tracing::info!(task = %lease.task_id, clip, "synthesis inputs clipped to fit the task's budget");
                 }
-                None => {
-                    missing.push(step.to_string());
-                    prompt.push_str(&format!(
-                        "[step {step}] (no result: the step failed or was skipped)\n"
-                    ));
-                }
+                Err(failure) => return Err(tally.failed(&failure)),
             }
-        }
-        if !missing.is_empty() {
-            // The simulator echoes this line in its answer (docs/ARCHITECTURE.md §8).
-            prompt.push_str(&format!(
-                "\nMissing steps: {}.\nThese steps have no result. The answer must say that the \
-                 results of steps {} are missing and what it cannot cover without them; never \
-                 invent their results.\n",
-                missing.join(", "),
-                missing.join(", ")
-            ));
-        }
-        prompt.push_str("\nWrite the final answer to the task from these results.");
-        let request = ChatRequest::new(vec![
-            ChatMessage::system(
-                "You write the final answer of an agent from the results of its steps.",
-            ),
-            ChatMessage::user(prompt),
-        ])
-        .with_max_tokens(1024);
-        let outcome = model
-            .chat(&request, ctx)
-            .await
-            .map_err(|failure| tally.failed(&failure))?;
+        };
         tally.attempts += outcome.attempts;
         metrics::counter!("planner_token_total", "stage" => "synthesis")
             .increment(outcome.usage.total());
@@ -387,4 +368,43 @@ impl Executor {
         });
         Ok(serde_json::Value::String(outcome.content))
     }
+}
+
+/// The shortest a synthesis input is clipped to before the synthesis gives up for budget.
+const MIN_SYNTHESIS_INPUT_CHARS: usize = 200;
+
+/// The synthesis prompt: the task, each dependency's result clipped to `clip` characters, and the
+/// steps that have none.
+fn synthesis_prompt(lease: &StepLease, clip: usize) -> String {
+    let mut prompt = format!(
+        "Task: {}\n\nResults of the plan's steps:\n",
+        lease.task_text
+    );
+    let mut missing = Vec::new();
+    for step in &lease.spec.step.depends_on {
+        match lease.dep_results.get(step) {
+            Some(result) => {
+                let clipped: String = value_text(result).chars().take(clip).collect();
+                prompt.push_str(&format!("[step {step}] {clipped}\n"));
+            }
+            None => {
+                missing.push(step.to_string());
+                prompt.push_str(&format!(
+                    "[step {step}] (no result: the step failed or was skipped)\n"
+                ));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        // The simulator echoes this line in its answer (docs/ARCHITECTURE.md §8).
+        prompt.push_str(&format!(
+            "\nMissing steps: {}.\nThese steps have no result. The answer must say that the \
+             results of steps {} are missing and what it cannot cover without them; never \
+             invent their results.\n",
+            missing.join(", "),
+            missing.join(", ")
+        ));
+    }
+    prompt.push_str("\nWrite the final answer to the task from these results.");
+    prompt
 }
