@@ -57,6 +57,12 @@ impl ApiError {
         }
     }
 
+    /// Sets the `Retry-After` the answer carries.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
     /// Adds structured details.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = details;

@@ -18,9 +18,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use planex_core::TaskId;
+use planex_core::{Stage, TaskId};
 use planex_engine::{EngineError, TaskRequest};
-use planex_store::{StoreError, TaskRecord};
+use planex_store::{StoreError, TaskRecord, TaskStatus};
 use std::time::Duration;
 
 /// Builds the engine request of a submission (shared with the OpenAI endpoint).
@@ -98,6 +98,7 @@ pub(crate) async fn owned_task(
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 429, description = "A budget refused the task (see `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "With `?wait=true`: no planner call succeeded (the planner tier failed or planning passed its deadline); submit again after `Retry-After`. The task stays `failed` under the id in `details.task_id`", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn submit(
@@ -142,10 +143,43 @@ pub async fn submit(
             .timeout_secs
             .map_or(limit, |s| Duration::from_secs(s).min(limit));
         if let Some(record) = wait_for(&state, &task_id, timeout).await? {
+            if let Some(error) = planner_unavailable(&record) {
+                return Err(error);
+            }
             return Ok((StatusCode::OK, axum::Json(TaskView::from(&record))).into_response());
         }
     }
     accepted_response(&state, &task_id).await
+}
+
+/// How long a client is asked to wait before it submits again after the planner tier failed.
+const PLANNER_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// A task that failed because no planner call succeeded (the planner tier answered errors, or
+/// planning passed its deadline) is a retryable `503` to a waiting client, not a `200` with status
+/// `failed`: the planner tier is not retried by planex itself (re-planning beats retrying), so the
+/// client decides. The record keeps the cause (it may name internal endpoints, so the answer does
+/// not); the task stays `failed` under its id.
+fn planner_unavailable(record: &TaskRecord) -> Option<ApiError> {
+    let failed_planning = record.status == TaskStatus::Failed
+        && record.plan.is_none()
+        && record.calls.iter().all(|c| c.stage != Stage::Plan);
+    let cause = record.error.as_deref().unwrap_or_default();
+    if !failed_planning || cause.contains("budget_exhausted") {
+        return None;
+    }
+    tracing::warn!(task = %record.task_id, cause, "the planner tier failed; answering 503");
+    Some(
+        ApiError::unavailable(format!(
+            "the planner tier failed, so task {} was not planned; submit it again after {} s \
+             (the failed task stays readable at GET /v1/tasks/{})",
+            record.task_id,
+            PLANNER_RETRY_AFTER.as_secs(),
+            record.task_id
+        ))
+        .with_retry_after(PLANNER_RETRY_AFTER)
+        .with_details(serde_json::json!({"task_id": record.task_id, "status": record.status})),
+    )
 }
 
 /// Accepts a submission (under the task id its idempotency claim chose, if any).

@@ -411,3 +411,31 @@ async fn execute_validates_before_any_model_call() {
     assert_eq!(failed["error"]["details"]["attempts"], 3);
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_planner_call_is_a_retryable_503_to_a_waiting_client() {
+    let h = Harness::start(Options::default()).await;
+    // The simulator answers 500 to a prompt carrying this marker (the harness's tiers retry twice).
+    let task = json!({"task": "Plan this #sim:fail=500"});
+    let (s, headers, body) = h
+        .call(Method::POST, "/v1/tasks?wait=true", Some(task.clone()), &[])
+        .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers["retry-after"], "5");
+    assert_eq!(body["error"]["type"], "unavailable");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("planner tier failed") && !message.contains("http://"),
+        "{message}"
+    );
+    assert!(h.planner_requests() >= 1);
+    let id = body["error"]["details"]["task_id"].as_str().unwrap();
+    let (_, _, view) = h
+        .call(Method::GET, &format!("/v1/tasks/{id}"), None, &[])
+        .await;
+    assert_eq!(view["status"], "failed");
+    // Without waiting the task is accepted (202) and ends `failed` with the cause.
+    let (s, _, accepted) = h.call(Method::POST, "/v1/tasks", Some(task), &[]).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{accepted}");
+    h.stop().await;
+}
