@@ -6,7 +6,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{Harness, Key, Options};
+use common::{Harness, Options, two_tenants};
 use futures::StreamExt;
 use planex_core::{StepId, TaskId};
 use planex_store::EventKind;
@@ -20,20 +20,7 @@ async fn cancel_is_tenant_scoped_skips_waiting_steps_and_answers_409_once_finish
         {"step_id": 2, "tool_name": "summarize", "args": {"text": "{step_1_result}"}, "depends_on": [1]}
     ]));
     let h = Harness::start(Options {
-        keys: vec![
-            Key {
-                token: "key-acme",
-                tenant: "acme",
-                monthly_budget: None,
-                cost_centers: &[],
-            },
-            Key {
-                token: "key-globex",
-                tenant: "globex",
-                monthly_budget: None,
-                cost_centers: &[],
-            },
-        ],
+        keys: two_tenants(),
         workload: vec![("Long task".into(), vec![plan])],
         ..Options::default()
     })

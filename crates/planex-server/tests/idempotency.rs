@@ -6,30 +6,13 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{Harness, Key, Options};
+use common::{Harness, Options, two_tenants};
 use serde_json::json;
-
-fn keys() -> Vec<Key> {
-    vec![
-        Key {
-            token: "key-acme",
-            tenant: "acme",
-            monthly_budget: None,
-            cost_centers: &[],
-        },
-        Key {
-            token: "key-globex",
-            tenant: "globex",
-            monthly_budget: None,
-            cost_centers: &[],
-        },
-    ]
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_key_twice_is_one_task_and_tenants_are_separate() {
     let h = Harness::start(Options {
-        keys: keys(),
+        keys: two_tenants(),
         ..Options::default()
     })
     .await;

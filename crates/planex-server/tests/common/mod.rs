@@ -229,6 +229,21 @@ impl Harness {
     }
 }
 
+/// Keys of two tenants, `acme` (`Bearer key-acme`) and `globex` (`Bearer key-globex`), without
+/// budgets.
+pub fn two_tenants() -> Vec<Key> {
+    ["acme", "globex"]
+        .into_iter()
+        .zip(["key-acme", "key-globex"])
+        .map(|(tenant, token)| Key {
+            token,
+            tenant,
+            monthly_budget: None,
+            cost_centers: &[],
+        })
+        .collect()
+}
+
 /// `n` independent steps of `tool`.
 pub fn independent(tool: &str, arg: &str, n: u32) -> String {
     let steps: Vec<serde_json::Value> = (1..=n)
