@@ -5,7 +5,7 @@
 
 mod cluster;
 
-use cluster::{Proc, START};
+use cluster::{Proc, START, sim_stats};
 use planex_testkit::process::first_url;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -158,16 +158,7 @@ kind = {{ type = "llm", prompt = "Summarize:\n\n{{text}}", max_tokens = 64 }}
 impl Serve {
     /// How many planner requests the planner simulator has served.
     async fn planner_requests(&self) -> u64 {
-        let base = self.sim_url.trim_end_matches("/v1");
-        let stats: serde_json::Value = self
-            .http
-            .get(format!("{base}/sim/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = sim_stats(&self.http, &self.sim_url).await;
         stats["planner_requests"].as_u64().unwrap()
     }
 }

@@ -5,7 +5,7 @@
 
 mod cluster;
 
-use cluster::{Cluster, Options};
+use cluster::{Cluster, Options, sim_stats};
 use futures::StreamExt;
 use planex_core::TaskId;
 use planex_store::{CANCELLED, EventKind, SpendLedger, StepState, Store, TaskStatus};
@@ -31,16 +31,7 @@ fn sixteen_steps() -> serde_json::Value {
 
 /// The executor requests the simulator has received.
 async fn executor_requests(cluster: &Cluster) -> u64 {
-    let base = cluster.sim_url.trim_end_matches("/v1");
-    let stats: serde_json::Value = cluster
-        .http
-        .get(format!("{base}/sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = sim_stats(&cluster.http, &cluster.sim_url).await;
     stats["executor_requests"].as_u64().unwrap()
 }
 

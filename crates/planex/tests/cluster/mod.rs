@@ -302,3 +302,15 @@ impl Drop for Cluster {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The counters of the simulator whose OpenAI base URL is `sim_url` (`…/v1`), from `…/sim/stats`.
+pub async fn sim_stats(http: &reqwest::Client, sim_url: &str) -> serde_json::Value {
+    let base = sim_url.trim_end_matches("/v1");
+    http.get(format!("{base}/sim/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
