@@ -9,7 +9,8 @@
 //!   settlement the submitting replica would have made; settling twice is harmless);
 //! - a task still `planning` after the planning bound (the planning deadline plus one lease: its
 //!   replica fails it itself at the deadline while it lives) is failed with a reason saying what is
-//!   known, and its reservations are released;
+//!   known, and its reservations are released; such tasks are found through the store's index of
+//!   planning tasks ([`planex_store::Store::planning_tasks`]), so budgets need not be on;
 //! - a reservation with no task behind it (a `/v1/plan` or `/v1/execute` call, or a task whose
 //!   keys expired) is released once passes of this process have seen it for the grace, longer
 //!   than any single call takes;
@@ -64,9 +65,11 @@ impl OrphanRecovery {
         self
     }
 
-    /// One pass over the held reservations. Does nothing without a budget guard.
+    /// One pass: the tasks left planning past the bound (the store's index of planning tasks),
+    /// then the held reservations (only with a budget guard).
     pub async fn pass(&mut self, engine: &Engine) -> Result<Recovery, EngineError> {
         let mut report = Recovery::default();
+        let abandoned = self.abandon_stale_plans(engine, &mut report).await?;
         let Some(guard) = &engine.budget else {
             return Ok(report);
         };
@@ -80,6 +83,8 @@ impl OrphanRecovery {
                 None => (TaskId::from(id.as_str()), false),
             };
             let record = match engine.store.get_task(&task_id).await? {
+                // Failed just now for planning too long: release what it holds.
+                Some(_) if abandoned.contains(&task_id) => None,
                 Some(record) if record.status == TaskStatus::Planning => {
                     let age_ms = now_ms().saturating_sub(record.created_at_ms);
                     if u128::from(age_ms) < self.planning_bound.as_millis() {
@@ -139,6 +144,39 @@ impl OrphanRecovery {
         Ok(report)
     }
 }
+
+impl OrphanRecovery {
+    /// Fails the tasks still `planning` that were created more than the planning bound ago, at
+    /// most [`PLANNING_BATCH`] a pass (the next pass takes the rest). Their reservations, if any,
+    /// are settled by the reservation part of the same pass.
+    async fn abandon_stale_plans(
+        &self,
+        engine: &Engine,
+        report: &mut Recovery,
+    ) -> Result<HashSet<TaskId>, EngineError> {
+        let mut abandoned = HashSet::new();
+        let bound_ms = u64::try_from(self.planning_bound.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = now_ms().saturating_sub(bound_ms);
+        for task_id in engine.store.planning_tasks(cutoff, PLANNING_BATCH).await? {
+            match engine.store.get_task(&task_id).await? {
+                Some(record) if record.status == TaskStatus::Planning => {
+                    if engine
+                        .abandon_plan(&record, self.planning_bound, report)
+                        .await?
+                    {
+                        abandoned.insert(task_id);
+                    }
+                }
+                // Started, finished or gone since it was listed.
+                _ => {}
+            }
+        }
+        Ok(abandoned)
+    }
+}
+
+/// How many stale planning tasks one pass fails at most.
+const PLANNING_BATCH: usize = 1000;
 
 impl Engine {
     /// Fails a task still planning after `bound`; false when it moved on meanwhile.

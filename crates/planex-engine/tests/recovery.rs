@@ -44,6 +44,16 @@ struct World {
     engine: Engine,
 }
 
+/// An engine over `store` without a budget guard.
+fn unbudgeted_engine(store: Arc<dyn Store>) -> Engine {
+    let (tiers, catalog) = tiers_and_catalog();
+    let client = planex_llm::default_client().unwrap();
+    let models = Models::from_tier_set(&TierSet::from_configs(tiers, &client).unwrap());
+    Engine::builder(store, Arc::new(catalog), models, EngineSettings::default())
+        .build()
+        .unwrap()
+}
+
 fn world() -> World {
     let (tiers, catalog) = tiers_and_catalog();
     let client = planex_llm::default_client().unwrap();
@@ -233,4 +243,53 @@ async fn a_taskless_reservation_is_released_only_after_the_grace() {
     let mut prompt = OrphanRecovery::new(Duration::ZERO);
     assert_eq!(prompt.pass(&w.engine).await.unwrap().released, 1);
     assert!(w.ledger.held().await.unwrap().is_empty());
+}
+
+/// With budgets off there is no reservation to find a task by: the store's index of planning
+/// tasks is what recovery reads. Over Redis, a task an engine left `planning` is failed by another
+/// engine's pass once past the bound, and a task that moved on is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_budgets_off_a_task_left_planning_in_redis_is_failed_past_the_bound() {
+    let server = planex_testkit::redis::RedisServer::start().expect("start a private redis-server");
+    let store: Arc<dyn Store> = Arc::new(
+        planex_store::RedisStore::connect_with(
+            &server.url(),
+            planex_store::RedisStoreOptions {
+                prefix: "recovery".into(),
+                ..planex_store::RedisStoreOptions::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let stuck = planex_testkit::store::planning_task(&*store, "stuck").await;
+    let moved_on = planex_testkit::store::planning_task(&*store, "moved-on").await;
+    store
+        .finish_unplanned(&moved_on, TaskStatus::Rejected, "over budget".into(), vec![])
+        .await
+        .unwrap();
+    let engine = unbudgeted_engine(store.clone());
+    let patient = OrphanRecovery::new(Duration::from_secs(3600))
+        .pass(&engine)
+        .await
+        .unwrap();
+    assert_eq!(patient, Recovery::default(), "within the bound nothing is touched");
+    assert_eq!(
+        store.get_task(&stuck).await.unwrap().unwrap().status,
+        TaskStatus::Planning
+    );
+    let report = OrphanRecovery::new(Duration::from_secs(3600))
+        .with_planning_bound(Duration::ZERO)
+        .pass(&engine)
+        .await
+        .unwrap();
+    assert_eq!(report.abandoned_plans, 1, "{report:?}");
+    let record = store.get_task(&stuck).await.unwrap().unwrap();
+    assert_eq!(record.status, TaskStatus::Failed);
+    assert!(record.error.unwrap().contains("planning did not finish"));
+    assert_eq!(
+        store.get_task(&moved_on).await.unwrap().unwrap().status,
+        TaskStatus::Rejected
+    );
+    assert!(store.planning_tasks(u64::MAX, 10).await.unwrap().is_empty());
 }

@@ -169,6 +169,15 @@ pub trait Store: Send + Sync + 'static {
         outcome: StepOutcome,
     ) -> Result<Completion, StoreError>;
 
+    /// Tasks still `planning` that were created at or before `created_by_ms` (store clock, ms
+    /// since the epoch), oldest first, at most `limit`: what orphan recovery checks for a replica
+    /// that stopped while planning them (docs/ARCHITECTURE.md §6).
+    async fn planning_tasks(
+        &self,
+        created_by_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<TaskId>, StoreError>;
+
     /// Reads a task.
     async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError>;
 

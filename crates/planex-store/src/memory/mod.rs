@@ -273,6 +273,27 @@ impl Store for MemoryStore {
         }
     }
 
+    async fn planning_tasks(
+        &self,
+        created_by_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<TaskId>, StoreError> {
+        let inner = self.lock();
+        let mut planning: Vec<(u64, &TaskId)> = inner
+            .tasks
+            .values()
+            .map(|t| &t.record)
+            .filter(|r| r.status == TaskStatus::Planning && r.created_at_ms <= created_by_ms)
+            .map(|r| (r.created_at_ms, &r.task_id))
+            .collect();
+        planning.sort_unstable();
+        Ok(planning
+            .into_iter()
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect())
+    }
+
     async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
         Ok(self.lock().tasks.get(task_id).map(|t| t.record.clone()))
     }

@@ -174,6 +174,14 @@ impl Store for RedisStore {
         ops::cancel_task(&self.core, task_id).await
     }
 
+    async fn planning_tasks(
+        &self,
+        created_by_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<TaskId>, StoreError> {
+        ops::planning_tasks(&self.core, created_by_ms, limit).await
+    }
+
     async fn claim(
         &self,
         tier: &str,

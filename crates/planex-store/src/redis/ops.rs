@@ -83,6 +83,20 @@ pub(super) async fn create_task(core: &Core, task: NewTask) -> Result<(), StoreE
     }
 }
 
+pub(super) async fn planning_tasks(
+    core: &Core,
+    created_by_ms: u64,
+    limit: usize,
+) -> Result<Vec<TaskId>, StoreError> {
+    let mut invocation = core.invocation(&core.scripts.planning);
+    invocation.arg(created_by_ms).arg(limit);
+    let ids: Vec<String> = core
+        .invoke(Retry::Idempotent, &invocation)
+        .await
+        .map_err(|e| unavailable("list planning tasks", e))?;
+    Ok(ids.into_iter().map(TaskId).collect())
+}
+
 pub(super) async fn start_task(
     core: &Core,
     task_id: &TaskId,

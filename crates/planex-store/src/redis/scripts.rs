@@ -27,6 +27,7 @@ pub(super) struct Scripts {
     pub depth: Script,
     pub retire: Script,
     pub prune: Script,
+    pub planning: Script,
 }
 
 impl Scripts {
@@ -49,6 +50,7 @@ impl Scripts {
             &self.depth,
             &self.retire,
             &self.prune,
+            &self.planning,
         ] {
             script.load_async(conn).await?;
         }
@@ -68,6 +70,7 @@ impl Scripts {
             depth: build(include_str!("lua/depth.lua")),
             retire: build(include_str!("lua/retire.lua")),
             prune: build(include_str!("lua/prune.lua")),
+            planning: build(include_str!("lua/planning.lua")),
         }
     }
 }

@@ -8,6 +8,7 @@ use planex_core::TaskId;
 use planex_store::{
     CANCELLED, Completion, EventKind, StepState, Store, StoreError, Submission, TaskStatus,
 };
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -235,4 +236,37 @@ pub async fn a_task_cancelled_while_planning_cannot_start(store: Arc<dyn Store>)
         store.get_task(&task).await.unwrap().unwrap().status,
         TaskStatus::Cancelled
     );
+}
+
+/// `planning_tasks` lists the tasks still planning, oldest first, created by the cutoff: a task
+/// leaves the list when it starts, finishes unplanned or is cancelled, and the limit is kept.
+pub async fn planning_tasks_are_listed_until_they_move_on(store: Arc<dyn Store>) {
+    let now = planex_store::now_ms();
+    assert!(store.planning_tasks(now, 10).await.unwrap().is_empty());
+    let starts = planning_task(&*store, "p-starts").await;
+    let fails = planning_task(&*store, "p-fails").await;
+    let cancelled = planning_task(&*store, "p-cancelled").await;
+    let stays = planning_task(&*store, "p-stays").await;
+    // Generous cutoff: the Redis store stamps tasks with the server's clock.
+    let later = planex_store::now_ms() + 60_000;
+    let listed = store.planning_tasks(later, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().collect::<BTreeSet<_>>(),
+        [&starts, &fails, &cancelled, &stays].into_iter().collect(),
+    );
+    assert_eq!(store.planning_tasks(later, 2).await.unwrap().len(), 2);
+    assert!(
+        store.planning_tasks(0, 10).await.unwrap().is_empty(),
+        "nothing was created before the epoch"
+    );
+    store
+        .start_task(&starts, &ANY_PLAN, vec![step_spec(1, &[], "p")], vec![])
+        .await
+        .unwrap();
+    store
+        .finish_unplanned(&fails, TaskStatus::Failed, "no plan".into(), vec![])
+        .await
+        .unwrap();
+    store.cancel_task(&cancelled).await.unwrap();
+    assert_eq!(store.planning_tasks(later, 10).await.unwrap(), vec![stays]);
 }

@@ -83,7 +83,8 @@ macro_rules! conformance_tests {
             summary_matches_the_full_record, idempotency_keys_are_first_wins_per_tenant,
             idempotency_keys_expire, concurrent_idempotency_claims_agree,
             cancel_skips_waiting_steps_and_keeps_running_ones,
-            a_cancelled_tasks_steps_are_never_redelivered, a_task_cancelled_while_planning_cannot_start);
+            a_cancelled_tasks_steps_are_never_redelivered, a_task_cancelled_while_planning_cannot_start,
+            planning_tasks_are_listed_until_they_move_on);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

@@ -27,6 +27,7 @@ for i, id in ipairs(ids) do
   end
 end
 redis.call('HSET', c.tkey, 'status', 'cancelled', 'error', ARGV[6], 'finished', NOW_S)
+redis.call('ZREM', planning_key(), ARGV[5])
 emit(c, '"type":"task_completed","status":"cancelled"')
 expire_task(c)
 flush_all()

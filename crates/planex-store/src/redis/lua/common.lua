@@ -21,6 +21,7 @@
 --   P:ready:{tier}       stream of {t = task id, s = step id}, consumer group "workers"
 --   P:leases:{tier}      zset  lease token -> deadline (server ms)
 --   P:dlq                stream of {d = DeadLetter JSON}
+--   P:planning           zset  task id -> creation time (ms) of each task still 'planning'
 -- A lease token is "DELIVERY:ENTRY:STEP:TASK" (ENTRY = the step's stream entry id). It is unique
 -- per delivery: a redelivery (XCLAIM) keeps the entry and raises DELIVERY; a release re-adds the
 -- step as a new entry.
@@ -72,6 +73,10 @@ end
 
 local function ready_key(tier)
   return PREFIX .. ':ready:{' .. tier .. '}'
+end
+
+local function planning_key()
+  return PREFIX .. ':planning'
 end
 
 local function lease_key(tier)

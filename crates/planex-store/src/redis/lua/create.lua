@@ -1,8 +1,10 @@
 -- create: records a new task in 'planning' unless the id is taken.
 -- ARGV[5] task id, ARGV[6] task text, ARGV[7..] extra field/value pairs (tenant, cost_center).
--- Returns 1 when created, 0 when the id exists.
+-- Returns 1 when created, 0 when the id exists. The task joins P:planning (scored by its creation
+-- time) until start, finish_unplanned or cancel takes it out, so recovery finds tasks whose replica
+-- stopped while planning them (planning.lua).
 
-now_ms() -- sets NOW_S, the timestamp this script writes
+local now = now_ms() -- also sets NOW_S, the timestamp this script writes
 local c = task_ctx(ARGV[5])
 if redis.call('EXISTS', c.tkey) == 1 then
   return 0
@@ -12,4 +14,5 @@ for i = 7, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
 redis.call('HSET', c.tkey, unpack(fields))
+redis.call('ZADD', planning_key(), now, ARGV[5])
 return 1
