@@ -206,13 +206,16 @@ impl Engine {
         // What a planner call is expected to cost: learned while this submission waits.
         let expected = || match cached {
             true => Decimal::ZERO,
-            false => guard.planning_expected(prompt, planner.price()),
+            false => guard.planning_expected(planner.tier_name(), prompt, planner.price()),
         };
         let mut worst = match cached {
             true => Decimal::ZERO,
-            false => {
-                guard.planning_estimate(prompt, self.settings.planner.max_tokens, planner.price())
-            }
+            false => guard.planning_estimate(
+                planner.tier_name(),
+                prompt,
+                self.settings.planner.max_tokens,
+                planner.price(),
+            ),
         };
         if let Some(budget) = budget {
             if *budget < expected() {

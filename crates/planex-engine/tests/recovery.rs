@@ -265,7 +265,12 @@ async fn with_budgets_off_a_task_left_planning_in_redis_is_failed_past_the_bound
     let stuck = planex_testkit::store::planning_task(&*store, "stuck").await;
     let moved_on = planex_testkit::store::planning_task(&*store, "moved-on").await;
     store
-        .finish_unplanned(&moved_on, TaskStatus::Rejected, "over budget".into(), vec![])
+        .finish_unplanned(
+            &moved_on,
+            TaskStatus::Rejected,
+            "over budget".into(),
+            vec![],
+        )
         .await
         .unwrap();
     let engine = unbudgeted_engine(store.clone());
@@ -273,7 +278,11 @@ async fn with_budgets_off_a_task_left_planning_in_redis_is_failed_past_the_bound
         .pass(&engine)
         .await
         .unwrap();
-    assert_eq!(patient, Recovery::default(), "within the bound nothing is touched");
+    assert_eq!(
+        patient,
+        Recovery::default(),
+        "within the bound nothing is touched"
+    );
     assert_eq!(
         store.get_task(&stuck).await.unwrap().unwrap().status,
         TaskStatus::Planning

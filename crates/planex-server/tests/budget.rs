@@ -332,7 +332,7 @@ async fn fifty_concurrent_tasks_never_overspend_a_tenant_budget() {
     };
     let longest = "Concurrent task number 49 about GPU clouds";
     let prompt = planex_engine::system_prompt(&catalog, 3).len() + longest.len();
-    let estimate = standalone.planning_estimate(prompt, 2048, &planner_price)
+    let estimate = standalone.planning_estimate("planner", prompt, 2048, &planner_price)
         + standalone.step_estimate("lookup", &executor_price()) * Decimal::from(3);
     // Holds shrink to what a task really costs once it has planned (a fraction of the worst case,
     // the more so as the simulator caches the planner's prompt): a budget of one worst-case

@@ -2,7 +2,8 @@
 //! and the settlement of a finished task (docs/ARCHITECTURE.md §5).
 
 use super::calendar::{current_month, until_next_month};
-use super::price::{PROMPT_BYTES_PER_TOKEN, TEXT_BYTES_PER_TOKEN, tokens_cost};
+use super::density::PromptDensity;
+use super::price::{TEXT_BYTES_PER_TOKEN, tokens_cost};
 use super::room::Room;
 use super::stats::{
     PLAN_ANSWER_TOKENS, PLAN_TOOL, SYNTHESIS_ANSWER_TOKENS, SYNTHESIS_PROMPT_TOKENS, TokenStats,
@@ -25,6 +26,7 @@ pub struct BudgetGuard {
     settings: BudgetSettings,
     stats: TokenStats,
     room: Room,
+    density: PromptDensity,
 }
 
 /// The accounts one request books against.
@@ -46,6 +48,7 @@ impl BudgetGuard {
             settings,
             stats: TokenStats::default(),
             room: Room::default(),
+            density: PromptDensity::default(),
         }
     }
 
@@ -57,6 +60,11 @@ impl BudgetGuard {
     /// The settings.
     pub fn settings(&self) -> &BudgetSettings {
         &self.settings
+    }
+
+    /// The prompt densities learned from this process's calls, which bound a call's prompt.
+    pub fn density(&self) -> &PromptDensity {
+        &self.density
     }
 
     /// The scope of a tenant's month (`tenant/YYYY-MM`).
@@ -139,11 +147,11 @@ impl BudgetGuard {
                     .stats
                     .mean(SYNTHESIS_TOOL)
                     .map_or(SYNTHESIS_ANSWER_TOKENS, |(_, completion)| completion);
-                // The call is only made if its prompt *bound* fits (one token per
-                // PROMPT_BYTES_PER_TOKEN bytes, about twice a text's real count), so the
-                // estimate counts the prompt as the meter will.
-                let prompt = (SYNTHESIS_PROMPT_TOKENS + inputs) * TEXT_BYTES_PER_TOKEN
-                    / PROMPT_BYTES_PER_TOKEN;
+                // The call is only made if its prompt *bound* fits (the tier's learned density,
+                // or about twice a text's real count until learned), so the estimate counts the
+                // prompt as the meter will.
+                let bytes = (SYNTHESIS_PROMPT_TOKENS + inputs) * TEXT_BYTES_PER_TOKEN;
+                let prompt = self.density.bound_bytes(&spec.tier, bytes, 0);
                 tokens_cost(model.price(), prompt, answer)
             })
             .sum()
@@ -157,33 +165,37 @@ impl BudgetGuard {
         )
     }
 
-    /// An upper bound of one planner call: the prompt at one token per
-    /// [`PROMPT_BYTES_PER_TOKEN`] bytes, and the whole `max_tokens` answer (the meter's worst case).
+    /// An upper bound of one planner call to `tier`: the prompt bound of `prompt_chars` bytes
+    /// ([`PromptDensity`]) and the whole `max_tokens` answer (the meter's worst case).
     pub fn planning_estimate(
         &self,
+        tier: &str,
         prompt_chars: usize,
         max_tokens: u32,
         price: &Price,
     ) -> Decimal {
         let (input, output) = price.per_million();
-        let prompt_tokens = Decimal::from((prompt_chars as u64).div_ceil(PROMPT_BYTES_PER_TOKEN));
+        let prompt_tokens = Decimal::from(self.density.bound_bytes(tier, prompt_chars as u64, 0));
         ledger_usd(
             (input * prompt_tokens + output * Decimal::from(max_tokens))
                 / Decimal::from(1_000_000u32),
         )
     }
 
-    /// The expected cost of a planner call: the observed mean cost (cached prompt tokens
-    /// included), or until one is observed its prompt bound and [`PLAN_ANSWER_TOKENS`] of answer. A budget below it cannot pay for a plan.
-    pub fn planning_expected(&self, prompt_chars: usize, price: &Price) -> Decimal {
-        match self.stats.mean_cost(PLAN_TOOL) {
-            Some(cost) => cost,
-            None => tokens_cost(
-                price,
-                (prompt_chars as u64).div_ceil(PROMPT_BYTES_PER_TOKEN),
-                PLAN_ANSWER_TOKENS,
-            ),
-        }
+    /// The expected cost of a planner call to `tier` as the meter will let it be made: its prompt
+    /// bound at list price (a cached prompt costs less, but the draw cannot count on the cache) and
+    /// the observed mean answer ([`PLAN_ANSWER_TOKENS`] until one is observed). A budget or a free
+    /// room below it cannot pay for a plan.
+    pub fn planning_expected(&self, tier: &str, prompt_chars: usize, price: &Price) -> Decimal {
+        let answer = self
+            .stats
+            .mean(PLAN_TOOL)
+            .map_or(PLAN_ANSWER_TOKENS, |(_, completion)| completion);
+        tokens_cost(
+            price,
+            self.density.bound_bytes(tier, prompt_chars as u64, 0),
+            answer,
+        )
     }
 
     /// Turns a ledger denial into the API's refusal.
@@ -271,7 +283,6 @@ impl BudgetGuard {
                         call.usage.prompt_tokens,
                         call.usage.completion_tokens,
                     );
-                    self.stats.observe_cost(tool, call.cost_usd);
                 }
             }
             Ok(false) => {}
@@ -313,7 +324,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn settling_a_task_teaches_the_planner_mean() {
+    async fn settling_a_task_teaches_the_planner_answer_mean() {
         use planex_store::{AccountLimit, Reservation, SpendLedger};
         let ledger = Arc::new(planex_store::MemoryLedger::new());
         let guard = BudgetGuard::new(ledger.clone(), BudgetSettings::default());
@@ -321,7 +332,7 @@ mod tests {
             usd_per_million_input: Decimal::from(1),
             usd_per_million_output: Decimal::from(1),
         };
-        let unobserved = guard.planning_expected(1000, &price);
+        let unobserved = guard.planning_expected("planner", 1000, &price);
         ledger
             .reserve(Reservation {
                 id: "t".into(),
@@ -351,12 +362,13 @@ mod tests {
         }))
         .unwrap();
         guard.settle(&record).await;
+        // 1,000 bytes bound at 500 tokens, then 256 answer tokens until 20 are observed ($1/M).
+        assert_eq!(unobserved, Decimal::new(756, 6));
         assert_eq!(
-            guard.planning_expected(1000, &price),
-            Decimal::new(3, 5),
-            "the mean cost"
+            guard.planning_expected("planner", 1000, &price),
+            Decimal::new(520, 6),
+            "the observed mean answer"
         );
-        assert_ne!(unobserved, Decimal::new(3, 5));
     }
 
     #[test]
@@ -377,7 +389,7 @@ mod tests {
         assert_eq!(guard.step_estimate("x", &price), Decimal::new(4, 4));
         // 3,000 bytes at 2 bytes per token and $1/M, 1,000 tokens at $2/M.
         assert_eq!(
-            guard.planning_estimate(3000, 1000, &price),
+            guard.planning_estimate("planner", 3000, 1000, &price),
             Decimal::new(35, 4)
         );
     }

@@ -4,13 +4,15 @@
 //!
 //! Key decisions: the meter is a [`ChatModel`] decorator, so the planner, the executor and the
 //! escalation path are metered by the same code without knowing it. The worst case of a call is its
-//! prompt at one token per [`PROMPT_BYTES_PER_TOKEN`](super::PROMPT_BYTES_PER_TOKEN) bytes (true of the BPE tokenizers of Llama 3,
-//! Qwen2.5 and cl100k on text and JSON) plus its whole `max_tokens` answer. A call that does not fit
+//! prompt bound (the tier's learned density, [`PromptDensity`](super::PromptDensity); until learned one
+//! token per [`PROMPT_BYTES_PER_TOKEN`](super::PROMPT_BYTES_PER_TOKEN) bytes) plus its whole
+//! `max_tokens` answer; every answer's usage teaches the tier's density. A call that does not fit
 //! with its `max_tokens` is made with the largest `max_tokens` that fits (at least
 //! [`MIN_CALL_TOKENS`]); one that cannot fit even so is not made (`budget_exhausted`). A task whose
 //! reservation is unknown (budgets off, or a task started before this layout) is not metered.
 
-use super::price::{floor_usd, prompt_bound, tokens_cost};
+use super::density::prompt_bytes;
+use super::price::{floor_usd, tokens_cost};
 use crate::synthesis::SYNTHESIS_TOOL;
 use crate::{BudgetGuard, Models};
 use async_trait::async_trait;
@@ -113,7 +115,7 @@ impl MeteredModel {
         request: &ChatRequest,
     ) -> Result<Option<(u32, Decimal)>, ChatFailure> {
         let price = self.inner.price();
-        let prompt = prompt_bound(request);
+        let prompt = self.guard.density().bound(self.inner.tier_name(), request);
         let wanted = request.max_tokens.unwrap_or(UNSET_MAX_TOKENS);
         let worst = tokens_cost(price, prompt, u64::from(wanted));
         let denial = match self.book(call, worst).await? {
@@ -182,6 +184,12 @@ impl MeteredModel {
             Some(u) if u.prompt_tokens + u.completion_tokens == 0 => worst,
             Some(u) => self.inner.cost(u),
         };
+        if actual > worst {
+            // The prompt was denser than the tier's bound; the call is billed at what it cost
+            // (never under-billed), and the density it taught bounds the next call.
+            tracing::warn!(task = %self.task, call, %actual, %worst, tier = self.inner.tier_name(),
+                "a call cost more than its drawn worst case: its prompt was denser than any seen on the tier");
+        }
         if let Err(error) = self
             .guard
             .ledger()
@@ -216,8 +224,15 @@ impl ChatModel for MeteredModel {
             let shrunk = request.clone().with_max_tokens(max_tokens);
             self.inner.chat(&shrunk, ctx).await
         };
-        self.settle(&call, result.as_ref().ok().map(|o| &o.usage), drawn)
-            .await;
+        let usage = result.as_ref().ok().map(|o| &o.usage);
+        if let Some(usage) = usage {
+            self.guard.density().observe(
+                self.inner.tier_name(),
+                prompt_bytes(request),
+                usage.prompt_tokens,
+            );
+        }
+        self.settle(&call, usage, drawn).await;
         result
     }
 
@@ -325,14 +340,5 @@ mod tests {
         );
         let worst = tokens_cost(&price(), 100, 100);
         assert_eq!(worst, left);
-    }
-
-    #[test]
-    fn the_prompt_bound_counts_bytes_and_messages() {
-        let request = ChatRequest::new(vec![
-            planex_llm::ChatMessage::system("abcd"),
-            planex_llm::ChatMessage::user("abc"),
-        ]);
-        assert_eq!(prompt_bound(&request), 2 + 8 + 2 + 8);
     }
 }

@@ -12,6 +12,7 @@
 //! cases are still held waits for them to settle (bounded, in arrival order) before it is refused.
 
 mod calendar;
+mod density;
 mod guard;
 mod meter;
 mod price;
@@ -21,8 +22,9 @@ mod settings;
 mod stats;
 
 pub use calendar::{current_month, until_next_month};
+pub use density::{PromptDensity, prompt_bytes};
 pub use guard::{Accounts, BudgetGuard};
 pub use meter::{MIN_CALL_TOKENS, MeteredModel};
-pub use price::{PROMPT_BYTES_PER_TOKEN, floor_usd, prompt_bound, tokens_cost};
+pub use price::{PROMPT_BYTES_PER_TOKEN, floor_usd, tokens_cost};
 pub use refusal::{BudgetExceeded, BudgetKind};
 pub use settings::BudgetSettings;

@@ -1,8 +1,6 @@
-//! What the budget guard learns from finished tasks: token and cost means per tool (and for the
+//! What the budget guard learns from finished tasks: token means per tool (and for the
 //! planner and the synthesis), and the defaults it assumes until something is observed.
 
-use planex_core::Decimal;
-use planex_store::ledger_usd;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -19,9 +17,6 @@ pub(super) const PLAN_TOOL: &str = "planex.plan";
 #[derive(Default)]
 pub(super) struct TokenStats {
     by_tool: Mutex<HashMap<String, (u64, u64, u64)>>,
-    /// Calls and their summed cost per tool (cached prompt tokens make a call cheaper than its
-    /// tokens at list price).
-    cost_by_tool: Mutex<HashMap<String, (u64, Decimal)>>,
 }
 
 impl TokenStats {
@@ -34,26 +29,6 @@ impl TokenStats {
         entry.0 += 1;
         entry.1 += prompt;
         entry.2 += completion;
-    }
-
-    pub(super) fn observe_cost(&self, tool: &str, cost: Decimal) {
-        let mut map = self
-            .cost_by_tool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = map.entry(tool.to_owned()).or_default();
-        entry.0 += 1;
-        entry.1 += cost;
-    }
-
-    pub(super) fn mean_cost(&self, tool: &str) -> Option<Decimal> {
-        let map = self
-            .cost_by_tool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(tool)
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, sum)| ledger_usd(*sum / Decimal::from(*n)))
     }
 
     pub(super) fn mean(&self, tool: &str) -> Option<(u64, u64)> {
