@@ -118,6 +118,12 @@ async fn fifty_tasks_complete_on_two_executor_processes_and_one_planner_process(
         assert_applied_once(&store, &record).await;
     }
     assert_eq!(executors.len(), 2, "both executor processes ran steps");
+    let billing = billing_covers_what_was_served(&cluster, &store, &tasks).await;
+    assert_eq!(billing.interrupted, 0, "{billing:?}");
+    assert_eq!(
+        billing.completed, billing.served,
+        "nothing was cut off: exactly what was served is billed"
+    );
     // A worker's own metrics endpoint shows the steps it ran and its tier's queue.
     let metrics_url = ready_line
         .split("metrics on ")
@@ -196,6 +202,92 @@ async fn a_worker_killed_while_holding_steps_loses_nothing_and_applies_each_step
     );
     let dead: Vec<_> = store.dead_letters(100).await.unwrap();
     assert!(dead.iter().all(|d| !tasks.contains(&d.task_id)), "{dead:?}");
+    let billing = billing_covers_what_was_served(&cluster, &store, &tasks).await;
+    // Every model call takes 400 ms and the victim was killed holding steps: some of its calls
+    // were cut off (served or not by the simulator, the worst case each had drawn is billed).
+    assert!(
+        billing.interrupted >= 1,
+        "no call was billed as interrupted: {billing:?}"
+    );
+}
+
+/// What [`billing_covers_what_was_served`] counted.
+#[derive(Debug)]
+struct Billing {
+    /// Tokens of the calls recorded as completed.
+    completed: u64,
+    /// Tokens the simulator served.
+    served: u64,
+    /// Calls billed as `interrupted`.
+    interrupted: usize,
+}
+
+/// Tokens the simulator served against the call records of `tasks` (its only clients) and the
+/// ledger (docs/ARCHITECTURE.md §5): every completed call's tokens were served, and what was
+/// served beyond them (calls cut off by a kill) is covered by the `interrupted` calls' worst
+/// cases, so billed >= served; the ledger's spend is the call records' sum (each call rounded up
+/// to the nano-dollar, the ledger's unit).
+async fn billing_covers_what_was_served(
+    cluster: &Cluster,
+    store: &RedisStore,
+    tasks: &[TaskId],
+) -> Billing {
+    let (mut completed, mut billed, mut cost) = (0u64, 0u64, planex_core::Decimal::ZERO);
+    let mut interrupted = 0;
+    for task in tasks {
+        let record = finished(store, task).await;
+        for call in &record.calls {
+            let tokens = call.usage.prompt_tokens + call.usage.completion_tokens;
+            billed += tokens;
+            if call.mark == Some(planex_core::CallMark::Interrupted) {
+                interrupted += 1;
+            } else {
+                completed += tokens;
+            }
+        }
+        assert_eq!(
+            record.cost().total.cost_usd,
+            record.calls.iter().map(|c| c.cost_usd).sum(),
+            "task {task}'s cost is its calls'"
+        );
+        // The ledger books each call rounded up to the nano-dollar.
+        cost += record
+            .calls
+            .iter()
+            .map(|c| planex_store::ledger_usd(c.cost_usd))
+            .sum::<planex_core::Decimal>();
+    }
+    let stats = cluster::sim_stats(&cluster.http, &cluster.sim_url).await;
+    let served = stats["prompt_tokens_total"].as_u64().unwrap()
+        + stats["completion_tokens_total"].as_u64().unwrap();
+    assert!(
+        completed <= served,
+        "calls recorded as completed hold {completed} tokens, the simulator served {served}"
+    );
+    assert!(
+        billed >= served,
+        "billed {billed} tokens ({interrupted} interrupted calls at their worst case), served {served}"
+    );
+    let spend: serde_json::Value = cluster
+        .http
+        .get(format!("{}/v1/spend", cluster.api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        spend["total"]["spent_usd"],
+        cost.normalize().to_string(),
+        "{spend}"
+    );
+    assert_eq!(spend["total"]["reserved_usd"], "0", "{spend}");
+    Billing {
+        completed,
+        served,
+        interrupted,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
