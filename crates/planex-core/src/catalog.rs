@@ -280,6 +280,7 @@ impl Catalog {
     /// The JSON Schema of a plan over this catalog, for the planner's structured output
     /// (`response_format: {type: "json_schema"}`): each step is one of the tools, with its args schema.
     pub fn plan_schema(&self, max_steps: usize) -> Value {
+        let step_id = json!({"type": "integer", "minimum": 1, "maximum": crate::StepId::MAX.0});
         let per_tool: Vec<Value> = self
             .tools
             .iter()
@@ -289,10 +290,10 @@ impl Catalog {
                     "additionalProperties": false,
                     "required": ["step_id", "tool_name", "args", "depends_on"],
                     "properties": {
-                        "step_id": {"type": "integer", "minimum": 1},
+                        "step_id": step_id,
                         "tool_name": {"type": "string", "enum": [t.spec.name]},
                         "args": t.spec.input_schema,
-                        "depends_on": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                        "depends_on": {"type": "array", "items": step_id},
                     }
                 })
             })

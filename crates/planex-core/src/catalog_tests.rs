@@ -62,11 +62,11 @@ fn plan_schema_shape() {
     assert_eq!(first["additionalProperties"], false);
     assert_eq!(
         first["properties"]["step_id"],
-        json!({"type": "integer", "minimum": 1})
+        json!({"type": "integer", "minimum": 1, "maximum": u32::MAX - 1})
     );
     assert_eq!(
         first["properties"]["depends_on"],
-        json!({"type": "array", "items": {"type": "integer", "minimum": 1}})
+        json!({"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": u32::MAX - 1}})
     );
     assert_eq!(first["properties"]["args"], specs()[2].input_schema);
     // The plan schema is itself a valid JSON Schema that accepts a real plan.

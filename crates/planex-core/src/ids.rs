@@ -9,6 +9,13 @@ use std::fmt;
 #[serde(transparent)]
 pub struct StepId(pub u32);
 
+impl StepId {
+    /// The highest id a plan step may have: one below `u32::MAX`, so the synthesis step the
+    /// engine appends (one past the plan's highest id) always has an id of its own and never
+    /// wraps around to 0.
+    pub const MAX: StepId = StepId(u32::MAX - 1);
+}
+
 impl fmt::Display for StepId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

@@ -20,7 +20,7 @@ mod validate;
 pub use catalog::{Catalog, CatalogError};
 pub use cost::{CallMark, CallRecord, CostBreakdown, CostTotals, Price, Stage, Usage, format_usd};
 pub use ids::{StepId, TaskId};
-pub use plan::{Plan, PlanError, PlanLimits, Step};
+pub use plan::{Plan, PlanError, PlanLimits, PlanSource, Step};
 pub use template::{
     Placeholder, TemplateError, placeholders, referenced_steps, render, substitute_args, value_text,
 };

@@ -33,6 +33,33 @@ pub struct Step {
     pub depends_on: Vec<StepId>,
 }
 
+/// Who wrote a plan: the planner tier (the default, also for cached plans) or the client that
+/// submitted it (`POST /v1/tasks` with `plan`, `planex run --plan`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanSource {
+    /// Written by the planner tier (or read back from the plan cache).
+    #[default]
+    Planner,
+    /// Supplied by the client with the task: no planner call was made.
+    Client,
+}
+
+impl PlanSource {
+    /// Whether the planner wrote the plan (its serialized form then omits `source`).
+    pub fn is_planner(&self) -> bool {
+        *self == PlanSource::Planner
+    }
+
+    /// `planner` or `client`, as the API and the task record show it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PlanSource::Planner => "planner",
+            PlanSource::Client => "client",
+        }
+    }
+}
+
 /// A validated plan: a DAG of steps over known tools.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -40,6 +67,10 @@ pub struct Plan {
     pub task: String,
     /// Steps in the order the planner wrote them.
     pub steps: Vec<Step>,
+    /// Who wrote it. Serialized (as `"source": "client"`) only for client plans, so a planner
+    /// plan's stored and cached form is exactly `{task, steps}`.
+    #[serde(default, skip_serializing_if = "PlanSource::is_planner")]
+    pub source: PlanSource,
 }
 
 /// Why a plan was refused. One variant per rule of docs/ARCHITECTURE.md §3; each message names the culprit.
@@ -50,6 +81,22 @@ pub enum PlanError {
     Shape {
         /// What was wrong, with a JSON path where known.
         detail: String,
+        /// Position of the offending step in the `steps` array, when the fault is inside one.
+        step_index: Option<usize>,
+    },
+    /// A step id (or a `depends_on` entry) is an integer outside 1 to [`StepId::MAX`]: no room
+    /// would be left for the synthesis step's id, which is one past the plan's highest.
+    #[error(
+        "{path}: step id {value} is out of range; step ids run from 1 to {max} (the id above the highest step id is kept for the synthesis step)",
+        max = StepId::MAX
+    )]
+    StepIdOutOfRange {
+        /// The JSON path of the id (`steps[2].step_id`, `steps[2].depends_on[0]`).
+        path: String,
+        /// The id as written.
+        value: String,
+        /// Position of the step in the `steps` array (absent for a lone step).
+        step_index: Option<usize>,
     },
     /// The plan has no steps.
     #[error("plan has no steps; a plan needs at least one step")]
@@ -129,6 +176,7 @@ impl PlanError {
     pub fn rule(&self) -> &'static str {
         match self {
             PlanError::Shape { .. } => "shape",
+            PlanError::StepIdOutOfRange { .. } => "step_id_out_of_range",
             PlanError::Empty => "empty",
             PlanError::TooManySteps { .. } => "too_many_steps",
             PlanError::DuplicateStepId { .. } => "duplicate_step_id",
@@ -139,6 +187,47 @@ impl PlanError {
             PlanError::PlaceholderNotInDependsOn { .. } => "placeholder_not_in_depends_on",
             PlanError::ForwardDependency { .. } => "forward_dependency",
         }
+    }
+}
+
+impl PlanError {
+    /// The step the rule failed on, when one is to blame (for a cycle, its first step).
+    pub fn step_id(&self) -> Option<StepId> {
+        match self {
+            PlanError::Shape { .. }
+            | PlanError::StepIdOutOfRange { .. }
+            | PlanError::Empty
+            | PlanError::TooManySteps { .. } => None,
+            PlanError::DuplicateStepId { step_id }
+            | PlanError::UnknownDependency { step_id, .. }
+            | PlanError::UnknownTool { step_id, .. }
+            | PlanError::InvalidArgs { step_id, .. }
+            | PlanError::PlaceholderNotInDependsOn { step_id, .. }
+            | PlanError::ForwardDependency { step_id, .. } => Some(*step_id),
+            PlanError::Cycle { cycle } => cycle.first().copied(),
+        }
+    }
+
+    /// Position in the `steps` array of a step whose shape or id is wrong (its id may be
+    /// unreadable, so it is named by position).
+    pub fn step_index(&self) -> Option<usize> {
+        match self {
+            PlanError::Shape { step_index, .. } | PlanError::StepIdOutOfRange { step_index, .. } => {
+                *step_index
+            }
+            _ => None,
+        }
+    }
+
+    /// The structured details an API error or a CLI report carries: `rule`, `step_id`,
+    /// `step_index` (each `null` when no step is to blame) and the message as `error`.
+    pub fn details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rule": self.rule(),
+            "step_id": self.step_id().map(|s| s.0),
+            "step_index": self.step_index(),
+            "error": self.to_string(),
+        })
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::catalog::json_kind;
 use crate::template::referenced_steps;
-use crate::{Catalog, Plan, PlanError, PlanLimits, Step, StepId, dag};
+use crate::{Catalog, Plan, PlanError, PlanLimits, PlanSource, Step, StepId, dag};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -64,7 +64,7 @@ impl Plan {
         let steps = raw_steps
             .into_iter()
             .enumerate()
-            .map(|(index, raw)| step_shape(raw, index))
+            .map(|(index, raw)| step_shape(raw, At(Some(index))))
             .collect::<Result<Vec<Step>, PlanError>>()?;
         if steps.is_empty() {
             return Err(PlanError::Empty);
@@ -94,7 +94,44 @@ impl Plan {
         if let Some(cycle) = dag::find_cycle(&steps) {
             return Err(PlanError::Cycle { cycle });
         }
-        Ok(Plan { task, steps })
+        Ok(Plan {
+            task,
+            steps,
+            source: PlanSource::Planner,
+        })
+    }
+}
+
+impl Step {
+    /// Validates one step on its own (`POST /v1/execute`'s sub-task body): shape, an id in range,
+    /// a known tool, args valid against its schema, no dependency on itself, and every
+    /// `{step_N_result}` placeholder naming a step in `depends_on`. Its dependencies are not
+    /// looked up: they belong to a plan the caller keeps.
+    ///
+    /// ```
+    /// use planex_core::{Catalog, PlanError, Step, ToolSpec};
+    /// use serde_json::json;
+    ///
+    /// let catalog = Catalog::new(vec![ToolSpec::one_arg_llm("summarize", "text", "executor", 256)])?;
+    /// let step = json!({"step_id": 2, "tool_name": "summarize",
+    ///                   "args": {"text": "{step_1_result}"}, "depends_on": [1]});
+    /// assert_eq!(Step::validate(step, &catalog)?.depends_on, vec![planex_core::StepId(1)]);
+    /// let stray = json!({"step_id": 2, "tool_name": "summarize",
+    ///                    "args": {"text": "{step_1_result}"}, "depends_on": []});
+    /// let refused = Step::validate(stray, &catalog);
+    /// assert!(matches!(refused, Err(PlanError::PlaceholderNotInDependsOn { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The first rule that fails, as a [`PlanError`] naming the culprit.
+    pub fn validate(value: Value, catalog: &Catalog) -> Result<Step, PlanError> {
+        let step = step_shape(value, At(None))?;
+        check_tool(&step, catalog)?;
+        check_args(&step, catalog)?;
+        check_self_dependency(&step)?;
+        check_placeholders(&step)?;
+        Ok(step)
     }
 }
 
@@ -127,7 +164,7 @@ impl<'c> PlanBuilder<'c> {
     /// [`PlanError::ForwardDependency`] for a dependency not yet accepted, placeholder not in
     /// `depends_on`. A refused step leaves the builder unchanged.
     pub fn push(&mut self, step_value: Value) -> Result<&Step, PlanError> {
-        let step = step_shape(step_value, self.steps.len())?;
+        let step = step_shape(step_value, At(Some(self.steps.len())))?;
         check_count(self.steps.len() + 1, self.limits)?;
         if self.ids.contains(&step.step_id) {
             return Err(PlanError::DuplicateStepId {
@@ -176,12 +213,38 @@ impl<'c> PlanBuilder<'c> {
         Ok(Plan {
             task: self.task,
             steps: self.steps,
+            source: PlanSource::Planner,
         })
     }
 }
 
 fn shape(detail: String) -> PlanError {
-    PlanError::Shape { detail }
+    PlanError::Shape {
+        detail,
+        step_index: None,
+    }
+}
+
+/// Where a step sits: its position in a plan's `steps` array, or a lone step (`/v1/execute`).
+#[derive(Clone, Copy)]
+struct At(Option<usize>);
+
+impl At {
+    /// The JSON path of the step: `steps[3]`, or `step` for a lone one.
+    fn path(self) -> String {
+        match self.0 {
+            Some(index) => format!("steps[{index}]"),
+            None => "step".to_owned(),
+        }
+    }
+
+    /// A shape error inside this step.
+    fn shape(self, detail: String) -> PlanError {
+        PlanError::Shape {
+            detail,
+            step_index: self.0,
+        }
+    }
 }
 
 /// The JSON inside an optional Markdown code fence, trimmed.
@@ -229,32 +292,32 @@ fn plan_shape(value: Value) -> Result<(String, Vec<Value>), PlanError> {
     }
 }
 
-/// Checks one step's shape; `index` is its position in the `steps` array (for the error path).
+/// Checks one step's shape; `at` is its position in the `steps` array (for the error path).
 /// Repeated `depends_on` entries are merged, keeping the first occurrence.
-fn step_shape(value: Value, index: usize) -> Result<Step, PlanError> {
-    let path = format!("steps[{index}]");
+fn step_shape(value: Value, at: At) -> Result<Step, PlanError> {
+    let path = at.path();
     let Value::Object(mut map) = value else {
-        return Err(shape(format!(
+        return Err(at.shape(format!(
             "{path}: expected an object with step_id, tool_name, args and depends_on, got {}",
             json_kind(&value)
         )));
     };
     if let Some(key) = map.keys().find(|k| !STEP_FIELDS.contains(&k.as_str())) {
-        return Err(shape(format!(
+        return Err(at.shape(format!(
             "{path}: unknown field {key:?}; a step has exactly step_id, tool_name, args and depends_on"
         )));
     }
-    let step_id = positive_id(map.get("step_id"), &format!("{path}.step_id"))?;
+    let step_id = read_step_id(map.get("step_id"), &format!("{path}.step_id"), at)?;
     let tool_name = match map.remove("tool_name") {
         Some(Value::String(name)) => name,
         Some(other) => {
-            return Err(shape(format!(
+            return Err(at.shape(format!(
                 "{path}.tool_name: expected a string, got {}",
                 json_kind(&other)
             )));
         }
         None => {
-            return Err(shape(format!(
+            return Err(at.shape(format!(
                 "{path}.tool_name: missing; expected a tool name"
             )));
         }
@@ -262,13 +325,13 @@ fn step_shape(value: Value, index: usize) -> Result<Step, PlanError> {
     let args = match map.remove("args") {
         Some(Value::Object(args)) => args,
         Some(other) => {
-            return Err(shape(format!(
+            return Err(at.shape(format!(
                 "{path}.args: expected an object, got {}",
                 json_kind(&other)
             )));
         }
         None => {
-            return Err(shape(format!(
+            return Err(at.shape(format!(
                 "{path}.args: missing; expected an object (use {{}} for a tool without args)"
             )));
         }
@@ -278,14 +341,14 @@ fn step_shape(value: Value, index: usize) -> Result<Step, PlanError> {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let id = positive_id(Some(item), &format!("{path}.depends_on[{i}]"))?;
+                let id = read_step_id(Some(item), &format!("{path}.depends_on[{i}]"), at)?;
                 if !depends_on.contains(&id) {
                     depends_on.push(id);
                 }
             }
         }
         Some(other) => {
-            return Err(shape(format!(
+            return Err(at.shape(format!(
                 "{path}.depends_on: expected an array of step ids, got {}",
                 json_kind(other)
             )));
@@ -299,17 +362,25 @@ fn step_shape(value: Value, index: usize) -> Result<Step, PlanError> {
     })
 }
 
-fn positive_id(value: Option<&Value>, path: &str) -> Result<StepId, PlanError> {
+/// A step id: a positive integer up to [`StepId::MAX`]. An integer above it (`4294967295`
+/// included, which would leave the synthesis step no id) is its own rule, not a shape error.
+fn read_step_id(value: Option<&Value>, path: &str, at: At) -> Result<StepId, PlanError> {
     let Some(value) = value else {
-        return Err(shape(format!(
-            "{path}: missing; expected a positive integer"
-        )));
+        return Err(at.shape(format!("{path}: missing; expected a positive integer")));
     };
-    match value.as_u64().map(u32::try_from) {
-        Some(Ok(id)) if id >= 1 => Ok(StepId(id)),
-        _ => Err(shape(format!(
+    match value.as_u64() {
+        Some(id) if id >= 1 && id <= u64::from(StepId::MAX.0) => {
+            // In range, so it fits a u32: the bound is below u32::MAX.
+            Ok(StepId(u32::try_from(id).unwrap_or(StepId::MAX.0)))
+        }
+        Some(id) if id > u64::from(StepId::MAX.0) => Err(PlanError::StepIdOutOfRange {
+            path: path.to_owned(),
+            value: id.to_string(),
+            step_index: at.0,
+        }),
+        _ => Err(at.shape(format!(
             "{path}: expected a positive integer (1 to {}), got {value}",
-            u32::MAX
+            StepId::MAX
         ))),
     }
 }

@@ -295,7 +295,7 @@ fn builder_limits_and_empty() {
         .push(json!({"step_id": 2, "tool_name": "web_search"}))
         .err();
     assert!(
-        matches!(&err, Some(PlanError::Shape { detail }) if detail.starts_with("steps[1]")),
+        matches!(&err, Some(PlanError::Shape { detail, .. }) if detail.starts_with("steps[1]")),
         "{err:?}"
     );
 }
@@ -308,4 +308,77 @@ fn serialized_plan_round_trips_through_validation() {
         validate(value).map_err(|e| e.to_string())
     });
     assert_eq!(again, plan);
+}
+
+/// Regression: a step id of 4294967295 (u32::MAX) was accepted, so the synthesis step's id (one
+/// past the highest) wrapped to 0.
+#[test]
+fn a_step_id_that_leaves_no_room_for_the_synthesis_id_is_refused() {
+    let err = refused(json!({"steps": [search(1, &[]), search(4_294_967_295, &[1])]}));
+    assert_eq!(err.rule(), "step_id_out_of_range");
+    assert_eq!(err.step_index(), Some(1));
+    assert_names(&err, &["steps[1].step_id", "4294967295", "4294967294"]);
+    let err = refused(json!({"steps": [search(2, &[]), {"step_id": 3, "tool_name": "web_search",
+        "args": {"query": "q"}, "depends_on": [5_000_000_000u64]}]}));
+    assert_eq!(err.rule(), "step_id_out_of_range");
+    assert_names(&err, &["steps[1].depends_on[0]", "5000000000"]);
+    // The highest id allowed is accepted.
+    let top = validate(json!({"steps": [search(StepId::MAX.0, &[])]}));
+    assert!(top.is_ok(), "{top:?}");
+    // Zero and negative ids stay shape errors, naming the step by position.
+    let err = refused(json!({"steps": [search(1, &[]), {"step_id": -3, "tool_name": "web_search",
+        "args": {"query": "q"}, "depends_on": []}]}));
+    assert_eq!((err.rule(), err.step_index()), ("shape", Some(1)));
+}
+
+#[test]
+fn details_name_the_rule_and_the_step() {
+    let err = refused(json!({"steps": [search(1, &[]), summarize(2, "{step_1_result}", &[])]}));
+    assert_eq!(
+        err.details(),
+        json!({"rule": "placeholder_not_in_depends_on", "step_id": 2, "step_index": null,
+               "error": err.to_string()})
+    );
+    let err = refused(json!({"steps": [search(1, &[2]), search(2, &[1])]}));
+    assert_eq!((err.rule(), err.step_id()), ("cycle", Some(StepId(1))));
+    assert_eq!(refused(json!({"steps": []})).details()["step_id"], Value::Null);
+}
+
+#[test]
+fn a_lone_step_is_checked_by_every_rule_that_needs_no_other_step() {
+    let c = catalog();
+    let ok = Step::validate(summarize(3, "{step_1_result.items.0}", &[1]), &c);
+    assert_eq!(ok.map(|s| s.depends_on), Ok(vec![StepId(1)]));
+    let rule = |v: Value| Step::validate(v, &c).err().map(|e| e.rule());
+    assert_eq!(
+        rule(summarize(3, "{step_2_result}", &[1])),
+        Some("placeholder_not_in_depends_on")
+    );
+    assert_eq!(rule(summarize(3, "x", &[3])), Some("cycle"));
+    assert_eq!(
+        rule(json!({"step_id": 1, "tool_name": "nope", "args": {}})),
+        Some("unknown_tool")
+    );
+    assert_eq!(
+        rule(json!({"step_id": 1, "tool_name": "web_search", "args": {"query": 7}})),
+        Some("invalid_args")
+    );
+    assert_eq!(
+        rule(json!({"step_id": 4_294_967_295u64, "tool_name": "web_search", "args": {"query": "q"}})),
+        Some("step_id_out_of_range")
+    );
+    let shape = Step::validate(json!({"step_id": 1, "tool_name": "web_search", "args": []}), &c);
+    assert!(
+        matches!(&shape, Err(PlanError::Shape { detail, step_index: None }) if detail.starts_with("step.args")),
+        "{shape:?}"
+    );
+}
+
+#[test]
+fn only_client_plans_serialize_their_source() {
+    let mut plan = validate(fan_out()).unwrap();
+    assert_eq!(plan.source, PlanSource::Planner);
+    assert!(serde_json::to_value(&plan).unwrap().get("source").is_none());
+    plan.source = PlanSource::Client;
+    assert_eq!(serde_json::to_value(&plan).unwrap()["source"], "client");
 }

@@ -10,6 +10,7 @@ use planex_store::{NewTask, StepOutcome, StepSpec, Store};
 pub static ANY_PLAN: Plan = Plan {
     task: String::new(),
     steps: Vec::new(),
+    source: planex_core::PlanSource::Planner,
 };
 
 /// Step `id` running the tool `tool` on `tier`, after the steps `deps`, with no arguments.

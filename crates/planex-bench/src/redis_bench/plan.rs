@@ -14,6 +14,7 @@ pub(crate) const STEPS_PER_TASK: usize = 10;
 pub(crate) static EMPTY_PLAN: Plan = Plan {
     task: String::new(),
     steps: Vec::new(),
+    source: planex_core::PlanSource::Planner,
 };
 
 /// The bench plan: 6 roots, 3 steps joining two roots each, 1 step joining those three.
