@@ -221,13 +221,43 @@ impl PlanError {
 
     /// The structured details an API error or a CLI report carries: `rule`, `step_id`,
     /// `step_index` (each `null` when no step is to blame) and the message as `error`.
+    /// The culprit's own fields are added where the rule has them: `tool` and `known` (unknown
+    /// tool), `tool` and `errors` (invalid args), `missing`, `referenced`, `dependency`, `cycle`,
+    /// `count` and `max`, `path` and `value` (an id out of range).
     pub fn details(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut details = serde_json::json!({
             "rule": self.rule(),
             "step_id": self.step_id().map(|s| s.0),
             "step_index": self.step_index(),
             "error": self.to_string(),
-        })
+        });
+        let extra = match self {
+            PlanError::Shape { .. } | PlanError::Empty | PlanError::DuplicateStepId { .. } => {
+                serde_json::json!({})
+            }
+            PlanError::StepIdOutOfRange { path, value, .. } => {
+                serde_json::json!({"path": path, "value": value})
+            }
+            PlanError::TooManySteps { count, max } => serde_json::json!({"count": count, "max": max}),
+            PlanError::UnknownDependency { missing, .. } => serde_json::json!({"missing": missing}),
+            PlanError::Cycle { cycle } => serde_json::json!({"cycle": cycle}),
+            PlanError::UnknownTool { tool, known, .. } => {
+                serde_json::json!({"tool": tool, "known": known})
+            }
+            PlanError::InvalidArgs { tool, errors, .. } => {
+                serde_json::json!({"tool": tool, "errors": errors})
+            }
+            PlanError::PlaceholderNotInDependsOn { referenced, .. } => {
+                serde_json::json!({"referenced": referenced})
+            }
+            PlanError::ForwardDependency { dependency, .. } => {
+                serde_json::json!({"dependency": dependency})
+            }
+        };
+        if let (Some(details), serde_json::Value::Object(extra)) = (details.as_object_mut(), extra) {
+            details.extend(extra);
+        }
+        details
     }
 }
 

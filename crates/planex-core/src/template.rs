@@ -74,6 +74,28 @@ pub enum TemplateError {
     },
 }
 
+impl TemplateError {
+    /// A stable machine-readable name of what could not be filled in (API error `details`):
+    /// `missing_result`, `missing_field` or `missing_arg`.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            TemplateError::MissingResult { .. } => "missing_result",
+            TemplateError::MissingField { .. } => "missing_field",
+            TemplateError::MissingArg { .. } => "missing_arg",
+        }
+    }
+
+    /// The step whose result a placeholder needed, for the two placeholder errors.
+    pub fn step(&self) -> Option<StepId> {
+        match self {
+            TemplateError::MissingResult { step, .. } | TemplateError::MissingField { step, .. } => {
+                Some(*step)
+            }
+            TemplateError::MissingArg { .. } => None,
+        }
+    }
+}
+
 /// Every placeholder in `text`, in order of appearance (repeats included).
 pub fn placeholders(text: &str) -> Vec<Placeholder> {
     scan(text).into_iter().map(|(_, _, p)| p).collect()

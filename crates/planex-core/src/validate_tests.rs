@@ -337,8 +337,11 @@ fn details_name_the_rule_and_the_step() {
     assert_eq!(
         err.details(),
         json!({"rule": "placeholder_not_in_depends_on", "step_id": 2, "step_index": null,
-               "error": err.to_string()})
+               "error": err.to_string(), "referenced": 1})
     );
+    let err = refused(json!({"steps": [{"step_id": 1, "tool_name": "nope", "args": {}}]}));
+    assert_eq!(err.details()["tool"], "nope");
+    assert!(err.details()["known"].as_array().is_some_and(|k| !k.is_empty()));
     let err = refused(json!({"steps": [search(1, &[2]), search(2, &[1])]}));
     assert_eq!((err.rule(), err.step_id()), ("cycle", Some(StepId(1))));
     assert_eq!(refused(json!({"steps": []})).details()["step_id"], Value::Null);

@@ -24,6 +24,8 @@ pub(crate) struct Prepared {
     pub(crate) task_type: String,
     pub(crate) synthesis: bool,
     pub(crate) catalog: Arc<Catalog>,
+    /// The client's plan, validated (its `task` is the task text); `None` when the planner plans.
+    pub(crate) client_plan: Option<Plan>,
     pub(crate) ctx: CallContext,
 }
 
@@ -98,14 +100,29 @@ pub(crate) fn cost_of(calls: &[CallRecord]) -> Decimal {
 
 impl Engine {
     /// Stage **prepare**: checks the request and resolves it against the engine's defaults (and
-    /// the drift guard's stricter `max_subtasks` for a drifting task type).
+    /// the drift guard's stricter `max_subtasks` for a drifting task type). A client plan is
+    /// validated here, last, so every error knowable at submission is refused before anything is
+    /// recorded or booked (`client_plan.rs`).
     pub(crate) async fn prepare(&self, request: &TaskRequest) -> Result<Prepared, EngineError> {
         let task = request.task.trim();
-        if task.is_empty() {
-            return Err(EngineError::InvalidRequest("the task text is empty".into()));
+        self.check_task_chars(task, "the task text")?;
+        if task.is_empty() && request.plan.is_none() {
+            return Err(EngineError::InvalidRequest(
+                "the task text is empty; give a task (or a plan to run)".into(),
+            ));
         }
-        let max_steps = request.max_subtasks.unwrap_or(self.settings.max_subtasks);
-        if max_steps == 0 || max_steps > self.settings.max_subtasks_limit {
+        let max_steps = match (&request.plan, request.max_subtasks) {
+            (Some(_), Some(_)) => {
+                return Err(EngineError::InvalidRequest(format!(
+                    "max_subtasks bounds the plans the planner writes; a client plan is bounded by [engine] max_client_plan_steps ({}): drop max_subtasks",
+                    self.settings.max_client_plan_steps
+                )));
+            }
+            (Some(_), None) => self.settings.max_client_plan_steps,
+            (None, asked) => asked.unwrap_or(self.settings.max_subtasks),
+        };
+        if request.plan.is_none() && (max_steps == 0 || max_steps > self.settings.max_subtasks_limit)
+        {
             return Err(EngineError::InvalidRequest(format!(
                 "max_subtasks must be between 1 and {}, got {max_steps}",
                 self.settings.max_subtasks_limit
@@ -119,22 +136,45 @@ impl Engine {
             )));
         }
         let task_type = crate::check_task_type(request.task_type.as_deref())?;
-        let max_steps = self.drift_limit(&task_type, max_steps).await;
-        let catalog = match &request.tools {
-            Some(names) => Arc::new(self.executor.catalog.subset(names)?),
-            None => self.executor.catalog.clone(),
+        let catalog = self.request_catalog(request)?;
+        let client_plan = self.client_plan(request, &catalog)?;
+        let (task, max_steps) = match &client_plan {
+            Some(plan) => (plan.task.clone(), max_steps),
+            None => (
+                task.to_owned(),
+                self.drift_limit(&task_type, max_steps).await,
+            ),
         };
         Ok(Prepared {
-            task: task.to_owned(),
+            task,
             task_id: request.task_id.clone().unwrap_or_else(TaskId::new_random),
             max_steps,
             task_type,
             synthesis: request.synthesis.unwrap_or(self.settings.synthesis),
             catalog,
+            client_plan,
             ctx: CallContext {
                 request_id: request.request_id.clone(),
             },
         })
+    }
+
+    /// The tools a request may use: the catalog, or the subset its `tools` names (never empty).
+    fn request_catalog(&self, request: &TaskRequest) -> Result<Arc<Catalog>, EngineError> {
+        let catalog = match &request.tools {
+            Some(names) => Arc::new(self.executor.catalog.subset(names)?),
+            None => self.executor.catalog.clone(),
+        };
+        if !catalog.is_empty() {
+            return Ok(catalog);
+        }
+        Err(EngineError::InvalidRequest(match request.tools {
+            Some(_) => format!(
+                "no tools are available: tools is empty; name at least one of {}",
+                self.executor.catalog.names().join(", ")
+            ),
+            None => "no tools are available: the catalog is empty; configure [[tools]]".into(),
+        }))
     }
 
     /// The planner tier's model.

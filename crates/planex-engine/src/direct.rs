@@ -3,11 +3,16 @@
 //!
 //! Key decision: both book an estimate in the spend ledger before any model call and settle it
 //! with the real cost afterwards, so the single-call APIs cannot be used to slip past a tenant's
-//! monthly budget; a step's args are validated against its tool's schema before anything is booked.
+//! monthly budget; a step is validated (its shape, tool, args against the tool's schema, and
+//! placeholders only to its dependencies, filled in from the results the caller passes) before
+//! anything is booked.
 
 use crate::admission::{Admission, cost_of};
 use crate::{Engine, EngineError, PlanningFailed, TaskRequest};
-use planex_core::{CallRecord, Decimal, Plan, StepId};
+use planex_core::{
+    CallRecord, Decimal, Plan, PlanError, Step, StepId, TemplateError, substitute_args,
+};
+use std::collections::BTreeMap;
 use planex_llm::CallContext;
 use std::sync::Arc;
 
@@ -38,6 +43,8 @@ pub enum PreviewError {
 /// What a single step did.
 #[derive(Debug, Clone)]
 pub struct StepRun {
+    /// The step that ran (its placeholders filled in).
+    pub step: Step,
     /// The result, or why it failed.
     pub result: Result<serde_json::Value, String>,
     /// Attempts made.
@@ -46,25 +53,16 @@ pub struct StepRun {
     pub calls: Vec<CallRecord>,
 }
 
-/// Why a single step was not run.
+/// Why a single step was not run (nothing was booked or called).
 #[derive(Debug, thiserror::Error)]
 pub enum StepRejected {
-    /// The tool is not in the catalog.
-    #[error("unknown tool {tool:?}; known tools: {}", .known.join(", "))]
-    UnknownTool {
-        /// The name given.
-        tool: String,
-        /// Every tool.
-        known: Vec<String>,
-    },
-    /// The args do not match the tool's input schema.
-    #[error("args of tool {tool} do not match its input schema: {}", .errors.join("; "))]
-    InvalidArgs {
-        /// The tool.
-        tool: String,
-        /// Each violation with its JSON path.
-        errors: Vec<String>,
-    },
+    /// The step breaks a plan rule that needs no other step: its shape or id, an unknown tool,
+    /// args not valid against the tool's schema, a placeholder to a step not in `depends_on`.
+    #[error("the step was refused: {0}")]
+    Invalid(#[source] PlanError),
+    /// A placeholder names a dependency whose result was not given (or a field it lacks).
+    #[error("the step's placeholders cannot be filled in: {0}; pass each dependency's result in results")]
+    Placeholder(#[source] TemplateError),
     /// A budget refused it, or the ledger failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -114,33 +112,38 @@ impl Engine {
         })
     }
 
-    /// Validates one step's args against its tool's schema, then runs it on its tier (retries and
-    /// escalation as in a plan), charging the caller's tenant and cost center.
+    /// Runs one step outside any task (`POST /v1/execute`): `step` is its JSON
+    /// (`{step_id, tool_name, args, depends_on}`), validated by every rule a lone step can be
+    /// held to ([`Step::validate`]); its `{step_N_result}` placeholders are filled in from
+    /// `results` (prior results by step id) with the templating plan steps use, and the final
+    /// args are checked against the tool's schema again. Only then is its estimate booked
+    /// against the caller's tenant and cost center and the step run on its tier (retries and
+    /// escalation as in a plan; an `http` tool gets `X-Step-ID` and `X-Request-ID`).
     pub async fn execute_step(
         &self,
-        tool_name: &str,
-        args: &serde_json::Map<String, serde_json::Value>,
+        step: serde_json::Value,
+        results: &BTreeMap<StepId, serde_json::Value>,
         tenant: Option<&str>,
         cost_center: Option<&str>,
         ctx: &CallContext,
     ) -> Result<StepRun, StepRejected> {
         let catalog = &self.executor.catalog;
-        let Some(tool) = catalog.get(tool_name) else {
-            return Err(StepRejected::UnknownTool {
-                tool: tool_name.to_owned(),
-                known: catalog.names(),
-            });
-        };
+        let mut step = Step::validate(step, catalog).map_err(StepRejected::Invalid)?;
+        step.args = substitute_args(&step.args, results).map_err(StepRejected::Placeholder)?;
         catalog
-            .validate_args(tool_name, args)
-            .map_err(|errors| StepRejected::InvalidArgs {
-                tool: tool_name.to_owned(),
-                errors,
+            .validate_args(&step.tool_name, &step.args)
+            .map_err(|errors| {
+                StepRejected::Invalid(PlanError::InvalidArgs {
+                    step_id: step.step_id,
+                    tool: step.tool_name.clone(),
+                    errors,
+                })
             })?;
+        let tool_name = step.tool_name.as_str();
         let guard: Option<&Arc<crate::BudgetGuard>> =
             self.budget.as_ref().filter(|g| g.settings().enabled);
         let reservation = format!("execute/{}", uuid_like());
-        if let Some(guard) = guard {
+        if let (Some(guard), Some(tool)) = (guard, catalog.get(tool_name)) {
             let accounts = guard.accounts(tenant, cost_center);
             let price = self
                 .executor
@@ -163,7 +166,7 @@ impl Engine {
         }
         let outcome = self
             .executor
-            .call_tool(tool_name, args, StepId(1), ctx)
+            .call_tool(tool_name, &step.args, step.step_id, ctx)
             .await;
         if let Some(guard) = guard {
             guard
@@ -171,6 +174,7 @@ impl Engine {
                 .await;
         }
         Ok(StepRun {
+            step,
             result: outcome.result,
             attempts: outcome.attempts,
             calls: outcome.calls,

@@ -1,7 +1,7 @@
 //! [`EngineError`]: every failure of the engine's API, each saying what failed and what to do.
 
 use crate::BudgetExceeded;
-use planex_core::{CatalogError, TaskId};
+use planex_core::{CatalogError, PlanError, TaskId};
 use planex_store::StoreError;
 
 /// An engine failure; each says what failed and what to do.
@@ -29,6 +29,10 @@ pub enum EngineError {
     /// The request is invalid.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A client-supplied plan breaks a plan rule (HTTP 422 naming the rule and the step); nothing
+    /// was recorded or booked.
+    #[error("the plan was refused (rule {}); fix it and submit it again", .0.rule())]
+    InvalidPlan(#[source] PlanError),
     /// A budget refused the task (HTTP 429).
     #[error(transparent)]
     Budget(#[from] Box<BudgetExceeded>),

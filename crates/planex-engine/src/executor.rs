@@ -216,7 +216,7 @@ impl Executor {
             ToolKind::Llm(llm) => self.run_llm(tool, llm, args, step_id, ctx, tally).await,
             ToolKind::Http(http) => {
                 let (result, attempts) =
-                    http_tool::call(&self.http, http, args, &self.http_retry, ctx).await;
+                    http_tool::call(&self.http, http, args, &self.http_retry, step_id, ctx).await;
                 tally.attempts += attempts;
                 result
             }

@@ -6,7 +6,7 @@
 //! silently truncated.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use planex_core::{HttpTool, render};
+use planex_core::{HttpTool, StepId, render};
 use planex_llm::{CallContext, RetryPolicy};
 use reqwest::Url;
 use serde_json::{Map, Value};
@@ -51,19 +51,22 @@ pub fn build_url(tool: &HttpTool, args: &Map<String, Value>) -> Result<Url, Stri
     Ok(url)
 }
 
-/// Sends the request with retries (transport errors, timeouts, 429 and 5xx); returns the result
-/// (JSON when the response says so, else text) and the attempts made.
+/// Sends the request with retries (transport errors, timeouts, 429 and 5xx; other 4xx are not
+/// retried); returns the result (JSON when the response says so, else text) and the attempts
+/// made. Every attempt carries `X-Step-ID` (the step's id) and, when the caller gave one,
+/// `X-Request-ID`, so the tool's server can tie its requests to a plan step.
 pub async fn call(
     client: &reqwest::Client,
     tool: &HttpTool,
     args: &Map<String, Value>,
     retry: &RetryPolicy,
+    step_id: StepId,
     ctx: &CallContext,
 ) -> (Result<Value, String>, u32) {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        match attempt(client, tool, args, ctx).await {
+        match attempt(client, tool, args, step_id, ctx).await {
             Ok(value) => return (Ok(value), attempts),
             Err((message, retryable)) => {
                 if !retryable || attempts > retry.max_retries {
@@ -90,6 +93,7 @@ async fn attempt(
     client: &reqwest::Client,
     tool: &HttpTool,
     args: &Map<String, Value>,
+    step_id: StepId,
     ctx: &CallContext,
 ) -> Result<Value, (String, bool)> {
     let fatal = |m: String| (m, false);
@@ -108,6 +112,7 @@ async fn attempt(
         let value = render(value, args, str::to_owned).map_err(|e| fatal(e.to_string()))?;
         request = request.header(name, value);
     }
+    request = request.header("X-Step-ID", step_id.to_string());
     if let Some(request_id) = &ctx.request_id {
         request = request.header("X-Request-ID", request_id);
     }

@@ -12,6 +12,7 @@ mod admission;
 pub mod budget;
 mod builder;
 mod cancel;
+mod client_plan;
 mod direct;
 mod drift;
 mod drift_watch;

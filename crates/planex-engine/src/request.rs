@@ -5,8 +5,13 @@ use planex_core::TaskId;
 /// One task to plan and run.
 #[derive(Debug, Clone, Default)]
 pub struct TaskRequest {
-    /// The user's task.
+    /// The user's task. May be empty when `plan` is given (the plan's own `task`, else a short
+    /// description of the plan, is used).
     pub task: String,
+    /// A plan the client wrote, as JSON (`{"steps": [...]}`, optionally with `task`): validated
+    /// with every plan rule at admission (up to `max_client_plan_steps` steps) and run instead
+    /// of calling the planner; the plan cache is neither read nor written for it.
+    pub plan: Option<serde_json::Value>,
     /// Id to use (a random one when absent).
     pub task_id: Option<TaskId>,
     /// Most plan steps (the engine default when absent).

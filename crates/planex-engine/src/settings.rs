@@ -13,6 +13,11 @@ pub struct EngineSettings {
     pub max_subtasks: usize,
     /// Hard ceiling on `max_subtasks` a request may ask for.
     pub max_subtasks_limit: usize,
+    /// Most steps a client-supplied plan may have (`[engine] max_client_plan_steps`); separate
+    /// from `max_subtasks`, which bounds the plans the planner writes.
+    pub max_client_plan_steps: usize,
+    /// Longest task text a request may carry, in characters (`[engine] max_task_chars`).
+    pub max_task_chars: usize,
     /// Append a synthesis step by default.
     pub synthesis: bool,
     /// Planner call settings.
@@ -29,6 +34,8 @@ impl Default for EngineSettings {
             planner_tier: "planner".into(),
             max_subtasks: 8,
             max_subtasks_limit: 64,
+            max_client_plan_steps: 64,
+            max_task_chars: 32_768,
             synthesis: true,
             planner: PlannerSettings::default(),
             routing: RoutingSettings::default(),

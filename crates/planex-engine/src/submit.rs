@@ -16,7 +16,7 @@ use crate::admission::{Admission, Admitted, Charge, Prepared, cost_of};
 use crate::{Engine, EngineError, PlanningFailed, TaskRequest};
 use planex_core::{Plan, TaskId};
 use planex_llm::ChatModel;
-use planex_store::{Booking, NewTask, TaskRecord, TaskStatus};
+use planex_store::{Booking, NewTask, StepSpec, TaskRecord, TaskStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -29,6 +29,8 @@ pub(crate) struct Received {
     planner: Arc<dyn ChatModel>,
     cache_key: Option<String>,
     cached: Option<Plan>,
+    /// The step specs of the client's plan (`Prepared::client_plan`), already reserved for.
+    client_specs: Option<Vec<StepSpec>>,
 }
 
 /// A task accepted by [`Engine::accept`]: its id, known before planning, and the background
@@ -105,16 +107,28 @@ impl Engine {
         Ok(Accepted { task_id, admission })
     }
 
-    /// Stages before planning: reserve the planner call (unless the plan is cached) and record the
-    /// task in `planning`.
+    /// Stages before planning: reserve the planner call (unless the plan is cached), or for a
+    /// client plan its steps' estimate, and record the task in `planning`.
     async fn receive(&self, request: &TaskRequest, p: &Prepared) -> Result<Received, EngineError> {
         let planner = self.planner()?;
         let charge = self.charge(request);
-        let (cache_key, cached) = self.cached_plan(request, p, planner.model_name()).await;
-        if let Some(charge) = &charge {
-            self.reserve_planning(p, planner.as_ref(), charge, cached.is_some())
-                .await?;
-        }
+        let (cache_key, cached, client_specs) = match &p.client_plan {
+            Some(plan) => {
+                let specs = self.step_specs(plan, p.synthesis);
+                if let Some(charge) = &charge {
+                    self.reserve_client_plan(p, &specs, charge).await?;
+                }
+                (None, None, Some(specs))
+            }
+            None => {
+                let (cache_key, cached) = self.cached_plan(request, p, planner.model_name()).await;
+                if let Some(charge) = &charge {
+                    self.reserve_planning(p, planner.as_ref(), charge, cached.is_some())
+                        .await?;
+                }
+                (cache_key, cached, None)
+            }
+        };
         if let Err(error) = self.store.create_task(new_task(request, p)).await {
             if let Some(charge) = &charge {
                 charge.guard.release_reservation(&p.task_id.0).await;
@@ -125,6 +139,7 @@ impl Engine {
             planner,
             cache_key,
             cached,
+            client_specs,
         })
     }
 
@@ -140,15 +155,27 @@ impl Engine {
             planner,
             cache_key,
             cached,
+            client_specs,
         } = received;
         let charge = self.charge(request);
         let planner = match &charge {
             Some(charge) => charge.metered(&planner, &p),
             None => planner,
         };
-        let admission = self
-            .plan_within_deadline(&p, planner.as_ref(), cached, charge.as_ref())
-            .await;
+        let admission = match (&p.client_plan, client_specs) {
+            // The client's plan: no planner call, no re-plan for budget (checked at receipt).
+            (Some(plan), Some(specs)) => Admission::Admitted(Admitted {
+                plan: plan.clone(),
+                specs,
+                calls: Vec::new(),
+                from_cache: false,
+                replanned: false,
+            }),
+            _ => {
+                self.plan_within_deadline(&p, planner.as_ref(), cached, charge.as_ref())
+                    .await
+            }
+        };
         let admitted = match admission {
             Admission::Admitted(admitted) => admitted,
             refused_or_failed => {
@@ -167,6 +194,7 @@ impl Engine {
         if let Some(charge) = &charge {
             self.hold_for_steps(&p, &admitted, charge).await?;
         }
+        // A client plan has no cache key: the cache is neither read nor written for it.
         if let (Some(cache), Some(key), false, false) = (
             &self.plan_cache,
             &cache_key,
