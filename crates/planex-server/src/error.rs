@@ -185,6 +185,9 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::InvalidRequest(message) => ApiError::bad_request(message),
+            EngineError::InvalidPlan(rule) => {
+                ApiError::validation(format!("invalid plan: {rule}"), rule.details())
+            }
             EngineError::Catalog(e) => ApiError::bad_request(e.to_string()),
             EngineError::Budget(refusal) => ApiError::budget(&refusal),
             EngineError::Store(e) => e.into(),

@@ -162,6 +162,7 @@ pub async fn chat_completions(
         })?;
     let submit = SubmitTask {
         task,
+        plan: None,
         budget_usd: body.budget_usd,
         max_subtasks: body.max_subtasks,
         cost_center: None,

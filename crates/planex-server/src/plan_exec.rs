@@ -1,8 +1,11 @@
 //! `POST /v1/plan` (plan without running) and `POST /v1/execute` (one step on its tier).
 //!
-//! Key decision: `/v1/execute` validates the step against its tool's input schema before any model
-//! call and answers 422 naming each violation; only a valid step reaches the tier, where it runs
-//! with the tier's retry policy and escalation exactly as a plan step does.
+//! Key decision: `/v1/execute` validates the step by every rule a lone step can be held to (its
+//! id, tool, args against the tool's input schema, placeholders only to its `depends_on`, each
+//! with a result in `results`) before any model call and answers 422 naming the rule; only a
+//! valid step reaches the tier, where it runs with the tier's retry policy and escalation exactly
+//! as a plan step does. The old `{tool_name, args}` body is the same request with step id 1 and
+//! no dependencies.
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -10,7 +13,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, RequestId};
 use crate::views::{CostView, ExecuteRequest, ExecuteView, PlanRequest, PlanView};
 use axum::extract::State;
-use planex_core::CostBreakdown;
+use planex_core::{CostBreakdown, StepId};
+use std::collections::BTreeMap;
 use planex_engine::{PreviewError, StepRejected, TaskRequest};
 use planex_llm::CallContext;
 use serde_json::json;
@@ -67,7 +71,9 @@ pub async fn plan(
     }))
 }
 
-/// Run one step: validated against its tool's schema (422), then run on its tier with retries.
+/// Run one step: validated (422 naming the rule), its placeholders filled in from `results`, then
+/// run on its tier with retries. Takes `{tool_name, args}` or the reference design's sub-task
+/// `{step_id, tool_name, args, depends_on}` with optional `task_id` and `results`.
 #[utoipa::path(post, path = "/v1/execute", tag = "plan",
     request_body = ExecuteRequest,
     responses(
@@ -75,9 +81,9 @@ pub async fn plan(
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "The API key may not charge the `X-Cost-Center` named", body = ErrorBody),
-        (status = 422, description = "Unknown tool or args not valid against its schema", body = ErrorBody),
+        (status = 422, description = "The step breaks a rule (`details.rule`: `shape`, `step_id_out_of_range`, `unknown_tool`, `invalid_args`, `cycle`, `placeholder_not_in_depends_on`), or a placeholder's result is missing from `results` (`missing_result`, `missing_field`)", body = ErrorBody),
         (status = 429, body = ErrorBody),
-        (status = 502, description = "The tier or tool failed after retries", body = ErrorBody),
+        (status = 502, description = "The tier or tool failed after retries (a 4xx from an `http` tool is not retried)", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn execute(
@@ -87,30 +93,33 @@ pub async fn execute(
     ApiJson(body): ApiJson<ExecuteRequest>,
 ) -> Result<axum::Json<ExecuteView>, ApiError> {
     let ctx = CallContext::with_request_id(request_id.0);
+    let results = prior_results(body.results.unwrap_or_default())?;
+    let step = json!({
+        "step_id": body.step_id.unwrap_or_else(|| json!(1)),
+        "tool_name": body.tool_name,
+        "args": body.args,
+        "depends_on": body.depends_on.unwrap_or_else(|| json!([])),
+    });
+    if let Some(task_id) = &body.task_id {
+        tracing::info!(task = %task_id, "executing a sub-task of a client's task");
+    }
     let run = state
         .engine()
         .execute_step(
-            &body.tool_name,
-            &body.args,
+            step,
+            &results,
             caller.tenant.as_deref(),
             caller.cost_center.as_deref(),
             &ctx,
         )
         .await
         .map_err(|rejected| match rejected {
-            StepRejected::UnknownTool {
-                ref tool,
-                ref known,
-            } => ApiError::validation(
+            StepRejected::Invalid(ref rule) => {
+                ApiError::validation(rejected.to_string(), rule.details())
+            }
+            StepRejected::Placeholder(ref error) => ApiError::validation(
                 rejected.to_string(),
-                json!({"rule": "unknown_tool", "tool": tool, "known": known}),
-            ),
-            StepRejected::InvalidArgs {
-                ref tool,
-                ref errors,
-            } => ApiError::validation(
-                rejected.to_string(),
-                json!({"rule": "invalid_args", "tool": tool, "errors": errors}),
+                json!({"rule": error.rule(), "step_id": error.step().map(|s| s.0), "error": error.to_string()}),
             ),
             StepRejected::Engine(e) => ApiError::from(e),
         })?;
@@ -120,7 +129,10 @@ pub async fn execute(
     );
     match run.result {
         Ok(result) => Ok(axum::Json(ExecuteView {
-            tool_name: body.tool_name,
+            step_id: run.step.step_id.0,
+            task_id: body.task_id,
+            tool_name: run.step.tool_name,
+            args: run.step.args,
             result,
             attempts: run.attempts,
             cost,
@@ -128,4 +140,23 @@ pub async fn execute(
         Err(error) => Err(ApiError::upstream(error)
             .with_details(json!({"attempts": run.attempts, "cost_usd": cost.total.cost_usd}))),
     }
+}
+
+/// `results` keyed by step id: each key a step id (`"2"`), else 422 naming the key.
+fn prior_results(
+    results: serde_json::Map<String, serde_json::Value>,
+) -> Result<BTreeMap<StepId, serde_json::Value>, ApiError> {
+    results
+        .into_iter()
+        .map(|(key, value)| match key.trim().parse::<u32>() {
+            Ok(id) if id >= 1 && id <= StepId::MAX.0 => Ok((StepId(id), value)),
+            _ => Err(ApiError::validation(
+                format!(
+                    "results key {key:?} is not a step id; key each prior result by its step id (1 to {})",
+                    StepId::MAX
+                ),
+                json!({"rule": "results_key", "key": key}),
+            )),
+        })
+        .collect()
 }

@@ -35,6 +35,7 @@ pub(crate) fn task_request(
     };
     Ok(TaskRequest {
         task: body.task.clone(),
+        plan: body.plan.clone(),
         max_subtasks: body.max_subtasks,
         synthesis: body.synthesis,
         tools: body.tools.clone(),
@@ -85,19 +86,20 @@ pub(crate) async fn owned_task(
 }
 
 /// Submit a task: accept it (`202` with its id before planning), plan it and run it in the
-/// background (optionally waiting for the result).
+/// background (optionally waiting for the result). With `plan`, the client's plan is validated
+/// at once (422 naming the rule and the step) and run without a planner call.
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
     request_body = SubmitTask, params(SubmitQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key (per tenant, remembered 24 h) return the first task instead of creating another")),
     responses(
         (status = 200, description = "Finished (`?wait=true`)", body = TaskView),
         (status = 202, description = "Accepted: planning (or running, or still running after the wait); without `?wait=true` a plan over budget ends the task `rejected`. A retry with the same `Idempotency-Key` answers the same task again", body = Accepted),
-        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 400, description = "Malformed request: unknown fields, an empty or over-long task text (`[engine] max_task_chars`), no tools available (`tools: []`), unknown tools, `max_subtasks` out of range or given with a `plan`", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 403, description = "The API key may not charge the cost center named by `X-Cost-Center` or the body", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ErrorBody),
-        (status = 429, description = "A budget refused the task (see `Retry-After`)", body = ErrorBody),
+        (status = 422, description = "The `plan` breaks a plan rule (`validation_failed`; `details.rule`, `details.step_id` / `details.step_index` name the rule and the step; nothing was recorded or billed), or the `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 429, description = "A budget refused the task (see `Retry-After`); for a `plan`, decided at once from its estimate", body = ErrorBody),
         (status = 503, description = "With `?wait=true`: no planner call succeeded (the planner tier failed or planning passed its deadline); submit again after `Retry-After`. The task stays `failed` under the id in `details.task_id`", body = ErrorBody),
     ),
     security(("bearer" = [])))]

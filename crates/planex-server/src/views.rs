@@ -10,12 +10,21 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
-/// `POST /v1/tasks`.
+/// `POST /v1/tasks`: a task for the planner to plan, or (with `plan`) a plan to run as it is.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitTask {
-    /// The task, in plain words.
+    /// The task, in plain words. Optional with `plan`: the plan's own `task`, else a short
+    /// description of the plan, is used.
+    #[serde(default)]
     pub task: String,
+    /// A plan to run instead of calling the planner: `{"steps": [{step_id, tool_name, args,
+    /// depends_on}, ...]}` (optionally with `task`). Validated by every plan rule (at most
+    /// `[engine] max_client_plan_steps` steps, 64 by default) and refused with 422 naming the
+    /// rule and the step before anything is recorded or billed; the plan cache is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub plan: Option<serde_json::Value>,
     /// Most the executor steps may cost, in USD (over it: one re-plan, then 429).
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "0.05")]
@@ -69,15 +78,35 @@ pub struct PlanRequest {
     pub cache: Option<bool>,
 }
 
-/// `POST /v1/execute`: one step, outside any plan.
+/// `POST /v1/execute`: one step, outside any plan. Either `{tool_name, args}`, or the reference
+/// design's sub-task `{step_id, tool_name, args, depends_on}` with optional `task_id` and
+/// `results` (the results of the steps in `depends_on`, for `{step_N_result}` placeholders).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
+    /// The step's id in the caller's plan, 1 to 4294967294 (1 when absent); sent to `http` tools
+    /// as `X-Step-ID`.
+    #[serde(default)]
+    #[schema(value_type = Option<u32>)]
+    pub step_id: Option<serde_json::Value>,
     /// A tool of the catalog.
     pub tool_name: String,
-    /// Its args, valid against the tool's input schema (no placeholders).
+    /// Its args, valid against the tool's input schema; string values may hold
+    /// `{step_N_result}` (or `{step_N_result.field}`) placeholders to steps in `depends_on`.
     #[schema(value_type = Object)]
     pub args: serde_json::Map<String, serde_json::Value>,
+    /// Steps whose results the args use (none when absent).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<u32>>)]
+    pub depends_on: Option<serde_json::Value>,
+    /// The caller's task id, echoed in the answer and the log.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// Prior results by step id (`{"1": "text", "2": {"field": 3}}`), substituted into the
+    /// placeholders with the templating plan steps use.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub results: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Tokens and money of a group of calls.
@@ -211,6 +240,9 @@ pub struct TaskView {
     /// The accepted plan.
     #[schema(value_type = Option<Object>)]
     pub plan: Option<serde_json::Value>,
+    /// Who wrote the plan: `planner` (also for a plan from the cache) or `client` (submitted
+    /// with the task; no planner call was made). Absent until the task is planned.
+    pub plan_source: Option<String>,
     /// Every step.
     pub steps: Vec<StepView>,
     /// Cost by stage, tier, tool and cost center.
@@ -235,6 +267,7 @@ impl From<&TaskRecord> for TaskView {
             answer: record.answer(),
             error: record.error.clone(),
             plan: record.plan.clone(),
+            plan_source: record.plan.as_ref().map(plan_source),
             steps: record.steps.values().map(StepView::from).collect(),
             cost: CostView::new(
                 &record.cost(),
@@ -244,6 +277,14 @@ impl From<&TaskRecord> for TaskView {
             finished_at_ms: record.finished_at_ms,
         }
     }
+}
+
+/// Who wrote a stored plan: its `source` (written only for client plans), else the planner.
+fn plan_source(plan: &serde_json::Value) -> String {
+    plan.get("source")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(planex_core::PlanSource::Planner.as_str())
+        .to_owned()
 }
 
 /// `POST /v1/tasks` without waiting.
@@ -278,8 +319,15 @@ pub struct PlanView {
 /// `POST /v1/execute`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ExecuteView {
+    /// The step's id (1 unless the request gave one).
+    pub step_id: u32,
+    /// The caller's task id, when the request gave one.
+    pub task_id: Option<String>,
     /// The tool run.
     pub tool_name: String,
+    /// The args it ran with, placeholders filled in.
+    #[schema(value_type = Object)]
+    pub args: serde_json::Map<String, serde_json::Value>,
     /// Its result.
     #[schema(value_type = Object)]
     pub result: serde_json::Value,

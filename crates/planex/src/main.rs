@@ -2,6 +2,7 @@
 
 mod cancel;
 mod output;
+mod plan_file;
 mod route;
 mod run;
 mod scale;
@@ -22,8 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Plan and run one task in this process. With no --config, both model tiers are the built-in
-    /// simulator (synthetic output) and the store is in memory.
+    /// Plan and run one task in this process (or run client-written plans: --plan, --plans). With
+    /// no --config, both model tiers are the built-in simulator (synthetic output) and the store
+    /// is in memory.
     Run(run::RunArgs),
     /// Serve the HTTP API (tasks, SSE events, plan, execute, OpenAI-compatible agent, spend,
     /// metrics). With no --config the tiers are simulated and the store is in memory.

@@ -271,6 +271,9 @@ pub fn json_result(record: &TaskRecord, simulated: bool, elapsed: Duration) -> s
         "task": record.task,
         "task_type": record.task_type,
         "status": record.status,
+        "plan_source": record.plan.as_ref().map(|plan| {
+            plan.get("source").and_then(serde_json::Value::as_str).unwrap_or("planner")
+        }),
         "simulated": simulated,
         "answer": record.answer(),
         "error": record.error,

@@ -165,6 +165,12 @@ impl Config {
         if raw.engine.max_subtasks == 0 {
             return Err(invalid("engine.max_subtasks", "must be at least 1"));
         }
+        if raw.engine.max_client_plan_steps == 0 {
+            return Err(invalid("engine.max_client_plan_steps", "must be at least 1"));
+        }
+        if raw.engine.max_task_chars == 0 {
+            return Err(invalid("engine.max_task_chars", "must be at least 1"));
+        }
         if raw.engine.planning_deadline_secs == 0 {
             return Err(invalid(
                 "engine.planning_deadline_secs",
@@ -191,6 +197,8 @@ impl Config {
         let mut engine = EngineSettings {
             planner_tier: raw.engine.planner_tier.clone(),
             max_subtasks: raw.engine.max_subtasks,
+            max_client_plan_steps: raw.engine.max_client_plan_steps,
+            max_task_chars: raw.engine.max_task_chars,
             synthesis: raw.engine.synthesis,
             planner: PlannerSettings {
                 max_tokens: raw.engine.planner_max_tokens,

@@ -82,6 +82,10 @@ pub(crate) struct RawEngine {
     pub(crate) drain_secs: f64,
     /// Longest a task may spend planning before it fails, in seconds.
     pub(crate) planning_deadline_secs: u64,
+    /// Most steps a client-supplied plan may have (separate from `max_subtasks`).
+    pub(crate) max_client_plan_steps: usize,
+    /// Longest task text a request may carry, in characters.
+    pub(crate) max_task_chars: usize,
 }
 
 impl Default for RawEngine {
@@ -95,6 +99,8 @@ impl Default for RawEngine {
             worker_concurrency: 32,
             drain_secs: 30.0,
             planning_deadline_secs: d.planner.deadline.as_secs(),
+            max_client_plan_steps: d.max_client_plan_steps,
+            max_task_chars: d.max_task_chars,
         }
     }
 }
