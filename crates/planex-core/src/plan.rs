@@ -101,10 +101,9 @@ pub enum PlanError {
     /// The plan has no steps.
     #[error("plan has no steps; a plan needs at least one step")]
     Empty,
-    /// More steps than `max_subtasks`.
-    #[error(
-        "plan has {count} steps but at most {max} are allowed (max_subtasks); merge or drop steps"
-    )]
+    /// More steps than the plan's limit (`max_subtasks` for a planner's plan,
+    /// `max_client_plan_steps` for a client's).
+    #[error("plan has {count} steps but at most {max} are allowed; merge or drop steps")]
     TooManySteps {
         /// Steps in the plan.
         count: usize,

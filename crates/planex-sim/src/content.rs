@@ -66,7 +66,7 @@ pub fn build(
             if let Some(cap) = request.token_cap() {
                 target = target.min(cap);
             }
-            executor::answer(contents, target, request.wants_json())
+            executor::answer(contents, target, request.wants_json() || markers.json)
         }
     };
     Ok(if make_malformed {

@@ -1,5 +1,5 @@
 //! Per-request fault markers (`#sim:fail=CODE[xN]`, `#sim:hang`, `#sim:malformed`,
-//! `#sim:tokens=N`) found anywhere in message contents or a search query.
+//! `#sim:tokens=N`, `#sim:json`) found anywhere in message contents or a search query.
 //!
 //! Key decision: markers are plain text so any client (the engine, curl, a workload file) can
 //! trigger a fault deterministically; unknown `#sim:` words are ignored, the first `fail`
@@ -27,6 +27,9 @@ pub struct Markers {
     pub malformed: bool,
     /// `#sim:tokens=N`: the executor answer length in tokens.
     pub tokens: Option<u32>,
+    /// `#sim:json`: the executor answers a JSON object (`{"simulated": true, "summary": …}`)
+    /// even without a JSON `response_format`, so a plan can use `{step_N_result.summary}`.
+    pub json: bool,
 }
 
 const PREFIX: &str = "#sim:";
@@ -48,6 +51,8 @@ impl Markers {
             self.hang = true;
         } else if word == "malformed" {
             self.malformed = true;
+        } else if word == "json" {
+            self.json = true;
         } else if let Some(n) = word.strip_prefix("tokens=") {
             if let Ok(n) = n.parse::<u32>() {
                 self.tokens.get_or_insert(n);
@@ -116,6 +121,7 @@ mod tests {
         assert_eq!(m.fail.unwrap().times, None);
         assert!(m.malformed);
         assert_eq!(Markers::scan(["#sim:fail=200"]).fail, None);
+        assert!(Markers::scan(["facts #sim:json"]).json && !m.json);
     }
 
     #[test]
