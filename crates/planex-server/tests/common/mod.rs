@@ -56,6 +56,8 @@ pub struct Options {
     pub synthesis: bool,
     /// The drift guard's settings (over a memory drift store), when drift is guarded.
     pub drift: Option<planex_engine::DriftSettings>,
+    /// The tool catalog instead of `lookup` and `summarize`.
+    pub tools: Option<Vec<planex_core::ToolSpec>>,
 }
 
 impl Default for Options {
@@ -70,6 +72,7 @@ impl Default for Options {
             budget: BudgetSettings::default(),
             synthesis: false,
             drift: None,
+            tools: None,
         }
     }
 }
@@ -105,13 +108,13 @@ impl Harness {
             planner,
             ..
         } = pair;
-        let catalog = Arc::new(
-            Catalog::new(vec![
+        let tools = options.tools.unwrap_or_else(|| {
+            vec![
                 llm_tool("lookup", "topic", "executor"),
                 llm_tool("summarize", "text", options.summarize_tier),
-            ])
-            .unwrap(),
-        );
+            ]
+        });
+        let catalog = Arc::new(Catalog::new(tools).unwrap());
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let settings = EngineSettings {
             synthesis: options.synthesis,
