@@ -211,9 +211,8 @@ impl PlanError {
     /// unreadable, so it is named by position).
     pub fn step_index(&self) -> Option<usize> {
         match self {
-            PlanError::Shape { step_index, .. } | PlanError::StepIdOutOfRange { step_index, .. } => {
-                *step_index
-            }
+            PlanError::Shape { step_index, .. }
+            | PlanError::StepIdOutOfRange { step_index, .. } => *step_index,
             _ => None,
         }
     }
@@ -237,7 +236,9 @@ impl PlanError {
             PlanError::StepIdOutOfRange { path, value, .. } => {
                 serde_json::json!({"path": path, "value": value})
             }
-            PlanError::TooManySteps { count, max } => serde_json::json!({"count": count, "max": max}),
+            PlanError::TooManySteps { count, max } => {
+                serde_json::json!({"count": count, "max": max})
+            }
             PlanError::UnknownDependency { missing, .. } => serde_json::json!({"missing": missing}),
             PlanError::Cycle { cycle } => serde_json::json!({"cycle": cycle}),
             PlanError::UnknownTool { tool, known, .. } => {
@@ -253,7 +254,8 @@ impl PlanError {
                 serde_json::json!({"dependency": dependency})
             }
         };
-        if let (Some(details), serde_json::Value::Object(extra)) = (details.as_object_mut(), extra) {
+        if let (Some(details), serde_json::Value::Object(extra)) = (details.as_object_mut(), extra)
+        {
             details.extend(extra);
         }
         details

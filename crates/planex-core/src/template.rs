@@ -88,9 +88,8 @@ impl TemplateError {
     /// The step whose result a placeholder needed, for the two placeholder errors.
     pub fn step(&self) -> Option<StepId> {
         match self {
-            TemplateError::MissingResult { step, .. } | TemplateError::MissingField { step, .. } => {
-                Some(*step)
-            }
+            TemplateError::MissingResult { step, .. }
+            | TemplateError::MissingField { step, .. } => Some(*step),
             TemplateError::MissingArg { .. } => None,
         }
     }

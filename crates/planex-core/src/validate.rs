@@ -317,9 +317,7 @@ fn step_shape(value: Value, at: At) -> Result<Step, PlanError> {
             )));
         }
         None => {
-            return Err(at.shape(format!(
-                "{path}.tool_name: missing; expected a tool name"
-            )));
+            return Err(at.shape(format!("{path}.tool_name: missing; expected a tool name")));
         }
     };
     let args = match map.remove("args") {

@@ -318,16 +318,20 @@ fn a_step_id_that_leaves_no_room_for_the_synthesis_id_is_refused() {
     assert_eq!(err.rule(), "step_id_out_of_range");
     assert_eq!(err.step_index(), Some(1));
     assert_names(&err, &["steps[1].step_id", "4294967295", "4294967294"]);
-    let err = refused(json!({"steps": [search(2, &[]), {"step_id": 3, "tool_name": "web_search",
-        "args": {"query": "q"}, "depends_on": [5_000_000_000u64]}]}));
+    let err = refused(
+        json!({"steps": [search(2, &[]), {"step_id": 3, "tool_name": "web_search",
+        "args": {"query": "q"}, "depends_on": [5_000_000_000u64]}]}),
+    );
     assert_eq!(err.rule(), "step_id_out_of_range");
     assert_names(&err, &["steps[1].depends_on[0]", "5000000000"]);
     // The highest id allowed is accepted.
     let top = validate(json!({"steps": [search(StepId::MAX.0, &[])]}));
     assert!(top.is_ok(), "{top:?}");
     // Zero and negative ids stay shape errors, naming the step by position.
-    let err = refused(json!({"steps": [search(1, &[]), {"step_id": -3, "tool_name": "web_search",
-        "args": {"query": "q"}, "depends_on": []}]}));
+    let err = refused(
+        json!({"steps": [search(1, &[]), {"step_id": -3, "tool_name": "web_search",
+        "args": {"query": "q"}, "depends_on": []}]}),
+    );
     assert_eq!((err.rule(), err.step_index()), ("shape", Some(1)));
 }
 
@@ -341,10 +345,17 @@ fn details_name_the_rule_and_the_step() {
     );
     let err = refused(json!({"steps": [{"step_id": 1, "tool_name": "nope", "args": {}}]}));
     assert_eq!(err.details()["tool"], "nope");
-    assert!(err.details()["known"].as_array().is_some_and(|k| !k.is_empty()));
+    assert!(
+        err.details()["known"]
+            .as_array()
+            .is_some_and(|k| !k.is_empty())
+    );
     let err = refused(json!({"steps": [search(1, &[2]), search(2, &[1])]}));
     assert_eq!((err.rule(), err.step_id()), ("cycle", Some(StepId(1))));
-    assert_eq!(refused(json!({"steps": []})).details()["step_id"], Value::Null);
+    assert_eq!(
+        refused(json!({"steps": []})).details()["step_id"],
+        Value::Null
+    );
 }
 
 #[test]
@@ -367,10 +378,15 @@ fn a_lone_step_is_checked_by_every_rule_that_needs_no_other_step() {
         Some("invalid_args")
     );
     assert_eq!(
-        rule(json!({"step_id": 4_294_967_295u64, "tool_name": "web_search", "args": {"query": "q"}})),
+        rule(
+            json!({"step_id": 4_294_967_295u64, "tool_name": "web_search", "args": {"query": "q"}})
+        ),
         Some("step_id_out_of_range")
     );
-    let shape = Step::validate(json!({"step_id": 1, "tool_name": "web_search", "args": []}), &c);
+    let shape = Step::validate(
+        json!({"step_id": 1, "tool_name": "web_search", "args": []}),
+        &c,
+    );
     assert!(
         matches!(&shape, Err(PlanError::Shape { detail, step_index: None }) if detail.starts_with("step.args")),
         "{shape:?}"

@@ -121,7 +121,8 @@ impl Engine {
             (Some(_), None) => self.settings.max_client_plan_steps,
             (None, asked) => asked.unwrap_or(self.settings.max_subtasks),
         };
-        if request.plan.is_none() && (max_steps == 0 || max_steps > self.settings.max_subtasks_limit)
+        if request.plan.is_none()
+            && (max_steps == 0 || max_steps > self.settings.max_subtasks_limit)
         {
             return Err(EngineError::InvalidRequest(format!(
                 "max_subtasks must be between 1 and {}, got {max_steps}",

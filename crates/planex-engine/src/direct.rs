@@ -12,8 +12,8 @@ use crate::{Engine, EngineError, PlanningFailed, TaskRequest};
 use planex_core::{
     CallRecord, Decimal, Plan, PlanError, Step, StepId, TemplateError, substitute_args,
 };
-use std::collections::BTreeMap;
 use planex_llm::CallContext;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A plan made without running it.
@@ -61,7 +61,9 @@ pub enum StepRejected {
     #[error("the step was refused: {0}")]
     Invalid(#[source] PlanError),
     /// A placeholder names a dependency whose result was not given (or a field it lacks).
-    #[error("the step's placeholders cannot be filled in: {0}; pass each dependency's result in results")]
+    #[error(
+        "the step's placeholders cannot be filled in: {0}; pass each dependency's result in results"
+    )]
     Placeholder(#[source] TemplateError),
     /// A budget refused it, or the ledger failed.
     #[error(transparent)]

@@ -14,10 +14,10 @@ use crate::extract::{ApiJson, RequestId};
 use crate::views::{CostView, ExecuteRequest, ExecuteView, PlanRequest, PlanView};
 use axum::extract::State;
 use planex_core::{CostBreakdown, StepId};
-use std::collections::BTreeMap;
 use planex_engine::{PreviewError, StepRejected, TaskRequest};
 use planex_llm::CallContext;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 /// Plan a task without running it (the plan cache is used; the planner call is charged).
 #[utoipa::path(post, path = "/v1/plan", tag = "plan",

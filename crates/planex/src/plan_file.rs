@@ -93,8 +93,9 @@ fn read(path: &Path) -> Result<String> {
 
 /// Parses one entry (a `--plan` document or a `--plans` line).
 fn entry(text: &str, line: Option<usize>) -> Entry {
-    let value = serde_json::from_str::<Value>(text)
-        .map_err(|e| format!("not JSON: {e}; an entry is {{\"task\": ..., \"plan\": {{\"steps\": [...]}}}}"));
+    let value = serde_json::from_str::<Value>(text).map_err(|e| {
+        format!("not JSON: {e}; an entry is {{\"task\": ..., \"plan\": {{\"steps\": [...]}}}}")
+    });
     let (id, request) = match value {
         Ok(Value::Object(map)) => {
             let id = map.get("id").and_then(Value::as_str).map(str::to_owned);
@@ -146,7 +147,9 @@ fn request(mut map: Map<String, Value>) -> Result<TaskRequest, String> {
             return Err("give the steps once: either \"plan\": {\"steps\": [...]} or a top-level \"steps\", not both".into());
         }
         (None, None) => {
-            return Err("no plan: add \"plan\": {\"steps\": [...]} (or a top-level \"steps\")".into());
+            return Err(
+                "no plan: add \"plan\": {\"steps\": [...]} (or a top-level \"steps\")".into(),
+            );
         }
     };
     Ok(TaskRequest {

@@ -116,12 +116,19 @@ async fn execute(app: &App, args: &RunArgs, started: Instant) -> Result<ExitCode
             Ok(record) => record,
             // One refused task (a budget, a store error) does not stop the others of a file.
             Err(error) if batch => {
-                eprintln!("planex: {place}: {}", output::one_line(&format!("{error:#}")));
+                eprintln!(
+                    "planex: {place}: {}",
+                    output::one_line(&format!("{error:#}"))
+                );
                 continue;
             }
             Err(error) => return Err(error),
         };
-        let elapsed = if batch { task_started.elapsed() } else { started.elapsed() };
+        let elapsed = if batch {
+            task_started.elapsed()
+        } else {
+            started.elapsed()
+        };
         if batch && args.json {
             let result = output::json_result(&record, app.is_simulated(), elapsed);
             println!("{}", serde_json::to_string(&result)?);

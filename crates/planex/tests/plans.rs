@@ -93,7 +93,11 @@ fn plans_file_runs_every_good_plan_without_a_planner_call() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let good = entries("plans.jsonl");
-    assert_eq!(results.len(), good.len(), "one JSON result per line: {stdout}");
+    assert_eq!(
+        results.len(),
+        good.len(),
+        "one JSON result per line: {stdout}"
+    );
     assert_eq!(good.len(), 8);
     for ((_, entry), result) in good.iter().zip(&results) {
         let id = &entry["id"];
@@ -104,7 +108,10 @@ fn plans_file_runs_every_good_plan_without_a_planner_call() {
         // The client's steps plus the synthesis step of the embedded default.
         let steps = result["steps"].as_array().unwrap();
         assert_eq!(steps.len(), plan.as_array().unwrap().len() + 1, "{id}");
-        assert!(result["cost"]["by_stage"].get("plan").is_none(), "{id}: {result}");
+        assert!(
+            result["cost"]["by_stage"].get("plan").is_none(),
+            "{id}: {result}"
+        );
     }
     assert_eq!(
         stats(&sims.planner)["planner_requests"],
@@ -141,11 +148,18 @@ fn a_hostile_plans_file_exits_2_naming_each_line_and_its_rule_and_runs_nothing()
         );
     }
     assert!(
-        stderr.contains(&format!("{n} of {n} plans refused; nothing was run", n = hostile.len())),
+        stderr.contains(&format!(
+            "{n} of {n} plans refused; nothing was run",
+            n = hostile.len()
+        )),
         "{stderr}"
     );
     assert!(!String::from_utf8(out.stdout).unwrap().contains("running"));
-    assert_eq!(requests(&sims.planner) + requests(&sims.executor), 0, "nothing ran");
+    assert_eq!(
+        requests(&sims.planner) + requests(&sims.executor),
+        0,
+        "nothing ran"
+    );
 }
 
 #[test]
@@ -156,27 +170,48 @@ fn one_bad_line_stops_the_whole_file_before_anything_runs() {
     let dir = planex_testkit::temp_dir::fresh("planex-plans").unwrap();
     let path = dir.join("mixed.jsonl");
     let lines: Vec<&str> = good.lines().collect();
-    let text = format!("{}\nnot json\n{bad}\n{{\"task\": \"t\", \"plan\": {{\"steps\": []}}, \"colour\": 1}}\n", lines.join("\n"));
+    let text = format!(
+        "{}\nnot json\n{bad}\n{{\"task\": \"t\", \"plan\": {{\"steps\": []}}, \"colour\": 1}}\n",
+        lines.join("\n")
+    );
     std::fs::write(&path, &text).unwrap();
     let first = lines.len() + 1;
     let out = planex()
-        .args(["run", "--config", sims.config(), "--plans", path.to_str().unwrap()])
+        .args([
+            "run",
+            "--config",
+            sims.config(),
+            "--plans",
+            path.to_str().unwrap(),
+        ])
         .assert()
         .code(2)
         .get_output()
         .clone();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains(&format!("line {first} of ")) && stderr.contains("not JSON"), "{stderr}");
     assert!(
-        stderr.contains(&format!("line {} of ", first + 1)) && stderr.contains("invalid plan (rule cycle, step 1)"),
+        stderr.contains(&format!("line {first} of ")) && stderr.contains("not JSON"),
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("line {} of ", first + 2)) && stderr.contains("unknown key \"colour\""),
+        stderr.contains(&format!("line {} of ", first + 1))
+            && stderr.contains("invalid plan (rule cycle, step 1)"),
         "{stderr}"
     );
-    assert!(stderr.contains("3 of 11 plans refused; nothing was run"), "{stderr}");
-    assert_eq!(requests(&sims.planner) + requests(&sims.executor), 0, "nothing ran");
+    assert!(
+        stderr.contains(&format!("line {} of ", first + 2))
+            && stderr.contains("unknown key \"colour\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("3 of 11 plans refused; nothing was run"),
+        "{stderr}"
+    );
+    assert_eq!(
+        requests(&sims.planner) + requests(&sims.executor),
+        0,
+        "nothing ran"
+    );
 }
 
 #[test]
@@ -192,18 +227,34 @@ fn plan_file_runs_one_plan_and_an_invalid_one_exits_2() {
     )
     .unwrap();
     let out = planex()
-        .args(["run", "--config", sims.config(), "--plan", path.to_str().unwrap()])
+        .args([
+            "run",
+            "--config",
+            sims.config(),
+            "--plan",
+            path.to_str().unwrap(),
+        ])
         .arg("Summarize the H200 price")
         .assert()
         .success()
         .get_output()
         .clone();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("Plan: 3 steps") && stdout.contains("complete in"), "{stdout}");
+    assert!(
+        stdout.contains("Plan: 3 steps") && stdout.contains("complete in"),
+        "{stdout}"
+    );
     assert_eq!(stats(&sims.planner)["planner_requests"], 0);
     // The positional task replaces the file's.
     let out = planex()
-        .args(["run", "--json", "--config", sims.config(), "--plan", path.to_str().unwrap()])
+        .args([
+            "run",
+            "--json",
+            "--config",
+            sims.config(),
+            "--plan",
+            path.to_str().unwrap(),
+        ])
         .assert()
         .success()
         .get_output()
@@ -218,7 +269,13 @@ fn plan_file_runs_one_plan_and_an_invalid_one_exits_2() {
     .unwrap();
     let before = requests(&sims.executor);
     let out = planex()
-        .args(["run", "--config", sims.config(), "--plan", path.to_str().unwrap()])
+        .args([
+            "run",
+            "--config",
+            sims.config(),
+            "--plan",
+            path.to_str().unwrap(),
+        ])
         .assert()
         .code(2)
         .get_output()

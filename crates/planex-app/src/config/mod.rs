@@ -166,7 +166,10 @@ impl Config {
             return Err(invalid("engine.max_subtasks", "must be at least 1"));
         }
         if raw.engine.max_client_plan_steps == 0 {
-            return Err(invalid("engine.max_client_plan_steps", "must be at least 1"));
+            return Err(invalid(
+                "engine.max_client_plan_steps",
+                "must be at least 1",
+            ));
         }
         if raw.engine.max_task_chars == 0 {
             return Err(invalid("engine.max_task_chars", "must be at least 1"));

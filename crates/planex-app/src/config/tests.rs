@@ -203,7 +203,10 @@ fn the_planner_role_follows_engine_planner_tier_and_explicit_retries_win() {
 fn client_plan_and_task_text_limits_are_engine_fields() {
     let config = Config::from_toml(DEFAULT_CONFIG).unwrap();
     assert_eq!(
-        (config.engine.max_client_plan_steps, config.engine.max_task_chars),
+        (
+            config.engine.max_client_plan_steps,
+            config.engine.max_task_chars
+        ),
         (64, 32_768)
     );
     let set = DEFAULT_CONFIG.replace(
@@ -212,11 +215,17 @@ fn client_plan_and_task_text_limits_are_engine_fields() {
     );
     let config = Config::from_toml(&set).unwrap();
     assert_eq!(
-        (config.engine.max_client_plan_steps, config.engine.max_task_chars),
+        (
+            config.engine.max_client_plan_steps,
+            config.engine.max_task_chars
+        ),
         (100, 500)
     );
     for field in ["max_client_plan_steps", "max_task_chars"] {
-        let zero = DEFAULT_CONFIG.replace("max_subtasks = 8", &format!("max_subtasks = 8\n{field} = 0"));
+        let zero = DEFAULT_CONFIG.replace(
+            "max_subtasks = 8",
+            &format!("max_subtasks = 8\n{field} = 0"),
+        );
         let err = Config::from_toml(&zero).unwrap_err().to_string();
         assert!(err.contains(&format!("engine.{field}")), "{err}");
     }

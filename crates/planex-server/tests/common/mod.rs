@@ -29,6 +29,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+pub mod served;
+
 /// Retries of the harness's tiers.
 const RETRIES: u32 = 2;
 
