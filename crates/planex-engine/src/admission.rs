@@ -23,6 +23,8 @@ pub(crate) struct Prepared {
     pub(crate) max_steps: usize,
     pub(crate) task_type: String,
     pub(crate) synthesis: bool,
+    /// The final answer's options, given to the synthesis step.
+    pub(crate) answer: planex_core::AnswerOptions,
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) ctx: CallContext,
 }
@@ -118,6 +120,10 @@ impl Engine {
                 "budget_usd must be 0 (unlimited) or more, got {budget}"
             )));
         }
+        request
+            .answer
+            .check()
+            .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
         let task_type = crate::check_task_type(request.task_type.as_deref())?;
         let max_steps = self.drift_limit(&task_type, max_steps).await;
         let catalog = match &request.tools {
@@ -129,7 +135,10 @@ impl Engine {
             task_id: request.task_id.clone().unwrap_or_else(TaskId::new_random),
             max_steps,
             task_type,
-            synthesis: request.synthesis.unwrap_or(self.settings.synthesis),
+            // Answer options are applied by the synthesis, so they ask for one.
+            synthesis: request.synthesis.unwrap_or(self.settings.synthesis)
+                || !request.answer.is_empty(),
+            answer: request.answer.clone(),
             catalog,
             ctx: CallContext {
                 request_id: request.request_id.clone(),
@@ -259,7 +268,7 @@ impl Engine {
     ) -> Admission {
         if let Some(mut plan) = cached {
             plan.task = p.task.clone();
-            let specs = self.step_specs(&plan, p.synthesis);
+            let specs = self.task_specs(p, &plan, &crate::TierHints::new());
             return Admission::Admitted(Admitted {
                 plan,
                 specs,
@@ -285,7 +294,7 @@ impl Engine {
                 metrics::histogram!("plan_replans").record(f64::from(planned.replans));
                 let mut plan = planned.plan;
                 plan.task = p.task.clone();
-                let specs = self.step_specs_with_hints(&plan, p.synthesis, &planned.tier_hints);
+                let specs = self.task_specs(p, &plan, &planned.tier_hints);
                 Admission::Admitted(Admitted {
                     plan,
                     specs,
