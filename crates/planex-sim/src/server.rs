@@ -31,7 +31,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// answer, framework rejections included, is an OpenAI-shaped JSON body (`rejection.rs`).
 pub fn router(state: SimState) -> Router {
     let body_limit = state.config().max_body_bytes;
-    Router::new()
+    let routes = Router::new()
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/health", get(health))
@@ -39,13 +39,17 @@ pub fn router(state: SimState) -> Router {
         .route("/sim/reset", post(reset))
         .route("/sim/search", get(search::search))
         .fallback(rejection::unknown_route)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state.clone());
+    // The routes sit inside an outer router as one service, so the error layer sees their whole
+    // answer: axum adds a 405's `Allow` header outside the layers of the router that routes.
+    Router::new()
+        .fallback_service(routes)
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state,
             rejection::openai_errors,
         ))
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(echo_request_id))
-        .with_state(state)
 }
 
 async fn echo_request_id(request: Request, next: Next) -> Response {

@@ -19,11 +19,12 @@ pub fn heights(graph: &Graph) -> Vec<Option<u32>> {
                 .iter()
                 .filter_map(|a| alt_height(a, &heights))
                 .min();
-            if best.is_some() && best != heights.get(id).copied().flatten() {
-                if let Some(slot) = heights.get_mut(id) {
-                    *slot = best;
-                    changed = true;
-                }
+            if let Some(slot) = heights
+                .get_mut(id)
+                .filter(|slot| best.is_some() && **slot != best)
+            {
+                *slot = best;
+                changed = true;
             }
         }
         if !changed {

@@ -1,5 +1,6 @@
-//! String values: free text is the sim's synthetic prose labelled `[simulated]`, `format`s get a
-//! fixed-shape value (dates in 2026, addresses in documentation ranges), `pattern`s a match.
+//! String values: free text is the sim's synthetic prose labelled `[simulated]` (unless
+//! `maxLength` is under 24, where the label would be all there is), `format`s get a fixed-shape
+//! value (dates in 2026, addresses in documentation ranges), `pattern`s a match.
 //!
 //! Key decision: lengths are honoured by padding with more synthetic words and cutting at a
 //! character boundary, so `minLength`/`maxLength` hold for free text; for a pattern, up to
@@ -12,6 +13,8 @@ use super::ir::{Format, StringSpec};
 use crate::executor::LABEL;
 use crate::text;
 
+/// The smallest `maxLength` whose free text starts with the label.
+const LABELLED_MIN: u64 = 24;
 /// Draws of a pattern tried to meet the length bounds.
 const PATTERN_TRIES: usize = 16;
 
@@ -30,10 +33,12 @@ pub fn draw(spec: &StringSpec, rng: &mut ChaCha8Rng, minimal: bool) -> String {
         }
         return last;
     }
-    let text = if minimal {
-        LABEL.trim_end().to_owned()
-    } else {
-        format!("{LABEL}{}", text::sentence(rng))
+    // A short string would be all label: it gets synthetic words alone.
+    let labelled = spec.max.is_none_or(|max| max >= LABELLED_MIN);
+    let text = match (minimal, labelled) {
+        (true, true) => LABEL.trim_end().to_owned(),
+        (false, true) => format!("{LABEL}{}", text::sentence(rng)),
+        (_, false) => text::sentence(rng),
     };
     fit(text, spec, rng)
 }
@@ -50,13 +55,12 @@ fn fit(mut text: String, spec: &StringSpec, rng: &mut ChaCha8Rng) -> String {
         text.push(' ');
         text.push_str(&text::sentence(rng));
     }
-    if let Some(max) = spec.max.and_then(|m| usize::try_from(m).ok()) {
-        if text.chars().count() > max {
-            text = text.chars().take(max).collect();
-            let trimmed = text.trim_end();
-            if trimmed.chars().count() >= min {
-                text = trimmed.to_owned();
-            }
+    let max = spec.max.and_then(|m| usize::try_from(m).ok());
+    if let Some(max) = max.filter(|max| text.chars().count() > *max) {
+        text = text.chars().take(max).collect();
+        let trimmed = text.trim_end();
+        if trimmed.chars().count() >= min {
+            text = trimmed.to_owned();
         }
     }
     text
