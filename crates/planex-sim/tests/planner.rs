@@ -111,6 +111,7 @@ fn args_into_config_reads_workload_and_reports_bad_lines() {
     assert_eq!(config.max_concurrency, 64);
     assert_eq!(config.output_tokens, 120);
     assert_eq!(config.hang_ms, 600_000);
+    assert_eq!(config.max_body_bytes, 32 * 1024 * 1024);
     assert_eq!(config.workload.len(), 1);
 
     let err = Cli::parse_from(["x", "--workload", bad.to_str().unwrap()])

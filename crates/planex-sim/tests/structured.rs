@@ -154,6 +154,12 @@ fn table() -> Vec<(&'static str, Value)> {
             "root scalar",
             json!({"type": "integer", "minimum": 7, "maximum": 7}),
         ),
+        (
+            "property names that need pointer escapes",
+            json!({"type": "object", "additionalProperties": false, "required": ["a/b", "x~y"],
+                "properties": {"a/b": {"type": "string", "maxLength": 8}, "x~y": {"$ref": "#/$defs/odd~1name~0"}},
+                "$defs": {"odd/name~": {"type": "array", "items": {"type": "boolean"}, "minItems": 1}}}),
+        ),
         ("deep nesting", deep(9)),
         ("wide and large", wide()),
     ]
