@@ -9,6 +9,8 @@
 //!   fixtures.
 //! - [`sim`], [`llm`], [`sim_pair`], [`fixtures`]: simulators on loopback ports, tier settings
 //!   with fast retries, a recording `ChatModel`, tool and plan fixtures.
+//! - [`python`]: a virtualenv with pinned Python tools (spec validators, metric parsers, SDKs)
+//!   under `target/`, created once and shared by test processes.
 //! - [`process`] and [`temp_dir`]: reading a child process's readiness line, fresh scratch
 //!   directories.
 //!
@@ -22,6 +24,7 @@ pub mod engine_harness;
 pub mod fixtures;
 pub mod llm;
 pub mod process;
+pub mod python;
 pub mod redis;
 pub mod sim;
 pub mod sim_pair;
