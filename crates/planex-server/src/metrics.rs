@@ -17,6 +17,9 @@ use planex_core::cause::SharedSource;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+/// The `Content-Type` of `/metrics`: the Prometheus text exposition format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 static HANDLE: OnceLock<Result<PrometheusHandle, RecorderError>> = OnceLock::new();
 
 /// The process-wide Prometheus recorder could not be installed (another recorder came first, or

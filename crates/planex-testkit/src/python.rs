@@ -8,7 +8,8 @@
 //! its copy and uses the winner's. Threads of one process wait on a mutex instead, so one test
 //! binary installs once. A moved venv works because only `bin/python` is used (it finds
 //! `pyvenv.cfg` beside itself), never the `bin/pip` scripts whose shebangs name the old path.
-//! `.ci/run` creates [`TEST_TOOLS`] before the tests run (step "python test tools").
+//! `.ci/run` creates [`TEST_TOOLS`] before the tests run (step "python test tools"); the check
+//! scripts the tests run with it live in `crates/planex-testkit/python/` ([`script`]).
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -130,6 +131,14 @@ pub fn venv(requirements: &[&str]) -> Result<PathBuf, PythonError> {
 /// [`venv`] with [`TEST_TOOLS`].
 pub fn test_tools() -> Result<PathBuf, PythonError> {
     venv(TEST_TOOLS)
+}
+
+/// The path of a check script shipped in `crates/planex-testkit/python/` (`check_openapi.py`,
+/// `check_metrics.py`; each documents its arguments).
+pub fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(name)
 }
 
 /// Runs `python SCRIPT ARGS…` with `stdin` as its standard input; returns its output whatever
@@ -288,6 +297,13 @@ mod tests {
         assert!(output.status.success(), "{output:?}");
         assert_eq!(test_tools().unwrap(), python, "a second call reuses it");
         assert!(python.starts_with(target_dir()), "{python:?}");
+    }
+
+    #[test]
+    fn the_shipped_check_scripts_exist() {
+        for name in ["check_openapi.py", "check_metrics.py"] {
+            assert!(script(name).is_file(), "{}", script(name).display());
+        }
     }
 
     #[test]
