@@ -327,6 +327,28 @@ mod tests {
     }
 
     #[test]
+    fn losing_the_race_to_publish_keeps_the_winners_venv_and_drops_ours() {
+        let root = crate::temp_dir::fresh("planex-pyenv-race").unwrap();
+        let done = root.join("pyenv-x");
+        let ours = root.join("pyenv-x.partial-1-0");
+        for dir in [&done, &ours] {
+            std::fs::create_dir_all(dir.join("bin")).unwrap();
+            std::fs::write(venv_python(dir), "").unwrap();
+        }
+        std::fs::write(done.join("winner"), "").unwrap();
+        publish(&ours, &done).unwrap();
+        assert!(done.join("winner").is_file(), "the winner's venv is kept");
+        assert!(!ours.exists(), "ours is removed");
+        // With no winner, ours is renamed into place.
+        std::fs::create_dir_all(ours.join("bin")).unwrap();
+        std::fs::write(venv_python(&ours), "").unwrap();
+        let fresh = root.join("pyenv-y");
+        publish(&ours, &fresh).unwrap();
+        assert!(venv_python(&fresh).is_file() && !ours.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn a_missing_interpreter_says_how_to_fix_it() {
         let error = interpreter_identity("planex-no-such-python3").unwrap_err();
         assert!(matches!(error, PythonError::Missing { .. }), "{error}");
