@@ -25,14 +25,14 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable kind (`invalid_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `payload_too_large`, `validation_failed`, `budget_exceeded`, `unavailable`, `upstream_error`,
-    /// `internal`).
+    /// `method_not_allowed`, `conflict`, `payload_too_large`, `uri_too_long`, `validation_failed`,
+    /// `idempotency_key_reused`, `budget_exceeded`, `unavailable`, `upstream_error`, `internal`).
     #[serde(rename = "type")]
     pub kind: String,
     /// For people: what failed and what to do.
     pub message: String,
-    /// Structured details (validation errors, the budget hit, …).
-    #[schema(value_type = Object)]
+    /// Structured details (validation errors, the budget hit, …), `null` when there are none.
+    #[schema(value_type = Option<Object>)]
     pub details: Value,
 }
 
@@ -106,6 +106,18 @@ impl ApiError {
             format!("the request body is larger than {limit} bytes ([server] body_limit_bytes)"),
         )
         .with_details(json!({"limit_bytes": limit}))
+    }
+
+    /// 414: the request target (path and query) is longer than the API reads.
+    pub fn uri_too_long(length: usize, limit: usize) -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!(
+                "the request target is {length} bytes, over the {limit}-byte limit; send large inputs in a JSON body"
+            ),
+        )
+        .with_details(json!({"length_bytes": length, "limit_bytes": limit}))
     }
 
     /// 409: the request conflicts with the resource's state (e.g. cancelling a finished task).

@@ -43,6 +43,7 @@ pub struct SubmitTask {
 
 /// Query of `POST /v1/tasks`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubmitQuery {
     /// Block until the task finishes (up to `timeout_secs` or the server's limit).
     #[serde(default)]
@@ -160,8 +161,7 @@ pub struct StepView {
     pub attempts: u32,
     /// Times handed to a worker.
     pub deliveries: u32,
-    /// Its result, when complete.
-    #[schema(value_type = Option<Object>)]
+    /// Its result, when complete: any JSON value (the text of an LLM tool is a string).
     pub result: Option<serde_json::Value>,
     /// Why it failed or was skipped.
     pub error: Option<String>,
@@ -280,8 +280,7 @@ pub struct PlanView {
 pub struct ExecuteView {
     /// The tool run.
     pub tool_name: String,
-    /// Its result.
-    #[schema(value_type = Object)]
+    /// Its result: any JSON value (the text of an LLM tool is a string).
     pub result: serde_json::Value,
     /// Attempts made (retries and escalation included).
     pub attempts: u32,
@@ -318,6 +317,7 @@ pub struct SpendView {
 
 /// `GET /v1/spend` query.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SpendQuery {
     /// `YYYY-MM` (default: this month, UTC).
     #[serde(default)]

@@ -259,3 +259,40 @@ pub fn lookups(n: u32) -> String {
         .collect();
     plan_json(serde_json::Value::Array(steps))
 }
+
+/// The harness's app served on a real loopback socket (for tests of what crosses the wire: raw
+/// heads, hyper's own answers); stops when dropped.
+pub struct Served {
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Harness {
+    /// Serves [`Harness::app`] on `127.0.0.1:0` (as `planex serve` does, with `axum::serve`).
+    pub async fn serve_http(&self) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Served {
+            addr,
+            stop: Some(stop),
+        }
+    }
+}
