@@ -26,7 +26,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable machine-readable kind (`invalid_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `conflict`, `payload_too_large`, `uri_too_long`, `validation_failed`,
-    /// `idempotency_key_reused`, `budget_exceeded`, `unavailable`, `upstream_error`, `internal`).
+    /// `idempotency_key_reused`, `budget_exceeded`, `unavailable`, `upstream_error`, `timeout`,
+    /// `internal`).
     #[serde(rename = "type")]
     pub kind: String,
     /// For people: what failed and what to do.
@@ -34,6 +35,12 @@ pub struct ErrorDetail {
     /// Structured details (validation errors, the budget hit, …), `null` when there are none.
     #[schema(value_type = Option<Object>)]
     pub details: Value,
+    /// The request parameter at fault, when one is (`temperature`, `messages`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+    /// A finer machine-readable code than `type`, when there is one (`model_not_found`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// An API failure with its HTTP status.
@@ -44,6 +51,8 @@ pub struct ApiError {
     message: String,
     details: Value,
     retry_after: Option<Duration>,
+    param: Option<String>,
+    code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -54,12 +63,26 @@ impl ApiError {
             message: message.into(),
             details: Value::Null,
             retry_after: None,
+            param: None,
+            code: None,
         }
     }
 
     /// Sets the `Retry-After` the answer carries.
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
+        self
+    }
+
+    /// Names the request parameter at fault.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// Sets a finer machine-readable code than the type.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
         self
     }
 
@@ -154,6 +177,16 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// 429: a budget refused the task (when no [`BudgetExceeded`] is at hand, only its text).
+    pub fn over_budget(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "budget_exceeded", message)
+    }
+
+    /// 504: the task (or its planning) did not finish within the time allowed.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)
+    }
+
     /// 500: logged in full, answered generically.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
@@ -191,6 +224,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The request parameter at fault, if named.
+    pub fn param(&self) -> Option<&str> {
+        self.param.as_deref()
+    }
 }
 
 impl From<EngineError> for ApiError {
@@ -218,16 +256,28 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
+impl ApiError {
+    /// The JSON body this error is answered with.
+    pub fn body(&self) -> Value {
+        serde_json::to_value(self.error_body()).unwrap_or_default()
+    }
+
+    fn error_body(&self) -> ErrorBody {
+        ErrorBody {
             error: ErrorDetail {
                 kind: self.kind.to_owned(),
-                message: self.message,
-                details: self.details,
+                message: self.message.clone(),
+                details: self.details.clone(),
+                param: self.param.clone(),
+                code: self.code.map(str::to_owned),
             },
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.error_body())).into_response();
         if let Some(after) = self.retry_after
             && let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
         {

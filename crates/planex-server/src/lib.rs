@@ -20,6 +20,7 @@ pub mod metrics;
 mod openai;
 mod openapi;
 mod plan_exec;
+mod redact;
 mod router;
 mod scaling;
 mod settings;

@@ -8,7 +8,7 @@
 //! operation here ([`CommonErrors`]), so no handler has to repeat them.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::openai::{ChatCompletionRequest, ChatMessageIn};
+use crate::openai::{ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions};
 use crate::views::*;
 use crate::{health, openai, plan_exec, scaling, spend, tasks};
 use axum::http::header;
@@ -91,13 +91,13 @@ impl Modify for CommonErrors {
     paths(
         tasks::submit, tasks::get_task, tasks::events, tasks::cancel, plan_exec::plan,
         plan_exec::execute,
-        openai::chat_completions, spend::spend, scaling::scaling, health::healthz,
+        openai::chat_completions, openai::models::list_models, openai::models::retrieve_model, spend::spend, scaling::scaling, health::healthz,
         health::readyz, health::metrics, serve_openapi,
     ),
     components(schemas(
         SubmitTask, Accepted, TaskView, StepView, CostView, CostLine, PlanRequest, PlanView,
         ExecuteRequest, ExecuteView, SpendView, SpendLine, ErrorBody, ErrorDetail,
-        ChatCompletionRequest, ChatMessageIn, ScalingReport, TierDecision, Thresholds,
+        ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions, ScalingReport, TierDecision, Thresholds,
         ScalingRule, ScalingAction,
     )),
     modifiers(&BearerAuth, &CommonErrors),

@@ -69,6 +69,8 @@ fn table() -> RouteTable {
     .post("/v1/plan", plan_exec::plan)
     .post("/v1/execute", plan_exec::execute)
     .post("/v1/chat/completions", openai::chat_completions)
+    .get("/v1/models", openai::list_models)
+    .get("/v1/models/{model}", openai::retrieve_model)
     .get("/v1/spend", spend::spend)
     .get("/v1/scaling", scaling::scaling)
     .get("/healthz", health::healthz)
@@ -103,6 +105,8 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(move |request, next| {
             request_context(request, next, limit)
         }))
+        // Outermost, so every error of the OpenAI routes is rewritten, the early 413 included.
+        .layer(middleware::from_fn(openai::openai_errors))
         .with_state(state)
 }
 

@@ -191,6 +191,9 @@ pub(crate) struct RawServer {
     pub(crate) wait_timeout_secs: u64,
     /// The model name of the OpenAI-compatible agent endpoint (`model: "planex"`).
     pub(crate) agent_name: String,
+    /// What the agent endpoint answers for a partial task: `"answer"` (200 with the answer and
+    /// `planex.failed_steps`) or `"error"` (502).
+    pub(crate) agent_partial: String,
     /// How long an `Idempotency-Key` keeps naming its task, in seconds.
     pub(crate) idempotency_ttl_secs: u64,
 }
@@ -203,6 +206,7 @@ impl Default for RawServer {
             body_limit_bytes: 1 << 20,
             wait_timeout_secs: 300,
             agent_name: "planex".into(),
+            agent_partial: "answer".into(),
             idempotency_ttl_secs: 24 * 3600,
         }
     }

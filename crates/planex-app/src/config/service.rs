@@ -58,6 +58,16 @@ impl ServiceSettings {
         if server.agent_name.trim().is_empty() {
             return Err(invalid("server.agent_name", "must not be empty"));
         }
+        let agent_partial_is_error = match server.agent_partial.as_str() {
+            "answer" => false,
+            "error" => true,
+            other => {
+                return Err(invalid(
+                    "server.agent_partial",
+                    &format!("must be \"answer\" or \"error\", got {other:?}"),
+                ));
+            }
+        };
         let auth = match server.auth {
             Some(true) if api_keys.is_empty() => {
                 return Err(invalid(
@@ -149,6 +159,7 @@ impl ServiceSettings {
                 body_limit_bytes: server.body_limit_bytes,
                 wait_timeout: Duration::from_secs(server.wait_timeout_secs),
                 agent_name: server.agent_name.clone(),
+                agent_partial_is_error,
                 idempotency_ttl: Duration::from_secs(server.idempotency_ttl_secs),
             },
             budget: BudgetSettings {
