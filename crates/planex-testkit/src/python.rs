@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The packages planex's own tests use, every one pinned (the full resolved set, so a new
 /// release of a dependency cannot change what the tests run): `openapi-spec-validator` checks
-/// `/openapi.json`, `prometheus-client` parses `/metrics`.
+/// `/openapi.json`, `prometheus-client` parses `/metrics`, `openai` (the official SDK, with
+/// `pydantic`) drives the agent endpoint.
 pub const TEST_TOOLS: &[&str] = &[
     "openapi-spec-validator==0.7.1",
     "openapi-schema-validator==0.6.3",
@@ -41,6 +42,18 @@ pub const TEST_TOOLS: &[&str] = &[
     "six==1.17.0",
     "typing_extensions==4.16.0",
     "prometheus-client==0.21.1",
+    "openai==3.60.0",
+    "anyio==4.16.0",
+    "h11==0.16.0",
+    "httpcore2==2.16.2",
+    "httpx2==2.16.2",
+    "jiter==0.19.0",
+    "pydantic==2.14.4",
+    "pydantic_core==2.50.5",
+    "annotated-types==0.8.0",
+    "typing-inspection==0.4.5",
+    "sniffio==1.3.1",
+    "truststore==0.10.5",
 ];
 
 /// The environment variable naming the interpreter that creates venvs (default `python3`).
