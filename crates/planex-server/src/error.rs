@@ -26,7 +26,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable machine-readable kind (`invalid_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `conflict`, `payload_too_large`, `uri_too_long`, `validation_failed`,
-    /// `idempotency_key_reused`, `budget_exceeded`, `unavailable`, `upstream_error`, `timeout`,
+    /// `idempotency_key_reused`, `budget_exceeded`, `rate_limited`, `unavailable`, `upstream_error`, `timeout`,
     /// `internal`).
     #[serde(rename = "type")]
     pub kind: String,
@@ -53,6 +53,7 @@ pub struct ApiError {
     retry_after: Option<Duration>,
     param: Option<String>,
     code: Option<&'static str>,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -65,12 +66,19 @@ impl ApiError {
             retry_after: None,
             param: None,
             code: None,
+            headers: Vec::new(),
         }
     }
 
     /// Sets the `Retry-After` the answer carries.
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
+        self
+    }
+
+    /// Adds a response header (e.g. `x-ratelimit-remaining-requests`).
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
         self
     }
 
@@ -182,6 +190,12 @@ impl ApiError {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "budget_exceeded", message)
     }
 
+    /// 429: a rate limit of the caller's API key (requests per second, concurrent tasks).
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            .with_code("rate_limit_exceeded")
+    }
+
     /// 504: the task (or its planning) did not finish within the time allowed.
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)
@@ -282,6 +296,11 @@ impl IntoResponse for ApiError {
             && let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        for (name, value) in &self.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                response.headers_mut().insert(*name, value);
+            }
         }
         if self.status == StatusCode::UNAUTHORIZED {
             response

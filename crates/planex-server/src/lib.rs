@@ -20,6 +20,7 @@ pub mod metrics;
 mod openai;
 mod openapi;
 mod plan_exec;
+pub mod rate_limit;
 mod redact;
 mod router;
 mod scaling;

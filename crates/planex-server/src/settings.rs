@@ -18,6 +18,8 @@ pub struct ApiKeyEntry {
     /// Further cost centers the key may charge (`X-Cost-Center` or a body's `cost_center`);
     /// its own default is always allowed. Empty: only the default.
     pub cost_centers: Vec<String>,
+    /// Its rate limits (off by default).
+    pub limits: crate::rate_limit::KeyLimits,
 }
 
 impl ApiKeyEntry {

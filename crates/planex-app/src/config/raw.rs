@@ -230,6 +230,13 @@ pub(crate) struct RawApiKey {
     /// The tenant's monthly budget in USD.
     #[serde(default)]
     pub(crate) monthly_budget_usd: Option<Decimal>,
+    /// Most `POST` requests per second with this key, per API replica (absent: unlimited).
+    #[serde(default)]
+    pub(crate) requests_per_second: Option<u32>,
+    /// Most tasks of this key accepted and not finished at once, per API replica (absent:
+    /// unlimited).
+    #[serde(default)]
+    pub(crate) max_concurrent_tasks: Option<u32>,
 }
 
 /// One `[[budget.cost_centers]]` entry: a monthly budget of one cost center of one tenant.

@@ -124,11 +124,26 @@ impl ServiceSettings {
                     ),
                 ));
             }
+            for (name, value) in [
+                ("requests_per_second", key.requests_per_second),
+                ("max_concurrent_tasks", key.max_concurrent_tasks),
+            ] {
+                if value == Some(0) {
+                    return Err(invalid(
+                        field(name),
+                        "must be at least 1 (leave it out for no limit)",
+                    ));
+                }
+            }
             keys.push(ApiKeyEntry {
                 key_sha256: hash,
                 tenant: key.tenant.clone(),
                 cost_center: key.cost_center.clone(),
                 cost_centers: key.cost_centers.clone(),
+                limits: planex_server::rate_limit::KeyLimits {
+                    requests_per_second: key.requests_per_second,
+                    concurrent_tasks: key.max_concurrent_tasks,
+                },
             });
         }
         let mut cost_centers = BTreeMap::new();

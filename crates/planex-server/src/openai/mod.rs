@@ -188,6 +188,13 @@ async fn submit_once(
     if let Claim::Existing(task_id) = claim {
         return Ok(task_id);
     }
+    let slot = match caller.task_slot(state) {
+        Ok(slot) => slot,
+        Err(error) => {
+            claim.refused(state).await;
+            return Err(error);
+        }
+    };
     let mut request = match task_request(submit, caller, request_id) {
         Ok(request) => request,
         Err(error) => {
@@ -200,7 +207,12 @@ async fn submit_once(
     request.end_user = end_user;
     // Accepted first, so planning runs on (and nothing is orphaned) if the client goes away.
     match state.engine().accept(request).await {
-        Ok(accepted) => Ok(accepted.admitted().await?),
+        Ok(accepted) => {
+            if let Some(slot) = slot {
+                slot.hold_until_done(state.engine().store().clone(), accepted.task_id.clone());
+            }
+            Ok(accepted.admitted().await?)
+        }
         Err(error) => {
             claim.refused(state).await;
             Err(error.into())

@@ -56,6 +56,8 @@ pub struct Options {
     pub synthesis: bool,
     /// The drift guard's settings (over a memory drift store), when drift is guarded.
     pub drift: Option<planex_engine::DriftSettings>,
+    /// Rate limits of the keys, by token (keys not listed are unlimited).
+    pub limits: Vec<(&'static str, planex_server::rate_limit::KeyLimits)>,
 }
 
 impl Default for Options {
@@ -70,6 +72,7 @@ impl Default for Options {
             budget: BudgetSettings::default(),
             synthesis: false,
             drift: None,
+            limits: Vec::new(),
         }
     }
 }
@@ -152,6 +155,12 @@ impl Harness {
                     tenant: k.tenant.into(),
                     cost_center: Some("research".into()),
                     cost_centers: k.cost_centers.iter().map(|c| (*c).to_owned()).collect(),
+                    limits: options
+                        .limits
+                        .iter()
+                        .find(|(token, _)| *token == k.token)
+                        .map(|(_, limits)| *limits)
+                        .unwrap_or_default(),
                 })
                 .collect(),
             body_limit_bytes: options.body_limit,
