@@ -5,6 +5,7 @@
 //! so that every other crate (store, LLM client, engine, server, simulator) agrees on one
 //! definition and the rules can be unit-tested without a network.
 
+mod answer;
 mod catalog;
 pub mod cause;
 mod cost;
@@ -17,6 +18,7 @@ mod test_support;
 mod tool;
 mod validate;
 
+pub use answer::{ANSWER_ARG, AnswerFormat, AnswerOptionError, AnswerOptions};
 pub use catalog::{Catalog, CatalogError};
 pub use cost::{CallMark, CallRecord, CostBreakdown, CostTotals, Price, Stage, Usage, format_usd};
 pub use ids::{StepId, TaskId};

@@ -23,6 +23,8 @@ pub(crate) struct Prepared {
     pub(crate) max_steps: usize,
     pub(crate) task_type: String,
     pub(crate) synthesis: bool,
+    /// The final answer's options, given to the synthesis step.
+    pub(crate) answer: planex_core::AnswerOptions,
     pub(crate) catalog: Arc<Catalog>,
     /// The client's plan, validated (its `task` is the task text); `None` when the planner plans.
     pub(crate) client_plan: Option<Plan>,
@@ -136,6 +138,10 @@ impl Engine {
                 "budget_usd must be 0 (unlimited) or more, got {budget}"
             )));
         }
+        request
+            .answer
+            .check()
+            .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
         let task_type = crate::check_task_type(request.task_type.as_deref())?;
         let catalog = self.request_catalog(request)?;
         let client_plan = self.client_plan(request, &catalog)?;
@@ -151,7 +157,10 @@ impl Engine {
             task_id: request.task_id.clone().unwrap_or_else(TaskId::new_random),
             max_steps,
             task_type,
-            synthesis: request.synthesis.unwrap_or(self.settings.synthesis),
+            // Answer options are applied by the synthesis, so they ask for one.
+            synthesis: request.synthesis.unwrap_or(self.settings.synthesis)
+                || !request.answer.is_empty(),
+            answer: request.answer.clone(),
             catalog,
             client_plan,
             ctx: CallContext {
@@ -300,7 +309,7 @@ impl Engine {
     ) -> Admission {
         if let Some(mut plan) = cached {
             plan.task = p.task.clone();
-            let specs = self.step_specs(&plan, p.synthesis);
+            let specs = self.task_specs(p, &plan, &crate::TierHints::new());
             return Admission::Admitted(Admitted {
                 plan,
                 specs,
@@ -326,7 +335,7 @@ impl Engine {
                 metrics::histogram!("plan_replans").record(f64::from(planned.replans));
                 let mut plan = planned.plan;
                 plan.task = p.task.clone();
-                let specs = self.step_specs_with_hints(&plan, p.synthesis, &planned.tier_hints);
+                let specs = self.task_specs(p, &plan, &planned.tier_hints);
                 Admission::Admitted(Admitted {
                     plan,
                     specs,

@@ -8,6 +8,7 @@ use crate::Models;
 use crate::budget::MeteredModel;
 use crate::http_tool;
 use crate::synthesis::SYNTHESIS_TOOL;
+use planex_core::{ANSWER_ARG, AnswerFormat};
 use planex_core::{CallRecord, Catalog, LlmTool, Stage, StepId, ToolKind, ToolSpec};
 use planex_core::{render, substitute_args, value_text};
 use planex_llm::{CallContext, ChatFailure, ChatMessage, ChatModel, ChatRequest, RetryPolicy};
@@ -330,17 +331,17 @@ impl Executor {
             .get(&lease.spec.tier)
             .map_err(|e| e.to_string())?;
         let model = self.metered(model, lease.spec.step.step_id, tally);
+        let options: planex_core::AnswerOptions = match lease.spec.step.args.get(ANSWER_ARG) {
+            Some(value) => serde_json::from_value(value.clone())
+                .map_err(|e| format!("the task's answer options cannot be read: {e}"))?,
+            None => planex_core::AnswerOptions::default(),
+        };
+        let format = options.format().map_err(|e| e.to_string())?;
         // Inputs are clipped further when the call does not fit what is left of the task's
         // budget: a shorter answer from clipped results beats no answer.
         let mut clip = self.synthesis_input_chars;
         let outcome = loop {
-            let request = ChatRequest::new(vec![
-                ChatMessage::system(
-                    "You write the final answer of an agent from the results of its steps.",
-                ),
-                ChatMessage::user(synthesis_prompt(lease, clip)),
-            ])
-            .with_max_tokens(1024);
+            let request = answer_request(&options, &format, synthesis_prompt(lease, clip));
             match model.chat(&request, ctx).await {
                 Ok(outcome) => break outcome,
                 Err(failure)
@@ -366,8 +367,38 @@ impl Executor {
             cost_usd: model.cost(&outcome.usage),
             mark: None,
         });
+        format.validate(&outcome.content)?;
         Ok(serde_json::Value::String(outcome.content))
     }
+}
+
+/// `max_tokens` of a synthesis call whose answer options set none.
+const SYNTHESIS_MAX_TOKENS: u32 = 1024;
+
+/// The synthesis call: instructions, `prompt`, and the answer options (length, sampling, stop,
+/// response format, passed to the model as given).
+fn answer_request(
+    options: &planex_core::AnswerOptions,
+    format: &AnswerFormat,
+    prompt: String,
+) -> ChatRequest {
+    let mut system =
+        "You write the final answer of an agent from the results of its steps.".to_owned();
+    match format {
+        AnswerFormat::Text => {}
+        AnswerFormat::JsonObject => system.push_str(" Answer with one JSON object only."),
+        AnswerFormat::JsonSchema(schema) => system.push_str(&format!(
+            " Answer with JSON only, valid against this JSON Schema: {schema}"
+        )),
+    }
+    let mut request =
+        ChatRequest::new(vec![ChatMessage::system(system), ChatMessage::user(prompt)])
+            .with_max_tokens(options.max_tokens.unwrap_or(SYNTHESIS_MAX_TOKENS));
+    request.temperature = options.temperature;
+    request.top_p = options.top_p;
+    request.stop = options.stop.clone();
+    request.response_format = options.response_format.clone();
+    request
 }
 
 /// The shortest a synthesis input is clipped to before the synthesis gives up for budget.

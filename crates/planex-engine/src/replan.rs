@@ -49,7 +49,7 @@ impl Engine {
                 calls.extend(planned.calls);
                 let mut plan = planned.plan;
                 plan.task = p.task.clone();
-                let specs = self.step_specs_with_hints(&plan, p.synthesis, &planned.tier_hints);
+                let specs = self.task_specs(p, &plan, &planned.tier_hints);
                 let estimate = charge.guard.estimate_steps(&specs, &self.executor.models);
                 let spent = cost_of(&calls);
                 if spent + estimate > over.budget {

@@ -34,4 +34,9 @@ pub struct TaskRequest {
     pub bypass_cache: bool,
     /// Task type for drift statistics and guards (`default` when absent; see `check_task_type`).
     pub task_type: Option<String>,
+    /// How the final answer is written (the agent endpoint's OpenAI parameters); when any is set
+    /// the task gets a synthesis step, which applies them.
+    pub answer: planex_core::AnswerOptions,
+    /// The end user the request is made for (OpenAI `user`), recorded on the task.
+    pub end_user: Option<String>,
 }

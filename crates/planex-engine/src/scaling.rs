@@ -14,7 +14,8 @@
 //! compounding; the only state kept between evaluations is when each tier became empty, and time is
 //! passed in with each sample, so decisions are a pure function of a metric series and are tested on
 //! synthetic ones. Every decision carries its reason, and the same numbers are set as Prometheus
-//! gauges (`scaling_*{tier}`).
+//! gauges (`scaling_*{tier}`). With the `openapi` feature the report types derive
+//! `utoipa::ToSchema`, so `/openapi.json` documents the very types `GET /v1/scaling` serialises.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 /// What a tier scales on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ScalingRule {
     /// Rolling p95 time to first token (planner tiers: long prompts, latency-bound).
@@ -105,6 +107,7 @@ pub struct TierSample {
 
 /// Scale out, scale in or hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ScalingAction {
     /// Add nodes.
@@ -117,6 +120,7 @@ pub enum ScalingAction {
 
 /// The decision for one tier, with the numbers it was made on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TierDecision {
     /// The tier.
     pub tier: String,
@@ -278,6 +282,7 @@ fn secs(d: Duration) -> String {
 
 /// Every tier's decision, for `GET /v1/scaling` and `planex scale status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScalingReport {
     /// When the report was made (ms since the epoch).
     pub generated_at_ms: u64,
@@ -289,6 +294,7 @@ pub struct ScalingReport {
 
 /// The thresholds in force, as reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Thresholds {
     /// p95 TTFT (seconds) above which TTFT-scaled tiers add a node.
     pub planner_ttft_p95_seconds: f64,

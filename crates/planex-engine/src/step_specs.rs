@@ -21,6 +21,27 @@ impl Engine {
         self.step_specs_with_hints(plan, synthesis, &TierHints::new())
     }
 
+    /// The step specs of an admitted task: its plan's, and its synthesis step carrying the
+    /// task's answer options (`planex_core::ANSWER_ARG`).
+    pub(crate) fn task_specs(
+        &self,
+        p: &crate::admission::Prepared,
+        plan: &Plan,
+        hints: &TierHints,
+    ) -> Vec<StepSpec> {
+        let mut specs = self.step_specs_with_hints(plan, p.synthesis, hints);
+        if !p.answer.is_empty()
+            && let Some(synthesis) = specs.iter_mut().find(|s| s.stage == Stage::Synthesis)
+            && let Ok(options) = serde_json::to_value(&p.answer)
+        {
+            synthesis
+                .step
+                .args
+                .insert(planex_core::ANSWER_ARG.to_owned(), options);
+        }
+        specs
+    }
+
     /// Step specs for a validated plan whose steps carried planner `tier` hints.
     pub fn step_specs_with_hints(
         &self,

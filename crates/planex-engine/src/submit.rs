@@ -409,5 +409,6 @@ fn new_task(request: &TaskRequest, p: &Prepared) -> NewTask {
         tenant: request.tenant.clone(),
         cost_center: request.cost_center.clone(),
         task_type: Some(p.task_type.clone()),
+        end_user: request.end_user.clone(),
     }
 }

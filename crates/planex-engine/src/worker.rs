@@ -217,7 +217,7 @@ async fn record_task_metrics(store: &dyn Store, lease: &StepLease, status: TaskS
     if let Ok(Some(task)) = store.task_summary(&lease.task_id).await {
         let cost: f64 = task.cost.total.cost_usd.try_into().unwrap_or(0.0);
         metrics::histogram!("task_cost_usd").record(cost);
-        metrics::histogram!("subtask_count").record(task.steps as f64);
+        metrics::histogram!("subtasks_per_task").record(task.steps as f64);
         tracing::info!(task = %lease.task_id, %status, "task finished");
     }
 }

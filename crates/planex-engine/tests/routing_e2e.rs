@@ -49,8 +49,10 @@ impl Options {
 /// `label`: an llm tool whose answer must be JSON with a string `summary`.
 fn label_tool() -> ToolSpec {
     ToolSpec {
+        // Closed (`additionalProperties: false`), as the strict mode the engine asks for requires.
         output_schema: Some(json!({
             "type": "object",
+            "additionalProperties": false,
             "properties": {"summary": {"type": "string"}},
             "required": ["summary"]
         })),

@@ -65,6 +65,12 @@ pub struct ChatRequest {
     /// Sampling temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
+    /// Nucleus sampling: the probability mass sampled from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// Sequences at which the server stops generating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Vec<String>>,
     /// The standard OpenAI `response_format` object (e.g. `{type: "json_schema", json_schema: …}`),
     /// sent verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]

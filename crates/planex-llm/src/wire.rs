@@ -19,6 +19,10 @@ pub(crate) struct WireRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     response_format: Option<&'a serde_json::Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
@@ -39,6 +43,8 @@ impl<'a> WireRequest<'a> {
             messages: &request.messages,
             max_tokens: request.max_tokens,
             temperature: request.temperature,
+            top_p: request.top_p,
+            stop: request.stop.as_deref(),
             response_format: request.response_format.as_ref(),
             stream,
             stream_options: stream.then_some(StreamOptions {

@@ -10,7 +10,9 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::rate_limit::{KeyLimits, TaskSlot};
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde_json::json;
@@ -28,6 +30,8 @@ pub struct Caller {
     pub cost_center: Option<String>,
     /// The cost centers this caller may charge (`None` when auth is disabled: any).
     pub allowed_cost_centers: Option<Vec<String>>,
+    /// The caller's API key (its index in `[[api_keys]]`) and that key's rate limits.
+    pub key: Option<(usize, KeyLimits)>,
 }
 
 impl Caller {
@@ -37,6 +41,21 @@ impl Caller {
             // Auth disabled: one tenant, everything visible.
             None => true,
             Some(mine) => tenant == Some(mine.as_str()),
+        }
+    }
+
+    /// A concurrent-task slot when the caller's key limits its concurrent tasks (`None`:
+    /// unlimited); a 429 when all its slots are taken.
+    pub fn task_slot(&self, state: &AppState) -> Result<Option<TaskSlot>, ApiError> {
+        match self.key {
+            Some((
+                index,
+                KeyLimits {
+                    concurrent_tasks: Some(limit),
+                    ..
+                },
+            )) => state.rate_limits().task_slot(index, limit).map(Some),
+            _ => Ok(None),
         }
     }
 
@@ -110,6 +129,7 @@ impl FromRequestParts<AppState> for Caller {
                 tenant: None,
                 cost_center: header_cc,
                 allowed_cost_centers: None,
+                key: None,
             });
         }
         let token = parts
@@ -127,23 +147,31 @@ impl FromRequestParts<AppState> for Caller {
             })?;
         let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
-        for entry in &settings.api_keys {
+        for (index, entry) in settings.api_keys.iter().enumerate() {
             let diff = entry
                 .key_sha256
                 .iter()
                 .zip(presented.iter())
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b));
             if diff == 0 && found.is_none() {
-                found = Some(entry);
+                found = Some((index, entry));
             }
         }
-        let entry = found.ok_or_else(|| {
+        let (index, entry) = found.ok_or_else(|| {
             ApiError::unauthorized("unknown API key; check the key or ask for one")
         })?;
+        // Requests that create work count against the key's rate (reads do not).
+        if let (true, Some(per_second)) = (
+            parts.method == Method::POST,
+            entry.limits.requests_per_second,
+        ) {
+            state.rate_limits().request(index, per_second)?;
+        }
         let mut caller = Caller {
             tenant: Some(entry.tenant.clone()),
             cost_center: entry.cost_center.clone(),
             allowed_cost_centers: Some(entry.allowed_cost_centers()),
+            key: Some((index, entry.limits)),
         };
         if let Some(requested) = header_cc {
             caller.cost_center = Some(caller.charge(&requested)?);

@@ -25,15 +25,22 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable kind (`invalid_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `payload_too_large`, `validation_failed`, `budget_exceeded`, `unavailable`, `upstream_error`,
+    /// `method_not_allowed`, `conflict`, `payload_too_large`, `uri_too_long`, `validation_failed`,
+    /// `idempotency_key_reused`, `budget_exceeded`, `rate_limited`, `unavailable`, `upstream_error`, `timeout`,
     /// `internal`).
     #[serde(rename = "type")]
     pub kind: String,
     /// For people: what failed and what to do.
     pub message: String,
-    /// Structured details (validation errors, the budget hit, …).
-    #[schema(value_type = Object)]
+    /// Structured details (validation errors, the budget hit, …), `null` when there are none.
+    #[schema(value_type = Option<Object>)]
     pub details: Value,
+    /// The request parameter at fault, when one is (`temperature`, `messages`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+    /// A finer machine-readable code than `type`, when there is one (`model_not_found`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// An API failure with its HTTP status.
@@ -44,6 +51,9 @@ pub struct ApiError {
     message: String,
     details: Value,
     retry_after: Option<Duration>,
+    param: Option<String>,
+    code: Option<&'static str>,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -54,12 +64,33 @@ impl ApiError {
             message: message.into(),
             details: Value::Null,
             retry_after: None,
+            param: None,
+            code: None,
+            headers: Vec::new(),
         }
     }
 
     /// Sets the `Retry-After` the answer carries.
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
+        self
+    }
+
+    /// Adds a response header (e.g. `x-ratelimit-remaining-requests`).
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Names the request parameter at fault.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// Sets a finer machine-readable code than the type.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
         self
     }
 
@@ -108,6 +139,18 @@ impl ApiError {
         .with_details(json!({"limit_bytes": limit}))
     }
 
+    /// 414: the request target (path and query) is longer than the API reads.
+    pub fn uri_too_long(length: usize, limit: usize) -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!(
+                "the request target is {length} bytes, over the {limit}-byte limit; send large inputs in a JSON body"
+            ),
+        )
+        .with_details(json!({"length_bytes": length, "limit_bytes": limit}))
+    }
+
     /// 409: the request conflicts with the resource's state (e.g. cancelling a finished task).
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
@@ -140,6 +183,22 @@ impl ApiError {
     /// 503: a dependency (store, planner tier) is unavailable.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// 429: a budget refused the task (when no [`BudgetExceeded`] is at hand, only its text).
+    pub fn over_budget(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "budget_exceeded", message)
+    }
+
+    /// 429: a rate limit of the caller's API key (requests per second, concurrent tasks).
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            .with_code("rate_limit_exceeded")
+    }
+
+    /// 504: the task (or its planning) did not finish within the time allowed.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)
     }
 
     /// 500: logged in full, answered generically.
@@ -179,6 +238,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The request parameter at fault, if named.
+    pub fn param(&self) -> Option<&str> {
+        self.param.as_deref()
+    }
 }
 
 impl From<EngineError> for ApiError {
@@ -209,20 +273,37 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
+impl ApiError {
+    /// The JSON body this error is answered with.
+    pub fn body(&self) -> Value {
+        serde_json::to_value(self.error_body()).unwrap_or_default()
+    }
+
+    fn error_body(&self) -> ErrorBody {
+        ErrorBody {
             error: ErrorDetail {
                 kind: self.kind.to_owned(),
-                message: self.message,
-                details: self.details,
+                message: self.message.clone(),
+                details: self.details.clone(),
+                param: self.param.clone(),
+                code: self.code.map(str::to_owned),
             },
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.error_body())).into_response();
         if let Some(after) = self.retry_after
             && let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        for (name, value) in &self.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                response.headers_mut().insert(*name, value);
+            }
         }
         if self.status == StatusCode::UNAUTHORIZED {
             response

@@ -83,10 +83,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let body = crate::metrics::render(&state, handle).await;
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         body,
     )
         .into_response()

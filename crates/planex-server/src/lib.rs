@@ -8,8 +8,8 @@
 //!
 //! Key decisions: the server holds no task state (everything is in the `Store` behind the engine),
 //! so replicas are interchangeable; [`app`] builds the whole router from a state value, so tests
-//! drive it with `tower::ServiceExt::oneshot` and no socket; every route is listed in one function,
-//! [`routes`], which is where new routes go.
+//! drive it with `tower::ServiceExt::oneshot` and no socket; every route is listed in one function
+//! (`router::table`), which is where new routes go, and [`route_table`] reads that same list.
 
 mod auth;
 mod error;
@@ -20,6 +20,8 @@ pub mod metrics;
 mod openai;
 mod openapi;
 mod plan_exec;
+pub mod rate_limit;
+mod redact;
 mod router;
 mod scaling;
 mod settings;
@@ -35,7 +37,7 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use extract::{ApiJson, REQUEST_ID, RequestId};
 pub use idempotency::IDEMPOTENCY_KEY;
 pub use openapi::openapi_json;
-pub use router::{app, routes, serve};
+pub use router::{MAX_URI_BYTES, app, route_table, routes, serve};
 pub use settings::{ApiKeyEntry, DEFAULT_COST_CENTER, ServerSettings, parse_sha256};
 pub use state::AppState;
 pub use views::*;

@@ -17,6 +17,9 @@ use planex_core::cause::SharedSource;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+/// The `Content-Type` of `/metrics`: the Prometheus text exposition format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 static HANDLE: OnceLock<Result<PrometheusHandle, RecorderError>> = OnceLock::new();
 
 /// The process-wide Prometheus recorder could not be installed (another recorder came first, or
@@ -46,7 +49,7 @@ fn build() -> Result<PrometheusHandle, BuildError> {
     PrometheusBuilder::new()
         .set_buckets(SECONDS)?
         .set_buckets_for_metric(full("task_cost_usd"), USD)?
-        .set_buckets_for_metric(full("subtask_count"), COUNTS)?
+        .set_buckets_for_metric(full("subtasks_per_task"), COUNTS)?
         .set_buckets_for_metric(full("plan_replans"), &[0.0, 1.0, 2.0])?
         .install_recorder()
 }
@@ -77,7 +80,7 @@ fn describe() {
         "Tokens used by plan steps, by tool (step_type)."
     );
     describe_histogram!("task_cost_usd", "Cost of finished tasks in USD.");
-    describe_histogram!("subtask_count", "Steps per finished task.");
+    describe_histogram!("subtasks_per_task", "Steps per finished task.");
     describe_gauge!("queue_depth", "Steps waiting in a tier's ready queue.");
     describe_gauge!("queue_in_flight", "Steps leased by a tier's workers.");
     describe_histogram!("ttft_seconds", "Time to first token per tier.");
@@ -124,6 +127,39 @@ fn describe() {
     describe_gauge!(
         "task_type_recent_tasks",
         "Finished tasks in a task type's recent window (the sample behind p95 and mean)."
+    );
+    describe_counter!(
+        "step_escalations_total",
+        "Failed steps retried on a dearer tier, by from and to tier."
+    );
+    describe_counter!(
+        "budget_exhausted_total",
+        "Model calls refused mid-task because a budget ran out, by budget."
+    );
+    describe_counter!(
+        "budget_admission_waits_total",
+        "Admissions that waited for reserved budget to be freed."
+    );
+    describe_histogram!("plan_replans", "Re-plans per admitted plan.");
+    describe_gauge!(
+        "scaling_queue_depth",
+        "Ready steps per tier, as the scaling decision saw them."
+    );
+    describe_gauge!(
+        "scaling_in_flight",
+        "Steps leased plus model calls in flight per tier, as the scaling decision saw them."
+    );
+    describe_gauge!(
+        "scaling_ttft_p95_seconds",
+        "Rolling p95 time to first token per tier (0 without samples)."
+    );
+    describe_gauge!(
+        "scaling_healthy_endpoints",
+        "Endpoints taking calls per tier (the current node count)."
+    );
+    describe_gauge!(
+        "scaling_desired_replicas",
+        "Replicas each tier should have (GET /v1/scaling)."
     );
     for name in [
         "step_retries_total",

@@ -2,15 +2,21 @@
 //! (utoipa), served at `/openapi.json`.
 //!
 //! Key decision: the document is derived from the code that serves the routes, so it cannot drift
-//! from them; a test checks that every route of the router appears in it.
+//! from them; a test holds `route_table` (the router's own list) against it, and validates it
+//! and real responses with openapi-spec-validator. The errors every route can give whatever its
+//! handler does (400 and 413 from the body checks, 414 from the head check) are added to every
+//! operation here ([`CommonErrors`]), so no handler has to repeat them.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::openai::{ChatCompletionRequest, ChatMessageIn};
+use crate::openai::{ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions};
 use crate::views::*;
-use crate::{health, openai, plan_exec, spend, tasks};
+use crate::{health, openai, plan_exec, scaling, spend, tasks};
 use axum::http::header;
 use axum::response::IntoResponse;
+use planex_engine::scaling::{ScalingAction, ScalingReport, ScalingRule, Thresholds, TierDecision};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 struct BearerAuth;
@@ -26,6 +32,56 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Adds the errors of the request checks (docs/ARCHITECTURE.md, API) to every operation that does
+/// not document them itself: 414 everywhere; 400 and 413 where there is a request body.
+struct CommonErrors;
+
+impl CommonErrors {
+    fn add(operation: &mut Operation, status: &str, description: &str) {
+        let error = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build();
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content("application/json", error)
+                        .build(),
+                )
+            });
+    }
+}
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                Self::add(
+                    operation,
+                    "414",
+                    "The request target is over 8 KiB (`uri_too_long`)",
+                );
+                if operation.request_body.is_some() {
+                    Self::add(
+                        operation,
+                        "400",
+                        "The body is not JSON of the expected shape (`invalid_request`)",
+                    );
+                    Self::add(
+                        operation,
+                        "413",
+                        "The body (or its declared `Content-Length`) is over `[server] body_limit_bytes` (`payload_too_large`)",
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -35,14 +91,16 @@ impl Modify for BearerAuth {
     paths(
         tasks::submit, tasks::get_task, tasks::events, tasks::cancel, plan_exec::plan,
         plan_exec::execute,
-        openai::chat_completions, spend::spend, health::healthz, health::readyz, health::metrics,
+        openai::chat_completions, openai::models::list_models, openai::models::retrieve_model, spend::spend, scaling::scaling, health::healthz,
+        health::readyz, health::metrics, serve_openapi,
     ),
     components(schemas(
         SubmitTask, Accepted, TaskView, StepView, CostView, CostLine, PlanRequest, PlanView,
         ExecuteRequest, ExecuteView, SpendView, SpendLine, ErrorBody, ErrorDetail,
-        ChatCompletionRequest, ChatMessageIn,
+        ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions, ScalingReport, TierDecision, Thresholds,
+        ScalingRule, ScalingAction,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
     tags(
         (name = "tasks", description = "Submit and follow tasks"),
         (name = "plan", description = "Plan only, or run one step"),
@@ -60,7 +118,10 @@ pub fn openapi_json() -> String {
     })
 }
 
-/// `GET /openapi.json`.
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses(
+    (status = 200, description = "The OpenAPI 3.1 document of the API", content_type = "application/json", body = Object),
+))]
 pub async fn serve_openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], openapi_json())
 }

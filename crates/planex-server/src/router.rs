@@ -1,56 +1,145 @@
-//! Every route of the API ([`routes`]), the application around them ([`app`]: body limit, request
-//! ids, tracing, HTTP metrics) and [`serve`].
+//! Every route of the API ([`routes`], listed once in [`table`]), the application around them
+//! ([`app`]: request limits, body limit, request ids, tracing, HTTP metrics) and [`serve`].
+//!
+//! Key decision: routes are registered through [`RouteTable`], which records each path and method
+//! as it adds the handler, so [`route_table`] is the router's own list (not a copy kept beside
+//! it) and a test can hold it against `/openapi.json`. Request limits are checked from the head
+//! alone, before any body byte is read: a declared `Content-Length` over the body limit is an
+//! immediate JSON 413 (a client that sends a short body is not left waiting for the rest), a
+//! request target over [`MAX_URI_BYTES`] a JSON 414.
 
 use crate::error::ApiError;
 use crate::extract::{self, REQUEST_ID, RequestId};
 use crate::{AppState, health, metrics, openai, openapi, plan_exec, scaling, spend, tasks};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::HeaderValue;
+use axum::handler::Handler;
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
 use std::future::Future;
 use tracing::Instrument;
 
-/// Every route of the API. Add new routes here (one line each).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tasks", post(tasks::submit))
-        .route("/v1/tasks/{id}", get(tasks::get_task))
-        .route("/v1/tasks/{id}/events", get(tasks::events))
-        .route("/v1/tasks/{id}/cancel", post(tasks::cancel))
-        .route("/v1/plan", post(plan_exec::plan))
-        .route("/v1/execute", post(plan_exec::execute))
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/v1/spend", get(spend::spend))
-        .route("/v1/scaling", get(scaling::scaling))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::serve_openapi))
+/// The longest request target (path and query) the API reads, in bytes; longer ones get a JSON
+/// 414. (Over 65,534 bytes hyper itself answers 414, with an empty body, before the app runs.)
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The router being built and the `(path, method)` of every route added so far.
+struct RouteTable {
+    router: Router<AppState>,
+    entries: Vec<(&'static str, Method)>,
 }
 
-/// The whole application: [`routes`] plus body limit, request ids, tracing and HTTP metrics.
+impl RouteTable {
+    fn add(mut self, path: &'static str, method: Method, route: MethodRouter<AppState>) -> Self {
+        self.entries.push((path, method));
+        self.router = self.router.route(path, route);
+        self
+    }
+
+    fn get<H, T>(self, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(path, Method::GET, get(handler))
+    }
+
+    fn post<H, T>(self, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(path, Method::POST, post(handler))
+    }
+}
+
+/// Every route of the API. Add new routes here (one line each); `/openapi.json` must document
+/// them (a test compares [`route_table`] with it).
+fn table() -> RouteTable {
+    RouteTable {
+        router: Router::new(),
+        entries: Vec::new(),
+    }
+    .post("/v1/tasks", tasks::submit)
+    .get("/v1/tasks/{id}", tasks::get_task)
+    .get("/v1/tasks/{id}/events", tasks::events)
+    .post("/v1/tasks/{id}/cancel", tasks::cancel)
+    .post("/v1/plan", plan_exec::plan)
+    .post("/v1/execute", plan_exec::execute)
+    .post("/v1/chat/completions", openai::chat_completions)
+    .get("/v1/models", openai::list_models)
+    .get("/v1/models/{model}", openai::retrieve_model)
+    .get("/v1/spend", spend::spend)
+    .get("/v1/scaling", scaling::scaling)
+    .get("/healthz", health::healthz)
+    .get("/readyz", health::readyz)
+    .get("/metrics", health::metrics)
+    .get("/openapi.json", openapi::serve_openapi)
+}
+
+/// Every route of the API, without the layers of [`app`].
+pub fn routes() -> Router<AppState> {
+    table().router
+}
+
+/// The path template and method of every route [`routes`] serves, in registration order.
+pub fn route_table() -> Vec<(&'static str, Method)> {
+    table().entries
+}
+
+/// The whole application: [`routes`] plus request limits, body limit, request ids, tracing and
+/// HTTP metrics.
 pub fn app(state: AppState) -> Router {
     let limit = state.server_settings().body_limit_bytes;
     routes()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        // Inside `track_http`, so refused requests are counted under their route.
+        .layer(middleware::from_fn(move |request, next| {
+            check_head(request, next, limit)
+        }))
         .layer(middleware::from_fn(metrics::track_http))
         .layer(middleware::from_fn(move |request, next| {
             request_context(request, next, limit)
         }))
+        // Outermost, so every error of the OpenAI routes is rewritten, the early 413 included.
+        .layer(middleware::from_fn(openai::openai_errors))
         .with_state(state)
 }
 
-async fn not_found() -> ApiError {
+/// The fallback of unknown routes: a JSON 404 (the worker metrics server shares it).
+pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such route; see /openapi.json for the API")
 }
 
-async fn method_not_allowed() -> ApiError {
+/// The fallback of known routes asked with another method: a JSON 405.
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
+}
+
+/// Refuses, from the request head alone, a target over [`MAX_URI_BYTES`] (414) and a declared
+/// `Content-Length` over `limit` (413), before the handler reads any of the body.
+async fn check_head(request: Request, next: Next, limit: usize) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > MAX_URI_BYTES {
+        return ApiError::uri_too_long(target, MAX_URI_BYTES).into_response();
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    // hyper has already refused a malformed Content-Length with a 400.
+    if declared.is_some_and(|length| length > limit as u64) {
+        return ApiError::payload_too_large(limit).into_response();
+    }
+    next.run(request).await
 }
 
 /// Gives each request its id (echoed as `X-Request-ID`), its body limit, and a tracing span.

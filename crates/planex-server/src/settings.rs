@@ -18,6 +18,8 @@ pub struct ApiKeyEntry {
     /// Further cost centers the key may charge (`X-Cost-Center` or a body's `cost_center`);
     /// its own default is always allowed. Empty: only the default.
     pub cost_centers: Vec<String>,
+    /// Its rate limits (off by default).
+    pub limits: crate::rate_limit::KeyLimits,
 }
 
 impl ApiKeyEntry {
@@ -56,6 +58,8 @@ pub struct ServerSettings {
     pub wait_timeout: Duration,
     /// Model name of the agent endpoint.
     pub agent_name: String,
+    /// The agent endpoint answers a partial task with a 502 error instead of its answer.
+    pub agent_partial_is_error: bool,
     /// How long an `Idempotency-Key` keeps naming the task it created.
     pub idempotency_ttl: Duration,
 }
@@ -80,6 +84,7 @@ impl Default for ServerSettings {
             body_limit_bytes: Self::DEFAULT_BODY_LIMIT_BYTES,
             wait_timeout: Self::DEFAULT_WAIT_TIMEOUT,
             agent_name: Self::DEFAULT_AGENT_NAME.to_owned(),
+            agent_partial_is_error: false,
             idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL,
         }
     }

@@ -21,6 +21,7 @@ struct StateInner {
     planner_endpoints: Vec<Endpoint>,
     http: reqwest::Client,
     shutdown: CancellationToken,
+    rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 impl AppState {
@@ -41,8 +42,14 @@ impl AppState {
                 planner_endpoints,
                 http: reqwest::Client::new(),
                 shutdown: CancellationToken::new(),
+                rate_limits: Arc::default(),
             }),
         }
+    }
+
+    /// The rate limiters of this replica's API keys.
+    pub fn rate_limits(&self) -> &Arc<crate::rate_limit::RateLimits> {
+        &self.inner.rate_limits
     }
 
     /// The engine.

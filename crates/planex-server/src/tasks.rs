@@ -192,9 +192,14 @@ async fn accept(
     request_id: &RequestId,
     claim: &Claim,
 ) -> Result<planex_engine::Accepted, ApiError> {
+    let slot = caller.task_slot(state)?;
     let mut request = task_request(body, caller, request_id)?;
     request.task_id = claim.task_id();
-    Ok(state.engine().accept(request).await?)
+    let accepted = state.engine().accept(request).await?;
+    if let Some(slot) = slot {
+        slot.hold_until_done(state.engine().store().clone(), accepted.task_id.clone());
+    }
+    Ok(accepted)
 }
 
 /// The `202 Accepted` answer for a task: its id, current status and where to read it.

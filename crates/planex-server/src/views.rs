@@ -52,6 +52,7 @@ pub struct SubmitTask {
 
 /// Query of `POST /v1/tasks`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubmitQuery {
     /// Block until the task finishes (up to `timeout_secs` or the server's limit).
     #[serde(default)]
@@ -189,8 +190,7 @@ pub struct StepView {
     pub attempts: u32,
     /// Times handed to a worker.
     pub deliveries: u32,
-    /// Its result, when complete.
-    #[schema(value_type = Option<Object>)]
+    /// Its result, when complete: any JSON value (the text of an LLM tool is a string).
     pub result: Option<serde_json::Value>,
     /// Why it failed or was skipped.
     pub error: Option<String>,
@@ -328,8 +328,7 @@ pub struct ExecuteView {
     /// The args it ran with, placeholders filled in.
     #[schema(value_type = Object)]
     pub args: serde_json::Map<String, serde_json::Value>,
-    /// Its result.
-    #[schema(value_type = Object)]
+    /// Its result: any JSON value (the text of an LLM tool is a string).
     pub result: serde_json::Value,
     /// Attempts made (retries and escalation included).
     pub attempts: u32,
@@ -366,6 +365,7 @@ pub struct SpendView {
 
 /// `GET /v1/spend` query.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SpendQuery {
     /// `YYYY-MM` (default: this month, UTC).
     #[serde(default)]

@@ -5,11 +5,12 @@
 //!
 //! Key decision: the same recorder and buckets as `planex serve` (`metrics::install_recorder`),
 //! plus `queue_depth{tier}` / `queue_in_flight{tier}` of the worker's tier read from the store at
-//! scrape time, so a worker alone is enough for a dashboard of its tier.
+//! scrape time, so a worker alone is enough for a dashboard of its tier. Its errors (unknown
+//! route, wrong method) are the API's JSON `{error: {type, message, details}}`.
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use planex_store::Store;
@@ -43,12 +44,23 @@ struct WorkerMetrics {
     handle: PrometheusHandle,
 }
 
-async fn render(State(state): State<Arc<WorkerMetrics>>) -> (StatusCode, String) {
+async fn render(
+    State(state): State<Arc<WorkerMetrics>>,
+) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
     crate::metrics::record_queue_depth(state.store.as_ref(), &state.tier).await;
-    (StatusCode::OK, state.handle.render())
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        state.handle.render(),
+    )
 }
 
-/// `GET /metrics` (Prometheus text) and `GET /healthz` of a worker serving `tier`.
+async fn not_found() -> crate::ApiError {
+    crate::ApiError::not_found("no such route; a worker serves GET /metrics and GET /healthz only")
+}
+
+/// `GET /metrics` (Prometheus text) and `GET /healthz` (`{"status": "ok"}`) of a worker serving
+/// `tier`; anything else is a JSON 404 or 405.
 pub fn router(store: Arc<dyn Store>, tier: String, handle: PrometheusHandle) -> Router {
     let state = Arc::new(WorkerMetrics {
         store,
@@ -57,7 +69,9 @@ pub fn router(store: Arc<dyn Store>, tier: String, handle: PrometheusHandle) -> 
     });
     Router::new()
         .route("/metrics", get(render))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(crate::health::healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(crate::router::method_not_allowed)
         .with_state(state)
 }
 

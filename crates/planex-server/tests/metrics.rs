@@ -144,12 +144,12 @@ async fn metrics_move_as_expected_after_a_known_run() {
     assert_eq!(delta("budget_rejections_total{budget=\"task\"}"), 1.0);
     // Workers record a finished task right after its completion event (which woke the waiter),
     // so the last task may not be counted yet; the first surely is, and both have `steps` steps.
-    let finished = delta("subtask_count_bucket{le=\"+Inf\"}");
+    let finished = delta("subtasks_per_task_bucket{le=\"+Inf\"}");
     assert!((1.0..=2.0).contains(&finished), "{text}");
-    assert_eq!(delta("subtask_count_sum"), finished * steps);
+    assert_eq!(delta("subtasks_per_task_sum"), finished * steps);
     assert!(delta("task_cost_usd_count") >= 1.0);
     assert_eq!(
-        delta("subtask_count_bucket{le=\"2\"}"),
+        delta("subtasks_per_task_bucket{le=\"2\"}"),
         0.0,
         "three-step tasks"
     );

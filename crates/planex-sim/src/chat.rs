@@ -2,14 +2,15 @@
 //! answer (non-streaming here, streaming in `stream.rs`).
 //!
 //! Key decision: the body is parsed by hand (not axum's `Json` extractor) so every malformed
-//! body gets a 400 in the OpenAI error shape; role counting and the model check happen before
-//! the concurrency queue, fault draws and pacing after a slot is held.
+//! body gets a 400 in the OpenAI error shape; the model check, the role (and its schema check)
+//! and role counting happen before the concurrency queue, fault draws and pacing after a slot is
+//! held.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::json;
@@ -18,14 +19,23 @@ use crate::answer::{Meta, Usage, token_time};
 use crate::content;
 use crate::markers::Markers;
 use crate::openai::{ApiError, ChatRequest};
+use crate::rejection;
+use crate::role;
 use crate::state::{Counter, SimState};
 use crate::stream;
 use crate::text;
 use crate::tokens;
 
 /// The chat-completions handler.
-pub async fn chat_completions(State(state): State<SimState>, body: Bytes) -> Response {
+pub async fn chat_completions(
+    State(state): State<SimState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     state.bump(Counter::Requests);
+    if let Err(e) = rejection::check_content_type(&headers) {
+        return e.into_response();
+    }
     let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {
@@ -45,8 +55,11 @@ pub async fn chat_completions(State(state): State<SimState>, body: Bytes) -> Res
     if let Some(model) = request.model.as_deref().filter(|m| *m != served) {
         return ApiError::model_not_found(model).into_response();
     }
-    let planner_role = request.plan_schema().is_some() || crate::react::schema(&request).is_some();
-    state.bump(if planner_role {
+    let role = match role::classify(&request) {
+        Ok(role) => role,
+        Err(e) => return e.into_response(),
+    };
+    state.bump(if role.is_planner() {
         Counter::Planner
     } else {
         Counter::Executor
@@ -70,7 +83,14 @@ pub async fn chat_completions(State(state): State<SimState>, body: Bytes) -> Res
             .sleep(Duration::from_millis(state.config().hang_ms))
             .await;
     }
-    let answer = match content::build(&state, &request, &contents, &markers, decision.malformed) {
+    let answer = match content::build(
+        &state,
+        &request,
+        &role,
+        &contents,
+        &markers,
+        decision.malformed,
+    ) {
         Ok(answer) => answer,
         Err(e) => return e.into_response(),
     };

@@ -40,7 +40,12 @@ pub struct SimConfig {
     pub seed: u64,
     /// Pinned plans per task text.
     pub workload: Workload,
+    /// The largest request body accepted, in bytes (larger ones get 413).
+    pub max_body_bytes: usize,
 }
+
+/// The default request body limit: 32 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -59,6 +64,7 @@ impl Default for SimConfig {
             malformed_rate: 0.0,
             seed: 0,
             workload: Workload::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -88,6 +94,11 @@ impl SimConfig {
         if self.max_concurrency == 0 {
             return Err(SimError::InvalidConfig(
                 "--max-concurrency must be at least 1".to_owned(),
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(SimError::InvalidConfig(
+                "--max-body-bytes must be at least 1".to_owned(),
             ));
         }
         if self.model.trim().is_empty() {
@@ -144,6 +155,9 @@ pub struct SimArgs {
     /// JSONL file pinning plans per task text.
     #[arg(long, value_name = "FILE")]
     pub workload: Option<PathBuf>,
+    /// The largest request body accepted, in bytes (larger ones get 413).
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
 }
 
 impl SimArgs {
@@ -168,6 +182,7 @@ impl SimArgs {
             malformed_rate: self.malformed_rate,
             seed: self.seed,
             workload,
+            max_body_bytes: self.max_body_bytes,
         };
         config.validate()?;
         Ok(config)

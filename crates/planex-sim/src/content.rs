@@ -1,17 +1,20 @@
-//! Decides the assistant message content of a chat request: pinned workload plan, generated
-//! plan, or executor answer, possibly made malformed.
+//! Decides the assistant message content of a chat request in its role (see `role.rs`): a ReAct
+//! turn, a pinned workload plan or a generated plan, schema-valid JSON, or an executor answer,
+//! possibly made malformed.
 //!
 //! Key decision: a workload plan index is consumed only when content is actually produced
 //! (after injected errors), so `plans[k]` is the k-th planner answer a client receives.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::executor;
 use crate::markers::Markers;
 use crate::openai::{ApiError, ChatRequest};
 use crate::planner;
 use crate::react;
+use crate::role::Role;
 use crate::state::SimState;
+use crate::text;
 
 /// Invalid JSON derived from a valid answer: a JSON object cut in half (never parses).
 pub fn malformed(valid: &str) -> String {
@@ -27,47 +30,54 @@ pub fn malformed(valid: &str) -> String {
     object[..end].to_owned()
 }
 
-/// The content for `request`; `contents` are the message texts in order.
+/// The completion-token target of a text answer: the `#sim:tokens` marker or the configured
+/// length, capped by the request's `max_tokens`.
+fn target(state: &SimState, request: &ChatRequest, markers: &Markers) -> u32 {
+    let target = markers.tokens.unwrap_or(state.config().output_tokens);
+    request.token_cap().map_or(target, |cap| target.min(cap))
+}
+
+/// The plan for a planner request: the workload's pinned plan for the task, else a generated one.
+fn plan(state: &SimState, request: &ChatRequest, schema: &Value) -> Result<String, ApiError> {
+    let task = request.task_text();
+    let workload = &state.config().workload;
+    if workload.contains(&task) {
+        let k = state.next_plan_index(&task);
+        return Ok(workload.plan_for(&task, k).unwrap_or_default().to_owned());
+    }
+    planner::generate(&task, schema)
+        .map(|plan| plan.to_string())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The content for `request` answered in `role`; `contents` are the message texts in order.
 pub fn build(
     state: &SimState,
     request: &ChatRequest,
+    role: &Role<'_>,
     contents: &[&str],
     markers: &Markers,
     make_malformed: bool,
 ) -> Result<String, ApiError> {
-    if let Some(schema) = react::schema(request) {
-        let mut target = markers.tokens.unwrap_or(state.config().output_tokens);
-        if let Some(cap) = request.token_cap() {
-            target = target.min(cap);
+    let valid = match role {
+        Role::React(schema) => react::turn(
+            state,
+            request,
+            schema,
+            contents,
+            target(state, request, markers),
+        )?,
+        Role::Plan(schema) => plan(state, request, schema)?,
+        Role::Structured { schema, name } => {
+            let mut seed = vec!["planex-sim json_schema", name.as_str()];
+            seed.extend_from_slice(contents);
+            schema.generate(text::rng_from(&seed)).to_string()
         }
-        let valid = react::turn(state, request, schema, contents, target)?;
-        return Ok(if make_malformed {
-            malformed(&valid)
-        } else {
-            valid
-        });
-    }
-    let valid = match request.plan_schema() {
-        Some(schema) => {
-            let task = request.task_text();
-            let workload = &state.config().workload;
-            if workload.contains(&task) {
-                let k = state.next_plan_index(&task);
-                workload.plan_for(&task, k).unwrap_or_default().to_owned()
-            } else {
-                planner::generate(&task, schema)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?
-                    .to_string()
-            }
-        }
-        None => {
-            let config = state.config();
-            let mut target = markers.tokens.unwrap_or(config.output_tokens);
-            if let Some(cap) = request.token_cap() {
-                target = target.min(cap);
-            }
-            executor::answer(contents, target, request.wants_json() || markers.json)
-        }
+        Role::Text { json } => executor::answer(
+            contents,
+            target(state, request, markers),
+            *json || markers.json,
+        ),
     };
     Ok(if make_malformed {
         malformed(&valid)

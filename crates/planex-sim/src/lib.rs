@@ -2,11 +2,14 @@
 //!
 //! It stands in for a GPU pool: configurable TTFT, tokens per second and concurrency limit,
 //! seeded random faults (5xx, 429, hangs, malformed JSON) plus deterministic per-request
-//! `#sim:` markers. As a planner (`response_format` json_schema named `plan`) it answers a plan
-//! valid for the sent schema, deterministic per task text (a workload file can pin exact
-//! plans); as a ReAct agent (json_schema named `react_step`) it follows that plan one action
-//! per call and then answers; as an executor it answers deterministic text labelled
-//! `[simulated]`. Usage is counted with the real `cl100k_base` tokenizer. All output is synthetic.
+//! `#sim:` markers. As a planner (a `response_format` json_schema with the plan shape: `steps`
+//! items with a `tool_name` enum) it answers a plan valid for the sent schema, deterministic per
+//! task text (a workload file can pin exact plans); as a ReAct agent (json_schema named
+//! `react_step`) it follows that plan one action per call and then answers; any other
+//! json_schema gets JSON valid against it (OpenAI's strict subset; out-of-subset schemas get a
+//! 400 `invalid_json_schema`); as an executor it answers deterministic text labelled
+//! `[simulated]`. Every error is an OpenAI-shaped JSON body. Usage is counted with the real
+//! `cl100k_base` tokenizer. All output is synthetic.
 //!
 //! Key decision: everything observable (plans, answers, faults, search results) is a pure
 //! function of the request and the seed, so tests and benchmarks are reproducible.
@@ -22,10 +25,13 @@ mod markers;
 mod openai;
 mod planner;
 mod react;
+mod rejection;
+mod role;
 mod search;
 mod server;
 mod state;
 mod stream;
+mod structured;
 mod text;
 mod tokens;
 mod workload;

@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::structured::SchemaError;
+
 /// One chat message.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Message {
@@ -83,14 +85,11 @@ impl ChatRequest {
         self.response_format.as_ref()?.get("type")?.as_str()
     }
 
-    /// The plan schema when this is a planner request
-    /// (`response_format.type == "json_schema"` and `json_schema.name == "plan"`).
-    pub fn plan_schema(&self) -> Option<&Value> {
-        let format = self.response_format.as_ref()?;
-        let spec = format.get("json_schema")?;
-        (self.format_type() == Some("json_schema")
-            && spec.get("name").and_then(Value::as_str) == Some("plan"))
-        .then(|| spec.get("schema").unwrap_or(&Value::Null))
+    /// `response_format.json_schema` when the format type is `json_schema`: `Some(None)` when
+    /// that object is missing.
+    pub fn json_schema_spec(&self) -> Option<Option<&Value>> {
+        (self.format_type() == Some("json_schema"))
+            .then(|| self.response_format.as_ref()?.get("json_schema"))
     }
 
     /// Whether the request asks for any JSON answer.
@@ -127,6 +126,8 @@ pub struct ApiError {
     pub kind: &'static str,
     /// OpenAI error `code`.
     pub code: Option<&'static str>,
+    /// OpenAI error `param`: the request field at fault.
+    pub param: Option<&'static str>,
 }
 
 impl ApiError {
@@ -137,6 +138,18 @@ impl ApiError {
             message: message.into(),
             kind: "invalid_request_error",
             code: None,
+            param: None,
+        }
+    }
+
+    /// A 400 `invalid_json_schema` for the `response_format` schema named `name`.
+    pub fn invalid_schema(name: &str, error: &SchemaError) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("Invalid schema for response_format '{name}': {error}."),
+            kind: "invalid_request_error",
+            code: Some("invalid_json_schema"),
+            param: Some("response_format"),
         }
     }
 
@@ -149,6 +162,7 @@ impl ApiError {
             ),
             kind: "invalid_request_error",
             code: Some("model_not_found"),
+            param: Some("model"),
         }
     }
 
@@ -167,6 +181,7 @@ impl ApiError {
             message: format!("simulated fault: HTTP {}", status.as_u16()),
             kind,
             code,
+            param: None,
         }
     }
 
@@ -175,7 +190,7 @@ impl ApiError {
         json!({"error": {
             "message": self.message,
             "type": self.kind,
-            "param": null,
+            "param": self.param,
             "code": self.code,
         }})
     }

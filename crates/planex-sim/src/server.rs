@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,26 +21,35 @@ use tokio_util::sync::CancellationToken;
 use crate::chat;
 use crate::config::SimConfig;
 use crate::error::SimError;
-use crate::openai::ApiError;
+use crate::rejection;
 use crate::search;
 use crate::state::{SimState, SimStats};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-/// The simulator's routes over `state` (embeddable in tests or another server).
+/// The simulator's routes over `state` (embeddable in tests or another server). Every error
+/// answer, framework rejections included, is an OpenAI-shaped JSON body (`rejection.rs`).
 pub fn router(state: SimState) -> Router {
-    Router::new()
+    let body_limit = state.config().max_body_bytes;
+    let routes = Router::new()
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/health", get(health))
         .route("/sim/stats", get(stats))
         .route("/sim/reset", post(reset))
         .route("/sim/search", get(search::search))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .fallback(rejection::unknown_route)
+        .with_state(state.clone());
+    // The routes sit inside an outer router as one service, so the error layer sees their whole
+    // answer: axum adds a 405's `Allow` header outside the layers of the router that routes.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn_with_state(
+            state,
+            rejection::openai_errors,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(echo_request_id))
-        .with_state(state)
 }
 
 async fn echo_request_id(request: Request, next: Next) -> Response {
@@ -71,12 +80,6 @@ async fn stats(State(state): State<SimState>) -> Response {
 async fn reset(State(state): State<SimState>) -> Response {
     state.reset();
     axum::Json(state.stats()).into_response()
-}
-
-async fn not_found() -> Response {
-    let mut error = ApiError::bad_request("unknown route");
-    error.status = StatusCode::NOT_FOUND;
-    error.into_response()
 }
 
 /// A running simulated model server.

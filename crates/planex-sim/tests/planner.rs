@@ -60,17 +60,6 @@ async fn plans_are_valid_and_deterministic_per_task() {
 }
 
 #[tokio::test]
-async fn planner_without_tools_is_a_400() {
-    let server = start(SimConfig::default()).await;
-    let mut body = planner_body("x", 5);
-    body["response_format"]["json_schema"]["schema"] = json!({"type": "object"});
-    let (status, error) = chat(&server, &body).await;
-    assert_eq!(status, 400);
-    assert_eq!(error["error"]["type"], "invalid_request_error");
-    server.shutdown().await;
-}
-
-#[tokio::test]
 async fn workload_pins_a_sequence_of_plans() {
     let valid = json!({"steps": [
         {"step_id": 1, "tool_name": "web_search", "args": {"query": "pinned"}, "depends_on": []}]});
@@ -122,6 +111,7 @@ fn args_into_config_reads_workload_and_reports_bad_lines() {
     assert_eq!(config.max_concurrency, 64);
     assert_eq!(config.output_tokens, 120);
     assert_eq!(config.hang_ms, 600_000);
+    assert_eq!(config.max_body_bytes, 32 * 1024 * 1024);
     assert_eq!(config.workload.len(), 1);
 
     let err = Cli::parse_from(["x", "--workload", bad.to_str().unwrap()])

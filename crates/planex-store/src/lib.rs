@@ -75,6 +75,7 @@ pub type EventStream = BoxStream<'static, TaskEvent>;
 ///         tenant: None,
 ///         cost_center: None,
 ///         task_type: None,
+///         end_user: None,
 ///     })
 ///     .await?;
 /// let step = Step {

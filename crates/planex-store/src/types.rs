@@ -170,6 +170,9 @@ pub struct NewTask {
     /// Task type for drift statistics (`default` when absent).
     #[serde(default)]
     pub task_type: Option<String>,
+    /// The end user the task was run for (OpenAI `user`), for attribution.
+    #[serde(default)]
+    pub end_user: Option<String>,
 }
 
 /// What recording a finished task's metrics needs: its status, step count and cost, without the
@@ -202,6 +205,9 @@ pub struct TaskRecord {
     /// Task type (drift statistics), when one was named.
     #[serde(default)]
     pub task_type: Option<String>,
+    /// The end user the task was run for (OpenAI `user`), when one was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_user: Option<String>,
     /// The accepted plan as JSON, once planned.
     #[serde(default)]
     pub plan: Option<serde_json::Value>,
@@ -229,6 +235,7 @@ impl TaskRecord {
             tenant: task.tenant,
             cost_center: task.cost_center,
             task_type: task.task_type,
+            end_user: task.end_user,
             plan: None,
             steps: BTreeMap::new(),
             calls: Vec::new(),

@@ -114,6 +114,7 @@ fn record(steps: Vec<(StepSpec, Option<&str>)>) -> TaskRecord {
         tenant: None,
         cost_center: None,
         task_type: None,
+        end_user: None,
     });
     for (spec, result) in steps {
         let mut step = StepRecord::new(spec);

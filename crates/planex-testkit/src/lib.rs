@@ -9,6 +9,10 @@
 //!   fixtures.
 //! - [`sim`], [`llm`], [`sim_pair`], [`fixtures`]: simulators on loopback ports, tier settings
 //!   with fast retries, a recording `ChatModel`, tool and plan fixtures.
+//! - [`python`]: a virtualenv with pinned Python tools (spec validators, metric parsers, SDKs)
+//!   under `target/`, created once and shared by test processes.
+//! - [`exposition`]: strict checks of a Prometheus `/metrics` text (the strict parse and
+//!   `promtool check metrics`), with the metrics the product requires.
 //! - [`process`] and [`temp_dir`]: reading a child process's readiness line, fresh scratch
 //!   directories.
 //!
@@ -19,9 +23,11 @@
 
 pub mod conformance;
 pub mod engine_harness;
+pub mod exposition;
 pub mod fixtures;
 pub mod llm;
 pub mod process;
+pub mod python;
 pub mod redis;
 pub mod sim;
 pub mod sim_pair;

@@ -57,6 +57,7 @@ pub async fn planning_task(store: &dyn Store, id: &str) -> TaskId {
             tenant: None,
             cost_center: None,
             task_type: None,
+            end_user: None,
         })
         .await
         .expect("the store creates a fresh task");

@@ -197,6 +197,9 @@ pub(crate) struct RawServer {
     pub(crate) wait_timeout_secs: u64,
     /// The model name of the OpenAI-compatible agent endpoint (`model: "planex"`).
     pub(crate) agent_name: String,
+    /// What the agent endpoint answers for a partial task: `"answer"` (200 with the answer and
+    /// `planex.failed_steps`) or `"error"` (502).
+    pub(crate) agent_partial: String,
     /// How long an `Idempotency-Key` keeps naming its task, in seconds.
     pub(crate) idempotency_ttl_secs: u64,
 }
@@ -209,6 +212,7 @@ impl Default for RawServer {
             body_limit_bytes: 1 << 20,
             wait_timeout_secs: 300,
             agent_name: "planex".into(),
+            agent_partial: "answer".into(),
             idempotency_ttl_secs: 24 * 3600,
         }
     }
@@ -232,6 +236,13 @@ pub(crate) struct RawApiKey {
     /// The tenant's monthly budget in USD.
     #[serde(default)]
     pub(crate) monthly_budget_usd: Option<Decimal>,
+    /// Most `POST` requests per second with this key, per API replica (absent: unlimited).
+    #[serde(default)]
+    pub(crate) requests_per_second: Option<u32>,
+    /// Most tasks of this key accepted and not finished at once, per API replica (absent:
+    /// unlimited).
+    #[serde(default)]
+    pub(crate) max_concurrent_tasks: Option<u32>,
 }
 
 /// One `[[budget.cost_centers]]` entry: a monthly budget of one cost center of one tenant.

@@ -58,6 +58,16 @@ impl ServiceSettings {
         if server.agent_name.trim().is_empty() {
             return Err(invalid("server.agent_name", "must not be empty"));
         }
+        let agent_partial_is_error = match server.agent_partial.as_str() {
+            "answer" => false,
+            "error" => true,
+            other => {
+                return Err(invalid(
+                    "server.agent_partial",
+                    &format!("must be \"answer\" or \"error\", got {other:?}"),
+                ));
+            }
+        };
         let auth = match server.auth {
             Some(true) if api_keys.is_empty() => {
                 return Err(invalid(
@@ -114,11 +124,26 @@ impl ServiceSettings {
                     ),
                 ));
             }
+            for (name, value) in [
+                ("requests_per_second", key.requests_per_second),
+                ("max_concurrent_tasks", key.max_concurrent_tasks),
+            ] {
+                if value == Some(0) {
+                    return Err(invalid(
+                        field(name),
+                        "must be at least 1 (leave it out for no limit)",
+                    ));
+                }
+            }
             keys.push(ApiKeyEntry {
                 key_sha256: hash,
                 tenant: key.tenant.clone(),
                 cost_center: key.cost_center.clone(),
                 cost_centers: key.cost_centers.clone(),
+                limits: planex_server::rate_limit::KeyLimits {
+                    requests_per_second: key.requests_per_second,
+                    concurrent_tasks: key.max_concurrent_tasks,
+                },
             });
         }
         let mut cost_centers = BTreeMap::new();
@@ -149,6 +174,7 @@ impl ServiceSettings {
                 body_limit_bytes: server.body_limit_bytes,
                 wait_timeout: Duration::from_secs(server.wait_timeout_secs),
                 agent_name: server.agent_name.clone(),
+                agent_partial_is_error,
                 idempotency_ttl: Duration::from_secs(server.idempotency_ttl_secs),
             },
             budget: BudgetSettings {

@@ -78,6 +78,7 @@ async fn measure(store: Arc<dyn Store>, args: &LatencyArgs) -> Result<Samples> {
                 tenant: None,
                 cost_center: None,
                 task_type: None,
+                end_user: None,
             })
             .await?;
         let steps = vec![spec(1, &[], "lat-a"), spec(2, &[1], "lat-b")];

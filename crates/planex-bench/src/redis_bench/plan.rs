@@ -66,6 +66,7 @@ pub(crate) async fn submit(store: &dyn Store, task: &str) -> Result<TaskId> {
             tenant: None,
             cost_center: None,
             task_type: None,
+            end_user: None,
         })
         .await?;
     store

@@ -60,6 +60,8 @@ pub struct Options {
     pub drift: Option<planex_engine::DriftSettings>,
     /// The tool catalog instead of `lookup` and `summarize`.
     pub tools: Option<Vec<planex_core::ToolSpec>>,
+    /// Rate limits of the keys, by token (keys not listed are unlimited).
+    pub limits: Vec<(&'static str, planex_server::rate_limit::KeyLimits)>,
 }
 
 impl Default for Options {
@@ -75,6 +77,7 @@ impl Default for Options {
             synthesis: false,
             drift: None,
             tools: None,
+            limits: Vec::new(),
         }
     }
 }
@@ -157,6 +160,12 @@ impl Harness {
                     tenant: k.tenant.into(),
                     cost_center: Some("research".into()),
                     cost_centers: k.cost_centers.iter().map(|c| (*c).to_owned()).collect(),
+                    limits: options
+                        .limits
+                        .iter()
+                        .find(|(token, _)| *token == k.token)
+                        .map(|(_, limits)| *limits)
+                        .unwrap_or_default(),
                 })
                 .collect(),
             body_limit_bytes: options.body_limit,
@@ -263,4 +272,41 @@ pub fn lookups(n: u32) -> String {
         .map(|i| serde_json::json!({"step_id": i, "tool_name": "lookup", "args": {"topic": format!("topic {i}")}, "depends_on": []}))
         .collect();
     plan_json(serde_json::Value::Array(steps))
+}
+
+/// The harness's app served on a real loopback socket (for tests of what crosses the wire: raw
+/// heads, hyper's own answers); stops when dropped.
+pub struct Served {
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Harness {
+    /// Serves [`Harness::app`] on `127.0.0.1:0` (as `planex serve` does, with `axum::serve`).
+    pub async fn serve_http(&self) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Served {
+            addr,
+            stop: Some(stop),
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Reads the plan JSON schema the engine sends in `response_format.json_schema.schema`:
 //! which tools exist (the `tool_name` enums), their args schemas, and `maxItems`.
 //!
+//! A schema is a plan schema by shape ([`is_plan_schema`]), not by its `json_schema` name.
+//!
 //! Key decision: parse only what plan generation needs and tolerate variations (a single item
 //! schema instead of `anyOf`, `oneOf`, `const`, local `$ref`s) rather than reject the request.
 
@@ -37,6 +39,12 @@ pub fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
         }
     }
     current
+}
+
+/// Whether `root` has the plan shape: an object whose `steps` array has items with a
+/// `tool_name` enum (or const), as planex's planner schema does. Only such schemas get a plan.
+pub fn is_plan_schema(root: &Value) -> bool {
+    !parse(root).tools.is_empty()
 }
 
 /// Extracts tools and the step limit from the plan schema `root`.
@@ -107,5 +115,14 @@ mod tests {
         let names: Vec<_> = parsed.tools.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["web_search", "summarize"]);
         assert!(parsed.tools[1].args.pointer("/properties/text").is_some());
+        assert!(is_plan_schema(&schema));
+    }
+
+    #[test]
+    fn a_steps_array_without_tool_enums_is_no_plan_schema() {
+        let schema = json!({"type":"object","properties":{"steps":{"type":"array",
+            "items":{"type":"object","properties":{"tool_name":{"type":"string"}}}}}});
+        assert!(!is_plan_schema(&schema));
+        assert!(!is_plan_schema(&json!({"type":"object"})));
     }
 }

@@ -210,3 +210,50 @@ pub fn validate_plan(plan: &Value, max: usize) -> Vec<Value> {
     }
     steps
 }
+
+/// A chat request asking for JSON matching `schema` (`json_schema` named `name`).
+pub fn schema_body(name: &str, schema: &Value, strict: bool, prompt: &str) -> Value {
+    json!({"model": "sim-model",
+        "messages": [{"role": "system", "content": "Answer in JSON."},
+                     {"role": "user", "content": prompt}],
+        "response_format": {"type": "json_schema",
+            "json_schema": {"name": name, "strict": strict, "schema": schema}}})
+}
+
+/// The assistant message content of a chat completion.
+pub fn content_of(answer: &Value) -> &str {
+    answer["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no content in {answer}"))
+}
+
+/// Why `instance` does not validate against `schema` (formats checked too); empty when it does.
+pub fn schema_errors(schema: &Value, instance: &Value) -> Vec<String> {
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("the test schema itself is invalid: {e}\n{schema}"));
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+/// Asserts that `body` is an OpenAI error body: `error.{message,type,param,code}`, nothing else.
+pub fn assert_openai_error(body: &Value) -> &Value {
+    let error = &body["error"];
+    let mut keys: Vec<&str> = error
+        .as_object()
+        .unwrap_or_else(|| panic!("not an OpenAI error body: {body}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["code", "message", "param", "type"], "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(error["type"].is_string(), "{body}");
+    error
+}

@@ -53,6 +53,7 @@ pub(super) fn task_record(
         tenant: field("tenant"),
         cost_center: field("cost_center"),
         task_type: field("task_type"),
+        end_user: field("end_user"),
         plan: field("plan").map(|p| json("task plan", &p)).transpose()?,
         steps: BTreeMap::new(),
         calls: calls

@@ -72,6 +72,9 @@ pub(super) async fn create_task(core: &Core, task: NewTask) -> Result<(), StoreE
     if let Some(task_type) = &task.task_type {
         invocation.arg("task_type").arg(task_type);
     }
+    if let Some(user) = &task.end_user {
+        invocation.arg("end_user").arg(user);
+    }
     let created: i64 = core
         .invoke(Retry::OnlyIfUnsent, &invocation)
         .await

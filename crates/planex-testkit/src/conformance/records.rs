@@ -203,6 +203,7 @@ pub async fn errors_for_unknown_and_invalid(store: Arc<dyn Store>) {
         tenant: None,
         cost_center: None,
         task_type: None,
+        end_user: None,
     };
     store.create_task(new.clone()).await.unwrap();
     assert!(matches!(
@@ -234,6 +235,7 @@ pub async fn unplanned_tasks_finish_with_reason(store: Arc<dyn Store>) {
             tenant: Some("acme".into()),
             cost_center: None,
             task_type: None,
+            end_user: Some("user-42".into()),
         })
         .await
         .unwrap();
@@ -249,6 +251,7 @@ pub async fn unplanned_tasks_finish_with_reason(store: Arc<dyn Store>) {
     let record = store.get_task(&task).await.unwrap().unwrap();
     assert_eq!(record.status, TaskStatus::Failed);
     assert_eq!(record.tenant.as_deref(), Some("acme"));
+    assert_eq!(record.end_user.as_deref(), Some("user-42"));
     assert!(record.error.as_deref().unwrap().contains("invalid plans"));
     assert_eq!(record.cost().total.usage.prompt_tokens, 7);
     let events: Vec<TaskEvent> = store.events(&task).await.unwrap().collect().await;
