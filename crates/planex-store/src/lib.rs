@@ -15,6 +15,7 @@ mod drift;
 mod error;
 mod idempotency;
 mod ledger;
+mod listing;
 mod memory;
 mod plan_cache;
 mod redis;
@@ -29,6 +30,9 @@ pub use idempotency::Submission;
 pub use ledger::{
     Account, AccountLimit, Balance, Booking, Denial, LedgerError, MemoryLedger, OpenDraw,
     Reservation, SpendLedger, ledger_usd,
+};
+pub use listing::{
+    BadCursor, PREVIEW_CHARS, SCAN_LIMIT, TaskCursor, TaskListing, TaskPage, TaskQuery, preview,
 };
 pub use memory::{MemoryStore, MemoryStoreOptions};
 pub use plan_cache::{MemoryPlanCache, PlanCache, PlanCacheError};
@@ -178,6 +182,11 @@ pub trait Store: Send + Sync + 'static {
         created_by_ms: u64,
         limit: usize,
     ) -> Result<Vec<TaskId>, StoreError>;
+
+    /// A page of one tenant's tasks, newest first, optionally of one status (`GET /v1/tasks`): at
+    /// most `query.limit` of them, walking at most [`SCAN_LIMIT`] index entries, so a page may be
+    /// short and still have a `next` cursor. Tasks whose keys expired are not listed.
+    async fn list_tasks(&self, query: &TaskQuery) -> Result<TaskPage, StoreError>;
 
     /// Reads a task.
     async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError>;

@@ -1,9 +1,10 @@
 //! The in-process store keeps memory bounded: finished tasks are evicted by age and by count
-//! (oldest finished first), dead letters by count, and tasks still running are never evicted.
+//! (oldest finished first, out of the task listing too), dead letters by count, and tasks still running are never evicted.
 #![allow(clippy::unwrap_used)]
 
 use planex_core::TaskId;
-use planex_store::{MemoryStore, MemoryStoreOptions, Store, TaskStatus};
+use planex_store::{MemoryStore, MemoryStoreOptions, Store, TaskQuery, TaskStatus};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 async fn create(store: &MemoryStore, id: &str) -> TaskId {
@@ -48,6 +49,24 @@ async fn the_oldest_finished_tasks_go_first_and_running_ones_stay() {
         kept(&store, &[&running, &a, &b, &c, &d]).await,
         [true, false, true, true, true],
         "only the oldest finished task is evicted"
+    );
+    let listed = store
+        .list_tasks(&TaskQuery {
+            tenant: None,
+            status: None,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed
+            .tasks
+            .iter()
+            .map(|t| &t.task_id)
+            .collect::<BTreeSet<_>>(),
+        [&running, &b, &c, &d].into_iter().collect(),
+        "an evicted task leaves the listing too"
     );
 }
 

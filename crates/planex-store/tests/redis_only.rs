@@ -2,12 +2,13 @@
 //! removed from its tier's consumer group (a worker still holding steps stays), tasks started
 //! by the previous key layout or with step specs in the previous JSON shape still finish after
 //! an upgrade, starting a task leaves no staging key behind, and many event watchers at once are
-//! all served and all unsubscribed.
+//! all served and all unsubscribed, and the task listing drops tasks whose keys expired.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use planex_core::TaskId;
 use planex_store::{
-    RedisStore, RedisStoreOptions, StepLease, Store, StoreError, TaskStatus, wait_for_status,
+    RedisStore, RedisStoreOptions, StepLease, Store, StoreError, TaskQuery, TaskStatus,
+    wait_for_status,
 };
 use planex_testkit::redis::RedisServer;
 use planex_testkit::store::{planning_task, running_task, step_spec, succeeded};
@@ -347,4 +348,43 @@ async fn many_watchers_at_once_each_see_their_task_and_leave_no_subscription() {
         );
         tokio::task::yield_now().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_task_leaves_the_listing_and_its_index() {
+    let (server, store) = started("pxl").await;
+    let kept = planning_task(&store, "kept").await;
+    let expired = planning_task(&store, "expired").await;
+    let mut conn = raw(&server).await;
+    let index = "pxl:tenant_tasks:";
+    let members: usize = redis::cmd("ZCARD")
+        .arg(index)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(members, 2);
+    let _: () = redis::cmd("DEL")
+        .arg(format!("pxl:task:{{{}}}", expired.0))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let page = store
+        .list_tasks(&TaskQuery {
+            tenant: None,
+            status: None,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.tasks.iter().map(|t| &t.task_id).collect::<Vec<_>>(),
+        vec![&kept]
+    );
+    let members: usize = redis::cmd("ZCARD")
+        .arg(index)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(members, 1, "the expired task's index entry was taken out");
 }

@@ -251,6 +251,8 @@ mod tests {
             cost_center: None,
             cost_centers: Vec::new(),
             monthly_budget_usd: budget.map(Decimal::from),
+            requests_per_second: None,
+            max_concurrent_tasks: None,
         }
     }
 

@@ -7,7 +7,7 @@
 use crate::check::check_steps;
 use crate::error::StoreError;
 use crate::types::*;
-use crate::{EventStream, Store, Submission};
+use crate::{EventStream, Store, Submission, TaskPage, TaskQuery};
 use async_trait::async_trait;
 use futures::StreamExt;
 use planex_core::cause::SharedSource;
@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 mod cancel;
+mod listing;
 mod options;
 mod state;
 mod submissions;
@@ -74,6 +75,10 @@ impl Store for MemoryStore {
             events: Vec::new(),
             subscribers: Vec::new(),
         };
+        let record = &entry.record;
+        inner
+            .index
+            .insert(&record.tenant, record.created_at_ms, &record.task_id);
         inner.tasks.insert(entry.record.task_id.clone(), entry);
         Ok(())
     }
@@ -292,6 +297,10 @@ impl Store for MemoryStore {
             .take(limit)
             .map(|(_, id)| id.clone())
             .collect())
+    }
+
+    async fn list_tasks(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {
+        Ok(listing::page(&self.lock(), query))
     }
 
     async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {

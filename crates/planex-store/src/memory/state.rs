@@ -21,6 +21,8 @@ pub(super) struct Inner {
     pub(super) next_token: u64,
     /// Finished tasks in the order they finished, for eviction.
     pub(super) finished: VecDeque<(Instant, TaskId)>,
+    /// Task ids per tenant by creation time, for listing.
+    pub(super) index: super::listing::TenantIndex,
 }
 
 #[derive(Default)]
@@ -193,8 +195,12 @@ impl Inner {
             if !expired && self.finished.len() <= options.max_finished_tasks {
                 break;
             }
-            if let Some((_, task_id)) = self.finished.pop_front() {
-                self.tasks.remove(&task_id);
+            if let Some((_, task_id)) = self.finished.pop_front()
+                && let Some(entry) = self.tasks.remove(&task_id)
+            {
+                let record = &entry.record;
+                self.index
+                    .remove(&record.tenant, record.created_at_ms, &record.task_id);
             }
         }
         let excess = self.dlq.len().saturating_sub(options.dead_letter_cap);

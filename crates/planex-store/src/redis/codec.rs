@@ -18,7 +18,8 @@ fn json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| corrupt_by(what, e))
 }
 
-fn word<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+/// A one-word enum value (a status or state) stored as its serde name.
+pub(super) fn word<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|e| corrupt_by(format!("{what} {text:?}"), e))
 }

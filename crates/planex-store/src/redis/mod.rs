@@ -26,6 +26,7 @@ mod errors;
 mod events;
 mod keys;
 mod ledger;
+mod listing;
 mod ops;
 mod options;
 mod scripts;
@@ -36,7 +37,7 @@ pub use options::RedisStoreOptions;
 
 use crate::error::StoreError;
 use crate::types::*;
-use crate::{EventStream, Store, Submission};
+use crate::{EventStream, Store, Submission, TaskPage, TaskQuery};
 use async_trait::async_trait;
 use errors::{unavailable, unavailable_because};
 use keys::Keys;
@@ -207,6 +208,10 @@ impl Store for RedisStore {
         outcome: StepOutcome,
     ) -> Result<Completion, StoreError> {
         self.completer.complete(lease, outcome).await
+    }
+
+    async fn list_tasks(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {
+        listing::list_tasks(&self.core, query).await
     }
 
     async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {

@@ -28,6 +28,7 @@ pub(super) struct Scripts {
     pub retire: Script,
     pub prune: Script,
     pub planning: Script,
+    pub list: Script,
 }
 
 impl Scripts {
@@ -51,6 +52,7 @@ impl Scripts {
             &self.retire,
             &self.prune,
             &self.planning,
+            &self.list,
         ] {
             script.load_async(conn).await?;
         }
@@ -71,6 +73,7 @@ impl Scripts {
             retire: build(include_str!("lua/retire.lua")),
             prune: build(include_str!("lua/prune.lua")),
             planning: build(include_str!("lua/planning.lua")),
+            list: build(include_str!("lua/list.lua")),
         }
     }
 }

@@ -10,18 +10,20 @@
 //!
 //! The store cases are in [`scheduling`] (claims, completions, leases, dead letters) and
 //! [`records`] (events, queue depths, errors, task records and costs) and [`lifecycle`]
-//! (idempotency keys, cancelling).
+//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
 pub mod drift;
 pub mod ledger;
 pub mod lifecycle;
+pub mod listing;
 pub mod meter;
 pub mod plan_cache;
 pub mod records;
 pub mod scheduling;
 
 pub use lifecycle::*;
+pub use listing::*;
 pub use records::*;
 pub use scheduling::*;
 
@@ -84,7 +86,8 @@ macro_rules! conformance_tests {
             idempotency_keys_expire, concurrent_idempotency_claims_agree,
             cancel_skips_waiting_steps_and_keeps_running_ones,
             a_cancelled_tasks_steps_are_never_redelivered, a_task_cancelled_while_planning_cannot_start,
-            planning_tasks_are_listed_until_they_move_on);
+            planning_tasks_are_listed_until_they_move_on,
+            tasks_are_listed_per_tenant_newest_first_a_page_at_a_time);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

@@ -22,6 +22,9 @@
 --   P:leases:{tier}      zset  lease token -> deadline (server ms)
 --   P:dlq                stream of {d = DeadLetter JSON}
 --   P:planning           zset  task id -> creation time (ms) of each task still 'planning'
+--   P:tenant_tasks:T     zset  task id -> creation time (ms) of tenant T's tasks (T empty: none),
+--                              for listing (list.lua); entries of expired tasks are taken out by
+--                              list.lua when it meets them, and by create.lua past twice the TTL
 -- A lease token is "DELIVERY:ENTRY:STEP:TASK" (ENTRY = the step's stream entry id). It is unique
 -- per delivery: a redelivery (XCLAIM) keeps the entry and raises DELIVERY; a release re-adds the
 -- step as a new entry.
@@ -77,6 +80,10 @@ end
 
 local function planning_key()
   return PREFIX .. ':planning'
+end
+
+local function tenant_tasks_key(tenant)
+  return PREFIX .. ':tenant_tasks:' .. tenant
 end
 
 local function lease_key(tier)
