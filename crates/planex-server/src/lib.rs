@@ -27,6 +27,7 @@ mod scaling;
 mod settings;
 mod spend;
 mod state;
+mod task_list;
 mod tasks;
 pub mod telemetry;
 mod views;

@@ -9,6 +9,7 @@
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::openai::{ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions};
+use crate::task_list::{self, TaskList, TaskListItem};
 use crate::views::*;
 use crate::{health, openai, plan_exec, scaling, spend, tasks};
 use axum::http::header;
@@ -89,7 +90,7 @@ impl Modify for CommonErrors {
         description = "Plan once on a big model, execute every step on small ones. Errors are `{error: {type, message, details}}`; send `Authorization: Bearer <key>` when auth is on, `X-Cost-Center` to pick a cost center the key may charge (else 403), `X-Request-ID` to trace a request into the model servers; `task_type` (body of `POST /v1/tasks`, or `metadata.task_type` of `/v1/chat/completions`) names the task type whose drift statistics and guards apply."
     ),
     paths(
-        tasks::submit, tasks::get_task, tasks::events, tasks::cancel, plan_exec::plan,
+        tasks::submit, task_list::list_tasks, tasks::get_task, tasks::events, tasks::cancel, plan_exec::plan,
         plan_exec::execute,
         openai::chat_completions, openai::models::list_models, openai::models::retrieve_model, spend::spend, scaling::scaling, health::healthz,
         health::readyz, health::metrics, serve_openapi,
@@ -98,7 +99,7 @@ impl Modify for CommonErrors {
         SubmitTask, Accepted, TaskView, StepView, CostView, CostLine, PlanRequest, PlanView,
         ExecuteRequest, ExecuteView, SpendView, SpendLine, ErrorBody, ErrorDetail,
         ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions, ScalingReport, TierDecision, Thresholds,
-        ScalingRule, ScalingAction,
+        ScalingRule, ScalingAction, TaskList, TaskListItem,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags(

@@ -10,7 +10,9 @@
 
 use crate::error::ApiError;
 use crate::extract::{self, REQUEST_ID, RequestId};
-use crate::{AppState, health, metrics, openai, openapi, plan_exec, scaling, spend, tasks};
+use crate::{
+    AppState, health, metrics, openai, openapi, plan_exec, scaling, spend, task_list, tasks,
+};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::handler::Handler;
@@ -63,6 +65,7 @@ fn table() -> RouteTable {
         entries: Vec::new(),
     }
     .post("/v1/tasks", tasks::submit)
+    .get("/v1/tasks", task_list::list_tasks)
     .get("/v1/tasks/{id}", tasks::get_task)
     .get("/v1/tasks/{id}/events", tasks::events)
     .post("/v1/tasks/{id}/cancel", tasks::cancel)

@@ -142,6 +142,8 @@ async fn openapi_json_is_valid_openapi_3_1_and_real_responses_match_it() {
         (("/v1/tasks", "post"), "/v1/tasks", Some(task)),
         (("/v1/tasks", "post"), "/v1/tasks", Some("{not json")),
         (("/v1/tasks", "post"), "/v1/tasks", Some(&*"x".repeat(5000))),
+        (("/v1/tasks", "get"), "/v1/tasks?limit=1", None),
+        (("/v1/tasks", "get"), "/v1/tasks?status=done", None),
         (("/v1/tasks/{id}", "get"), task_uri.as_str(), None),
         (("/v1/tasks/{id}", "get"), "/v1/tasks/no-such-task", None),
         (
@@ -200,6 +202,8 @@ async fn openapi_json_is_valid_openapi_3_1_and_real_responses_match_it() {
         ("post", "/v1/tasks", 202),
         ("post", "/v1/tasks", 400),
         ("post", "/v1/tasks", 413),
+        ("get", "/v1/tasks", 200),
+        ("get", "/v1/tasks", 400),
         ("get", "/v1/tasks/{id}", 404),
         ("post", "/v1/tasks/{id}/cancel", 409),
         ("post", "/v1/plan", 200),
@@ -334,7 +338,11 @@ async fn every_error_the_api_answers_has_the_json_error_body() {
             405,
             "method_not_allowed",
         ),
-        (get("/v1/tasks".into()), 405, "method_not_allowed"),
+        (
+            "DELETE /v1/tasks HTTP/1.1\r\nhost: planex\r\n\r\n".to_owned(),
+            405,
+            "method_not_allowed",
+        ),
         (
             get(format!("/v1/spend?month={}", "9".repeat(9000))),
             414,
