@@ -4,6 +4,7 @@
 //! extractor rejections), so status codes are decided once; internal errors are logged in full and
 //! answered with a generic message, never with backend details.
 
+use crate::redact;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use planex_core::cause::chain_text;
@@ -279,12 +280,20 @@ impl ApiError {
         serde_json::to_value(self.error_body()).unwrap_or_default()
     }
 
+    /// The body, with internal addresses taken out of its message and error details (see
+    /// `redact.rs`; the unredacted message is logged when anything was taken out).
     fn error_body(&self) -> ErrorBody {
+        let message = redact::urls(&self.message);
+        if message != self.message {
+            tracing::warn!(status = %self.status, error = %self.message, "error answered without its internal addresses");
+        }
+        let mut details = self.details.clone();
+        redact::error_fields(&mut details);
         ErrorBody {
             error: ErrorDetail {
                 kind: self.kind.to_owned(),
-                message: self.message.clone(),
-                details: self.details.clone(),
+                message,
+                details,
                 param: self.param.clone(),
                 code: self.code.map(str::to_owned),
             },

@@ -24,6 +24,28 @@ pub fn urls(text: &str) -> String {
     out
 }
 
+/// The fields of JSON bodies and events that carry error text (and so may name an endpoint).
+const ERROR_FIELDS: [&str; 4] = ["error", "reason", "cause", "message"];
+
+/// `value` with [`urls`] applied to every string under an error-text field (`error`, `reason`,
+/// `cause`, `message`) at any depth; other strings (results, arguments) are kept as they are.
+pub fn error_fields(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, field) in map.iter_mut() {
+                match field {
+                    serde_json::Value::String(text) if ERROR_FIELDS.contains(&key.as_str()) => {
+                        *text = urls(text);
+                    }
+                    other => error_fields(other),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(error_fields),
+        _ => {}
+    }
+}
+
 fn find_url(text: &str) -> Option<usize> {
     match (text.find("http://"), text.find("https://")) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -46,5 +68,23 @@ mod tests {
             "(<internal endpoint>) and <internal endpoint>."
         );
         assert_eq!(urls("no address here"), "no address here");
+    }
+
+    #[test]
+    fn only_error_fields_are_redacted_at_any_depth() {
+        let mut value = serde_json::json!({
+            "error": "GET http://10.0.0.7/x failed",
+            "result": "see http://example.com",
+            "steps": [{"reason": "https://tool.internal/run: 502", "args": {"url": "http://a"}}],
+        });
+        error_fields(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "error": "GET <internal endpoint> failed",
+                "result": "see http://example.com",
+                "steps": [{"reason": "<internal endpoint>: 502", "args": {"url": "http://a"}}],
+            })
+        );
     }
 }

@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestId};
 use crate::idempotency::{self, Claim};
+use crate::redact;
 use crate::views::{Accepted, SubmitQuery, SubmitTask, TaskView};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -295,7 +296,8 @@ pub async fn events(
     let shutdown = state.shutdown_token().clone().cancelled_owned();
     let sse = stream
         .map(|event| {
-            let value = serde_json::to_value(&event).unwrap_or_default();
+            let mut value = serde_json::to_value(&event).unwrap_or_default();
+            redact::error_fields(&mut value);
             let name = value
                 .get("type")
                 .and_then(|t| t.as_str())

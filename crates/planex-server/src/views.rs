@@ -4,6 +4,7 @@
 //! wire format is documented in one place (`/openapi.json`) and store internals (lease tokens,
 //! delivery bookkeeping) can change without breaking clients. Money is a decimal string.
 
+use crate::redact;
 use planex_core::{CostBreakdown, CostTotals, Decimal};
 use planex_store::{StepRecord, TaskRecord};
 use serde::{Deserialize, Serialize};
@@ -215,7 +216,7 @@ impl From<&StepRecord> for StepView {
             attempts: step.attempts,
             deliveries: step.deliveries,
             result: step.result.clone(),
-            error: step.error.clone(),
+            error: step.error.as_deref().map(redact::urls),
         }
     }
 }
@@ -265,7 +266,7 @@ impl From<&TaskRecord> for TaskView {
                 .clone()
                 .unwrap_or_else(|| planex_engine::DEFAULT_TASK_TYPE.to_owned()),
             answer: record.answer(),
-            error: record.error.clone(),
+            error: record.error.as_deref().map(redact::urls),
             plan: record.plan.clone(),
             plan_source: record.plan.as_ref().map(plan_source),
             steps: record.steps.values().map(StepView::from).collect(),
