@@ -34,6 +34,11 @@ pub struct AnswerOptions {
     /// `{type: "json_schema", json_schema: {name, schema, strict?}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<Value>,
+    /// Someone follows the answer as it is written (the agent endpoint's `stream: true`): the
+    /// synthesis call passes its text on as it arrives (the task's transient `answer_delta`
+    /// events). It shapes nothing else, so alone it does not ask for a synthesis step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 /// A parameter of [`AnswerOptions`] that cannot be honoured.
@@ -65,9 +70,13 @@ pub enum AnswerFormat {
 }
 
 impl AnswerOptions {
-    /// True when no option is set (the synthesis runs as configured).
+    /// True when no option shapes the answer (the synthesis runs as configured); `stream` alone
+    /// shapes nothing.
     pub fn is_empty(&self) -> bool {
-        self == &AnswerOptions::default()
+        self == &AnswerOptions {
+            stream: self.stream,
+            ..AnswerOptions::default()
+        }
     }
 
     /// Checks every option; the error names the parameter.

@@ -165,6 +165,7 @@ impl Engine {
             client_plan,
             ctx: CallContext {
                 request_id: request.request_id.clone(),
+                deltas: None,
             },
         })
     }

@@ -9,6 +9,7 @@
 //! process with the same store, catalog and tiers can serve any task.
 
 mod admission;
+mod answer_stream;
 pub mod budget;
 mod builder;
 mod cancel;

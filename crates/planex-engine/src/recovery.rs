@@ -158,17 +158,14 @@ impl OrphanRecovery {
         let bound_ms = u64::try_from(self.planning_bound.as_millis()).unwrap_or(u64::MAX);
         let cutoff = now_ms().saturating_sub(bound_ms);
         for task_id in engine.store.planning_tasks(cutoff, PLANNING_BATCH).await? {
-            match engine.store.get_task(&task_id).await? {
-                Some(record) if record.status == TaskStatus::Planning => {
-                    if engine
-                        .abandon_plan(&record, self.planning_bound, report)
-                        .await?
-                    {
-                        abandoned.insert(task_id);
-                    }
-                }
-                // Started, finished or gone since it was listed.
-                _ => {}
+            // A task started, finished or gone since it was listed is left alone.
+            if let Some(record) = engine.store.get_task(&task_id).await?
+                && record.status == TaskStatus::Planning
+                && engine
+                    .abandon_plan(&record, self.planning_bound, report)
+                    .await?
+            {
+                abandoned.insert(task_id);
             }
         }
         Ok(abandoned)

@@ -30,7 +30,7 @@ impl Engine {
         hints: &TierHints,
     ) -> Vec<StepSpec> {
         let mut specs = self.step_specs_with_hints(plan, p.synthesis, hints);
-        if !p.answer.is_empty()
+        if p.answer != planex_core::AnswerOptions::default()
             && let Some(synthesis) = specs.iter_mut().find(|s| s.stage == Stage::Synthesis)
             && let Ok(options) = serde_json::to_value(&p.answer)
         {

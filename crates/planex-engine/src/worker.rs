@@ -166,25 +166,33 @@ async fn run_one(
     lease_len: Duration,
 ) -> bool {
     let started = Instant::now();
-    let ctx = CallContext {
-        request_id: Some(format!("{}-{}", lease.task_id, lease.spec.step.step_id)),
-    };
-    let run = executor.run(lease, &ctx);
-    tokio::pin!(run);
-    // The first renewal is due a third of a lease from now; `interval` would tick at once and a
-    // `tick().await` to skip it costs a timer round (about 1 ms) before every step starts.
-    let mut renew =
-        tokio::time::interval_at(tokio::time::Instant::now() + lease_len / 3, lease_len / 3);
-    let outcome = loop {
-        tokio::select! {
-            outcome = &mut run => break outcome,
-            _ = renew.tick() => {
-                if let Ok(false) = store.extend_lease(lease, lease_len).await {
-                    tracing::warn!(task = %lease.task_id, step = %lease.spec.step.step_id, "lease lost while running; the result may be a duplicate");
+    let (deltas, answer_stream) = crate::answer_stream::start(&store, lease).unzip();
+    let outcome = {
+        let ctx = CallContext {
+            request_id: Some(format!("{}-{}", lease.task_id, lease.spec.step.step_id)),
+            deltas,
+        };
+        let run = executor.run(lease, &ctx);
+        tokio::pin!(run);
+        // The first renewal is due a third of a lease from now; `interval` would tick at once and
+        // a `tick().await` to skip it costs a timer round (about 1 ms) before every step starts.
+        let mut renew =
+            tokio::time::interval_at(tokio::time::Instant::now() + lease_len / 3, lease_len / 3);
+        loop {
+            tokio::select! {
+                outcome = &mut run => break outcome,
+                _ = renew.tick() => {
+                    if let Ok(false) = store.extend_lease(lease, lease_len).await {
+                        tracing::warn!(task = %lease.task_id, step = %lease.spec.step.step_id, "lease lost while running; the result may be a duplicate");
+                    }
                 }
             }
         }
     };
+    // The sink went with the call's context: publish its last deltas before the completion.
+    if let Some(answer_stream) = answer_stream {
+        answer_stream.flushed().await;
+    }
     let tier = lease.spec.tier.clone();
     let tool = lease.spec.step.tool_name.clone();
     metrics::histogram!("step_duration_seconds", "tier" => tier, "tool" => tool.clone())

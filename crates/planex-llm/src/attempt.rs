@@ -53,12 +53,13 @@ pub(crate) struct AttemptSpec<'a> {
     pub(crate) ctx: &'a CallContext,
 }
 
-/// Runs one attempt against `endpoint`, bounded by the spec's timeout.
+/// Runs attempt `number` (1 = the first) against `endpoint`, bounded by the spec's timeout.
 pub(crate) async fn attempt(
     spec: &AttemptSpec<'_>,
     endpoint: &Endpoint,
+    number: u32,
 ) -> Result<AttemptOk, AttemptError> {
-    match tokio::time::timeout(spec.timeout, run(spec, endpoint)).await {
+    match tokio::time::timeout(spec.timeout, run(spec, endpoint, number)).await {
         Ok(result) => result,
         Err(_) => Err(LlmError::Timeout {
             endpoint: endpoint.base_url.clone(),
@@ -68,7 +69,11 @@ pub(crate) async fn attempt(
     }
 }
 
-async fn run(spec: &AttemptSpec<'_>, endpoint: &Endpoint) -> Result<AttemptOk, AttemptError> {
+async fn run(
+    spec: &AttemptSpec<'_>,
+    endpoint: &Endpoint,
+    number: u32,
+) -> Result<AttemptOk, AttemptError> {
     let mut request = spec
         .client
         .post(endpoint.url("chat/completions"))
@@ -113,11 +118,21 @@ async fn run(spec: &AttemptSpec<'_>, endpoint: &Endpoint) -> Result<AttemptOk, A
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    let deltas = spec.ctx.deltas.as_ref();
     let mut ok = if spec.stream && is_event_stream {
-        read_stream(response, endpoint, sent).await?
+        read_stream(response, endpoint, sent, |text| {
+            if let Some(sink) = deltas {
+                sink.send(number, text);
+            }
+        })
+        .await?
     } else {
         // Also covers a server that ignores `stream: true` and answers with one JSON body.
-        read_json(response, endpoint).await?
+        let ok = read_json(response, endpoint).await?;
+        if let Some(sink) = deltas {
+            sink.send(number, &ok.content);
+        }
+        ok
     };
     ok.response_request_id = response_request_id;
     Ok(ok)
@@ -153,10 +168,12 @@ async fn read_json(
     })
 }
 
+/// Reads an event stream, handing each piece of new content to `on_delta` as it arrives.
 async fn read_stream(
     response: reqwest::Response,
     endpoint: &Endpoint,
     sent: Instant,
+    on_delta: impl Fn(&str),
 ) -> Result<AttemptOk, LlmError> {
     let malformed = |detail: String| LlmError::Malformed {
         endpoint: endpoint.base_url.clone(),
@@ -168,8 +185,12 @@ async fn read_stream(
     let mut acc = StreamAccumulator::default();
     let mut ttft = None;
     let mut on_line = |line: &str, acc: &mut StreamAccumulator| -> Result<(), LlmError> {
-        if acc.on_line(line).map_err(malformed)? && ttft.is_none() {
-            ttft = Some(sent.elapsed());
+        let before = acc.content.len();
+        if acc.on_line(line).map_err(malformed)? {
+            if ttft.is_none() {
+                ttft = Some(sent.elapsed());
+            }
+            on_delta(&acc.content[before..]);
         }
         Ok(())
     };

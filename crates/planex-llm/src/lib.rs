@@ -41,4 +41,6 @@ pub use retry::RetryPolicy;
 pub use tier::{ChatModel, Tier, TierStatus};
 pub use tier_set::TierSet;
 pub use ttft::{TtftSummary, TtftWindow};
-pub use types::{CallContext, ChatMessage, ChatOutcome, ChatRequest, Role};
+pub use types::{
+    CallContext, ChatMessage, ChatOutcome, ChatRequest, ContentDelta, DeltaSink, Role,
+};

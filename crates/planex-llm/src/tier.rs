@@ -222,7 +222,9 @@ impl Tier {
             attempts,
             error,
         };
-        let wire = WireRequest::new(&self.config.model, request, self.config.stream);
+        // A followed call streams so its content can be passed on as it arrives.
+        let stream = self.config.stream || ctx.deltas.is_some();
+        let wire = WireRequest::new(&self.config.model, request, stream);
         let body = serde_json::to_vec(&wire).map_err(|e| {
             fail(
                 0,
@@ -235,7 +237,7 @@ impl Tier {
         let spec = AttemptSpec {
             client: &self.client,
             body: Bytes::from(body),
-            stream: self.config.stream,
+            stream,
             timeout: self.config.timeout,
             ctx,
         };
@@ -259,7 +261,7 @@ impl Tier {
                     .pick(&tried, Instant::now())
                     .map_err(|e| fail(attempts, e))?;
                 tried.push(pick.index());
-                let result = attempt(&spec, pick.endpoint()).await;
+                let result = attempt(&spec, pick.endpoint(), attempts).await;
                 let verdict = match &result {
                     Ok(_) => Verdict::Success,
                     Err(failed) => Verdict::of_error(&failed.error),

@@ -110,6 +110,9 @@ impl ChatRequest {
 pub struct CallContext {
     /// Sent as the `X-Request-ID` header when set, so server logs can be joined with ours.
     pub request_id: Option<String>,
+    /// Where the call's content goes as it arrives, when someone follows it (a streamed answer):
+    /// the call is then streamed whatever its tier's `stream` setting.
+    pub deltas: Option<DeltaSink>,
 }
 
 impl CallContext {
@@ -117,9 +120,55 @@ impl CallContext {
     pub fn with_request_id(request_id: impl Into<String>) -> Self {
         Self {
             request_id: Some(request_id.into()),
+            deltas: None,
         }
     }
 }
+
+/// Content of a streamed call as it arrives: `text` follows what attempt `attempt` sent before. A
+/// higher `attempt` means the call was retried and its content starts over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentDelta {
+    /// The attempt (1 = the first) that produced the text.
+    pub attempt: u32,
+    /// The new text.
+    pub text: String,
+}
+
+/// The sending side of a call's [`ContentDelta`]s ([`CallContext::deltas`]). Sending never
+/// blocks the call; a receiver that went away is ignored.
+#[derive(Debug, Clone)]
+pub struct DeltaSink(tokio::sync::mpsc::UnboundedSender<ContentDelta>);
+
+impl DeltaSink {
+    /// A sink and the receiver of what is sent to it.
+    pub fn channel() -> (
+        DeltaSink,
+        tokio::sync::mpsc::UnboundedReceiver<ContentDelta>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (DeltaSink(tx), rx)
+    }
+
+    /// Sends `text` of attempt `attempt` (nothing when it is empty).
+    pub fn send(&self, attempt: u32, text: &str) {
+        if !text.is_empty() {
+            let _ = self.0.send(ContentDelta {
+                attempt,
+                text: text.to_owned(),
+            });
+        }
+    }
+}
+
+/// Two sinks are equal when they feed the same receiver.
+impl PartialEq for DeltaSink {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_channel(&other.0)
+    }
+}
+
+impl Eq for DeltaSink {}
 
 /// The result of a successful chat call.
 #[derive(Debug, Clone, PartialEq)]

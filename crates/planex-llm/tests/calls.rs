@@ -1,5 +1,6 @@
-//! Successful calls against the simulator: streaming and non-streaming usage, TTFT, endpoint
-//! spreading, request ids, model listing and an unknown model.
+//! Successful calls against the simulator: streaming and non-streaming usage, TTFT, content
+//! deltas as they arrive (retries numbered), endpoint spreading, request ids, model listing and an
+//! unknown model.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -7,7 +8,9 @@ mod common;
 
 use common::{MODEL, ask, start_sim, tier};
 use planex_core::Price;
-use planex_llm::{CallContext, ChatModel, Endpoint, LlmError, Tier, TierConfig, list_models};
+use planex_llm::{
+    CallContext, ChatModel, DeltaSink, Endpoint, LlmError, Tier, TierConfig, list_models,
+};
 
 #[tokio::test]
 async fn streaming_and_non_streaming_report_the_same_usage() {
@@ -29,6 +32,44 @@ async fn streaming_and_non_streaming_report_the_same_usage() {
     assert!(plain.ttft.is_none());
     assert_eq!(streamed.model, MODEL);
     assert_eq!(streamed.attempts, 1);
+    sim.shutdown().await;
+}
+
+/// A followed call streams even on a tier that does not (`stream: false`): its content arrives as
+/// several deltas that add up to the answer, each numbered with its attempt; after a failed first
+/// attempt every delta is the second's.
+#[tokio::test]
+async fn a_followed_call_passes_its_content_on_as_it_arrives() {
+    let sim = start_sim().await;
+    let tier = tier(&[sim.base_url()], false, 1);
+    for (prompt, attempt) in [
+        ("Describe the printing press at length. #sim:tokens=40", 1),
+        (
+            "Describe the steam engine. #sim:tokens=40 #sim:fail=500x1",
+            2,
+        ),
+    ] {
+        let (sink, mut deltas) = DeltaSink::channel();
+        let ctx = CallContext {
+            deltas: Some(sink),
+            ..CallContext::default()
+        };
+        let outcome = tier.chat(&ask(prompt), &ctx).await.unwrap();
+        drop(ctx);
+        let mut received = Vec::new();
+        while let Some(delta) = deltas.recv().await {
+            received.push(delta);
+        }
+        assert!(received.len() > 1, "{received:?}");
+        assert!(
+            received.iter().all(|d| d.attempt == attempt),
+            "{received:?}"
+        );
+        let text: String = received.iter().map(|d| d.text.as_str()).collect();
+        assert_eq!(text, outcome.content);
+        assert!(outcome.ttft.is_some(), "the call was streamed");
+        assert_eq!(outcome.attempts, attempt);
+    }
     sim.shutdown().await;
 }
 

@@ -52,6 +52,13 @@ pub struct ApiError {
     message: String,
     details: Value,
     retry_after: Option<Duration>,
+    /// Boxed: most errors have none, and a small error keeps every `Result` small.
+    extras: Option<Box<Extras>>,
+}
+
+/// The rarer parts of an [`ApiError`].
+#[derive(Debug, Default)]
+struct Extras {
     param: Option<String>,
     code: Option<&'static str>,
     headers: Vec<(&'static str, String)>,
@@ -65,10 +72,12 @@ impl ApiError {
             message: message.into(),
             details: Value::Null,
             retry_after: None,
-            param: None,
-            code: None,
-            headers: Vec::new(),
+            extras: None,
         }
+    }
+
+    fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
     }
 
     /// Sets the `Retry-After` the answer carries.
@@ -79,19 +88,19 @@ impl ApiError {
 
     /// Adds a response header (e.g. `x-ratelimit-remaining-requests`).
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
-        self.headers.push((name, value));
+        self.extras_mut().headers.push((name, value));
         self
     }
 
     /// Names the request parameter at fault.
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
-        self.param = Some(param.into());
+        self.extras_mut().param = Some(param.into());
         self
     }
 
     /// Sets a finer machine-readable code than the type.
     pub fn with_code(mut self, code: &'static str) -> Self {
-        self.code = Some(code);
+        self.extras_mut().code = Some(code);
         self
     }
 
@@ -242,7 +251,7 @@ impl ApiError {
 
     /// The request parameter at fault, if named.
     pub fn param(&self) -> Option<&str> {
-        self.param.as_deref()
+        self.extras.as_ref().and_then(|e| e.param.as_deref())
     }
 }
 
@@ -294,8 +303,8 @@ impl ApiError {
                 kind: self.kind.to_owned(),
                 message,
                 details,
-                param: self.param.clone(),
-                code: self.code.map(str::to_owned),
+                param: self.param().map(str::to_owned),
+                code: self.extras.as_ref().and_then(|e| e.code).map(str::to_owned),
             },
         }
     }
@@ -309,7 +318,7 @@ impl IntoResponse for ApiError {
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
-        for (name, value) in &self.headers {
+        for (name, value) in self.extras.iter().flat_map(|e| &e.headers) {
             if let Ok(value) = HeaderValue::from_str(value) {
                 response.headers_mut().insert(*name, value);
             }

@@ -149,7 +149,7 @@ fn prior_results(
     results
         .into_iter()
         .map(|(key, value)| match key.trim().parse::<u32>() {
-            Ok(id) if id >= 1 && id <= StepId::MAX.0 => Ok((StepId(id), value)),
+            Ok(id) if (1..=StepId::MAX.0).contains(&id) => Ok((StepId(id), value)),
             _ => Err(ApiError::validation(
                 format!(
                     "results key {key:?} is not a step id; key each prior result by its step id (1 to {})",

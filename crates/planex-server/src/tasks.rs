@@ -303,12 +303,13 @@ pub async fn events(
                 .and_then(|t| t.as_str())
                 .unwrap_or("event")
                 .to_owned();
-            Ok::<Event, std::convert::Infallible>(
-                Event::default()
-                    .event(name)
-                    .id(event.seq.to_string())
-                    .data(value.to_string()),
-            )
+            let sse = Event::default().event(name).data(value.to_string());
+            // Transient events (seq 0, `answer_delta`) are not in the history: no id to resume at.
+            Ok::<Event, std::convert::Infallible>(if event.seq == 0 {
+                sse
+            } else {
+                sse.id(event.seq.to_string())
+            })
         })
         .take_until(shutdown);
     Ok(Sse::new(sse)

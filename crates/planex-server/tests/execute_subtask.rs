@@ -13,31 +13,21 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// What the recording tool server saw: per request, its path and query and its step and request
-/// id headers.
-#[derive(Clone, Default)]
-struct Seen(
-    Arc<
-        Mutex<
-            Vec<(
-                String,
-                BTreeMap<String, String>,
-                Option<String>,
-                Option<String>,
-            )>,
-        >,
-    >,
+/// One request the recording tool server saw: its path, its query, and its step and request id
+/// headers.
+type Request = (
+    String,
+    BTreeMap<String, String>,
+    Option<String>,
+    Option<String>,
 );
 
+/// What the recording tool server saw, per request.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<Request>>>);
+
 impl Seen {
-    fn all(
-        &self,
-    ) -> Vec<(
-        String,
-        BTreeMap<String, String>,
-        Option<String>,
-        Option<String>,
-    )> {
+    fn all(&self) -> Vec<Request> {
         self.0.lock().unwrap().clone()
     }
 }

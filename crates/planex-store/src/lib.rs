@@ -94,7 +94,7 @@ pub type EventStream = BoxStream<'static, TaskEvent>;
 ///     stage: Stage::Step,
 ///     tolerate_failed_deps: false,
 /// };
-/// let plan = Plan { task: "Summarize GPU prices".into(), steps: vec![step] };
+/// let plan = Plan { task: "Summarize GPU prices".into(), steps: vec![step], source: Default::default() };
 /// store.start_task(&task_id, &plan, vec![spec], vec![]).await?;
 ///
 /// // A worker of the `executor` tier claims the step, runs it and records the outcome.
@@ -219,6 +219,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Subscribes to a task's events (history, then live, ending after `TaskCompleted`).
     async fn events(&self, task_id: &TaskId) -> Result<EventStream, StoreError>;
+
+    /// Sends `kind` to whoever follows the task's events now (as a `TaskEvent` with `seq` 0),
+    /// without keeping it in the history: progress that is worth showing live but not storing
+    /// (`EventKind::AnswerDelta`). Nobody following, or an unknown task, is not an error.
+    async fn publish_transient(&self, task_id: &TaskId, kind: EventKind) -> Result<(), StoreError>;
 
     /// The most recent dead letters, newest last.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;

@@ -429,6 +429,20 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// Text the synthesis step's model wrote just now, for a task whose answer is streamed
+    /// (`planex_core::AnswerOptions::stream`). Transient: sent to whoever follows the task now
+    /// with `seq` 0 and never kept in the history (`Store::publish_transient`). A new `attempt`
+    /// means the call was retried and its text starts over.
+    AnswerDelta {
+        /// The synthesis step.
+        step_id: StepId,
+        /// The call's attempt that wrote it (1 = the first).
+        attempt: u32,
+        /// Where `text` starts in that attempt's text (bytes), so a follower can tell a lost delta.
+        offset: usize,
+        /// The new text.
+        text: String,
+    },
     /// The task reached a terminal status.
     TaskCompleted {
         /// Its final status.

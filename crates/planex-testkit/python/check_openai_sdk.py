@@ -61,6 +61,9 @@ def main():
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes == ["stop"], finishes
     ok("stream with include_usage: usage once, on the last chunk only")
+    pieces = [c for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(pieces) > 1, f"the answer came in {len(pieces)} chunk(s)"
+    ok(f"stream: the answer arrives as the synthesis writes it ({len(pieces)} content chunks)")
 
     chunks = list(
         client.chat.completions.create(

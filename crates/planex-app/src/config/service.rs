@@ -64,7 +64,7 @@ impl ServiceSettings {
             other => {
                 return Err(invalid(
                     "server.agent_partial",
-                    &format!("must be \"answer\" or \"error\", got {other:?}"),
+                    format!("must be \"answer\" or \"error\", got {other:?}"),
                 ));
             }
         };

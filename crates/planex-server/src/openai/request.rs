@@ -236,6 +236,7 @@ impl ChatCompletionRequest {
                 .response_format
                 .clone()
                 .filter(|f| f.get("type").and_then(Value::as_str) != Some("text")),
+            stream: self.stream,
         };
         options.check().map_err(|e| {
             ApiError::bad_request(e.to_string())

@@ -1,9 +1,13 @@
 //! The streamed agent answer: `chat.completion.chunk` events over SSE.
 //!
 //! The first chunk carries the role; each step event of the task becomes a chunk whose
-//! `delta.reasoning_content` says what happened (with the event itself in `planex.event`); when the
-//! task ends, its answer is one `content` chunk and the finish chunk carries `finish_reason` and the
-//! `planex` extension. Usage is sent once, only when `stream_options.include_usage` is true, in one
+//! `delta.reasoning_content` says what happened (with the event itself in `planex.event`); the
+//! synthesis call's text comes as `content` chunks as the model writes it (the task's transient
+//! `answer_delta` events); when the task ends, whatever of its answer was not streamed yet (all of
+//! it for a task without a synthesis step) is one more `content` chunk, and the finish chunk
+//! carries `finish_reason` and the `planex` extension. If the synthesis call was retried after it
+//! had begun streaming, the stream ends with a `stream_restarted` error instead (the text sent is
+//! not the answer). Usage is sent once, only when `stream_options.include_usage` is true, in one
 //! last chunk with `choices: []` (as OpenAI does); every other chunk has `usage: null`. A task that
 //! produced no answer ends the stream with an OpenAI-shaped `{"error": …}` event, which OpenAI SDKs
 //! raise as an error, then `[DONE]`.
@@ -64,8 +68,42 @@ fn progress_line(kind: &EventKind) -> Option<String> {
         EventKind::StepCompleted { step_id } => format!("step {step_id} completed\n"),
         EventKind::StepFailed { step_id, .. } => format!("step {step_id} failed\n"),
         EventKind::StepSkipped { step_id, .. } => format!("step {step_id} skipped\n"),
-        EventKind::TaskCompleted { .. } => return None,
+        EventKind::AnswerDelta { .. } | EventKind::TaskCompleted { .. } => return None,
     })
+}
+
+/// The answer text streamed to the client so far, from the synthesis call's first attempt.
+#[derive(Default)]
+struct Streamed {
+    text: String,
+    attempt: Option<u32>,
+    /// No more deltas are passed on: the call was retried after it had begun (later text is not
+    /// a continuation), or a delta was missed (the rest is sent from the answer at the end).
+    stopped: bool,
+}
+
+impl Streamed {
+    /// Whether a delta of `attempt` starting at `offset` is passed on (then it is counted).
+    fn take(&mut self, attempt: u32, offset: usize, text: &str) -> bool {
+        if self.stopped || self.attempt.is_some_and(|first| first != attempt) {
+            self.stopped = true;
+            return false;
+        }
+        if offset != self.text.len() {
+            // A delta was missed (or the first ones came before this client followed).
+            self.stopped = true;
+            return false;
+        }
+        self.attempt = Some(attempt);
+        self.text.push_str(text);
+        true
+    }
+
+    /// What is left to send of the final `answer`; `None` when the streamed text is not its
+    /// beginning (the call restarted mid-stream).
+    fn rest<'a>(&self, answer: &'a str) -> Option<&'a str> {
+        answer.strip_prefix(self.text.as_str())
+    }
 }
 
 /// Streams task `task_id` as chunks; `asked` is the answer's `max_tokens` and whether a partial
@@ -84,6 +122,7 @@ pub fn respond(
             return;
         }
         let store = state.engine().store().clone();
+        let mut streamed = Streamed::default();
         let deadline = tokio::time::Instant::now() + state.server_settings().wait_timeout;
         if let Ok(mut events) = store.events(&task_id).await {
             loop {
@@ -92,6 +131,21 @@ pub fn respond(
                     _ = state.shutdown_token().cancelled() => break,
                 };
                 let Ok(Some(event)) = next else { break };
+                if let EventKind::AnswerDelta {
+                    attempt,
+                    offset,
+                    text,
+                    ..
+                } = &event.kind
+                {
+                    if streamed.take(*attempt, *offset, text) {
+                        let chunk = chunks.delta(json!({"content": text}), None, None);
+                        if tx.send(chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
                 let Some(line) = progress_line(&event.kind) else {
                     break;
                 };
@@ -123,13 +177,27 @@ pub fn respond(
         };
         match outcome::answer(&record, asked.0, asked.1) {
             Ok(done) => {
-                let content = chunks.delta(json!({"content": done.content}), None, None);
+                let Some(rest) = streamed.rest(&done.content) else {
+                    let error = crate::error::ApiError::upstream(format!(
+                        "the answer's model call was retried after it had begun streaming, so the text streamed is not the answer; read the answer with GET /v1/tasks/{task_id}"
+                    ))
+                    .with_code("stream_restarted");
+                    let _ = tx.send(error_event(error)).await;
+                    let _ = tx.send(Event::default().data("[DONE]")).await;
+                    return;
+                };
+                if !rest.is_empty() {
+                    let content = chunks.delta(json!({"content": rest}), None, None);
+                    if tx.send(content).await.is_err() {
+                        return;
+                    }
+                }
                 let finish = chunks.delta(
                     json!({}),
                     Some(done.finish_reason),
                     Some(("planex", planex_extra(&record, &done.failed_steps))),
                 );
-                if tx.send(content).await.is_err() || tx.send(finish).await.is_err() {
+                if tx.send(finish).await.is_err() {
                     return;
                 }
                 if include_usage {

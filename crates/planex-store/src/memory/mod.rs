@@ -353,6 +353,20 @@ impl Store for MemoryStore {
             .boxed())
     }
 
+    async fn publish_transient(&self, task_id: &TaskId, kind: EventKind) -> Result<(), StoreError> {
+        if let Some(entry) = self.lock().tasks.get_mut(task_id) {
+            let event = TaskEvent {
+                seq: 0,
+                at_ms: now_ms(),
+                kind,
+            };
+            entry
+                .subscribers
+                .retain(|tx| tx.send(event.clone()).is_ok());
+        }
+        Ok(())
+    }
+
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let inner = self.lock();
         let skip = inner.dlq.len().saturating_sub(limit);

@@ -1,6 +1,7 @@
 //! Task events over Redis: each task's history is a list (`px:task:{ID}:events`), and every new
 //! event is also published on `px:events:{ID}` as `SEQ|JSON` (the events of one script call go
-//! as one message, one JSON per line, numbered from SEQ).
+//! as one message, one JSON per line, numbered from SEQ). Transient events (`Store::publish_transient`)
+//! are published as `0|JSON` and kept nowhere: a watcher passes them on as they come.
 //!
 //! Key decisions: one pub/sub connection per store carries every subscription of the process (a
 //! hub task dispatches messages to the watchers of each channel), so an API replica with many
@@ -30,9 +31,36 @@ use tokio_util::sync::CancellationToken;
 
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The seq a transient event is published with (`Store::publish_transient`): history events
+/// count from 1, so older watchers, which drop events at or below what they have seen, skip it.
+const TRANSIENT_SEQ: u64 = 0;
+
+/// `Store::publish_transient`: one `PUBLISH` of `0|JSON` on the task's channel (nothing is stored).
+pub(super) async fn publish_transient(
+    core: &Core,
+    task_id: &TaskId,
+    kind: &EventKind,
+) -> Result<(), StoreError> {
+    let mut json = serde_json::to_value(kind)
+        .map_err(|e| super::errors::corrupt(format!("a transient event cannot be encoded: {e}")))?;
+    if let Some(fields) = json.as_object_mut() {
+        fields.insert("at_ms".into(), now_ms().into());
+    }
+    let mut cmd = redis::cmd("PUBLISH");
+    cmd.arg(core.keys.channel(task_id))
+        .arg(format!("{TRANSIENT_SEQ}|{json}"));
+    let _: i64 = core
+        .query(Retry::Idempotent, &cmd)
+        .await
+        .map_err(|e| unavailable("publish a task event", e))?;
+    Ok(())
+}
+
 enum Signal {
     /// A published event: its seq and JSON.
     Event(u64, String),
+    /// A transient event (published with seq 0, not in the history): its JSON.
+    Transient(String),
     /// The subscription was (re)established: read what may have been missed.
     Resync,
 }
@@ -158,6 +186,12 @@ impl EventHub {
             return;
         };
         if let Some(watchers) = self.watchers().get(channel) {
+            if seq == TRANSIENT_SEQ {
+                for tx in watchers.values() {
+                    let _ = tx.send(Signal::Transient(bundle.to_owned()));
+                }
+                return;
+            }
             // One message carries the events of one script call, one JSON per line.
             for (i, json) in bundle.split('\n').enumerate() {
                 for tx in watchers.values() {
@@ -371,6 +405,13 @@ async fn follow(
         };
         let fresh = match signal {
             None => return,
+            Some(Signal::Transient(json)) => match codec::event(TRANSIENT_SEQ, &json) {
+                Ok(event) => vec![event],
+                Err(error) => {
+                    tracing::warn!(error = %planex_core::cause::ErrorChain(&error), task = %task_id, "undecodable transient task event");
+                    continue;
+                }
+            },
             Some(Signal::Event(seq, _)) if seq <= last => continue,
             Some(Signal::Event(seq, json)) if seq == last + 1 => match codec::event(seq, &json) {
                 Ok(event) => vec![event],
@@ -385,7 +426,9 @@ async fn follow(
             },
         };
         for event in fresh {
-            last = event.seq;
+            if event.seq != TRANSIENT_SEQ {
+                last = event.seq;
+            }
             let end = is_end(&event);
             if out.send(event).is_err() || end {
                 return;

@@ -210,6 +210,10 @@ impl Store for RedisStore {
         self.completer.complete(lease, outcome).await
     }
 
+    async fn publish_transient(&self, task_id: &TaskId, kind: EventKind) -> Result<(), StoreError> {
+        events::publish_transient(&self.core, task_id, &kind).await
+    }
+
     async fn list_tasks(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {
         listing::list_tasks(&self.core, query).await
     }

@@ -87,7 +87,8 @@ macro_rules! conformance_tests {
             cancel_skips_waiting_steps_and_keeps_running_ones,
             a_cancelled_tasks_steps_are_never_redelivered, a_task_cancelled_while_planning_cannot_start,
             planning_tasks_are_listed_until_they_move_on,
-            tasks_are_listed_per_tenant_newest_first_a_page_at_a_time);
+            tasks_are_listed_per_tenant_newest_first_a_page_at_a_time,
+            transient_events_reach_followers_and_stay_out_of_the_history);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

@@ -5,7 +5,7 @@
 use super::{WAIT, claim_ids, ids, ok};
 use crate::store::{ANY_PLAN, call_record, running_task, step_spec};
 use futures::StreamExt;
-use planex_core::{Decimal, Stage, TaskId};
+use planex_core::{Decimal, Stage, StepId, TaskId};
 use planex_store::{
     Completion, EventKind, EventStream, NewTask, QueueDepth, Store, StoreError, TaskEvent,
     TaskStatus, wait_for_status,
@@ -54,6 +54,7 @@ pub async fn events_replay_then_follow_and_end(store: Arc<dyn Store>) {
             EventKind::StepCompleted { .. } => "completed",
             EventKind::StepFailed { .. } => "failed",
             EventKind::StepSkipped { .. } => "skipped",
+            EventKind::AnswerDelta { .. } => "delta",
             EventKind::TaskCompleted { .. } => "task",
         })
         .collect();
@@ -310,4 +311,64 @@ pub async fn summary_matches_the_full_record(store: Arc<dyn Store>) {
         summary.cost.total.calls, 3,
         "the planner's call and both steps'"
     );
+}
+
+/// A transient event reaches whoever follows the task, in order with the others and with seq 0,
+/// but stays out of the history (a later subscription does not see it); publishing for an unknown
+/// task is no error.
+pub async fn transient_events_reach_followers_and_stay_out_of_the_history(store: Arc<dyn Store>) {
+    let task = running_task(&*store, vec![step_spec(1, &[], "x")]).await;
+    let mut events = store.events(&task).await.unwrap();
+    let lease = claim_ids(&*store, "x", 1, WAIT).await.remove(0);
+    // Transient events reach only live followers: wait until this one is (it sees the start).
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|e: &TaskEvent| matches!(e.kind, EventKind::StepStarted { .. }))
+    {
+        let next = tokio::time::timeout(WAIT, events.next()).await;
+        seen.push(
+            next.expect("the start is seen")
+                .expect("the stream goes on"),
+        );
+    }
+    for (offset, text) in [(0, "Hel"), (3, "lo")] {
+        let delta = EventKind::AnswerDelta {
+            step_id: StepId(1),
+            attempt: 1,
+            offset,
+            text: text.into(),
+        };
+        store.publish_transient(&task, delta).await.unwrap();
+    }
+    store.complete(&lease, ok("Hello")).await.unwrap();
+    seen.extend(drain(events).await);
+    let deltas: Vec<(u64, &str)> = seen
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::AnswerDelta { text, .. } => Some((e.seq, text.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deltas, [(0, "Hel"), (0, "lo")], "{seen:?}");
+    let last = seen.last().unwrap();
+    assert!(
+        matches!(last.kind, EventKind::TaskCompleted { .. }),
+        "the deltas came before the completion: {seen:?}"
+    );
+    let history = drain(store.events(&task).await.unwrap()).await;
+    assert!(
+        history
+            .iter()
+            .all(|e| e.seq > 0 && !matches!(e.kind, EventKind::AnswerDelta { .. })),
+        "{history:?}"
+    );
+    assert_eq!(history.len(), seen.len() - 2);
+    store
+        .publish_transient(
+            &TaskId::from("no-such-task"),
+            EventKind::StepCompleted { step_id: StepId(1) },
+        )
+        .await
+        .unwrap();
 }
