@@ -16,6 +16,7 @@ mod template;
 #[cfg(test)]
 mod test_support;
 mod tool;
+mod tool_summary;
 mod validate;
 
 pub use answer::{ANSWER_ARG, AnswerFormat, AnswerOptionError, AnswerOptions};
@@ -27,6 +28,7 @@ pub use template::{
     Placeholder, TemplateError, placeholders, referenced_steps, render, substitute_args, value_text,
 };
 pub use tool::{HttpTool, LlmTool, ToolKind, ToolSpec};
+pub use tool_summary::{ToolArg, ToolSummary};
 pub use validate::PlanBuilder;
 
 /// Re-exported so that users of the cost types need no direct dependency.

@@ -30,6 +30,7 @@ mod state;
 mod task_list;
 mod tasks;
 pub mod telemetry;
+mod tools;
 mod views;
 pub mod worker_metrics;
 

@@ -10,6 +10,7 @@
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::openai::{ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions};
 use crate::task_list::{self, TaskList, TaskListItem};
+use crate::tools::{self, ToolArgView, ToolList, ToolView};
 use crate::views::*;
 use crate::{health, openai, plan_exec, scaling, spend, tasks};
 use axum::http::header;
@@ -91,7 +92,7 @@ impl Modify for CommonErrors {
     ),
     paths(
         tasks::submit, task_list::list_tasks, tasks::get_task, tasks::events, tasks::cancel, plan_exec::plan,
-        plan_exec::execute,
+        plan_exec::execute, tools::list_tools,
         openai::chat_completions, openai::models::list_models, openai::models::retrieve_model, spend::spend, scaling::scaling, health::healthz,
         health::readyz, health::metrics, serve_openapi,
     ),
@@ -99,7 +100,7 @@ impl Modify for CommonErrors {
         SubmitTask, Accepted, TaskView, StepView, CostView, CostLine, PlanRequest, PlanView,
         ExecuteRequest, ExecuteView, SpendView, SpendLine, ErrorBody, ErrorDetail,
         ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions, ScalingReport, TierDecision, Thresholds,
-        ScalingRule, ScalingAction, TaskList, TaskListItem,
+        ScalingRule, ScalingAction, TaskList, TaskListItem, ToolList, ToolView, ToolArgView,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags(

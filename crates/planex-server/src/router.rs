@@ -11,7 +11,7 @@
 use crate::error::ApiError;
 use crate::extract::{self, REQUEST_ID, RequestId};
 use crate::{
-    AppState, health, metrics, openai, openapi, plan_exec, scaling, spend, task_list, tasks,
+    AppState, health, metrics, openai, openapi, plan_exec, scaling, spend, task_list, tasks, tools,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -71,6 +71,7 @@ fn table() -> RouteTable {
     .post("/v1/tasks/{id}/cancel", tasks::cancel)
     .post("/v1/plan", plan_exec::plan)
     .post("/v1/execute", plan_exec::execute)
+    .get("/v1/tools", tools::list_tools)
     .post("/v1/chat/completions", openai::chat_completions)
     .get("/v1/models", openai::list_models)
     .get("/v1/models/{model}", openai::retrieve_model)

@@ -303,13 +303,12 @@ pub async fn events(
                 .and_then(|t| t.as_str())
                 .unwrap_or("event")
                 .to_owned();
-            let sse = Event::default().event(name).data(value.to_string());
+            let mut sse = Event::default().event(name);
             // Transient events (seq 0, `answer_delta`) are not in the history: no id to resume at.
-            Ok::<Event, std::convert::Infallible>(if event.seq == 0 {
-                sse
-            } else {
-                sse.id(event.seq.to_string())
-            })
+            if event.seq != 0 {
+                sse = sse.id(event.seq.to_string());
+            }
+            Ok::<Event, std::convert::Infallible>(sse.data(value.to_string()))
         })
         .take_until(shutdown);
     Ok(Sse::new(sse)

@@ -7,6 +7,7 @@ mod route;
 mod run;
 mod scale;
 mod serve;
+mod tools;
 mod worker;
 
 use anyhow::Result;
@@ -49,6 +50,8 @@ enum Command {
     Route(route::RouteArgs),
     /// Autoscaling: `planex scale status` prints each tier's desired node count and why.
     Scale(scale::ScaleArgs),
+    /// Tools: `planex tools list` prints the catalog plans may use.
+    Tools(tools::ToolsArgs),
     /// Cancel a task on a running `planex serve`: steps not started are skipped, steps running
     /// finish (and are billed); the task ends `cancelled` with its cost so far.
     Cancel(cancel::CancelArgs),
@@ -114,6 +117,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::Route(args) => route::run(args),
             Command::Scale(args) => scale::run(args).await,
+            Command::Tools(args) => tools::run(args),
             Command::Cancel(args) => cancel::run(args).await,
             Command::Config { config } => check_config(config),
         }

@@ -306,3 +306,46 @@ fn planex_log_is_not_mistaken_for_a_config_field() {
         .success()
         .stdout(predicates::str::contains("config OK"));
 }
+
+#[test]
+fn tools_list_prints_the_catalog_plans_may_use() {
+    let out = planex()
+        .args(["tools", "list", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let tools: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let search = tools
+        .iter()
+        .find(|t| t["name"] == "web_search")
+        .expect("the embedded default has web_search");
+    assert!(
+        search["kind"] == "llm" || search["kind"] == "http",
+        "{search}"
+    );
+    assert!(
+        search["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["required"] == true),
+        "{search}"
+    );
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted, "by name");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("\"prompt\""), "no templates: {text}");
+    let table = planex()
+        .args(["tools", "list"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.starts_with("TOOL"), "{table}");
+    assert!(table.contains("web_search"), "{table}");
+}

@@ -1,0 +1,102 @@
+//! `GET /v1/tools`: the tool catalog plans may use, as users see it (name, kind, tier,
+//! description, arguments and schemas; never prompt templates, base URLs or headers), and whether
+//! each tool's tier can take calls now.
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ErrorBody;
+use axum::extract::State;
+use planex_core::ToolSpec;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One argument of a tool.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ToolArgView {
+    /// Its name.
+    pub name: String,
+    /// Its JSON type (`string`, `integer`, …; `any` when the schema names none).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether a step must give it.
+    pub required: bool,
+}
+
+/// One tool of the catalog.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ToolView {
+    /// The name plans use as `tool_name`.
+    pub name: String,
+    /// `llm` (a prompt on its tier's model) or `http` (a request to a configured service).
+    pub kind: String,
+    /// The tier whose workers run it.
+    pub tier: String,
+    /// What it does (the planner sees the same line).
+    pub description: String,
+    /// Its arguments, by name.
+    pub args: Vec<ToolArgView>,
+    /// The JSON Schema of its arguments.
+    #[schema(value_type = Object)]
+    pub input_schema: serde_json::Value,
+    /// The JSON Schema its output must match, when it has one.
+    #[schema(value_type = Option<Object>)]
+    pub output_schema: Option<serde_json::Value>,
+    /// False when the tool's tier has no endpoint taking calls now (plans using it would fail).
+    pub available: bool,
+}
+
+/// `GET /v1/tools`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ToolList {
+    /// The tools, by name.
+    pub tools: Vec<ToolView>,
+}
+
+fn view(state: &AppState, tool: &ToolSpec) -> ToolView {
+    let summary = tool.summary();
+    let available = state
+        .engine()
+        .executor()
+        .models
+        .get(&tool.tier)
+        .ok()
+        .and_then(|model| model.status())
+        .is_none_or(|status| status.healthy_endpoints > 0);
+    ToolView {
+        name: summary.name,
+        kind: summary.kind.to_owned(),
+        tier: summary.tier,
+        description: summary.description,
+        args: summary
+            .args
+            .into_iter()
+            .map(|arg| ToolArgView {
+                name: arg.name,
+                kind: arg.kind,
+                required: arg.required,
+            })
+            .collect(),
+        input_schema: summary.input_schema,
+        output_schema: summary.output_schema,
+        available,
+    }
+}
+
+/// The tools plans may use.
+#[utoipa::path(get, path = "/v1/tools", tag = "plan",
+    responses(
+        (status = 200, body = ToolList),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_tools(State(state): State<AppState>, _caller: Caller) -> axum::Json<ToolList> {
+    let mut tools: Vec<ToolView> = state
+        .engine()
+        .executor()
+        .catalog
+        .specs()
+        .map(|tool| view(&state, tool))
+        .collect();
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    axum::Json(ToolList { tools })
+}
