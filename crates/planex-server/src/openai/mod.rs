@@ -10,6 +10,7 @@
 //! UIs show as "thinking") so the `content` the client assembles is exactly the answer.
 
 mod errors;
+mod fields;
 pub(crate) mod models;
 mod outcome;
 mod request;
@@ -25,41 +26,13 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, RequestId};
 use crate::idempotency::{self, Claim};
 use crate::tasks::{task_request, wait_for};
-use crate::views::{CostView, SubmitTask};
+use crate::views::SubmitTask;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use fields::{planex_extra, unix_now, usage_of};
 use planex_core::TaskId;
-use planex_store::TaskRecord;
-use serde_json::{Value, json};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn usage_of(record: &TaskRecord) -> Value {
-    let total = record.cost().total.usage;
-    json!({
-        "prompt_tokens": total.prompt_tokens,
-        "completion_tokens": total.completion_tokens,
-        "total_tokens": total.total(),
-        "prompt_tokens_details": {"cached_tokens": total.cached_tokens},
-    })
-}
-
-/// The `planex` extension of an answer: task id, status, cost breakdown and missing steps.
-fn planex_extra(record: &TaskRecord, failed_steps: &[Value]) -> Value {
-    json!({
-        "task_id": record.task_id,
-        "status": record.status,
-        "cost": CostView::new(&record.cost(), record.cost_center.as_deref().unwrap_or("default")),
-        "failed_steps": failed_steps,
-    })
-}
+use serde_json::json;
 
 /// What one chat completion asks for, besides the task.
 struct Asked {

@@ -12,8 +12,8 @@
 //! produced no answer ends the stream with an OpenAI-shaped `{"error": …}` event, which OpenAI SDKs
 //! raise as an error, then `[DONE]`.
 
+use super::fields::{planex_extra, unix_now, usage_of};
 use super::outcome;
-use super::{planex_extra, unix_now, usage_of};
 use crate::AppState;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::SchemaError;
+use super::error::SchemaError;
 use super::ir::{Alt, ArraySpec, Format, Graph, Node, NodeId, ObjectSpec, Property, StringSpec};
 use super::keywords;
 use super::numbers::Bounds;

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::SchemaError;
+use super::error::SchemaError;
 
 /// Keywords that only describe (ignored in both modes).
 const ANNOTATIONS: &[&str] = &[

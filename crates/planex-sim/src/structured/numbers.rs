@@ -9,7 +9,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Number, Value, json};
 
-use super::SchemaError;
+use super::error::SchemaError;
 
 /// How far the generator reaches past the one bound a schema gives (or from 0 with none).
 const OPEN_SPAN: f64 = 100.0;

@@ -1,8 +1,8 @@
 //! The memory store's task index per tenant (creation ms, task id), kept as tasks are created and
 //! evicted, and the walk of `Store::list_tasks` over it (see `listing.rs` at the crate root).
 
-use super::state::Inner;
 use crate::listing::{SCAN_LIMIT, TaskCursor, TaskListing, TaskPage, TaskQuery, preview};
+use crate::types::TaskRecord;
 use planex_core::TaskId;
 use std::collections::{BTreeSet, HashMap};
 
@@ -32,9 +32,13 @@ impl TenantIndex {
     }
 }
 
-/// One page of `query` from the index and the tasks in `inner`.
-pub(super) fn page(inner: &Inner, query: &TaskQuery) -> TaskPage {
-    let Some(ids) = inner.index.by_tenant.get(&query.tenant) else {
+/// One page of `query` from `index`, reading each task with `record_of`.
+pub(super) fn page<'a>(
+    index: &TenantIndex,
+    query: &TaskQuery,
+    record_of: impl Fn(&TaskId) -> Option<&'a TaskRecord>,
+) -> TaskPage {
+    let Some(ids) = index.by_tenant.get(&query.tenant) else {
         return TaskPage::default();
     };
     let mut entries = match &query.after {
@@ -48,7 +52,7 @@ pub(super) fn page(inner: &Inner, query: &TaskQuery) -> TaskPage {
     let mut walked = 0;
     while let Some((created_at_ms, task_id)) = entries.next() {
         walked += 1;
-        let record = inner.tasks.get(task_id).map(|t| &t.record);
+        let record = record_of(task_id);
         if let Some(record) = record.filter(|r| query.status.is_none_or(|s| s == r.status)) {
             page.tasks.push(TaskListing {
                 task_id: task_id.clone(),

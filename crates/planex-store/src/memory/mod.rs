@@ -300,7 +300,10 @@ impl Store for MemoryStore {
     }
 
     async fn list_tasks(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {
-        Ok(listing::page(&self.lock(), query))
+        let inner = self.lock();
+        Ok(listing::page(&inner.index, query, |id| {
+            inner.tasks.get(id).map(|t| &t.record)
+        }))
     }
 
     async fn get_task(&self, task_id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {

@@ -2,6 +2,7 @@
 //! letters, and the operations on them that the `Store` methods compose (each under one lock, so
 //! each trait operation is atomic).
 
+use super::listing::TenantIndex;
 use super::options::MemoryStoreOptions;
 use crate::error::StoreError;
 use crate::types::*;
@@ -22,7 +23,7 @@ pub(super) struct Inner {
     /// Finished tasks in the order they finished, for eviction.
     pub(super) finished: VecDeque<(Instant, TaskId)>,
     /// Task ids per tenant by creation time, for listing.
-    pub(super) index: super::listing::TenantIndex,
+    pub(super) index: TenantIndex,
 }
 
 #[derive(Default)]
