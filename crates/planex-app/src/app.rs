@@ -4,6 +4,8 @@
 use crate::AppError;
 use crate::config::{Config, SimulatedTier};
 use crate::store::Backend;
+use planex_core::Catalog;
+use planex_engine::mcp::McpServers;
 use planex_engine::{
     BudgetGuard, DriftGuard, Engine, Models, PlanCacheLayer, WorkerExit, WorkerPool,
 };
@@ -79,7 +81,8 @@ impl AppBuilder {
             Some(backend) => backend,
             None => Backend::open(&config.store, config.service.cache.max_entries).await?,
         };
-        let engine = Arc::new(build_engine(&config, backend, models, http_retry)?);
+        let tools = crate::tools::connect_tools(&config).await?;
+        let engine = Arc::new(build_engine(&config, tools, backend, models, http_retry)?);
         let shutdown = CancellationToken::new();
         let workers = match workers {
             Workers::EveryTier => {
@@ -115,28 +118,36 @@ async fn connect_tiers(tiers: &[TierConfig]) -> Result<(Models, HealthChecks), A
     Ok((Models::from_tier_set(&tiers), health))
 }
 
-/// The engine over `backend` and `models`, with the budget guard and plan cache of `config`.
+/// The engine over `backend` and `models` with the catalog and MCP servers of `tools`, and the
+/// budget guard and plan cache of `config`.
 fn build_engine(
     config: &Config,
+    tools: (Catalog, Arc<McpServers>),
     backend: Backend,
     models: Models,
     http_retry: Option<RetryPolicy>,
 ) -> Result<Engine, AppError> {
-    let catalog = Arc::new(config.catalog()?);
+    let (catalog, mcp) = tools;
     let service = &config.service;
-    let mut builder = Engine::builder(backend.store, catalog, models, config.engine.clone())
-        .budget(Arc::new(BudgetGuard::new(
-            backend.ledger,
-            service.budget.clone(),
-        )))
-        .plan_cache(PlanCacheLayer::new(
-            backend.plan_cache,
-            service.cache.clone(),
-        ))
-        .drift(Arc::new(DriftGuard::new(
-            backend.drift,
-            config.drift.clone(),
-        )));
+    let mut builder = Engine::builder(
+        backend.store,
+        Arc::new(catalog),
+        models,
+        config.engine.clone(),
+    )
+    .mcp(mcp)
+    .budget(Arc::new(BudgetGuard::new(
+        backend.ledger,
+        service.budget.clone(),
+    )))
+    .plan_cache(PlanCacheLayer::new(
+        backend.plan_cache,
+        service.cache.clone(),
+    ))
+    .drift(Arc::new(DriftGuard::new(
+        backend.drift,
+        config.drift.clone(),
+    )));
     if let Some(retry) = http_retry {
         builder = builder.http_retry(retry);
     }

@@ -33,6 +33,9 @@ pub enum AppError {
     /// A tier's config was refused by the client, or its start-up check failed.
     #[error("setting up the model tiers")]
     Tiers(#[source] planex_llm::TierSetError),
+    /// An MCP server could not be connected or did not list its tools.
+    #[error("connecting the MCP servers ([[mcp_servers]])")]
+    Mcp(#[source] planex_engine::mcp::McpError),
     /// The engine refused its wiring (a tool or rule names a tier that does not exist).
     #[error("wiring the engine")]
     Engine(#[source] planex_engine::EngineError),

@@ -35,6 +35,7 @@ mod error;
 mod serve;
 mod signal;
 mod store;
+mod tools;
 
 pub use app::{App, AppBuilder, Workers};
 pub use config::{Config, ConfigError, DEFAULT_CONFIG, StoreSettings};
@@ -42,3 +43,4 @@ pub use error::AppError;
 pub use serve::bind;
 pub use signal::shutdown_signal;
 pub use store::Backend;
+pub use tools::connect_tools;

@@ -1,7 +1,7 @@
 //! Tool definitions: what the planner may call and how a worker runs it.
 //!
-//! A tool is data (`ToolSpec`) plus a kind. Kinds are an enum matched exhaustively by the executor, so
-//! adding MCP later means adding a variant and one match arm, not a new trait hierarchy.
+//! A tool is data (`ToolSpec`) plus a kind (`llm`, `http`, `mcp`). Kinds are an enum matched
+//! exhaustively by the executor: a new kind is a variant and one match arm, not a trait hierarchy.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,6 +58,19 @@ pub enum ToolKind {
     Llm(LlmTool),
     /// A request template sent to a configured base URL.
     Http(HttpTool),
+    /// A tool of a Model Context Protocol server: a direct `tools/call`, no model call.
+    Mcp(McpTool),
+}
+
+/// An `mcp` tool: `tool` on the MCP server named `server` (`[[mcp_servers]]`), called with the
+/// step's args as they are. Catalog entries of this kind come from the server's `tools/list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpTool {
+    /// The configured server's name.
+    pub server: String,
+    /// The tool's name on that server (the catalog name is `server__tool`, made safe).
+    pub tool: String,
 }
 
 /// An `llm` tool: the args are rendered into a prompt and sent to the tier's model.

@@ -22,8 +22,10 @@ pub struct ToolArg {
 pub struct ToolSummary {
     /// The name plans use (`tool_name`).
     pub name: String,
-    /// `llm` or `http`.
+    /// `llm`, `http` or `mcp`.
     pub kind: &'static str,
+    /// The MCP server it comes from (`mcp` tools only).
+    pub server: Option<String>,
     /// The tier whose workers run it.
     pub tier: String,
     /// What it does (the planner sees the same line).
@@ -77,6 +79,11 @@ impl ToolSpec {
             kind: match self.kind {
                 ToolKind::Llm(_) => "llm",
                 ToolKind::Http(_) => "http",
+                ToolKind::Mcp(_) => "mcp",
+            },
+            server: match &self.kind {
+                ToolKind::Mcp(mcp) => Some(mcp.server.clone()),
+                _ => None,
             },
             tier: self.tier.clone(),
             description: self.description.clone(),

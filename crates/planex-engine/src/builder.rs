@@ -47,6 +47,7 @@ pub struct EngineBuilder {
     budget: Option<Arc<BudgetGuard>>,
     plan_cache: Option<PlanCacheLayer>,
     http_retry: RetryPolicy,
+    mcp: Arc<crate::mcp::McpServers>,
     drift: Option<Arc<DriftGuard>>,
 }
 
@@ -65,6 +66,7 @@ impl EngineBuilder {
             budget: None,
             plan_cache: None,
             http_retry: RetryPolicy::default(),
+            mcp: Arc::new(crate::mcp::McpServers::none()),
             drift: None,
         }
     }
@@ -88,7 +90,13 @@ impl EngineBuilder {
         self
     }
 
-    /// The retry policy of `http` tools (model calls use their tier's policy).
+    /// The MCP servers `mcp` tools of the catalog are called on (default: none).
+    pub fn mcp(mut self, servers: Arc<crate::mcp::McpServers>) -> Self {
+        self.mcp = servers;
+        self
+    }
+
+    /// The retry policy of `http` tools and of MCP calls' transport failures.
     pub fn http_retry(mut self, retry: RetryPolicy) -> Self {
         self.http_retry = retry;
         self
@@ -106,10 +114,23 @@ impl EngineBuilder {
             plan_cache,
             http_retry,
             drift,
+            mcp,
         } = self;
         models.get(&settings.planner_tier)?;
         for tool in catalog.specs() {
-            models.get(&tool.tier)?;
+            match &tool.kind {
+                // MCP tools make no model call: their tier needs workers, not a model.
+                planex_core::ToolKind::Mcp(call) if !mcp.has(&call.server) => {
+                    return Err(EngineError::InvalidRequest(format!(
+                        "tool {:?} needs the MCP server {:?}, which is not in [[mcp_servers]]",
+                        tool.name, call.server
+                    )));
+                }
+                planex_core::ToolKind::Mcp(_) => {}
+                _ => {
+                    models.get(&tool.tier)?;
+                }
+            }
         }
         for tier in settings.routing.target_tiers() {
             models.get(&tier)?;
@@ -121,6 +142,7 @@ impl EngineBuilder {
             http_retry,
             synthesis_input_chars: SYNTHESIS_INPUT_CHARS,
             budget: budget.clone(),
+            mcp,
         };
         Ok(Engine {
             store,

@@ -33,6 +33,8 @@ pub struct Executor {
     pub synthesis_input_chars: usize,
     /// Budget guard whose meter every model call of a plan step draws from (`budget/meter.rs`).
     pub budget: Option<Arc<crate::BudgetGuard>>,
+    /// The MCP servers `mcp` tools are called on (none connected: `McpServers::none()`).
+    pub mcp: Arc<crate::mcp::McpServers>,
 }
 
 /// The result of one tool call made outside a plan ([`Executor::call_tool`]).
@@ -204,7 +206,8 @@ impl Executor {
             .await
     }
 
-    /// Runs one tool with final args: `llm` on its tier (with escalation), `http` to its base URL.
+    /// Runs one tool with final args: `llm` on its tier (with escalation), `http` to its base URL,
+    /// `mcp` as a `tools/call` on its server.
     async fn dispatch(
         &self,
         tool: &ToolSpec,
@@ -221,6 +224,16 @@ impl Executor {
                 tally.attempts += attempts;
                 result
             }
+            ToolKind::Mcp(mcp) => match self.mcp.call(mcp, args, &self.http_retry).await {
+                Ok((value, attempts)) => {
+                    tally.attempts += attempts;
+                    Ok(value)
+                }
+                Err((error, attempts)) => {
+                    tally.attempts += attempts;
+                    Err(error)
+                }
+            },
         }
     }
 

@@ -23,6 +23,7 @@ mod escalation;
 mod executor;
 mod held;
 mod http_tool;
+pub mod mcp;
 mod models;
 mod plan_cache;
 mod planner;

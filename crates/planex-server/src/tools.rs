@@ -1,12 +1,12 @@
 //! `GET /v1/tools`: the tool catalog plans may use, as users see it (name, kind, tier,
 //! description, arguments and schemas; never prompt templates, base URLs or headers), and whether
-//! each tool's tier can take calls now.
+//! each can run now (its tier's endpoints, or its MCP server's connection).
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ErrorBody;
 use axum::extract::State;
-use planex_core::ToolSpec;
+use planex_core::{ToolKind, ToolSpec};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -27,8 +27,11 @@ pub struct ToolArgView {
 pub struct ToolView {
     /// The name plans use as `tool_name`.
     pub name: String,
-    /// `llm` (a prompt on its tier's model) or `http` (a request to a configured service).
+    /// `llm` (a prompt on its tier's model), `http` (a request to a configured service) or `mcp`
+    /// (a tool of an MCP server).
     pub kind: String,
+    /// The MCP server it comes from (`mcp` tools only).
+    pub server: Option<String>,
     /// The tier whose workers run it.
     pub tier: String,
     /// What it does (the planner sees the same line).
@@ -52,19 +55,28 @@ pub struct ToolList {
     pub tools: Vec<ToolView>,
 }
 
-fn view(state: &AppState, tool: &ToolSpec) -> ToolView {
+/// Whether `tool` can run now: its MCP server's connection is up, or its tier's model reports a
+/// healthy endpoint (`http` tools, and models that track no health, count as available).
+async fn available(state: &AppState, tool: &ToolSpec) -> bool {
+    let executor = state.engine().executor();
+    match &tool.kind {
+        ToolKind::Mcp(mcp) => executor.mcp.is_up(&mcp.server).await,
+        ToolKind::Http(_) => true,
+        ToolKind::Llm(_) => executor
+            .models
+            .get(&tool.tier)
+            .ok()
+            .and_then(|model| model.status())
+            .is_none_or(|status| status.healthy_endpoints > 0),
+    }
+}
+
+fn view(tool: &ToolSpec, available: bool) -> ToolView {
     let summary = tool.summary();
-    let available = state
-        .engine()
-        .executor()
-        .models
-        .get(&tool.tier)
-        .ok()
-        .and_then(|model| model.status())
-        .is_none_or(|status| status.healthy_endpoints > 0);
     ToolView {
         name: summary.name,
         kind: summary.kind.to_owned(),
+        server: summary.server,
         tier: summary.tier,
         description: summary.description,
         args: summary
@@ -90,13 +102,10 @@ fn view(state: &AppState, tool: &ToolSpec) -> ToolView {
     ),
     security(("bearer" = [])))]
 pub async fn list_tools(State(state): State<AppState>, _caller: Caller) -> axum::Json<ToolList> {
-    let mut tools: Vec<ToolView> = state
-        .engine()
-        .executor()
-        .catalog
-        .specs()
-        .map(|tool| view(&state, tool))
-        .collect();
+    let mut tools = Vec::new();
+    for tool in state.engine().executor().catalog.specs() {
+        tools.push(view(tool, available(&state, tool).await));
+    }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     axum::Json(ToolList { tools })
 }

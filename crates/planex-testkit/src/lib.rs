@@ -26,6 +26,7 @@ pub mod engine_harness;
 pub mod exposition;
 pub mod fixtures;
 pub mod llm;
+pub mod node;
 pub mod process;
 pub mod python;
 pub mod redis;

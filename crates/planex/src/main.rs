@@ -117,7 +117,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::Route(args) => route::run(args),
             Command::Scale(args) => scale::run(args).await,
-            Command::Tools(args) => tools::run(args),
+            Command::Tools(args) => tools::run(args).await,
             Command::Cancel(args) => cancel::run(args).await,
             Command::Config { config } => check_config(config),
         }

@@ -14,7 +14,8 @@ pub struct ToolsArgs {
 
 #[derive(clap::Subcommand)]
 enum ToolsCommand {
-    /// Print each tool plans may use: name, kind, tier, arguments and description.
+    /// Print each tool plans may use: name, kind, tier, arguments and description (MCP servers
+    /// are connected to list theirs).
     List(ListArgs),
 }
 
@@ -29,15 +30,16 @@ struct ListArgs {
 }
 
 /// Runs `planex tools …`.
-pub fn run(args: ToolsArgs) -> Result<ExitCode> {
+pub async fn run(args: ToolsArgs) -> Result<ExitCode> {
     match args.command {
-        ToolsCommand::List(args) => list(&args),
+        ToolsCommand::List(args) => list(&args).await,
     }
 }
 
-fn list(args: &ListArgs) -> Result<ExitCode> {
+async fn list(args: &ListArgs) -> Result<ExitCode> {
     let settings = Settings::load(args.config.as_deref())?;
-    let catalog = settings.catalog()?;
+    // Connects the `[[mcp_servers]]` (starting stdio ones) to list their tools.
+    let (catalog, _servers) = planex_app::connect_tools(&settings).await?;
     let mut tools: Vec<_> = catalog.specs().map(|tool| tool.summary()).collect();
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     if args.json {
@@ -64,6 +66,9 @@ fn list(args: &ListArgs) -> Result<ExitCode> {
             tool.tier,
             args.join(", ")
         );
+        if let Some(server) = &tool.server {
+            println!("{:<20} from MCP server {server}", "");
+        }
         println!("{:<20} {}", "", tool.description);
     }
     Ok(ExitCode::SUCCESS)

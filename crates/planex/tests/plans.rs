@@ -37,17 +37,7 @@ impl Sims {
     fn start() -> Sims {
         let planner = SimProcess::start("llama-70b", &[]);
         let executor = SimProcess::start("qwen-7b", &[]);
-        let config = planex_app::DEFAULT_CONFIG
-            .replace("sim-llama-3.3-70b", "llama-70b")
-            .replace("sim-qwen2.5-7b", "qwen-7b")
-            .replace(
-                "simulated = { ttft_ms = 120, tokens_per_second = 2500 }",
-                &format!("endpoints = [\"{}\"]", planner.base_url),
-            )
-            .replace(
-                "simulated = { ttft_ms = 40, tokens_per_second = 6000 }",
-                &format!("endpoints = [\"{}\"]", executor.base_url),
-            );
+        let config = sim_process::default_config_against(&planner, &executor);
         let dir = planex_testkit::temp_dir::fresh("planex-plans").unwrap();
         let path = dir.join("planex.toml");
         std::fs::write(&path, config).unwrap();

@@ -12,12 +12,14 @@
 
 mod drift;
 mod error;
+mod mcp;
 mod raw;
 mod routing;
 mod service;
 mod tiers;
 
 pub use error::ConfigError;
+pub use mcp::DEFAULT_MCP_TIER;
 pub use raw::SimulatedTier;
 pub use service::ServiceSettings;
 
@@ -104,6 +106,8 @@ pub struct Config {
     pub simulated: BTreeMap<String, SimulatedTier>,
     /// Tool specs (compiled into a `Catalog` by [`Config::catalog`]).
     pub tools: Vec<ToolSpec>,
+    /// `[[mcp_servers]]`: their tools join the catalog when the app connects them.
+    pub mcp_servers: Vec<planex_engine::mcp::McpServerConfig>,
     /// The HTTP service's settings: server, API keys, budget, plan cache.
     pub service: ServiceSettings,
     /// `[drift]`: the drift guard's sizes and configured baselines per task type.
@@ -225,12 +229,14 @@ impl Config {
             tiers,
             simulated,
             drift: drift::settings(&raw.drift)?,
+            mcp_servers: mcp::servers(&raw.mcp_servers)?,
             tools: raw.tools,
             service,
         })
     }
 
-    /// The compiled tool catalog.
+    /// The compiled catalog of `[[tools]]` (the tools of `[[mcp_servers]]` need a connection:
+    /// [`crate::connect_tools`] adds them).
     pub fn catalog(&self) -> Result<Catalog, ConfigError> {
         Catalog::new(self.tools.clone()).map_err(|e| invalid("tools", e.to_string()))
     }
@@ -259,10 +265,10 @@ fn check_tools(raw: &RawConfig, known_tiers: &str) -> Result<(), ConfigError> {
             ));
         }
     }
-    if raw.tools.is_empty() {
+    if raw.tools.is_empty() && raw.mcp_servers.is_empty() {
         return Err(invalid(
             "tools",
-            "no tools are defined; the planner needs at least one [[tools]] entry",
+            "no tools are defined; the planner needs at least one [[tools]] or [[mcp_servers]] entry",
         ));
     }
     // Compile once here so schema errors surface at load time, naming the tool.

@@ -38,6 +38,9 @@ pub(crate) struct RawConfig {
     /// The tool catalog.
     #[serde(default)]
     pub(crate) tools: Vec<ToolSpec>,
+    /// `[[mcp_servers]]`: MCP servers whose tools join the catalog (validated in `mcp.rs`).
+    #[serde(default)]
+    pub(crate) mcp_servers: Vec<super::mcp::RawMcpServer>,
     /// `[server]` (validated in `service.rs`).
     #[serde(default)]
     pub(crate) server: RawServer,

@@ -44,3 +44,19 @@ impl Drop for SimProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The embedded default config with its planner and executor tiers pointed at these simulator
+/// processes (served as models `llama-70b` and `qwen-7b`).
+pub fn default_config_against(planner: &SimProcess, executor: &SimProcess) -> String {
+    planex_app::DEFAULT_CONFIG
+        .replace("sim-llama-3.3-70b", "llama-70b")
+        .replace("sim-qwen2.5-7b", "qwen-7b")
+        .replace(
+            "simulated = { ttft_ms = 120, tokens_per_second = 2500 }",
+            &format!("endpoints = [\"{}\"]", planner.base_url),
+        )
+        .replace(
+            "simulated = { ttft_ms = 40, tokens_per_second = 6000 }",
+            &format!("endpoints = [\"{}\"]", executor.base_url),
+        )
+}

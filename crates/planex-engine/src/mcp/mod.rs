@@ -1,0 +1,275 @@
+//! MCP tools: connections to the configured Model Context Protocol servers (`[[mcp_servers]]`),
+//! their `tools/list` as catalog entries, and `tools/call` for plan steps, through the official
+//! SDK (`rmcp`).
+//!
+//! Key decisions: every process that plans or runs MCP steps holds its own connection per server
+//! (a stdio server is a child process of each); a connection that died is replaced on the next
+//! call (the stdio server is started again), with the call retried like a model call after a
+//! transport failure, never after the tool answered or the call timed out (the tool may have
+//! acted). A tool's error (`isError: true`) or a JSON-RPC error fails the step with the tool's
+//! message. Catalog names are `server__tool` made safe (`names.rs`); two tools that map to one
+//! name are refused at start.
+
+mod call;
+mod names;
+
+pub use names::catalog_name;
+
+use planex_core::{McpTool, ToolKind, ToolSpec};
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How planex reaches one MCP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpTransport {
+    /// A child process speaking MCP on its stdin and stdout.
+    Stdio {
+        /// The program.
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+        /// Extra environment variables.
+        env: BTreeMap<String, String>,
+    },
+    /// A streamable HTTP endpoint.
+    Http {
+        /// The endpoint URL (e.g. `http://127.0.0.1:8931/mcp`).
+        url: String,
+        /// Extra request headers (e.g. `Authorization`).
+        headers: BTreeMap<String, String>,
+    },
+}
+
+/// One `[[mcp_servers]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpServerConfig {
+    /// The server's name (the first part of its tools' catalog names).
+    pub name: String,
+    /// How to reach it.
+    pub transport: McpTransport,
+    /// The tier whose workers run its tools.
+    pub tier: String,
+    /// Longest one `tools/call` may take (then it is cancelled and the step fails).
+    pub timeout: Duration,
+    /// Largest result a call may return, serialized (bigger fails the step).
+    pub max_result_bytes: usize,
+}
+
+/// An MCP failure at start-up; each names the server and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    /// The server could not be started or reached, or its handshake failed.
+    #[error(
+        "MCP server {server:?} could not be connected: {detail}; check its command or url in [[mcp_servers]]"
+    )]
+    Connect {
+        /// The server.
+        server: String,
+        /// What failed.
+        detail: String,
+    },
+    /// `tools/list` failed.
+    #[error("MCP server {server:?} did not list its tools: {detail}")]
+    List {
+        /// The server.
+        server: String,
+        /// What failed.
+        detail: String,
+    },
+    /// Two tools map to the same catalog name.
+    #[error(
+        "MCP tools {first:?} and {second:?} both map to the catalog name {name:?}; rename a server in [[mcp_servers]]"
+    )]
+    Collision {
+        /// The catalog name.
+        name: String,
+        /// One tool (`server/tool`).
+        first: String,
+        /// The other.
+        second: String,
+    },
+}
+
+type Client = RunningService<RoleClient, ()>;
+
+/// One configured server and its current connection.
+struct Server {
+    config: McpServerConfig,
+    client: tokio::sync::Mutex<Option<Arc<Client>>>,
+}
+
+/// The configured MCP servers of this process, connected.
+pub struct McpServers {
+    servers: HashMap<String, Server>,
+}
+
+impl std::fmt::Debug for McpServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServers")
+            .field("servers", &self.servers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+async fn connect(config: &McpServerConfig) -> Result<Client, String> {
+    match &config.transport {
+        McpTransport::Stdio { command, args, env } => {
+            let mut cmd = tokio::process::Command::new(command);
+            cmd.args(args).envs(env).kill_on_drop(true);
+            let (transport, _) = TokioChildProcess::builder(cmd)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| format!("starting {command:?} failed: {e}"))?;
+            ().serve(transport).await.map_err(|e| e.to_string())
+        }
+        McpTransport::Http { url, headers } => {
+            let mut custom = HashMap::new();
+            for (name, value) in headers {
+                let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| format!("header name {name:?}: {e}"))?;
+                let value = reqwest::header::HeaderValue::from_str(value)
+                    .map_err(|e| format!("header {name}: {e}"))?;
+                custom.insert(name, value);
+            }
+            let config =
+                StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom);
+            let transport = StreamableHttpClientTransport::from_config(config);
+            ().serve(transport).await.map_err(|e| e.to_string())
+        }
+    }
+}
+
+impl McpServers {
+    /// Connects every server (in parallel); fails on the first that cannot be connected.
+    pub async fn connect(configs: Vec<McpServerConfig>) -> Result<McpServers, McpError> {
+        let connected = futures::future::join_all(configs.into_iter().map(|config| async move {
+            let client = connect(&config).await.map_err(|detail| McpError::Connect {
+                server: config.name.clone(),
+                detail,
+            })?;
+            Ok::<_, McpError>(Server {
+                config,
+                client: tokio::sync::Mutex::new(Some(Arc::new(client))),
+            })
+        }))
+        .await;
+        let mut servers = HashMap::new();
+        for server in connected {
+            let server = server?;
+            servers.insert(server.config.name.clone(), server);
+        }
+        Ok(McpServers { servers })
+    }
+
+    /// No servers (a process without `[[mcp_servers]]`).
+    pub fn none() -> McpServers {
+        McpServers {
+            servers: HashMap::new(),
+        }
+    }
+
+    /// Whether a server of this name is configured.
+    pub fn has(&self, server: &str) -> bool {
+        self.servers.contains_key(server)
+    }
+
+    /// Every server's tools (all pages of `tools/list`) as catalog entries, by catalog name.
+    pub async fn tools(&self) -> Result<Vec<ToolSpec>, McpError> {
+        let mut specs: BTreeMap<String, (String, ToolSpec)> = BTreeMap::new();
+        let mut names: Vec<&String> = self.servers.keys().collect();
+        names.sort();
+        for name in names {
+            let server = &self.servers[name];
+            let client = server.current().await.map_err(|detail| McpError::List {
+                server: name.clone(),
+                detail,
+            })?;
+            let tools = client
+                .peer()
+                .list_all_tools()
+                .await
+                .map_err(|e| McpError::List {
+                    server: name.clone(),
+                    detail: e.to_string(),
+                })?;
+            for tool in tools {
+                let catalog = catalog_name(name, &tool.name);
+                let origin = format!("{name}/{}", tool.name);
+                let spec = ToolSpec {
+                    name: catalog.clone(),
+                    description: tool
+                        .description
+                        .as_deref()
+                        .or(tool.title.as_deref())
+                        .unwrap_or("an MCP tool")
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
+                    output_schema: tool
+                        .output_schema
+                        .as_ref()
+                        .map(|s| serde_json::Value::Object((**s).clone())),
+                    tier: server.config.tier.clone(),
+                    kind: ToolKind::Mcp(McpTool {
+                        server: name.clone(),
+                        tool: tool.name.to_string(),
+                    }),
+                };
+                if let Some((first, _)) = specs.get(&catalog) {
+                    return Err(McpError::Collision {
+                        name: catalog,
+                        first: first.clone(),
+                        second: origin,
+                    });
+                }
+                specs.insert(catalog, (origin, spec));
+            }
+        }
+        Ok(specs.into_values().map(|(_, spec)| spec).collect())
+    }
+
+    /// Whether `server`'s connection is up now (false while it is being restarted).
+    pub async fn is_up(&self, server: &str) -> bool {
+        match self.servers.get(server) {
+            Some(server) => server
+                .client
+                .lock()
+                .await
+                .as_ref()
+                .is_some_and(|c| !c.is_closed()),
+            None => false,
+        }
+    }
+}
+
+impl Server {
+    /// The live connection, reconnecting (restarting a stdio server) when it died.
+    async fn current(&self) -> Result<Arc<Client>, String> {
+        let mut slot = self.client.lock().await;
+        if let Some(client) = slot.as_ref()
+            && !client.is_closed()
+        {
+            return Ok(client.clone());
+        }
+        *slot = None;
+        let client = Arc::new(connect(&self.config).await?);
+        tracing::info!(server = %self.config.name, "MCP server connected");
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Drops a connection that failed, so the next call reconnects.
+    async fn forget(&self, failed: &Arc<Client>) {
+        let mut slot = self.client.lock().await;
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
+            *slot = None;
+        }
+    }
+}
