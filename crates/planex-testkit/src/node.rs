@@ -1,10 +1,12 @@
 //! npm packages for tests (the reference MCP servers), installed once under the workspace's
 //! `target/` and reused by every later test and test process.
 //!
-//! Key decision: as with the Python venvs (`python.rs`), a package is installed into a private
-//! `…partial-PID-N` directory and renamed to `target/npm-HASH` when complete, so a directory that
-//! exists is whole and racing processes need no lock file. `.ci/run` installs [`MCP_SERVERS`]
-//! before the tests (step "mcp test servers").
+//! Key decisions: the packages and every transitive dependency are pinned by
+//! `crates/planex-testkit/node/package-lock.json` and installed with `npm ci`. As with the
+//! Python venvs (`python.rs`), the install goes into a private `…partial-PID-N` directory renamed
+//! to `target/npm-HASH` (HASH of the manifest and lock) when complete, so a directory that exists
+//! is whole and racing processes need no lock file. `.ci/run` installs them before the tests
+//! (step "mcp test servers").
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -12,32 +14,26 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The reference filesystem MCP server (stdio), pinned.
-pub const FILESYSTEM_SERVER: &str = "@modelcontextprotocol/server-filesystem@2026.8.31";
-
-/// The npm packages the tests use.
-pub const MCP_SERVERS: &[&str] = &[FILESYSTEM_SERVER];
+/// The directory of the npm manifest and lock file the test servers are installed from.
+fn manifest_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
 
 static INSTALLING: Mutex<()> = Mutex::new(());
 static PARTIAL: AtomicU64 = AtomicU64::new(0);
 
-/// The directory (with `node_modules/`) holding `packages` (each `name@version`), installed with
-/// `npm` on first use. Safe to call from many threads and test processes at once.
-pub fn packages(packages: &[&str]) -> Result<PathBuf, String> {
-    if let Some(unpinned) = packages
-        .iter()
-        .find(|p| !p.trim_start_matches('@').contains('@'))
-    {
-        return Err(format!(
-            "package {unpinned:?} is not pinned: write it as name@version"
-        ));
-    }
+/// The directory (with `node_modules/`) holding the packages of `crates/planex-testkit/node/`
+/// exactly as its `package-lock.json` pins them, installed with `npm ci` on first use. Safe to
+/// call from many threads and test processes at once.
+pub fn packages() -> Result<PathBuf, String> {
     // A poisoned lock only means another test panicked holding it; the state is checked afresh.
     let _installing = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
+    let manifest = manifest_dir();
     let mut hash = Sha256::new();
-    for package in packages {
-        hash.update(package.as_bytes());
-        hash.update(b"\n");
+    for file in ["package.json", "package-lock.json"] {
+        let text = std::fs::read(manifest.join(file))
+            .map_err(|e| format!("cannot read {}: {e}", manifest.join(file).display()))?;
+        hash.update(&text);
     }
     let key: String = hash
         .finalize()
@@ -54,28 +50,25 @@ pub fn packages(packages: &[&str]) -> Result<PathBuf, String> {
         std::process::id(),
         PARTIAL.fetch_add(1, Ordering::Relaxed)
     ));
-    let installed = install(&partial, packages).and_then(|()| publish(&partial, &done));
+    let installed = install(&manifest, &partial).and_then(|()| publish(&partial, &done));
     if installed.is_err() {
         let _ = std::fs::remove_dir_all(&partial);
     }
     installed.map(|()| done)
 }
 
-fn install(dir: &Path, packages: &[&str]) -> Result<(), String> {
+fn install(manifest: &Path, dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(manifest.join(file), dir.join(file))
+            .map_err(|e| format!("cannot copy {file} into {}: {e}", dir.display()))?;
+    }
     let output = Command::new("npm")
-        .args([
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            "--prefix",
-        ])
-        .arg(dir)
-        .args(packages)
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run npm (install Node.js 18 or later): {e}"))?;
+        .map_err(|e| format!("cannot run npm (install Node.js 18 or later with npm): {e}"))?;
     if output.status.success() {
         return Ok(());
     }
@@ -90,8 +83,8 @@ fn install(dir: &Path, packages: &[&str]) -> Result<(), String> {
         .rev()
         .collect();
     Err(format!(
-        "npm install {} failed ({}):\n{tail}",
-        packages.join(" "),
+        "npm ci in {} failed ({}):\n{tail}",
+        dir.display(),
         output.status
     ))
 }
@@ -110,7 +103,7 @@ fn publish(partial: &Path, done: &Path) -> Result<(), String> {
 
 /// The command and arguments that start the reference filesystem MCP server on `root`.
 pub fn filesystem_server(root: &Path) -> Result<(String, Vec<String>), String> {
-    let dir = packages(MCP_SERVERS)?;
+    let dir = packages()?;
     let entry = dir.join("node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
     if !entry.is_file() {
         return Err(format!("{} is missing after the install", entry.display()));

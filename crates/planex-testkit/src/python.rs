@@ -56,6 +56,40 @@ pub const TEST_TOOLS: &[&str] = &[
     "truststore==0.10.5",
 ];
 
+/// The packages of the MCP server the MCP tests run (`python/mcp_server.py`, written with the
+/// official Python SDK), every one pinned; a venv of its own, as its resolved set differs from
+/// [`TEST_TOOLS`]'s.
+pub const MCP_SERVER_TOOLS: &[&str] = &[
+    "annotated-types==0.8.0",
+    "anyio==4.16.0",
+    "attrs==26.1.0",
+    "cffi==2.1.1",
+    "click==8.5.1",
+    "cryptography==50.0.2",
+    "h11==0.16.0",
+    "httpcore2==2.16.2",
+    "httpx2==2.16.2",
+    "idna==3.20",
+    "jsonschema==4.26.0",
+    "jsonschema-specifications==2025.9.1",
+    "mcp==2.3.0",
+    "mcp-types==2.3.0",
+    "opentelemetry-api==1.45.2",
+    "pycparser==3.12",
+    "pydantic==2.14.4",
+    "pydantic_core==2.50.5",
+    "PyJWT==2.15.1",
+    "python-multipart==0.0.34",
+    "referencing==0.37.0",
+    "rpds-py==2026.9.1",
+    "sse-starlette==3.7.1",
+    "starlette==1.10.0",
+    "truststore==0.10.5",
+    "typing-inspection==0.4.5",
+    "typing_extensions==4.16.0",
+    "uvicorn==0.55.0",
+];
+
 /// The environment variable naming the interpreter that creates venvs (default `python3`).
 pub const PYTHON_ENV: &str = "PLANEX_PYTHON";
 
@@ -144,6 +178,11 @@ pub fn venv(requirements: &[&str]) -> Result<PathBuf, PythonError> {
 /// [`venv`] with [`TEST_TOOLS`].
 pub fn test_tools() -> Result<PathBuf, PythonError> {
     venv(TEST_TOOLS)
+}
+
+/// [`venv`] with [`MCP_SERVER_TOOLS`].
+pub fn mcp_server_tools() -> Result<PathBuf, PythonError> {
+    venv(MCP_SERVER_TOOLS)
 }
 
 /// The path of a check script shipped in `crates/planex-testkit/python/` (`check_openapi.py`,
@@ -313,8 +352,18 @@ mod tests {
     }
 
     #[test]
+    fn mcp_server_tools_venv_imports_the_sdk() {
+        let python = mcp_server_tools().unwrap();
+        let output = Command::new(&python)
+            .args(["-c", "import mcp.server.mcpserver, uvicorn"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+    }
+
+    #[test]
     fn the_shipped_check_scripts_exist() {
-        for name in ["check_openapi.py", "check_metrics.py"] {
+        for name in ["check_openapi.py", "check_metrics.py", "mcp_server.py"] {
             assert!(script(name).is_file(), "{}", script(name).display());
         }
     }
