@@ -110,3 +110,67 @@ pub(crate) fn servers(raw: &[RawMcpServer]) -> Result<Vec<McpServerConfig>, Conf
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use crate::config::{Config, DEFAULT_CONFIG};
+    use planex_engine::mcp::McpTransport;
+
+    fn with(servers: &str) -> Result<Config, String> {
+        Config::from_toml(&format!("{DEFAULT_CONFIG}\n{servers}")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn servers_are_read_with_their_defaults() {
+        let config = with(
+            "[[mcp_servers]]\nname = \"files\"\ncommand = \"npx\"\nargs = [\"-y\", \"fs\"]\n\
+             [[mcp_servers]]\nname = \"search\"\nurl = \"http://127.0.0.1:9/mcp\"\ntier = \"executor\"\ntimeout_secs = 2.5\n",
+        )
+        .unwrap();
+        let [files, search] = &config.mcp_servers[..] else {
+            panic!("{:?}", config.mcp_servers)
+        };
+        assert!(
+            matches!(&files.transport, McpTransport::Stdio { command, .. } if command == "npx")
+        );
+        assert_eq!(files.tier, "tools");
+        assert_eq!(files.timeout.as_secs(), 30);
+        assert_eq!(files.max_result_bytes, 1 << 20);
+        assert!(
+            matches!(&search.transport, McpTransport::Http { url, .. } if url.ends_with("/mcp"))
+        );
+        assert_eq!(search.tier, "executor");
+        assert_eq!(search.timeout.as_millis(), 2500);
+    }
+
+    #[test]
+    fn bad_entries_name_the_field() {
+        for (servers, field) in [
+            ("[[mcp_servers]]\nname = \"x\"\n", "mcp_servers[0].command"),
+            (
+                "[[mcp_servers]]\nname = \"x\"\ncommand = \"a\"\nurl = \"http://b\"\n",
+                "mcp_servers[0].command",
+            ),
+            (
+                "[[mcp_servers]]\nname = \"\"\ncommand = \"a\"\n",
+                "mcp_servers[0].name",
+            ),
+            (
+                "[[mcp_servers]]\nname = \"x\"\ncommand = \"a\"\n[[mcp_servers]]\nname = \"x\"\ncommand = \"b\"\n",
+                "mcp_servers[1].name",
+            ),
+            (
+                "[[mcp_servers]]\nname = \"x\"\ncommand = \"a\"\ntimeout_secs = 0\n",
+                "mcp_servers[0].timeout_secs",
+            ),
+        ] {
+            let error = with(servers).unwrap_err();
+            assert!(error.contains(field), "{servers}: {error}");
+        }
+        assert!(
+            with("[[mcp_servers]]\nname = \"x\"\ncomand = \"a\"\n").is_err(),
+            "unknown fields"
+        );
+    }
+}
