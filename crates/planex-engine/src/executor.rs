@@ -216,25 +216,42 @@ impl Executor {
         ctx: &CallContext,
         tally: &mut Tally,
     ) -> Result<serde_json::Value, String> {
-        match &tool.kind {
-            ToolKind::Llm(llm) => self.run_llm(tool, llm, args, step_id, ctx, tally).await,
+        let started = std::time::Instant::now();
+        let result = match &tool.kind {
+            ToolKind::Llm(llm) => return self.run_llm(tool, llm, args, step_id, ctx, tally).await,
             ToolKind::Http(http) => {
                 let (result, attempts) =
                     http_tool::call(&self.http, http, args, &self.http_retry, step_id, ctx).await;
                 tally.attempts += attempts;
                 result
             }
-            ToolKind::Mcp(mcp) => match self.mcp.call(mcp, args, &self.http_retry).await {
-                Ok((value, attempts)) => {
-                    tally.attempts += attempts;
-                    Ok(value)
+            ToolKind::Mcp(mcp) => {
+                let span = tracing::info_span!("tool_call", otel.name = %format!("tools/call {}", mcp.tool),
+                    gen_ai.tool.name = %tool.name, planex.mcp_server = %mcp.server);
+                match self
+                    .mcp
+                    .call(mcp, args, &self.http_retry)
+                    .instrument(span)
+                    .await
+                {
+                    Ok((value, attempts)) => {
+                        tally.attempts += attempts;
+                        Ok(value)
+                    }
+                    Err((error, attempts)) => {
+                        tally.attempts += attempts;
+                        Err(error)
+                    }
                 }
-                Err((error, attempts)) => {
-                    tally.attempts += attempts;
-                    Err(error)
-                }
-            },
-        }
+            }
+        };
+        // Calls of tools that are not models (`http`, `mcp`); model calls have their own metrics.
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("tool_calls_total", "tool" => tool.name.clone(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("tool_call_seconds", "tool" => tool.name.clone())
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 
     async fn run_llm(

@@ -85,6 +85,14 @@ fn describe() {
     describe_gauge!("queue_in_flight", "Steps leased by a tier's workers.");
     describe_histogram!("ttft_seconds", "Time to first token per tier.");
     describe_histogram!("step_duration_seconds", "Step duration by tier and tool.");
+    describe_counter!(
+        "tool_calls_total",
+        "Calls of http and MCP tools, by tool and outcome (ok, error)."
+    );
+    describe_histogram!(
+        "tool_call_seconds",
+        "Duration of http and MCP tool calls (retries included), by tool."
+    );
     describe_counter!("step_retries_total", "Retried attempts of steps.");
     describe_counter!("dlq_total", "Steps sent to the dead-letter queue, by tool.");
     describe_counter!("plan_cache_hits_total", "Plans served from the plan cache.");

@@ -92,6 +92,7 @@ async fn execute_takes_the_reference_sub_task_and_forwards_step_and_request_ids(
     ));
     let api = Served::start(Options {
         tools: Some(tools),
+        metrics: true,
         ..Options::default()
     })
     .await;
@@ -196,6 +197,20 @@ async fn execute_takes_the_reference_sub_task_and_forwards_step_and_request_ids(
     assert_eq!(status, StatusCode::OK, "{old}");
     assert_eq!(old["step_id"], 1);
     assert!(old["result"].as_str().unwrap().contains("[simulated]"));
+
+    // Tool calls are counted by tool and outcome (model calls are not tool calls).
+    let metrics = api.get_text("/metrics").await;
+    for series in [
+        "tool_calls_total{tool=\"fetch\",outcome=\"ok\"}",
+        "tool_calls_total{tool=\"fetch_bad\",outcome=\"error\"}",
+        "tool_call_seconds_count{tool=\"fetch\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+    assert!(
+        !metrics.contains("tool_calls_total{tool=\"summarize\""),
+        "{metrics}"
+    );
     api.stop().await;
 }
 

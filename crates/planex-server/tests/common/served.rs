@@ -65,6 +65,19 @@ impl Served {
             .unwrap()
     }
 
+    /// The body of `GET path` as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let url = format!("{}{path}", self.base);
+        self.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The planner simulator's `/sim/stats`, read over HTTP.
     pub async fn planner_stats(&self) -> Value {
         let url = format!(
