@@ -1,4 +1,5 @@
-//! MCP tools end to end, as processes: `planex tools list` and `planex run --plan` with the
+//! MCP tools end to end, as processes: `planex tools list`, `planex tools call` and
+//! `planex run --plan` with the
 //! reference filesystem MCP server (npm `@modelcontextprotocol/server-filesystem`, over stdio,
 //! on a temp dir) and `planex sim` processes for the model tiers. A plan lists a directory, reads
 //! two files in parallel and summarises them: the files' real content reaches the summary's
@@ -99,6 +100,29 @@ fn a_plan_over_a_real_mcp_server_reads_files_and_summarises_them() {
         tools.iter().any(|t| t["name"] == "summarize"),
         "config tools stay"
     );
+
+    // One tool, once, for debugging it.
+    let out = planex()
+        .args(["tools", "call", "files__read_text_file", "--config"])
+        .arg(&setup.config)
+        .arg("--args")
+        .arg(json!({"path": file(&setup.root, "b.txt")}).to_string())
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("beta: the L40S has 48 GB"), "{printed}");
+    let out = planex()
+        .args(["tools", "call", "files__read_text_file", "--config"])
+        .arg(&setup.config)
+        .args(["--args", "{\"path\": 7}"])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("do not match its input schema"), "{stderr}");
 
     let root = setup.root.display().to_string();
     let plan = json!({"task": "Summarize the two files", "steps": [
