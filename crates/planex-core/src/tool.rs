@@ -115,6 +115,11 @@ pub struct HttpTool {
     /// Responses larger than this are an error, not truncated silently.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: usize,
+    /// Whether the tool may reach internal addresses (loopback, private, link-local such as the
+    /// cloud metadata service); off by default, so a templated or redirected request cannot reach
+    /// the cluster's own services.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_internal: bool,
 }
 
 fn default_method() -> String {

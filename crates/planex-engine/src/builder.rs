@@ -138,7 +138,11 @@ impl EngineBuilder {
         let executor = Executor {
             catalog,
             models,
-            http: reqwest::Client::new(),
+            http: crate::http_guard::HttpClients::new().map_err(|e| {
+                EngineError::InvalidRequest(format!(
+                    "the HTTP client of http tools could not be built: {e}"
+                ))
+            })?,
             http_retry,
             synthesis_input_chars: SYNTHESIS_INPUT_CHARS,
             budget: budget.clone(),

@@ -25,8 +25,8 @@ pub struct Executor {
     pub catalog: Arc<Catalog>,
     /// The model tiers.
     pub models: Models,
-    /// Shared HTTP client for `http` tools.
-    pub http: reqwest::Client,
+    /// HTTP clients of `http` tools (guarded against internal addresses unless a tool allows them).
+    pub http: crate::http_guard::HttpClients,
     /// Retry policy of `http` tools (model calls use their tier's policy).
     pub http_retry: RetryPolicy,
     /// Longest dependency result passed to the synthesis prompt, in characters.

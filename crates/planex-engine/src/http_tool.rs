@@ -3,7 +3,8 @@
 //! Key decision: templated values are percent-encoded into the path and query, and the final URL is
 //! checked to keep the base URL's scheme, host, port and path prefix, so no arg can redirect a request
 //! to another host (no SSRF through templates). Responses over the size limit are errors, not
-//! silently truncated.
+//! silently truncated. Where a request may go at all (no internal addresses unless allowed,
+//! redirects within the origin) is `http_guard.rs`.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use planex_core::{HttpTool, StepId, render};
@@ -56,7 +57,7 @@ pub fn build_url(tool: &HttpTool, args: &Map<String, Value>) -> Result<Url, Stri
 /// made. Every attempt carries `X-Step-ID` (the step's id) and, when the caller gave one,
 /// `X-Request-ID`, so the tool's server can tie its requests to a plan step.
 pub async fn call(
-    client: &reqwest::Client,
+    clients: &crate::http_guard::HttpClients,
     tool: &HttpTool,
     args: &Map<String, Value>,
     retry: &RetryPolicy,
@@ -66,7 +67,7 @@ pub async fn call(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        match attempt(client, tool, args, step_id, ctx).await {
+        match attempt(clients.for_tool(tool), tool, args, step_id, ctx).await {
             Ok(value) => return (Ok(value), attempts),
             Err((message, retryable)) => {
                 if !retryable || attempts > retry.max_retries {
@@ -98,6 +99,7 @@ async fn attempt(
 ) -> Result<Value, (String, bool)> {
     let fatal = |m: String| (m, false);
     let url = build_url(tool, args).map_err(fatal)?;
+    crate::http_guard::check_literal(&url, tool).map_err(fatal)?;
     let method =
         reqwest::Method::from_bytes(tool.method.to_ascii_uppercase().as_bytes()).map_err(|_| {
             fatal(format!(
@@ -120,12 +122,17 @@ async fn attempt(
         request = request.json(&render_json(body, args).map_err(fatal)?);
     }
     let mut response = request.send().await.map_err(|e| {
+        let chain = planex_core::cause::chain_text(&e);
+        // Refused destinations (an internal address, a redirect off the origin) are final.
+        if chain.contains("allow_internal") || chain.contains("leaves the tool's origin") {
+            return (format!("{} {url} was refused: {chain}", tool.method), false);
+        }
         let what = if e.is_timeout() {
             "timed out"
         } else {
             "could not be sent"
         };
-        (format!("{} {url} {what}: {e}", tool.method), true)
+        (format!("{} {url} {what}: {chain}", tool.method), true)
     })?;
     let status = response.status();
     let is_json = response
@@ -197,6 +204,7 @@ mod tests {
             body: None,
             timeout_ms: 1000,
             max_response_bytes: 1000,
+            allow_internal: false,
         }
     }
 

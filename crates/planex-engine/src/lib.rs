@@ -22,6 +22,7 @@ mod error;
 mod escalation;
 mod executor;
 mod held;
+pub mod http_guard;
 mod http_tool;
 pub mod mcp;
 mod models;

@@ -34,6 +34,7 @@ fn catalog() -> Catalog {
             body: None,
             timeout_ms: 1000,
             max_response_bytes: 1000,
+            allow_internal: false,
         }),
     };
     Catalog::new(vec![

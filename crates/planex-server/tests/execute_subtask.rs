@@ -72,7 +72,7 @@ fn http_tool(name: &str, base: &str, path: &str) -> ToolSpec {
         "description": format!("{name} over http"),
         "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"], "additionalProperties": false},
         "tier": "executor",
-        "kind": {"type": "http", "base_url": base, "path": path},
+        "kind": {"type": "http", "base_url": base, "path": path, "allow_internal": true},
     }))
     .unwrap()
 }

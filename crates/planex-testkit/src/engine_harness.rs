@@ -48,6 +48,7 @@ pub fn search_tool(search_base: &str, tier: &str) -> ToolSpec {
             body: None,
             timeout_ms: 5_000,
             max_response_bytes: 1 << 16,
+            allow_internal: true,
         }),
     }
 }
