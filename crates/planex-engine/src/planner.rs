@@ -25,11 +25,17 @@ pub struct PlannerSettings {
     /// it fails (`[engine] planning_deadline_secs`); orphan recovery's bound on `planning` builds
     /// on it.
     pub deadline: Duration,
+    /// Most characters of tool listing the planner's prompt carries (`[engine]
+    /// planner_catalog_chars`): tools past it, in catalog order, are not offered (see
+    /// [`fitted_catalog`]).
+    pub max_catalog_chars: usize,
 }
 
 impl PlannerSettings {
     /// The default planning deadline.
     pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
+    /// The default cap on the planner's tool listing (about 6,000 tokens).
+    pub const DEFAULT_CATALOG_CHARS: usize = 24_000;
 }
 
 impl Default for PlannerSettings {
@@ -39,8 +45,47 @@ impl Default for PlannerSettings {
             temperature: 0.0,
             tier_hints: Vec::new(),
             deadline: Self::DEFAULT_DEADLINE,
+            max_catalog_chars: Self::DEFAULT_CATALOG_CHARS,
         }
     }
+}
+
+/// The tools the planner is offered: as many as fit in `max_chars` of the prompt's tool listing,
+/// in catalog order (at least one), and the names of those left out. Plans are still validated
+/// against the whole catalog; the planner's schema only names the tools it was shown.
+pub fn fitted_catalog(
+    catalog: &Catalog,
+    max_chars: usize,
+) -> (std::borrow::Cow<'_, Catalog>, Vec<String>) {
+    let listing = catalog.prompt_listing();
+    if listing.len() <= max_chars {
+        return (std::borrow::Cow::Borrowed(catalog), Vec::new());
+    }
+    let mut used = 0;
+    let mut shown = Vec::new();
+    let mut left_out = Vec::new();
+    // One listing line per tool, in the catalog's order.
+    for (spec, line) in catalog.specs().zip(listing.lines()) {
+        used += line.len() + 1;
+        if used <= max_chars || shown.is_empty() {
+            shown.push(spec.name.clone());
+        } else {
+            left_out.push(spec.name.clone());
+        }
+    }
+    match catalog.subset(&shown) {
+        Ok(subset) => (std::borrow::Cow::Owned(subset), left_out),
+        Err(_) => (std::borrow::Cow::Borrowed(catalog), Vec::new()),
+    }
+}
+
+/// Says once per process which tools the planner's listing left out.
+fn report_left_out(left_out: &[String], max_chars: usize) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::warn!(left_out = %left_out.join(", "), max_chars,
+            "the planner's tool listing is full: these tools are not offered to the planner; raise [engine] planner_catalog_chars, or send `tools` per request to choose");
+    });
 }
 
 /// A plan accepted by validation, with what it cost to get it.
@@ -99,8 +144,12 @@ pub async fn plan_task(
     ctx: &CallContext,
 ) -> Result<Planned, PlanningFailed> {
     let started = std::time::Instant::now();
-    let mut system = system_prompt(catalog, limits.max_steps);
-    let mut schema = catalog.plan_schema(limits.max_steps);
+    let (shown, left_out) = fitted_catalog(catalog, settings.max_catalog_chars);
+    if !left_out.is_empty() {
+        report_left_out(&left_out, settings.max_catalog_chars);
+    }
+    let mut system = system_prompt(&shown, limits.max_steps);
+    let mut schema = shown.plan_schema(limits.max_steps);
     if !settings.tier_hints.is_empty() {
         offer_tier_hints(&mut system, &mut schema, &settings.tier_hints);
     }
@@ -238,5 +287,30 @@ mod tests {
             prompt.contains("not a step and does not count toward the 8"),
             "{prompt}"
         );
+    }
+
+    #[test]
+    fn a_long_catalog_is_cut_to_the_listing_budget_and_says_what_is_left_out() {
+        let tools: Vec<ToolSpec> = (0..40)
+            .map(|i| ToolSpec::one_arg_llm(&format!("tool_{i:02}"), "text", "small", 64))
+            .collect();
+        let catalog = Catalog::new(tools).unwrap();
+        let (all, none) = fitted_catalog(&catalog, 1_000_000);
+        assert_eq!((all.len(), none.len()), (40, 0));
+        let line = catalog.prompt_listing().lines().next().unwrap().len() + 1;
+        let (shown, left_out) = fitted_catalog(&catalog, line * 10);
+        assert_eq!(shown.len(), 10);
+        assert_eq!(left_out.len(), 30);
+        assert_eq!(
+            left_out[0], "tool_10",
+            "catalog order: the first ones are kept"
+        );
+        let schema = shown.plan_schema(8).to_string();
+        assert!(
+            schema.contains("tool_09") && !schema.contains("tool_10"),
+            "{schema}"
+        );
+        let (one, _) = fitted_catalog(&catalog, 1);
+        assert_eq!(one.len(), 1, "at least one tool is offered");
     }
 }

@@ -175,6 +175,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if raw.engine.planner_catalog_chars == 0 {
+            return Err(invalid(
+                "engine.planner_catalog_chars",
+                "must be at least 1",
+            ));
+        }
         if raw.engine.max_task_chars == 0 {
             return Err(invalid("engine.max_task_chars", "must be at least 1"));
         }
@@ -209,6 +215,7 @@ impl Config {
             synthesis: raw.engine.synthesis,
             planner: PlannerSettings {
                 max_tokens: raw.engine.planner_max_tokens,
+                max_catalog_chars: raw.engine.planner_catalog_chars,
                 deadline: Duration::from_secs(raw.engine.planning_deadline_secs),
                 ..PlannerSettings::default()
             },

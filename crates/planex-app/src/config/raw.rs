@@ -79,6 +79,8 @@ pub(crate) struct RawEngine {
     pub(crate) synthesis: bool,
     /// Cap on the planner's answer in tokens.
     pub(crate) planner_max_tokens: u32,
+    /// Most characters of tool listing in the planner's prompt.
+    pub(crate) planner_catalog_chars: usize,
     /// Concurrent steps per tier for in-process workers.
     pub(crate) worker_concurrency: usize,
     /// On shutdown, seconds in-process workers let running steps finish before releasing them.
@@ -99,6 +101,7 @@ impl Default for RawEngine {
             max_subtasks: d.max_subtasks,
             synthesis: d.synthesis,
             planner_max_tokens: d.planner.max_tokens,
+            planner_catalog_chars: d.planner.max_catalog_chars,
             worker_concurrency: 32,
             drain_secs: 30.0,
             planning_deadline_secs: d.planner.deadline.as_secs(),
