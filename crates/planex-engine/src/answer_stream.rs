@@ -59,11 +59,13 @@ pub(crate) fn start(
 
 impl AnswerStream {
     /// Waits until everything sent before the sink was dropped is published (bounded).
-    pub(crate) async fn flushed(self) {
-        if tokio::time::timeout(FLUSH_TIMEOUT, self.forwarder)
+    pub(crate) async fn flushed(mut self) {
+        if tokio::time::timeout(FLUSH_TIMEOUT, &mut self.forwarder)
             .await
             .is_err()
         {
+            // Stopped, so no delta is published after the completion.
+            self.forwarder.abort();
             tracing::warn!(
                 "answer deltas were still being published after {FLUSH_TIMEOUT:?}; the answer itself is recorded"
             );

@@ -236,7 +236,18 @@ impl Executor {
                 {
                     Ok((value, attempts)) => {
                         tally.attempts += attempts;
-                        Ok(value)
+                        // A server's declared outputSchema binds its results.
+                        self.catalog
+                            .validate_output(&tool.name, &value)
+                            .map(|()| value)
+                            .map_err(|errors| {
+                                format!(
+                                    "MCP tool {}/{} returned a result that does not match its output schema: {}",
+                                    mcp.server,
+                                    mcp.tool,
+                                    errors.join("; ")
+                                )
+                            })
                     }
                     Err((error, attempts)) => {
                         tally.attempts += attempts;

@@ -42,7 +42,19 @@ fn is_internal_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_internal_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let segments = ip.segments();
+    let first = segments[0];
+    // IPv4 carried inside IPv6: NAT64 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible ::a.b.c.d.
+    let embedded =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        || segments[..6] == [0; 6] && !ip.is_loopback() && !ip.is_unspecified()
+    {
+        return is_internal_v4(embedded(segments[6], segments[7]));
+    }
+    if first == 0x2002 {
+        return is_internal_v4(embedded(segments[1], segments[2]));
+    }
     ip.is_loopback()
         || ip.is_unspecified()
         // fc00::/7 unique local, fe80::/10 link-local.
@@ -50,13 +62,12 @@ fn is_internal_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80
 }
 
-/// The refusal of an internal destination, naming the switch that allows it.
+/// The refusal of an internal destination, naming the switch that allows it. The host and its
+/// addresses go to the log, not into the text (which tenants may see as a step error).
 fn refusal(host: &str, addresses: &[IpAddr]) -> String {
     let list: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
-    format!(
-        "{host} is an internal address ({}); http tools may reach loopback, private and link-local addresses only with allow_internal = true in the tool's config",
-        list.join(", ")
-    )
+    tracing::warn!(host, addresses = %list.join(", "), "http tool destination refused: internal address");
+    "the destination is an internal address; http tools may reach loopback, private and link-local addresses only with allow_internal = true in the tool's config".to_owned()
 }
 
 /// Refuses a URL whose host is an internal IP literal (names are checked when resolved).
@@ -130,7 +141,9 @@ impl HttpClients {
     /// Builds both clients.
     pub fn new() -> Result<HttpClients, reqwest::Error> {
         Ok(HttpClients {
+            // No proxy: a proxy would resolve the host itself, past the guard.
             guarded: reqwest::Client::builder()
+                .no_proxy()
                 .dns_resolver(Arc::new(GuardedResolver))
                 .redirect(same_origin_redirects())
                 .build()?,
@@ -158,6 +171,9 @@ mod tests {
     #[test]
     fn internal_addresses_are_recognised() {
         for internal in [
+            "64:ff9b::a00:5",
+            "2002:a00:5::1",
+            "::10.0.0.5",
             "127.0.0.1",
             "10.1.2.3",
             "172.16.0.1",

@@ -24,7 +24,8 @@ pub fn urls(text: &str) -> String {
     out
 }
 
-/// The fields of JSON bodies and events that carry error text (and so may name an endpoint).
+/// The fields of JSON bodies and events that carry error text (and so may name an endpoint);
+/// `errors` (a list of such texts) is redacted too.
 const ERROR_FIELDS: [&str; 4] = ["error", "reason", "cause", "message"];
 
 /// `value` with [`urls`] applied to every string under an error-text field (`error`, `reason`,
@@ -37,6 +38,15 @@ pub fn error_fields(value: &mut serde_json::Value) {
                     serde_json::Value::String(text) if ERROR_FIELDS.contains(&key.as_str()) => {
                         *text = urls(text);
                     }
+                    // A list of error texts (`/readyz`'s `errors`).
+                    serde_json::Value::Array(items) if key == "errors" => {
+                        for item in items.iter_mut() {
+                            match item {
+                                serde_json::Value::String(text) => *text = urls(text),
+                                other => error_fields(other),
+                            }
+                        }
+                    }
                     other => error_fields(other),
                 }
             }
@@ -47,6 +57,8 @@ pub fn error_fields(value: &mut serde_json::Value) {
 }
 
 fn find_url(text: &str) -> Option<usize> {
+    // ASCII lowercasing keeps byte offsets, so `HTTP://` is found at the same place.
+    let text = text.to_ascii_lowercase();
     match (text.find("http://"), text.find("https://")) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -68,6 +80,7 @@ mod tests {
             "(<internal endpoint>) and <internal endpoint>."
         );
         assert_eq!(urls("no address here"), "no address here");
+        assert_eq!(urls("HTTP://10.0.0.7/v1 down"), "<internal endpoint> down");
     }
 
     #[test]
@@ -76,6 +89,7 @@ mod tests {
             "error": "GET http://10.0.0.7/x failed",
             "result": "see http://example.com",
             "steps": [{"reason": "https://tool.internal/run: 502", "args": {"url": "http://a"}}],
+            "errors": ["http://10.0.0.7:8000: no answer"],
         });
         error_fields(&mut value);
         assert_eq!(
@@ -84,6 +98,7 @@ mod tests {
                 "error": "GET <internal endpoint> failed",
                 "result": "see http://example.com",
                 "steps": [{"reason": "<internal endpoint>: 502", "args": {"url": "http://a"}}],
+                "errors": ["<internal endpoint>: no answer"],
             })
         );
     }

@@ -60,7 +60,7 @@ pub struct ToolList {
 async fn available(state: &AppState, tool: &ToolSpec) -> bool {
     let executor = state.engine().executor();
     match &tool.kind {
-        ToolKind::Mcp(mcp) => executor.mcp.is_up(&mcp.server).await,
+        ToolKind::Mcp(mcp) => executor.mcp.is_up(&mcp.server),
         ToolKind::Http(_) => true,
         ToolKind::Llm(_) => executor
             .models

@@ -77,8 +77,13 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
             "planex worker needs a store shared with `planex serve`: set [store] backend = \"redis\" and url = \"redis://host:6379\" in the config, or pass --store redis://host:6379"
         );
     }
-    if !settings.tiers.iter().any(|t| t.name == args.tier) {
-        let known: Vec<&str> = settings.tiers.iter().map(|t| t.name.as_str()).collect();
+    // Model tiers, and the tiers MCP tools run on (no model: `tools` by default).
+    let is_tier = settings.tiers.iter().any(|t| t.name == args.tier)
+        || settings.mcp_servers.iter().any(|s| s.tier == args.tier);
+    if !is_tier {
+        let mut known: Vec<&str> = settings.tiers.iter().map(|t| t.name.as_str()).collect();
+        known.extend(settings.mcp_servers.iter().map(|s| s.tier.as_str()));
+        known.dedup();
         bail!(
             "--tier {:?} is not a tier of the config (tiers: {}); pick one of them",
             args.tier,

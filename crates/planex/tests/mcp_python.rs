@@ -165,7 +165,16 @@ fn a_stdio_server_that_dies_mid_call_fails_that_step_and_is_started_again() {
     assert_ne!(crashed["status"], "complete", "{crashed}");
     assert_eq!(step(crashed, 1)["state"], "failed");
     let error = step(crashed, 1)["error"].as_str().unwrap();
-    assert!(error.contains("MCP server \"py\" failed after"), "{error}");
+    assert!(
+        error.contains("lost the connection during the call of crash")
+            && error.contains("not retried"),
+        "{error}"
+    );
+    assert_eq!(
+        step(crashed, 1)["attempts"],
+        1,
+        "a call that was sent is not repeated"
+    );
     assert_eq!(step(crashed, 2)["state"], "skipped");
     let next = &results[1];
     assert_eq!(next["status"], "complete", "{next}");

@@ -54,9 +54,12 @@ fn default_max_result_bytes() -> usize {
     1 << 20
 }
 
-/// Checks every entry: a unique non-empty name, exactly one of `command` and `url`, a positive
-/// timeout.
-pub(crate) fn servers(raw: &[RawMcpServer]) -> Result<Vec<McpServerConfig>, ConfigError> {
+/// Checks every entry: a unique non-empty name, exactly one of `command` and `url`, a tier that
+/// is `tools` or one of `model_tiers`, a positive timeout.
+pub(crate) fn servers(
+    raw: &[RawMcpServer],
+    model_tiers: &[String],
+) -> Result<Vec<McpServerConfig>, ConfigError> {
     let mut seen = BTreeSet::new();
     raw.iter()
         .enumerate()
@@ -91,6 +94,16 @@ pub(crate) fn servers(raw: &[RawMcpServer]) -> Result<Vec<McpServerConfig>, Conf
                     ));
                 }
             };
+            if server.tier != DEFAULT_MCP_TIER && !model_tiers.contains(&server.tier) {
+                return Err(invalid(
+                    field("tier"),
+                    format!(
+                        "{:?} is neither {DEFAULT_MCP_TIER:?} nor a tier of [tiers] ({}); its steps would wait for workers that never come",
+                        server.tier,
+                        model_tiers.join(", ")
+                    ),
+                ));
+            }
             let timeout = Duration::try_from_secs_f64(server.timeout_secs)
                 .ok()
                 .filter(|t| !t.is_zero())
@@ -163,6 +176,10 @@ mod tests {
             (
                 "[[mcp_servers]]\nname = \"x\"\ncommand = \"a\"\ntimeout_secs = 0\n",
                 "mcp_servers[0].timeout_secs",
+            ),
+            (
+                "[[mcp_servers]]\nname = \"x\"\ncommand = \"a\"\ntier = \"tool\"\n",
+                "mcp_servers[0].tier",
             ),
         ] {
             let error = with(servers).unwrap_err();

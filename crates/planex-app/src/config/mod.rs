@@ -236,7 +236,10 @@ impl Config {
             tiers,
             simulated,
             drift: drift::settings(&raw.drift)?,
-            mcp_servers: mcp::servers(&raw.mcp_servers)?,
+            mcp_servers: mcp::servers(
+                &raw.mcp_servers,
+                &raw.tiers.keys().cloned().collect::<Vec<_>>(),
+            )?,
             tools: raw.tools,
             service,
         })

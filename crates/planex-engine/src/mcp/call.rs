@@ -1,6 +1,6 @@
 //! `tools/call` of a plan step's MCP tool: the planned args as they are, a per-call timeout
-//! (dropping the request makes the SDK send `notifications/cancelled`), transport failures
-//! retried on a fresh connection, and the result as the step's value.
+//! (dropping the request makes the SDK send `notifications/cancelled`), a call that could not be
+//! sent retried on a fresh connection, and the result as the step's value.
 
 use super::{McpServers, Server};
 use planex_core::McpTool;
@@ -120,9 +120,17 @@ async fn attempt(server: &Server, tool: &McpTool, args: &Map<String, Value>) -> 
             "MCP server {:?} refused the call of {}: {} (JSON-RPC error {})",
             tool.server, tool.tool, error.message, error.code.0
         ))),
+        Ok(Err(ServiceError::TransportSend(error))) => {
+            // Not sent: safe to try again on a new connection.
+            server.forget(&client).await;
+            Attempt::Transport(format!("the call could not be sent: {error}"))
+        }
         Ok(Err(other)) => {
             server.forget(&client).await;
-            Attempt::Transport(other.to_string())
+            Attempt::Done(Err(format!(
+                "MCP server {:?} lost the connection during the call of {} ({other}); it is not retried, since the tool may have acted; the server is started again for the next call",
+                tool.server, tool.tool
+            )))
         }
     }
 }

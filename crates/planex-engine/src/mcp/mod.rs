@@ -4,9 +4,9 @@
 //!
 //! Key decisions: every process that plans or runs MCP steps holds its own connection per server
 //! (a stdio server is a child process of each); a connection that died is replaced on the next
-//! call (the stdio server is started again), with the call retried like a model call after a
-//! transport failure, never after the tool answered or the call timed out (the tool may have
-//! acted). A tool's error (`isError: true`) or a JSON-RPC error fails the step with the tool's
+//! call (the stdio server is started again, within `timeout_secs`). A call is retried only when it
+//! could not be sent (the server could not be started or reached); once sent, a lost connection, a
+//! timeout or the tool's answer is final, since the tool may have acted. A tool's error (`isError: true`) or a JSON-RPC error fails the step with the tool's
 //! message. Catalog names are `server__tool` made safe (`names.rs`); two tools that map to one
 //! name are refused at start.
 
@@ -116,13 +116,26 @@ impl std::fmt::Debug for McpServers {
     }
 }
 
+/// Connects (starting a stdio server) within the server's timeout: a server that never finishes
+/// its handshake must not hold its callers forever.
 async fn connect(config: &McpServerConfig) -> Result<Client, String> {
+    match tokio::time::timeout(config.timeout, connect_unbounded(config)).await {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "no MCP handshake within {} s ([[mcp_servers]] timeout_secs)",
+            config.timeout.as_secs_f64()
+        )),
+    }
+}
+
+async fn connect_unbounded(config: &McpServerConfig) -> Result<Client, String> {
     match &config.transport {
         McpTransport::Stdio { command, args, env } => {
             let mut cmd = tokio::process::Command::new(command);
             cmd.args(args).envs(env).kill_on_drop(true);
             let (transport, _) = TokioChildProcess::builder(cmd)
-                .stderr(std::process::Stdio::null())
+                // Its complaints (a missing package, a bad argument) reach the operator's log.
+                .stderr(std::process::Stdio::inherit())
                 .spawn()
                 .map_err(|e| format!("starting {command:?} failed: {e}"))?;
             ().serve(transport).await.map_err(|e| e.to_string())
@@ -235,18 +248,22 @@ impl McpServers {
         Ok(specs.into_values().map(|(_, spec)| spec).collect())
     }
 
-    /// Whether `server`'s connection is up now (false while it is being restarted).
-    pub async fn is_up(&self, server: &str) -> bool {
-        match self.servers.get(server) {
-            Some(server) => server
+    /// Whether `server`'s connection is up now (false while it is being restarted, without
+    /// waiting for the restart).
+    pub fn is_up(&self, server: &str) -> bool {
+        self.servers.get(server).is_some_and(|server| {
+            server
                 .client
-                .lock()
-                .await
-                .as_ref()
-                .is_some_and(|c| !c.is_closed()),
-            None => false,
-        }
+                .try_lock()
+                .is_ok_and(|slot| slot.as_ref().is_some_and(|c| alive(c)))
+        })
     }
+}
+
+/// Whether a connection can still carry calls: not closed, and its transport not ended (a stdio
+/// server that exited ends the transport without closing the service).
+fn alive(client: &Client) -> bool {
+    !client.is_closed() && !client.peer().is_transport_closed()
 }
 
 impl Server {
@@ -254,7 +271,7 @@ impl Server {
     async fn current(&self) -> Result<Arc<Client>, String> {
         let mut slot = self.client.lock().await;
         if let Some(client) = slot.as_ref()
-            && !client.is_closed()
+            && alive(client)
         {
             return Ok(client.clone());
         }
