@@ -145,6 +145,15 @@ impl Engine {
         let task_type = crate::check_task_type(request.task_type.as_deref())?;
         let catalog = self.request_catalog(request)?;
         let client_plan = self.client_plan(request, &catalog)?;
+        // Tools of MCP servers that are down: a client plan needing one is refused, the planner
+        // is not offered them (`tool_availability.rs`).
+        let catalog = match &client_plan {
+            Some(plan) => {
+                self.check_plan_servers(plan, &catalog).await?;
+                catalog
+            }
+            None => self.available_catalog(catalog).await?,
+        };
         let (task, max_steps) = match &client_plan {
             Some(plan) => (plan.task.clone(), max_steps),
             None => (

@@ -33,6 +33,18 @@ pub enum EngineError {
     /// was recorded or booked.
     #[error("the plan was refused (rule {}); fix it and submit it again", .0.rule())]
     InvalidPlan(#[source] PlanError),
+    /// A tool the task needs has its MCP server down (HTTP 503, retry later).
+    #[error(
+        "tool {tool:?} needs the MCP server {server:?}, which is unavailable now: {reason}; retry later"
+    )]
+    ToolUnavailable {
+        /// The tool.
+        tool: String,
+        /// Its server.
+        server: String,
+        /// Why the server cannot take calls.
+        reason: String,
+    },
     /// A budget refused the task (HTTP 429).
     #[error(transparent)]
     Budget(#[from] Box<BudgetExceeded>),

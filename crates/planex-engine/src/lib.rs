@@ -39,6 +39,7 @@ mod settlement;
 mod step_specs;
 mod submit;
 mod synthesis;
+mod tool_availability;
 mod worker;
 
 pub use budget::{BudgetExceeded, BudgetGuard, BudgetKind, BudgetSettings, MeteredModel};

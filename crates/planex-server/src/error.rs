@@ -265,6 +265,16 @@ impl From<EngineError> for ApiError {
             EngineError::Catalog(e) => ApiError::bad_request(e.to_string()),
             EngineError::Budget(refusal) => ApiError::budget(&refusal),
             EngineError::Store(e) => e.into(),
+            EngineError::ToolUnavailable {
+                ref tool,
+                ref server,
+                ..
+            } => {
+                let details = json!({"tool": tool, "server": server});
+                ApiError::unavailable(error.to_string())
+                    .with_retry_after(Duration::from_secs(5))
+                    .with_details(details)
+            }
             EngineError::Timeout(task) => ApiError::unavailable(format!(
                 "task {task} did not finish in time; read it later with GET /v1/tasks/{task}"
             )),

@@ -7,6 +7,9 @@ Usage: mcp_server.py stdio       serve on stdin/stdout
 
 Tools: `lookup` (structured output), `fail` (raises: the call is answered with isError),
 `hang` (sleeps: for timeouts), `crash` (the server process dies mid-call).
+
+With PLANEX_TEST_MCP_REFUSE_FILE set to a path that exists, the server exits at once when started
+(a server that cannot be restarted).
 """
 
 import asyncio
@@ -61,6 +64,9 @@ def serve_http() -> None:
 
 
 if __name__ == "__main__":
+    refuse = os.environ.get("PLANEX_TEST_MCP_REFUSE_FILE")
+    if refuse and os.path.exists(refuse):
+        sys.exit(4)
     mode = sys.argv[1] if len(sys.argv) > 1 else "stdio"
     if mode == "http":
         serve_http()

