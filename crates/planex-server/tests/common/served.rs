@@ -54,15 +54,7 @@ impl Served {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let url = format!("{}{path}", self.base);
-        self.client
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        serde_json::from_str(&self.get_text(path).await).unwrap()
     }
 
     /// The body of `GET path` as text.
