@@ -356,7 +356,7 @@ fn run_validator(validator: &jsonschema::Validator, instance: &Value) -> Result<
         .map(|e| {
             let path = e.instance_path().as_str();
             let path = if path.is_empty() { "(root)" } else { path };
-            truncate(format!("{path}: {e}"), MAX_ERROR_CHARS)
+            crate::clip_chars(&format!("{path}: {e}"), MAX_ERROR_CHARS)
         })
         .collect();
     if errors.is_empty() {
@@ -364,14 +364,6 @@ fn run_validator(validator: &jsonschema::Validator, instance: &Value) -> Result<
     } else {
         Err(errors)
     }
-}
-
-fn truncate(mut s: String, max_chars: usize) -> String {
-    if let Some((cut, _)) = s.char_indices().nth(max_chars) {
-        s.truncate(cut);
-        s.push('…');
-    }
-    s
 }
 
 pub(crate) fn json_kind(value: &Value) -> &'static str {

@@ -8,6 +8,7 @@
 mod answer;
 mod catalog;
 pub mod cause;
+mod clip;
 mod cost;
 pub mod dag;
 mod ids;
@@ -21,6 +22,7 @@ mod validate;
 
 pub use answer::{ANSWER_ARG, AnswerFormat, AnswerOptionError, AnswerOptions};
 pub use catalog::{Catalog, CatalogError};
+pub use clip::clip_chars;
 pub use cost::{CallMark, CallRecord, CostBreakdown, CostTotals, Price, Stage, Usage, format_usd};
 pub use ids::{StepId, TaskId};
 pub use plan::{Plan, PlanError, PlanLimits, PlanSource, Step};

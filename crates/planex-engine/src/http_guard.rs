@@ -15,6 +15,20 @@ use reqwest::redirect::Policy;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+/// A destination an `http` tool may not reach (an internal address, a redirect off the origin):
+/// the error the guard's resolver and redirect policy give, so the caller can tell it from a
+/// transport failure (a refusal is final, never retried).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl Refused {
+    /// Whether `error` or any error in its source chain is a refusal.
+    pub fn is_in(error: &(dyn std::error::Error + 'static)) -> bool {
+        std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<Refused>())
+    }
+}
+
 /// Most redirects followed (each within the origin).
 const MAX_REDIRECTS: usize = 5;
 
@@ -103,7 +117,8 @@ impl Resolve for GuardedResolver {
                 resolved.into_iter().partition(|a| is_internal(a.ip()));
             if external.is_empty() {
                 let ips: Vec<IpAddr> = internal.iter().map(SocketAddr::ip).collect();
-                let error: Box<dyn std::error::Error + Send + Sync> = refusal(&host, &ips).into();
+                let error: Box<dyn std::error::Error + Send + Sync> =
+                    Box::new(Refused(refusal(&host, &ips)));
                 return Err(error);
             }
             let addrs: Addrs = Box::new(external.into_iter());
@@ -122,9 +137,9 @@ fn same_origin_redirects() -> Policy {
             attempt.follow()
         } else {
             let to = attempt.url().to_string();
-            attempt.error(format!(
+            attempt.error(Refused(format!(
                 "redirect to {to} leaves the tool's origin; http tools follow redirects only within it"
-            ))
+            )))
         }
     })
 }

@@ -124,7 +124,7 @@ async fn attempt(
     let mut response = request.send().await.map_err(|e| {
         let chain = planex_core::cause::chain_text(&e);
         // Refused destinations (an internal address, a redirect off the origin) are final.
-        if chain.contains("allow_internal") || chain.contains("leaves the tool's origin") {
+        if crate::http_guard::Refused::is_in(&e) {
             return (format!("{} {url} was refused: {chain}", tool.method), false);
         }
         let what = if e.is_timeout() {

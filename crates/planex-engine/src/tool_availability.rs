@@ -3,13 +3,14 @@
 //! tasks whose steps would fail or wait on a server that is not there.
 
 use crate::{Engine, EngineError};
-use planex_core::{Catalog, Plan, ToolKind};
+use planex_core::{Catalog, Plan, ToolKind, ToolSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-fn mcp_server(catalog: &Catalog, tool: &str) -> Option<String> {
-    match catalog.get(tool).map(|t| &t.kind) {
-        Some(ToolKind::Mcp(mcp)) => Some(mcp.server.clone()),
+/// The MCP server `tool` runs on, when it is an MCP tool.
+fn server_of(tool: &ToolSpec) -> Option<&str> {
+    match &tool.kind {
+        ToolKind::Mcp(mcp) => Some(mcp.server.as_str()),
         _ => None,
     }
 }
@@ -35,7 +36,8 @@ impl Engine {
     ) -> Result<Arc<Catalog>, EngineError> {
         let servers: BTreeSet<String> = catalog
             .specs()
-            .filter_map(|t| mcp_server(&catalog, &t.name))
+            .filter_map(server_of)
+            .map(str::to_owned)
             .collect();
         if servers.is_empty() {
             return Ok(catalog);
@@ -44,24 +46,22 @@ impl Engine {
         if down.is_empty() {
             return Ok(catalog);
         }
-        let (up, out): (Vec<String>, Vec<String>) = catalog
+        let (up, out): (Vec<&ToolSpec>, Vec<&ToolSpec>) = catalog
             .specs()
-            .map(|t| t.name.clone())
-            .partition(|name| mcp_server(&catalog, name).is_none_or(|s| !down.contains_key(&s)));
-        tracing::warn!(tools = %out.join(", "), servers = ?down.keys().collect::<Vec<_>>(), "tools of MCP servers that are down are not offered to the planner");
-        match catalog.subset(&up) {
-            Ok(subset) if !up.is_empty() => Ok(Arc::new(subset)),
-            _ => {
-                let tool = out.first().cloned().unwrap_or_default();
-                let server = mcp_server(&catalog, &tool).unwrap_or_default();
-                let reason = down.get(&server).cloned().unwrap_or_default();
-                Err(EngineError::ToolUnavailable {
-                    tool,
-                    server,
-                    reason,
-                })
-            }
+            .partition(|t| server_of(t).is_none_or(|s| !down.contains_key(s)));
+        let names = |tools: &[&ToolSpec]| tools.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+        tracing::warn!(tools = %names(&out).join(", "), servers = ?down.keys().collect::<Vec<_>>(), "tools of MCP servers that are down are not offered to the planner");
+        if up.is_empty()
+            && let Some(first) = out.first()
+        {
+            let server = server_of(first).unwrap_or_default().to_owned();
+            return Err(EngineError::ToolUnavailable {
+                tool: first.name.clone(),
+                reason: down.get(&server).cloned().unwrap_or_default(),
+                server,
+            });
         }
+        Ok(Arc::new(catalog.subset(&names(&up))?))
     }
 
     /// Refuses a client plan with a step whose MCP server is down.
@@ -74,7 +74,10 @@ impl Engine {
             .steps
             .iter()
             .filter_map(|s| {
-                mcp_server(catalog, &s.tool_name).map(|server| (server, s.tool_name.clone()))
+                catalog
+                    .get(&s.tool_name)
+                    .and_then(server_of)
+                    .map(|server| (server.to_owned(), s.tool_name.clone()))
             })
             .collect();
         let down = self.down_servers(needed.keys().cloned().collect()).await;

@@ -260,11 +260,7 @@ fn join_names(names: &[String]) -> String {
 
 /// Cuts `body` to at most [`MAX_ERROR_BODY_CHARS`] characters, marking the cut.
 pub(crate) fn truncate_body(body: &str) -> String {
-    let body = body.trim();
-    match body.char_indices().nth(MAX_ERROR_BODY_CHARS) {
-        Some((cut, _)) => format!("{}…", &body[..cut]),
-        None => body.to_string(),
-    }
+    planex_core::clip_chars(body.trim(), MAX_ERROR_BODY_CHARS)
 }
 
 #[cfg(test)]

@@ -104,10 +104,7 @@ pub struct TaskPage {
 
 /// `text` cut to [`PREVIEW_CHARS`] characters (with `…` when cut).
 pub fn preview(text: &str) -> String {
-    match text.char_indices().nth(PREVIEW_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
+    planex_core::clip_chars(text, PREVIEW_CHARS)
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The directory of the npm manifest and lock file the test servers are installed from.
 fn manifest_dir() -> PathBuf {
@@ -20,7 +19,6 @@ fn manifest_dir() -> PathBuf {
 }
 
 static INSTALLING: Mutex<()> = Mutex::new(());
-static PARTIAL: AtomicU64 = AtomicU64::new(0);
 
 /// The directory (with `node_modules/`) holding the packages of `crates/planex-testkit/node/`
 /// exactly as its `package-lock.json` pins them, installed with `npm ci` on first use. Safe to
@@ -45,12 +43,11 @@ pub fn packages() -> Result<PathBuf, String> {
     if done.join("node_modules").is_dir() {
         return Ok(done);
     }
-    let partial = done.with_extension(format!(
-        "partial-{}-{}",
-        std::process::id(),
-        PARTIAL.fetch_add(1, Ordering::Relaxed)
-    ));
-    let installed = install(&manifest, &partial).and_then(|()| publish(&partial, &done));
+    let partial = crate::python::partial_dir(&done);
+    let installed = install(&manifest, &partial).and_then(|()| {
+        crate::python::publish_dir(&partial, &done, |dir| dir.join("node_modules").is_dir())
+            .map_err(|e| format!("cannot move {} into place: {e}", partial.display()))
+    });
     if installed.is_err() {
         let _ = std::fs::remove_dir_all(&partial);
     }
@@ -87,18 +84,6 @@ fn install(manifest: &Path, dir: &Path) -> Result<(), String> {
         dir.display(),
         output.status
     ))
-}
-
-/// Renames the finished install into place; another process that got there first wins.
-fn publish(partial: &Path, done: &Path) -> Result<(), String> {
-    match std::fs::rename(partial, done) {
-        Ok(()) => Ok(()),
-        Err(_) if done.join("node_modules").is_dir() => {
-            let _ = std::fs::remove_dir_all(partial);
-            Ok(())
-        }
-        Err(e) => Err(format!("cannot move {} into place: {e}", partial.display())),
-    }
 }
 
 /// The command and arguments that start the reference filesystem MCP server on `root`.

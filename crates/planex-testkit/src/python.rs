@@ -162,11 +162,7 @@ pub fn venv(requirements: &[&str]) -> Result<PathBuf, PythonError> {
         path: root.clone(),
         source,
     })?;
-    let partial = done.with_extension(format!(
-        "partial-{}-{}",
-        std::process::id(),
-        PARTIAL.fetch_add(1, Ordering::Relaxed)
-    ));
+    let partial = partial_dir(&done);
     let built = build(&python, &partial, requirements).and_then(|()| publish(&partial, &done));
     if built.is_err() {
         // Best effort: a leftover partial directory is never used, only wastes space.
@@ -302,17 +298,36 @@ fn build(python: &str, dir: &Path, requirements: &[&str]) -> Result<(), PythonEr
 
 /// Renames the finished venv into place; when another process got there first, drops ours.
 fn publish(partial: &Path, done: &Path) -> Result<(), PythonError> {
+    publish_dir(partial, done, |dir| venv_python(dir).is_file()).map_err(|source| PythonError::Io {
+        action: "rename the new virtualenv to",
+        path: done.to_owned(),
+        source,
+    })
+}
+
+/// A private directory beside `done` to build into (`DONE.partial-PID-N`), unique per call.
+pub(crate) fn partial_dir(done: &Path) -> PathBuf {
+    done.with_extension(format!(
+        "partial-{}-{}",
+        std::process::id(),
+        PARTIAL.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Renames the finished `partial` directory to `done`; when another process got there first
+/// (`complete(done)` holds), drops ours and keeps theirs.
+pub(crate) fn publish_dir(
+    partial: &Path,
+    done: &Path,
+    complete: impl Fn(&Path) -> bool,
+) -> std::io::Result<()> {
     match std::fs::rename(partial, done) {
         Ok(()) => Ok(()),
-        Err(_) if venv_python(done).is_file() => {
+        Err(_) if complete(done) => {
             let _ = std::fs::remove_dir_all(partial);
             Ok(())
         }
-        Err(source) => Err(PythonError::Io {
-            action: "rename the new virtualenv to",
-            path: done.to_owned(),
-            source,
-        }),
+        Err(error) => Err(error),
     }
 }
 

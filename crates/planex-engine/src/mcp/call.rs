@@ -27,7 +27,7 @@ fn value(result: CallToolResult, tool: &McpTool, max_bytes: usize) -> Result<Val
             "MCP tool {}/{} reported an error: {}",
             tool.server,
             tool.tool,
-            clip(text.trim())
+            planex_core::clip_chars(text.trim(), MAX_TOOL_ERROR_CHARS)
         ));
     }
     let value = match result.structured_content {
@@ -44,13 +44,8 @@ fn value(result: CallToolResult, tool: &McpTool, max_bytes: usize) -> Result<Val
     Ok(value)
 }
 
-/// At most 2,000 characters of a tool's error text.
-fn clip(text: &str) -> String {
-    match text.char_indices().nth(2000) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
-}
+/// Most characters of a tool's error text in a step's error.
+const MAX_TOOL_ERROR_CHARS: usize = 2000;
 
 impl McpServers {
     /// Calls `tool` with `args`; returns its value and the attempts made, or why it failed.
