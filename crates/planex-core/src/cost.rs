@@ -144,11 +144,15 @@ pub struct CallRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallMark {
-    /// Made by a redelivered step (a worker lost its lease): billed like any call.
+    /// Made by an execution of a step that an earlier one started and did not finish (its worker
+    /// lost its lease, or was stopped): billed like any call.
     Redelivered,
     /// Cut off by a worker crash before its usage was known: billed at the worst case that was
     /// reserved for it (its usage is that worst case's tokens).
     Interrupted,
+    /// Completed by an execution of the step that recorded no outcome (its worker died or was
+    /// stopped first), recorded by the execution that did: billed at its real usage.
+    Abandoned,
 }
 
 /// Tokens and money summed over a group of calls.

@@ -57,8 +57,8 @@ struct Tally {
     task: Option<planex_core::TaskId>,
     /// The tier routing chose for a plan step (`routing.rs`); the tool's tier when absent.
     tier: Option<String>,
-    /// The delivery of the step being run (plan steps only).
-    delivery: u32,
+    /// The `CLAIM` part of the step's call ids (`budget::claim_tag`; plan steps only).
+    claim: String,
     /// Metered models handed out for this step so far (each names its calls apart).
     metered: u32,
     /// A call was refused by the budget or a cancel: nothing more is tried.
@@ -86,10 +86,13 @@ impl Executor {
         let mut tally = Tally {
             task: Some(lease.task_id.clone()),
             tier: Some(lease.spec.tier.clone()),
-            delivery: lease.delivery,
+            claim: crate::budget::claim_tag(lease),
             ..Tally::default()
         };
-        let interrupted = self.interrupted_calls(lease).await;
+        let left_behind = match &self.budget {
+            Some(guard) => guard.calls_left_behind(lease, &self.models).await,
+            None => Vec::new(),
+        };
         let span = tracing::info_span!("execute_tool", otel.name = %format!("execute_tool {}", lease.spec.step.tool_name),
             gen_ai.operation.name = "execute_tool", gen_ai.tool.name = %lease.spec.step.tool_name,
             planex.task_id = %lease.task_id, planex.step_id = %lease.spec.step.step_id, planex.tier = %lease.spec.tier);
@@ -101,12 +104,12 @@ impl Executor {
             self.run_tool(lease, ctx, &mut tally).instrument(span).await
         };
         let attempts = tally.attempts.max(1);
-        if lease.delivery > 1 {
+        if lease.resumed {
             for call in &mut tally.calls {
                 call.mark = Some(planex_core::CallMark::Redelivered);
             }
         }
-        tally.calls.splice(0..0, interrupted);
+        tally.calls.splice(0..0, left_behind);
         match result {
             Ok(result) => StepOutcome::Succeeded {
                 result,
@@ -151,7 +154,7 @@ impl Executor {
     }
 
     /// `model`, metered against the step's task when budgets are on (plan steps only). Its calls
-    /// are named `STEP/DELIVERY/N/TIER/K`, so a redelivery finds what a crashed worker left open.
+    /// are named `STEP/CLAIM/N/TIER/K`, so a later claim finds what this one left (`budget/left_behind.rs`).
     fn metered(
         &self,
         model: &Arc<dyn ChatModel>,
@@ -164,7 +167,7 @@ impl Executor {
         tally.metered += 1;
         let prefix = format!(
             "{step_id}/{}/{}/{}/",
-            tally.delivery,
+            tally.claim,
             tally.metered,
             model.tier_name()
         );
@@ -174,14 +177,6 @@ impl Executor {
             task.clone(),
             prefix,
         ))
-    }
-
-    /// The calls a crashed worker left open for a redelivered step, billed at their worst case.
-    async fn interrupted_calls(&self, lease: &StepLease) -> Vec<CallRecord> {
-        match &self.budget {
-            Some(guard) if lease.delivery > 1 => guard.interrupted_calls(lease, &self.models).await,
-            _ => Vec::new(),
-        }
     }
 
     fn tool(&self, name: &str) -> Result<&ToolSpec, String> {

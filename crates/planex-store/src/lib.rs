@@ -28,8 +28,8 @@ pub use drift::{
 pub use error::StoreError;
 pub use idempotency::Submission;
 pub use ledger::{
-    Account, AccountLimit, Balance, Booking, Denial, LedgerError, MemoryLedger, OpenDraw,
-    Reservation, SpendLedger, ledger_usd,
+    Account, AccountLimit, Balance, Booking, Denial, Draw, LedgerError, MemoryLedger, Reservation,
+    SpendLedger, ledger_usd,
 };
 pub use listing::{
     BadCursor, PREVIEW_CHARS, SCAN_LIMIT, TaskCursor, TaskListing, TaskPage, TaskQuery, preview,

@@ -306,6 +306,9 @@ pub struct StepLease {
     pub token: String,
     /// 1 for the first delivery, 2 after one lost lease, …
     pub delivery: u32,
+    /// An earlier claim of this step ran and recorded no outcome (its lease was lost, or it was
+    /// released at shutdown): what it spent may be left in the task's budget reservation.
+    pub resumed: bool,
 }
 
 /// What a worker reports for a step.

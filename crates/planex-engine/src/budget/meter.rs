@@ -13,14 +13,13 @@
 
 use super::density::prompt_bytes;
 use super::price::{floor_usd, tokens_cost};
-use crate::synthesis::SYNTHESIS_TOOL;
-use crate::{BudgetGuard, Models};
+use crate::BudgetGuard;
 use async_trait::async_trait;
-use planex_core::{CallMark, CallRecord, Decimal, Price, Stage, TaskId, Usage};
+use planex_core::{Decimal, Price, TaskId, Usage};
 use planex_llm::{
     CallContext, ChatFailure, ChatModel, ChatOutcome, ChatRequest, LlmError, TierStatus,
 };
-use planex_store::{Booking, Denial, LedgerError, StepLease};
+use planex_store::{Booking, Denial, LedgerError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -67,7 +66,7 @@ pub struct MeteredModel {
     inner: Arc<dyn ChatModel>,
     guard: Arc<BudgetGuard>,
     task: TaskId,
-    /// Call ids are `PREFIX` + a counter (`STEP/DELIVERY/N`, or `plan/N`).
+    /// Call ids are `PREFIX` + a counter (`STEP/CLAIM/N/TIER/K`, or `plan/K`).
     prefix: String,
     next: AtomicU32,
 }
@@ -179,10 +178,10 @@ impl MeteredModel {
     /// Settles a drawn call at its real cost: 0 when it failed, its worst case when it succeeded
     /// but the server reported no usage (what it served is unknown, so it is never under-billed).
     async fn settle(&self, call: &str, usage: Option<&Usage>, worst: Decimal) {
-        let actual = match usage {
-            None => Decimal::ZERO,
-            Some(u) if u.prompt_tokens + u.completion_tokens == 0 => worst,
-            Some(u) => self.inner.cost(u),
+        let (actual, usage) = match usage {
+            None => (Decimal::ZERO, Usage::default()),
+            Some(u) if u.prompt_tokens + u.completion_tokens == 0 => (worst, *u),
+            Some(u) => (self.inner.cost(u), *u),
         };
         if actual > worst {
             // The prompt was denser than the tier's bound; the call is billed at what it cost
@@ -193,7 +192,7 @@ impl MeteredModel {
         if let Err(error) = self
             .guard
             .ledger()
-            .settle_draw(&self.task.0, call, actual)
+            .settle_draw(&self.task.0, call, actual, &usage)
             .await
         {
             tracing::error!(task = %self.task, call, error = %planex_core::cause::ErrorChain(&error),
@@ -254,64 +253,6 @@ impl ChatModel for MeteredModel {
 
     fn status(&self) -> Option<TierStatus> {
         self.inner.status()
-    }
-}
-
-impl BudgetGuard {
-    /// Takes the draws a crashed worker left open for the step of `lease` (found by its call ids,
-    /// `STEP/DELIVERY/N/TIER/K`) and returns them as `interrupted` call records billed at their
-    /// worst case, whose usage is the tokens that worst case pays for.
-    pub async fn interrupted_calls(&self, lease: &StepLease, models: &Models) -> Vec<CallRecord> {
-        let step = lease.spec.step.step_id;
-        let open = match self
-            .ledger()
-            .take_draws(&lease.task_id.0, &format!("{step}/"))
-            .await
-        {
-            Ok(open) => open,
-            Err(error) => {
-                tracing::error!(task = %lease.task_id, %step, error = %planex_core::cause::ErrorChain(&error),
-                    "could not read the calls a crashed worker left open; they stay charged in the ledger");
-                return Vec::new();
-            }
-        };
-        let stage = if lease.spec.step.tool_name == SYNTHESIS_TOOL {
-            Stage::Synthesis
-        } else {
-            Stage::Step
-        };
-        open.into_iter()
-            .map(|draw| {
-                let tier = draw.call.split('/').nth(3).unwrap_or_default().to_owned();
-                let model = models.get(&tier).ok();
-                let completion_tokens = model.map_or(0, |m| {
-                    let (_, output) = m.price().per_million();
-                    if output <= Decimal::ZERO {
-                        return 0;
-                    }
-                    (draw.amount_usd * Decimal::from(1_000_000u32) / output)
-                        .ceil()
-                        .try_into()
-                        .unwrap_or(0)
-                });
-                tracing::warn!(task = %lease.task_id, %step, call = %draw.call, cost = %draw.amount_usd,
-                    "a worker crashed during this call: billed at its worst case");
-                CallRecord {
-                    stage,
-                    model: model.map(|m| m.model_name().to_owned()).unwrap_or_default(),
-                    tier,
-                    tool: (stage == Stage::Step).then(|| lease.spec.step.tool_name.clone()),
-                    step_id: Some(step),
-                    usage: Usage {
-                        prompt_tokens: 0,
-                        completion_tokens,
-                        cached_tokens: 0,
-                    },
-                    cost_usd: draw.amount_usd,
-                    mark: Some(CallMark::Interrupted),
-                }
-            })
-            .collect()
     }
 }
 

@@ -14,6 +14,7 @@
 mod calendar;
 mod density;
 mod guard;
+mod left_behind;
 mod meter;
 mod price;
 mod refusal;
@@ -24,6 +25,7 @@ mod stats;
 pub use calendar::{current_month, until_next_month};
 pub use density::{PromptDensity, prompt_bytes};
 pub use guard::{Accounts, BudgetGuard};
+pub use left_behind::claim_tag;
 pub use meter::{MIN_CALL_TOKENS, MeteredModel};
 pub use price::{PROMPT_BYTES_PER_TOKEN, floor_usd, tokens_cost};
 pub use refusal::{BudgetExceeded, BudgetKind};

@@ -5,11 +5,11 @@
 //! nano-dollars do.
 
 use super::{
-    Account, AccountLimit, Balance, Booking, Denial, LedgerError, OpenDraw, Reservation,
-    SpendLedger, ledger_usd,
+    Account, AccountLimit, Balance, Booking, Denial, Draw, LedgerError, Reservation, SpendLedger,
+    ledger_usd,
 };
 use async_trait::async_trait;
-use planex_core::Decimal;
+use planex_core::{Decimal, Usage};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
@@ -31,8 +31,10 @@ struct Held {
     reservation: Reservation,
     /// Settled draws' real costs plus open draws' worst cases.
     used: Decimal,
-    /// Open draws by call id.
+    /// Open draws by call id: their worst cases.
     draws: BTreeMap<String, Decimal>,
+    /// Settled draws by call id: their real costs and usage.
+    settled: BTreeMap<String, (Decimal, Usage)>,
     closed: bool,
 }
 
@@ -161,6 +163,7 @@ impl SpendLedger for MemoryLedger {
                 reservation,
                 used: Decimal::ZERO,
                 draws: BTreeMap::new(),
+                settled: BTreeMap::new(),
                 closed: false,
             },
         );
@@ -264,6 +267,7 @@ impl SpendLedger for MemoryLedger {
         id: &str,
         call: &str,
         actual_usd: Decimal,
+        usage: &Usage,
     ) -> Result<bool, LedgerError> {
         let actual = non_negative(actual_usd)?;
         let mut inner = self.lock();
@@ -274,6 +278,9 @@ impl SpendLedger for MemoryLedger {
             return Ok(false);
         };
         held.used = held.used - worst + actual;
+        if actual > Decimal::ZERO {
+            held.settled.insert(call.to_owned(), (actual, *usage));
+        }
         let over = held.used - held.reservation.amount_usd;
         if over > Decimal::ZERO {
             inner.grow_unchecked(id, over);
@@ -281,24 +288,27 @@ impl SpendLedger for MemoryLedger {
         Ok(true)
     }
 
-    async fn take_draws(&self, id: &str, prefix: &str) -> Result<Vec<OpenDraw>, LedgerError> {
-        let mut inner = self.lock();
-        let Some(held) = inner.held.get_mut(id) else {
+    async fn draws(&self, id: &str, prefix: &str) -> Result<Vec<Draw>, LedgerError> {
+        let inner = self.lock();
+        let Some(held) = inner.held.get(id) else {
             return Ok(Vec::new());
         };
-        let calls: Vec<String> = held
-            .draws
-            .keys()
-            .filter(|call| call.starts_with(prefix))
-            .cloned()
+        let open = held.draws.iter().map(|(call, amount)| Draw {
+            call: call.clone(),
+            amount_usd: *amount,
+            usage: None,
+        });
+        let settled = held.settled.iter().map(|(call, (amount, usage))| Draw {
+            call: call.clone(),
+            amount_usd: *amount,
+            usage: Some(*usage),
+        });
+        let mut draws: Vec<Draw> = open
+            .chain(settled)
+            .filter(|draw| draw.call.starts_with(prefix))
             .collect();
-        Ok(calls
-            .into_iter()
-            .filter_map(|call| {
-                let amount_usd = held.draws.remove(&call)?;
-                Some(OpenDraw { call, amount_usd })
-            })
-            .collect())
+        draws.sort_by(|a, b| a.call.cmp(&b.call));
+        Ok(draws)
     }
 
     async fn close(&self, id: &str) -> Result<bool, LedgerError> {

@@ -14,15 +14,17 @@
 //! A reservation is also a *meter* (docs/ARCHITECTURE.md §5): each model call `draw`s its worst case
 //! from it before it is made, refused when the reservation's used amount would pass its cap, and
 //! `settle_draw` replaces the worst case by the real cost once the call's usage is known. A draw never
-//! settled (its worker crashed mid-call) stays charged at its worst case. The hold booked on the
+//! settled (its worker crashed mid-call) stays charged at its worst case. Draws are kept until the
+//! reservation is settled, so a step's redelivery can read (`draws`) what the execution before it
+//! spent. The hold booked on the
 //! accounts always covers what the meter used, so account limits see every call in flight.
 //!
 //! Accounts are grouped in *scopes* (e.g. one tenant's month, `acme/2026-05`) so that one scope's
 //! accounts (`tenant`, `cost_center:research`) can be read together for `GET /v1/spend`.
 
 use async_trait::async_trait;
-use planex_core::Decimal;
 use planex_core::cause::SharedSource;
+use planex_core::{Decimal, Usage};
 use rust_decimal::RoundingStrategy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -106,13 +108,17 @@ pub enum Booking {
     Closed,
 }
 
-/// A draw still open on a reservation: a model call whose cost is not known yet.
+/// One draw of a reservation, as a later execution of the same step reads it: a model call of an
+/// execution whose worker died before recording the step's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OpenDraw {
-    /// The call's id within the reservation (`STEP/DELIVERY/N` for plan steps).
+pub struct Draw {
+    /// The call's id within the reservation (`STEP/CLAIM/N/TIER/K` for plan steps).
     pub call: String,
-    /// Its worst case, charged as it is.
+    /// Open: its worst case, charged as it is. Settled: its real cost.
     pub amount_usd: Decimal,
+    /// `None` while the draw is open (the call's usage is not known: it was cut off); the usage
+    /// the call reported once it is settled.
+    pub usage: Option<Usage>,
 }
 
 /// Spent and reserved amounts of one account.
@@ -181,18 +187,23 @@ pub trait SpendLedger: Send + Sync + 'static {
     async fn draw(&self, id: &str, call: &str, amount_usd: Decimal)
     -> Result<Booking, LedgerError>;
 
-    /// Replaces draw `call`'s worst case with the call's real cost. False (nothing changes) when
-    /// the draw is not open, so a settlement cannot count twice.
+    /// Replaces draw `call`'s worst case with the call's real cost and keeps it, settled, with
+    /// the `usage` it reported (until the reservation is settled), so that a later execution of
+    /// the step can record it if this one's outcome is lost. A settled draw of cost 0 (a failed
+    /// call) is not kept. False (nothing changes) when the draw is not open, so a settlement
+    /// cannot count twice.
     async fn settle_draw(
         &self,
         id: &str,
         call: &str,
         actual_usd: Decimal,
+        usage: &Usage,
     ) -> Result<bool, LedgerError>;
 
-    /// Removes and returns the open draws whose call id starts with `prefix` (all with `""`):
-    /// calls interrupted by a crash, which stay charged at their worst case.
-    async fn take_draws(&self, id: &str, prefix: &str) -> Result<Vec<OpenDraw>, LedgerError>;
+    /// The draws, open and settled, whose call id starts with `prefix` (all with `""`), sorted by
+    /// call id. Nothing changes: an execution that reads them and dies before recording its
+    /// outcome leaves them for the next one.
+    async fn draws(&self, id: &str, prefix: &str) -> Result<Vec<Draw>, LedgerError>;
 
     /// Refuses every later draw of reservation `id` (a cancelled task). False when not held.
     async fn close(&self, id: &str) -> Result<bool, LedgerError>;

@@ -376,6 +376,7 @@ impl Inner {
             step.state = StepState::Running;
             step.deliveries += 1;
             step.worker = Some(worker.to_owned());
+            let resumed = step.started_at_ms.is_some();
             step.started_at_ms.get_or_insert_with(now_ms);
             let leased = StepLease {
                 task_id: task_id.clone(),
@@ -384,6 +385,7 @@ impl Inner {
                 dep_results,
                 token: token.clone(),
                 delivery: step.deliveries,
+                resumed,
             };
             entry.emit(EventKind::StepStarted {
                 step_id,

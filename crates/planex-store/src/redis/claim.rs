@@ -112,10 +112,10 @@ impl BlockingPool {
 }
 
 /// One lease as the claim script returns it.
-type RawLease = (String, String, String, String, u32, Vec<String>);
+type RawLease = (String, String, String, String, u32, Vec<String>, u8);
 
 fn decode_lease(raw: RawLease) -> Result<StepLease, StoreError> {
-    let (token, task_id, task_text, spec, delivery, deps) = raw;
+    let (token, task_id, task_text, spec, delivery, deps, resumed) = raw;
     let spec: StepSpec = serde_json::from_str(&spec)
         .map_err(|e| corrupt_by(format!("step spec of task {task_id}"), e))?;
     let mut dep_results = BTreeMap::new();
@@ -136,6 +136,7 @@ fn decode_lease(raw: RawLease) -> Result<StepLease, StoreError> {
         dep_results,
         token,
         delivery,
+        resumed: resumed == 1,
     })
 }
 

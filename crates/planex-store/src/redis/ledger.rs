@@ -10,12 +10,12 @@ use super::RedisStore;
 use super::errors::failed;
 use super::shared::Retry;
 use crate::ledger::{
-    Account, Balance, Booking, Denial, LedgerError, OpenDraw, Reservation, SpendLedger, ledger_usd,
+    Account, Balance, Booking, Denial, Draw, LedgerError, Reservation, SpendLedger, ledger_usd,
 };
 use crate::plan_cache::{PlanCache, PlanCacheError};
 use async_trait::async_trait;
-use planex_core::Decimal;
 use planex_core::cause::SharedSource;
+use planex_core::{Decimal, Usage};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -32,6 +32,17 @@ fn nanos(amount: Decimal) -> Result<i64, LedgerError> {
         ),
         source: Some(SharedSource::new(e)),
     })
+}
+
+/// A settled draw's usage as `settle_draw` stores it: `PROMPT COMPLETION CACHED`.
+fn parse_usage(text: &str) -> Option<Usage> {
+    let mut parts = text.split(' ').map(str::parse::<u64>);
+    let usage = Usage {
+        prompt_tokens: parts.next()?.ok()?,
+        completion_tokens: parts.next()?.ok()?,
+        cached_tokens: parts.next()?.ok()?,
+    };
+    parts.next().is_none().then_some(usage)
 }
 
 fn usd(text: &str) -> Result<Decimal, LedgerError> {
@@ -178,31 +189,44 @@ impl SpendLedger for RedisStore {
         id: &str,
         call: &str,
         actual_usd: Decimal,
+        usage: &Usage,
     ) -> Result<bool, LedgerError> {
         let args = vec![
             "settle_draw".into(),
             id.into(),
             call.into(),
             nanos(actual_usd)?.to_string(),
+            format!(
+                "{} {} {}",
+                usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
+            ),
         ];
-        // A settled draw is gone, so settling it again changes nothing.
+        // A settled draw is no longer open, so settling it again changes nothing.
         let reply = self.ledger_call_with(Retry::Idempotent, args).await?;
         Ok(reply.first().map(String::as_str) == Some("settled"))
     }
 
-    async fn take_draws(&self, id: &str, prefix: &str) -> Result<Vec<OpenDraw>, LedgerError> {
-        let args = vec!["take_draws".into(), id.into(), prefix.into()];
-        let reply = self.ledger_call(args).await?;
-        reply
-            .chunks(2)
-            .map(|pair| match pair {
-                [call, amount] => Ok(OpenDraw {
+    async fn draws(&self, id: &str, prefix: &str) -> Result<Vec<Draw>, LedgerError> {
+        let args = vec!["draws".into(), id.into(), prefix.into()];
+        // A read: resending it is harmless.
+        let reply = self.ledger_call_with(Retry::Idempotent, args).await?;
+        let mut draws = reply
+            .chunks(3)
+            .map(|triple| match triple {
+                [call, amount, usage] => Ok(Draw {
                     call: call.clone(),
                     amount_usd: usd(amount)?,
+                    usage: if usage.is_empty() {
+                        None
+                    } else {
+                        Some(parse_usage(usage).ok_or_else(|| unexpected_reply(&reply, "draws"))?)
+                    },
                 }),
-                _ => Err(unexpected_reply(&reply, "take_draws")),
+                _ => Err(unexpected_reply(&reply, "draws")),
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        draws.sort_by(|a, b| a.call.cmp(&b.call));
+        Ok(draws)
     }
 
     async fn close(&self, id: &str) -> Result<bool, LedgerError> {

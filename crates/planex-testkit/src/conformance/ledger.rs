@@ -266,7 +266,7 @@ macro_rules! ledger_conformance_tests {
             extend_respects_cap_and_limits, negative_amounts_are_refused, scopes_are_listed_separately,
             concurrent_reservations_never_exceed_the_limit, held_lists_open_reservations_until_settled,
             draws_respect_the_cap_and_settle_to_actual, draws_grow_the_hold_within_account_limits,
-            taken_draws_stay_charged, hold_shrinks_to_what_is_used, closed_reservations_refuse_draws,
+            draws_are_kept_until_the_reservation_settles, hold_shrinks_to_what_is_used, closed_reservations_refuse_draws,
             concurrent_draws_never_pass_the_cap);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

@@ -1,10 +1,11 @@
-//! Conformance cases for a reservation used as a meter (`draw`, `settle_draw`, `take_draws`,
+//! Conformance cases for a reservation used as a meter (`draw`, `settle_draw`, `draws`,
 //! `hold`, `close`): each model call books its worst case before it is made, and a task's cap is
 //! never passed, however many calls draw at once. Run through `ledger_conformance_tests!`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
 use super::ledger::{balance, reservation, tenant, usd};
-use planex_store::{Booking, SpendLedger};
+use planex_core::Usage;
+use planex_store::{Booking, Draw, SpendLedger};
 use std::sync::Arc;
 
 /// A draw over the cap is refused with what is used; a settled draw counts its real cost once;
@@ -38,8 +39,18 @@ pub async fn draws_respect_the_cap_and_settle_to_actual(ledger: Arc<dyn SpendLed
     assert_eq!(denial.account.name, "t");
     assert_eq!(denial.spent_usd, usd("0.6"));
     assert_eq!(denial.limit_usd, usd("1"));
-    assert!(ledger.settle_draw("t", "1/1/0", usd("0.2")).await.unwrap());
-    assert!(!ledger.settle_draw("t", "1/1/0", usd("0.2")).await.unwrap());
+    assert!(
+        ledger
+            .settle_draw("t", "1/1/0", usd("0.2"), &usage(10, 5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !ledger
+            .settle_draw("t", "1/1/0", usd("0.2"), &usage(10, 5))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         ledger.draw("t", "2/1/0", usd("0.5")).await.unwrap(),
         Booking::Granted
@@ -74,31 +85,72 @@ pub async fn draws_grow_the_hold_within_account_limits(ledger: Arc<dyn SpendLedg
     assert!(ledger.release("a").await.unwrap());
 }
 
-/// Draws taken as interrupted are gone from the meter but stay charged.
-pub async fn taken_draws_stay_charged(ledger: Arc<dyn SpendLedger>) {
+fn usage(prompt_tokens: u64, completion_tokens: u64) -> Usage {
+    Usage {
+        prompt_tokens,
+        completion_tokens,
+        cached_tokens: 1,
+    }
+}
+
+/// Draws, open and settled (with their usage), can be read by prefix as often as wanted until
+/// the reservation is settled; a call that cost nothing is not kept; all stay charged.
+pub async fn draws_are_kept_until_the_reservation_settles(ledger: Arc<dyn SpendLedger>) {
     let task = reservation("t", "0", Some("10"));
     assert_eq!(ledger.reserve(task).await.unwrap(), Booking::Granted);
-    for (call, amount) in [("3/1/0", "0.1"), ("3/1/1", "0.2"), ("4/1/0", "0.3")] {
+    for (call, amount) in [
+        ("3/1-a/0", "0.1"),
+        ("3/1-a/1", "0.2"),
+        ("3/1-a/2", "0.2"),
+        ("4/1-b/0", "0.3"),
+    ] {
         assert_eq!(
             ledger.draw("t", call, usd(amount)).await.unwrap(),
             Booking::Granted
         );
     }
-    let mut taken = ledger.take_draws("t", "3/").await.unwrap();
-    taken.sort_by(|a, b| a.call.cmp(&b.call));
-    let calls: Vec<(&str, _)> = taken
-        .iter()
-        .map(|d| (d.call.as_str(), d.amount_usd))
-        .collect();
-    assert_eq!(calls, [("3/1/0", usd("0.1")), ("3/1/1", usd("0.2"))]);
-    assert!(!ledger.settle_draw("t", "3/1/0", usd("0")).await.unwrap());
-    assert!(ledger.take_draws("t", "3/").await.unwrap().is_empty());
-    assert!(ledger.take_draws("nope", "").await.unwrap().is_empty());
+    assert!(
+        ledger
+            .settle_draw("t", "3/1-a/1", usd("0.05"), &usage(40, 7))
+            .await
+            .unwrap()
+    );
+    // A failed call settles to nothing and is not kept.
+    assert!(
+        ledger
+            .settle_draw("t", "3/1-a/2", usd("0"), &usage(0, 0))
+            .await
+            .unwrap()
+    );
+    let expected = [
+        Draw {
+            call: "3/1-a/0".into(),
+            amount_usd: usd("0.1"),
+            usage: None,
+        },
+        Draw {
+            call: "3/1-a/1".into(),
+            amount_usd: usd("0.05"),
+            usage: Some(usage(40, 7)),
+        },
+    ];
+    assert_eq!(ledger.draws("t", "3/").await.unwrap(), expected);
+    // Reading changes nothing: a second execution that dies leaves them for a third.
+    assert_eq!(ledger.draws("t", "3/").await.unwrap(), expected);
+    assert_eq!(ledger.draws("t", "").await.unwrap().len(), 3);
+    assert!(
+        !ledger
+            .settle_draw("t", "3/1-a/1", usd("0"), &usage(0, 0))
+            .await
+            .unwrap()
+    );
+    assert!(ledger.draws("nope", "").await.unwrap().is_empty());
     assert!(ledger.reconcile("t", usd("0")).await.unwrap());
     assert_eq!(
         balance(ledger.as_ref(), &tenant()).await.spent_usd,
-        usd("0.6")
+        usd("0.45")
     );
+    assert!(ledger.draws("t", "").await.unwrap().is_empty());
 }
 
 /// `hold` gives back what the meter does not use, never less than it uses, and grows only

@@ -245,10 +245,10 @@ pub async fn expired_lease_is_redelivered(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .remove(0);
-    assert_eq!(first.delivery, 1);
+    assert_eq!((first.delivery, first.resumed), (1, false));
     let second = store.claim("x", "w2", 1, LONG, WAIT).await.unwrap();
     assert_eq!(second.len(), 1, "the expired lease must be redelivered");
-    assert_eq!(second[0].delivery, 2);
+    assert_eq!((second[0].delivery, second[0].resumed), (2, true));
     assert_ne!(second[0].token, first.token);
     // The first worker was only slow: its completion is applied once, the second is a duplicate.
     assert!(matches!(
@@ -313,10 +313,12 @@ pub async fn poison_step_goes_to_dead_letters(store: Arc<dyn Store>) {
     );
 }
 
-/// A released step is ready again without counting as a failed delivery.
+/// A released step is ready again without counting as a failed delivery; its next claim is
+/// marked resumed (the released execution may have spent) and has a token of its own.
 pub async fn release_returns_step_uncounted(store: Arc<dyn Store>) {
     running_task(&*store, vec![step_spec(1, &[], "x")]).await;
     let lease = claim_ids(&*store, "x", 1, WAIT).await.remove(0);
+    assert!(!lease.resumed, "a first claim is not resumed");
     store.release(&lease).await.unwrap();
     let again = claim_ids(&*store, "x", 1, WAIT).await;
     assert_eq!(again.len(), 1);
@@ -324,6 +326,8 @@ pub async fn release_returns_step_uncounted(store: Arc<dyn Store>) {
         again[0].delivery, 1,
         "a released step is not a failed delivery"
     );
+    assert!(again[0].resumed, "the released execution may have spent");
+    assert_ne!(again[0].token, lease.token);
 }
 
 /// An extended lease is not redelivered; a completed step's lease can no longer be extended.

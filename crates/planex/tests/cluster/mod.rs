@@ -293,6 +293,51 @@ impl Cluster {
     pub async fn store(&self) -> RedisStore {
         RedisStore::connect(&self.store_url).await.unwrap()
     }
+
+    /// Returns once task `task`'s budget reservation holds an open draw of a plan step (a step's
+    /// model call is in flight), within `timeout`. Woken by Redis keyspace notifications on the
+    /// reservation (enabled on this test's private server), never by polling on a timer.
+    pub async fn until_a_step_call_is_in_flight(
+        &self,
+        store: &RedisStore,
+        task: &TaskId,
+        timeout: Duration,
+    ) {
+        use futures::StreamExt;
+        use planex_store::SpendLedger;
+        let client = redis::Client::open(self.store_url.as_str()).unwrap();
+        let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("notify-keyspace-events")
+            .arg("Kh")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let mut pubsub = client.get_async_pubsub().await.unwrap();
+        pubsub
+            .psubscribe(format!("__keyspace@*__:*resv:{{{}}}", task.0))
+            .await
+            .unwrap();
+        let mut changes = pubsub.on_message();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Checked once after subscribing (the draw may be older) and after every change.
+            let draws = store.draws(&task.0, "").await.unwrap();
+            if draws
+                .iter()
+                .any(|d| d.usage.is_none() && !d.call.starts_with("plan/"))
+            {
+                return;
+            }
+            tokio::time::timeout_at(deadline, changes.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("no step call of task {task} in flight within {timeout:?}: {draws:?}")
+                })
+                .expect("the keyspace subscription ended");
+        }
+    }
 }
 
 impl Drop for Cluster {

@@ -5,7 +5,8 @@
 -- XREADGROUP COUNT and trims acknowledged entries off the stream. Each step's fields are read
 -- with one HMGET and written with one HSET; a task's text is read once per call.
 -- Returns {now, next lease deadline or -1, last stream id or '', leases...}, each lease
--- {token, task id, task text, spec JSON, delivery, {dep id, dep result, ...}}.
+-- {token, task id, task text, spec JSON, delivery, {dep id, dep result, ...}, resumed (1 when an
+-- earlier claim of the step started it)}.
 -- The caller blocks (on its own connection) only when no lease came back.
 
 local tier, worker = ARGV[5], ARGV[6]
@@ -41,7 +42,7 @@ local function lease(c, step, entry, f)
   add_lease(tier, token, deadline)
   emit(c, '"type":"step_started","step_id":' .. step .. started_tail .. delivery)
   leased[#leased + 1] = { token = token, c = c, spec = f[1] or '', delivery = delivery,
-    deps = split_ids(f[4]) }
+    deps = split_ids(f[4]), resumed = f[3] and 1 or 0 }
 end
 
 -- 1. Expired leases, earliest first.
@@ -149,7 +150,7 @@ for _, l in ipairs(leased) do
       end
     end
   end
-  out[#out + 1] = { l.token, c.task, c.text, l.spec, l.delivery, deps }
+  out[#out + 1] = { l.token, c.task, c.text, l.spec, l.delivery, deps, l.resumed }
 end
 
 flush_all()

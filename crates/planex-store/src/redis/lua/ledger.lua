@@ -3,7 +3,9 @@
 -- Amounts are integer nano-dollars (exact in Lua's doubles up to 2^53, i.e. $9,007,199 per account).
 -- Layout: P:spend:{SCOPE} hash  NAME:spent, NAME:reserved
 --         P:resv:{ID}     hash  amount (the hold), cap ('' = none), accounts (JSON [[scope, name, limit], ...]),
---                               used (settled draws + open draws' worst cases), closed, d:CALL (open draws)
+--                               used (settled draws + open draws' worst cases), closed, d:CALL (an open
+--                               draw: its worst case), s:CALL (a settled draw: 'cost prompt completion
+--                               cached', kept so a redelivery can record it)
 --         P:resv          set   ids of the reservations held (for recovery after a holder died)
 -- ARGV[1] prefix, ARGV[2] operation, then:
 --   reserve   id, amount, cap, n, n x (scope, name, limit)  -> {'granted'} | {'dup'} | denial
@@ -12,8 +14,8 @@
 --   release   id                                            -> {'settled'} | {'unknown'}
 --   hold      id, amount                                    -> {'granted'} | {'unknown'} | denial
 --   draw      id, call, amount                              -> {'granted'} | {'unknown'} | {'closed'} | denial
---   settle_draw id, call, actual                            -> {'settled'} | {'unknown'}
---   take_draws  id, prefix                                  -> call, amount, call, amount, ...
+--   settle_draw id, call, actual, usage ('prompt completion cached') -> {'settled'} | {'unknown'}
+--   draws     id, prefix                                    -> call, amount, usage ('' when open), ...
 --   close     id                                            -> {'closed'} | {'unknown'}
 --   charge    amount, n, n x (scope, name)                  -> {'charged'}
 --   held                                                    -> ids of held reservations
@@ -105,7 +107,7 @@ local id = ARGV[3]
 local rkey = P .. ':resv:{' .. id .. '}'
 local held = redis.call('HMGET', rkey, 'amount', 'cap', 'accounts', 'used', 'closed')
 if not held[1] then
-  if op == 'take_draws' then
+  if op == 'draws' then
     return {}
   end
   redis.call('SREM', HELD, id)
@@ -195,22 +197,30 @@ if op == 'settle_draw' then
   used = used - tonumber(worst) + actual
   redis.call('HDEL', rkey, 'd:' .. call)
   redis.call('HSET', rkey, 'used', num(used))
+  if actual > 0 then
+    redis.call('HSET', rkey, 's:' .. call, num(actual) .. ' ' .. ARGV[6])
+  end
   if used > held_amount then
     grow(used - held_amount)
   end
   return { 'settled' }
 end
 
-if op == 'take_draws' then
-  local want = 'd:' .. ARGV[4]
+if op == 'draws' then
+  local prefix = ARGV[4]
   local fields = redis.call('HGETALL', rkey)
   local out = {}
   for i = 1, #fields, 2 do
     local f = fields[i]
-    if string.sub(f, 1, #want) == want then
-      out[#out + 1] = string.sub(f, 3)
-      out[#out + 1] = fields[i + 1]
-      redis.call('HDEL', rkey, f)
+    local kind, call = string.sub(f, 1, 2), string.sub(f, 3)
+    if (kind == 'd:' or kind == 's:') and string.sub(call, 1, #prefix) == prefix then
+      local cost, usage = fields[i + 1], ''
+      if kind == 's:' then
+        cost, usage = string.match(fields[i + 1], '^(%S+) (.*)$')
+      end
+      out[#out + 1] = call
+      out[#out + 1] = cost
+      out[#out + 1] = usage
     end
   end
   return out
