@@ -126,11 +126,10 @@ fn summarize_tool() -> ToolSpec {
         input_schema: serde_json::json!({"type": "object", "properties": {"text": {"type": "string", "minLength": 1}}, "required": ["text"], "additionalProperties": false}),
         output_schema: None,
         tier: "executor".into(),
-        kind: ToolKind::Llm(LlmTool {
-            system: None,
-            prompt: "Summarize in at most five sentences:\n\n{text}".into(),
-            max_tokens: 32,
-        }),
+        kind: ToolKind::Llm(LlmTool::new(
+            "Summarize in at most five sentences:\n\n{text}",
+            32,
+        )),
     }
 }
 

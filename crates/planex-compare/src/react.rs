@@ -255,6 +255,8 @@ impl ReactRunner {
                 usage: outcome.usage,
                 cost_usd: planner.cost(&outcome.usage),
                 mark: None,
+                round: None,
+                latency_ms: None,
             });
             let observation = match turn {
                 Ok(Turn::Final { answer }) => {

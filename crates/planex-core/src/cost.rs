@@ -104,6 +104,9 @@ pub enum Stage {
     Step,
     /// The optional synthesis of the final answer on the planner tier.
     Synthesis,
+    /// A tool a step's model called (function calling): no model call of its own, priced 0; its
+    /// record says which tool ran, in which round, and how long it took.
+    ToolCall,
 }
 
 impl fmt::Display for Stage {
@@ -112,6 +115,7 @@ impl fmt::Display for Stage {
             Stage::Plan => "plan",
             Stage::Step => "step",
             Stage::Synthesis => "synthesis",
+            Stage::ToolCall => "tool_call",
         })
     }
 }
@@ -138,6 +142,13 @@ pub struct CallRecord {
     /// Set on calls that are not a step's ordinary first execution (docs/ARCHITECTURE.md §5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<CallMark>,
+    /// The function-calling round (1 = the first model call) of a step whose `llm` tool uses
+    /// tools: set on its model calls and on the tool calls they asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+    /// Wall time of the call in milliseconds (retries included), where measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
 }
 
 /// Why a call record is not an ordinary one.
@@ -281,6 +292,8 @@ mod tests {
             },
             cost_usd: Decimal::from(p + c),
             mark: None,
+            round: None,
+            latency_ms: None,
         };
         let records = [
             rec(Stage::Plan, "planner", None, 10, 5),

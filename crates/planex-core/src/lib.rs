@@ -29,7 +29,7 @@ pub use plan::{Plan, PlanError, PlanLimits, PlanSource, Step};
 pub use template::{
     Placeholder, TemplateError, placeholders, referenced_steps, render, substitute_args, value_text,
 };
-pub use tool::{HttpTool, LlmTool, McpTool, ToolKind, ToolSpec};
+pub use tool::{HttpTool, LlmTool, MAX_TOOL_ROUNDS, McpTool, ToolKind, ToolSpec};
 pub use tool_summary::{ToolArg, ToolSummary};
 pub use validate::PlanBuilder;
 

@@ -11,11 +11,7 @@ pub(crate) fn tool(name: &str, input_schema: Value) -> ToolSpec {
         input_schema,
         output_schema: None,
         tier: "small".to_owned(),
-        kind: ToolKind::Llm(LlmTool {
-            system: None,
-            prompt: "Do it: {text}".to_owned(),
-            max_tokens: 256,
-        }),
+        kind: ToolKind::Llm(LlmTool::new("Do it: {text}", 256)),
     }
 }
 

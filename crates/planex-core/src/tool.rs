@@ -41,11 +41,7 @@ impl ToolSpec {
             }),
             output_schema: None,
             tier: tier.to_owned(),
-            kind: ToolKind::Llm(LlmTool {
-                system: None,
-                prompt: format!("{name}: {{{arg}}}"),
-                max_tokens,
-            }),
+            kind: ToolKind::Llm(LlmTool::new(format!("{name}: {{{arg}}}"), max_tokens)),
         }
     }
 }
@@ -82,13 +78,48 @@ pub struct LlmTool {
     pub system: Option<String>,
     /// User prompt with `{arg}` placeholders naming the tool's args.
     pub prompt: String,
-    /// Cap on generated tokens.
+    /// Cap on generated tokens (per model round when the tool uses tools).
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u32,
+    /// Tools the model may call while it answers (OpenAI function calling): catalog names of
+    /// `http` or `mcp` tools. Empty: the model answers in one call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<String>,
+    /// Most rounds of tool calls before the model must answer in text (1 to
+    /// [`MAX_TOOL_ROUNDS`]).
+    #[serde(
+        default = "default_max_tool_rounds",
+        skip_serializing_if = "is_default_tool_rounds"
+    )]
+    pub max_tool_rounds: u32,
 }
+
+/// The most `max_tool_rounds` an `llm` tool may set.
+pub const MAX_TOOL_ROUNDS: u32 = 10;
 
 fn default_max_tokens() -> u32 {
     512
+}
+
+fn default_max_tool_rounds() -> u32 {
+    3
+}
+
+fn is_default_tool_rounds(rounds: &u32) -> bool {
+    *rounds == default_max_tool_rounds()
+}
+
+impl LlmTool {
+    /// A tool that renders `prompt` with no system prompt, capped at `max_tokens`, using no tools.
+    pub fn new(prompt: impl Into<String>, max_tokens: u32) -> Self {
+        LlmTool {
+            system: None,
+            prompt: prompt.into(),
+            max_tokens,
+            uses: Vec::new(),
+            max_tool_rounds: default_max_tool_rounds(),
+        }
+    }
 }
 
 /// An `http` tool: a request to a configured base URL. Templated values are URL-encoded into the path

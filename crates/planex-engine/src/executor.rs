@@ -50,8 +50,8 @@ pub struct ToolCallOutcome {
 
 /// Attempts and priced calls accumulated over a step's tries (first tier, then escalation).
 #[derive(Default)]
-struct Tally {
-    attempts: u32,
+pub(crate) struct Tally {
+    pub(crate) attempts: u32,
     calls: Vec<CallRecord>,
     /// The task whose budget an escalation is booked against (plan steps only).
     task: Option<planex_core::TaskId>,
@@ -63,6 +63,8 @@ struct Tally {
     metered: u32,
     /// A call was refused by the budget or a cancel: nothing more is tried.
     stopped: bool,
+    /// A tool the step's model called has run (function calling): escalating would run it again.
+    acted: bool,
 }
 
 impl Tally {
@@ -203,7 +205,7 @@ impl Executor {
 
     /// Runs one tool with final args: `llm` on its tier (with escalation), `http` to its base URL,
     /// `mcp` as a `tools/call` on its server.
-    async fn dispatch(
+    pub(crate) async fn dispatch(
         &self,
         tool: &ToolSpec,
         args: &serde_json::Map<String, serde_json::Value>,
@@ -298,6 +300,11 @@ impl Executor {
         if tally.stopped {
             return Err(format!("{first_error}; not escalated to tier {next}"));
         }
+        if tally.acted {
+            return Err(format!(
+                "{first_error}; not escalated to tier {next}: the tools the model called have run, and escalating would run them again"
+            ));
+        }
         let escalated = self
             .models
             .get(&next)
@@ -321,23 +328,44 @@ impl Executor {
         ctx: &CallContext,
         tally: &mut Tally,
     ) -> Result<serde_json::Value, String> {
-        let outcome = model
-            .chat(request, ctx)
-            .await
-            .map_err(|failure: ChatFailure| tally.failed(&failure))?;
-        tally.attempts += outcome.attempts;
-        metrics::counter!("executor_token_total", "step_type" => tool.name.clone())
-            .increment(outcome.usage.total());
-        tally.calls.push(CallRecord {
-            stage: Stage::Step,
-            tier: model.tier_name().to_owned(),
-            model: model.model_name().to_owned(),
-            tool: Some(tool.name.clone()),
-            step_id: Some(step_id),
-            usage: outcome.usage,
-            cost_usd: model.cost(&outcome.usage),
-            mark: None,
-        });
+        let outcome = match &tool.kind {
+            ToolKind::Llm(llm) if !llm.uses.is_empty() => {
+                let rounds = crate::tool_loop::RoundTally {
+                    attempts: &mut tally.attempts,
+                    calls: &mut tally.calls,
+                    acted: &mut tally.acted,
+                };
+                match self
+                    .chat_with_tools(model, (tool, llm), request, step_id, ctx, rounds)
+                    .await
+                {
+                    Ok(answer) => answer?,
+                    Err(failure) => return Err(tally.failed(&failure)),
+                }
+            }
+            _ => {
+                let outcome = model
+                    .chat(request, ctx)
+                    .await
+                    .map_err(|failure: ChatFailure| tally.failed(&failure))?;
+                tally.attempts += outcome.attempts;
+                metrics::counter!("executor_token_total", "step_type" => tool.name.clone())
+                    .increment(outcome.usage.total());
+                tally.calls.push(CallRecord {
+                    stage: Stage::Step,
+                    tier: model.tier_name().to_owned(),
+                    model: model.model_name().to_owned(),
+                    tool: Some(tool.name.clone()),
+                    step_id: Some(step_id),
+                    usage: outcome.usage,
+                    cost_usd: model.cost(&outcome.usage),
+                    mark: None,
+                    round: None,
+                    latency_ms: crate::tool_loop::millis(outcome.latency),
+                });
+                outcome
+            }
+        };
         if tool.output_schema.is_none() {
             return Ok(serde_json::Value::String(outcome.content));
         }
@@ -402,6 +430,8 @@ impl Executor {
             usage: outcome.usage,
             cost_usd: model.cost(&outcome.usage),
             mark: None,
+            round: None,
+            latency_ms: crate::tool_loop::millis(outcome.latency),
         });
         format.validate(&outcome.content)?;
         Ok(serde_json::Value::String(outcome.content))

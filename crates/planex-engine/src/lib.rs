@@ -40,6 +40,7 @@ mod step_specs;
 mod submit;
 mod synthesis;
 mod tool_availability;
+mod tool_loop;
 mod worker;
 
 pub use budget::{BudgetExceeded, BudgetGuard, BudgetKind, BudgetSettings, MeteredModel};

@@ -140,11 +140,7 @@ mod tests {
                     input_schema: serde_json::json!({"type": "object"}),
                     output_schema: None,
                     tier: "t".into(),
-                    kind: ToolKind::Llm(LlmTool {
-                        system: None,
-                        prompt: "p".into(),
-                        max_tokens: 8,
-                    }),
+                    kind: ToolKind::Llm(LlmTool::new("p", 8)),
                 })
                 .collect(),
         )

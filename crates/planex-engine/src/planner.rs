@@ -189,6 +189,8 @@ pub async fn plan_task(
             usage: outcome.usage,
             cost_usd: planner.cost(&outcome.usage),
             mark: None,
+            round: None,
+            latency_ms: crate::tool_loop::millis(outcome.latency),
         });
         let (parsed, tier_hints) = if settings.tier_hints.is_empty() {
             (

@@ -11,11 +11,7 @@ fn llm(name: &str, max_tokens: u32) -> ToolSpec {
         input_schema: json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
         output_schema: None,
         tier: "small".into(),
-        kind: ToolKind::Llm(LlmTool {
-            system: None,
-            prompt: format!("{name}: {{text}}"),
-            max_tokens,
-        }),
+        kind: ToolKind::Llm(LlmTool::new(format!("{name}: {{text}}"), max_tokens)),
     }
 }
 

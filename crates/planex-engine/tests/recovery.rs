@@ -129,6 +129,8 @@ fn step_call(cost: &str) -> CallRecord {
         },
         cost_usd: cost.parse().unwrap(),
         mark: None,
+        round: None,
+        latency_ms: None,
     }
 }
 

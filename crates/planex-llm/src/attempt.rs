@@ -8,7 +8,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{LlmError, truncate_body};
 use crate::http::{retry_after, transport};
 use crate::sse::{LineSplitter, StreamAccumulator};
-use crate::types::CallContext;
+use crate::types::{CallContext, ToolCall};
 use crate::wire::WireResponse;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub(crate) struct AttemptOk {
     pub(crate) content: String,
+    pub(crate) tool_calls: Vec<ToolCall>,
     /// `None` when the server sent no usage.
     pub(crate) usage: Option<Usage>,
     pub(crate) model: Option<String>,
@@ -161,6 +162,12 @@ async fn read_json(
     };
     Ok(AttemptOk {
         content: choice.message.content.unwrap_or_default(),
+        tool_calls: choice
+            .message
+            .tool_calls
+            .into_iter()
+            .map(ToolCall::from)
+            .collect(),
         usage: parsed.usage.map(Usage::from),
         model: parsed.model.filter(|m| !m.is_empty()),
         ttft: None,
@@ -212,8 +219,10 @@ async fn read_stream(
             acc.content.chars().count()
         )));
     }
+    let tool_calls = acc.tool_calls().map_err(malformed)?;
     Ok(AttemptOk {
         content: acc.content,
+        tool_calls,
         usage: acc.usage,
         model: acc.model,
         ttft,

@@ -47,6 +47,7 @@ impl ChatModel for InstantModel {
     ) -> Result<ChatOutcome, ChatFailure> {
         Ok(ChatOutcome {
             content: self.reply.clone(),
+            tool_calls: Vec::new(),
             usage: self.usage,
             model: "instant".to_owned(),
             ttft: Some(Duration::ZERO),

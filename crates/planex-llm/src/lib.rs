@@ -42,5 +42,5 @@ pub use tier::{ChatModel, Tier, TierStatus};
 pub use tier_set::TierSet;
 pub use ttft::{TtftSummary, TtftWindow};
 pub use types::{
-    CallContext, ChatMessage, ChatOutcome, ChatRequest, ContentDelta, DeltaSink, Role,
+    CallContext, ChatMessage, ChatOutcome, ChatRequest, ContentDelta, DeltaSink, Role, ToolCall,
 };

@@ -4,7 +4,8 @@
 //! across two network chunks is decoded correctly; a stream that ends without `data: [DONE]` is
 //! malformed (truncated), hence retryable, rather than silently returning a partial answer.
 
-use crate::wire::WireChunk;
+use crate::types::ToolCall;
+use crate::wire::{WireChunk, WireToolCallDelta};
 use planex_core::Usage;
 
 /// Splits a byte stream into lines (without `\n` or `\r\n`).
@@ -56,6 +57,8 @@ pub(crate) struct StreamAccumulator {
     pub(crate) model: Option<String>,
     /// Whether `data: [DONE]` was seen.
     pub(crate) done: bool,
+    /// Tool calls assembled from `choices[0].delta.tool_calls`, by index.
+    calls: Vec<ToolCall>,
 }
 
 impl StreamAccumulator {
@@ -95,19 +98,60 @@ impl StreamAccumulator {
         if let Some(usage) = chunk.usage {
             self.usage = Some(usage.into());
         }
-        let delta = chunk
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.delta)
-            .and_then(|d| d.content);
-        match delta {
+        let Some(delta) = chunk.choices.into_iter().next().and_then(|c| c.delta) else {
+            return Ok(false);
+        };
+        for piece in delta.tool_calls {
+            self.add_tool_call(piece)?;
+        }
+        match delta.content {
             Some(text) if !text.is_empty() => {
                 self.content.push_str(&text);
                 Ok(true)
             }
             _ => Ok(false),
         }
+    }
+}
+
+/// Most tool calls one answer may carry: a bound on what a server can make us hold.
+const MAX_TOOL_CALLS: usize = 128;
+
+impl StreamAccumulator {
+    fn add_tool_call(&mut self, piece: WireToolCallDelta) -> Result<(), String> {
+        if piece.index >= MAX_TOOL_CALLS {
+            return Err(format!(
+                "stream names tool call index {}, more than {MAX_TOOL_CALLS} calls",
+                piece.index
+            ));
+        }
+        while self.calls.len() <= piece.index {
+            self.calls.push(ToolCall {
+                id: String::new(),
+                name: String::new(),
+                arguments: String::new(),
+            });
+        }
+        let call = &mut self.calls[piece.index];
+        if let Some(id) = piece.id.filter(|id| !id.is_empty()) {
+            call.id = id;
+        }
+        if let Some(function) = piece.function {
+            call.name
+                .push_str(function.name.as_deref().unwrap_or_default());
+            call.arguments
+                .push_str(function.arguments.as_deref().unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    /// The tool calls the stream assembled; one without a name is malformed.
+    pub(crate) fn tool_calls(&mut self) -> Result<Vec<ToolCall>, String> {
+        let calls = std::mem::take(&mut self.calls);
+        if let Some(index) = calls.iter().position(|c| c.name.is_empty()) {
+            return Err(format!("streamed tool call {index} has no function name"));
+        }
+        Ok(calls)
     }
 }
 
@@ -177,5 +221,39 @@ mod tests {
             .on_line(r#"data: {"error":{"message":"boom"}}"#)
             .unwrap_err();
         assert!(err.contains("boom"), "{err}");
+    }
+
+    #[test]
+    fn tool_calls_are_assembled_from_their_pieces() {
+        let mut acc = StreamAccumulator::default();
+        let lines = [
+            r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"read","arguments":""}}]}}]}"#,
+            r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"pa"}}]}}]}"#,
+            r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_2","function":{"name":"list","arguments":"{}"}}]}}]}"#,
+            r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"th\":\"a\"}"}}]}}]}"#,
+            r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+            "data: [DONE]",
+        ];
+        for line in lines {
+            assert_eq!(acc.on_line(line), Ok(false), "{line}");
+        }
+        let calls = acc.tool_calls().unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            (calls[0].id.as_str(), calls[0].name.as_str()),
+            ("call_1", "read")
+        );
+        assert_eq!(calls[0].arguments, r#"{"path":"a"}"#);
+        assert_eq!(calls[1].name, "list");
+        let mut nameless = StreamAccumulator::default();
+        nameless
+            .on_line(r#"data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}"#)
+            .unwrap();
+        assert!(nameless.tool_calls().is_err());
+        let mut huge = StreamAccumulator::default();
+        assert!(
+            huge.on_line(r#"data: {"choices":[{"delta":{"tool_calls":[{"index":100000}]}}]}"#)
+                .is_err()
+        );
     }
 }

@@ -283,6 +283,7 @@ impl Tier {
                     }
                     return Ok(ChatOutcome {
                         content: ok.content,
+                        tool_calls: ok.tool_calls,
                         usage,
                         model: ok.model.unwrap_or_else(|| self.config.model.clone()),
                         ttft: ok.ttft,

@@ -17,6 +17,8 @@ pub enum Role {
     User,
     /// A previous answer of the model.
     Assistant,
+    /// The result of a tool the model called (function calling).
+    Tool,
 }
 
 /// One message of a chat conversation, as sent on the wire.
@@ -26,32 +28,68 @@ pub struct ChatMessage {
     pub role: Role,
     /// The message text.
     pub content: String,
+    /// An assistant message's calls of the request's tools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// A tool message: the id of the call whose result it carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
+    fn with_role(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::System,
-            content: content.into(),
-        }
+        Self::with_role(Role::System, content)
     }
 
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::User,
-            content: content.into(),
-        }
+        Self::with_role(Role::User, content)
     }
 
     /// An assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
+        Self::with_role(Role::Assistant, content)
+    }
+
+    /// An assistant message that called tools (as the model answered, to send back with their
+    /// results).
+    pub fn assistant_calls(content: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
         Self {
-            role: Role::Assistant,
-            content: content.into(),
+            tool_calls,
+            ..Self::with_role(Role::Assistant, content)
         }
     }
+
+    /// The result of tool call `call_id`.
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            tool_call_id: Some(call_id.into()),
+            ..Self::with_role(Role::Tool, content)
+        }
+    }
+}
+
+/// A call of one of the request's tools, as the model asked for it (OpenAI function calling:
+/// `{"id", "type": "function", "function": {"name", "arguments"}}` on the wire).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "crate::wire::WireToolCall", from = "crate::wire::WireToolCall")]
+pub struct ToolCall {
+    /// The call's id, echoed by the tool message that answers it.
+    pub id: String,
+    /// The function's name.
+    pub name: String,
+    /// Its arguments as the model wrote them: a JSON object as text, not checked here.
+    pub arguments: String,
 }
 
 /// One chat completion request; the model name and streaming come from the tier that runs it.
@@ -75,6 +113,13 @@ pub struct ChatRequest {
     /// sent verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<serde_json::Value>,
+    /// Functions the model may call, in the OpenAI `tools` format
+    /// (`{"type": "function", "function": {"name", "description", "parameters"}}`), sent verbatim.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<serde_json::Value>,
+    /// The OpenAI `tool_choice` (`"auto"`, `"none"`, …), sent verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<serde_json::Value>,
 }
 
 impl ChatRequest {
@@ -101,6 +146,17 @@ impl ChatRequest {
     /// Sets `response_format` (sent verbatim).
     pub fn with_response_format(mut self, response_format: serde_json::Value) -> Self {
         self.response_format = Some(response_format);
+        self
+    }
+
+    /// Sets `tools` and `tool_choice` (both sent verbatim).
+    pub fn with_tools(
+        mut self,
+        tools: Vec<serde_json::Value>,
+        tool_choice: Option<serde_json::Value>,
+    ) -> Self {
+        self.tools = tools;
+        self.tool_choice = tool_choice;
         self
     }
 }
@@ -175,6 +231,9 @@ impl Eq for DeltaSink {}
 pub struct ChatOutcome {
     /// The generated text (`choices[0]`), concatenated over stream deltas when streaming.
     pub content: String,
+    /// The tools the model called (`choices[0].message.tool_calls`, assembled from the stream's
+    /// deltas when streaming); empty when it answered in text.
+    pub tool_calls: Vec<ToolCall>,
     /// Token usage as reported by the server (zeros, with a warning logged, when it reported none).
     pub usage: Usage,
     /// The model name as answered by the server (the tier's model if the server named none).

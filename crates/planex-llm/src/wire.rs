@@ -5,7 +5,7 @@
 //! removed `guided_json`/`guided_*` fields are never added, because vLLM ≥ 0.12 ignores them and
 //! answers 200 with unconstrained output.
 
-use crate::types::{ChatMessage, ChatRequest};
+use crate::types::{ChatMessage, ChatRequest, ToolCall};
 use planex_core::Usage;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,10 @@ pub(crate) struct WireRequest<'a> {
     stop: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_format: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: &'a [serde_json::Value],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'a serde_json::Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,6 +50,8 @@ impl<'a> WireRequest<'a> {
             top_p: request.top_p,
             stop: request.stop.as_deref(),
             response_format: request.response_format.as_ref(),
+            tools: &request.tools,
+            tool_choice: request.tool_choice.as_ref(),
             stream,
             stream_options: stream.then_some(StreamOptions {
                 include_usage: true,
@@ -103,6 +109,59 @@ pub(crate) struct WireChoice {
 pub(crate) struct WireMessage {
     #[serde(default)]
     pub(crate) content: Option<String>,
+    #[serde(default)]
+    pub(crate) tool_calls: Vec<WireToolCall>,
+}
+
+/// A tool call as OpenAI sends and takes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WireToolCall {
+    #[serde(default)]
+    id: String,
+    #[serde(rename = "type", default = "function_type")]
+    kind: String,
+    function: WireFunction,
+}
+
+fn function_type() -> String {
+    "function".to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WireFunction {
+    #[serde(default)]
+    name: String,
+    /// A string on the wire; a server that sends an object gets it re-serialized.
+    #[serde(default)]
+    arguments: serde_json::Value,
+}
+
+impl From<WireToolCall> for ToolCall {
+    fn from(wire: WireToolCall) -> Self {
+        let arguments = match wire.function.arguments {
+            serde_json::Value::String(text) => text,
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        ToolCall {
+            id: wire.id,
+            name: wire.function.name,
+            arguments,
+        }
+    }
+}
+
+impl From<ToolCall> for WireToolCall {
+    fn from(call: ToolCall) -> Self {
+        WireToolCall {
+            id: call.id,
+            kind: function_type(),
+            function: WireFunction {
+                name: call.name,
+                arguments: serde_json::Value::String(call.arguments),
+            },
+        }
+    }
 }
 
 /// One `data:` event of a streamed response.
@@ -129,6 +188,28 @@ pub(crate) struct WireChunkChoice {
 pub(crate) struct WireDelta {
     #[serde(default)]
     pub(crate) content: Option<String>,
+    #[serde(default)]
+    pub(crate) tool_calls: Vec<WireToolCallDelta>,
+}
+
+/// A piece of a streamed tool call: the call at `index` gets its id and name in its first piece
+/// and its arguments over any number of pieces.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireToolCallDelta {
+    #[serde(default)]
+    pub(crate) index: usize,
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    #[serde(default)]
+    pub(crate) function: Option<WireFunctionDelta>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireFunctionDelta {
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) arguments: Option<String>,
 }
 
 /// The body of `GET /models`.

@@ -25,6 +25,7 @@ use crate::state::{Counter, SimState};
 use crate::stream;
 use crate::text;
 use crate::tokens;
+use crate::tool_calls;
 
 /// The chat-completions handler.
 pub async fn chat_completions(
@@ -83,6 +84,25 @@ pub async fn chat_completions(
             .sleep(Duration::from_millis(state.config().hang_ms))
             .await;
     }
+    let meta = Meta {
+        id: format!("chatcmpl-sim-{:012x}", state.next_sequence()),
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        model: served,
+    };
+    let calls = match tool_calls::decide(&request, &meta.id) {
+        Ok(calls) => calls,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(calls) = calls {
+        let calls = if decision.malformed {
+            tool_calls::malformed(calls)
+        } else {
+            calls
+        };
+        return answer_calls(state, slot, meta, &request, &contents, calls).await;
+    }
     let answer = match content::build(
         &state,
         &request,
@@ -99,16 +119,9 @@ pub async fn chat_completions(
         completion_tokens: tokens::count(&answer),
     };
     state.add_usage(usage.prompt_tokens, usage.completion_tokens);
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let meta = Meta {
-        id: format!("chatcmpl-sim-{:012x}", state.next_sequence()),
-        created,
-        model: served,
-    };
     if request.stream {
-        return stream::respond(state, slot, meta, answer, usage, request.include_usage());
+        let body = stream::Answer::Text(answer);
+        return stream::respond(state, slot, meta, body, usage, request.include_usage());
     }
     let config = state.config();
     let delay = Duration::from_millis(config.ttft_ms)
@@ -126,6 +139,46 @@ pub async fn chat_completions(
             "message": {"role": "assistant", "content": answer},
             "logprobs": null,
             "finish_reason": "stop",
+        }],
+        "usage": usage.to_json(),
+    });
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// Answers with tool calls (whole or streamed), paced like a text answer of their length.
+async fn answer_calls(
+    state: SimState,
+    slot: crate::state::Slot,
+    meta: Meta,
+    request: &ChatRequest,
+    contents: &[&str],
+    calls: Vec<tool_calls::SimCall>,
+) -> Response {
+    let usage = Usage {
+        prompt_tokens: tokens::prompt_tokens(contents.iter().copied()),
+        completion_tokens: tokens::count(&tool_calls::counted_text(&calls)),
+    };
+    state.add_usage(usage.prompt_tokens, usage.completion_tokens);
+    if request.stream {
+        let body = stream::Answer::ToolCalls(calls);
+        return stream::respond(state, slot, meta, body, usage, request.include_usage());
+    }
+    let config = state.config();
+    let delay = Duration::from_millis(config.ttft_ms)
+        + token_time(usage.completion_tokens, config.tokens_per_second);
+    state.sleep(delay).await;
+    drop(slot);
+    let body = json!({
+        "id": meta.id,
+        "object": "chat.completion",
+        "created": meta.created,
+        "model": meta.model,
+        "system_fingerprint": "planex-sim",
+        "choices": [{
+            "index": 0,
+            "message": tool_calls::message(&calls),
+            "logprobs": null,
+            "finish_reason": "tool_calls",
         }],
         "usage": usage.to_json(),
     });

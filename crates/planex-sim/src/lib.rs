@@ -8,7 +8,8 @@
 //! `react_step`) it follows that plan one action per call and then answers; any other
 //! json_schema gets JSON valid against it (OpenAI's strict subset; out-of-subset schemas get a
 //! 400 `invalid_json_schema`); as an executor it answers deterministic text labelled
-//! `[simulated]`. Every error is an OpenAI-shaped JSON body. Usage is counted with the real
+//! `[simulated]`; offered `tools`, it answers with tool calls a `#sim:call=` script in the prompt
+//! decides (else one call of the first tool), then text. Every error is an OpenAI-shaped JSON body. Usage is counted with the real
 //! `cl100k_base` tokenizer. All output is synthetic.
 //!
 //! Key decision: everything observable (plans, answers, faults, search results) is a pure
@@ -34,6 +35,7 @@ mod stream;
 mod structured;
 mod text;
 mod tokens;
+mod tool_calls;
 mod workload;
 
 pub use config::{SimArgs, SimConfig};

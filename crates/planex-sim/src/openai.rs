@@ -21,9 +21,20 @@ pub struct Message {
     /// A string, an array of content parts, or null.
     #[serde(default)]
     pub content: Value,
+    /// An assistant message's tool calls (function calling).
+    #[serde(default)]
+    pub tool_calls: Option<Value>,
 }
 
 impl Message {
+    /// Whether this (assistant) message called tools.
+    pub fn has_tool_calls(&self) -> bool {
+        self.tool_calls
+            .as_ref()
+            .and_then(Value::as_array)
+            .is_some_and(|calls| !calls.is_empty())
+    }
+
     /// The message text: a string content, or the concatenated `text` of content parts.
     pub fn text(&self) -> String {
         match &self.content {
@@ -72,6 +83,12 @@ pub struct ChatRequest {
     /// Structured-output request.
     #[serde(default)]
     pub response_format: Option<Value>,
+    /// Functions the model may call (OpenAI `tools`).
+    #[serde(default)]
+    pub tools: Vec<Value>,
+    /// `tool_choice`: `"none"` answers in text even when tools are offered.
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
 }
 
 impl ChatRequest {

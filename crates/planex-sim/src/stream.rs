@@ -19,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::answer::{Meta, Usage, token_time};
 use crate::state::{SimState, Slot};
 use crate::tokens;
+use crate::tool_calls::SimCall;
 
 /// Tokens per content chunk.
 const TOKENS_PER_CHUNK: usize = 4;
@@ -42,12 +43,53 @@ fn delta(delta: Value, finish: Option<&str>) -> Value {
     json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}])
 }
 
+/// What a streamed answer carries.
+pub(crate) enum Answer {
+    /// Text content.
+    Text(String),
+    /// Tool calls: each call's id and name in its first piece, its arguments in pieces after.
+    ToolCalls(Vec<SimCall>),
+}
+
+impl Answer {
+    /// The answer's deltas after the role chunk, each with the tokens it counts for pacing.
+    fn deltas(&self) -> Vec<(Value, u32)> {
+        match self {
+            Answer::Text(content) => tokens::pieces(content, TOKENS_PER_CHUNK)
+                .into_iter()
+                .map(|piece| (json!({"content": piece}), tokens::count(&piece)))
+                .collect(),
+            Answer::ToolCalls(calls) => {
+                let mut deltas = Vec::new();
+                for (index, call) in calls.iter().enumerate() {
+                    let head = json!({"tool_calls": [{"index": index, "id": call.id, "type": "function",
+                        "function": {"name": call.name, "arguments": ""}}]});
+                    deltas.push((head, tokens::count(&call.name)));
+                    for piece in tokens::pieces(&call.arguments, TOKENS_PER_CHUNK) {
+                        let count = tokens::count(&piece);
+                        let delta = json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]});
+                        deltas.push((delta, count));
+                    }
+                }
+                deltas
+            }
+        }
+    }
+
+    fn finish_reason(&self) -> &'static str {
+        match self {
+            Answer::Text(_) => "stop",
+            Answer::ToolCalls(_) => "tool_calls",
+        }
+    }
+}
+
 /// Builds the SSE response and spawns the task that writes it.
 pub(crate) fn respond(
     state: SimState,
     slot: Slot,
     meta: Meta,
-    content: String,
+    body: Answer,
     usage: Usage,
     include_usage: bool,
 ) -> Response {
@@ -69,23 +111,18 @@ pub(crate) fn respond(
         }
         let paced_from = tokio::time::Instant::now().max(start);
         let mut emitted: u32 = 0;
-        for piece in tokens::pieces(&content, TOKENS_PER_CHUNK) {
-            emitted = emitted.saturating_add(tokens::count(&piece));
+        for (piece, count) in body.deltas() {
+            emitted = emitted.saturating_add(count);
             let due = paced_from + token_time(emitted, config.tokens_per_second);
             state.sleep_until(due).await;
-            let body = chunk(
-                &meta,
-                delta(json!({"content": piece}), None),
-                None,
-                include_usage,
-            );
-            if tx.send(Ok(body)).await.is_err() {
+            let bytes = chunk(&meta, delta(piece, None), None, include_usage);
+            if tx.send(Ok(bytes)).await.is_err() {
                 return;
             }
         }
         let mut tail = vec![chunk(
             &meta,
-            delta(json!({}), Some("stop")),
+            delta(json!({}), Some(body.finish_reason())),
             None,
             include_usage,
         )];

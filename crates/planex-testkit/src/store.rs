@@ -44,6 +44,8 @@ pub fn call_record(stage: Stage, prompt_tokens: u64) -> CallRecord {
         },
         cost_usd: Decimal::from(prompt_tokens),
         mark: None,
+        round: None,
+        latency_ms: None,
     }
 }
 

@@ -280,6 +280,7 @@ pub fn json_result(record: &TaskRecord, simulated: bool, elapsed: Duration) -> s
         "steps": steps,
         "escalations": planex_engine::escalations(record),
         "cost": record.cost(),
+        "calls": record.calls,
         "elapsed_ms": elapsed.as_millis() as u64,
     })
 }

@@ -5,7 +5,9 @@
 //! two files in parallel and summarises them: the files' real content reaches the summary's
 //! prompt (a `#sim:tokens=3` marker in one file sets the summary's length), MCP steps make no
 //! model call, and a tool error (a missing file) fails its step with the tool's message and
-//! skips its dependents.
+//! skips its dependents. An `llm` tool that `uses` the server's tools reads the files through
+//! function calling: two rounds of tool calls the simulator makes, then an answer, each round and
+//! each tool call in the task's cost records.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli_command;
@@ -42,6 +44,16 @@ fn setup() -> Setup {
         json!(command),
         json!(args)
     ));
+    config.push_str(
+        r#"
+[[tools]]
+name = "research"
+description = "Answer a question about the files, reading them as needed"
+tier = "executor"
+input_schema = { type = "object", properties = { question = { type = "string", minLength = 1 } }, required = ["question"] }
+kind = { type = "llm", prompt = "{question}", max_tokens = 128, uses = ["files__list_directory", "files__read_text_file"] }
+"#,
+    );
     let path = root.join("planex.toml");
     std::fs::write(&path, config).unwrap();
     Setup {
@@ -182,5 +194,69 @@ fn a_plan_over_a_real_mcp_server_reads_files_and_summarises_them() {
     );
     assert_eq!(step(2)["state"], "skipped");
     assert_eq!(step(3)["state"], "complete");
+    std::fs::remove_dir_all(&setup.root).unwrap();
+}
+
+#[test]
+fn an_llm_tool_reads_files_through_function_calling() {
+    let setup = setup();
+    let root = setup.root.display().to_string();
+    // The simulator's script: round 1 lists the dir, round 2 reads both files at once, then it
+    // answers; a.txt's `#sim:tokens=3` marker shortens that answer once a.txt's text is in the
+    // conversation.
+    let question = format!(
+        "What do the files say? #sim:call=files__list_directory{} #sim:call=files__read_text_file{}|files__read_text_file{}",
+        json!({"path": root}),
+        json!({"path": file(&setup.root, "a.txt")}),
+        json!({"path": file(&setup.root, "b.txt")}),
+    );
+    let plan = json!({"task": "Research the files", "steps": [
+        {"step_id": 1, "tool_name": "research", "args": {"question": question}, "depends_on": []},
+    ]});
+    let (ok, result) = run_plan(&setup, &plan);
+    assert!(ok, "{result}");
+    assert_eq!(result["status"], "complete", "{result}");
+    let calls = result["calls"].as_array().unwrap();
+    let rounds: Vec<(&str, &str, u64)> = calls
+        .iter()
+        .filter(|c| c["stage"] == "step" || c["stage"] == "tool_call")
+        .map(|c| {
+            (
+                c["stage"].as_str().unwrap(),
+                c["tool"].as_str().unwrap(),
+                c["round"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rounds,
+        [
+            ("step", "research", 1),
+            ("tool_call", "files__list_directory", 1),
+            ("step", "research", 2),
+            ("tool_call", "files__read_text_file", 2),
+            ("tool_call", "files__read_text_file", 2),
+            ("step", "research", 3),
+        ],
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().all(|c| c["latency_ms"].is_u64()),
+        "every call has its latency: {calls:?}"
+    );
+    let first_round = calls.iter().find(|c| c["stage"] == "step").unwrap();
+    let last = calls.iter().rfind(|c| c["stage"] == "step").unwrap();
+    assert!(
+        last["usage"]["completion_tokens"].as_u64().unwrap() < 10,
+        "a.txt's content reached the model's last round: {last}"
+    );
+    assert!(
+        last["usage"]["prompt_tokens"].as_u64().unwrap()
+            > first_round["usage"]["prompt_tokens"].as_u64().unwrap(),
+        "the last round's prompt carries the tool results"
+    );
+    let by_stage = &result["cost"]["by_stage"];
+    assert_eq!(by_stage["tool_call"]["calls"], 3, "{by_stage}");
+    assert_eq!(by_stage["tool_call"]["cost_usd"], "0", "{by_stage}");
     std::fs::remove_dir_all(&setup.root).unwrap();
 }

@@ -42,6 +42,13 @@ pub(crate) struct RawMcpServer {
     max_result_bytes: usize,
 }
 
+impl RawMcpServer {
+    /// The server's configured name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 fn default_tier() -> String {
     DEFAULT_MCP_TIER.to_owned()
 }

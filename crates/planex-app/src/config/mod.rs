@@ -247,8 +247,11 @@ impl Config {
 
     /// The compiled catalog of `[[tools]]` (the tools of `[[mcp_servers]]` need a connection:
     /// [`crate::connect_tools`] adds them).
+    /// An `llm` tool's `uses` of MCP tools are checked only then.
     pub fn catalog(&self) -> Result<Catalog, ConfigError> {
-        Catalog::new(self.tools.clone()).map_err(|e| invalid("tools", e.to_string()))
+        let servers: Vec<&str> = self.mcp_servers.iter().map(|s| s.name.as_str()).collect();
+        Catalog::new(offline_tools(&self.tools, &servers))
+            .map_err(|e| invalid("tools", e.to_string()))
     }
 
     /// True when any tier is served by the simulator (its output is synthetic).
@@ -282,8 +285,28 @@ fn check_tools(raw: &RawConfig, known_tiers: &str) -> Result<(), ConfigError> {
         ));
     }
     // Compile once here so schema errors surface at load time, naming the tool.
-    Catalog::new(raw.tools.clone()).map_err(|e| invalid("tools", e.to_string()))?;
+    let servers: Vec<&str> = raw.mcp_servers.iter().map(|s| s.name()).collect();
+    Catalog::new(offline_tools(&raw.tools, &servers))
+        .map_err(|e| invalid("tools", e.to_string()))?;
     Ok(())
+}
+
+/// `tools` without the `uses` entries that name tools of the MCP servers `servers`
+/// (`SERVER__TOOL`): those tools are known only once the servers are connected, and
+/// [`crate::connect_tools`] checks the whole catalog then.
+fn offline_tools(tools: &[ToolSpec], servers: &[&str]) -> Vec<ToolSpec> {
+    let prefixes: Vec<String> = servers
+        .iter()
+        .map(|server| planex_engine::mcp::catalog_name(server, ""))
+        .collect();
+    let mut tools = tools.to_vec();
+    for tool in &mut tools {
+        if let planex_core::ToolKind::Llm(llm) = &mut tool.kind {
+            llm.uses
+                .retain(|name| !prefixes.iter().any(|prefix| name.starts_with(prefix)));
+        }
+    }
+    tools
 }
 
 #[cfg(test)]

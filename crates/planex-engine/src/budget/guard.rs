@@ -355,6 +355,8 @@ mod tests {
             },
             cost_usd: Decimal::new(3, 5),
             mark: None,
+            round: None,
+            latency_ms: None,
         };
         let record: TaskRecord = serde_json::from_value(serde_json::json!({
             "task_id": "t", "task": "x", "status": "complete", "steps": {},

@@ -99,6 +99,8 @@ fn left_behind(draw: &Draw, models: &Models, stage: Stage, lease: &StepLease) ->
         usage,
         cost_usd: draw.amount_usd,
         mark: Some(mark),
+        round: None,
+        latency_ms: None,
     }
 }
 
