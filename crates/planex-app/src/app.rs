@@ -82,8 +82,17 @@ impl AppBuilder {
             None => Backend::open(&config.store, config.service.cache.max_entries).await?,
         };
         let tools = crate::tools::connect_tools(&config).await?;
+        let servers = tools.1.clone();
         let engine = Arc::new(build_engine(&config, tools, backend, models, http_retry)?);
         let shutdown = CancellationToken::new();
+        let tool_updates = (!config.mcp_servers.is_empty()).then(|| {
+            crate::tools::keep_tools_current(
+                config.tools.clone(),
+                servers,
+                engine.executor().catalog.clone(),
+                shutdown.clone(),
+            )
+        });
         let workers = match workers {
             Workers::EveryTier => {
                 let pool = WorkerPool {
@@ -98,6 +107,7 @@ impl AppBuilder {
         Ok(App {
             engine,
             config,
+            tool_updates,
             shutdown,
             workers,
             sims,
@@ -159,6 +169,8 @@ fn build_engine(
 pub struct App {
     engine: Arc<Engine>,
     config: Config,
+    /// Counts the catalogs made current after MCP tool-list changes (none without MCP servers).
+    tool_updates: Option<tokio::sync::watch::Receiver<u64>>,
     shutdown: CancellationToken,
     workers: Vec<tokio::task::JoinHandle<WorkerExit>>,
     sims: Vec<SimServer>,
@@ -189,6 +201,12 @@ impl App {
     /// The engine: submit tasks, read them, run steps.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// The number of tool catalogs made current since start, moving each time an MCP server's
+    /// new tool list is applied ([`crate::keep_tools_current`]); `None` without MCP servers.
+    pub fn tool_updates(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.tool_updates.clone()
     }
 
     /// The config it runs, with simulated tiers' endpoints filled in.

@@ -43,4 +43,4 @@ pub use error::AppError;
 pub use serve::bind;
 pub use signal::shutdown_signal;
 pub use store::Backend;
-pub use tools::connect_tools;
+pub use tools::{connect_tools, keep_tools_current};

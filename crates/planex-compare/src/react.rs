@@ -163,7 +163,7 @@ impl ReactRunner {
                 what: "the ReAct baseline's planner tier",
                 source,
             })?;
-        if executor.catalog.contains(FINAL_ACTION) {
+        if executor.catalog.current().contains(FINAL_ACTION) {
             return Err(CompareError::ReservedToolName { name: FINAL_ACTION });
         }
         let system = system_prompt(&executor, settings.max_actions);
@@ -333,14 +333,14 @@ fn system_prompt(executor: &Executor, max_actions: usize) -> String {
          only the tools listed below, with args matching their schema, and at most {max_actions} actions. \
          When you can answer, use the action {{\"tool_name\": \"{FINAL_ACTION}\", \"args\": {{\"answer\": \"...\"}}}}.\n\
          Tools:\n{}",
-        executor.catalog.prompt_listing()
+        executor.catalog.current().prompt_listing()
     )
 }
 
 /// The JSON Schema of one turn: a thought and one action, each action one of the tools or the final answer.
 fn turn_schema(executor: &Executor) -> Value {
-    let mut actions: Vec<Value> = executor
-        .catalog
+    let catalog = executor.catalog.current();
+    let mut actions: Vec<Value> = catalog
         .specs()
         .map(|tool| {
             json!({

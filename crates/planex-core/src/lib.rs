@@ -12,6 +12,7 @@ mod clip;
 mod cost;
 pub mod dag;
 mod ids;
+mod live_catalog;
 mod plan;
 mod template;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub use catalog::{Catalog, CatalogError};
 pub use clip::clip_chars;
 pub use cost::{CallMark, CallRecord, CostBreakdown, CostTotals, Price, Stage, Usage, format_usd};
 pub use ids::{StepId, TaskId};
+pub use live_catalog::LiveCatalog;
 pub use plan::{Plan, PlanError, PlanLimits, PlanSource, Step};
 pub use template::{
     Placeholder, TemplateError, placeholders, referenced_steps, render, substitute_args, value_text,

@@ -181,9 +181,10 @@ impl Engine {
 
     /// The tools a request may use: the catalog, or the subset its `tools` names (never empty).
     fn request_catalog(&self, request: &TaskRequest) -> Result<Arc<Catalog>, EngineError> {
+        let current = self.executor.catalog.current();
         let catalog = match &request.tools {
-            Some(names) => Arc::new(self.executor.catalog.subset(names)?),
-            None => self.executor.catalog.clone(),
+            Some(names) => Arc::new(current.subset(names)?),
+            None => current.clone(),
         };
         if !catalog.is_empty() {
             return Ok(catalog);
@@ -191,7 +192,7 @@ impl Engine {
         Err(EngineError::InvalidRequest(match request.tools {
             Some(_) => format!(
                 "no tools are available: tools is empty; name at least one of {}",
-                self.executor.catalog.names().join(", ")
+                current.names().join(", ")
             ),
             None => "no tools are available: the catalog is empty; configure [[tools]]".into(),
         }))

@@ -136,7 +136,7 @@ impl EngineBuilder {
             models.get(&tier)?;
         }
         let executor = Executor {
-            catalog,
+            catalog: catalog.into(),
             models,
             http: crate::http_guard::HttpClients::new().map_err(|e| {
                 EngineError::InvalidRequest(format!(

@@ -129,8 +129,8 @@ impl Engine {
         cost_center: Option<&str>,
         ctx: &CallContext,
     ) -> Result<StepRun, StepRejected> {
-        let catalog = &self.executor.catalog;
-        let mut step = Step::validate(step, catalog).map_err(StepRejected::Invalid)?;
+        let catalog = self.executor.catalog.current();
+        let mut step = Step::validate(step, &catalog).map_err(StepRejected::Invalid)?;
         step.args = substitute_args(&step.args, results).map_err(StepRejected::Placeholder)?;
         catalog
             .validate_args(&step.tool_name, &step.args)

@@ -53,6 +53,7 @@ impl Engine {
         let mut tiers: Vec<String> = self
             .executor
             .catalog
+            .current()
             .specs()
             .map(|t| t.tier.clone())
             .collect();

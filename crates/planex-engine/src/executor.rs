@@ -22,7 +22,7 @@ const DEFAULT_SYSTEM: &str = "You execute one step of a larger plan. Do exactly 
 #[derive(Clone)]
 pub struct Executor {
     /// The tool catalog the plans were validated against.
-    pub catalog: Arc<Catalog>,
+    pub catalog: planex_core::LiveCatalog,
     /// The model tiers.
     pub models: Models,
     /// HTTP clients of `http` tools (guarded against internal addresses unless a tool allows them).
@@ -138,8 +138,9 @@ impl Executor {
         ctx: &CallContext,
     ) -> ToolCallOutcome {
         let mut tally = Tally::default();
-        let result = match self.tool(tool_name) {
-            Ok(tool) => match self.catalog.validate_args(tool_name, args) {
+        let catalog = self.catalog.current();
+        let result = match tool(&catalog, tool_name) {
+            Ok(tool) => match catalog.validate_args(tool_name, args) {
                 Ok(()) => self.dispatch(tool, args, step_id, ctx, &mut tally).await,
                 Err(errors) => Err(format!(
                     "args of tool {tool_name} do not match its input schema: {}",
@@ -181,22 +182,14 @@ impl Executor {
         ))
     }
 
-    fn tool(&self, name: &str) -> Result<&ToolSpec, String> {
-        self.catalog.get(name).ok_or_else(|| {
-            format!(
-                "tool {name:?} is not in this worker's catalog (known: {}); deploy the same tool config to every process",
-                self.catalog.names().join(", ")
-            )
-        })
-    }
-
     async fn run_tool(
         &self,
         lease: &StepLease,
         ctx: &CallContext,
         tally: &mut Tally,
     ) -> Result<serde_json::Value, String> {
-        let tool = self.tool(&lease.spec.step.tool_name)?;
+        let catalog = self.catalog.current();
+        let tool = tool(&catalog, &lease.spec.step.tool_name)?;
         let args = substitute_args(&lease.spec.step.args, &lease.dep_results)
             .map_err(|e| e.to_string())?;
         self.dispatch(tool, &args, lease.spec.step.step_id, ctx, tally)
@@ -235,6 +228,7 @@ impl Executor {
                         tally.attempts += attempts;
                         // A server's declared outputSchema binds its results.
                         self.catalog
+                            .current()
                             .validate_output(&tool.name, &value)
                             .map(|()| value)
                             .map_err(|errors| {
@@ -373,6 +367,7 @@ impl Executor {
             format!("tool {} must return JSON matching its output schema, but the answer is not JSON: {e}", tool.name)
         })?;
         self.catalog
+            .current()
             .validate_output(&tool.name, &value)
             .map_err(|errors| {
                 format!(
@@ -436,6 +431,16 @@ impl Executor {
         format.validate(&outcome.content)?;
         Ok(serde_json::Value::String(outcome.content))
     }
+}
+
+/// Tool `name` of `catalog`, or why it is missing.
+fn tool<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a ToolSpec, String> {
+    catalog.get(name).ok_or_else(|| {
+        format!(
+            "tool {name:?} is not in this worker's catalog (known: {}); deploy the same tool config to every process",
+            catalog.names().join(", ")
+        )
+    })
 }
 
 /// `max_tokens` of a synthesis call whose answer options set none.

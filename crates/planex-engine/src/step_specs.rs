@@ -7,13 +7,9 @@ use planex_core::{Plan, Stage, Step};
 use planex_store::StepSpec;
 
 impl Engine {
-    /// The router of this engine.
-    pub fn router(&self) -> Router<'_> {
-        Router::new(
-            &self.settings.routing,
-            &self.executor.catalog,
-            &self.settings.planner_tier,
-        )
+    /// The router of this engine over `catalog` (a snapshot of its live catalog).
+    pub fn router<'a>(&'a self, catalog: &'a planex_core::Catalog) -> Router<'a> {
+        Router::new(&self.settings.routing, catalog, &self.settings.planner_tier)
     }
 
     /// Step specs for a validated plan, routed by the engine's rules, plus the synthesis step.
@@ -49,7 +45,8 @@ impl Engine {
         synthesis: bool,
         hints: &TierHints,
     ) -> Vec<StepSpec> {
-        let decisions = self.router().route_plan(plan, hints, synthesis);
+        let catalog = self.executor.catalog.current();
+        let decisions = self.router(&catalog).route_plan(plan, hints, synthesis);
         let mut specs: Vec<StepSpec> = plan
             .steps
             .iter()

@@ -46,9 +46,10 @@ pub(crate) struct RoundTally<'a> {
 impl Executor {
     /// The OpenAI `tools` of `llm.uses`, from their catalog entries.
     fn tool_definitions(&self, llm: &LlmTool) -> Vec<serde_json::Value> {
+        let catalog = self.catalog.current();
         llm.uses
             .iter()
-            .filter_map(|name| self.catalog.get(name))
+            .filter_map(|name| catalog.get(name))
             .map(|spec| {
                 serde_json::json!({"type": "function", "function": {
                     "name": spec.name, "description": spec.description, "parameters": spec.input_schema,
@@ -153,7 +154,8 @@ impl Executor {
                 llm.uses.join(", ")
             ));
         }
-        let Some(spec) = self.catalog.get(&call.name) else {
+        let catalog = self.catalog.current();
+        let Some(spec) = catalog.get(&call.name) else {
             return refused(format!(
                 "tool {:?} is not in this worker's catalog",
                 call.name
@@ -175,7 +177,7 @@ impl Executor {
                 ));
             }
         };
-        if let Err(errors) = self.catalog.validate_args(&call.name, &args) {
+        if let Err(errors) = catalog.validate_args(&call.name, &args) {
             return refused(format!(
                 "the arguments of {} do not match its schema: {}",
                 call.name,

@@ -81,7 +81,7 @@ fn tool(name: &str, base: &str, path: &str, allow_internal: bool) -> ToolSpec {
 
 fn executor(tools: Vec<ToolSpec>) -> Executor {
     Executor {
-        catalog: Arc::new(Catalog::new(tools).unwrap()),
+        catalog: Catalog::new(tools).unwrap().into(),
         models: Models::new(),
         http: planex_engine::http_guard::HttpClients::new().unwrap(),
         // Retries on: a refusal must not be retried, a timeout may.

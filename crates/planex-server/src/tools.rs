@@ -103,7 +103,8 @@ fn view(tool: &ToolSpec, available: bool) -> ToolView {
     security(("bearer" = [])))]
 pub async fn list_tools(State(state): State<AppState>, _caller: Caller) -> axum::Json<ToolList> {
     let mut tools = Vec::new();
-    for tool in state.engine().executor().catalog.specs() {
+    let catalog = state.engine().executor().catalog.current();
+    for tool in catalog.specs() {
         tools.push(view(tool, available(&state, tool).await));
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));

@@ -144,7 +144,7 @@ impl From<&CostTotals> for CostLine {
 pub struct CostView {
     /// Everything.
     pub total: CostLine,
-    /// By stage (`plan`, `step`, `synthesis`).
+    /// By stage (`plan`, `step`, `synthesis`, `tool_call`).
     pub by_stage: BTreeMap<String, CostLine>,
     /// By tier.
     pub by_tier: BTreeMap<String, CostLine>,

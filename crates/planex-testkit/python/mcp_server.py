@@ -6,7 +6,8 @@ Usage: mcp_server.py stdio       serve on stdin/stdout
                                  printed is `listening on http://127.0.0.1:PORT/mcp`
 
 Tools: `lookup` (structured output), `fail` (raises: the call is answered with isError),
-`hang` (sleeps: for timeouts), `crash` (the server process dies mid-call).
+`hang` (sleeps: for timeouts), `crash` (the server process dies mid-call), `grow` (adds the tool
+`extra` and sends `notifications/tools/list_changed`).
 
 With PLANEX_TEST_MCP_REFUSE_FILE set to a path that exists, the server exits at once when started
 (a server that cannot be restarted).
@@ -17,7 +18,7 @@ import os
 import socket
 import sys
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
 
@@ -48,6 +49,17 @@ async def hang(seconds: float) -> str:
 @server.tool(description="Kills this server while the call is in flight")
 def crash(note: str) -> str:
     os._exit(3)
+
+
+def extra(text: str) -> str:
+    return f"extra: {text}"
+
+
+@server.tool(description="Adds the tool `extra` and tells the client that the tool list changed")
+async def grow(note: str, ctx: Context) -> str:
+    server.add_tool(extra, name="extra", description="Echoes its text (added at run time)")
+    await ctx.session.send_tool_list_changed()
+    return "grown"
 
 
 def serve_http() -> None:

@@ -12,6 +12,7 @@
 
 mod call;
 mod names;
+mod watch;
 
 pub use names::catalog_name;
 
@@ -95,11 +96,13 @@ pub enum McpError {
     },
 }
 
-type Client = RunningService<RoleClient, ()>;
+type Client = RunningService<RoleClient, watch::ListWatch>;
 
 /// One configured server and its current connection.
 struct Server {
     config: McpServerConfig,
+    /// The handler its connections run with (tool-list changes).
+    watch: watch::ListWatch,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
     /// After a failed (re)connect: when the next try may be made, the wait after that one, and
     /// why it failed. Calls meanwhile fail at once instead of restarting a crashing server.
@@ -123,6 +126,8 @@ const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
 /// The configured MCP servers of this process, connected.
 pub struct McpServers {
     servers: HashMap<String, Server>,
+    /// Bumped when any server's tool list may have changed.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for McpServers {
@@ -135,8 +140,8 @@ impl std::fmt::Debug for McpServers {
 
 /// Connects (starting a stdio server) within the server's timeout: a server that never finishes
 /// its handshake must not hold its callers forever.
-async fn connect(config: &McpServerConfig) -> Result<Client, String> {
-    match tokio::time::timeout(config.timeout, connect_unbounded(config)).await {
+async fn connect(config: &McpServerConfig, watch: &watch::ListWatch) -> Result<Client, String> {
+    match tokio::time::timeout(config.timeout, connect_unbounded(config, watch)).await {
         Ok(result) => result,
         Err(_) => Err(format!(
             "no MCP handshake within {} s ([[mcp_servers]] timeout_secs)",
@@ -145,7 +150,10 @@ async fn connect(config: &McpServerConfig) -> Result<Client, String> {
     }
 }
 
-async fn connect_unbounded(config: &McpServerConfig) -> Result<Client, String> {
+async fn connect_unbounded(
+    config: &McpServerConfig,
+    watch: &watch::ListWatch,
+) -> Result<Client, String> {
     match &config.transport {
         McpTransport::Stdio { command, args, env } => {
             let mut cmd = tokio::process::Command::new(command);
@@ -155,7 +163,11 @@ async fn connect_unbounded(config: &McpServerConfig) -> Result<Client, String> {
                 .stderr(std::process::Stdio::inherit())
                 .spawn()
                 .map_err(|e| format!("starting {command:?} failed: {e}"))?;
-            ().serve(transport).await.map_err(|e| e.to_string())
+            watch
+                .clone()
+                .serve(transport)
+                .await
+                .map_err(|e| e.to_string())
         }
         McpTransport::Http { url, headers } => {
             let mut custom = HashMap::new();
@@ -169,7 +181,11 @@ async fn connect_unbounded(config: &McpServerConfig) -> Result<Client, String> {
             let config =
                 StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom);
             let transport = StreamableHttpClientTransport::from_config(config);
-            ().serve(transport).await.map_err(|e| e.to_string())
+            watch
+                .clone()
+                .serve(transport)
+                .await
+                .map_err(|e| e.to_string())
         }
     }
 }
@@ -177,16 +193,24 @@ async fn connect_unbounded(config: &McpServerConfig) -> Result<Client, String> {
 impl McpServers {
     /// Connects every server (in parallel); fails on the first that cannot be connected.
     pub async fn connect(configs: Vec<McpServerConfig>) -> Result<McpServers, McpError> {
-        let connected = futures::future::join_all(configs.into_iter().map(|config| async move {
-            let client = connect(&config).await.map_err(|detail| McpError::Connect {
-                server: config.name.clone(),
-                detail,
-            })?;
-            Ok::<_, McpError>(Server {
-                config,
-                client: tokio::sync::Mutex::new(Some(Arc::new(client))),
-                down: std::sync::Mutex::new(None),
-            })
+        let changes = watch::ListWatch::counter();
+        let connected = futures::future::join_all(configs.into_iter().map(|config| {
+            let watch = watch::ListWatch::new(changes.clone(), &config.name);
+            async move {
+                let client =
+                    connect(&config, &watch)
+                        .await
+                        .map_err(|detail| McpError::Connect {
+                            server: config.name.clone(),
+                            detail,
+                        })?;
+                Ok::<_, McpError>(Server {
+                    config,
+                    watch,
+                    client: tokio::sync::Mutex::new(Some(Arc::new(client))),
+                    down: std::sync::Mutex::new(None),
+                })
+            }
         }))
         .await;
         let mut servers = HashMap::new();
@@ -194,14 +218,22 @@ impl McpServers {
             let server = server?;
             servers.insert(server.config.name.clone(), server);
         }
-        Ok(McpServers { servers })
+        Ok(McpServers { servers, changes })
     }
 
     /// No servers (a process without `[[mcp_servers]]`).
     pub fn none() -> McpServers {
         McpServers {
             servers: HashMap::new(),
+            changes: watch::ListWatch::counter(),
         }
+    }
+
+    /// A counter that moves whenever a server's tool list may have changed (it sent
+    /// `notifications/tools/list_changed`, or it was connected again): list the tools again
+    /// ([`McpServers::tools`]) when it does.
+    pub fn tool_list_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Whether a server of this name is configured.
@@ -324,12 +356,14 @@ impl Server {
                     .max(1)
             ));
         }
-        match connect(&self.config).await {
+        match connect(&self.config, &self.watch).await {
             Ok(client) => {
                 let client = Arc::new(client);
                 tracing::info!(server = %self.config.name, "MCP server connected");
                 *slot = Some(client.clone());
                 *self.down.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                // A restarted server may list other tools than before.
+                self.watch.bump("reconnected");
                 Ok(client)
             }
             Err(reason) => {
