@@ -14,6 +14,7 @@ pub mod dag;
 mod ids;
 mod live_catalog;
 mod plan;
+mod plan_stream;
 mod template;
 #[cfg(test)]
 mod test_support;
@@ -28,6 +29,7 @@ pub use cost::{CallMark, CallRecord, CostBreakdown, CostTotals, Price, Stage, Us
 pub use ids::{StepId, TaskId};
 pub use live_catalog::LiveCatalog;
 pub use plan::{Plan, PlanError, PlanLimits, PlanSource, Step};
+pub use plan_stream::{StepStream, StreamedStep};
 pub use template::{
     Placeholder, TemplateError, placeholders, referenced_steps, render, substitute_args, value_text,
 };

@@ -50,6 +50,23 @@ fn plan(state: &SimState, request: &ChatRequest, schema: &Value) -> Result<Strin
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
+/// The tool name `#sim:invalid_at` puts in a plan.
+pub const UNKNOWN_TOOL: &str = "sim_no_such_tool";
+
+/// `plan` with its K-th step (1-based; the last when there are fewer) naming [`UNKNOWN_TOOL`].
+fn invalid_at(plan: &str, k: usize) -> String {
+    let Ok(mut value) = serde_json::from_str::<Value>(plan) else {
+        return plan.to_owned();
+    };
+    if let Some(steps) = value.get_mut("steps").and_then(Value::as_array_mut) {
+        let at = k.min(steps.len()).saturating_sub(1);
+        if let Some(step) = steps.get_mut(at) {
+            step["tool_name"] = json!(UNKNOWN_TOOL);
+        }
+    }
+    value.to_string()
+}
+
 /// The content for `request` answered in `role`; `contents` are the message texts in order.
 pub fn build(
     state: &SimState,
@@ -67,7 +84,10 @@ pub fn build(
             contents,
             target(state, request, markers),
         )?,
-        Role::Plan(schema) => plan(state, request, schema)?,
+        Role::Plan(schema) => match markers.invalid_at {
+            Some(k) => invalid_at(&plan(state, request, schema)?, k),
+            None => plan(state, request, schema)?,
+        },
         Role::Structured { schema, name } => {
             let mut seed = vec!["planex-sim json_schema", name.as_str()];
             seed.extend_from_slice(contents);
@@ -90,6 +110,21 @@ pub fn build(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    #[test]
+    fn invalid_at_breaks_the_kth_step_only() {
+        let plan = r#"{"steps":[{"step_id":1,"tool_name":"a"},{"step_id":2,"tool_name":"b"},{"step_id":3,"tool_name":"c"}]}"#;
+        let broken: Value = serde_json::from_str(&invalid_at(plan, 2)).unwrap();
+        let tools: Vec<&str> = broken["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["tool_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(tools, ["a", UNKNOWN_TOOL, "c"]);
+        let last: Value = serde_json::from_str(&invalid_at(plan, 9)).unwrap();
+        assert_eq!(last["steps"][2]["tool_name"], UNKNOWN_TOOL);
+    }
 
     #[test]
     fn malformed_never_parses() {

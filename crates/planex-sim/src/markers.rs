@@ -1,5 +1,6 @@
 //! Per-request fault markers (`#sim:fail=CODE[xN]`, `#sim:hang`, `#sim:malformed`,
-//! `#sim:tokens=N`, `#sim:json`) found anywhere in message contents or a search query.
+//! `#sim:tokens=N`, `#sim:json`, `#sim:invalid_at=K`) found anywhere in message contents or a
+//! search query.
 //!
 //! Key decision: markers are plain text so any client (the engine, curl, a workload file) can
 //! trigger a fault deterministically; unknown `#sim:` words are ignored, the first `fail`
@@ -30,6 +31,10 @@ pub struct Markers {
     /// `#sim:json`: the executor answers a JSON object (`{"simulated": true, "summary": …}`)
     /// even without a JSON `response_format`, so a plan can use `{step_N_result.summary}`.
     pub json: bool,
+    /// `#sim:invalid_at=K`: the plan's K-th step (1-based) names a tool that does not exist, so
+    /// the plan is valid up to step K-1 and turns invalid there (a streamed plan's mid-stream
+    /// failure).
+    pub invalid_at: Option<usize>,
 }
 
 const PREFIX: &str = "#sim:";
@@ -53,6 +58,10 @@ impl Markers {
             self.malformed = true;
         } else if word == "json" {
             self.json = true;
+        } else if let Some(k) = word.strip_prefix("invalid_at=") {
+            if let Ok(k) = k.parse::<usize>() {
+                self.invalid_at.get_or_insert(k.max(1));
+            }
         } else if let Some(n) = word.strip_prefix("tokens=") {
             if let Ok(n) = n.parse::<u32>() {
                 self.tokens.get_or_insert(n);
@@ -122,6 +131,10 @@ mod tests {
         assert!(m.malformed);
         assert_eq!(Markers::scan(["#sim:fail=200"]).fail, None);
         assert!(Markers::scan(["facts #sim:json"]).json && !m.json);
+        assert_eq!(
+            Markers::scan(["plan #sim:invalid_at=3"]).invalid_at,
+            Some(3)
+        );
     }
 
     #[test]
