@@ -50,8 +50,8 @@ pub struct ToolCallOutcome {
 
 /// Attempts and priced calls accumulated over a step's tries (first tier, then escalation).
 #[derive(Default)]
-pub(crate) struct Tally {
-    pub(crate) attempts: u32,
+struct Tally {
+    attempts: u32,
     calls: Vec<CallRecord>,
     /// The task whose budget an escalation is booked against (plan steps only).
     task: Option<planex_core::TaskId>,
@@ -198,7 +198,7 @@ impl Executor {
 
     /// Runs one tool with final args: `llm` on its tier (with escalation), `http` to its base URL,
     /// `mcp` as a `tools/call` on its server.
-    pub(crate) async fn dispatch(
+    async fn dispatch(
         &self,
         tool: &ToolSpec,
         args: &serde_json::Map<String, serde_json::Value>,
@@ -329,9 +329,16 @@ impl Executor {
                     calls: &mut tally.calls,
                     acted: &mut tally.acted,
                 };
-                match self
-                    .chat_with_tools(model, (tool, llm), request, step_id, ctx, rounds)
-                    .await
+                match crate::tool_loop::chat_with_tools(
+                    self,
+                    model,
+                    (tool, llm),
+                    request,
+                    step_id,
+                    ctx,
+                    rounds,
+                )
+                .await
                 {
                     Ok(answer) => answer?,
                     Err(failure) => return Err(tally.failed(&failure)),
@@ -430,6 +437,25 @@ impl Executor {
         });
         format.validate(&outcome.content)?;
         Ok(serde_json::Value::String(outcome.content))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::tool_loop::ToolRunner for Executor {
+    fn catalog_now(&self) -> Arc<Catalog> {
+        self.catalog.current()
+    }
+
+    async fn run_one(
+        &self,
+        spec: &ToolSpec,
+        args: &serde_json::Map<String, serde_json::Value>,
+        step_id: StepId,
+        ctx: &CallContext,
+    ) -> (Result<serde_json::Value, String>, u32) {
+        let mut tally = Tally::default();
+        let result = self.dispatch(spec, args, step_id, ctx, &mut tally).await;
+        (result, tally.attempts)
     }
 }
 

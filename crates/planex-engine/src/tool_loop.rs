@@ -11,9 +11,10 @@
 //! (no model cost) with its round and latency, so the task's cost breakdown shows the loop. Once
 //! a tool has run, the step is not escalated to another tier: that would run the tools again.
 
-use crate::Executor;
-use planex_core::{CallRecord, LlmTool, Stage, StepId, ToolSpec, Usage, clip_chars};
+use async_trait::async_trait;
+use planex_core::{CallRecord, Catalog, LlmTool, Stage, StepId, ToolSpec, Usage, clip_chars};
 use planex_llm::{CallContext, ChatMessage, ChatModel, ChatOutcome, ChatRequest, ToolCall};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Longest tool result fed back to the model, in characters.
@@ -43,172 +44,187 @@ pub(crate) struct RoundTally<'a> {
     pub(crate) acted: &'a mut bool,
 }
 
-impl Executor {
-    /// The OpenAI `tools` of `llm.uses`, from their catalog entries.
-    fn tool_definitions(&self, llm: &LlmTool) -> Vec<serde_json::Value> {
-        let catalog = self.catalog.current();
-        llm.uses
-            .iter()
-            .filter_map(|name| catalog.get(name))
-            .map(|spec| {
-                serde_json::json!({"type": "function", "function": {
-                    "name": spec.name, "description": spec.description, "parameters": spec.input_schema,
-                }})
-            })
-            .collect()
-    }
+/// What the loop needs from the executor running the step: its catalog, and a way to run one
+/// tool exactly as a plan step of it would run.
+#[async_trait]
+pub(crate) trait ToolRunner: Sync {
+    /// The catalog now.
+    fn catalog_now(&self) -> Arc<Catalog>;
 
-    /// Runs `tool`'s conversation with `model` until the model answers in text; returns that
-    /// answer. A model failure is returned as the failure it is (the caller counts it).
-    pub(crate) async fn chat_with_tools(
+    /// Runs `spec` with final `args`; its result (or why it failed) and the attempts it took.
+    async fn run_one(
         &self,
-        model: &dyn ChatModel,
-        (tool, llm): (&ToolSpec, &LlmTool),
-        request: &ChatRequest,
+        spec: &ToolSpec,
+        args: &serde_json::Map<String, serde_json::Value>,
         step_id: StepId,
         ctx: &CallContext,
-        tally: RoundTally<'_>,
-    ) -> Result<Result<ChatOutcome, String>, planex_llm::ChatFailure> {
-        let mut request = request.clone().with_tools(self.tool_definitions(llm), None);
-        for round in 1..=llm.max_tool_rounds + 1 {
-            let last = round > llm.max_tool_rounds;
-            if last {
-                request.tool_choice = Some(serde_json::json!("none"));
-            }
-            let outcome = model.chat(&request, ctx).await?;
-            *tally.attempts += outcome.attempts;
-            metrics::counter!("executor_token_total", "step_type" => tool.name.clone())
-                .increment(outcome.usage.total());
-            tally.calls.push(CallRecord {
-                stage: Stage::Step,
-                tier: model.tier_name().to_owned(),
-                model: model.model_name().to_owned(),
-                tool: Some(tool.name.clone()),
-                step_id: Some(step_id),
-                usage: outcome.usage,
-                cost_usd: model.cost(&outcome.usage),
-                mark: None,
-                round: Some(round),
-                latency_ms: millis(outcome.latency),
-            });
-            if outcome.tool_calls.is_empty() {
-                return Ok(Ok(outcome));
-            }
-            if last {
-                return Ok(Err(format!(
-                    "tool {}: the model still called tools ({}) after max_tool_rounds ({}) and being told to answer; raise max_tool_rounds or use a model that follows tool_choice",
-                    tool.name,
-                    names(&outcome.tool_calls),
-                    llm.max_tool_rounds
-                )));
-            }
-            tracing::debug!(tool = %tool.name, round, calls = %names(&outcome.tool_calls), "model called tools");
-            let answered = futures::future::join_all(
-                outcome
-                    .tool_calls
-                    .iter()
-                    .map(|call| self.answer_call(call, llm, step_id, ctx, round)),
-            )
-            .await;
-            request.messages.push(ChatMessage::assistant_calls(
-                outcome.content.clone(),
-                outcome.tool_calls.clone(),
-            ));
-            for (call, answered) in outcome.tool_calls.iter().zip(answered) {
-                *tally.attempts += answered.attempts;
-                if let Some(record) = answered.record {
-                    *tally.acted = true;
-                    tally.calls.push(record);
-                }
-                request
-                    .messages
-                    .push(ChatMessage::tool_result(&call.id, answered.text));
-            }
-        }
-        // The last round either answered or returned above.
-        Ok(Err(format!(
-            "tool {}: the tool-calling loop ended without an answer",
-            tool.name
-        )))
-    }
+    ) -> (Result<serde_json::Value, String>, u32);
+}
 
-    /// Runs one tool call the model asked for; its result (or why it could not run) is the text
-    /// the model gets back.
-    async fn answer_call(
-        &self,
-        call: &ToolCall,
-        llm: &LlmTool,
-        step_id: StepId,
-        ctx: &CallContext,
-        round: u32,
-    ) -> Answered {
-        let refused = |text: String| Answered {
-            text: format!("error: {text}"),
-            record: None,
-            attempts: 0,
-        };
-        if !llm.uses.contains(&call.name) {
-            return refused(format!(
-                "there is no tool {:?} here; the tools you may call are: {}",
-                call.name,
-                llm.uses.join(", ")
-            ));
+/// The OpenAI `tools` of `llm.uses`, from their catalog entries.
+fn tool_definitions(runner: &dyn ToolRunner, llm: &LlmTool) -> Vec<serde_json::Value> {
+    let catalog = runner.catalog_now();
+    llm.uses
+        .iter()
+        .filter_map(|name| catalog.get(name))
+        .map(|spec| {
+            serde_json::json!({"type": "function", "function": {
+                "name": spec.name, "description": spec.description, "parameters": spec.input_schema,
+            }})
+        })
+        .collect()
+}
+
+/// Runs `tool`'s conversation with `model` until the model answers in text; returns that
+/// answer. A model failure is returned as the failure it is (the caller counts it).
+pub(crate) async fn chat_with_tools(
+    runner: &dyn ToolRunner,
+    model: &dyn ChatModel,
+    (tool, llm): (&ToolSpec, &LlmTool),
+    request: &ChatRequest,
+    step_id: StepId,
+    ctx: &CallContext,
+    tally: RoundTally<'_>,
+) -> Result<Result<ChatOutcome, String>, planex_llm::ChatFailure> {
+    let mut request = request
+        .clone()
+        .with_tools(tool_definitions(runner, llm), None);
+    for round in 1..=llm.max_tool_rounds + 1 {
+        let last = round > llm.max_tool_rounds;
+        if last {
+            request.tool_choice = Some(serde_json::json!("none"));
         }
-        let catalog = self.catalog.current();
-        let Some(spec) = catalog.get(&call.name) else {
-            return refused(format!(
-                "tool {:?} is not in this worker's catalog",
-                call.name
-            ));
-        };
-        let arguments = if call.arguments.trim().is_empty() {
-            "{}"
-        } else {
-            call.arguments.as_str()
-        };
-        let args: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(arguments)
-        {
-            Ok(args) => args,
-            Err(e) => {
-                return refused(format!(
-                    "the arguments of {} are not a JSON object ({e}): {}",
-                    call.name,
-                    clip_chars(arguments, 200)
-                ));
-            }
-        };
-        if let Err(errors) = catalog.validate_args(&call.name, &args) {
-            return refused(format!(
-                "the arguments of {} do not match its schema: {}",
-                call.name,
-                errors.join("; ")
-            ));
-        }
-        let started = Instant::now();
-        let mut tally = crate::executor::Tally::default();
-        let result = self.dispatch(spec, &args, step_id, ctx, &mut tally).await;
-        let record = CallRecord {
-            stage: Stage::ToolCall,
-            tier: spec.tier.clone(),
-            model: String::new(),
-            tool: Some(spec.name.clone()),
+        let outcome = model.chat(&request, ctx).await?;
+        *tally.attempts += outcome.attempts;
+        metrics::counter!("executor_token_total", "step_type" => tool.name.clone())
+            .increment(outcome.usage.total());
+        tally.calls.push(CallRecord {
+            stage: Stage::Step,
+            tier: model.tier_name().to_owned(),
+            model: model.model_name().to_owned(),
+            tool: Some(tool.name.clone()),
             step_id: Some(step_id),
-            usage: Usage::default(),
-            cost_usd: planex_core::Decimal::ZERO,
+            usage: outcome.usage,
+            cost_usd: model.cost(&outcome.usage),
             mark: None,
             round: Some(round),
-            latency_ms: millis(started.elapsed()),
-        };
-        let text = match result {
-            Ok(serde_json::Value::String(text)) => text,
-            Ok(value) => value.to_string(),
-            Err(error) => format!("error: {error}"),
-        };
-        Answered {
-            text: clip_chars(&text, MAX_TOOL_RESULT_CHARS),
-            record: Some(record),
-            attempts: tally.attempts,
+            latency_ms: millis(outcome.latency),
+        });
+        if outcome.tool_calls.is_empty() {
+            return Ok(Ok(outcome));
         }
+        if last {
+            return Ok(Err(format!(
+                "tool {}: the model still called tools ({}) after max_tool_rounds ({}) and being told to answer; raise max_tool_rounds or use a model that follows tool_choice",
+                tool.name,
+                names(&outcome.tool_calls),
+                llm.max_tool_rounds
+            )));
+        }
+        tracing::debug!(tool = %tool.name, round, calls = %names(&outcome.tool_calls), "model called tools");
+        let answered = futures::future::join_all(
+            outcome
+                .tool_calls
+                .iter()
+                .map(|call| answer_call(runner, call, llm, step_id, ctx, round)),
+        )
+        .await;
+        request.messages.push(ChatMessage::assistant_calls(
+            outcome.content.clone(),
+            outcome.tool_calls.clone(),
+        ));
+        for (call, answered) in outcome.tool_calls.iter().zip(answered) {
+            *tally.attempts += answered.attempts;
+            if let Some(record) = answered.record {
+                *tally.acted = true;
+                tally.calls.push(record);
+            }
+            request
+                .messages
+                .push(ChatMessage::tool_result(&call.id, answered.text));
+        }
+    }
+    // The last round either answered or returned above.
+    Ok(Err(format!(
+        "tool {}: the tool-calling loop ended without an answer",
+        tool.name
+    )))
+}
+
+/// Runs one tool call the model asked for; its result (or why it could not run) is the text
+/// the model gets back.
+async fn answer_call(
+    runner: &dyn ToolRunner,
+    call: &ToolCall,
+    llm: &LlmTool,
+    step_id: StepId,
+    ctx: &CallContext,
+    round: u32,
+) -> Answered {
+    let refused = |text: String| Answered {
+        text: format!("error: {text}"),
+        record: None,
+        attempts: 0,
+    };
+    if !llm.uses.contains(&call.name) {
+        return refused(format!(
+            "there is no tool {:?} here; the tools you may call are: {}",
+            call.name,
+            llm.uses.join(", ")
+        ));
+    }
+    let catalog = runner.catalog_now();
+    let Some(spec) = catalog.get(&call.name) else {
+        return refused(format!(
+            "tool {:?} is not in this worker's catalog",
+            call.name
+        ));
+    };
+    let arguments = if call.arguments.trim().is_empty() {
+        "{}"
+    } else {
+        call.arguments.as_str()
+    };
+    let args: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(arguments) {
+        Ok(args) => args,
+        Err(e) => {
+            return refused(format!(
+                "the arguments of {} are not a JSON object ({e}): {}",
+                call.name,
+                clip_chars(arguments, 200)
+            ));
+        }
+    };
+    if let Err(errors) = catalog.validate_args(&call.name, &args) {
+        return refused(format!(
+            "the arguments of {} do not match its schema: {}",
+            call.name,
+            errors.join("; ")
+        ));
+    }
+    let started = Instant::now();
+    let (result, attempts) = runner.run_one(spec, &args, step_id, ctx).await;
+    let record = CallRecord {
+        stage: Stage::ToolCall,
+        tier: spec.tier.clone(),
+        model: String::new(),
+        tool: Some(spec.name.clone()),
+        step_id: Some(step_id),
+        usage: Usage::default(),
+        cost_usd: planex_core::Decimal::ZERO,
+        mark: None,
+        round: Some(round),
+        latency_ms: millis(started.elapsed()),
+    };
+    let text = match result {
+        Ok(serde_json::Value::String(text)) => text,
+        Ok(value) => value.to_string(),
+        Err(error) => format!("error: {error}"),
+    };
+    Answered {
+        text: clip_chars(&text, MAX_TOOL_RESULT_CHARS),
+        record: Some(record),
+        attempts,
     }
 }
 
