@@ -30,7 +30,7 @@ async fn merged_catalog(tools: &[ToolSpec], servers: &McpServers) -> Result<Cata
         AppError::Config(ConfigError::Invalid {
             field: "mcp_servers".into(),
             message: format!(
-                "{e} (an MCP tool's name is taken by a [[tools]] entry, its schema is not valid, or an llm tool uses an MCP tool that is gone)"
+                "{e}; with the tools the MCP servers list now (check the tool names in [[tools]] uses and the servers' tool lists with planex tools list)"
             ),
         })
     })
@@ -49,6 +49,9 @@ pub fn keep_tools_current(
     stop: CancellationToken,
 ) -> tokio::sync::watch::Receiver<u64> {
     let mut changes = servers.tool_list_changes();
+    // A change announced between the first listing and this subscription would be lost: list
+    // once more at once.
+    changes.mark_changed();
     let (updated, updates) = tokio::sync::watch::channel(0u64);
     tokio::spawn(async move {
         loop {

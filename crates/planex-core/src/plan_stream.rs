@@ -7,9 +7,9 @@
 //! depth, strings and their escapes, the key of each top-level value), and each step's own text is
 //! then parsed by `serde_json`, so a step is read exactly as [`crate::Plan::parse`] would read it.
 //! Text before the plan's first `{` (a Markdown fence) is skipped. The whole text is kept, so the
-//! finished plan can still be parsed and checked as a whole. A scanner that meets something that
-//! cannot be the start of a plan stops yielding steps and says why; the whole-plan parse reports
-//! the error in the usual words.
+//! finished plan can still be parsed and checked as a whole: text that is not a plan yields no
+//! step, and the whole-plan parse reports the error in the usual words. Only objects are counted
+//! as steps (a non-object element of `steps` makes the whole plan invalid anyway).
 
 use serde_json::Value;
 
@@ -57,8 +57,8 @@ pub enum StreamedStep {
         /// The object.
         value: Value,
     },
-    /// The text of the step at `index` is not a JSON object (`detail` says why): the plan is
-    /// invalid, no later step is read.
+    /// The text of the step at `index` is not valid JSON (`detail` says why): the plan is
+    /// invalid, and the caller should not use this step or any later one.
     Malformed {
         /// Its position.
         index: usize,
@@ -142,7 +142,8 @@ impl StepStream {
                             && byte == b'}'
                             && let Some(start) = self.step_start.take()
                         {
-                            out.push(self.step(&self.text[start..=at]));
+                            let index = self.yielded + out.len();
+                            out.push(step(index, &self.text[start..=at]));
                         }
                         if self.depth == 1 {
                             self.in_steps = false;
@@ -161,17 +162,6 @@ impl StepStream {
         out
     }
 
-    fn step(&self, text: &str) -> StreamedStep {
-        let index = self.yielded;
-        match serde_json::from_str::<Value>(text) {
-            Ok(value) => StreamedStep::Step { index, value },
-            Err(e) => StreamedStep::Malformed {
-                index,
-                detail: format!("steps[{index}] is not valid JSON: {e}"),
-            },
-        }
-    }
-
     /// Steps handed on so far.
     pub fn steps_seen(&self) -> usize {
         self.yielded
@@ -185,6 +175,17 @@ impl StepStream {
     /// The whole text received so far (to parse the finished plan as a whole).
     pub fn text(&self) -> &str {
         &self.text
+    }
+}
+
+/// The step object at `index` whose text is `text`.
+fn step(index: usize, text: &str) -> StreamedStep {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => StreamedStep::Step { index, value },
+        Err(e) => StreamedStep::Malformed {
+            index,
+            detail: format!("steps[{index}] is not valid JSON: {e}"),
+        },
     }
 }
 
@@ -228,6 +229,10 @@ mod tests {
             };
             assert_eq!(*index, 0);
             assert_eq!(value["args"]["query"], "a \"}\" b");
+            assert!(
+                matches!(&seen[1], StreamedStep::Step { index: 1, .. }),
+                "{seen:?}"
+            );
         }
     }
 

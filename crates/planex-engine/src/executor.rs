@@ -65,6 +65,8 @@ struct Tally {
     stopped: bool,
     /// A tool the step's model called has run (function calling): escalating would run it again.
     acted: bool,
+    /// The catalog the step was started with: every later lookup of the step uses it.
+    catalog: Option<Arc<Catalog>>,
 }
 
 impl Tally {
@@ -137,8 +139,11 @@ impl Executor {
         step_id: StepId,
         ctx: &CallContext,
     ) -> ToolCallOutcome {
-        let mut tally = Tally::default();
         let catalog = self.catalog.current();
+        let mut tally = Tally {
+            catalog: Some(catalog.clone()),
+            ..Tally::default()
+        };
         let result = match tool(&catalog, tool_name) {
             Ok(tool) => match catalog.validate_args(tool_name, args) {
                 Ok(()) => self.dispatch(tool, args, step_id, ctx, &mut tally).await,
@@ -189,6 +194,7 @@ impl Executor {
         tally: &mut Tally,
     ) -> Result<serde_json::Value, String> {
         let catalog = self.catalog.current();
+        tally.catalog = Some(catalog.clone());
         let tool = tool(&catalog, &lease.spec.step.tool_name)?;
         let args = substitute_args(&lease.spec.step.args, &lease.dep_results)
             .map_err(|e| e.to_string())?;
@@ -227,8 +233,7 @@ impl Executor {
                     Ok((value, attempts)) => {
                         tally.attempts += attempts;
                         // A server's declared outputSchema binds its results.
-                        self.catalog
-                            .current()
+                        snapshot(&self.catalog, tally)
                             .validate_output(&tool.name, &value)
                             .map(|()| value)
                             .map_err(|errors| {
@@ -373,8 +378,7 @@ impl Executor {
         let value: serde_json::Value = serde_json::from_str(outcome.content.trim()).map_err(|e| {
             format!("tool {} must return JSON matching its output schema, but the answer is not JSON: {e}", tool.name)
         })?;
-        self.catalog
-            .current()
+        snapshot(&self.catalog, tally)
             .validate_output(&tool.name, &value)
             .map_err(|errors| {
                 format!(
@@ -453,10 +457,18 @@ impl crate::tool_loop::ToolRunner for Executor {
         step_id: StepId,
         ctx: &CallContext,
     ) -> (Result<serde_json::Value, String>, u32) {
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            catalog: Some(self.catalog.current()),
+            ..Tally::default()
+        };
         let result = self.dispatch(spec, args, step_id, ctx, &mut tally).await;
         (result, tally.attempts)
     }
+}
+
+/// The catalog the step of `tally` started with (the live one's current value if none was kept).
+fn snapshot(live: &planex_core::LiveCatalog, tally: &Tally) -> Arc<Catalog> {
+    tally.catalog.clone().unwrap_or_else(|| live.current())
 }
 
 /// Tool `name` of `catalog`, or why it is missing.

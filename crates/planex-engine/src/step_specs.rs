@@ -14,7 +14,8 @@ impl Engine {
 
     /// Step specs for a validated plan, routed by the engine's rules, plus the synthesis step.
     pub fn step_specs(&self, plan: &Plan, synthesis: bool) -> Vec<StepSpec> {
-        self.step_specs_with_hints(plan, synthesis, &TierHints::new())
+        let catalog = self.executor.catalog.current();
+        self.step_specs_with_hints(&catalog, plan, synthesis, &TierHints::new())
     }
 
     /// The step specs of an admitted task: its plan's, and its synthesis step carrying the
@@ -25,7 +26,7 @@ impl Engine {
         plan: &Plan,
         hints: &TierHints,
     ) -> Vec<StepSpec> {
-        let mut specs = self.step_specs_with_hints(plan, p.synthesis, hints);
+        let mut specs = self.step_specs_with_hints(&p.catalog, plan, p.synthesis, hints);
         if p.answer != planex_core::AnswerOptions::default()
             && let Some(synthesis) = specs.iter_mut().find(|s| s.stage == Stage::Synthesis)
             && let Ok(options) = serde_json::to_value(&p.answer)
@@ -38,15 +39,16 @@ impl Engine {
         specs
     }
 
-    /// Step specs for a validated plan whose steps carried planner `tier` hints.
+    /// Step specs for a plan validated against `catalog` whose steps carried planner `tier`
+    /// hints (routed over that same catalog, whatever the live catalog is now).
     pub fn step_specs_with_hints(
         &self,
+        catalog: &planex_core::Catalog,
         plan: &Plan,
         synthesis: bool,
         hints: &TierHints,
     ) -> Vec<StepSpec> {
-        let catalog = self.executor.catalog.current();
-        let decisions = self.router(&catalog).route_plan(plan, hints, synthesis);
+        let decisions = self.router(catalog).route_plan(plan, hints, synthesis);
         let mut specs: Vec<StepSpec> = plan
             .steps
             .iter()

@@ -114,7 +114,12 @@ impl Engine {
         let charge = self.charge(request);
         let (cache_key, cached, client_specs) = match &p.client_plan {
             Some(plan) => {
-                let specs = self.step_specs(plan, p.synthesis);
+                let specs = self.step_specs_with_hints(
+                    &p.catalog,
+                    plan,
+                    p.synthesis,
+                    &crate::TierHints::new(),
+                );
                 if let Some(charge) = &charge {
                     self.reserve_client_plan(p, &specs, charge).await?;
                 }

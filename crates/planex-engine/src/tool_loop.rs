@@ -175,9 +175,16 @@ async fn answer_call(
     }
     let catalog = runner.catalog_now();
     let Some(spec) = catalog.get(&call.name) else {
+        let available: Vec<&str> = llm
+            .uses
+            .iter()
+            .filter(|name| catalog.contains(name))
+            .map(String::as_str)
+            .collect();
         return refused(format!(
-            "tool {:?} is not in this worker's catalog",
-            call.name
+            "tool {:?} is not available now (its MCP server stopped listing it); the tools you may call are: {}",
+            call.name,
+            available.join(", ")
         ));
     };
     let arguments = if call.arguments.trim().is_empty() {

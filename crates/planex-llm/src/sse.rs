@@ -137,8 +137,12 @@ impl StreamAccumulator {
             call.id = id;
         }
         if let Some(function) = piece.function {
-            call.name
-                .push_str(function.name.as_deref().unwrap_or_default());
+            // OpenAI sends the name once; some servers repeat it in every piece.
+            match function.name.as_deref() {
+                Some(name) if call.name.is_empty() => call.name = name.to_owned(),
+                Some(name) if name != call.name => call.name.push_str(name),
+                _ => {}
+            }
             call.arguments
                 .push_str(function.arguments.as_deref().unwrap_or_default());
         }
@@ -149,7 +153,9 @@ impl StreamAccumulator {
     pub(crate) fn tool_calls(&mut self) -> Result<Vec<ToolCall>, String> {
         let calls = std::mem::take(&mut self.calls);
         if let Some(index) = calls.iter().position(|c| c.name.is_empty()) {
-            return Err(format!("streamed tool call {index} has no function name"));
+            return Err(format!(
+                "streamed tool call {index} has no function name (the server sent arguments without naming the tool)"
+            ));
         }
         Ok(calls)
     }

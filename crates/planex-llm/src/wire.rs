@@ -109,8 +109,18 @@ pub(crate) struct WireChoice {
 pub(crate) struct WireMessage {
     #[serde(default)]
     pub(crate) content: Option<String>,
-    #[serde(default)]
+    /// Some servers send `null` with a text answer.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub(crate) tool_calls: Vec<WireToolCall>,
+}
+
+/// A list that may be missing or `null` (both read as empty).
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A tool call as OpenAI sends and takes it.
@@ -188,7 +198,7 @@ pub(crate) struct WireChunkChoice {
 pub(crate) struct WireDelta {
     #[serde(default)]
     pub(crate) content: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub(crate) tool_calls: Vec<WireToolCallDelta>,
 }
 
@@ -225,6 +235,28 @@ pub(crate) struct WireModel {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn null_or_missing_tool_calls_are_none() {
+        for body in [
+            r#"{"choices":[{"message":{"content":"hi","tool_calls":null}}]}"#,
+            r#"{"choices":[{"message":{"content":"hi"}}]}"#,
+        ] {
+            let parsed: WireResponse = serde_json::from_str(body).unwrap();
+            assert!(parsed.choices[0].message.tool_calls.is_empty(), "{body}");
+        }
+        let chunk: WireChunk =
+            serde_json::from_str(r#"{"choices":[{"delta":{"content":"x","tool_calls":null}}]}"#)
+                .unwrap();
+        assert!(
+            chunk.choices[0]
+                .delta
+                .as_ref()
+                .unwrap()
+                .tool_calls
+                .is_empty()
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -131,10 +131,14 @@ fn parse_round(spec: &str) -> Result<Vec<(String, Option<Value>)>, ApiError> {
         }
         calls.push((name.to_owned(), args));
         match rest.strip_prefix('|') {
+            Some("") => return Err(bad("a `|` must be followed by another call")),
             Some(next) => rest = next,
             None if rest.is_empty() => {}
             None => return Err(bad("calls are separated by `|`")),
         }
+    }
+    if calls.is_empty() {
+        return Err(bad("a round needs at least one call: NAME or NAME{ARGS}"));
     }
     Ok(calls)
 }
@@ -259,6 +263,8 @@ mod tests {
             "#sim:call={\"a\":1}",
             "#sim:call=read{oops",
             "#sim:call=read{}x",
+            "#sim:call=",
+            "#sim:call=read|",
         ] {
             let r = request(
                 json!({"messages": [{"role": "user", "content": script}], "tools": tools()}),

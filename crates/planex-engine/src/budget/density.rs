@@ -22,13 +22,29 @@ pub const MARGIN: f64 = 1.25;
 /// Tokens of chat-template overhead assumed per message.
 const TOKENS_PER_MESSAGE: u64 = 8;
 
-/// The bytes of a request's messages.
-pub fn prompt_bytes(request: &ChatRequest) -> u64 {
-    request
-        .messages
+/// The bytes of one message as the model reads it: its text and the calls it made.
+fn message_bytes(message: &planex_llm::ChatMessage) -> u64 {
+    let calls: usize = message
+        .tool_calls
         .iter()
-        .map(|m| m.content.len() as u64)
+        .map(|c| c.name.len() + c.arguments.len())
+        .sum();
+    (message.content.len() + calls) as u64
+}
+
+/// The bytes of the tools offered (function calling): chat templates put their schemas in the
+/// prompt.
+fn tools_bytes(request: &ChatRequest) -> u64 {
+    request
+        .tools
+        .iter()
+        .map(|t| t.to_string().len() as u64)
         .sum()
+}
+
+/// The bytes of a request's messages and offered tools.
+pub fn prompt_bytes(request: &ChatRequest) -> u64 {
+    request.messages.iter().map(message_bytes).sum::<u64>() + tools_bytes(request)
 }
 
 /// Learned prompt densities of the tiers this process calls.
@@ -67,15 +83,21 @@ impl PromptDensity {
         tokens + TOKENS_PER_MESSAGE * messages
     }
 
-    /// An upper bound of a request's prompt tokens on `tier`: its messages. A `response_format`
+    /// An upper bound of a request's prompt tokens on `tier`: its messages (with the tool calls
+    /// they carry) and the tools offered. A `response_format`
     /// schema is not counted: vLLM and SGLang constrain decoding with it and do not bill it as
     /// prompt tokens (a server that does is learned as a denser tier; docs/ARCHITECTURE.md §5).
     pub fn bound(&self, tier: &str, request: &ChatRequest) -> u64 {
-        request
+        let messages: u64 = request
             .messages
             .iter()
-            .map(|m| self.bound_bytes(tier, m.content.len() as u64, 1))
-            .sum()
+            .map(|m| self.bound_bytes(tier, message_bytes(m), 1))
+            .sum();
+        let tools = match tools_bytes(request) {
+            0 => 0,
+            bytes => self.bound_bytes(tier, bytes, 0),
+        };
+        messages + tools
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, f64>> {
