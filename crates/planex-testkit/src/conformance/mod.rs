@@ -10,7 +10,8 @@
 //!
 //! The store cases are in [`scheduling`] (claims, completions, leases, dead letters) and
 //! [`records`] (events, queue depths, errors, task records and costs) and [`lifecycle`]
-//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks).
+//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks), and the scheduler's
+//! properties on random DAGs in [`properties`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
 pub mod drift;
@@ -19,11 +20,13 @@ pub mod lifecycle;
 pub mod listing;
 pub mod meter;
 pub mod plan_cache;
+pub mod properties;
 pub mod records;
 pub mod scheduling;
 
 pub use lifecycle::*;
 pub use listing::*;
+pub use properties::*;
 pub use records::*;
 pub use scheduling::*;
 
@@ -88,7 +91,8 @@ macro_rules! conformance_tests {
             a_cancelled_tasks_steps_are_never_redelivered, a_task_cancelled_while_planning_cannot_start,
             planning_tasks_are_listed_until_they_move_on,
             tasks_are_listed_per_tenant_newest_first_a_page_at_a_time,
-            transient_events_reach_followers_and_stay_out_of_the_history);
+            transient_events_reach_followers_and_stay_out_of_the_history,
+            random_dags_keep_the_scheduler_invariants);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(
