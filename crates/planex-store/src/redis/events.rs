@@ -373,7 +373,9 @@ pub(super) async fn events(
     }
     let registration = hub.watch(&core.keys.channel(task_id)).await;
     let history = read_history(core, task_id, 0).await?;
-    if history.last().is_some_and(is_end) {
+    // A finished task's history is all there is, even when events follow its end (a step of a
+    // cancelled task skipped later, a running step's late completion).
+    if history.iter().any(is_end) {
         return Ok(futures::stream::iter(history).boxed());
     }
     let (out, live) = mpsc::unbounded_channel();

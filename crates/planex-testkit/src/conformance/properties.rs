@@ -5,7 +5,8 @@
 //! transitive dependents are skipped, no other step is); no step is handed out before all its
 //! dependencies completed; each completion is applied once (a second is a duplicate); the task's
 //! cost is the sum of its applied call records; the task ends exactly once (one
-//! `task_completed`), with the status its steps imply.
+//! `task_completed`), with the status its steps imply. Some cases cancel the task part-way: no
+//! step is handed out after the cancel, and every step that had not ended is skipped.
 //!
 //! Cases per run: `PLANEX_PROPTEST_CASES` (default 32, what fits CI's budget; a documented longer
 //! run uses 1000). A failing case is shrunk and printed with its DAG.
@@ -38,6 +39,8 @@ struct Case {
     duplicates: BTreeSet<usize>,
     /// Steps claimed at once.
     batch: usize,
+    /// Cancel the task after this many claims that handed out steps.
+    cancel_after: Option<usize>,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -46,15 +49,17 @@ fn case() -> impl Strategy<Value = Case> {
             (
                 proptest::collection::vec((any::<[u16; 3]>(), 0u8..100), n),
                 1usize..=8,
+                proptest::option::weighted(0.25, 0usize..8),
             )
         })
-        .prop_map(|(steps, batch)| {
+        .prop_map(|(steps, batch, cancel_after)| {
             let mut case = Case {
                 deps: Vec::new(),
                 fails: BTreeSet::new(),
                 crashes: BTreeSet::new(),
                 duplicates: BTreeSet::new(),
                 batch,
+                cancel_after,
             };
             for (i, (picks, fate)) in steps.into_iter().enumerate() {
                 // Up to 3 dependencies among the earlier steps: any depth and width.
@@ -113,7 +118,10 @@ async fn run_case(store: &dyn Store, tier: &str, case: &Case) -> Result<(), Stri
     let mut completed: BTreeSet<usize> = BTreeSet::new();
     let mut crashed: BTreeSet<usize> = BTreeSet::new();
     let mut applied: BTreeMap<usize, u32> = BTreeMap::new();
+    let mut failed: BTreeSet<usize> = BTreeSet::new();
     let mut finishes = 0;
+    let mut rounds = 0;
+    let mut cancelled = false;
     let deadline = Instant::now() + Duration::from_secs(60);
     // A crashed claim's lease runs out at once; the others are completed long before theirs.
     let lease = Duration::from_millis(1);
@@ -123,17 +131,35 @@ async fn run_case(store: &dyn Store, tier: &str, case: &Case) -> Result<(), Stri
                 "the task did not end within 60 s; completed {completed:?}"
             ));
         }
+        if !cancelled && case.cancel_after == Some(rounds) {
+            match store.cancel_task(&task).await {
+                Ok(()) => cancelled = true,
+                // It ended before the cancel: nothing to cancel.
+                Err(planex_store::StoreError::WrongStatus { .. }) => {}
+                Err(e) => return Err(format!("cancel: {e}")),
+            }
+        }
         let leases = store
             .claim(tier, "prop", case.batch, lease, Duration::from_millis(50))
             .await
             .map_err(|e| format!("claim: {e}"))?;
+        if cancelled && let Some(lease) = leases.first() {
+            return Err(format!(
+                "step {} was handed out after the task was cancelled",
+                lease.spec.step.step_id
+            ));
+        }
         if leases.is_empty() {
             let record = store.get_task(&task).await.map_err(|e| e.to_string())?;
-            if record.is_some_and(|r| r.status.is_terminal()) {
+            // A cancelled task's crashed step ends (skipped) once a claim sees its lease out.
+            if record.is_some_and(|r| {
+                r.status.is_terminal() && r.steps.values().all(|s| s.state.is_terminal())
+            }) {
                 break;
             }
             continue;
         }
+        rounds += 1;
         for lease in leases {
             let i = lease.spec.step.step_id.0 as usize - 1;
             if let Some(dep) = case.deps[i].iter().find(|d| !completed.contains(d)) {
@@ -170,6 +196,8 @@ async fn run_case(store: &dyn Store, tier: &str, case: &Case) -> Result<(), Stri
                     if succeeded {
                         completed.insert(i);
                         cost += Decimal::from(1);
+                    } else {
+                        failed.insert(i);
                     }
                     if task_finished.is_some() {
                         finishes += 1;
@@ -195,7 +223,22 @@ async fn run_case(store: &dyn Store, tier: &str, case: &Case) -> Result<(), Stri
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the task vanished")?;
-    let expected = expected_states(case);
+    let expected = if cancelled {
+        // What ended before the cancel stays; everything else is skipped.
+        (0..case.deps.len())
+            .map(|i| {
+                if completed.contains(&i) {
+                    StepState::Complete
+                } else if failed.contains(&i) {
+                    StepState::Failed
+                } else {
+                    StepState::Skipped
+                }
+            })
+            .collect()
+    } else {
+        expected_states(case)
+    };
     for (i, want) in expected.iter().enumerate() {
         let got = record.steps[&StepId(i as u32 + 1)].state;
         if got != *want {
@@ -209,7 +252,9 @@ async fn run_case(store: &dyn Store, tier: &str, case: &Case) -> Result<(), Stri
         .iter()
         .filter(|s| **s == StepState::Complete)
         .count();
-    let status = if done == expected.len() {
+    let status = if cancelled {
+        TaskStatus::Cancelled
+    } else if done == expected.len() {
         TaskStatus::Complete
     } else if done == 0 {
         TaskStatus::Failed
@@ -228,8 +273,11 @@ async fn run_case(store: &dyn Store, tier: &str, case: &Case) -> Result<(), Stri
             record.cost().total.cost_usd
         ));
     }
-    if finishes != 1 {
-        return Err(format!("{finishes} completions reported the task finished"));
+    let want_finishes = usize::from(!cancelled);
+    if finishes != want_finishes {
+        return Err(format!(
+            "{finishes} completions reported the task finished, not {want_finishes}"
+        ));
     }
     let events: Vec<_> = tokio::time::timeout(
         WAIT,
