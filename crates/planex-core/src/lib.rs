@@ -11,6 +11,8 @@ pub mod cause;
 mod clip;
 mod cost;
 pub mod dag;
+#[cfg(test)]
+mod fuzz_targets;
 mod ids;
 mod live_catalog;
 mod plan;

@@ -17,6 +17,8 @@ mod checks;
 mod config;
 mod endpoint;
 mod error;
+#[cfg(test)]
+mod fuzz_targets;
 mod health;
 mod http;
 mod instant;

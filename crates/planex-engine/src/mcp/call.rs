@@ -129,3 +129,7 @@ async fn attempt(server: &Server, tool: &McpTool, args: &Map<String, Value>) -> 
         }
     }
 }
+
+#[cfg(test)]
+#[path = "call_fuzz.rs"]
+mod fuzz;

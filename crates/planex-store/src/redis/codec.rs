@@ -161,3 +161,7 @@ mod tests {
         assert!(matches!(err, StoreError::Corrupt { .. }));
     }
 }
+
+#[cfg(test)]
+#[path = "codec_fuzz.rs"]
+mod fuzz;
