@@ -5,7 +5,7 @@
 //! an `Arc` across tasks costs nothing per plan. Tools are kept sorted by name, which makes the prompt
 //! listing, the plan schema and the catalog hash deterministic.
 
-use crate::{ToolKind, ToolSpec};
+use crate::ToolSpec;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -131,7 +131,12 @@ impl Catalog {
                 output,
             });
         }
-        check_uses(&tools)?;
+        crate::catalog_uses::check_uses(tools.iter().map(|t| &t.spec)).map_err(|e| {
+            CatalogError::BadUses {
+                tool: e.tool,
+                detail: e.detail,
+            }
+        })?;
         Self::from_compiled(tools)
     }
 
@@ -484,53 +489,6 @@ fn write_canonical(value: &Value, out: &mut String) {
         }
         scalar => out.push_str(&scalar.to_string()),
     }
-}
-
-/// Every `uses` of an `llm` tool names an `http` or `mcp` tool of the catalog (not itself, not
-/// another `llm` tool), and `max_tool_rounds` is within 1..=[`crate::MAX_TOOL_ROUNDS`].
-fn check_uses(tools: &[Compiled]) -> Result<(), CatalogError> {
-    let callable: Vec<&str> = tools
-        .iter()
-        .filter(|t| !matches!(t.spec.kind, ToolKind::Llm(_)))
-        .map(|t| t.spec.name.as_str())
-        .collect();
-    for tool in tools {
-        let ToolKind::Llm(llm) = &tool.spec.kind else {
-            continue;
-        };
-        let bad = |detail: String| CatalogError::BadUses {
-            tool: tool.spec.name.clone(),
-            detail,
-        };
-        if llm.uses.is_empty() {
-            continue;
-        }
-        if !(1..=crate::MAX_TOOL_ROUNDS).contains(&llm.max_tool_rounds) {
-            return Err(bad(format!(
-                "max_tool_rounds is {}; it must be 1 to {}",
-                llm.max_tool_rounds,
-                crate::MAX_TOOL_ROUNDS
-            )));
-        }
-        for name in &llm.uses {
-            if !callable.contains(&name.as_str()) {
-                let what = if tools.iter().any(|t| &t.spec.name == name) {
-                    "is an llm tool (a model cannot call a model tool)"
-                } else {
-                    "is not in the catalog"
-                };
-                return Err(bad(format!(
-                    "uses {name:?}, which {what}; it may use http and mcp tools ({}); MCP tools are named SERVER__TOOL",
-                    if callable.is_empty() {
-                        "none are configured".to_owned()
-                    } else {
-                        callable.join(", ")
-                    }
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -238,3 +238,52 @@ fn validate_output_uses_output_schema_when_present() {
         .unwrap_or_default();
     assert!(errors[0].contains("label"), "{errors:?}");
 }
+
+#[test]
+fn uses_must_name_http_or_mcp_tools_and_rounds_must_be_bounded() {
+    let mut reader = ToolSpec::one_arg_llm("reader", "q", "small", 64);
+    let mcp = ToolSpec {
+        name: "files__read".into(),
+        description: "read".into(),
+        input_schema: json!({"type": "object"}),
+        output_schema: None,
+        tier: "tools".into(),
+        kind: crate::ToolKind::Mcp(crate::McpTool {
+            server: "files".into(),
+            tool: "read".into(),
+        }),
+    };
+    let other = ToolSpec::one_arg_llm("other", "q", "small", 64);
+    let with = |reader: &ToolSpec| vec![reader.clone(), mcp.clone(), other.clone()];
+    let crate::ToolKind::Llm(llm) = &mut reader.kind else {
+        panic!()
+    };
+    llm.uses = vec!["files__read".into()];
+    assert!(Catalog::new(with(&reader)).is_ok());
+    for (uses, rounds, says) in [
+        ("nope", 3, "is not in the catalog"),
+        ("other", 3, "is an llm tool"),
+        ("files__read", 0, "max_tool_rounds is 0"),
+        ("files__read", 11, "max_tool_rounds is 11"),
+    ] {
+        let mut bad = reader.clone();
+        let crate::ToolKind::Llm(llm) = &mut bad.kind else {
+            panic!()
+        };
+        llm.uses = vec![uses.into()];
+        llm.max_tool_rounds = rounds;
+        let error = catalog_error(with(&bad));
+        assert!(
+            matches!(&error, CatalogError::BadUses { tool, .. } if tool == "reader"),
+            "{error}"
+        );
+        let text = error.to_string();
+        assert!(text.contains(says), "{text}");
+        if rounds == 3 {
+            assert!(
+                text.contains("it may use http and mcp tools (files__read)"),
+                "{text}"
+            );
+        }
+    }
+}

@@ -7,6 +7,7 @@
 
 mod answer;
 mod catalog;
+mod catalog_uses;
 pub mod cause;
 mod clip;
 mod cost;

@@ -7,10 +7,12 @@
 use crate::Models;
 use crate::budget::MeteredModel;
 use crate::http_tool;
-use crate::synthesis::SYNTHESIS_TOOL;
-use planex_core::{ANSWER_ARG, AnswerFormat};
+use crate::synthesis::{
+    MIN_SYNTHESIS_INPUT_CHARS, SYNTHESIS_TOOL, answer_request, synthesis_prompt,
+};
+use planex_core::ANSWER_ARG;
 use planex_core::{CallRecord, Catalog, LlmTool, Stage, StepId, ToolKind, ToolSpec};
-use planex_core::{render, substitute_args, value_text};
+use planex_core::{render, substitute_args};
 use planex_llm::{CallContext, ChatFailure, ChatMessage, ChatModel, ChatRequest, RetryPolicy};
 use planex_store::{StepLease, StepOutcome};
 use std::sync::Arc;
@@ -355,20 +357,8 @@ impl Executor {
                     .await
                     .map_err(|failure: ChatFailure| tally.failed(&failure))?;
                 tally.attempts += outcome.attempts;
-                metrics::counter!("executor_token_total", "step_type" => tool.name.clone())
-                    .increment(outcome.usage.total());
-                tally.calls.push(CallRecord {
-                    stage: Stage::Step,
-                    tier: model.tier_name().to_owned(),
-                    model: model.model_name().to_owned(),
-                    tool: Some(tool.name.clone()),
-                    step_id: Some(step_id),
-                    usage: outcome.usage,
-                    cost_usd: model.cost(&outcome.usage),
-                    mark: None,
-                    round: None,
-                    latency_ms: crate::tool_loop::millis(outcome.latency),
-                });
+                let record = crate::tool_loop::step_call(model, tool, step_id, &outcome, None);
+                tally.calls.push(record);
                 outcome
             }
         };
@@ -479,72 +469,4 @@ fn tool<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a ToolSpec, String> {
             catalog.names().join(", ")
         )
     })
-}
-
-/// `max_tokens` of a synthesis call whose answer options set none.
-const SYNTHESIS_MAX_TOKENS: u32 = 1024;
-
-/// The synthesis call: instructions, `prompt`, and the answer options (length, sampling, stop,
-/// response format, passed to the model as given).
-fn answer_request(
-    options: &planex_core::AnswerOptions,
-    format: &AnswerFormat,
-    prompt: String,
-) -> ChatRequest {
-    let mut system =
-        "You write the final answer of an agent from the results of its steps.".to_owned();
-    match format {
-        AnswerFormat::Text => {}
-        AnswerFormat::JsonObject => system.push_str(" Answer with one JSON object only."),
-        AnswerFormat::JsonSchema(schema) => system.push_str(&format!(
-            " Answer with JSON only, valid against this JSON Schema: {schema}"
-        )),
-    }
-    let mut request =
-        ChatRequest::new(vec![ChatMessage::system(system), ChatMessage::user(prompt)])
-            .with_max_tokens(options.max_tokens.unwrap_or(SYNTHESIS_MAX_TOKENS));
-    request.temperature = options.temperature;
-    request.top_p = options.top_p;
-    request.stop = options.stop.clone();
-    request.response_format = options.response_format.clone();
-    request
-}
-
-/// The shortest a synthesis input is clipped to before the synthesis gives up for budget.
-const MIN_SYNTHESIS_INPUT_CHARS: usize = 200;
-
-/// The synthesis prompt: the task, each dependency's result clipped to `clip` characters, and the
-/// steps that have none.
-fn synthesis_prompt(lease: &StepLease, clip: usize) -> String {
-    let mut prompt = format!(
-        "Task: {}\n\nResults of the plan's steps:\n",
-        lease.task_text
-    );
-    let mut missing = Vec::new();
-    for step in &lease.spec.step.depends_on {
-        match lease.dep_results.get(step) {
-            Some(result) => {
-                let clipped: String = value_text(result).chars().take(clip).collect();
-                prompt.push_str(&format!("[step {step}] {clipped}\n"));
-            }
-            None => {
-                missing.push(step.to_string());
-                prompt.push_str(&format!(
-                    "[step {step}] (no result: the step failed or was skipped)\n"
-                ));
-            }
-        }
-    }
-    if !missing.is_empty() {
-        // The simulator echoes this line in its answer (docs/ARCHITECTURE.md §8).
-        prompt.push_str(&format!(
-            "\nMissing steps: {}.\nThese steps have no result. The answer must say that the \
-             results of steps {} are missing and what it cannot cover without them; never \
-             invent their results.\n",
-            missing.join(", "),
-            missing.join(", ")
-        ));
-    }
-    prompt.push_str("\nWrite the final answer to the task from these results.");
-    prompt
 }

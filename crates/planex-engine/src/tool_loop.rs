@@ -25,6 +25,31 @@ pub(crate) fn millis(elapsed: Duration) -> Option<u64> {
     Some(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The record of a step's model call (and its token metric): round `round` of a tool loop, or
+/// `None` for an `llm` tool that uses no tools.
+pub(crate) fn step_call(
+    model: &dyn ChatModel,
+    tool: &ToolSpec,
+    step_id: StepId,
+    outcome: &ChatOutcome,
+    round: Option<u32>,
+) -> CallRecord {
+    metrics::counter!("executor_token_total", "step_type" => tool.name.clone())
+        .increment(outcome.usage.total());
+    CallRecord {
+        stage: Stage::Step,
+        tier: model.tier_name().to_owned(),
+        model: model.model_name().to_owned(),
+        tool: Some(tool.name.clone()),
+        step_id: Some(step_id),
+        usage: outcome.usage,
+        cost_usd: model.cost(&outcome.usage),
+        mark: None,
+        round,
+        latency_ms: millis(outcome.latency),
+    }
+}
+
 /// What one tool call the model asked for produced.
 struct Answered {
     /// The tool message's text: the result, or `error: …`.
@@ -96,20 +121,9 @@ pub(crate) async fn chat_with_tools(
         }
         let outcome = model.chat(&request, ctx).await?;
         *tally.attempts += outcome.attempts;
-        metrics::counter!("executor_token_total", "step_type" => tool.name.clone())
-            .increment(outcome.usage.total());
-        tally.calls.push(CallRecord {
-            stage: Stage::Step,
-            tier: model.tier_name().to_owned(),
-            model: model.model_name().to_owned(),
-            tool: Some(tool.name.clone()),
-            step_id: Some(step_id),
-            usage: outcome.usage,
-            cost_usd: model.cost(&outcome.usage),
-            mark: None,
-            round: Some(round),
-            latency_ms: millis(outcome.latency),
-        });
+        tally
+            .calls
+            .push(step_call(model, tool, step_id, &outcome, Some(round)));
         if outcome.tool_calls.is_empty() {
             return Ok(Ok(outcome));
         }

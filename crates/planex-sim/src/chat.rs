@@ -101,7 +101,8 @@ pub async fn chat_completions(
         } else {
             calls
         };
-        return answer_calls(state, slot, meta, &request, &contents, calls).await;
+        let answer = stream::Answer::ToolCalls(calls);
+        return respond(state, slot, meta, &request, &contents, answer).await;
     }
     let answer = match content::build(
         &state,
@@ -114,54 +115,33 @@ pub async fn chat_completions(
         Ok(answer) => answer,
         Err(e) => return e.into_response(),
     };
-    let usage = Usage {
-        prompt_tokens: tokens::prompt_tokens(contents.iter().copied()),
-        completion_tokens: tokens::count(&answer),
-    };
-    state.add_usage(usage.prompt_tokens, usage.completion_tokens);
-    if request.stream {
-        let body = stream::Answer::Text(answer);
-        return stream::respond(state, slot, meta, body, usage, request.include_usage());
-    }
-    let config = state.config();
-    let delay = Duration::from_millis(config.ttft_ms)
-        + token_time(usage.completion_tokens, config.tokens_per_second);
-    state.sleep(delay).await;
-    drop(slot);
-    let body = json!({
-        "id": meta.id,
-        "object": "chat.completion",
-        "created": meta.created,
-        "model": meta.model,
-        "system_fingerprint": "planex-sim",
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": answer},
-            "logprobs": null,
-            "finish_reason": "stop",
-        }],
-        "usage": usage.to_json(),
-    });
-    (StatusCode::OK, Json(body)).into_response()
+    respond(
+        state,
+        slot,
+        meta,
+        &request,
+        &contents,
+        stream::Answer::Text(answer),
+    )
+    .await
 }
 
-/// Answers with tool calls (whole or streamed), paced like a text answer of their length.
-async fn answer_calls(
+/// Answers `answer` (text or tool calls), whole or streamed, paced by its tokens.
+async fn respond(
     state: SimState,
     slot: crate::state::Slot,
     meta: Meta,
     request: &ChatRequest,
     contents: &[&str],
-    calls: Vec<tool_calls::SimCall>,
+    answer: stream::Answer,
 ) -> Response {
     let usage = Usage {
         prompt_tokens: tokens::prompt_tokens(contents.iter().copied()),
-        completion_tokens: tokens::count(&tool_calls::counted_text(&calls)),
+        completion_tokens: tokens::count(&answer.counted_text()),
     };
     state.add_usage(usage.prompt_tokens, usage.completion_tokens);
     if request.stream {
-        let body = stream::Answer::ToolCalls(calls);
-        return stream::respond(state, slot, meta, body, usage, request.include_usage());
+        return stream::respond(state, slot, meta, answer, usage, request.include_usage());
     }
     let config = state.config();
     let delay = Duration::from_millis(config.ttft_ms)
@@ -176,9 +156,9 @@ async fn answer_calls(
         "system_fingerprint": "planex-sim",
         "choices": [{
             "index": 0,
-            "message": tool_calls::message(&calls),
+            "message": answer.message(),
             "logprobs": null,
-            "finish_reason": "tool_calls",
+            "finish_reason": answer.finish_reason(),
         }],
         "usage": usage.to_json(),
     });

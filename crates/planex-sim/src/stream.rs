@@ -76,7 +76,24 @@ impl Answer {
         }
     }
 
-    fn finish_reason(&self) -> &'static str {
+    /// The text its completion tokens are counted from.
+    pub(crate) fn counted_text(&self) -> String {
+        match self {
+            Answer::Text(content) => content.clone(),
+            Answer::ToolCalls(calls) => crate::tool_calls::counted_text(calls),
+        }
+    }
+
+    /// The assistant message of a whole (non-streamed) answer.
+    pub(crate) fn message(&self) -> Value {
+        match self {
+            Answer::Text(content) => json!({"role": "assistant", "content": content}),
+            Answer::ToolCalls(calls) => crate::tool_calls::message(calls),
+        }
+    }
+
+    /// Its `finish_reason`.
+    pub(crate) fn finish_reason(&self) -> &'static str {
         match self {
             Answer::Text(_) => "stop",
             Answer::ToolCalls(_) => "tool_calls",
