@@ -83,6 +83,23 @@ async fn charged_what_was_recorded(ledger: &MemoryLedger, record: &planex_store:
     assert!(ledger.held().await.unwrap().is_empty());
 }
 
+/// Runs the task to completion on live in-process workers (a crashed claim's lease expires first)
+/// and stops them; the task must complete.
+async fn finish_on_live_workers(
+    engine: &Engine,
+    id: &planex_core::TaskId,
+) -> planex_store::TaskRecord {
+    let shutdown = CancellationToken::new();
+    let workers = engine.spawn_workers(4, "live", shutdown.clone());
+    let record = engine.wait(id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
+    shutdown.cancel();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    record
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_cut_off_by_a_crash_is_billed_at_its_worst_case() {
     let Bed {
@@ -113,10 +130,7 @@ async fn a_call_cut_off_by_a_crash_is_billed_at_its_worst_case() {
     );
 
     // A live worker gets the step once the lease expires.
-    let shutdown = CancellationToken::new();
-    let workers = engine.spawn_workers(4, "live", shutdown.clone());
-    let record = engine.wait(&id, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
+    let record = finish_on_live_workers(&engine, &id).await;
     let steps: Vec<_> = record
         .calls
         .iter()
@@ -142,10 +156,6 @@ async fn a_call_cut_off_by_a_crash_is_billed_at_its_worst_case() {
     );
 
     charged_what_was_recorded(&ledger, &record).await;
-    shutdown.cancel();
-    for worker in workers {
-        worker.await.unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,10 +189,7 @@ async fn a_call_completed_by_a_worker_that_died_before_recording_is_billed_at_it
     };
     assert_eq!(lost.len(), 1);
 
-    let shutdown = CancellationToken::new();
-    let workers = engine.spawn_workers(4, "live", shutdown.clone());
-    let record = engine.wait(&id, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
+    let record = finish_on_live_workers(&engine, &id).await;
     let steps: Vec<_> = record
         .calls
         .iter()
@@ -215,8 +222,4 @@ async fn a_call_completed_by_a_worker_that_died_before_recording_is_billed_at_it
         "both executions' calls reached the simulator"
     );
     charged_what_was_recorded(&ledger, &record).await;
-    shutdown.cancel();
-    for worker in workers {
-        worker.await.unwrap();
-    }
 }
