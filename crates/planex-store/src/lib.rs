@@ -44,7 +44,7 @@ pub use types::{
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use planex_core::{CallRecord, Plan, TaskId};
+use planex_core::{CallRecord, Plan, StepId, TaskId};
 use std::time::Duration;
 
 /// The reason (`StepRecord::error`, `StepSkipped`) of a step skipped because its task was cancelled.
@@ -131,6 +131,49 @@ pub trait Store: Send + Sync + 'static {
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError>;
 
+    /// Starts a task whose plan streams in (docs/ARCHITECTURE.md §4): `planning` → `running` with
+    /// no steps yet and its plan *open*, so it does not finish, whatever its steps do, until
+    /// [`Store::close_plan`]. Steps come one batch at a time with [`Store::add_steps`]. The task
+    /// stays in the index of planning tasks until it is closed, so orphan recovery can close the
+    /// plan of a replica that stopped while writing it.
+    async fn open_plan(&self, task_id: &TaskId) -> Result<(), StoreError>;
+
+    /// Adds steps to a task whose plan is open, in order: each may depend on steps added before
+    /// (in an earlier call or earlier in `steps`), completed or not. Emits `StepPlanned` for each.
+    /// A step whose dependencies have all completed is enqueued at once; one with a dependency that
+    /// failed or was skipped is skipped at once (unless it tolerates failed dependencies: then it
+    /// waits for the others). `StoreError::InvalidSteps` for a step id already used or a
+    /// dependency that is not a step of the task (nothing is added then); `WrongStatus` when the
+    /// task is not running with its plan open (e.g. cancelled meanwhile).
+    async fn add_steps(&self, task_id: &TaskId, steps: Vec<StepSpec>) -> Result<(), StoreError>;
+
+    /// Begins re-plan round `round` of a task whose plan is open: `steps` are marked superseded
+    /// (they no longer count toward the task's status or answer; their state, results and calls
+    /// stay), those still pending or ready are skipped with `reason` and never handed out, running
+    /// ones finish (their completions record results and calls as usual). Emits `Replanned`.
+    async fn supersede_steps(
+        &self,
+        task_id: &TaskId,
+        round: u32,
+        steps: &[StepId],
+        reason: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Closes a task's open plan: stores `plan` (when given) as `TaskRecord::plan`, records
+    /// `calls` (the planner's and the joiner's), emits `Planned`, and finishes the task if every
+    /// step is terminal already (else its last step does). With `cut_short` the plan did not run
+    /// as written (planning failed after steps ran, steps were dropped for budget, its replica
+    /// stopped): the task then ends `partial` (or `failed` if no counted step completed) with
+    /// that reason first in its error. A task that ended meanwhile (cancelled) only gets the
+    /// calls recorded.
+    async fn close_plan(
+        &self,
+        task_id: &TaskId,
+        plan: Option<&Plan>,
+        calls: Vec<CallRecord>,
+        cut_short: Option<String>,
+    ) -> Result<(), StoreError>;
+
     /// Ends a task that never ran (planning failed, or it was rejected), keeping its calls.
     async fn finish_unplanned(
         &self,
@@ -174,7 +217,8 @@ pub trait Store: Send + Sync + 'static {
         outcome: StepOutcome,
     ) -> Result<Completion, StoreError>;
 
-    /// Tasks still `planning` that were created at or before `created_by_ms` (store clock, ms
+    /// Tasks still `planning` (or `running` with their plan open: a streamed plan not closed yet)
+    /// that were created at or before `created_by_ms` (store clock, ms
     /// since the epoch), oldest first, at most `limit`: what orphan recovery checks for a replica
     /// that stopped while planning them (docs/ARCHITECTURE.md §6).
     async fn planning_tasks(

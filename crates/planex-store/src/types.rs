@@ -135,6 +135,11 @@ pub struct StepRecord {
     /// When it reached a terminal state (ms since epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at_ms: Option<u64>,
+    /// Set by a re-plan ([`crate::Store::supersede_steps`]): the step belongs to a plan that was
+    /// discarded or routed around, so it no longer counts toward the task's status or answer. Its
+    /// state, result and calls stay as they were (what it cost is still in the task's cost).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superseded: bool,
 }
 
 impl StepRecord {
@@ -150,6 +155,7 @@ impl StepRecord {
             worker: None,
             started_at_ms: None,
             finished_at_ms: None,
+            superseded: false,
         }
     }
 }
@@ -261,7 +267,8 @@ impl TaskRecord {
         if let Some(result) = synthesis.and_then(|s| s.result.as_ref()) {
             return Some(value_text(result));
         }
-        let parts: Vec<String> = dag::sinks(self.steps.values().map(|s| &s.spec.step))
+        let counted = self.steps.values().filter(|s| !s.superseded);
+        let parts: Vec<String> = dag::sinks(counted.map(|s| &s.spec.step))
             .iter()
             .filter_map(|id| self.steps.get(id))
             .filter(|s| s.spec.stage == Stage::Step)
@@ -274,11 +281,12 @@ impl TaskRecord {
         }
     }
 
-    /// Steps that did not complete, with their state and reason (for `partial` results).
+    /// Steps that did not complete, with their state and reason (for `partial` results); steps
+    /// a re-plan superseded are not among them.
     pub fn problems(&self) -> Vec<(StepId, StepState, String)> {
         self.steps
             .values()
-            .filter(|s| matches!(s.state, StepState::Failed | StepState::Skipped))
+            .filter(|s| !s.superseded && matches!(s.state, StepState::Failed | StepState::Skipped))
             .map(|s| {
                 (
                     s.spec.step.step_id,
@@ -401,6 +409,28 @@ pub enum EventKind {
     Planned {
         /// Steps in the plan (synthesis included).
         steps: usize,
+    },
+    /// A step of a plan that is still being written (a streamed plan, or a re-plan's new step)
+    /// was accepted into the running task. A step that can run at once is enqueued with it.
+    StepPlanned {
+        /// The step.
+        step_id: StepId,
+        /// Its tool.
+        tool_name: String,
+        /// Its tier.
+        tier: String,
+        /// The steps it waits for.
+        depends_on: Vec<StepId>,
+    },
+    /// A re-plan began: `superseded` steps no longer count toward the task's status or answer
+    /// (a streamed plan that turned invalid is discarded; the joiner routes around failed steps).
+    Replanned {
+        /// The re-plan's round (1 = the first).
+        round: u32,
+        /// Why.
+        reason: String,
+        /// The steps set aside.
+        superseded: Vec<StepId>,
     },
     /// A worker took a step.
     StepStarted {

@@ -62,6 +62,15 @@ impl Chunks {
 fn progress_line(kind: &EventKind) -> Option<String> {
     Some(match kind {
         EventKind::Planned { steps } => format!("planned {steps} steps\n"),
+        EventKind::StepPlanned {
+            step_id, tool_name, ..
+        } => format!("step {step_id} planned: {tool_name}\n"),
+        EventKind::Replanned { round, reason, .. } => {
+            format!(
+                "re-plan {round}: {}\n",
+                planex_core::clip_chars(reason, 200)
+            )
+        }
         EventKind::StepStarted { step_id, tier, .. } => {
             format!("step {step_id} started on {tier}\n")
         }

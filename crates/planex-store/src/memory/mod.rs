@@ -11,7 +11,7 @@ use crate::{EventStream, Store, Submission, TaskPage, TaskQuery};
 use async_trait::async_trait;
 use futures::StreamExt;
 use planex_core::cause::SharedSource;
-use planex_core::{CallRecord, Plan, TaskId, dag};
+use planex_core::{CallRecord, Plan, StepId, TaskId, dag};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,6 +22,7 @@ mod cancel;
 mod listing;
 mod options;
 mod state;
+mod streamed;
 mod submissions;
 
 pub use options::MemoryStoreOptions;
@@ -74,6 +75,8 @@ impl Store for MemoryStore {
             dependents: BTreeMap::new(),
             events: Vec::new(),
             subscribers: Vec::new(),
+            plan_open: false,
+            cut_short: None,
         };
         let record = &entry.record;
         inner
@@ -123,6 +126,34 @@ impl Store for MemoryStore {
         entry.emit(EventKind::Planned { steps: count });
         inner.enqueue(task_id, &roots);
         Ok(())
+    }
+
+    async fn open_plan(&self, task_id: &TaskId) -> Result<(), StoreError> {
+        self.lock().open_plan(task_id)
+    }
+
+    async fn add_steps(&self, task_id: &TaskId, steps: Vec<StepSpec>) -> Result<(), StoreError> {
+        self.lock().add_steps(task_id, steps)
+    }
+
+    async fn supersede_steps(
+        &self,
+        task_id: &TaskId,
+        round: u32,
+        steps: &[StepId],
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.lock().supersede_steps(task_id, round, steps, reason)
+    }
+
+    async fn close_plan(
+        &self,
+        task_id: &TaskId,
+        plan: Option<&Plan>,
+        calls: Vec<CallRecord>,
+        cut_short: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.lock().close_plan(task_id, plan, calls, cut_short)
     }
 
     async fn finish_unplanned(
@@ -287,8 +318,9 @@ impl Store for MemoryStore {
         let mut planning: Vec<(u64, &TaskId)> = inner
             .tasks
             .values()
+            .filter(|t| t.record.status == TaskStatus::Planning || t.plan_open)
             .map(|t| &t.record)
-            .filter(|r| r.status == TaskStatus::Planning && r.created_at_ms <= created_by_ms)
+            .filter(|r| r.created_at_ms <= created_by_ms)
             .map(|r| (r.created_at_ms, &r.task_id))
             .collect();
         planning.sort_unstable();

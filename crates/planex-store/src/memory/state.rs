@@ -45,6 +45,10 @@ pub(super) struct TaskEntry {
     pub(super) dependents: BTreeMap<StepId, Vec<StepId>>,
     pub(super) events: Vec<TaskEvent>,
     pub(super) subscribers: Vec<mpsc::UnboundedSender<TaskEvent>>,
+    /// A streamed plan still being written (`Store::open_plan`): the task does not finish.
+    pub(super) plan_open: bool,
+    /// Why its plan did not run as written (`Store::close_plan`'s `cut_short`).
+    pub(super) cut_short: Option<String>,
 }
 
 impl TaskEntry {
@@ -138,33 +142,38 @@ impl TaskEntry {
         }
     }
 
-    /// Finishes the task when every step is terminal; returns the final status if it did.
+    /// Finishes the task when every step is terminal and its plan is closed; returns the final
+    /// status if it did. Steps a re-plan superseded do not count (`lua/common.lua`
+    /// `finish_if_done` alike).
     pub(super) fn finish_if_done(&mut self) -> Option<TaskStatus> {
-        if self.record.status.is_terminal()
+        if self.plan_open
+            || self.record.status.is_terminal()
             || !self.record.steps.values().all(|s| s.state.is_terminal())
         {
             return None;
         }
-        let completed = self
+        let counted: Vec<&StepRecord> = self
             .record
             .steps
             .values()
+            .filter(|s| !s.superseded)
+            .collect();
+        let completed = counted
+            .iter()
             .filter(|s| s.state == StepState::Complete)
             .count();
-        let status = if completed == self.record.steps.len() {
-            TaskStatus::Complete
-        } else if completed == 0 {
-            TaskStatus::Failed
-        } else {
-            TaskStatus::Partial
-        };
+        let status = final_status(completed, counted.len(), self.cut_short.is_some());
         if status != TaskStatus::Complete {
-            let reasons: Vec<String> = self
-                .record
-                .problems()
-                .into_iter()
-                .map(|(id, state, why)| format!("step {id} {}: {why}", state_word(state)))
-                .collect();
+            let reasons: Vec<String> =
+                self.cut_short
+                    .iter()
+                    .cloned()
+                    .chain(
+                        self.record.problems().into_iter().map(|(id, state, why)| {
+                            format!("step {id} {}: {why}", state_word(state))
+                        }),
+                    )
+                    .collect();
             self.record.error = Some(reasons.join("; "));
         }
         self.record.status = status;
@@ -172,6 +181,18 @@ impl TaskEntry {
         self.emit(EventKind::TaskCompleted { status });
         self.subscribers.clear();
         Some(status)
+    }
+}
+
+/// A finished task's status from how many of its counted steps completed: all of them (and
+/// its plan ran as written) `complete`, none `failed`, else `partial`.
+fn final_status(completed: usize, counted: usize, cut_short: bool) -> TaskStatus {
+    if completed == 0 {
+        TaskStatus::Failed
+    } else if completed == counted && !cut_short {
+        TaskStatus::Complete
+    } else {
+        TaskStatus::Partial
     }
 }
 

@@ -65,6 +65,10 @@ pub(super) fn task_record(
         created_at_ms: number("created", task.get("created"))?.unwrap_or(0),
         finished_at_ms: number("finished", task.get("finished"))?,
     };
+    let superseded: std::collections::BTreeSet<&str> = task
+        .get("sup")
+        .map(|csv| csv.split(',').collect())
+        .unwrap_or_default();
     for (key, spec) in steps.iter().filter(|(k, _)| !k.contains(':')) {
         let step_id: u32 = key
             .parse()
@@ -81,6 +85,7 @@ pub(super) fn task_record(
             worker: get("worker").cloned(),
             started_at_ms: number("started", get("started"))?,
             finished_at_ms: number("finished", get("finished"))?,
+            superseded: superseded.contains(key.as_str()),
         };
         record.steps.insert(StepId(step_id), step);
     }

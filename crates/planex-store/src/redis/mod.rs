@@ -31,6 +31,7 @@ mod ops;
 mod options;
 mod scripts;
 mod shared;
+mod streamed;
 mod submissions;
 
 pub use options::RedisStoreOptions;
@@ -43,7 +44,7 @@ use errors::{unavailable, unavailable_because};
 use keys::Keys;
 use options::url_options;
 use planex_core::cause::SharedSource;
-use planex_core::{CallRecord, Plan, TaskId};
+use planex_core::{CallRecord, Plan, StepId, TaskId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use scripts::Scripts;
 use shared::Core;
@@ -159,6 +160,34 @@ impl Store for RedisStore {
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError> {
         ops::start_task(&self.core, task_id, plan, steps, planner_calls).await
+    }
+
+    async fn open_plan(&self, task_id: &TaskId) -> Result<(), StoreError> {
+        streamed::open_plan(&self.core, task_id).await
+    }
+
+    async fn add_steps(&self, task_id: &TaskId, steps: Vec<StepSpec>) -> Result<(), StoreError> {
+        streamed::add_steps(&self.core, task_id, steps).await
+    }
+
+    async fn supersede_steps(
+        &self,
+        task_id: &TaskId,
+        round: u32,
+        steps: &[StepId],
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        streamed::supersede_steps(&self.core, task_id, round, steps, reason).await
+    }
+
+    async fn close_plan(
+        &self,
+        task_id: &TaskId,
+        plan: Option<&Plan>,
+        calls: Vec<CallRecord>,
+        cut_short: Option<String>,
+    ) -> Result<(), StoreError> {
+        streamed::close_plan(&self.core, task_id, plan, calls, cut_short).await
     }
 
     async fn finish_unplanned(

@@ -15,18 +15,18 @@ use planex_core::{CallRecord, Plan, TaskId, dag};
 use std::collections::HashMap;
 use std::time::Duration;
 
-fn calls_json(calls: &[CallRecord]) -> Result<Vec<String>, StoreError> {
+pub(super) fn calls_json(calls: &[CallRecord]) -> Result<Vec<String>, StoreError> {
     calls
         .iter()
         .map(|c| serde_json::to_string(c).map_err(|e| corrupt_by("cannot encode a call record", e)))
         .collect()
 }
 
-fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+pub(super) fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| corrupt_by(format!("cannot encode {what}"), e))
 }
 
-fn csv<I: IntoIterator<Item = T>, T: ToString>(items: I) -> String {
+pub(super) fn csv<I: IntoIterator<Item = T>, T: ToString>(items: I) -> String {
     items
         .into_iter()
         .map(|i| i.to_string())
@@ -35,7 +35,7 @@ fn csv<I: IntoIterator<Item = T>, T: ToString>(items: I) -> String {
 }
 
 /// Maps a script's `{'nf'}` / `{'wrong', status}` answer to an error.
-fn script_status(
+pub(super) fn script_status(
     task_id: &TaskId,
     reply: &[String],
     action: &'static str,

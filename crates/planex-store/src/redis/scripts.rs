@@ -29,6 +29,7 @@ pub(super) struct Scripts {
     pub prune: Script,
     pub planning: Script,
     pub list: Script,
+    pub streamed: Script,
 }
 
 impl Scripts {
@@ -53,6 +54,7 @@ impl Scripts {
             &self.prune,
             &self.planning,
             &self.list,
+            &self.streamed,
         ] {
             script.load_async(conn).await?;
         }
@@ -74,6 +76,7 @@ impl Scripts {
             prune: build(include_str!("lua/prune.lua")),
             planning: build(include_str!("lua/planning.lua")),
             list: build(include_str!("lua/list.lua")),
+            streamed: build(include_str!("lua/streamed.lua")),
         }
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! The store cases are in [`scheduling`] (claims, completions, leases, dead letters) and
 //! [`records`] (events, queue depths, errors, task records and costs) and [`lifecycle`]
-//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks), and the scheduler's
+//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks), [`streamed`] (plans that stream in), and the scheduler's
 //! properties on random DAGs in [`properties`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
@@ -23,12 +23,14 @@ pub mod plan_cache;
 pub mod properties;
 pub mod records;
 pub mod scheduling;
+pub mod streamed;
 
 pub use lifecycle::*;
 pub use listing::*;
 pub use properties::*;
 pub use records::*;
 pub use scheduling::*;
+pub use streamed::*;
 
 use crate::store::call_record;
 use planex_core::{Stage, StepId, TaskId};
@@ -92,7 +94,10 @@ macro_rules! conformance_tests {
             planning_tasks_are_listed_until_they_move_on,
             tasks_are_listed_per_tenant_newest_first_a_page_at_a_time,
             transient_events_reach_followers_and_stay_out_of_the_history,
-            random_dags_keep_the_scheduler_invariants);
+            random_dags_keep_the_scheduler_invariants,
+            a_streamed_plan_runs_steps_as_they_are_added, a_closed_plan_finishes_with_its_last_step,
+            added_steps_are_checked_and_follow_failed_dependencies, superseded_steps_no_longer_count,
+            a_plan_cut_short_or_cancelled_says_why);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

@@ -50,6 +50,8 @@ pub async fn events_replay_then_follow_and_end(store: Arc<dyn Store>) {
         .iter()
         .map(|e| match e.kind {
             EventKind::Planned { .. } => "planned",
+            EventKind::StepPlanned { .. } => "step_planned",
+            EventKind::Replanned { .. } => "replanned",
             EventKind::StepStarted { .. } => "started",
             EventKind::StepCompleted { .. } => "completed",
             EventKind::StepFailed { .. } => "failed",

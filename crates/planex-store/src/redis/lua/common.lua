@@ -7,11 +7,12 @@
 --
 -- Layout (a task's keys share the hash tag {task id}; a tier's keys share {tier}):
 --   P:task:{id}          hash  task, tenant, cost_center, status, created, finished, error, plan,
---                              ids (step ids, ascending), nsteps
+--                              ids (step ids, ascending), nsteps; for a streamed plan (streamed.lua)
+--                              open_plan ('1' while open), sup (superseded step ids), cut (reason)
 --   P:task:{id}:steps    hash  N = spec JSON, N:state, N:tier, N:tool, N:deps, N:next (dependents),
 --                              N:pending, N:tol, N:deliveries, N:attempts, N:result, N:error,
 --                              N:worker, N:started, N:finished, N:lease (current lease token);
---                              _:open (steps not terminal), _:text (the task text, for claims)
+--                              _:open (steps not terminal, plus 1 while a streamed plan is open), _:text (the task text, for claims)
 --   P:task:{id}:staged:N hash  a plan's step fields on their way in, N a nonce per call (start.lua
 --                              renames it to :steps; it expires by itself if the start never comes)
 --   P:task:{id}:calls    list  CallRecord JSON
@@ -341,16 +342,26 @@ local function settle(c, step, next_csv, succeeded, ready, skipped)
 end
 
 -- Finishes the task once no step is open (c.open, from the last close_step); returns its final
--- status, or false.
+-- status, or false. Steps a re-plan superseded (the task hash's `sup`) do not count; a plan
+-- closed cut short (`cut`, streamed.lua) cannot end `complete`, and its reason comes first.
 local function finish_if_done(c)
   if c.open == nil or c.open > 0 then
     return false
   end
-  local f = redis.call('HMGET', c.tkey, 'status', 'ids')
+  local f = redis.call('HMGET', c.tkey, 'status', 'ids', 'sup', 'cut')
   if f[1] ~= 'running' then
     return false
   end
-  local ids = split_ids(f[2])
+  local superseded = {}
+  for _, id in ipairs(split_ids(f[3])) do
+    superseded[id] = true
+  end
+  local ids = {}
+  for _, id in ipairs(split_ids(f[2])) do
+    if not superseded[id] then
+      ids[#ids + 1] = id
+    end
+  end
   local names = {}
   for i, id in ipairs(ids) do
     names[i] = id .. ':state'
@@ -365,10 +376,10 @@ local function finish_if_done(c)
     end
   end
   local status = 'partial'
-  if done == #ids then
-    status = 'complete'
-  elseif done == 0 then
+  if done == 0 then
     status = 'failed'
+  elseif done == #ids and not f[4] then
+    status = 'complete'
   end
   local fields = { 'status', status, 'finished', NOW_S }
   if status ~= 'complete' then
@@ -379,8 +390,11 @@ local function finish_if_done(c)
     end
     local errors = get(c, error_names)
     local reasons = {}
+    if f[4] then
+      reasons[1] = f[4]
+    end
     for k, i in ipairs(ended) do
-      reasons[k] = 'step ' .. ids[i] .. ' ' .. states[i] .. ': ' .. (errors[k] or '')
+      reasons[#reasons + 1] = 'step ' .. ids[i] .. ' ' .. states[i] .. ': ' .. (errors[k] or '')
     end
     fields[#fields + 1] = 'error'
     fields[#fields + 1] = table.concat(reasons, '; ')
