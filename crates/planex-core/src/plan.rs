@@ -33,6 +33,34 @@ pub struct Step {
     pub depends_on: Vec<StepId>,
 }
 
+impl Step {
+    /// This step with its id, its dependencies and the steps its placeholders name moved up by
+    /// `offset`: a re-plan's step 1 becomes step `offset + 1`, so a task that already holds steps
+    /// `1..=offset` keeps every id unique.
+    ///
+    /// ```
+    /// use planex_core::{Step, StepId};
+    /// let step = Step {
+    ///     step_id: StepId(2),
+    ///     tool_name: "summarize".into(),
+    ///     args: serde_json::json!({"text": "{step_1_result.title}!"}).as_object().unwrap().clone(),
+    ///     depends_on: vec![StepId(1)],
+    /// };
+    /// let moved = step.renumbered(10);
+    /// assert_eq!((moved.step_id, moved.depends_on.clone()), (StepId(12), vec![StepId(11)]));
+    /// assert_eq!(moved.args["text"], "{step_11_result.title}!");
+    /// ```
+    pub fn renumbered(&self, offset: u32) -> Step {
+        let shift = |id: StepId| StepId(id.0.saturating_add(offset));
+        Step {
+            step_id: shift(self.step_id),
+            tool_name: self.tool_name.clone(),
+            args: crate::template::rename_placeholders(&self.args, &shift),
+            depends_on: self.depends_on.iter().map(|d| shift(*d)).collect(),
+        }
+    }
+}
+
 /// Who wrote a plan: the planner tier (the default, also for cached plans) or the client that
 /// submitted it (`POST /v1/tasks` with `plan`, `planex run --plan`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -126,6 +126,40 @@ pub fn substitute_args(
         .collect()
 }
 
+/// `args` with every `{step_N_result…}` placeholder renamed by `rename` (its field path kept),
+/// and nothing else touched: how a re-plan's steps move to ids after the steps already in the
+/// task (`Step::renumbered`).
+pub fn rename_placeholders(
+    args: &Map<String, Value>,
+    rename: &impl Fn(StepId) -> StepId,
+) -> Map<String, Value> {
+    args.iter()
+        .map(|(k, v)| (k.clone(), rename_value(v, rename)))
+        .collect()
+}
+
+fn rename_value(value: &Value, rename: &impl Fn(StepId) -> StepId) -> Value {
+    match value {
+        Value::String(s) => {
+            let mut out = String::with_capacity(s.len());
+            let mut last = 0;
+            for (start, end, mut placeholder) in scan(s) {
+                out.push_str(s.get(last..start).unwrap_or_default());
+                placeholder.step = rename(placeholder.step);
+                out.push_str(&placeholder.to_string());
+                last = end;
+            }
+            out.push_str(s.get(last..).unwrap_or_default());
+            Value::String(out)
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| rename_value(v, rename)).collect())
+        }
+        Value::Object(map) => Value::Object(rename_placeholders(map, rename)),
+        other => other.clone(),
+    }
+}
+
 fn substitute_value(
     value: &Value,
     results: &BTreeMap<StepId, Value>,

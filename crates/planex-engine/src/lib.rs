@@ -37,6 +37,7 @@ mod scaling_report;
 mod settings;
 mod settlement;
 mod step_specs;
+mod streamed;
 mod submit;
 mod synthesis;
 mod tool_availability;

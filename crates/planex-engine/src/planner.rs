@@ -29,6 +29,9 @@ pub struct PlannerSettings {
     /// planner_catalog_chars`): tools past it, in catalog order, are not offered (see
     /// [`fitted_catalog`]).
     pub max_catalog_chars: usize,
+    /// Stream the planner's answer and run each step as soon as it and its dependencies are
+    /// ready, before the plan is finished (`[engine] stream_plans`; docs/ARCHITECTURE.md §4).
+    pub stream: bool,
 }
 
 impl PlannerSettings {
@@ -46,6 +49,7 @@ impl Default for PlannerSettings {
             tier_hints: Vec::new(),
             deadline: Self::DEFAULT_DEADLINE,
             max_catalog_chars: Self::DEFAULT_CATALOG_CHARS,
+            stream: true,
         }
     }
 }
@@ -144,27 +148,11 @@ pub async fn plan_task(
     ctx: &CallContext,
 ) -> Result<Planned, PlanningFailed> {
     let started = std::time::Instant::now();
-    let (shown, left_out) = fitted_catalog(catalog, settings.max_catalog_chars);
-    if !left_out.is_empty() {
-        report_left_out(&left_out, settings.max_catalog_chars);
-    }
-    let mut system = system_prompt(&shown, limits.max_steps);
-    let mut schema = shown.plan_schema(limits.max_steps);
-    if !settings.tier_hints.is_empty() {
-        offer_tier_hints(&mut system, &mut schema, &settings.tier_hints);
-    }
-    let mut messages = vec![ChatMessage::system(system), ChatMessage::user(task)];
-    let response_format = serde_json::json!({
-        "type": "json_schema",
-        "json_schema": {"name": "plan", "strict": true, "schema": schema},
-    });
+    let (mut messages, response_format) = planner_request(catalog, task, limits, settings);
     let mut calls = Vec::new();
     let mut last_error = None;
     for round in 0..2u32 {
-        let request = ChatRequest::new(messages.clone())
-            .with_max_tokens(settings.max_tokens)
-            .with_temperature(settings.temperature)
-            .with_response_format(response_format.clone());
+        let request = planner_chat(&messages, &response_format, settings);
         let outcome = match planner.chat(&request, ctx).await {
             Ok(outcome) => outcome,
             Err(failure) => {
@@ -178,28 +166,8 @@ pub async fn plan_task(
                 });
             }
         };
-        metrics::counter!("planner_token_total", "stage" => "plan")
-            .increment(outcome.usage.total());
-        calls.push(CallRecord {
-            stage: Stage::Plan,
-            tier: planner.tier_name().to_owned(),
-            model: planner.model_name().to_owned(),
-            tool: None,
-            step_id: None,
-            usage: outcome.usage,
-            cost_usd: planner.cost(&outcome.usage),
-            mark: None,
-            round: None,
-            latency_ms: crate::tool_loop::millis(outcome.latency),
-        });
-        let (parsed, tier_hints) = if settings.tier_hints.is_empty() {
-            (
-                Plan::parse(&outcome.content, catalog, limits),
-                TierHints::new(),
-            )
-        } else {
-            parse_with_hints(&outcome.content, catalog, limits)
-        };
+        calls.push(plan_call_record(planner, &outcome, Stage::Plan));
+        let (parsed, tier_hints) = parse_plan(&outcome.content, catalog, limits, settings);
         match parsed {
             Ok(mut plan) => {
                 plan.task = task.to_owned();
@@ -213,10 +181,7 @@ pub async fn plan_task(
             }
             Err(error) => {
                 tracing::warn!(round, %error, "planner returned an invalid plan");
-                messages.push(ChatMessage::assistant(outcome.content));
-                messages.push(ChatMessage::user(format!(
-                    "That plan was rejected: {error}. Answer with a corrected plan (the JSON object only)."
-                )));
+                push_rejection(&mut messages, outcome.content, &error);
                 last_error = Some(error);
             }
         }
@@ -230,6 +195,89 @@ pub async fn plan_task(
         plan_error: last_error,
         calls,
     })
+}
+
+/// The planner's conversation (system prompt with the tools that fit its listing, the task) and
+/// the structured-output `response_format` of its plan schema.
+pub(crate) fn planner_request(
+    catalog: &Catalog,
+    task: &str,
+    limits: PlanLimits,
+    settings: &PlannerSettings,
+) -> (Vec<ChatMessage>, serde_json::Value) {
+    let (shown, left_out) = fitted_catalog(catalog, settings.max_catalog_chars);
+    if !left_out.is_empty() {
+        report_left_out(&left_out, settings.max_catalog_chars);
+    }
+    let mut system = system_prompt(&shown, limits.max_steps);
+    let mut schema = shown.plan_schema(limits.max_steps);
+    if !settings.tier_hints.is_empty() {
+        offer_tier_hints(&mut system, &mut schema, &settings.tier_hints);
+    }
+    let messages = vec![ChatMessage::system(system), ChatMessage::user(task)];
+    let response_format = serde_json::json!({
+        "type": "json_schema",
+        "json_schema": {"name": "plan", "strict": true, "schema": schema},
+    });
+    (messages, response_format)
+}
+
+/// The planner's one chat request for `messages`.
+pub(crate) fn planner_chat(
+    messages: &[ChatMessage],
+    response_format: &serde_json::Value,
+    settings: &PlannerSettings,
+) -> ChatRequest {
+    ChatRequest::new(messages.to_vec())
+        .with_max_tokens(settings.max_tokens)
+        .with_temperature(settings.temperature)
+        .with_response_format(response_format.clone())
+}
+
+/// The priced record of a planner-tier call of `stage` (the plan, or the joiner's decision),
+/// counted in `planner_token_total`.
+pub(crate) fn plan_call_record(
+    planner: &dyn ChatModel,
+    outcome: &planex_llm::ChatOutcome,
+    stage: Stage,
+) -> CallRecord {
+    metrics::counter!("planner_token_total", "stage" => stage.to_string())
+        .increment(outcome.usage.total());
+    CallRecord {
+        stage,
+        tier: planner.tier_name().to_owned(),
+        model: planner.model_name().to_owned(),
+        tool: None,
+        step_id: None,
+        usage: outcome.usage,
+        cost_usd: planner.cost(&outcome.usage),
+        mark: None,
+        round: None,
+        latency_ms: crate::tool_loop::millis(outcome.latency),
+    }
+}
+
+/// Parses and validates a planner answer (with its `tier` hints when they are offered).
+pub(crate) fn parse_plan(
+    text: &str,
+    catalog: &Catalog,
+    limits: PlanLimits,
+    settings: &PlannerSettings,
+) -> (Result<Plan, PlanError>, TierHints) {
+    if settings.tier_hints.is_empty() {
+        (Plan::parse(text, catalog, limits), TierHints::new())
+    } else {
+        parse_with_hints(text, catalog, limits)
+    }
+}
+
+/// Adds the planner's rejected answer and the reason to the conversation, asking for a
+/// corrected plan (the one re-plan).
+pub(crate) fn push_rejection(messages: &mut Vec<ChatMessage>, answer: String, error: &PlanError) {
+    messages.push(ChatMessage::assistant(answer));
+    messages.push(ChatMessage::user(format!(
+        "That plan was rejected: {error}. Answer with a corrected plan (the JSON object only)."
+    )));
 }
 
 /// Tells the planner it may put `"tier": …` on a step, in the prompt and in the plan schema.

@@ -167,6 +167,15 @@ impl Engine {
             Some(charge) => charge.metered(&planner, &p),
             None => planner,
         };
+        if p.client_plan.is_none()
+            && cached.is_none()
+            && self.settings.planner.stream
+            && self.worst_plan_fits(&p, planner.as_ref(), charge.as_ref())
+        {
+            return self
+                .start_streamed(&p, planner.as_ref(), charge.as_ref(), cache_key)
+                .await;
+        }
         let admission = match (&p.client_plan, client_specs) {
             // The client's plan: no planner call, no re-plan for budget (checked at receipt).
             (Some(plan), Some(specs)) => Admission::Admitted(Admitted {
@@ -243,7 +252,7 @@ impl Engine {
 
     /// Ends a task that was not started: `failed` after a planning failure, `rejected` after a
     /// budget refusal (which is also returned as `EngineError::Budget`).
-    async fn record_unstarted(
+    pub(crate) async fn record_unstarted(
         &self,
         task_id: TaskId,
         admission: Admission,
@@ -346,6 +355,12 @@ impl Engine {
             }
             return Err(error.into());
         }
+        self.watch_to_settle(&task_id, charge);
+        Ok(task_id)
+    }
+
+    /// Under a budget, watches a started task to **settle** its reservation however it ends.
+    pub(crate) fn watch_to_settle(&self, task_id: &TaskId, charge: Option<&Charge<'_>>) {
         if let Some(charge) = charge {
             let (guard, store, id) = (charge.guard.clone(), self.store.clone(), task_id.clone());
             // A waiter may settle first: settlement is idempotent.
@@ -361,7 +376,6 @@ impl Engine {
                 }
             });
         }
-        Ok(task_id)
     }
 
     /// Submits a task and waits for its final record (event driven) up to `timeout`.

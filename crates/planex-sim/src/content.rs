@@ -84,9 +84,13 @@ pub fn build(
             contents,
             target(state, request, markers),
         )?,
+        // A re-plan (the conversation holds the rejected answer) is left valid, so the task
+        // can recover from the plan that turned invalid.
         Role::Plan(schema) => match markers.invalid_at {
-            Some(k) => invalid_at(&plan(state, request, schema)?, k),
-            None => plan(state, request, schema)?,
+            Some(k) if !request.messages.iter().any(|m| m.role == "assistant") => {
+                invalid_at(&plan(state, request, schema)?, k)
+            }
+            _ => plan(state, request, schema)?,
         },
         Role::Structured { schema, name } => {
             let mut seed = vec!["planex-sim json_schema", name.as_str()];

@@ -33,7 +33,7 @@ pub struct Markers {
     pub json: bool,
     /// `#sim:invalid_at=K`: the plan's K-th step (1-based) names a tool that does not exist, so
     /// the plan is valid up to step K-1 and turns invalid there (a streamed plan's mid-stream
-    /// failure).
+    /// failure). Only the first plan of a conversation: the re-plan that follows is valid.
     pub invalid_at: Option<usize>,
 }
 

@@ -88,6 +88,10 @@ pub struct HarnessOptions {
     pub synthesis: bool,
     /// Tools beyond `lookup`, `summarize` and `search`.
     pub extra_tools: Vec<ToolSpec>,
+    /// The planner simulator's output rate (`None`: the simulator's default).
+    pub planner_tps: Option<f64>,
+    /// Wait for the whole plan before running steps (`[engine] stream_plans = false`).
+    pub whole_plans: bool,
 }
 
 impl Harness {
@@ -97,6 +101,7 @@ impl Harness {
             workload: options.workload,
             executor_ttft_ms: options.executor_ttft_ms,
             planner_ttft_ms: options.planner_ttft_ms,
+            planner_tps: options.planner_tps,
             ..SimPairOptions::default()
         })
         .await;
@@ -120,6 +125,7 @@ impl Harness {
             synthesis: options.synthesis,
             ..EngineSettings::default()
         };
+        settings.planner.stream = !options.whole_plans;
         if let Some(deadline) = options.planning_deadline {
             settings.planner.deadline = deadline;
         }

@@ -19,6 +19,9 @@ pub struct SimPairOptions {
     pub retries: u32,
     /// Failed executor steps are retried once on the planner tier.
     pub executor_escalates: bool,
+    /// The planner simulator's output rate in tokens per second (`None`: the simulator's
+    /// default).
+    pub planner_tps: Option<f64>,
 }
 
 impl Default for SimPairOptions {
@@ -29,6 +32,7 @@ impl Default for SimPairOptions {
             planner_ttft_ms: 0,
             retries: SIM_TIER_RETRIES,
             executor_escalates: false,
+            planner_tps: None,
         }
     }
 }
@@ -63,10 +67,12 @@ impl SimPair {
         for (task, plans) in &options.workload {
             workload.insert(task, plans.clone());
         }
+        let defaults = crate::sim::config("sim-planner");
         let planner_sim = crate::sim::start(SimConfig {
             workload,
             ttft_ms: options.planner_ttft_ms,
-            ..crate::sim::config("sim-planner")
+            tokens_per_second: options.planner_tps.unwrap_or(defaults.tokens_per_second),
+            ..defaults
         })
         .await;
         let executor_sim = crate::sim::start(SimConfig {
