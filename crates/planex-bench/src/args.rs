@@ -42,15 +42,20 @@ pub(crate) struct MakespanArgs {
     /// Timed runs of the 10-step chain (the sequential equivalent); 0 skips them.
     #[arg(long, default_value_t = 3)]
     pub(crate) sequential_runs: usize,
-    /// Time to first token of the executor simulator = time per step, in ms.
-    #[arg(long, default_value_t = 200)]
-    pub(crate) step_ms: u64,
+    /// Time to first token of the executor simulator = time per step, in ms (default 200; with
+    /// `--planner-tps`, both 200 and 2000 unless given).
+    #[arg(long)]
+    pub(crate) step_ms: Option<u64>,
     /// Time to first token of the planner simulator, in ms.
     #[arg(long, default_value_t = 0)]
     pub(crate) planner_ttft_ms: u64,
     /// Ask for whole (non-streamed) answers instead of the tiers' default SSE streaming.
     #[arg(long)]
     pub(crate) no_stream: bool,
+    /// Compare streamed against whole-plan planning with a planner writing this many output
+    /// tokens per second (simulated), interleaved run by run.
+    #[arg(long)]
+    pub(crate) planner_tps: Option<f64>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub(crate) json: bool,

@@ -39,11 +39,22 @@ pub(crate) struct Bed {
 }
 
 impl Bed {
-    /// Wraps `planner` and `executor` in probes and starts the engine and 32 worker slots.
+    /// Wraps `planner` and `executor` in probes and starts the engine (whole-plan planning) and
+    /// 32 worker slots.
     pub(crate) fn start(
         planner: Arc<dyn ChatModel>,
         executor: Arc<dyn ChatModel>,
         sims: Vec<SimServer>,
+    ) -> Result<Bed> {
+        Self::start_with(planner, executor, sims, false)
+    }
+
+    /// As [`Bed::start`], streaming plans when `stream_plans`.
+    pub(crate) fn start_with(
+        planner: Arc<dyn ChatModel>,
+        executor: Arc<dyn ChatModel>,
+        sims: Vec<SimServer>,
+        stream_plans: bool,
     ) -> Result<Bed> {
         let (planner, executor) = (Probe::new(planner), Probe::new(executor));
         let mut models = Models::new();
@@ -51,11 +62,12 @@ impl Bed {
         models.insert(executor.clone());
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         // The benchmark plans have STEPS (10) steps, more than the default `max_subtasks` (8).
-        let settings = EngineSettings {
+        let mut settings = EngineSettings {
             synthesis: false,
             max_subtasks: STEPS,
             ..EngineSettings::default()
         };
+        settings.planner.stream = stream_plans;
         let engine = Arc::new(Engine::new(store, catalog()?, models, settings)?);
         let shutdown = CancellationToken::new();
         let workers = engine.spawn_workers(32, "bench", shutdown.clone());
@@ -127,6 +139,8 @@ pub(crate) struct TaskTiming {
     pub(crate) ideal: Duration,
     /// Model-call attempts beyond one per call (retries).
     pub(crate) retries: u32,
+    /// The planner call's start → the first step's model call start.
+    pub(crate) first_dispatch: Duration,
 }
 
 impl TaskTiming {
@@ -163,6 +177,13 @@ impl TaskTiming {
             roots: Vec::new(),
             finish: Duration::ZERO,
             ideal: Duration::ZERO,
+            first_dispatch: executor
+                .iter()
+                .map(|s| s.start)
+                .min()
+                .map_or(Duration::ZERO, |at| {
+                    at.saturating_duration_since(first.start)
+                }),
             retries: planner
                 .iter()
                 .chain(&executor)

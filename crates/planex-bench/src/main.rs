@@ -15,6 +15,7 @@ mod budget;
 mod execute_overhead;
 mod http;
 mod makespan;
+mod makespan_streamed;
 mod overhead;
 mod probe;
 mod redis_bench;
@@ -41,7 +42,8 @@ enum Command {
     Overhead(args::StepArgs),
     /// Per step including a loopback HTTP call to a zero-latency simulator (target p99 < 0.5 ms).
     Http(args::HttpArgs),
-    /// Makespan of a 10-step, 3-level plan at 200 ms per step (target ≤ 1.02 × (critical path + planning)).
+    /// Makespan of a 10-step, 3-level plan at 200 ms per step (target ≤ 1.02 × (critical path + planning));
+    /// with `--planner-tps N`, streamed against whole-plan planning (first dispatch, saved_of_max).
     Makespan(args::MakespanArgs),
     /// Steps per second and per-edge latency through the Redis store (a private redis-server
     /// unless --url is given).

@@ -81,9 +81,11 @@ impl<'a> Streaming<'a> {
         self.halt = None;
     }
 
-    /// Handles one step object of the stream: validates it and, unless the round halted, adds it.
+    /// Handles one step object of the stream: validates it and, unless the round halted, adds
+    /// it. After a budget halt steps are still validated (the plan may run once the planner's
+    /// call has settled), not added.
     async fn on_step(&mut self, mut value: Value) {
-        if self.halt.is_some() {
+        if !matches!(self.halt, None | Some(Halt::Budget(_))) {
             return;
         }
         let mut hints = TierHints::new();
@@ -100,9 +102,22 @@ impl<'a> Streaming<'a> {
             }
         };
         self.hints.extend(hints);
+        if self.halt.is_some() {
+            return;
+        }
         if let Err(halt) = self.add(&step).await {
             self.halt = Some(halt);
         }
+    }
+
+    /// Adds the accepted steps not added yet (after a budget halt, once the planner's calls
+    /// settled and the hold no longer carries their worst case).
+    async fn add_remaining(&mut self) -> Result<(), Halt> {
+        let remaining: Vec<Step> = self.builder.steps()[self.added..].to_vec();
+        for step in &remaining {
+            self.add(step).await?;
+        }
+        Ok(())
     }
 
     /// Routes `step` (over the steps before it), grows the hold, and adds it to the task.
@@ -198,10 +213,13 @@ pub(crate) enum StreamEnd {
     },
     /// No step was ever added: the task never ran. The planner calls are in the failure.
     NotStarted(PlanningFailed),
-    /// The first step did not fit an account's budget: the task never ran.
-    Rejected {
-        /// The refusal, for people.
-        reason: String,
+    /// The first step did not fit while the planner call held its worst case: no step ran, and
+    /// the valid plan goes through whole-plan admission (fit budget, hold, start) instead.
+    Whole {
+        /// The plan.
+        plan: Plan,
+        /// Its tier hints.
+        hints: TierHints,
         /// The planner calls made.
         calls: Vec<CallRecord>,
     },
@@ -211,8 +229,9 @@ pub(crate) enum StreamEnd {
 
 impl Engine {
     /// Whether a task may stream its plan under its budget: when a plan of the most steps it may
-    /// have, each of its most expensive tool, fits with the planner call (a streamed step cannot
-    /// be re-planned for budget the way a whole plan is, `admission.rs` **fit budget**).
+    /// have, each of its most expensive tool, fits with the planner call's worst case (a streamed
+    /// step cannot be re-planned for budget the way a whole plan is, `admission.rs` **fit
+    /// budget**; and the planner's draw stays open while the first steps are held).
     pub(crate) fn worst_plan_fits(
         &self,
         p: &Prepared,
@@ -223,9 +242,13 @@ impl Engine {
             return true;
         };
         let prompt = crate::system_prompt(&p.catalog, p.max_steps).len() + p.task.len();
-        let planning = charge
-            .guard
-            .planning_expected(planner.tier_name(), prompt, planner.price());
+        // The planner call's worst case: its draw is open while the first steps are held.
+        let planning = charge.guard.planning_estimate(
+            planner.tier_name(),
+            prompt,
+            self.settings.planner.max_tokens,
+            planner.price(),
+        );
         let worst = p
             .catalog
             .specs()
@@ -252,29 +275,27 @@ impl Engine {
     }
 
     /// Streams the plan of a received task (`submit.rs` `plan_and_start`) and records how it
-    /// ended: a task that never ran is failed or rejected as whole-plan planning would; one that
-    /// ran is watched to settle its spend, its plan cached when the first round wrote it.
+    /// ended: a task that never ran is failed as whole-plan planning would; one that ran is
+    /// watched to settle its spend, its plan cached when the first round wrote it. `Err(admitted)`
+    /// hands a valid plan that could not stream for budget back to whole-plan admission.
     pub(crate) async fn start_streamed(
         &self,
         p: &Prepared,
         planner: &dyn ChatModel,
         charge: Option<&Charge<'_>>,
-        cache_key: Option<String>,
-    ) -> Result<TaskId, EngineError> {
+        cache_key: Option<&String>,
+    ) -> Result<Result<TaskId, EngineError>, crate::admission::Admitted> {
         let task_id = p.task_id.clone();
-        let end = self.plan_streamed(p, planner, charge).await;
-        let unstarted = |calls: &[CallRecord]| crate::admission::cost_of(calls);
-        match end {
+        match self.plan_streamed(p, planner, charge).await {
             StreamEnd::Started { first_round, plan } => {
-                if let (Some(cache), Some(key), true) = (&self.plan_cache, &cache_key, first_round)
-                {
+                if let (Some(cache), Some(key), true) = (&self.plan_cache, cache_key, first_round) {
                     cache.put(key, &plan).await;
                 }
             }
             StreamEnd::Stopped(Ok(())) => {}
-            StreamEnd::Stopped(Err(error)) => return Err(error),
+            StreamEnd::Stopped(Err(error)) => return Ok(Err(error)),
             StreamEnd::NotStarted(failed) => {
-                let cost = unstarted(&failed.calls);
+                let cost = crate::admission::cost_of(&failed.calls);
                 let outcome = self
                     .record_unstarted(
                         task_id.clone(),
@@ -284,23 +305,22 @@ impl Engine {
                 if let (Some(charge), Ok(_)) = (charge, &outcome) {
                     charge.guard.settle_reservation(&task_id.0, cost).await;
                 }
-                return outcome;
+                return Ok(outcome);
             }
-            StreamEnd::Rejected { reason, calls } => {
-                let cost = unstarted(&calls);
-                tracing::warn!(task = %task_id, %reason, "task not started");
-                self.store
-                    .finish_unplanned(&task_id, TaskStatus::Rejected, reason, calls)
-                    .await?;
-                if let Some(charge) = charge {
-                    charge.guard.settle_reservation(&task_id.0, cost).await;
-                }
-                return Ok(task_id);
+            StreamEnd::Whole { plan, hints, calls } => {
+                let specs = self.task_specs(p, &plan, &hints);
+                return Err(crate::admission::Admitted {
+                    plan,
+                    specs,
+                    calls,
+                    from_cache: false,
+                    replanned: false,
+                });
             }
         }
         self.watch_to_settle(&task_id, charge);
         self.watch_for_drift(&task_id);
-        Ok(task_id)
+        Ok(Ok(task_id))
     }
 
     /// Stage **plan (streamed)**: streams the planner's answer and adds each valid step to the
@@ -373,21 +393,29 @@ impl Engine {
                     return self.close(&mut s, None, calls, None).await;
                 }
                 Some(Halt::Store(error)) => return StreamEnd::Stopped(Err(error.into())),
-                Some(Halt::Budget(reason)) if !s.opened => {
-                    return StreamEnd::Rejected { reason, calls };
+                deferred => {
+                    s.halt = deferred;
+                    self.check_whole(&mut s, &outcome.content).await
                 }
-                Some(Halt::Budget(reason)) => {
-                    let plan = round_plan(&s);
-                    let reason = format!(
-                        "the plan's steps after the first {} were not run: {reason}",
-                        s.added
-                    );
-                    return self.close(&mut s, Some(plan), calls, Some(reason)).await;
-                }
-                None => self.check_whole(&mut s, &outcome.content).await,
             };
             match verdict {
                 Ok(plan) => {
+                    if let Some(Halt::Budget(reason)) = s.halt.take() {
+                        if !s.opened {
+                            let hints = std::mem::take(&mut s.hints);
+                            return StreamEnd::Whole { plan, hints, calls };
+                        }
+                        // The planner's calls have settled: the hold needs only what they cost.
+                        s.planning_hold = crate::admission::cost_of(&calls);
+                        if s.add_remaining().await.is_err() {
+                            let reason = format!(
+                                "the plan's steps after the first {} were not run: {reason}",
+                                s.added
+                            );
+                            let plan = round_plan(&s);
+                            return self.close(&mut s, Some(plan), calls, Some(reason)).await;
+                        }
+                    }
                     if let Some(end) = self.add_synthesis(&mut s, &plan).await {
                         return end;
                     }
@@ -446,9 +474,11 @@ impl Engine {
             let value = serde_json::to_value(step).map_err(|e| shape(e.to_string()))?;
             s.on_step(value).await;
             match s.halt.take() {
-                None => {}
                 Some(Halt::Invalid(error)) => return Err(error),
-                Some(_) => return Err(shape("the task stopped while its plan was added".into())),
+                Some(Halt::Cancelled | Halt::Store(_)) => {
+                    return Err(shape("the task stopped while its plan was added".into()));
+                }
+                budget => s.halt = budget,
             }
         }
         Ok(round_plan(s))

@@ -167,15 +167,10 @@ impl Engine {
             Some(charge) => charge.metered(&planner, &p),
             None => planner,
         };
-        if p.client_plan.is_none()
+        let streams = p.client_plan.is_none()
             && cached.is_none()
             && self.settings.planner.stream
-            && self.worst_plan_fits(&p, planner.as_ref(), charge.as_ref())
-        {
-            return self
-                .start_streamed(&p, planner.as_ref(), charge.as_ref(), cache_key)
-                .await;
-        }
+            && self.worst_plan_fits(&p, planner.as_ref(), charge.as_ref());
         let admission = match (&p.client_plan, client_specs) {
             // The client's plan: no planner call, no re-plan for budget (checked at receipt).
             (Some(plan), Some(specs)) => Admission::Admitted(Admitted {
@@ -185,6 +180,20 @@ impl Engine {
                 from_cache: false,
                 replanned: false,
             }),
+            // Streamed: the task runs (or ended) unless the plan fell back to whole-plan admission.
+            _ if streams => {
+                let streamed = self
+                    .start_streamed(&p, planner.as_ref(), charge.as_ref(), cache_key.as_ref())
+                    .await;
+                match streamed {
+                    Ok(outcome) => return outcome,
+                    Err(admitted) => {
+                        let admission = Admission::Admitted(admitted);
+                        self.fit_budget(&p, planner.as_ref(), admission, charge.as_ref())
+                            .await
+                    }
+                }
+            }
             _ => {
                 self.plan_within_deadline(&p, planner.as_ref(), cached, charge.as_ref())
                     .await
