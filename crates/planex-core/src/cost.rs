@@ -107,6 +107,9 @@ pub enum Stage {
     /// A tool a step's model called (function calling): no model call of its own, priced 0; its
     /// record says which tool ran, in which round, and how long it took.
     ToolCall,
+    /// The joiner's decision after a plan's steps ran (finish, or add steps): a call on the
+    /// planner tier, one per round (`[engine] max_replans`).
+    Replan,
 }
 
 impl fmt::Display for Stage {
@@ -116,6 +119,7 @@ impl fmt::Display for Stage {
             Stage::Step => "step",
             Stage::Synthesis => "synthesis",
             Stage::ToolCall => "tool_call",
+            Stage::Replan => "replan",
         })
     }
 }

@@ -32,11 +32,16 @@ pub struct PlannerSettings {
     /// Stream the planner's answer and run each step as soon as it and its dependencies are
     /// ready, before the plan is finished (`[engine] stream_plans`; docs/ARCHITECTURE.md §4).
     pub stream: bool,
+    /// Rounds of the joiner after the plan's steps ran (`[engine] max_replans`, 0 = none): a
+    /// decision call on the planner tier finishes the task or adds steps (`joiner.rs`).
+    pub max_replans: u32,
 }
 
 impl PlannerSettings {
     /// The default planning deadline.
     pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
+    /// The most joiner rounds `max_replans` may ask for.
+    pub const MAX_REPLANS: u32 = 3;
     /// The default cap on the planner's tool listing (about 6,000 tokens).
     pub const DEFAULT_CATALOG_CHARS: usize = 24_000;
 }
@@ -50,6 +55,7 @@ impl Default for PlannerSettings {
             deadline: Self::DEFAULT_DEADLINE,
             max_catalog_chars: Self::DEFAULT_CATALOG_CHARS,
             stream: true,
+            max_replans: 0,
         }
     }
 }

@@ -40,10 +40,12 @@ enum Halt {
     Store(StoreError),
 }
 
-/// The state of one task's streamed planning, across its rounds (the plan, then one re-plan).
-struct Streaming<'a> {
+/// The state of one task's streamed planning, across its rounds (the plan, then one re-plan,
+/// then the joiner's rounds).
+pub(crate) struct Streaming<'a> {
     engine: &'a Engine,
-    p: &'a Prepared,
+    /// The task.
+    pub(crate) p: &'a Prepared,
     charge: Option<&'a Charge<'a>>,
     /// The worst case of the planner calls, held besides the steps' estimates.
     planning_hold: planex_core::Decimal,
@@ -58,6 +60,9 @@ struct Streaming<'a> {
     /// Every step spec in the task (renumbered), for the hold.
     specs: Vec<StepSpec>,
     halt: Option<Halt>,
+    /// Validate steps as they stream but add them only once the plan is whole (`stream_plans =
+    /// false` with a joiner: the plan still runs in an open task).
+    defer: bool,
 }
 
 impl<'a> Streaming<'a> {
@@ -102,7 +107,7 @@ impl<'a> Streaming<'a> {
             }
         };
         self.hints.extend(hints);
-        if self.halt.is_some() {
+        if self.halt.is_some() || self.defer {
             return;
         }
         if let Err(halt) = self.add(&step).await {
@@ -179,6 +184,46 @@ impl<'a> Streaming<'a> {
                 &crate::error::ledger_down(error),
             ))),
         }
+    }
+
+    /// The engine.
+    pub(crate) fn engine(&self) -> &Engine {
+        self.engine
+    }
+
+    /// The id after every step in the task.
+    pub(crate) fn next_step_id(&self) -> u32 {
+        self.specs
+            .iter()
+            .map(|s| s.step.step_id.0)
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
+    /// Every step in the task.
+    pub(crate) fn step_ids(&self) -> Vec<planex_core::StepId> {
+        self.specs.iter().map(|s| s.step.step_id).collect()
+    }
+
+    /// Starts a joiner round: `builder` holds the steps its new ones may depend on, under their
+    /// ids in the task, then the new ones.
+    pub(crate) fn start_join_round(&mut self, builder: PlanBuilder<'a>) {
+        self.offset = 0;
+        self.added = builder.len();
+        self.builder = builder;
+        self.hints = TierHints::new();
+        self.halt = None;
+    }
+
+    /// Adds a joiner's step (accepted by the round's builder) to the task.
+    pub(crate) async fn add_joined(&mut self, step: &Step) -> Result<(), String> {
+        self.add(step).await.map_err(|halt| match halt {
+            Halt::Invalid(error) => error.to_string(),
+            Halt::Budget(reason) => reason,
+            Halt::Cancelled => "the task was cancelled".to_owned(),
+            Halt::Store(error) => error.to_string(),
+        })
     }
 
     /// Step ids of this round in the task (renumbered).
@@ -360,6 +405,7 @@ impl Engine {
             added: 0,
             specs: Vec::new(),
             halt: None,
+            defer: !settings.stream,
         };
         let deadline = tokio::time::Instant::now() + settings.deadline;
         let mut calls: Vec<CallRecord> = Vec::new();
@@ -415,6 +461,21 @@ impl Engine {
                             let plan = round_plan(&s);
                             return self.close(&mut s, Some(plan), calls, Some(reason)).await;
                         }
+                    }
+                    if s.defer && s.add_remaining().await.is_err() {
+                        let reason = "the plan's steps could not all be added".to_owned();
+                        return self.close(&mut s, Some(plan), calls, Some(reason)).await;
+                    }
+                    let mut plan = plan;
+                    let mut calls = calls;
+                    if settings.max_replans > 0
+                        && let Err(error) = self.join(&mut s, planner, &mut plan, &mut calls).await
+                    {
+                        let closed = self.close(&mut s, Some(plan), calls, None).await;
+                        return match closed {
+                            StreamEnd::Stopped(Ok(())) => StreamEnd::Stopped(Err(error)),
+                            other => other,
+                        };
                     }
                     if let Some(end) = self.add_synthesis(&mut s, &plan).await {
                         return end;

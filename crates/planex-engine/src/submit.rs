@@ -169,7 +169,7 @@ impl Engine {
         };
         let streams = p.client_plan.is_none()
             && cached.is_none()
-            && self.settings.planner.stream
+            && (self.settings.planner.stream || self.settings.planner.max_replans > 0)
             && self.worst_plan_fits(&p, planner.as_ref(), charge.as_ref());
         let admission = match (&p.client_plan, client_specs) {
             // The client's plan: no planner call, no re-plan for budget (checked at receipt).

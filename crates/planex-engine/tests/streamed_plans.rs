@@ -157,3 +157,83 @@ async fn whole_plan_planning_waits_for_the_plan() {
     assert!(matches!(events[0].kind, EventKind::Planned { steps: 4 }));
     h.stop().await;
 }
+
+/// An http tool whose server is gone (a port nothing listens on): every call fails.
+fn dead_tool() -> planex_core::ToolSpec {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut tool = search_tool(&format!("http://127.0.0.1:{port}"), "executor");
+    tool.name = "prices".into();
+    tool.description = "GPU price feed".into();
+    tool
+}
+
+/// A plan whose price-feed step fails: with `max_replans = 1` the joiner (one decision call, stage
+/// `replan`) replaces it with a step on another tool, the failed step is superseded and the task
+/// completes, streamed or not; with 0 it ends `partial` as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_joiner_routes_around_a_failed_tool() {
+    let task = "find current GPU prices #sim:replan";
+    let plan = plan_json(json!([
+        {"step_id": 1, "tool_name": "lookup", "args": {"topic": "GPU prices"}, "depends_on": []},
+        {"step_id": 2, "tool_name": "prices", "args": {"query": "GPU prices"}, "depends_on": []}
+    ]));
+    for (whole_plans, max_replans, expected) in [
+        (false, 1, TaskStatus::Complete),
+        (true, 1, TaskStatus::Complete),
+        (false, 0, TaskStatus::Partial),
+    ] {
+        let h = Harness::start(HarnessOptions {
+            workload: vec![(task.into(), vec![plan.clone()])],
+            whole_plans,
+            max_replans,
+            extra_tools: vec![dead_tool()],
+            ..HarnessOptions::default()
+        })
+        .await;
+        let record = h.run(task).await;
+        let case = format!("whole_plans {whole_plans}, max_replans {max_replans}");
+        assert_eq!(record.status, expected, "{case}: {:?}", record.error);
+        assert_eq!(record.steps[&StepId(2)].state, StepState::Failed, "{case}");
+        let decisions = record
+            .calls
+            .iter()
+            .filter(|c| c.stage == Stage::Replan)
+            .count();
+        assert_eq!(decisions, max_replans as usize, "{case}");
+        if max_replans == 0 {
+            assert!(!record.steps[&StepId(2)].superseded);
+            h.stop().await;
+            continue;
+        }
+        assert!(record.steps[&StepId(2)].superseded, "{case}");
+        let added = &record.steps[&StepId(3)];
+        assert_ne!(
+            added.spec.step.tool_name, "prices",
+            "{case}: the replan avoids the failed tool"
+        );
+        assert_eq!(added.state, StepState::Complete, "{case}");
+        assert_eq!(
+            record.steps[&StepId(1)].deliveries,
+            1,
+            "{case}: the completed step is reused, not run again"
+        );
+        let events = h.events(&record).await;
+        assert!(
+            events.iter().any(|e| matches!(&e.kind,
+                EventKind::Replanned { round: 1, superseded, .. } if superseded == &vec![StepId(2)])),
+            "{case}: {events:#?}"
+        );
+        let plan_ids: Vec<u64> = record.plan.as_ref().unwrap()["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step_id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(plan_ids, vec![1, 3], "{case}: the plan that counts");
+        h.stop().await;
+    }
+}

@@ -92,6 +92,7 @@ pub fn build(
             }
             _ => plan(state, request, schema)?,
         },
+        Role::Join(schema) => crate::joiner::answer(request, schema, markers)?,
         Role::Structured { schema, name } => {
             let mut seed = vec!["planex-sim json_schema", name.as_str()];
             seed.extend_from_slice(contents);

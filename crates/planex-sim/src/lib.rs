@@ -22,6 +22,7 @@ mod content;
 mod error;
 mod executor;
 mod faults;
+mod joiner;
 mod markers;
 mod openai;
 mod planner;

@@ -1,5 +1,5 @@
 //! Per-request fault markers (`#sim:fail=CODE[xN]`, `#sim:hang`, `#sim:malformed`,
-//! `#sim:tokens=N`, `#sim:json`, `#sim:invalid_at=K`) found anywhere in message contents or a
+//! `#sim:tokens=N`, `#sim:json`, `#sim:invalid_at=K`, `#sim:replan`) found anywhere in message contents or a
 //! search query.
 //!
 //! Key decision: markers are plain text so any client (the engine, curl, a workload file) can
@@ -35,6 +35,8 @@ pub struct Markers {
     /// the plan is valid up to step K-1 and turns invalid there (a streamed plan's mid-stream
     /// failure). Only the first plan of a conversation: the re-plan that follows is valid.
     pub invalid_at: Option<usize>,
+    /// `#sim:replan`: the joiner answers `replan` (once, in round 1) instead of `finish`.
+    pub replan: bool,
 }
 
 const PREFIX: &str = "#sim:";
@@ -58,6 +60,8 @@ impl Markers {
             self.malformed = true;
         } else if word == "json" {
             self.json = true;
+        } else if word == "replan" {
+            self.replan = true;
         } else if let Some(k) = word.strip_prefix("invalid_at=") {
             if let Ok(k) = k.parse::<usize>() {
                 self.invalid_at.get_or_insert(k.max(1));

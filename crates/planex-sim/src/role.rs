@@ -1,6 +1,6 @@
 //! Which role answers a chat request, read from its `response_format` once, before the request
-//! queues: a ReAct turn (`json_schema` named `react_step`), a planner (a schema with the plan
-//! shape, whatever its name), structured output for any other schema, or text.
+//! queues: a ReAct turn (`json_schema` named `react_step`), planex's joiner (`join`, a plan schema
+//! with a decision), a planner (a schema with the plan shape, whatever its name), structured output for any other schema, or text.
 //!
 //! Key decision: the plan generator is chosen by the schema's shape, not by the name `plan`, so a
 //! schema named `plan` that is not a plan schema still gets JSON valid against it; an invalid
@@ -17,6 +17,9 @@ use crate::structured::Schema;
 static EMPTY_SCHEMA: std::sync::LazyLock<Value> =
     std::sync::LazyLock::new(|| Value::Object(serde_json::Map::new()));
 
+/// The `json_schema` name of planex's joiner (`planex_engine::JOIN_SCHEMA_NAME`).
+const JOIN_SCHEMA: &str = "join";
+
 /// The role that answers a request.
 #[derive(Debug)]
 pub enum Role<'a> {
@@ -24,6 +27,8 @@ pub enum Role<'a> {
     React(&'a Value),
     /// A planner request over this plan schema.
     Plan(&'a Value),
+    /// planex's joiner (a `json_schema` named `join`: a plan schema with a decision).
+    Join(&'a Value),
     /// Structured output for any other `json_schema`.
     Structured {
         /// The checked schema.
@@ -41,7 +46,7 @@ pub enum Role<'a> {
 impl Role<'_> {
     /// Whether the request counts as a planner-tier request in the stats.
     pub fn is_planner(&self) -> bool {
-        matches!(self, Role::React(_) | Role::Plan(_))
+        matches!(self, Role::React(_) | Role::Plan(_) | Role::Join(_))
     }
 }
 
@@ -68,6 +73,9 @@ pub fn classify(request: &ChatRequest) -> Result<Role<'_>, ApiError> {
         .unwrap_or_default()
         .to_owned();
     let schema = match spec.get("schema") {
+        Some(schema) if name == JOIN_SCHEMA && is_plan_schema(schema) => {
+            return Ok(Role::Join(schema));
+        }
         Some(schema) if is_plan_schema(schema) => return Ok(Role::Plan(schema)),
         Some(schema) => schema,
         None => &*EMPTY_SCHEMA,

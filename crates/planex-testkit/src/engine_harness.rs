@@ -92,6 +92,8 @@ pub struct HarnessOptions {
     pub planner_tps: Option<f64>,
     /// Wait for the whole plan before running steps (`[engine] stream_plans = false`).
     pub whole_plans: bool,
+    /// Joiner rounds after the plan ran (`[engine] max_replans`).
+    pub max_replans: u32,
 }
 
 impl Harness {
@@ -126,6 +128,7 @@ impl Harness {
             ..EngineSettings::default()
         };
         settings.planner.stream = !options.whole_plans;
+        settings.planner.max_replans = options.max_replans;
         if let Some(deadline) = options.planning_deadline {
             settings.planner.deadline = deadline;
         }

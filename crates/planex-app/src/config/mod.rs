@@ -175,6 +175,16 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if raw.engine.max_replans > PlannerSettings::MAX_REPLANS {
+            return Err(invalid(
+                "engine.max_replans",
+                format!(
+                    "must be between 0 (no joiner) and {}, got {}",
+                    PlannerSettings::MAX_REPLANS,
+                    raw.engine.max_replans
+                ),
+            ));
+        }
         if raw.engine.planner_catalog_chars == 0 {
             return Err(invalid(
                 "engine.planner_catalog_chars",
@@ -216,6 +226,8 @@ impl Config {
             planner: PlannerSettings {
                 max_tokens: raw.engine.planner_max_tokens,
                 max_catalog_chars: raw.engine.planner_catalog_chars,
+                stream: raw.engine.stream_plans,
+                max_replans: raw.engine.max_replans,
                 deadline: Duration::from_secs(raw.engine.planning_deadline_secs),
                 ..PlannerSettings::default()
             },

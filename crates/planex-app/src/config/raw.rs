@@ -81,6 +81,10 @@ pub(crate) struct RawEngine {
     pub(crate) planner_max_tokens: u32,
     /// Most characters of tool listing in the planner's prompt.
     pub(crate) planner_catalog_chars: usize,
+    /// Run each step as soon as the streaming planner has written it.
+    pub(crate) stream_plans: bool,
+    /// Joiner rounds after the DAG ran (0 = none).
+    pub(crate) max_replans: u32,
     /// Concurrent steps per tier for in-process workers.
     pub(crate) worker_concurrency: usize,
     /// On shutdown, seconds in-process workers let running steps finish before releasing them.
@@ -102,6 +106,8 @@ impl Default for RawEngine {
             synthesis: d.synthesis,
             planner_max_tokens: d.planner.max_tokens,
             planner_catalog_chars: d.planner.max_catalog_chars,
+            stream_plans: d.planner.stream,
+            max_replans: d.planner.max_replans,
             worker_concurrency: 32,
             drain_secs: 30.0,
             planning_deadline_secs: d.planner.deadline.as_secs(),
