@@ -11,6 +11,8 @@
 //! - The joiner's answer is checked like a plan (tools, args, dependencies only on completed or
 //!   earlier new steps, placeholders, the step cap); an answer that is not usable, or a decision
 //!   call that fails, finishes the task with what it has, never fails it.
+//! - The rounds end by the planning deadline, like planning itself: the plan is then closed and
+//!   the task finishes as it is, so orphan recovery never closes the plan of a live replica.
 
 use crate::planner::plan_call_record;
 use crate::streamed::Streaming;
@@ -155,12 +157,18 @@ impl Engine {
     }
 
     /// Waits (on the task's events) until every step in the task is terminal; the task's record
-    /// then, or `None` when the task ended meanwhile (cancelled).
+    /// then, or `None` when the task ended meanwhile (cancelled) or the planning deadline passed
+    /// first (the joiner then lets the task finish as it is).
     async fn settled(&self, s: &Streaming<'_>) -> Result<Option<TaskRecord>, EngineError> {
         let mut open: BTreeSet<StepId> = s.step_ids().into_iter().collect();
         let mut events = self.store.events(&s.p.task_id).await?;
         while !open.is_empty() {
-            let Some(event) = events.next().await else {
+            let next = tokio::time::timeout_at(s.deadline, events.next()).await;
+            let Ok(next) = next else {
+                tracing::warn!(task = %s.p.task_id, "the plan's steps did not finish within the planning deadline ([engine] planning_deadline_secs): the joiner lets the task finish as it is");
+                return Ok(None);
+            };
+            let Some(event) = next else {
                 return Ok(None);
             };
             match event.kind {

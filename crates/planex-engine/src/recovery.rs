@@ -7,6 +7,8 @@
 //! run an [`OrphanRecovery`] pass (`planex serve` runs one every minute):
 //! - a reservation of a finished task is settled with the task's recorded cost (the same
 //!   settlement the submitting replica would have made; settling twice is harmless);
+//! - a task `running` with its streamed plan still open after the planning bound has its plan
+//!   closed: the steps planned so far run and the task ends `partial` saying why;
 //! - a task still `planning` after the planning bound (the planning deadline plus one lease: its
 //!   replica fails it itself at the deadline while it lives) is failed with a reason saying what is
 //!   known, and its reservations are released; such tasks are found through the store's index of
@@ -158,8 +160,20 @@ impl OrphanRecovery {
         let bound_ms = u64::try_from(self.planning_bound.as_millis()).unwrap_or(u64::MAX);
         let cutoff = now_ms().saturating_sub(bound_ms);
         for task_id in engine.store.planning_tasks(cutoff, PLANNING_BATCH).await? {
+            let record = engine.store.get_task(&task_id).await?;
+            // Running and listed: a streamed plan its replica left open. Its steps run; closing
+            // the plan lets the task finish with them (its reservation is settled then).
+            if let Some(record) = &record
+                && record.status == TaskStatus::Running
+            {
+                engine
+                    .close_abandoned_plan(record, self.planning_bound)
+                    .await?;
+                report.abandoned_plans += 1;
+                continue;
+            }
             // A task started, finished or gone since it was listed is left alone.
-            if let Some(record) = engine.store.get_task(&task_id).await?
+            if let Some(record) = record
                 && record.status == TaskStatus::Planning
                 && engine
                     .abandon_plan(&record, self.planning_bound, report)
@@ -176,6 +190,24 @@ impl OrphanRecovery {
 const PLANNING_BATCH: usize = 1000;
 
 impl Engine {
+    /// Closes the streamed plan of a task whose replica stopped while writing it: the steps it
+    /// added run, the task ends `partial` (or `failed`) saying why.
+    async fn close_abandoned_plan(
+        &self,
+        record: &TaskRecord,
+        bound: Duration,
+    ) -> Result<(), EngineError> {
+        let reason = format!(
+            "its plan was still open {} s after the task was created (the planning deadline plus one lease): the API replica streaming it stopped or lost the store, so only the steps planned by then ran; submit the task again for the rest",
+            bound.as_secs_f64()
+        );
+        tracing::warn!(task = %record.task_id, "closing a streamed plan its replica left open");
+        self.store
+            .close_plan(&record.task_id, None, Vec::new(), Some(reason))
+            .await?;
+        Ok(())
+    }
+
     /// Fails a task still planning after `bound`; false when it moved on meanwhile.
     async fn abandon_plan(
         &self,

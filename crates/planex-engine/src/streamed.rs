@@ -63,6 +63,9 @@ pub(crate) struct Streaming<'a> {
     /// Validate steps as they stream but add them only once the plan is whole (`stream_plans =
     /// false` with a joiner: the plan still runs in an open task).
     defer: bool,
+    /// The planning deadline: the plan closes by then, joiner rounds included, so orphan
+    /// recovery (which closes plans left open past it plus a lease) never meets a live one.
+    pub(crate) deadline: tokio::time::Instant,
 }
 
 impl<'a> Streaming<'a> {
@@ -406,8 +409,9 @@ impl Engine {
             specs: Vec::new(),
             halt: None,
             defer: !settings.stream,
+            deadline: tokio::time::Instant::now() + settings.deadline,
         };
-        let deadline = tokio::time::Instant::now() + settings.deadline;
+        let deadline = s.deadline;
         let mut calls: Vec<CallRecord> = Vec::new();
         let mut last_error = None;
         for round in 0..2u32 {

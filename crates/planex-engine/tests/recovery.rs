@@ -304,3 +304,61 @@ async fn with_budgets_off_a_task_left_planning_in_redis_is_failed_past_the_bound
     );
     assert!(store.planning_tasks(u64::MAX, 10).await.unwrap().is_empty());
 }
+
+/// A streamed plan its replica left open (the task runs one step, nobody closes the plan): past
+/// the planning bound recovery closes it, the step already planned still runs, and the task ends
+/// `partial` saying why; its reservation is not released while the step runs.
+#[tokio::test]
+async fn a_streamed_plan_left_open_is_closed_and_its_planned_steps_finish() {
+    let w = world();
+    let task = create(&w.store, "open-plan").await;
+    reserve(&w.ledger, "open-plan", "0.5").await;
+    w.store.open_plan(&task).await.unwrap();
+    w.store
+        .add_steps(
+            &task,
+            vec![planex_testkit::store::step_spec(1, &[], "solo")],
+        )
+        .await
+        .unwrap();
+    let report = OrphanRecovery::new(Duration::from_secs(3600))
+        .with_planning_bound(Duration::ZERO)
+        .pass(&w.engine)
+        .await
+        .unwrap();
+    assert_eq!((report.abandoned_plans, report.released), (1, 0));
+    assert_eq!(w.ledger.held().await.unwrap(), vec!["open-plan".to_owned()]);
+    let lease = w
+        .store
+        .claim(
+            "solo",
+            "w",
+            1,
+            Duration::from_secs(30),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    w.store
+        .complete(&lease, planex_testkit::store::succeeded("done"))
+        .await
+        .unwrap();
+    let record = w.store.get_task(&task).await.unwrap().unwrap();
+    assert_eq!(record.status, TaskStatus::Partial);
+    assert!(
+        record
+            .error
+            .unwrap()
+            .contains("the API replica streaming it stopped"),
+        "the reason says what is known"
+    );
+    assert!(
+        w.store
+            .planning_tasks(u64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a closed plan is no longer listed"
+    );
+}
