@@ -163,7 +163,12 @@ async fn compare_tasks(
     };
     phase("plan-and-execute");
     let plan_execute = in_order(tasks, concurrency, |t| async move {
-        harness.run_plan_execute(&t.task, t.steps).await
+        harness.run_plan_execute(&t.task, t.steps, false).await
+    })
+    .await;
+    phase("plan-and-execute, streamed plans");
+    let streamed = in_order(tasks, concurrency, |t| async move {
+        harness.run_plan_execute(&t.task, t.steps, true).await
     })
     .await;
     phase("ReAct");
@@ -173,8 +178,8 @@ async fn compare_tasks(
     .await;
     tasks
         .iter()
-        .zip(plan_execute.iter().zip(&react))
-        .map(|(t, (p, r))| TaskRow::new(&t.label, &t.task, t.steps, p, r))
+        .zip(plan_execute.iter().zip(&react).zip(&streamed))
+        .map(|(t, ((p, r), s))| TaskRow::new(&t.label, &t.task, t.steps, p, r, s))
         .collect()
 }
 

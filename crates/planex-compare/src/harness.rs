@@ -81,6 +81,8 @@ struct Side {
 /// Both architectures, ready to run tasks.
 pub struct Harness {
     plan_execute: Side,
+    /// Plan-and-execute with streamed plans (steps start while the planner writes).
+    streamed: Side,
     react: Side,
     runner: ReactRunner,
     workers: Vec<tokio::task::JoinHandle<planex_engine::WorkerExit>>,
@@ -99,6 +101,7 @@ async fn side(
     workload: &Workload,
     options: &HarnessOptions,
     what: &'static str,
+    stream_plans: bool,
 ) -> Result<Side, CompareError> {
     let client = planex_llm::default_client().map_err(CompareError::HttpClient)?;
     let mut tiers = settings.tiers.clone();
@@ -126,11 +129,13 @@ async fn side(
     }
     let tiers = TierSet::from_configs(tiers, &client).map_err(CompareError::Tiers)?;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let mut engine_settings = settings.engine.clone();
+    engine_settings.planner.stream = stream_plans;
     let engine = Engine::new(
         store,
         catalog.clone(),
         Models::from_tier_set(&tiers),
-        settings.engine.clone(),
+        engine_settings,
     )
     .map_err(|source| CompareError::Engine { what, source })?;
     Ok(Side {
@@ -180,6 +185,16 @@ impl Harness {
             workload,
             options,
             "the plan-and-execute engine",
+            false,
+        )
+        .await?;
+        let streamed = side(
+            settings,
+            catalog,
+            workload,
+            options,
+            "the streamed plan-and-execute engine",
+            true,
         )
         .await?;
         let react = side(
@@ -188,9 +203,11 @@ impl Harness {
             workload,
             options,
             "the ReAct baseline's engine",
+            false,
         )
         .await?;
         plan_execute.warm_up().await?;
+        streamed.warm_up().await?;
         react.warm_up().await?;
         let runner = ReactRunner::for_engine(
             &react.engine,
@@ -205,11 +222,18 @@ impl Harness {
         } else {
             UNLIMITED
         };
-        let workers = plan_execute
-            .engine
-            .spawn_workers(concurrency, "compare", shutdown.clone());
+        let mut workers =
+            plan_execute
+                .engine
+                .spawn_workers(concurrency, "compare", shutdown.clone());
+        workers.extend(streamed.engine.spawn_workers(
+            concurrency,
+            "compare-streamed",
+            shutdown.clone(),
+        ));
         Ok(Harness {
             plan_execute,
+            streamed,
             react,
             runner,
             workers,
@@ -220,9 +244,18 @@ impl Harness {
         })
     }
 
-    /// Runs `task` with plan-and-execute; `steps` (the pinned plan's size) raises `max_subtasks`.
-    pub async fn run_plan_execute(&self, task: &str, steps: Option<usize>) -> ArchOutcome {
-        let engine = &self.plan_execute.engine;
+    /// Runs `task` with plan-and-execute, the whole plan first (`streamed`: each step as soon as
+    /// the planner has written it); `steps` (the pinned plan's size) raises `max_subtasks`.
+    pub async fn run_plan_execute(
+        &self,
+        task: &str,
+        steps: Option<usize>,
+        streamed: bool,
+    ) -> ArchOutcome {
+        let engine = match streamed {
+            true => &self.streamed.engine,
+            false => &self.plan_execute.engine,
+        };
         let default = engine.settings().max_subtasks;
         let request = TaskRequest {
             task: task.to_owned(),
@@ -305,7 +338,8 @@ impl Harness {
         for worker in self.workers {
             let _ = worker.await;
         }
-        for sim in self.plan_execute.sims.into_iter().chain(self.react.sims) {
+        let sims = self.plan_execute.sims.into_iter().chain(self.streamed.sims);
+        for sim in sims.chain(self.react.sims) {
             sim.shutdown().await;
         }
     }

@@ -63,14 +63,18 @@ pub struct TaskRow {
     pub task: String,
     /// Steps of the pinned plan, if known.
     pub steps: Option<usize>,
-    /// Plan-and-execute.
+    /// Plan-and-execute (the whole plan validated before any step runs).
     pub plan_execute: ArchSummary,
     /// ReAct.
     pub react: ArchSummary,
+    /// Plan-and-execute with streamed plans (each step runs once the planner has written it).
+    pub streamed: ArchSummary,
     /// `100 × (1 − cost(P&E) / cost(ReAct))`, to 0.1.
     pub savings_percent: Option<Decimal>,
     /// `makespan(ReAct) / makespan(P&E)`.
     pub speedup: Option<f64>,
+    /// `makespan(ReAct) / makespan(streamed P&E)`.
+    pub streamed_speedup: Option<f64>,
 }
 
 fn savings_percent(react: Decimal, plan_execute: Decimal) -> Option<Decimal> {
@@ -89,17 +93,21 @@ impl TaskRow {
         steps: Option<usize>,
         plan_execute: &ArchOutcome,
         react: &ArchOutcome,
+        streamed: &ArchOutcome,
     ) -> Self {
         let plan_execute = ArchSummary::of(plan_execute);
         let react = ArchSummary::of(react);
+        let streamed = ArchSummary::of(streamed);
         TaskRow {
             label: label.to_owned(),
             task: task.to_owned(),
             steps,
             savings_percent: savings_percent(react.cost_usd, plan_execute.cost_usd),
             speedup: ratio(react.makespan_ms, plan_execute.makespan_ms),
+            streamed_speedup: ratio(react.makespan_ms, streamed.makespan_ms),
             plan_execute,
             react,
+            streamed,
         }
     }
 }
@@ -144,6 +152,10 @@ pub struct Report {
     pub plan_execute: ArchTotals,
     /// ReAct summed.
     pub react: ArchTotals,
+    /// Streamed plan-and-execute summed (its simulators' counters are not kept: 0).
+    pub streamed: ArchTotals,
+    /// Σ makespan(ReAct) / Σ makespan(streamed P&E).
+    pub streamed_speedup: Option<f64>,
     /// Savings over the whole workload, percent to 0.1.
     pub savings_percent: Option<Decimal>,
     /// Σ makespan(ReAct) / Σ makespan(P&E).
@@ -207,6 +219,7 @@ impl Report {
     ) -> Self {
         let plan_execute = totals(&rows, |r| &r.plan_execute, servers.0);
         let react = totals(&rows, |r| &r.react, servers.1);
+        let streamed = totals(&rows, |r| &r.streamed, ServerCounts::default());
         let mut speedups: Vec<f64> = rows.iter().filter_map(|r| r.speedup).collect();
         speedups.sort_by(f64::total_cmp);
         Report {
@@ -216,23 +229,25 @@ impl Report {
             savings_percent: savings_percent(react.cost_usd, plan_execute.cost_usd),
             speedup: ratio(react.makespan_ms, plan_execute.makespan_ms),
             speedup_p50: (!speedups.is_empty()).then(|| percentile(&speedups, 0.5)),
+            streamed_speedup: ratio(react.makespan_ms, streamed.makespan_ms),
             tasks: rows,
             plan_execute,
             react,
+            streamed,
             planner_tier: planner_tier.to_owned(),
         }
     }
 
     /// Runs of either architecture that did not produce an answer.
     pub fn failed_runs(&self) -> usize {
-        self.plan_execute.failed + self.react.failed
+        self.plan_execute.failed + self.react.failed + self.streamed.failed
     }
 
     /// The error of the first run that did not answer, in task order (plan-and-execute first).
     pub fn first_error(&self) -> Option<&str> {
         self.tasks
             .iter()
-            .flat_map(|t| [&t.plan_execute, &t.react])
+            .flat_map(|t| [&t.plan_execute, &t.react, &t.streamed])
             .find_map(|a| a.error.as_deref())
     }
 
@@ -264,6 +279,8 @@ impl Report {
                 "makespan ms P&E / ReAct",
                 "savings",
                 "speed-up",
+                "makespan ms streamed P&E",
+                "speed-up streamed",
             ]
             .map(String::from),
         );
@@ -293,6 +310,11 @@ impl Report {
                 ));
                 cells.push(row.savings_percent.map_or("-".into(), |s| format!("{s}%")));
                 cells.push(row.speedup.map_or("-".into(), |s| format!("{s:.2}×")));
+                cells.push(format!("{:.0}", row.streamed.makespan_ms));
+                cells.push(
+                    row.streamed_speedup
+                        .map_or("-".into(), |s| format!("{s:.2}×")),
+                );
                 rows.push(cells);
             }
         }
@@ -326,6 +348,11 @@ impl Report {
                 .map_or("-".into(), |s| format!("**{s}%**")),
         );
         total.push(self.speedup.map_or("-".into(), |s| format!("**{s:.2}×**")));
+        total.push(format!("{:.0}", self.streamed.makespan_ms));
+        total.push(
+            self.streamed_speedup
+                .map_or("-".into(), |s| format!("**{s:.2}×**")),
+        );
         rows.push(total);
         rows
     }
@@ -428,6 +455,14 @@ impl Report {
             self.speedup_p50
                 .map_or("n/a".into(), |s| format!("{s:.2}×")),
         );
+        out.push_str(&format!(
+            "With streamed plans (each step runs once the planner has written it) plan-and-execute's makespan is {:.0} ms ({} failed), a speed-up of **{}** over ReAct, at {}.\n",
+            self.streamed.makespan_ms,
+            self.streamed.failed,
+            self.streamed_speedup
+                .map_or("n/a".into(), |s| format!("{s:.2}×")),
+            format_usd(self.streamed.cost_usd),
+        ));
         if self.simulated {
             out.push_str(&format!(
                 "Simulated tiers (synthetic output, real token counts, {} ms per call); the simulators counted {} / {} tokens (P&E / ReAct), the call records {} / {}.\n",

@@ -282,7 +282,7 @@ pub async fn cancel(
 #[utoipa::path(get, path = "/v1/tasks/{id}/events", tag = "tasks",
     params(("id" = String, Path, description = "Task id")),
     responses(
-        (status = 200, description = "text/event-stream; event names: planned, step_started, step_completed, step_failed, step_skipped, task_completed", content_type = "text/event-stream", body = String),
+        (status = 200, description = "text/event-stream; event names: step_planned (a streamed plan's step accepted), replanned, planned, step_started, step_completed, step_failed, step_skipped, answer_delta, task_completed", content_type = "text/event-stream", body = String),
         (status = 404, body = ErrorBody),
     ),
     security(("bearer" = [])))]

@@ -144,7 +144,7 @@ impl From<&CostTotals> for CostLine {
 pub struct CostView {
     /// Everything.
     pub total: CostLine,
-    /// By stage (`plan`, `step`, `synthesis`, `tool_call`).
+    /// By stage (`plan`, `step`, `synthesis`, `tool_call`, `replan`).
     pub by_stage: BTreeMap<String, CostLine>,
     /// By tier.
     pub by_tier: BTreeMap<String, CostLine>,

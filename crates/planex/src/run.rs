@@ -253,7 +253,11 @@ async fn run_task(app: &App, request: TaskRequest, args: &RunArgs) -> Result<Tas
         .await?
         .context("the task vanished from the store")?;
     let mut progress = None;
-    if !args.json && planned.status == TaskStatus::Running {
+    // A streamed plan's steps may all have finished by the time it closed: the task is then
+    // complete already, and its plan is shown all the same.
+    let started = planned.status == TaskStatus::Running
+        || (planned.status.is_terminal() && planned.plan.is_some());
+    if !args.json && started {
         output::print_plan(&planned);
         // Scripts and tests read this line: the task's steps are queued from here on.
         println!("Task {task_id} running");

@@ -174,6 +174,18 @@ fn compare_totals_are_the_sums_of_per_call_usage() {
         task["plan_execute"]["tokens_by_tier"]["executor"],
         task["react"]["tokens_by_tier"]["executor"]
     );
+    // Streamed planning runs the same calls (only earlier), for the same cost.
+    assert_eq!(task["streamed"]["status"], "complete");
+    assert_eq!(task["streamed"]["calls"], task["plan_execute"]["calls"]);
+    assert_eq!(
+        task["streamed"]["cost_usd"],
+        task["plan_execute"]["cost_usd"]
+    );
+    assert_eq!(
+        report["streamed"]["makespan_ms"].as_f64().unwrap(),
+        task["streamed"]["makespan_ms"].as_f64().unwrap()
+    );
+    assert!(report["streamed_speedup"].as_f64().unwrap() > 0.0, "{text}");
     let savings: f64 = report["savings_percent"].as_str().unwrap().parse().unwrap();
     assert!(
         savings >= 82.0,
@@ -196,7 +208,12 @@ fn compare_markdown_has_a_row_per_task_and_a_total() {
         "{text}"
     );
     assert!(rows[3].starts_with("| **total (1 tasks)** |"), "{text}");
+    assert!(
+        rows[0].ends_with("| makespan ms streamed P&E | speed-up streamed |"),
+        "{text}"
+    );
     assert!(text.contains("savings **"), "{text}");
+    assert!(text.contains("With streamed plans"), "{text}");
 }
 
 #[test]
