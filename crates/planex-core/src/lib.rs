@@ -34,7 +34,8 @@ pub use live_catalog::LiveCatalog;
 pub use plan::{Plan, PlanError, PlanLimits, PlanSource, Step};
 pub use plan_stream::{StepStream, StreamedStep};
 pub use template::{
-    Placeholder, TemplateError, placeholders, referenced_steps, render, substitute_args, value_text,
+    Placeholder, TemplateError, placeholders, referenced_steps, rename_placeholders, render,
+    substitute_args, value_text,
 };
 pub use tool::{HttpTool, LlmTool, MAX_TOOL_ROUNDS, McpTool, ToolKind, ToolSpec};
 pub use tool_summary::{ToolArg, ToolSummary};
