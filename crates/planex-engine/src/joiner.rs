@@ -15,7 +15,7 @@
 //!   the task finishes as it is, so orphan recovery never closes the plan of a live replica.
 
 use crate::planner::plan_call_record;
-use crate::streamed::Streaming;
+use crate::stream_state::Streaming;
 use crate::{Engine, EngineError};
 use futures::StreamExt;
 use planex_core::{CallRecord, Plan, PlanBuilder, PlanLimits, Stage, StepId, clip_chars};
@@ -42,19 +42,20 @@ struct Decision {
 
 impl Engine {
     /// Runs the joiner's rounds over the task's running plan `plan` (its steps as the task holds
-    /// them), adding the steps of each replan; `plan` ends as the steps that count. `Err` when
-    /// the task ended meanwhile (cancelled) or the store failed.
+    /// them), adding the steps of each replan; `plan` ends as the steps that count. True when a
+    /// round re-planned; `Err` when the store failed.
     pub(crate) async fn join(
         &self,
         s: &mut Streaming<'_>,
         planner: &dyn ChatModel,
         plan: &mut Plan,
         calls: &mut Vec<CallRecord>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<bool, EngineError> {
         let rounds = self.settings.planner.max_replans;
+        let mut replanned = false;
         for round in 1..=rounds {
             let Some(record) = self.settled(s).await? else {
-                return Ok(());
+                return Ok(replanned);
             };
             let request = join_request(s, plan, &record, round, rounds);
             let outcome = match planner.chat(&request, &s.p.ctx).await {
@@ -62,7 +63,7 @@ impl Engine {
                 Err(failure) => {
                     tracing::warn!(round, error = %planex_core::cause::ErrorChain(&failure),
                         "the joiner's decision call failed: the task finishes with what its steps produced");
-                    return Ok(());
+                    return Ok(replanned);
                 }
             };
             calls.push(plan_call_record(planner, &outcome, Stage::Replan));
@@ -70,17 +71,18 @@ impl Engine {
                 Ok(decision) if decision.decision == "replan" && !decision.steps.is_empty() => {
                     decision
                 }
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(replanned),
                 Err(error) => {
                     tracing::warn!(round, %error, "the joiner's answer is not a decision: the task finishes");
-                    return Ok(());
+                    return Ok(replanned);
                 }
             };
             if !self.replan(s, plan, &record, round, decision).await? {
-                return Ok(());
+                return Ok(replanned);
             }
+            replanned = true;
         }
-        Ok(())
+        Ok(replanned)
     }
 
     /// Checks and adds a replan's steps, superseding the steps it routes around. False when the

@@ -38,6 +38,7 @@ mod scaling_report;
 mod settings;
 mod settlement;
 mod step_specs;
+mod stream_state;
 mod streamed;
 mod submit;
 mod synthesis;
