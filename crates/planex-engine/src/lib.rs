@@ -70,4 +70,4 @@ pub use routing::{
 pub use settings::EngineSettings;
 pub use submit::Accepted;
 pub use synthesis::SYNTHESIS_TOOL;
-pub use worker::{WorkerExit, WorkerPool, WorkerSettings, run_worker};
+pub use worker::{HEARTBEAT_LAPSES_AFTER, WorkerExit, WorkerPool, WorkerSettings, run_worker};

@@ -5,7 +5,9 @@
 //! length, so a long step is not redelivered while its worker is alive; on shutdown a worker stops
 //! claiming, lets running steps finish for `drain_timeout`, and then releases every step it still
 //! holds (those it had to abort, and those whose outcome it could not record), so a rolling restart
-//! hands them to other workers at once instead of after a lease expiry, without counting a delivery.
+//! hands them to other workers at once instead of after a lease expiry, without counting a delivery;
+//! each worker beats (`Store::heartbeat`, one key per worker) and reaps the workers whose heartbeat
+//! lapsed, so the steps of a worker killed with -9 are redelivered within seconds, not a lease.
 
 use crate::Executor;
 use crate::held::HeldLeases;
@@ -32,11 +34,24 @@ pub struct WorkerSettings {
     pub idle_wait: Duration,
     /// On shutdown, how long running steps may take to finish before they are released.
     pub drain_timeout: Duration,
+    /// How often the worker says it is alive (`Store::heartbeat`, lapsing after
+    /// [`HEARTBEAT_LAPSES_AFTER`] beats) and, every few beats, hands the steps of workers whose
+    /// heartbeat lapsed to the next claim (`Store::reap_dead_workers`).
+    pub heartbeat: Duration,
 }
+
+/// A worker's heartbeat lapses after this many missed beats.
+pub const HEARTBEAT_LAPSES_AFTER: u32 = 5;
+
+/// Every this many beats a worker reaps its tier's dead workers (about once a lapse).
+const REAP_EVERY: u32 = 5;
 
 impl WorkerSettings {
     /// The default lease length.
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+    /// The default heartbeat interval: a killed worker's steps are redelivered within about
+    /// 5 to 6 s (the heartbeat lapsing, then the next reap), not the 30 s lease.
+    pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 
     /// Defaults for a tier: 32 concurrent steps, 30 s leases.
     pub fn new(tier: impl Into<String>, worker_id: impl Into<String>) -> Self {
@@ -47,8 +62,47 @@ impl WorkerSettings {
             lease: Self::DEFAULT_LEASE,
             idle_wait: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
+            heartbeat: Self::DEFAULT_HEARTBEAT,
         }
     }
+}
+
+/// Beats for the worker until dropped (aborted), reaping dead workers every [`REAP_EVERY`] beats;
+/// the first beat was sent before the worker's first claim.
+fn spawn_heartbeat(
+    store: Arc<dyn Store>,
+    settings: &WorkerSettings,
+) -> tokio::task::JoinHandle<()> {
+    let (tier, worker, every) = (
+        settings.tier.clone(),
+        settings.worker_id.clone(),
+        settings.heartbeat.max(Duration::from_millis(10)),
+    );
+    tokio::spawn(async move {
+        let mut beats: u32 = 0;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = store
+                .heartbeat(&tier, &worker, every * HEARTBEAT_LAPSES_AFTER)
+                .await
+            {
+                tracing::warn!(%tier, error = %planex_core::cause::ErrorChain(&error), "heartbeat failed; retrying at the next beat");
+            }
+            beats = beats.wrapping_add(1);
+            if beats.is_multiple_of(REAP_EVERY) {
+                match store.reap_dead_workers(&tier).await {
+                    Ok(0) => {}
+                    Ok(reaped) => {
+                        tracing::info!(%tier, reaped, "redelivering the steps of workers whose heartbeat lapsed")
+                    }
+                    Err(error) => {
+                        tracing::warn!(%tier, error = %planex_core::cause::ErrorChain(&error), "could not reap dead workers")
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// In-process workers, one per tier with work ([`crate::Engine::spawn_worker_pool`]).
@@ -91,6 +145,15 @@ pub async fn run_worker(
     let held = Arc::new(HeldLeases::default());
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut running: JoinSet<()> = JoinSet::new();
+    // Alive before the first claim, so no reaper takes this worker for a dead one.
+    let lapse = settings.heartbeat * HEARTBEAT_LAPSES_AFTER;
+    if let Err(error) = store
+        .heartbeat(&settings.tier, &settings.worker_id, lapse)
+        .await
+    {
+        tracing::warn!(tier = %settings.tier, error = %planex_core::cause::ErrorChain(&error), "first heartbeat failed; retrying");
+    }
+    let beating = spawn_heartbeat(store.clone(), &settings);
     loop {
         // Wait for at least one free slot before asking for work.
         let first = tokio::select! {
@@ -151,6 +214,7 @@ pub async fn run_worker(
         while running.join_next().await.is_some() {}
     }
     let released = held.release_all(store.as_ref()).await;
+    beating.abort();
     if released > 0 {
         tracing::info!(tier = %settings.tier, released, "released unfinished steps on shutdown");
     }

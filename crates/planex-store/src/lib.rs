@@ -275,9 +275,21 @@ pub trait Store: Send + Sync + 'static {
     /// Ready and in-flight step counts of a tier.
     async fn queue_depth(&self, tier: &str) -> Result<QueueDepth, StoreError>;
 
+    /// Says that worker `worker` of `tier` is alive for the next `ttl` (one key per worker on
+    /// Redis, not one per step). Workers beat well within `ttl`; once a worker has beaten, a lapse
+    /// of its heartbeat lets [`Store::reap_dead_workers`] hand its steps to others at once.
+    async fn heartbeat(&self, tier: &str, worker: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Expires at once the leases of `tier`'s workers whose heartbeat lapsed (killed with -9, a
+    /// lost machine), so the next claim redelivers their steps instead of waiting out the lease
+    /// (the redelivery counts, as after a lease expiry), and wakes claims waiting for work.
+    /// Workers that never beat are left to their lease expiry. Returns how many leases expired.
+    async fn reap_dead_workers(&self, tier: &str) -> Result<usize, StoreError>;
+
     /// Forgets a worker of `tier` that stopped cleanly (after releasing its steps), so a backend
     /// that keeps per-worker state (Redis consumer groups) does not accumulate the names of every
-    /// worker that ever ran. A worker still holding steps is kept. Default: nothing to forget.
+    /// worker that ever ran, and forgets its heartbeat. A worker still holding steps is kept.
+    /// Default: nothing to forget.
     async fn retire_worker(&self, _tier: &str, _worker: &str) -> Result<(), StoreError> {
         Ok(())
     }

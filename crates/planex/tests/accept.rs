@@ -193,8 +193,13 @@ async fn post_answers_202_with_the_id_while_the_task_is_still_planning() {
     let events = serve.events_until_done(&id).await;
     assert!(events.contains("event: planned"), "{events}");
     // The plan streamed: each step was announced as the planner wrote it, before the plan closed.
-    let first_step = events.find("event: step_planned").expect("step_planned events");
-    assert!(first_step < events.find("event: planned").unwrap(), "{events}");
+    let first_step = events
+        .find("event: step_planned")
+        .expect("step_planned events");
+    assert!(
+        first_step < events.find("event: planned").unwrap(),
+        "{events}"
+    );
     let view = serve.get(&format!("/v1/tasks/{id}")).await;
     assert_eq!(view["status"], "complete", "{view}");
 }

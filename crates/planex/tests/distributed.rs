@@ -215,6 +215,52 @@ async fn a_worker_killed_while_holding_steps_loses_nothing_and_applies_each_step
     );
 }
 
+/// A worker killed with -9 stops beating: the steps it held go to another worker once its
+/// heartbeat lapses, long before its 10-minute lease would have expired (the task finishes within
+/// `DONE`, two minutes, which only the heartbeat reaper allows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_steps_are_redelivered_long_before_its_lease_expires() {
+    let cluster = tokio::task::block_in_place(|| {
+        Cluster::start(Options {
+            ttft_ms: 400,
+            ..Options::default()
+        })
+    });
+    let mut victim =
+        tokio::task::block_in_place(|| cluster.worker("executor", "victim", 600.0, 5.0));
+    let _planner = tokio::task::block_in_place(|| cluster.worker("planner", "plan-1", 2.0, 5.0));
+    let task = cluster.submit("Heartbeat question").await;
+    let store = cluster.store().await;
+    let mut events = store.events(&task).await.unwrap();
+    until(
+        &mut events,
+        "a step started by the victim",
+        |kind| matches!(kind, EventKind::StepStarted { worker, .. } if worker == "victim"),
+    )
+    .await;
+    tokio::task::block_in_place(|| victim.kill9());
+    let _survivor =
+        tokio::task::block_in_place(|| cluster.worker("executor", "survivor", 600.0, 5.0));
+    let record = finished(&store, &task).await;
+    assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
+    let redelivered: Vec<_> = record
+        .steps
+        .values()
+        .filter(|s| s.deliveries >= 2)
+        .collect();
+    assert!(
+        !redelivered.is_empty(),
+        "the victim's steps were redelivered"
+    );
+    assert!(
+        redelivered
+            .iter()
+            .all(|s| s.worker.as_deref() == Some("survivor")),
+        "{redelivered:?}"
+    );
+    assert_applied_once(&store, &record).await;
+}
+
 /// What [`billing_covers_what_was_served`] counted.
 #[derive(Debug)]
 struct Billing {

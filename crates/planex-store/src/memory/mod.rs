@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 mod cancel;
+mod heartbeat;
 mod listing;
 mod options;
 mod state;
@@ -125,6 +126,20 @@ impl Store for MemoryStore {
         let count = entry.record.steps.len();
         entry.emit(EventKind::Planned { steps: count });
         inner.enqueue(task_id, &roots);
+        Ok(())
+    }
+
+    async fn heartbeat(&self, tier: &str, worker: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.lock().heartbeat(tier, worker, ttl);
+        Ok(())
+    }
+
+    async fn reap_dead_workers(&self, tier: &str) -> Result<usize, StoreError> {
+        Ok(self.lock().reap_dead_workers(tier))
+    }
+
+    async fn retire_worker(&self, tier: &str, worker: &str) -> Result<(), StoreError> {
+        self.lock().forget_heartbeat(tier, worker);
         Ok(())
     }
 

@@ -24,6 +24,8 @@ pub(super) struct Inner {
     pub(super) finished: VecDeque<(Instant, TaskId)>,
     /// Task ids per tenant by creation time, for listing.
     pub(super) index: TenantIndex,
+    /// Workers that sent a heartbeat, by (tier, worker): when it lapses (`heartbeat.rs`).
+    pub(super) heartbeats: HashMap<(String, String), Instant>,
 }
 
 #[derive(Default)]
@@ -36,6 +38,8 @@ pub(super) struct LeaseEntry {
     pub(super) task_id: TaskId,
     pub(super) step_id: StepId,
     pub(super) tier: String,
+    /// The worker holding it.
+    pub(super) worker: String,
     pub(super) deadline: Instant,
 }
 
@@ -420,6 +424,7 @@ impl Inner {
                     task_id,
                     step_id,
                     tier: tier.to_owned(),
+                    worker: worker.to_owned(),
                     deadline: Instant::now() + lease,
                 },
             );

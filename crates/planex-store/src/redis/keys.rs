@@ -49,6 +49,16 @@ impl Keys {
         format!("{}:ready:{{{tier}}}", self.prefix)
     }
 
+    /// The heartbeat key of `worker` of `tier` (expires when the worker stops beating).
+    pub fn heartbeat(&self, tier: &str, worker: &str) -> String {
+        format!("{}:hb:{{{tier}}}:{worker}", self.prefix)
+    }
+
+    /// The set of `tier`'s workers that send heartbeats.
+    pub fn workers(&self, tier: &str) -> String {
+        format!("{}:workers:{{{tier}}}", self.prefix)
+    }
+
     pub fn dead_letters(&self) -> String {
         format!("{}:dlq", self.prefix)
     }

@@ -24,6 +24,7 @@ mod complete;
 mod drift;
 mod errors;
 mod events;
+mod heartbeat;
 mod keys;
 mod ledger;
 mod listing;
@@ -282,7 +283,16 @@ impl Store for RedisStore {
     }
 
     async fn retire_worker(&self, tier: &str, worker: &str) -> Result<(), StoreError> {
+        heartbeat::forget(&self.core, tier, worker).await?;
         ops::retire_worker(&self.core, tier, worker).await
+    }
+
+    async fn heartbeat(&self, tier: &str, worker: &str, ttl: Duration) -> Result<(), StoreError> {
+        heartbeat::heartbeat(&self.core, tier, worker, ttl).await
+    }
+
+    async fn reap_dead_workers(&self, tier: &str) -> Result<usize, StoreError> {
+        heartbeat::reap_dead_workers(&self.core, tier).await
     }
 
     async fn retire_idle_workers(&self, tier: &str, idle: Duration) -> Result<usize, StoreError> {

@@ -30,6 +30,7 @@ pub(super) struct Scripts {
     pub planning: Script,
     pub list: Script,
     pub streamed: Script,
+    pub reap: Script,
 }
 
 impl Scripts {
@@ -55,6 +56,7 @@ impl Scripts {
             &self.planning,
             &self.list,
             &self.streamed,
+            &self.reap,
         ] {
             script.load_async(conn).await?;
         }
@@ -77,6 +79,7 @@ impl Scripts {
             planning: build(include_str!("lua/planning.lua")),
             list: build(include_str!("lua/list.lua")),
             streamed: build(include_str!("lua/streamed.lua")),
+            reap: build(include_str!("lua/reap.lua")),
         }
     }
 }

@@ -10,11 +10,12 @@
 //!
 //! The store cases are in [`scheduling`] (claims, completions, leases, dead letters) and
 //! [`records`] (events, queue depths, errors, task records and costs) and [`lifecycle`]
-//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks), [`streamed`] (plans that stream in), and the scheduler's
+//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks), [`streamed`] (plans that stream in), [`heartbeats`] (dead workers' steps), and the scheduler's
 //! properties on random DAGs in [`properties`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
 pub mod drift;
+pub mod heartbeats;
 pub mod ledger;
 pub mod lifecycle;
 pub mod listing;
@@ -25,6 +26,7 @@ pub mod records;
 pub mod scheduling;
 pub mod streamed;
 
+pub use heartbeats::*;
 pub use lifecycle::*;
 pub use listing::*;
 pub use properties::*;
@@ -97,7 +99,8 @@ macro_rules! conformance_tests {
             random_dags_keep_the_scheduler_invariants,
             a_streamed_plan_runs_steps_as_they_are_added, a_closed_plan_finishes_with_its_last_step,
             added_steps_are_checked_and_follow_failed_dependencies, superseded_steps_no_longer_count,
-            a_plan_cut_short_or_cancelled_says_why);
+            a_plan_cut_short_or_cancelled_says_why,
+            a_dead_workers_steps_are_redelivered_without_waiting_for_the_lease);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

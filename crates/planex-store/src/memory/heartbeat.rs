@@ -1,0 +1,50 @@
+//! Worker heartbeats in the memory store: when a worker's heartbeat lapses, its leases expire at
+//! once so the next claim redelivers its steps (`Store::reap_dead_workers`; `lua/reap.lua` alike).
+
+use super::state::Inner;
+use std::time::Duration;
+use tokio::time::Instant;
+
+impl Inner {
+    /// `Store::heartbeat`.
+    pub(super) fn heartbeat(&mut self, tier: &str, worker: &str, ttl: Duration) {
+        self.heartbeats
+            .insert((tier.to_owned(), worker.to_owned()), Instant::now() + ttl);
+    }
+
+    /// `Store::reap_dead_workers`: the leases of `tier`'s workers whose heartbeat lapsed expire
+    /// now; the workers are forgotten. Returns how many leases.
+    pub(super) fn reap_dead_workers(&mut self, tier: &str) -> usize {
+        let now = Instant::now();
+        let dead: Vec<String> = self
+            .heartbeats
+            .iter()
+            .filter(|((t, _), lapses)| t == tier && **lapses <= now)
+            .map(|((_, worker), _)| worker.clone())
+            .collect();
+        let mut reaped = 0;
+        for worker in dead {
+            self.heartbeats.remove(&(tier.to_owned(), worker.clone()));
+            for lease in self.leases.values_mut() {
+                if lease.tier == tier && lease.worker == worker && lease.deadline > now {
+                    lease.deadline = now;
+                    reaped += 1;
+                }
+            }
+        }
+        if reaped > 0 {
+            self.tiers
+                .entry(tier.to_owned())
+                .or_default()
+                .notify
+                .notify_waiters();
+        }
+        reaped
+    }
+
+    /// Forgets a worker's heartbeat (it stopped cleanly).
+    pub(super) fn forget_heartbeat(&mut self, tier: &str, worker: &str) {
+        self.heartbeats
+            .remove(&(tier.to_owned(), worker.to_owned()));
+    }
+}

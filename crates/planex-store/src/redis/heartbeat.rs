@@ -1,0 +1,58 @@
+//! Worker heartbeats on Redis: one key per worker with a TTL (`P:hb:{TIER}:WORKER`), the set of a
+//! tier's beating workers (`P:workers:{TIER}`), and the reaper (`lua/reap.lua`) that expires the
+//! leases of workers whose key lapsed.
+
+use super::errors::unavailable;
+use super::shared::{Core, Retry};
+use crate::error::StoreError;
+use std::time::Duration;
+
+/// `Store::heartbeat`: one `SET PX` and one `SADD`, pipelined.
+pub(super) async fn heartbeat(
+    core: &Core,
+    tier: &str,
+    worker: &str,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET")
+        .arg(core.keys.heartbeat(tier, worker))
+        .arg(1)
+        .arg("PX")
+        .arg(ttl_ms)
+        .ignore()
+        .cmd("SADD")
+        .arg(core.keys.workers(tier))
+        .arg(worker)
+        .ignore();
+    core.query_pipe::<()>(Retry::Idempotent, &pipe)
+        .await
+        .map_err(|e| unavailable("send a worker heartbeat", e))
+}
+
+/// `Store::reap_dead_workers`.
+pub(super) async fn reap_dead_workers(core: &Core, tier: &str) -> Result<usize, StoreError> {
+    let mut invocation = core.invocation(&core.scripts.reap);
+    invocation.arg(tier);
+    let reaped: i64 = core
+        .invoke(Retry::Idempotent, &invocation)
+        .await
+        .map_err(|e| unavailable("redeliver the steps of dead workers", e))?;
+    Ok(usize::try_from(reaped).unwrap_or(0))
+}
+
+/// Forgets a worker that stopped cleanly: its heartbeat and its place in the tier's set.
+pub(super) async fn forget(core: &Core, tier: &str, worker: &str) -> Result<(), StoreError> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("DEL")
+        .arg(core.keys.heartbeat(tier, worker))
+        .ignore()
+        .cmd("SREM")
+        .arg(core.keys.workers(tier))
+        .arg(worker)
+        .ignore();
+    core.query_pipe::<()>(Retry::Idempotent, &pipe)
+        .await
+        .map_err(|e| unavailable("forget a worker's heartbeat", e))
+}
