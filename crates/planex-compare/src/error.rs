@@ -105,9 +105,9 @@ pub enum CompareError {
     WarmUp {
         /// The tier.
         tier: String,
-        /// The failed call.
+        /// The failed call (boxed: it carries every attempt's error).
         #[source]
-        source: ChatFailure,
+        source: Box<ChatFailure>,
     },
     /// A task of a savings curve did not finish both ways.
     #[error(

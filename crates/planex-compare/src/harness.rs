@@ -161,7 +161,7 @@ impl Side {
                 .await
                 .map_err(|source| CompareError::WarmUp {
                     tier: name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
         }
         for sim in &self.sims {

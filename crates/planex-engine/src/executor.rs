@@ -69,6 +69,8 @@ struct Tally {
     acted: bool,
     /// The catalog the step was started with: every later lookup of the step uses it.
     catalog: Option<Arc<Catalog>>,
+    /// What each failed attempt said, in order (every tier tried), for the dead letter.
+    errors: Vec<String>,
 }
 
 impl Tally {
@@ -76,13 +78,18 @@ impl Tally {
     /// stops the step (no escalation).
     fn failed(&mut self, failure: &ChatFailure) -> String {
         self.attempts += failure.attempts;
+        let tier = &failure.tier;
+        self.errors
+            .extend(failure.earlier.iter().map(|e| format!("tier {tier}, {e}")));
         if matches!(
             failure.error,
             planex_llm::LlmError::BudgetExhausted { .. } | planex_llm::LlmError::Cancelled
         ) {
             self.stopped = true;
         }
-        planex_core::cause::chain_text(failure)
+        let text = planex_core::cause::chain_text(failure);
+        self.errors.push(text.clone());
+        text
     }
 }
 
@@ -122,11 +129,18 @@ impl Executor {
                 attempts,
                 calls: tally.calls,
             },
-            Err(error) => StepOutcome::Failed {
-                error,
-                attempts,
-                calls: tally.calls,
-            },
+            Err(error) => {
+                // The last failure is the step's error itself.
+                if tally.errors.last() == Some(&error) {
+                    tally.errors.pop();
+                }
+                StepOutcome::Failed {
+                    error,
+                    attempts,
+                    calls: tally.calls,
+                    attempt_errors: tally.errors,
+                }
+            }
         }
     }
 
@@ -218,8 +232,16 @@ impl Executor {
         let result = match &tool.kind {
             ToolKind::Llm(llm) => return self.run_llm(tool, llm, args, step_id, ctx, tally).await,
             ToolKind::Http(http) => {
-                let (result, attempts) =
-                    http_tool::call(&self.http, http, args, &self.http_retry, step_id, ctx).await;
+                let (result, attempts) = http_tool::call(
+                    &self.http,
+                    http,
+                    args,
+                    &self.http_retry,
+                    step_id,
+                    ctx,
+                    &mut tally.errors,
+                )
+                .await;
                 tally.attempts += attempts;
                 result
             }

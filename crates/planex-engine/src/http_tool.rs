@@ -55,7 +55,8 @@ pub fn build_url(tool: &HttpTool, args: &Map<String, Value>) -> Result<Url, Stri
 /// Sends the request with retries (transport errors, timeouts, 429 and 5xx; other 4xx are not
 /// retried); returns the result (JSON when the response says so, else text) and the attempts
 /// made. Every attempt carries `X-Step-ID` (the step's id) and, when the caller gave one,
-/// `X-Request-ID`, so the tool's server can tie its requests to a plan step.
+/// `X-Request-ID`, so the tool's server can tie its requests to a plan step. What each attempt
+/// retried failed with is added to `errors` (the last one is the result's error).
 pub async fn call(
     clients: &crate::http_guard::HttpClients,
     tool: &HttpTool,
@@ -63,6 +64,7 @@ pub async fn call(
     retry: &RetryPolicy,
     step_id: StepId,
     ctx: &CallContext,
+    errors: &mut Vec<String>,
 ) -> (Result<Value, String>, u32) {
     let mut attempts = 0;
     loop {
@@ -83,6 +85,7 @@ pub async fn call(
                         attempts,
                     );
                 }
+                errors.push(format!("http tool, attempt {attempts}: {message}"));
                 tokio::time::sleep(retry.delay(attempts - 1, None)).await;
             }
         }

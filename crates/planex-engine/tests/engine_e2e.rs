@@ -146,6 +146,16 @@ async fn a_step_that_always_fails_is_dead_lettered_and_skips_its_dependents() {
         (dlq[0].step_id, dlq[0].tool_name.as_str()),
         (StepId(1), "lookup")
     );
+    // The letter lists the three attempts before the last, each with its own error.
+    let earlier = &dlq[0].attempt_errors;
+    assert_eq!(earlier.len(), 3, "{earlier:?}");
+    for (i, text) in earlier.iter().enumerate() {
+        assert!(
+            text.starts_with(&format!("tier executor, attempt {}: ", i + 1))
+                && text.contains("503"),
+            "{earlier:?}"
+        );
+    }
     // Synthesis still ran on what was produced and says which steps are missing.
     let synthesis = &record.steps[&StepId(5)];
     assert_eq!(synthesis.state, StepState::Complete);

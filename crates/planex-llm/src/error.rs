@@ -185,6 +185,9 @@ pub struct ChatFailure {
     pub attempts: u32,
     /// The error of the last attempt.
     pub error: LlmError,
+    /// The errors of the attempts before the last one, in order (empty without retries), as
+    /// text: what a dead letter shows per attempt.
+    pub earlier: Vec<String>,
 }
 
 impl std::fmt::Display for ChatFailure {
@@ -313,6 +316,7 @@ mod tests {
     #[test]
     fn failure_display_names_tier_attempts_and_cause() {
         let failure = ChatFailure {
+            earlier: Vec::new(),
             tier: "executor".into(),
             attempts: 4,
             error: status(503),
@@ -325,6 +329,7 @@ mod tests {
             "{text}"
         );
         let failure = ChatFailure {
+            earlier: Vec::new(),
             tier: "executor".into(),
             attempts: 1,
             error: status(400),

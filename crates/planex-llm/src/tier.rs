@@ -217,10 +217,13 @@ impl Tier {
         ctx: &CallContext,
     ) -> Result<ChatOutcome, ChatFailure> {
         let started = Instant::now();
-        let fail = |attempts: u32, error: LlmError| ChatFailure {
+        // The errors of the attempts retried so far (a dead letter lists them).
+        let mut earlier: Vec<String> = Vec::new();
+        let fail = |attempts: u32, error: LlmError, earlier: &[String]| ChatFailure {
             tier: self.config.name.clone(),
             attempts,
             error,
+            earlier: earlier.to_vec(),
         };
         // A followed call streams so its content can be passed on as it arrives.
         let stream = self.config.stream || ctx.deltas.is_some();
@@ -232,6 +235,7 @@ impl Tier {
                     tier: self.config.name.clone(),
                     detail: format!("the request could not be encoded as JSON: {e}"),
                 },
+                &[],
             )
         })?;
         let spec = AttemptSpec {
@@ -254,12 +258,13 @@ impl Tier {
                             tier: self.config.name.clone(),
                             detail,
                         },
+                        &earlier,
                     ));
                 };
                 let pick = self
                     .pool
                     .pick(&tried, Instant::now())
-                    .map_err(|e| fail(attempts, e))?;
+                    .map_err(|e| fail(attempts, e, &earlier))?;
                 tried.push(pick.index());
                 let result = attempt(&spec, pick.endpoint(), attempts).await;
                 let verdict = match &result {
@@ -297,8 +302,12 @@ impl Tier {
                     let retry_index = attempts - 1;
                     if !failed.error.is_retryable() || retry_index >= self.config.retry.max_retries
                     {
-                        return Err(fail(attempts, failed.error));
+                        return Err(fail(attempts, failed.error, &earlier));
                     }
+                    earlier.push(format!(
+                        "attempt {attempts}: {}",
+                        planex_core::cause::ErrorChain(&failed.error)
+                    ));
                     let wait = self.config.retry.delay(retry_index, failed.retry_after);
                     tracing::warn!(tier = %self.config.name, attempt = attempts, error = %planex_core::cause::ErrorChain(&failed.error),
                         retry_in_ms = wait.as_millis() as u64, "chat attempt failed; retrying, on another endpoint when there is one");

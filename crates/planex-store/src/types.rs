@@ -340,6 +340,10 @@ pub enum StepOutcome {
         attempts: u32,
         /// Priced model calls made (failed calls may still have used tokens).
         calls: Vec<CallRecord>,
+        /// What each attempt before the last one failed with, in order (retries, then the
+        /// escalation's): the dead letter lists them.
+        #[serde(default)]
+        attempt_errors: Vec<String>,
     },
 }
 
@@ -378,6 +382,10 @@ pub struct DeadLetter {
     pub deliveries: u32,
     /// When it was parked (ms since epoch).
     pub at_ms: u64,
+    /// What went wrong before `error`, in order: each delivery a worker lost (its lease expired:
+    /// it died or hung) and each failed attempt of the last worker before its last one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_errors: Vec<String>,
 }
 
 /// Steps waiting and running on one tier.

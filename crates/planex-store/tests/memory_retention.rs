@@ -117,6 +117,7 @@ async fn dead_letters_are_capped_newest_kept() {
             error: error.into(),
             attempts: 1,
             calls: Vec::new(),
+            attempt_errors: Vec::new(),
         };
         store.complete(&lease, failed).await.unwrap();
     }

@@ -93,6 +93,7 @@ impl MeteredModel {
             tier: self.inner.tier_name().to_owned(),
             attempts: 0,
             error,
+            earlier: Vec::new(),
         }
     }
 

@@ -78,6 +78,7 @@ impl Store for MemoryStore {
             subscribers: Vec::new(),
             plan_open: false,
             cut_short: None,
+            lost: HashMap::new(),
         };
         let record = &entry.record;
         inner
@@ -320,7 +321,15 @@ impl Store for MemoryStore {
                 error,
                 attempts,
                 calls,
-            } => inner.fail_step(&lease.task_id, step_id, error, attempts, calls),
+                attempt_errors,
+            } => inner.fail_step(
+                &lease.task_id,
+                step_id,
+                error,
+                attempts,
+                calls,
+                attempt_errors,
+            ),
         }
     }
 

@@ -53,6 +53,8 @@ pub(super) struct TaskEntry {
     pub(super) plan_open: bool,
     /// Why its plan did not run as written (`Store::close_plan`'s `cut_short`).
     pub(super) cut_short: Option<String>,
+    /// Per step, the deliveries its workers lost (lease expired), for its dead letter.
+    pub(super) lost: HashMap<StepId, Vec<String>>,
 }
 
 impl TaskEntry {
@@ -260,7 +262,9 @@ impl Inner {
         }
     }
 
-    /// Marks a step failed (DLQ, dependents skipped, task maybe finished). Caller checked it is not terminal.
+    /// Marks a step failed (DLQ, dependents skipped, task maybe finished). Caller checked it is
+    /// not terminal. `attempt_errors`: the last worker's earlier attempts; the deliveries lost
+    /// before come first in the dead letter.
     pub(super) fn fail_step(
         &mut self,
         task_id: &TaskId,
@@ -268,8 +272,11 @@ impl Inner {
         error: String,
         attempts: u32,
         calls: Vec<CallRecord>,
+        attempt_errors: Vec<String>,
     ) -> Result<Completion, StoreError> {
         let entry = self.task(task_id)?;
+        let mut history = entry.lost.remove(&step_id).unwrap_or_default();
+        history.extend(attempt_errors);
         entry.record.calls.extend(calls);
         let step = entry.step_mut(step_id)?;
         step.state = StepState::Failed;
@@ -285,6 +292,7 @@ impl Inner {
             attempts,
             deliveries: step.deliveries,
             at_ms: now_ms(),
+            attempt_errors: history,
         };
         entry.emit(EventKind::StepFailed { step_id, error });
         let (mut ready, mut skipped) = (Vec::new(), Vec::new());
@@ -325,6 +333,16 @@ impl Inner {
             if step.state != StepState::Running {
                 continue;
             }
+            if !cancelled {
+                let note = format!(
+                    "delivery {} (worker {}): its lease expired; the worker died, hung or lost the store",
+                    step.deliveries, lease.worker
+                );
+                entry.lost.entry(lease.step_id).or_default().push(note);
+            }
+            let Some(step) = entry.record.steps.get_mut(&lease.step_id) else {
+                continue;
+            };
             if cancelled {
                 // Its worker vanished after the task was cancelled: it is not run again.
                 entry.skip_cancelled(lease.step_id);
@@ -336,9 +354,14 @@ impl Inner {
                 let attempts = step.attempts;
                 // The step exists and is running, so fail_step cannot hit a missing task or step;
                 // if it ever did, the failure is logged rather than dropped.
-                if let Err(error) =
-                    self.fail_step(&lease.task_id, lease.step_id, error, attempts, Vec::new())
-                {
+                if let Err(error) = self.fail_step(
+                    &lease.task_id,
+                    lease.step_id,
+                    error,
+                    attempts,
+                    Vec::new(),
+                    Vec::new(),
+                ) {
                     tracing::error!(%error, task = %lease.task_id, "could not dead-letter a poison step");
                 }
             } else {

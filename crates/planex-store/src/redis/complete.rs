@@ -31,7 +31,7 @@ pub(super) struct Completer {
 
 fn encode(lease: &StepLease, outcome: StepOutcome) -> Result<Vec<String>, StoreError> {
     let encode_err = |e: serde_json::Error| corrupt_by("cannot encode the outcome of a step", e);
-    let (kind, payload, attempts, calls) = match outcome {
+    let (kind, payload, attempts, calls, errors) = match outcome {
         StepOutcome::Succeeded {
             result,
             attempts,
@@ -41,18 +41,26 @@ fn encode(lease: &StepLease, outcome: StepOutcome) -> Result<Vec<String>, StoreE
             serde_json::to_string(&result).map_err(encode_err)?,
             attempts,
             calls,
+            String::new(),
         ),
         StepOutcome::Failed {
             error,
             attempts,
             calls,
-        } => ("fail", error, attempts, calls),
+            attempt_errors,
+        } => {
+            // The array's items, without brackets: the script puts lost deliveries before them.
+            let list = serde_json::to_string(&attempt_errors).map_err(encode_err)?;
+            let items = list[1..list.len() - 1].to_owned();
+            ("fail", error, attempts, calls, items)
+        }
     };
     let mut args = vec![
         lease.token.clone(),
         kind.to_owned(),
         payload,
         attempts.to_string(),
+        errors,
         calls.len().to_string(),
     ];
     for call in &calls {

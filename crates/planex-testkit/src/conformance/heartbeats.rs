@@ -4,7 +4,7 @@
 
 use super::{LONG, ok};
 use crate::store::{running_task, step_spec};
-use planex_store::{StepState, Store, TaskStatus};
+use planex_store::{StepOutcome, StepState, Store, TaskStatus};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,4 +80,59 @@ pub async fn a_dead_workers_steps_are_redelivered_without_waiting_for_the_lease(
             .all(|s| s.state == StepState::Complete)
     );
     store.retire_worker("hb", "alive").await.unwrap();
+}
+
+/// A step whose first worker died (its heartbeat lapsed) and whose second gave up after retries:
+/// its dead letter lists the lost delivery, then each earlier attempt, then the final error.
+pub async fn a_dead_letter_lists_each_lost_delivery_and_failed_attempt(store: Arc<dyn Store>) {
+    let task = running_task(&*store, vec![step_spec(1, &[], "dl")]).await;
+    store
+        .heartbeat("dl", "gone", Duration::from_millis(1))
+        .await
+        .unwrap();
+    let _lost = store
+        .claim("dl", "gone", 1, LONG, LONG)
+        .await
+        .unwrap()
+        .remove(0);
+    // Lets the 1 ms heartbeat lapse: a clock passing, not a state another task produces.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.reap_dead_workers("dl").await.unwrap(), 1);
+    let second = store
+        .claim("dl", "w2", 1, LONG, Duration::ZERO)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(second.delivery, 2);
+    let outcome = StepOutcome::Failed {
+        error: "tier t: gave up after 3 attempts: HTTP 503".into(),
+        attempts: 3,
+        calls: vec![],
+        attempt_errors: vec!["attempt 1: HTTP 503".into(), "attempt 2: HTTP 502".into()],
+    };
+    store.complete(&second, outcome).await.unwrap();
+    let letter = store
+        .dead_letters(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.task_id == task)
+        .expect("the step's dead letter");
+    assert_eq!(letter.error, "tier t: gave up after 3 attempts: HTTP 503");
+    assert_eq!(letter.deliveries, 2);
+    assert_eq!(
+        letter.attempt_errors.len(),
+        3,
+        "{:?}",
+        letter.attempt_errors
+    );
+    assert!(
+        letter.attempt_errors[0].starts_with("delivery 1 (worker gone): its lease expired"),
+        "{:?}",
+        letter.attempt_errors
+    );
+    assert_eq!(
+        letter.attempt_errors[1..],
+        ["attempt 1: HTTP 503", "attempt 2: HTTP 502"]
+    );
 }

@@ -61,6 +61,7 @@ fn failed(why: &str) -> StepOutcome {
         error: why.into(),
         attempts: 4,
         calls: vec![],
+        attempt_errors: Vec::new(),
     }
 }
 
@@ -100,7 +101,8 @@ macro_rules! conformance_tests {
             a_streamed_plan_runs_steps_as_they_are_added, a_closed_plan_finishes_with_its_last_step,
             added_steps_are_checked_and_follow_failed_dependencies, superseded_steps_no_longer_count,
             a_plan_cut_short_or_cancelled_says_why,
-            a_dead_workers_steps_are_redelivered_without_waiting_for_the_lease);
+            a_dead_workers_steps_are_redelivered_without_waiting_for_the_lease,
+            a_dead_letter_lists_each_lost_delivery_and_failed_attempt);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

@@ -177,6 +177,7 @@ async fn run_case(store: &dyn Store, tier: &str, case: &Case) -> Result<(), Stri
                     error: "chosen to fail".into(),
                     attempts: 1,
                     calls: vec![],
+                    attempt_errors: Vec::new(),
                 }
             } else {
                 StepOutcome::Succeeded {

@@ -18,11 +18,12 @@ local started_tail = ',"tier":' .. jstr(tier) .. ',"worker":' .. jstr(worker) ..
 local leased = {}
 
 -- The fields a claim reads of a step, in this order: spec, deliveries, started, deps, state,
--- and for a redelivery also lease and attempts.
+-- and for a redelivery also lease, attempts, worker and lost (earlier lost deliveries).
 local function step_fields(c, step, redelivery)
   if redelivery then
     return redis.call('HMGET', c.skey, step, step .. ':deliveries', step .. ':started',
-      step .. ':deps', step .. ':state', step .. ':lease', step .. ':attempts')
+      step .. ':deps', step .. ':state', step .. ':lease', step .. ':attempts', step .. ':worker',
+      step .. ':lost')
   end
   return redis.call('HMGET', c.skey, step, step .. ':deliveries', step .. ':started',
     step .. ':deps', step .. ':state')
@@ -63,6 +64,7 @@ for _, token in ipairs(expired) do
       skip_cancelled(c, step)
     elseif tonumber(f[2] or '0') >= MAX_DELIVERIES then
       drop_lease(tier, token)
+      note_lost_delivery(c, step, f[2], f[8], f[9])
       local ready, skipped = {}, {}
       fail_step(c, step, 'poison step: delivered ' .. (f[2] or '0') ..
         ' times and never completed (its worker died or hung each time)', f[7] or '0', ready, skipped)
@@ -70,6 +72,7 @@ for _, token in ipairs(expired) do
     elseif #leased < max then
       forget_lease(tier, token)
       redis.call('XCLAIM', rkey, GROUP, worker, 0, entry, 'JUSTID')
+      note_lost_delivery(c, step, f[2], f[8], f[9])
       lease(c, step, entry, f)
     else
       break

@@ -405,18 +405,40 @@ local function finish_if_done(c)
   return status
 end
 
--- Fails a step for good: dead letter, event, dependents skipped.
-local function fail_step(c, step, err, attempts, ready, skipped)
-  local f = get(c, { step .. ':tool', step .. ':tier', step .. ':deliveries', step .. ':next' })
+-- Fails a step for good: dead letter, event, dependents skipped. ERRORS: the items of a JSON
+-- array of the last worker's earlier attempt errors (or nil); the deliveries lost before
+-- (N:lost, written by claim.lua) come first in the letter's attempt_errors.
+local function fail_step(c, step, err, attempts, ready, skipped, errors)
+  local f = get(c, { step .. ':tool', step .. ':tier', step .. ':deliveries', step .. ':next',
+    step .. ':lost' })
   set(c, step .. ':state', 'failed', step .. ':error', err, step .. ':attempts', attempts,
     step .. ':finished', NOW_S)
   close_step(c)
+  local history = {}
+  if f[5] and f[5] ~= '' then
+    history[#history + 1] = f[5]
+  end
+  if errors and errors ~= '' then
+    history[#history + 1] = errors
+  end
   local letter = '{"task_id":' .. jstr(c.task) .. ',"step_id":' .. step .. ',"tool_name":' ..
     jstr(f[1]) .. ',"tier":' .. jstr(f[2]) .. ',"error":' .. jstr(err) .. ',"attempts":' ..
-    attempts .. ',"deliveries":' .. (f[3] or '0') .. ',"at_ms":' .. NOW_S .. '}'
+    attempts .. ',"deliveries":' .. (f[3] or '0') .. ',"at_ms":' .. NOW_S ..
+    ',"attempt_errors":[' .. table.concat(history, ',') .. ']}'
   redis.call('XADD', PREFIX .. ':dlq', 'MAXLEN', '~', DLQ_MAX, '*', 'd', letter)
   emit(c, '"type":"step_failed","step_id":' .. step .. ',"error":' .. jstr(err))
   settle(c, step, f[4], false, ready, skipped)
+end
+
+-- Notes that delivery DELIVERY of STEP, held by WORKER, was lost (its lease expired), for the
+-- step's dead letter should it fail (N:lost: the items of a JSON array of strings).
+local function note_lost_delivery(c, step, delivery, worker, lost)
+  local note = jstr('delivery ' .. (delivery or '?') .. ' (worker ' .. (worker or '?') ..
+    '): its lease expired; the worker died, hung or lost the store')
+  if lost and lost ~= '' then
+    note = lost .. ',' .. note
+  end
+  set(c, step .. ':lost', note)
 end
 
 -- Skips a step of a cancelled task (cancel.lua; a cancelled task's step that claim.lua or

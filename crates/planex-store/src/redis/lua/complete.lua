@@ -1,6 +1,7 @@
 -- complete: records the outcomes of several leased steps atomically, one after another.
 -- ARGV[5..]: per outcome: token, kind ('ok' | 'fail'), payload (result JSON | error text),
--- attempts, number of call records N, then N CallRecord JSON strings.
+-- attempts, earlier attempts' errors (the items of a JSON array of strings, '' for none), number of
+-- call records N, then N CallRecord JSON strings.
 -- For each outcome: if the step is already terminal, nothing changes ('dup': a late duplicate).
 -- Otherwise: its leases are dropped, the result (or failure, with a dead letter) is stored, its
 -- calls are recorded, dependents are decremented and the newly ready ones XADDed to their tiers'
@@ -13,7 +14,7 @@
 now_ms() -- sets NOW_S, the timestamp this script writes
 local replies = {}
 
-local function complete_one(token, kind, payload, attempts, calls)
+local function complete_one(token, kind, payload, attempts, errors, calls)
   local entry, step, task = parse_token(token)
   if not task then
     return { 'bad', '', '', '' }
@@ -46,21 +47,22 @@ local function complete_one(token, kind, payload, attempts, calls)
     emit(c, '"type":"step_completed","step_id":' .. step)
     settle(c, step, f[4], true, ready, skipped)
   else
-    fail_step(c, step, payload, attempts, ready, skipped)
+    fail_step(c, step, payload, attempts, ready, skipped, errors)
   end
   local status = finish_if_done(c) or ''
   return { 'ok', status, table.concat(ready, ','), table.concat(skipped, ',') }
 end
 
 local i = 5
-while i + 4 <= #ARGV do
-  local n = tonumber(ARGV[i + 4])
+while i + 5 <= #ARGV do
+  local n = tonumber(ARGV[i + 5])
   local calls = {}
   for j = 1, n do
-    calls[j] = ARGV[i + 4 + j]
+    calls[j] = ARGV[i + 5 + j]
   end
-  replies[#replies + 1] = complete_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], calls)
-  i = i + 5 + n
+  replies[#replies + 1] = complete_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+    calls)
+  i = i + 6 + n
 end
 flush_all()
 return replies
