@@ -126,7 +126,7 @@ pub(crate) async fn method_not_allowed() -> ApiError {
 
 /// Refuses, from the request head alone, a target over [`MAX_URI_BYTES`] (414) and a declared
 /// `Content-Length` over `limit` (413), before the handler reads any of the body.
-async fn check_head(request: Request, next: Next, limit: usize) -> Response {
+pub(crate) async fn check_head(request: Request, next: Next, limit: usize) -> Response {
     let target = request
         .uri()
         .path_and_query()

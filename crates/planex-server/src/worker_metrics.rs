@@ -59,8 +59,12 @@ async fn not_found() -> crate::ApiError {
     crate::ApiError::not_found("no such route; a worker serves GET /metrics and GET /healthz only")
 }
 
+/// The most body a request to a worker's port may declare: its routes take none.
+const WORKER_BODY_LIMIT: usize = 4 * 1024;
+
 /// `GET /metrics` (Prometheus text) and `GET /healthz` (`{"status": "ok"}`) of a worker serving
-/// `tier`; anything else is a JSON 404 or 405.
+/// `tier`; anything else is a JSON 404 or 405. The API's head checks apply: a target over
+/// [`crate::MAX_URI_BYTES`] is a JSON 414, a declared body over 4 KiB a JSON 413.
 pub fn router(store: Arc<dyn Store>, tier: String, handle: PrometheusHandle) -> Router {
     let state = Arc::new(WorkerMetrics {
         store,
@@ -72,6 +76,10 @@ pub fn router(store: Arc<dyn Store>, tier: String, handle: PrometheusHandle) -> 
         .route("/healthz", get(crate::health::healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(crate::router::method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(WORKER_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(|request, next| {
+            crate::router::check_head(request, next, WORKER_BODY_LIMIT)
+        }))
         .with_state(state)
 }
 

@@ -112,4 +112,25 @@ async fn a_worker_processes_metrics_pass_a_strict_parser_and_promtool_and_its_er
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
+    // The port has limits like the API's: a long target is a JSON 414, a big body a JSON 413.
+    let long = cluster
+        .http
+        .get(format!(
+            "{base}/healthz?{}",
+            "q".repeat(planex_server::MAX_URI_BYTES)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(long.status(), 414);
+    let body: serde_json::Value = long.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "uri_too_long", "{body}");
+    let big = cluster
+        .http
+        .post(format!("{base}/healthz"))
+        .body(vec![b'x'; 1 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
 }
