@@ -130,10 +130,11 @@ impl Executor {
                 calls: tally.calls,
             },
             Err(error) => {
-                // The last failure is the step's error itself.
-                if tally.errors.last() == Some(&error) {
-                    tally.errors.pop();
-                }
+                // Failures the step's error already quotes (its last one, and the first tier's
+                // after an escalation) are not listed again.
+                tally
+                    .errors
+                    .retain(|earlier| !error.contains(earlier.as_str()));
                 StepOutcome::Failed {
                     error,
                     attempts,

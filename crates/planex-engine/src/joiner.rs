@@ -58,9 +58,17 @@ impl Engine {
                 return Ok(replanned);
             };
             let request = join_request(s, plan, &record, round, rounds);
-            let outcome = match planner.chat(&request, &s.p.ctx).await {
-                Ok(outcome) => outcome,
-                Err(failure) => {
+            let decided = tokio::time::timeout_at(s.deadline, planner.chat(&request, &s.p.ctx));
+            let outcome = match decided.await {
+                Ok(Ok(outcome)) => outcome,
+                Err(_) => {
+                    tracing::warn!(
+                        round,
+                        "the joiner's decision did not come within the planning deadline: the task finishes with what its steps produced"
+                    );
+                    return Ok(replanned);
+                }
+                Ok(Err(failure)) => {
                     tracing::warn!(round, error = %planex_core::cause::ErrorChain(&failure),
                         "the joiner's decision call failed: the task finishes with what its steps produced");
                     return Ok(replanned);
@@ -122,6 +130,7 @@ impl Engine {
             }
         }
         let next = s.next_step_id();
+        let kept = builder.len();
         let mut new_steps = Vec::new();
         for value in decision.steps.into_iter().take(s.p.max_steps) {
             match builder.push(value) {
@@ -146,15 +155,17 @@ impl Engine {
         self.store
             .supersede_steps(&s.p.task_id, round, &failed, &reason)
             .await?;
-        s.start_join_round(builder);
-        for step in &new_steps {
-            if let Err(error) = s.add_joined(step).await {
+        s.start_join_round(builder, kept);
+        let mut added = Vec::new();
+        for step in new_steps {
+            if let Err(error) = s.add_joined(&step).await {
                 tracing::warn!(round, %error, "a replan's step could not be added");
                 break;
             }
+            added.push(step);
         }
         plan.steps.retain(|step| completed.contains(&step.step_id));
-        plan.steps.extend(new_steps);
+        plan.steps.extend(added);
         Ok(true)
     }
 

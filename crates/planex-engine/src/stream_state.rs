@@ -192,11 +192,11 @@ impl<'a> Streaming<'a> {
         self.specs.iter().map(|s| s.step.step_id).collect()
     }
 
-    /// Starts a joiner round: `builder` holds the steps its new ones may depend on, under their
-    /// ids in the task, then the new ones.
-    pub(crate) fn start_join_round(&mut self, builder: PlanBuilder<'a>) {
+    /// Starts a joiner round: `builder` holds the `kept` steps its new ones may depend on, under
+    /// their ids in the task, then the new ones (added next, one by one).
+    pub(crate) fn start_join_round(&mut self, builder: PlanBuilder<'a>, kept: usize) {
         self.offset = 0;
-        self.added = builder.len();
+        self.added = kept;
         self.builder = builder;
         self.hints = TierHints::new();
         self.halt = None;
@@ -204,12 +204,7 @@ impl<'a> Streaming<'a> {
 
     /// Adds a joiner's step (accepted by the round's builder) to the task.
     pub(crate) async fn add_joined(&mut self, step: &Step) -> Result<(), String> {
-        self.add(step).await.map_err(|halt| match halt {
-            Halt::Invalid(error) => error.to_string(),
-            Halt::Budget(reason) => reason,
-            Halt::Cancelled => "the task was cancelled".to_owned(),
-            Halt::Store(error) => error.to_string(),
-        })
+        self.add(step).await.map_err(|halt| halt.describe())
     }
 
     /// Step ids of this round in the task (renumbered).
@@ -219,6 +214,18 @@ impl<'a> Streaming<'a> {
             .map(|s| s.step.step_id)
             .filter(|id| id.0 > self.offset)
             .collect()
+    }
+}
+
+impl Halt {
+    /// What stopped the round, for people.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Halt::Invalid(error) => error.to_string(),
+            Halt::Budget(reason) => reason.clone(),
+            Halt::Cancelled => "the task was cancelled".to_owned(),
+            Halt::Store(error) => planex_core::cause::chain_text(error),
+        }
     }
 }
 
@@ -254,12 +261,15 @@ pub(crate) fn shape(detail: String) -> PlanError {
     }
 }
 
-/// Makes one streamed planner call, feeding each step object to `s` as it closes.
+/// Makes one streamed planner call, feeding each step object to `s` as it closes; `None` when
+/// `deadline` passed first. The deadline is checked between pieces only, never while a step is
+/// being added, so no store write is cut off half-way.
 pub(crate) async fn stream_round(
     s: &mut Streaming<'_>,
     planner: &dyn ChatModel,
     request: &planex_llm::ChatRequest,
-) -> Result<planex_llm::ChatOutcome, planex_llm::ChatFailure> {
+    deadline: tokio::time::Instant,
+) -> Option<Result<planex_llm::ChatOutcome, planex_llm::ChatFailure>> {
     let (sink, mut deltas) = DeltaSink::channel();
     let ctx = CallContext {
         request_id: s.p.ctx.request_id.clone(),
@@ -275,12 +285,13 @@ pub(crate) async fn stream_round(
         tokio::select! {
             outcome = &mut call => break outcome,
             Some(delta) = deltas.recv() => reader.feed(s, delta).await,
+            _ = tokio::time::sleep_until(deadline) => return None,
         }
     };
     while let Ok(delta) = deltas.try_recv() {
         reader.feed(s, delta).await;
     }
-    outcome
+    Some(outcome)
 }
 
 /// The step extractor of one streamed call, restarted when the call is retried.
@@ -299,7 +310,11 @@ impl Reader {
         }
         for piece in self.stream.push(&delta.text) {
             match piece {
-                StreamedStep::Step { index, value } if index < s.builder.len() => {
+                StreamedStep::Step { index, mut value } if index < s.builder.len() => {
+                    // Compared as the builder holds it: without the planner's tier hint.
+                    if let Some(step) = value.as_object_mut() {
+                        step.remove("tier");
+                    }
                     let same = serde_json::to_value(&s.builder.steps()[index]).ok() == Some(value);
                     if !same && s.halt.is_none() {
                         s.halt = Some(Halt::Invalid(PlanError::Shape {

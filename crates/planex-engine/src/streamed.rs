@@ -115,7 +115,12 @@ impl Engine {
                 }
             }
             StreamEnd::Stopped(Ok(())) => {}
-            StreamEnd::Stopped(Err(error)) => return Ok(Err(error)),
+            StreamEnd::Stopped(Err(error)) => {
+                // The task may be running (or be closed by orphan recovery): its spend is still
+                // settled when it ends.
+                self.watch_to_settle(&task_id, charge);
+                return Ok(Err(error));
+            }
             StreamEnd::NotStarted(failed) => {
                 let cost = crate::admission::cost_of(&failed.calls);
                 let outcome = self
@@ -191,35 +196,39 @@ impl Engine {
         for round in 0..2u32 {
             s.new_round();
             let request = planner_chat(&messages, &response_format, settings);
-            let streamed =
-                tokio::time::timeout_at(deadline, stream_round(&mut s, planner, &request));
-            let outcome = match streamed.await {
-                Err(_) => {
+            let outcome = match stream_round(&mut s, planner, &request, deadline).await {
+                None => {
                     let reason = format!(
                         "planning did not finish within {} s ([engine] planning_deadline_secs); the planner tier is slow or unreachable: check it, then submit the task again",
                         settings.deadline.as_secs_f64()
                     );
                     return self.end_without_plan(&mut s, calls, reason, None).await;
                 }
-                Ok(Err(failure)) => {
+                Some(Err(failure)) => {
                     let reason = format!(
                         "the planner call failed: {}",
                         planex_core::cause::ErrorChain(&failure)
                     );
                     return self.end_without_plan(&mut s, calls, reason, None).await;
                 }
-                Ok(Ok(outcome)) => outcome,
+                Some(Ok(outcome)) => outcome,
             };
             calls.push(plan_call_record(planner, &outcome, Stage::Plan));
             let verdict = match s.halt.take() {
-                Some(Halt::Invalid(error)) => Err(error),
-                Some(Halt::Cancelled) => {
-                    return self.close(&mut s, None, calls, None).await;
-                }
-                Some(Halt::Store(error)) => return StreamEnd::Stopped(Err(error.into())),
+                Some(Halt::Invalid(error)) => Err(Halt::Invalid(error)),
+                Some(Halt::Cancelled) => Err(Halt::Cancelled),
+                Some(Halt::Store(error)) => Err(Halt::Store(error)),
                 deferred => {
                     s.halt = deferred;
                     self.check_whole(&mut s, &outcome.content).await
+                }
+            };
+            let verdict = match verdict {
+                Ok(plan) => Ok(plan),
+                Err(Halt::Invalid(error)) => Err(error),
+                Err(Halt::Store(error)) => return self.store_failed(&mut s, calls, error).await,
+                Err(Halt::Cancelled | Halt::Budget(_)) => {
+                    return self.close(&mut s, None, calls, None).await;
                 }
             };
             match verdict {
@@ -240,9 +249,22 @@ impl Engine {
                             return self.close(&mut s, Some(plan), calls, Some(reason)).await;
                         }
                     }
-                    if s.defer && s.add_remaining().await.is_err() {
-                        let reason = "the plan's steps could not all be added".to_owned();
-                        return self.close(&mut s, Some(plan), calls, Some(reason)).await;
+                    if s.defer {
+                        // The whole plan is in: its steps go into the task now, held against
+                        // what the planner calls cost rather than their worst case.
+                        s.planning_hold = crate::admission::cost_of(&calls);
+                        if let Err(halt) = s.add_remaining().await {
+                            if !s.opened {
+                                let hints = std::mem::take(&mut s.hints);
+                                return StreamEnd::Whole { plan, hints, calls };
+                            }
+                            let reason = format!(
+                                "the plan's steps after the first {} were not run: {}",
+                                s.added,
+                                halt.describe()
+                            );
+                            return self.close(&mut s, Some(plan), calls, Some(reason)).await;
+                        }
                     }
                     let mut plan = plan;
                     let mut calls = calls;
@@ -259,8 +281,8 @@ impl Engine {
                             }
                         }
                     }
-                    if let Some(end) = self.add_synthesis(&mut s, &plan).await {
-                        return end;
+                    if let Err(error) = self.add_synthesis(&mut s, &plan).await {
+                        return self.store_failed(&mut s, calls, error).await;
                     }
                     return match self.close(&mut s, Some(plan.clone()), calls, None).await {
                         // A plan the joiner changed is not the planner's answer: not cached.
@@ -275,7 +297,7 @@ impl Engine {
                     tracing::warn!(round, %error, "the streamed plan is invalid");
                     let reason = format!("the streamed plan was discarded: {error}");
                     if let Err(error) = self.discard_round(&mut s, round + 1, &reason).await {
-                        return StreamEnd::Stopped(Err(error.into()));
+                        return self.store_failed(&mut s, calls, error).await;
                     }
                     push_rejection(&mut messages, outcome.content, &error);
                     last_error = Some(error);
@@ -295,10 +317,10 @@ impl Engine {
     /// The finished answer's own verdict: it must parse as a valid plan whose steps begin with
     /// the ones that streamed; steps the stream did not yield are added now. A valid plan that
     /// differs from what streamed replaces it (the streamed steps are superseded).
-    async fn check_whole(&self, s: &mut Streaming<'_>, content: &str) -> Result<Plan, PlanError> {
+    async fn check_whole(&self, s: &mut Streaming<'_>, content: &str) -> Result<Plan, Halt> {
         let settings = &self.settings.planner;
         let (parsed, hints) = parse_plan(content, &s.p.catalog, s.limits(), settings);
-        let whole = parsed?;
+        let whole = parsed.map_err(Halt::Invalid)?;
         let streamed = s.builder.steps().to_vec();
         if whole.steps.len() < streamed.len() || whole.steps[..streamed.len()] != streamed[..] {
             tracing::warn!(
@@ -307,22 +329,21 @@ impl Engine {
             let ids = s.round_ids();
             if !ids.is_empty() {
                 let reason = "the finished plan differs from the steps that streamed";
-                if let Err(error) = self.engine_supersede(s, 1, &ids, reason).await {
-                    return Err(shape(format!("the store failed: {error}")));
-                }
+                self.engine_supersede(s, 1, &ids, reason)
+                    .await
+                    .map_err(Halt::Store)?;
             }
             s.new_round();
         }
         s.hints.extend(hints);
         for step in whole.steps.iter().skip(s.builder.len()) {
-            let value = serde_json::to_value(step).map_err(|e| shape(e.to_string()))?;
+            let value =
+                serde_json::to_value(step).map_err(|e| Halt::Invalid(shape(e.to_string())))?;
             s.on_step(value).await;
             match s.halt.take() {
-                Some(Halt::Invalid(error)) => return Err(error),
-                Some(Halt::Cancelled | Halt::Store(_)) => {
-                    return Err(shape("the task stopped while its plan was added".into()));
-                }
-                budget => s.halt = budget,
+                Some(budget @ Halt::Budget(_)) => s.halt = Some(budget),
+                Some(stop) => return Err(stop),
+                None => {}
             }
         }
         Ok(round_plan(s))
@@ -359,11 +380,11 @@ impl Engine {
         self.engine_supersede(s, round, &ids, reason).await
     }
 
-    /// Adds the synthesis step of `plan` (when the task has one); `Some` when that stopped the
-    /// task.
-    async fn add_synthesis(&self, s: &mut Streaming<'_>, plan: &Plan) -> Option<StreamEnd> {
+    /// Adds the synthesis step of `plan` (when the task has one). A cancelled task takes none
+    /// (nothing more runs); a store failure is the error.
+    async fn add_synthesis(&self, s: &mut Streaming<'_>, plan: &Plan) -> Result<(), StoreError> {
         if !s.p.synthesis {
-            return None;
+            return Ok(());
         }
         let specs = self.task_specs(s.p, plan, &TierHints::new());
         let synthesis: Vec<StepSpec> = specs
@@ -371,22 +392,42 @@ impl Engine {
             .filter(|spec| spec.stage == Stage::Synthesis)
             .collect();
         if let Err(halt) = s.hold(&synthesis).await {
-            let Halt::Budget(reason) = halt else {
-                return None;
-            };
-            tracing::warn!(%reason, "the synthesis step does not fit the budget");
+            tracing::warn!(reason = %halt.describe(), "the synthesis step does not fit the budget; each of its calls is still held when made");
         }
         match self.store.add_steps(&s.p.task_id, synthesis.clone()).await {
             Ok(()) => {
                 s.specs.extend(synthesis);
-                None
+                Ok(())
             }
             Err(error) => match stopped(error) {
-                Halt::Cancelled => None,
-                Halt::Store(error) => Some(StreamEnd::Stopped(Err(error.into()))),
-                _ => None,
+                Halt::Store(error) => Err(error),
+                _ => Ok(()),
             },
         }
+    }
+
+    /// The store failed while the plan streamed: a task already opened is closed if the store
+    /// lets it (its steps run, the reason is recorded; else orphan recovery closes it later).
+    async fn store_failed(
+        &self,
+        s: &mut Streaming<'_>,
+        calls: Vec<CallRecord>,
+        error: StoreError,
+    ) -> StreamEnd {
+        if s.opened {
+            let reason = format!(
+                "planning stopped when the store failed ({}); the steps planned by then ran",
+                planex_core::cause::chain_text(&error)
+            );
+            if let Err(close) = self
+                .store
+                .close_plan(&s.p.task_id, None, calls, Some(reason))
+                .await
+            {
+                tracing::warn!(error = %planex_core::cause::ErrorChain(&close), "could not close the plan after a store failure; orphan recovery closes it");
+            }
+        }
+        StreamEnd::Stopped(Err(error.into()))
     }
 
     /// Closes the task's plan (recording `calls`) and sets its hold to what it needs.
@@ -433,7 +474,7 @@ impl Engine {
         }
         let all: Vec<_> = s.specs.iter().map(|spec| spec.step.step_id).collect();
         if let Err(error) = self.engine_supersede(s, 2, &all, &reason).await {
-            return StreamEnd::Stopped(Err(error.into()));
+            return self.store_failed(s, calls, error).await;
         }
         self.close(s, None, calls, Some(reason)).await
     }

@@ -67,6 +67,15 @@ impl WorkerSettings {
     }
 }
 
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Beats for the worker until dropped (aborted), reaping dead workers every [`REAP_EVERY`] beats;
 /// the first beat was sent before the worker's first claim.
 fn spawn_heartbeat(
@@ -153,7 +162,8 @@ pub async fn run_worker(
     {
         tracing::warn!(tier = %settings.tier, error = %planex_core::cause::ErrorChain(&error), "first heartbeat failed; retrying");
     }
-    let beating = spawn_heartbeat(store.clone(), &settings);
+    // Aborted when this function returns or its future is dropped: a stopped worker stops beating.
+    let _beating = AbortOnDrop(spawn_heartbeat(store.clone(), &settings));
     loop {
         // Wait for at least one free slot before asking for work.
         let first = tokio::select! {
@@ -214,7 +224,6 @@ pub async fn run_worker(
         while running.join_next().await.is_some() {}
     }
     let released = held.release_all(store.as_ref()).await;
-    beating.abort();
     if released > 0 {
         tracing::info!(tier = %settings.tier, released, "released unfinished steps on shutdown");
     }

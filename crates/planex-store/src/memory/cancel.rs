@@ -48,6 +48,8 @@ impl Inner {
             entry.skip_cancelled(step_id);
         }
         entry.record.status = TaskStatus::Cancelled;
+        // A streamed plan ends with the task: a later close only records its calls.
+        entry.plan_open = false;
         entry.record.error = Some(CANCEL_REASON.to_owned());
         entry.record.finished_at_ms = Some(now_ms());
         entry.emit(EventKind::TaskCompleted {

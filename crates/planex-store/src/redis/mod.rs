@@ -283,8 +283,12 @@ impl Store for RedisStore {
     }
 
     async fn retire_worker(&self, tier: &str, worker: &str) -> Result<(), StoreError> {
-        heartbeat::forget(&self.core, tier, worker).await?;
-        ops::retire_worker(&self.core, tier, worker).await
+        // A worker still holding steps keeps its heartbeat entry: once it lapses, the reaper
+        // hands those steps on.
+        if ops::retire_worker(&self.core, tier, worker).await? {
+            heartbeat::forget(&self.core, tier, worker).await?;
+        }
+        Ok(())
     }
 
     async fn heartbeat(&self, tier: &str, worker: &str, ttl: Duration) -> Result<(), StoreError> {

@@ -343,14 +343,19 @@ pub(super) async fn queue_depth(core: &Core, tier: &str) -> Result<QueueDepth, S
     Ok(QueueDepth { ready, in_flight })
 }
 
-pub(super) async fn retire_worker(core: &Core, tier: &str, worker: &str) -> Result<(), StoreError> {
+/// Deletes a stopped worker's consumer; false when it was kept (it still holds steps).
+pub(super) async fn retire_worker(
+    core: &Core,
+    tier: &str,
+    worker: &str,
+) -> Result<bool, StoreError> {
     let mut invocation = core.invocation(&core.scripts.retire);
     invocation.arg(tier).arg(worker);
-    let _: i64 = core
+    let deleted: i64 = core
         .invoke(Retry::Idempotent, &invocation)
         .await
         .map_err(|e| unavailable("retire worker", e))?;
-    Ok(())
+    Ok(deleted == 1)
 }
 
 pub(super) async fn retire_idle_workers(

@@ -283,12 +283,40 @@ pub async fn a_plan_cut_short_or_cancelled_says_why(store: Arc<dyn Store>) {
         })
     ));
     store
-        .close_plan(&cancelled, None, vec![call_record(Stage::Plan, 7)], None)
+        .close_plan(
+            &cancelled,
+            Some(&ANY_PLAN),
+            vec![call_record(Stage::Plan, 7)],
+            None,
+        )
         .await
         .unwrap();
     let record = store.get_task(&cancelled).await.unwrap().unwrap();
     assert_eq!(record.status, TaskStatus::Cancelled);
     assert_eq!(record.calls.len(), 1, "the planner call is recorded");
+    assert!(
+        record.plan.is_none(),
+        "a cancelled task's plan is not closed after it"
+    );
+    let later = planex_store::now_ms() + 60_000;
+    assert!(
+        !store
+            .planning_tasks(later, 100)
+            .await
+            .unwrap()
+            .contains(&cancelled),
+        "a cancelled task is not listed as planning"
+    );
+    let kinds = event_kinds(&*store, &cancelled).await;
+    assert!(
+        matches!(
+            kinds.last(),
+            Some(EventKind::TaskCompleted {
+                status: TaskStatus::Cancelled
+            })
+        ),
+        "nothing follows the cancel: {kinds:?}"
+    );
     assert!(
         claim_ids(&*store, "v3", 10, Duration::ZERO)
             .await
