@@ -6,9 +6,9 @@ use crate::args::{MAX_RUNS, MakespanArgs, check_count};
 use crate::bed::Bed;
 use crate::report::{header, ratio_row, row, verdict};
 use crate::stats::{Summary, ms};
-use crate::workload::{LEVELS, STEPS, chain_plan, dag_plan, gpu_price, sim_tier};
+use crate::workload::{LEVELS, MakespanSims, STEPS, chain_plan, dag_plan};
 use anyhow::{Result, bail};
-use planex_sim::{SimConfig, SimServer, Workload};
+use planex_sim::Workload;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -33,39 +33,17 @@ pub(crate) async fn run(args: MakespanArgs) -> Result<ExitCode> {
     let mut workload = Workload::default();
     workload.insert(DAG_TASK, vec![dag_plan()]);
     workload.insert(CHAIN_TASK, vec![chain_plan()]);
-    let planner_sim = SimServer::start(SimConfig {
-        port: 0,
-        model: "sim-planner".into(),
-        ttft_ms: args.planner_ttft_ms,
+    let sims = MakespanSims::start(
         workload,
-        ..SimConfig::default()
-    })
-    .await?;
-    let executor_sim = SimServer::start(SimConfig {
-        port: 0,
-        model: "sim-executor".into(),
-        ttft_ms: step_ms,
-        tokens_per_second: 0.0,
-        ..SimConfig::default()
-    })
-    .await?;
-    let planner = sim_tier(
-        "planner",
-        &planner_sim,
-        "sim-planner",
-        gpu_price(454, 2500),
+        args.planner_ttft_ms,
+        None,
+        step_ms,
         !args.no_stream,
-    )?;
-    let executor = sim_tier(
-        "executor",
-        &executor_sim,
-        "sim-executor",
-        gpu_price(96, 6000),
-        !args.no_stream,
-    )?;
+    )
+    .await?;
     // Whole-plan planning: the figures this benchmark has always measured (`--planner-tps`
     // compares streamed planning).
-    let bed = Bed::start_with(planner, executor, vec![planner_sim, executor_sim], false)?;
+    let bed = Bed::start_with(sims.planner, sims.executor, sims.sims, false)?;
     let step = Duration::from_millis(step_ms);
     let critical_path = step * LEVELS;
 

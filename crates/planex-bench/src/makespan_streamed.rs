@@ -11,9 +11,9 @@ use crate::args::{MAX_RUNS, MakespanArgs, check_count};
 use crate::bed::{Bed, TaskTiming};
 use crate::report::{header, ratio_row, row, verdict};
 use crate::stats::{Summary, ms};
-use crate::workload::{LEVELS, dag_plan, gpu_price, sim_tier};
+use crate::workload::{LEVELS, MakespanSims, dag_plan};
 use anyhow::{Result, bail};
-use planex_sim::{SimConfig, SimServer, Workload};
+use planex_sim::Workload;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -181,39 +181,11 @@ pub(crate) async fn run(args: MakespanArgs, tps: f64) -> Result<ExitCode> {
 async fn compare(args: &MakespanArgs, tps: f64, step_ms: u64) -> Result<Comparison> {
     let mut workload = Workload::default();
     workload.insert(TASK, vec![dag_plan()]);
-    let planner_sim = SimServer::start(SimConfig {
-        port: 0,
-        model: "sim-planner".into(),
-        ttft_ms: args.planner_ttft_ms,
-        tokens_per_second: tps,
-        workload,
-        ..SimConfig::default()
-    })
-    .await?;
-    let executor_sim = SimServer::start(SimConfig {
-        port: 0,
-        model: "sim-executor".into(),
-        ttft_ms: step_ms,
-        tokens_per_second: 0.0,
-        ..SimConfig::default()
-    })
-    .await?;
-    let planner = sim_tier(
-        "planner",
-        &planner_sim,
-        "sim-planner",
-        gpu_price(454, 2500),
-        true,
-    )?;
-    let executor = sim_tier(
-        "executor",
-        &executor_sim,
-        "sim-executor",
-        gpu_price(96, 6000),
-        true,
-    )?;
+    let sims =
+        MakespanSims::start(workload, args.planner_ttft_ms, Some(tps), step_ms, true).await?;
+    let (planner, executor) = (sims.planner, sims.executor);
     let whole = Bed::start_with(planner.clone(), executor.clone(), Vec::new(), false)?;
-    let streamed = Bed::start_with(planner, executor, vec![planner_sim, executor_sim], true)?;
+    let streamed = Bed::start_with(planner, executor, sims.sims, true)?;
     let step = Duration::from_millis(step_ms);
     // One untimed run of each warms connections and allocators.
     whole.timed_task(TASK).await?;

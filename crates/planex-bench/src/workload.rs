@@ -104,3 +104,62 @@ pub(crate) fn sim_tier(
     config.stream = stream;
     Ok(Arc::new(Tier::new(config, planex_llm::default_client()?)?))
 }
+
+/// The two simulators of the makespan benchmarks and their tier clients: a planner answering
+/// `workload` after `planner_ttft_ms` at `planner_tps` tokens per second (`None`: the
+/// simulator's default), and an executor whose every step takes `step_ms` (its TTFT, the whole
+/// answer at once).
+pub(crate) struct MakespanSims {
+    pub(crate) planner: Arc<dyn ChatModel>,
+    pub(crate) executor: Arc<dyn ChatModel>,
+    pub(crate) sims: Vec<SimServer>,
+}
+
+impl MakespanSims {
+    /// Starts both simulators on free loopback ports; the tiers stream when `stream`.
+    pub(crate) async fn start(
+        workload: planex_sim::Workload,
+        planner_ttft_ms: u64,
+        planner_tps: Option<f64>,
+        step_ms: u64,
+        stream: bool,
+    ) -> Result<MakespanSims> {
+        let defaults = planex_sim::SimConfig::default();
+        let planner_sim = SimServer::start(planex_sim::SimConfig {
+            port: 0,
+            model: "sim-planner".into(),
+            ttft_ms: planner_ttft_ms,
+            tokens_per_second: planner_tps.unwrap_or(defaults.tokens_per_second),
+            workload,
+            ..planex_sim::SimConfig::default()
+        })
+        .await?;
+        let executor_sim = SimServer::start(planex_sim::SimConfig {
+            port: 0,
+            model: "sim-executor".into(),
+            ttft_ms: step_ms,
+            tokens_per_second: 0.0,
+            ..defaults
+        })
+        .await?;
+        let planner = sim_tier(
+            "planner",
+            &planner_sim,
+            "sim-planner",
+            gpu_price(454, 2500),
+            stream,
+        )?;
+        let executor = sim_tier(
+            "executor",
+            &executor_sim,
+            "sim-executor",
+            gpu_price(96, 6000),
+            stream,
+        )?;
+        Ok(MakespanSims {
+            planner,
+            executor,
+            sims: vec![planner_sim, executor_sim],
+        })
+    }
+}

@@ -23,6 +23,16 @@ fn position(events: &[TaskEvent], wanted: impl Fn(&EventKind) -> bool) -> Option
     events.iter().position(|e| wanted(&e.kind))
 }
 
+/// The step ids of a record's plan (the plan that counts), in order.
+fn plan_ids(record: &planex_store::TaskRecord) -> Vec<u64> {
+    record.plan.as_ref().unwrap()["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step_id"].as_u64().unwrap())
+        .collect()
+}
+
 fn planned(events: &[TaskEvent]) -> Vec<StepId> {
     events
         .iter()
@@ -113,13 +123,11 @@ async fn a_plan_that_turns_invalid_part_way_is_discarded_and_replanned() {
             "a discarded step that ran is in the cost, one that did not is not"
         );
     }
-    let plan_ids: Vec<u64> = record.plan.as_ref().unwrap()["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step_id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(plan_ids, vec![3, 4, 5, 6], "the re-plan runs under new ids");
+    assert_eq!(
+        plan_ids(&record),
+        vec![3, 4, 5, 6],
+        "the re-plan runs under new ids"
+    );
     let step_4 = &record.steps[&StepId(5)].spec.step;
     assert_eq!(step_4.depends_on, vec![StepId(3), StepId(4)]);
     assert_eq!(
@@ -227,13 +235,11 @@ async fn the_joiner_routes_around_a_failed_tool() {
                 EventKind::Replanned { round: 1, superseded, .. } if superseded == &vec![StepId(2)])),
             "{case}: {events:#?}"
         );
-        let plan_ids: Vec<u64> = record.plan.as_ref().unwrap()["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["step_id"].as_u64().unwrap())
-            .collect();
-        assert_eq!(plan_ids, vec![1, 3], "{case}: the plan that counts");
+        assert_eq!(
+            plan_ids(&record),
+            vec![1, 3],
+            "{case}: the plan that counts"
+        );
         h.stop().await;
     }
 }
