@@ -153,7 +153,7 @@ impl Engine {
             ),
         };
         self.store
-            .supersede_steps(&s.p.task_id, round, &failed, &reason)
+            .supersede_steps(&s.p.task_id, s.next_replan_round(), &failed, &reason)
             .await?;
         s.start_join_round(builder, kept);
         let mut added = Vec::new();

@@ -46,6 +46,8 @@ pub(crate) struct Streaming<'a> {
     /// Validate steps as they stream but add them only once the plan is whole (`stream_plans =
     /// false` with a joiner: the plan still runs in an open task).
     pub(crate) defer: bool,
+    /// Re-plan rounds so far (discarded plans and joiner rounds), for `replanned` events.
+    pub(crate) replan_rounds: u32,
     /// The planning deadline: the plan closes by then, joiner rounds included, so orphan
     /// recovery (which closes plans left open past it plus a lease) never meets a live one.
     pub(crate) deadline: tokio::time::Instant,
@@ -170,6 +172,12 @@ impl<'a> Streaming<'a> {
                 &crate::error::ledger_down(error),
             ))),
         }
+    }
+
+    /// The number of the task's next re-plan round (1 = the first).
+    pub(crate) fn next_replan_round(&mut self) -> u32 {
+        self.replan_rounds += 1;
+        self.replan_rounds
     }
 
     /// The engine.

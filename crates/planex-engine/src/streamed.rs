@@ -188,6 +188,7 @@ impl Engine {
             specs: Vec::new(),
             halt: None,
             defer: !settings.stream,
+            replan_rounds: 0,
             deadline: tokio::time::Instant::now() + settings.deadline,
         };
         let deadline = s.deadline;
@@ -296,7 +297,7 @@ impl Engine {
                 Err(error) => {
                     tracing::warn!(round, %error, "the streamed plan is invalid");
                     let reason = format!("the streamed plan was discarded: {error}");
-                    if let Err(error) = self.discard_round(&mut s, round + 1, &reason).await {
+                    if let Err(error) = self.discard_round(&mut s, &reason).await {
                         return self.store_failed(&mut s, calls, error).await;
                     }
                     push_rejection(&mut messages, outcome.content, &error);
@@ -329,7 +330,7 @@ impl Engine {
             let ids = s.round_ids();
             if !ids.is_empty() {
                 let reason = "the finished plan differs from the steps that streamed";
-                self.engine_supersede(s, 1, &ids, reason)
+                self.engine_supersede(s, &ids, reason)
                     .await
                     .map_err(Halt::Store)?;
             }
@@ -349,13 +350,15 @@ impl Engine {
         Ok(round_plan(s))
     }
 
+    /// Supersedes `ids` as the task's next re-plan round (numbered across discarded plans and
+    /// joiner rounds alike, as `replanned` events show them).
     async fn engine_supersede(
         &self,
-        s: &Streaming<'_>,
-        round: u32,
+        s: &mut Streaming<'_>,
         ids: &[planex_core::StepId],
         reason: &str,
     ) -> Result<(), StoreError> {
+        let round = s.next_replan_round();
         self.store
             .supersede_steps(&s.p.task_id, round, ids, reason)
             .await
@@ -367,17 +370,12 @@ impl Engine {
     }
 
     /// Supersedes this round's steps in the task (none added: nothing to do).
-    async fn discard_round(
-        &self,
-        s: &mut Streaming<'_>,
-        round: u32,
-        reason: &str,
-    ) -> Result<(), StoreError> {
+    async fn discard_round(&self, s: &mut Streaming<'_>, reason: &str) -> Result<(), StoreError> {
         let ids = s.round_ids();
         if ids.is_empty() || !s.opened {
             return Ok(());
         }
-        self.engine_supersede(s, round, &ids, reason).await
+        self.engine_supersede(s, &ids, reason).await
     }
 
     /// Adds the synthesis step of `plan` (when the task has one). A cancelled task takes none
@@ -473,7 +471,7 @@ impl Engine {
             });
         }
         let all: Vec<_> = s.specs.iter().map(|spec| spec.step.step_id).collect();
-        if let Err(error) = self.engine_supersede(s, 2, &all, &reason).await {
+        if let Err(error) = self.engine_supersede(s, &all, &reason).await {
             return self.store_failed(s, calls, error).await;
         }
         self.close(s, None, calls, Some(reason)).await
