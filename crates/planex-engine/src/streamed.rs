@@ -11,10 +11,14 @@
 //!   as the plan that streamed), every step of it is superseded: waiting ones are skipped, running
 //!   ones finish and are billed, no result of it is used. The one re-plan then streams like the
 //!   first, its step ids moved past the discarded ones (`Step::renumbered`).
-//! - Under a budget a streamed plan is admitted only when a plan of the maximum size fits it
-//!   (`admission.rs` `worst_plan_fits`); each step then grows the task's hold by its estimate
-//!   before it is added. A denial (an account is full) stops adding: the task ends `partial`
-//!   with the reason once the steps already added finish.
+//! - Under a budget a plan streams only when a plan of the maximum size fits it with the planner
+//!   call's worst case ([`Engine::worst_plan_fits`]); each step then grows the task's hold by its
+//!   estimate before it is added. A denial (an account is full) stops adding, not validating:
+//!   once the planner call has settled the rest are added if they fit, else the task ends
+//!   `partial` with the reason; denied before any step ran, the plan goes through whole-plan
+//!   admission instead.
+//! - A store failure after the task opened closes its plan when the store lets it (else orphan
+//!   recovery does), and the task is watched to settle its spend either way.
 
 use crate::admission::{Charge, Prepared};
 use crate::planner::{parse_plan, plan_call_record, planner_chat, planner_request, push_rejection};
@@ -26,7 +30,7 @@ use planex_store::{Booking, StepSpec, StoreError};
 
 /// How a streamed planning ended, for `plan_and_start`.
 pub(crate) enum StreamEnd {
-    /// The plan closed (its steps run, or ran); the task's id.
+    /// The plan closed (its steps run, or ran).
     Started {
         /// Whether its plan came from the first round (it may be cached).
         first_round: bool,
