@@ -167,16 +167,52 @@ async fn request_context(mut request: Request, next: Next, limit: usize) -> Resp
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes open requests (graceful).
+/// A client that takes longer than `header_read_timeout` to send a request's head is
+/// disconnected (hyper's timer: axum's own `serve` sets none, so slow clients could hold
+/// connections open).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let token = state.shutdown_token().clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            token.cancel();
-        })
-        .await
+    let header_timeout = state.server_settings().header_read_timeout;
+    let app = app(state);
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(error = %error, "a connection ended with an error");
+                        }
+                    });
+                }
+                // Out of file descriptors and the like: wait a moment instead of spinning.
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    // Event streams end, then open requests finish.
+    token.cancel();
+    graceful.shutdown().await;
+    Ok(())
 }

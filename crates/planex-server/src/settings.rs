@@ -62,6 +62,9 @@ pub struct ServerSettings {
     pub agent_partial_is_error: bool,
     /// How long an `Idempotency-Key` keeps naming the task it created.
     pub idempotency_ttl: Duration,
+    /// Longest a client may take to send a request's head (line and headers); a slower one is
+    /// disconnected, so slow clients cannot hold connections open.
+    pub header_read_timeout: Duration,
 }
 
 impl ServerSettings {
@@ -73,6 +76,8 @@ impl ServerSettings {
     pub const DEFAULT_AGENT_NAME: &'static str = "planex";
     /// Default memory of an `Idempotency-Key`: 24 h.
     pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+    /// Default longest time to send a request's head: 30 s.
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 }
 
 impl Default for ServerSettings {
@@ -86,6 +91,7 @@ impl Default for ServerSettings {
             agent_name: Self::DEFAULT_AGENT_NAME.to_owned(),
             agent_partial_is_error: false,
             idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL,
+            header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }

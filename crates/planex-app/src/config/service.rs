@@ -176,6 +176,7 @@ impl ServiceSettings {
                 agent_name: server.agent_name.clone(),
                 agent_partial_is_error,
                 idempotency_ttl: Duration::from_secs(server.idempotency_ttl_secs),
+                header_read_timeout: ServerSettings::DEFAULT_HEADER_READ_TIMEOUT,
             },
             budget: BudgetSettings {
                 enabled: budget.enabled,

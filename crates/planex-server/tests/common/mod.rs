@@ -62,6 +62,8 @@ pub struct Options {
     pub tools: Option<Vec<planex_core::ToolSpec>>,
     /// Rate limits of the keys, by token (keys not listed are unlimited).
     pub limits: Vec<(&'static str, planex_server::rate_limit::KeyLimits)>,
+    /// Longest a client may take to send a request's head (default: the server's).
+    pub header_read_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -78,6 +80,7 @@ impl Default for Options {
             drift: None,
             tools: None,
             limits: Vec::new(),
+            header_read_timeout: None,
         }
     }
 }
@@ -170,6 +173,9 @@ impl Harness {
                 .collect(),
             body_limit_bytes: options.body_limit,
             wait_timeout: Duration::from_secs(30),
+            header_read_timeout: options
+                .header_read_timeout
+                .unwrap_or(ServerSettings::DEFAULT_HEADER_READ_TIMEOUT),
             ..ServerSettings::default()
         };
         let metrics = options

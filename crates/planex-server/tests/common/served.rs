@@ -104,6 +104,11 @@ impl Served {
         assert_eq!(spend["total"]["reserved_usd"], "0", "{what}: {spend}");
     }
 
+    /// The `HOST:PORT` the API listens on.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     pub async fn stop(self) {
         let _ = self.stop.send(());
         self.server.await.unwrap().unwrap();
