@@ -168,17 +168,35 @@ async fn request_context(mut request: Request, next: Next, limit: usize) -> Resp
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes open requests (graceful).
 /// A client that takes longer than `header_read_timeout` to send a request's head is
-/// disconnected (hyper's timer: axum's own `serve` sets none, so slow clients could hold
-/// connections open).
+/// disconnected (see [`serve_router`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let token = state.shutdown_token().clone();
     let header_timeout = state.server_settings().header_read_timeout;
     let app = app(state);
+    serve_router(listener, app, header_timeout, async move {
+        shutdown.await;
+        // Event streams end, then open requests finish.
+        token.cancel();
+    })
+    .await
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish.
+/// Served through hyper-util with a timer, so a client that has not sent a request's whole head
+/// within `header_timeout` is disconnected (axum's own `serve` sets no timer: hyper's header-read
+/// timeout never applied, and slow clients could hold connections open). The API and workers'
+/// metrics ports use it.
+pub(crate) async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -211,8 +229,6 @@ pub async fn serve(
         }
     }
     drop(listener);
-    // Event streams end, then open requests finish.
-    token.cancel();
     graceful.shutdown().await;
     Ok(())
 }

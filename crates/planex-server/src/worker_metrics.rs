@@ -102,11 +102,9 @@ pub async fn spawn(
         .local_addr()
         .map_err(WorkerMetricsError::LocalAddr)?;
     let app = router(store, tier, handle);
+    let header_timeout = crate::ServerSettings::DEFAULT_HEADER_READ_TIMEOUT;
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        if let Err(error) = crate::router::serve_router(listener, app, header_timeout, stop).await {
             tracing::warn!(%error, "the worker metrics endpoint stopped");
         }
     });
