@@ -39,7 +39,7 @@ pub use template::{
 };
 pub use tool::{HttpTool, LlmTool, MAX_TOOL_ROUNDS, McpTool, ToolKind, ToolSpec};
 pub use tool_summary::{ToolArg, ToolSummary};
-pub use validate::PlanBuilder;
+pub use validate::{PlanBuilder, strip_fence};
 
 /// Re-exported so that users of the cost types need no direct dependency.
 pub use rust_decimal::Decimal;

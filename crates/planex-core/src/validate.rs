@@ -247,8 +247,9 @@ impl At {
     }
 }
 
-/// The JSON inside an optional Markdown code fence, trimmed.
-fn strip_fence(text: &str) -> &str {
+/// The JSON inside an optional Markdown code fence (```` ```json … ``` ````, any language tag or
+/// none), trimmed: how every model answer meant as JSON is read (plans, the joiner's decision).
+pub fn strip_fence(text: &str) -> &str {
     let trimmed = text.trim();
     let Some(rest) = trimmed.strip_prefix("```") else {
         return trimmed;

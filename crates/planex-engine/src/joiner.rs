@@ -272,11 +272,5 @@ fn join_request(
 
 /// Reads the joiner's answer (a JSON object, possibly fenced).
 fn parse_decision(text: &str) -> Result<Decision, serde_json::Error> {
-    let trimmed = text.trim();
-    let json = trimmed
-        .strip_prefix("```json")
-        .or_else(|| trimmed.strip_prefix("```"))
-        .and_then(|t| t.strip_suffix("```"))
-        .unwrap_or(trimmed);
-    serde_json::from_str(json)
+    serde_json::from_str(planex_core::strip_fence(text))
 }

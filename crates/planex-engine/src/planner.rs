@@ -312,13 +312,7 @@ fn parse_with_hints(
     catalog: &Catalog,
     limits: PlanLimits,
 ) -> (Result<Plan, PlanError>, TierHints) {
-    let trimmed = text.trim();
-    let json = trimmed
-        .strip_prefix("```json")
-        .or_else(|| trimmed.strip_prefix("```"))
-        .and_then(|t| t.strip_suffix("```"))
-        .unwrap_or(trimmed);
-    match serde_json::from_str::<serde_json::Value>(json) {
+    match serde_json::from_str::<serde_json::Value>(planex_core::strip_fence(text)) {
         Ok(mut value) => {
             let hints = split_tier_hints(&mut value);
             (Plan::from_value(value, catalog, limits), hints)

@@ -366,7 +366,6 @@ impl Engine {
         self.store
             .supersede_steps(&s.p.task_id, round, ids, reason)
             .await
-            .map(|_| ())
             .or_else(|e| match e {
                 StoreError::WrongStatus { .. } => Ok(()),
                 other => Err(other),
