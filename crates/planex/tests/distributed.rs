@@ -374,7 +374,16 @@ async fn a_redis_restart_mid_run_is_survived_by_every_process() {
     // The API replica reconnects by itself too: a task submitted after the restart runs.
     tasks.push(cluster.submit("Question asked after the restart").await);
     for task in &tasks {
-        let record = finished(&store, task).await;
+        let Some(record) = planex_store::wait_for_task(&store, task, DONE)
+            .await
+            .unwrap()
+        else {
+            panic!(
+                "task {task} did not finish within {DONE:?}: {:#?}\n{}",
+                store.get_task(task).await,
+                cluster.logs()
+            );
+        };
         assert_eq!(
             record.status,
             TaskStatus::Complete,

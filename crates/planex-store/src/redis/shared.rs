@@ -36,17 +36,29 @@ impl Core {
 /// True when the command certainly never reached the server (refused, or the write failed), so
 /// even an operation that is not idempotent may be sent again.
 fn never_sent(error: &redis::RedisError) -> bool {
-    use std::error::Error as _;
     error.is_connection_refusal()
-        || error
-            .source()
-            .and_then(|s| s.downcast_ref::<std::io::Error>())
-            .is_some_and(|io| {
-                matches!(
-                    io.kind(),
-                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::NotConnected
-                )
-            })
+        || io_error_kind(error).is_some_and(|kind| {
+            matches!(
+                kind,
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::NotConnected
+            )
+        })
+}
+
+/// The kind of the I/O error behind a Redis error, if one is. The `redis` crate keeps it behind
+/// an `Arc<dyn Error>`, and that `Arc` is what its `source()` hands out, so a plain downcast of
+/// the source to `io::Error` never matches (the first write after a server restart, a broken
+/// pipe, then looked like a command that may have arrived, and was not resent).
+fn io_error_kind(error: &redis::RedisError) -> Option<std::io::ErrorKind> {
+    use std::error::Error as _;
+    let source = error.source()?;
+    if let Some(io) = source.downcast_ref::<std::io::Error>() {
+        return Some(io.kind());
+    }
+    source
+        .downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()
+        .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind)
 }
 
 /// Whether an operation may simply be sent again after a connection error.
@@ -143,4 +155,24 @@ pub(crate) fn transient(error: &redis::RedisError) -> bool {
                 redis::ServerErrorKind::BusyLoading | redis::ServerErrorKind::TryAgain
             )
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> redis::RedisError {
+        redis::RedisError::from(std::io::Error::new(kind, "test"))
+    }
+
+    #[test]
+    fn a_failed_write_counts_as_never_sent_and_a_lost_reply_does_not() {
+        assert!(never_sent(&io(std::io::ErrorKind::BrokenPipe)));
+        assert!(never_sent(&io(std::io::ErrorKind::NotConnected)));
+        assert!(never_sent(&io(std::io::ErrorKind::ConnectionRefused)));
+        // The reply was lost: the command may have run.
+        assert!(!never_sent(&io(std::io::ErrorKind::ConnectionReset)));
+        assert!(!never_sent(&io(std::io::ErrorKind::UnexpectedEof)));
+        assert!(transient(&io(std::io::ErrorKind::BrokenPipe)));
+    }
 }

@@ -17,11 +17,16 @@ async fn run(
     args: Vec<String>,
     action: &'static str,
 ) -> Result<(), StoreError> {
+    // The call's own id makes it safe to resend (`lua/streamed.lua`: a call already applied
+    // answers 'ok'), so a reply lost in a Redis restart does not end the task's planning.
+    let op = uuid::Uuid::new_v4().simple();
     let mut invocation = core.invocation(&core.scripts.streamed);
-    invocation.arg(mode).arg(&task_id.0).arg(args);
-    // Resent only if unsent: a repeated add would find its steps there already.
+    invocation
+        .arg(format!("{mode}|{op}"))
+        .arg(&task_id.0)
+        .arg(args);
     let reply: Vec<String> = core
-        .invoke(Retry::OnlyIfUnsent, &invocation)
+        .invoke(Retry::Idempotent, &invocation)
         .await
         .map_err(|e| unavailable(action, e))?;
     let invalid = |detail: String| StoreError::InvalidSteps {

@@ -289,6 +289,22 @@ impl Cluster {
         self.submit(&task).await
     }
 
+    /// The stderr logs of every process started so far, each under its name (for a failure's
+    /// message: what the processes saw when a task did not finish).
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut paths: Vec<_> = std::fs::read_dir(&self.dir)
+            .map(|dir| dir.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        paths.retain(|p| p.extension().is_some_and(|e| e == "log"));
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            out.push_str(&format!("--- {} ---\n{text}\n", path.display()));
+        }
+        out
+    }
+
     /// A store client of the test's own, on the same Redis.
     pub async fn store(&self) -> RedisStore {
         RedisStore::connect(&self.store_url).await.unwrap()

@@ -1,4 +1,8 @@
--- streamed: a task whose plan streams in (docs/ARCHITECTURE.md §4). ARGV[5] mode, ARGV[6] task id.
+-- streamed: a task whose plan streams in (docs/ARCHITECTURE.md §4). ARGV[5] 'MODE|OP', ARGV[6]
+-- task id. OP is the call's own id, kept in the task hash's `op` once applied: a call resent after
+-- a reconnect (its reply lost) finds it there and answers 'ok' without applying twice (a close
+-- recording its calls again would bill them twice). One planner writes a task's plan at a time,
+-- in order, so only the last applied id needs keeping.
 -- While the plan is open the steps hash's `_:open` counts one more than the open steps, so no
 -- completion finishes the task; the task stays in P:planning (for orphan recovery) until closed.
 --   open:      planning -> running with no steps.
@@ -16,12 +20,21 @@
 -- {'nodep', step, dep}.
 
 now_ms() -- sets NOW_S, the timestamp this script writes
-local mode = ARGV[5]
+local mode, op = string.match(ARGV[5], '^([^|]*)|?(.*)$')
 local c = task_ctx(ARGV[6])
-local task = redis.call('HMGET', c.tkey, 'status', 'task', 'open_plan', 'ids', 'nsteps')
+local task = redis.call('HMGET', c.tkey, 'status', 'task', 'open_plan', 'ids', 'nsteps', 'op')
 local status = task[1]
 if not status then
   return { 'nf' }
+end
+if op ~= '' and task[6] == op then
+  return { 'ok' }
+end
+-- Marks this call applied (see the header); called on every path that changes the task.
+local function applied()
+  if op ~= '' then
+    redis.call('HSET', c.tkey, 'op', op)
+  end
 end
 
 if mode == 'open' then
@@ -31,6 +44,7 @@ if mode == 'open' then
   redis.call('DEL', c.skey)
   redis.call('HSET', c.skey, '_:open', 1, '_:text', task[2] or '')
   redis.call('HSET', c.tkey, 'status', 'running', 'open_plan', '1', 'nsteps', 0, 'ids', '')
+  applied()
   return { 'ok' }
 end
 
@@ -58,6 +72,7 @@ if mode == 'close' then
     finish_if_done(c)
   end
   flush_all()
+  applied()
   return { 'ok' }
 end
 
@@ -95,6 +110,7 @@ if mode == 'supersede' then
   emit(c, '"type":"replanned","round":' .. ARGV[7] .. ',"reason":' .. jstr(reason) ..
     ',"superseded":[' .. table.concat(listed, ',') .. ']')
   flush_all()
+  applied()
   return { 'ok' }
 end
 
@@ -178,4 +194,5 @@ end
 table.sort(ids, function(a, b) return tonumber(a) < tonumber(b) end)
 redis.call('HSET', c.tkey, 'ids', table.concat(ids, ','), 'nsteps', #ids)
 flush_all()
+applied()
 return { 'ok' }
