@@ -6,12 +6,14 @@
 //!   without `--url` they start a private `redis-server` of their own.
 //! - `execute-overhead`: the latency `POST /v1/execute` adds over calling the model server directly.
 //! - `routing-cost`: the mixed 200-task workload routed across two tiers versus all on one.
+//! - `chaos`: a bounded soak under faults and kills, checked for lost, stuck and unbilled work.
 //!
 //! Run as `cargo run --release -p planex-bench -- overhead`.
 
 mod args;
 mod bed;
 mod budget;
+mod chaos;
 mod execute_overhead;
 mod http;
 mod makespan;
@@ -54,6 +56,9 @@ enum Command {
     RoutingCost(routing_cost::RoutingCostArgs),
     /// Per-task budgets under concurrency: admitted, refused, re-planned, largest overspend.
     Budget(budget::BudgetArgs),
+    /// A bounded soak under faults: kill -9 of workers, a Redis and an API restart, then 0 lost,
+    /// 0 stuck, failures dead-lettered, budgets held, billed >= served (exit 1 otherwise).
+    Chaos(chaos::ChaosArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
             Command::ExecuteOverhead(args) => execute_overhead::run(args).await,
             Command::RoutingCost(args) => routing_cost::run(args).await,
             Command::Budget(args) => budget::run(args).await,
+            Command::Chaos(args) => chaos::run(args).await,
         }
     });
     match result {

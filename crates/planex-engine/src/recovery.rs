@@ -202,8 +202,16 @@ impl Engine {
             bound.as_secs_f64()
         );
         tracing::warn!(task = %record.task_id, "closing a streamed plan its replica left open");
+        let calls = match &self.budget {
+            Some(guard) => {
+                guard
+                    .planner_calls_left_behind(&record.task_id, &self.executor.models)
+                    .await
+            }
+            None => Vec::new(),
+        };
         self.store
-            .close_plan(&record.task_id, None, Vec::new(), Some(reason))
+            .close_plan(&record.task_id, None, calls, Some(reason))
             .await?;
         Ok(())
     }
@@ -219,9 +227,18 @@ impl Engine {
             "planning did not finish within {} s (the planning deadline plus one lease), so the API replica that accepted the task stopped or lost the store before recording the outcome; submit the task again",
             bound.as_secs_f64()
         );
+        // What its planner calls drew (and the tenant was charged) stays in the task's cost.
+        let calls = match &self.budget {
+            Some(guard) => {
+                guard
+                    .planner_calls_left_behind(&record.task_id, &self.executor.models)
+                    .await
+            }
+            None => Vec::new(),
+        };
         match self
             .store
-            .finish_unplanned(&record.task_id, TaskStatus::Failed, reason, Vec::new())
+            .finish_unplanned(&record.task_id, TaskStatus::Failed, reason, calls)
             .await
         {
             Ok(()) => {

@@ -166,6 +166,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// 409: the first submission with this `Idempotency-Key` has not recorded its task (yet).
+    pub fn submission_in_progress(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "submission_in_progress", message)
+    }
+
     /// 422: an `Idempotency-Key` already names a submission with another body.
     pub fn idempotency_key_reused(message: impl Into<String>) -> Self {
         Self::new(

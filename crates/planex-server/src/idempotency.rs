@@ -4,7 +4,11 @@
 //!
 //! Key decisions: the key is claimed in the store *before* the task is accepted (with the task id
 //! it will get), so concurrent retries agree on one task; a submission refused before its task was
-//! recorded (a 4xx) forgets the key again, so a corrected retry may use it. A key reused with a
+//! recorded (a 4xx) forgets the key again, so a corrected retry may use it. The claim is kept only
+//! for [`pending_ttl`] until the task is recorded ([`Claim::recorded`] then keeps it for the full
+//! TTL): a replica killed between the two leaves a claim that lapses by itself, and a retry that
+//! finds a claim whose task is not recorded (yet) gets `409 submission_in_progress` with
+//! `Retry-After`, never a `202` naming a task that does not exist. A key reused with a
 //! different body (or on the other endpoint) is refused with 422 `idempotency_key_reused`. Keys are
 //! kept as sha256 digests, scoped by tenant, for `[server] idempotency_ttl_secs` (24 h).
 
@@ -16,6 +20,7 @@ use planex_core::TaskId;
 use planex_store::Submission;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -44,6 +49,20 @@ impl Claim {
         match self {
             Claim::Fresh { task_id, .. } => Some(task_id.clone()),
             _ => None,
+        }
+    }
+
+    /// The task is recorded: keeps the key for the full `[server] idempotency_ttl_secs` (a failure
+    /// is logged: the key then lapses after [`pending_ttl`], and a later retry creates a new task).
+    pub(crate) async fn recorded(&self, state: &AppState) {
+        if let Claim::Fresh { tenant, digest, .. } = self
+            && let Err(error) = state
+                .engine()
+                .store()
+                .confirm_submission(tenant, digest, state.server_settings().idempotency_ttl)
+                .await
+        {
+            tracing::warn!(error = %planex_core::cause::ErrorChain(&error), "could not keep the idempotency key of an accepted task; a retry after it lapses submits the task again");
         }
     }
 
@@ -92,7 +111,7 @@ pub(crate) async fn claim(
         task_id: task_id.clone(),
         fingerprint,
     };
-    let ttl = state.server_settings().idempotency_ttl;
+    let ttl = pending_ttl(state).min(state.server_settings().idempotency_ttl);
     let existing = state
         .engine()
         .store()
@@ -110,6 +129,36 @@ pub(crate) async fn claim(
             first.task_id
         ))),
     }
+}
+
+/// How long a claim is kept before its task is recorded: longer than accepting can take (the
+/// longest wait for budget room, `[budget] admission_wait_secs`, plus a minute), so a live first
+/// request always records its task under its claim.
+pub(crate) fn pending_ttl(state: &AppState) -> Duration {
+    let wait = state
+        .engine()
+        .budget()
+        .map_or(Duration::ZERO, |guard| guard.settings().admission_wait);
+    wait + Duration::from_secs(60)
+}
+
+/// How long a retry is asked to wait when the first submission with its key is still being
+/// accepted.
+const IN_PROGRESS_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// The task a retry's key names, if it is recorded; else `409 submission_in_progress`: the first
+/// request is still accepting it, or it died before recording it (its claim then lapses within
+/// [`pending_ttl`], after which a retry submits the task afresh).
+pub(crate) async fn existing_task(state: &AppState, task_id: TaskId) -> Result<TaskId, ApiError> {
+    if state.engine().store().get_task(&task_id).await?.is_some() {
+        return Ok(task_id);
+    }
+    Err(ApiError::submission_in_progress(format!(
+            "a submission with this Idempotency-Key is still being accepted (task {task_id}) or was cut off before its task was recorded; retry after {} s (a cut-off claim lapses within {} s)",
+            IN_PROGRESS_RETRY_AFTER.as_secs(),
+            pending_ttl(state).as_secs()
+        ))
+    .with_retry_after(IN_PROGRESS_RETRY_AFTER))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -98,6 +98,7 @@ pub(crate) async fn owned_task(
         (status = 400, description = "Malformed request: unknown fields, an empty or over-long task text (`[engine] max_task_chars`), no tools available (`tools: []`), unknown tools, `max_subtasks` out of range or given with a `plan`", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 403, description = "The API key may not charge the cost center named by `X-Cost-Center` or the body", body = ErrorBody),
+        (status = 409, description = "`submission_in_progress`: the first submission with this `Idempotency-Key` has not recorded its task yet (or was cut off before it did); retry after `Retry-After`", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 422, description = "The `plan` breaks a plan rule (`validation_failed`; `details.rule`, `details.step_id` / `details.step_index` name the rule and the step; nothing was recorded or billed), or the `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 429, description = "A budget refused the task (see `Retry-After`); for a `plan`, decided at once from its estimate", body = ErrorBody),
@@ -122,7 +123,7 @@ pub async fn submit(
     .await?;
     let task_id = match &claim {
         // A retry: the task exists (or is being accepted by the first request); nothing new.
-        Claim::Existing(task_id) => task_id.clone(),
+        Claim::Existing(task_id) => idempotency::existing_task(&state, task_id.clone()).await?,
         _ => {
             let accepted = match accept(&state, &body, &caller, &request_id, &claim).await {
                 Ok(accepted) => accepted,
@@ -131,6 +132,7 @@ pub async fn submit(
                     return Err(error);
                 }
             };
+            claim.recorded(&state).await;
             let task_id = accepted.task_id.clone();
             if query.wait {
                 // Planning runs on without this request: a client that gives up here orphans

@@ -257,6 +257,16 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Option<Submission>, StoreError>;
 
+    /// Keeps an idempotency key for `ttl` from now: its task is recorded, so retries must find it
+    /// for as long as the key is promised to last (the first claim is kept only briefly, so a
+    /// claim whose replica died before recording the task lapses by itself).
+    async fn confirm_submission(
+        &self,
+        tenant: &str,
+        key_digest: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
     /// Forgets an idempotency key (its submission was refused before a task was recorded, so a
     /// retry may try again).
     async fn forget_submission(&self, tenant: &str, key_digest: &str) -> Result<(), StoreError>;

@@ -1,7 +1,9 @@
 //! What an earlier execution of a step spent and never recorded (docs/ARCHITECTURE.md §5): a
 //! worker that dies, or is stopped, before recording a step's outcome leaves its model calls in
 //! the task's reservation only. The next execution of the step reads them (`SpendLedger::draws`)
-//! and records them with its own calls, so the task's cost is what its tenant was charged.
+//! and records them with its own calls, so the task's cost is what its tenant was charged. The
+//! planner calls of a task whose API replica stopped while planning it are recorded the same way
+//! when orphan recovery fails the task.
 //!
 //! Key decisions: a step's calls are named `STEP/CLAIM/N/TIER/K`, where `CLAIM` is the delivery
 //! and a tag of the lease token, unique per claim (a step released at shutdown is claimed again
@@ -12,7 +14,7 @@
 
 use crate::synthesis::SYNTHESIS_TOOL;
 use crate::{BudgetGuard, Models};
-use planex_core::{CallMark, CallRecord, Decimal, Stage, Usage};
+use planex_core::{CallMark, CallRecord, Decimal, Stage, StepId, TaskId, Usage};
 use planex_store::{Draw, StepLease};
 
 /// The `CLAIM` part of a step's call ids: its delivery and a hash of the lease token (FNV-1a), so
@@ -56,7 +58,9 @@ impl BudgetGuard {
             .into_iter()
             .filter(|draw| !draw.call.starts_with(&own))
             .map(|draw| {
-                let record = left_behind(&draw, models, stage, lease);
+                let step_id = Some(lease.spec.step.step_id);
+                let tool = (stage == Stage::Step).then(|| lease.spec.step.tool_name.clone());
+                let record = left_behind(&draw, models, stage, tool, step_id);
                 tracing::warn!(task = %lease.task_id, %step, call = %draw.call, cost = %draw.amount_usd,
                     mark = ?record.mark, "a call of an execution that recorded no outcome is billed with this one");
                 record
@@ -65,8 +69,39 @@ impl BudgetGuard {
     }
 }
 
-/// One draw an earlier claim left, as a call record.
-fn left_behind(draw: &Draw, models: &Models, stage: Stage, lease: &StepLease) -> CallRecord {
+impl BudgetGuard {
+    /// The planner calls (`plan/…` draws) of a task whose API replica stopped while planning it,
+    /// as call records (`abandoned` when the call completed, `interrupted` at its worst case when
+    /// it was cut off), so the task's cost keeps what its tenant was charged. Empty when the
+    /// ledger cannot say (logged).
+    pub async fn planner_calls_left_behind(
+        &self,
+        task_id: &TaskId,
+        models: &Models,
+    ) -> Vec<CallRecord> {
+        match self.ledger().draws(&task_id.0, "plan/").await {
+            Ok(draws) => draws
+                .iter()
+                .map(|draw| left_behind(draw, models, Stage::Plan, None, None))
+                .collect(),
+            Err(error) => {
+                tracing::error!(task = %task_id, error = %planex_core::cause::ErrorChain(&error),
+                    "could not read the planner calls of an abandoned task; they stay charged in the ledger but are not in the task's cost");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// One draw an earlier execution left, as a call record of `stage` (with the step's tool and id
+/// for a step's calls).
+fn left_behind(
+    draw: &Draw,
+    models: &Models,
+    stage: Stage,
+    tool: Option<String>,
+    step_id: Option<StepId>,
+) -> CallRecord {
     let tier = draw.call.split('/').nth(3).unwrap_or_default().to_owned();
     let model = models.get(&tier).ok();
     let (usage, mark) = match &draw.usage {
@@ -94,8 +129,8 @@ fn left_behind(draw: &Draw, models: &Models, stage: Stage, lease: &StepLease) ->
         stage,
         model: model.map(|m| m.model_name().to_owned()).unwrap_or_default(),
         tier,
-        tool: (stage == Stage::Step).then(|| lease.spec.step.tool_name.clone()),
-        step_id: Some(lease.spec.step.step_id),
+        tool,
+        step_id,
         usage,
         cost_usd: draw.amount_usd,
         mark: Some(mark),

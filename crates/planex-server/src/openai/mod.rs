@@ -160,7 +160,7 @@ async fn submit_once(
     )
     .await?;
     if let Claim::Existing(task_id) = claim {
-        return Ok(task_id);
+        return idempotency::existing_task(state, task_id).await;
     }
     let slot = match caller.task_slot(state) {
         Ok(slot) => slot,
@@ -182,6 +182,7 @@ async fn submit_once(
     // Accepted first, so planning runs on (and nothing is orphaned) if the client goes away.
     match state.engine().accept(request).await {
         Ok(accepted) => {
+            claim.recorded(state).await;
             if let Some(slot) = slot {
                 slot.hold_until_done(state.engine().store().clone(), accepted.task_id.clone());
             }

@@ -382,6 +382,19 @@ impl Store for MemoryStore {
             .remember(key, submission, ttl, cap))
     }
 
+    async fn confirm_submission(
+        &self,
+        tenant: &str,
+        key_digest: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.submissions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .confirm((tenant.to_owned(), key_digest.to_owned()), ttl);
+        Ok(())
+    }
+
     async fn forget_submission(&self, tenant: &str, key_digest: &str) -> Result<(), StoreError> {
         self.submissions
             .lock()

@@ -43,6 +43,15 @@ impl Submissions {
         None
     }
 
+    /// Keeps a remembered key for `ttl` from now (nothing happens to a key not remembered).
+    pub(super) fn confirm(&mut self, key: Key, ttl: Duration) {
+        let expires = Instant::now() + ttl;
+        if let Some((_, e)) = self.by_key.get_mut(&key) {
+            *e = expires;
+            self.order.push_back((key, expires));
+        }
+    }
+
     /// Forgets the key.
     pub(super) fn forget(&mut self, key: &Key) {
         self.by_key.remove(key);

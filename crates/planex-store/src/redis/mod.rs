@@ -266,6 +266,15 @@ impl Store for RedisStore {
         submissions::remember(&self.core, tenant, key_digest, submission, ttl).await
     }
 
+    async fn confirm_submission(
+        &self,
+        tenant: &str,
+        key_digest: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        submissions::confirm(&self.core, tenant, key_digest, ttl).await
+    }
+
     async fn forget_submission(&self, tenant: &str, key_digest: &str) -> Result<(), StoreError> {
         submissions::forget(&self.core, tenant, key_digest).await
     }

@@ -52,6 +52,23 @@ pub(super) async fn remember(
     )))
 }
 
+/// Keeps the key for `ttl` from now (`PEXPIRE`; a key that is gone stays gone).
+pub(super) async fn confirm(
+    core: &Core,
+    tenant: &str,
+    digest: &str,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+    let _kept: i64 = redis::cmd("PEXPIRE")
+        .arg(core.keys.idempotency(tenant, digest))
+        .arg(ttl_ms)
+        .query_async(&mut core.conn())
+        .await
+        .map_err(|e| unavailable("keep an idempotency key", e))?;
+    Ok(())
+}
+
 /// Forgets the key.
 pub(super) async fn forget(core: &Core, tenant: &str, digest: &str) -> Result<(), StoreError> {
     let _deleted: i64 = redis::cmd("DEL")
