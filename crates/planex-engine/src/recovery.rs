@@ -190,6 +190,19 @@ impl OrphanRecovery {
 const PLANNING_BATCH: usize = 1000;
 
 impl Engine {
+    /// The planner calls a task's reservation holds (none without a budget guard), for the record
+    /// of a task whose replica stopped while planning it.
+    async fn planner_calls_left_behind(&self, task_id: &TaskId) -> Vec<planex_core::CallRecord> {
+        match &self.budget {
+            Some(guard) => {
+                guard
+                    .planner_calls_left_behind(task_id, &self.executor.models)
+                    .await
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// Closes the streamed plan of a task whose replica stopped while writing it: the steps it
     /// added run, the task ends `partial` (or `failed`) saying why.
     async fn close_abandoned_plan(
@@ -202,14 +215,7 @@ impl Engine {
             bound.as_secs_f64()
         );
         tracing::warn!(task = %record.task_id, "closing a streamed plan its replica left open");
-        let calls = match &self.budget {
-            Some(guard) => {
-                guard
-                    .planner_calls_left_behind(&record.task_id, &self.executor.models)
-                    .await
-            }
-            None => Vec::new(),
-        };
+        let calls = self.planner_calls_left_behind(&record.task_id).await;
         self.store
             .close_plan(&record.task_id, None, calls, Some(reason))
             .await?;
@@ -228,14 +234,7 @@ impl Engine {
             bound.as_secs_f64()
         );
         // What its planner calls drew (and the tenant was charged) stays in the task's cost.
-        let calls = match &self.budget {
-            Some(guard) => {
-                guard
-                    .planner_calls_left_behind(&record.task_id, &self.executor.models)
-                    .await
-            }
-            None => Vec::new(),
-        };
+        let calls = self.planner_calls_left_behind(&record.task_id).await;
         match self
             .store
             .finish_unplanned(&record.task_id, TaskStatus::Failed, reason, calls)
