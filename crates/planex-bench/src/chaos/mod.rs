@@ -152,7 +152,8 @@ pub async fn run(args: ChaosArgs) -> Result<ExitCode> {
         if Instant::now() >= next_kill {
             next_kill += kill_every;
             let victim = rng.below(workers.len());
-            let (tier, held) = redelivery::held_by(&raw, &workers[victim]).await;
+            let tier = workers[victim].tier.clone();
+            let held = redelivery::held_by(&raw, &workers[victim]).await;
             workers[victim].proc.kill9();
             let killed_at = Instant::now();
             kills.push(Redelivery::watch(

@@ -30,12 +30,11 @@ pub struct KillReport {
 
 /// The steps `worker` holds now: its pending entries in its tier's ready stream (`px:ready:{T}`,
 /// group `workers`), each naming its task (`t`) and step (`s`). Empty when Redis cannot say.
-pub async fn held_by(client: &redis::Client, worker: &Worker) -> (String, Vec<(TaskId, StepId)>) {
-    let tier = worker.tier.clone();
+pub async fn held_by(client: &redis::Client, worker: &Worker) -> Vec<(TaskId, StepId)> {
     let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return (tier, Vec::new());
+        return Vec::new();
     };
-    let stream = format!("px:ready:{{{tier}}}");
+    let stream = format!("px:ready:{{{}}}", worker.tier);
     let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
         .arg(&stream)
         .arg("workers")
@@ -69,7 +68,7 @@ pub async fn held_by(client: &redis::Client, worker: &Worker) -> (String, Vec<(T
             }
         }
     }
-    (tier, held)
+    held
 }
 
 /// A kill being followed.
