@@ -257,6 +257,7 @@ impl ReactRunner {
                 mark: None,
                 round: None,
                 latency_ms: None,
+                response_id: outcome.response_id.clone(),
             });
             let observation = match turn {
                 Ok(Turn::Final { answer }) => {

@@ -153,6 +153,10 @@ pub struct CallRecord {
     /// Wall time of the call in milliseconds (retries included), where measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// The completion's `id` as the model server answered it (`chatcmpl-…`), for a call whose
+    /// answer arrived: it ties the bill to the server's own log of the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
 }
 
 /// Why a call record is not an ordinary one.
@@ -298,6 +302,7 @@ mod tests {
             mark: None,
             round: None,
             latency_ms: None,
+            response_id: None,
         };
         let records = [
             rec(Stage::Plan, "planner", None, 10, 5),

@@ -451,6 +451,7 @@ impl Executor {
             mark: None,
             round: None,
             latency_ms: crate::tool_loop::millis(outcome.latency),
+            response_id: outcome.response_id.clone(),
         });
         format.validate(&outcome.content)?;
         Ok(serde_json::Value::String(outcome.content))

@@ -260,6 +260,7 @@ pub(crate) fn plan_call_record(
         mark: None,
         round: None,
         latency_ms: crate::tool_loop::millis(outcome.latency),
+        response_id: outcome.response_id.clone(),
     }
 }
 

@@ -47,6 +47,7 @@ pub(crate) fn step_call(
         mark: None,
         round,
         latency_ms: millis(outcome.latency),
+        response_id: outcome.response_id.clone(),
     }
 }
 
@@ -236,6 +237,7 @@ async fn answer_call(
         mark: None,
         round: Some(round),
         latency_ms: millis(started.elapsed()),
+        response_id: None,
     };
     let text = match result {
         Ok(serde_json::Value::String(text)) => text,

@@ -131,6 +131,7 @@ fn step_call(cost: &str) -> CallRecord {
         mark: None,
         round: None,
         latency_ms: None,
+        response_id: None,
     }
 }
 

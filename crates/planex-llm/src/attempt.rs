@@ -24,6 +24,8 @@ pub(crate) struct AttemptOk {
     /// `None` when the server sent no usage.
     pub(crate) usage: Option<Usage>,
     pub(crate) model: Option<String>,
+    /// The completion's `id`, when the server sent one.
+    pub(crate) response_id: Option<String>,
     pub(crate) ttft: Option<Duration>,
     pub(crate) response_request_id: Option<String>,
 }
@@ -170,6 +172,7 @@ async fn read_json(
             .collect(),
         usage: parsed.usage.map(Usage::from),
         model: parsed.model.filter(|m| !m.is_empty()),
+        response_id: parsed.id.filter(|id| !id.is_empty()),
         ttft: None,
         response_request_id: None,
     })
@@ -225,6 +228,7 @@ async fn read_stream(
         tool_calls,
         usage: acc.usage,
         model: acc.model,
+        response_id: acc.response_id,
         ttft,
         response_request_id: None,
     })

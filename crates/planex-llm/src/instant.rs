@@ -55,6 +55,7 @@ impl ChatModel for InstantModel {
             attempts: 1,
             endpoint: "instant://".to_owned(),
             response_request_id: None,
+            response_id: None,
         })
     }
 

@@ -55,6 +55,8 @@ pub(crate) struct StreamAccumulator {
     pub(crate) usage: Option<Usage>,
     /// The model named by the server.
     pub(crate) model: Option<String>,
+    /// The completion's id, from the first chunk that names one.
+    pub(crate) response_id: Option<String>,
     /// Whether `data: [DONE]` was seen.
     pub(crate) done: bool,
     /// Tool calls assembled from `choices[0].delta.tool_calls`, by index.
@@ -94,6 +96,9 @@ impl StreamAccumulator {
         }
         if self.model.is_none() {
             self.model = chunk.model.filter(|m| !m.is_empty());
+        }
+        if self.response_id.is_none() {
+            self.response_id = chunk.id.filter(|id| !id.is_empty());
         }
         if let Some(usage) = chunk.usage {
             self.usage = Some(usage.into());

@@ -296,6 +296,7 @@ impl Tier {
                         attempts,
                         endpoint,
                         response_request_id: ok.response_request_id,
+                        response_id: ok.response_id,
                     });
                 }
                 Err(failed) => {

@@ -248,4 +248,7 @@ pub struct ChatOutcome {
     pub endpoint: String,
     /// The `X-Request-ID` response header, when the server sent one back.
     pub response_request_id: Option<String>,
+    /// The completion's `id` as the server gave it (`chatcmpl-…`), when it gave one: what ties
+    /// a billed call to the server's own record of it.
+    pub response_id: Option<String>,
 }

@@ -93,6 +93,9 @@ impl From<WireUsage> for Usage {
 /// A non-streaming response body.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireResponse {
+    /// The completion's id (`chatcmpl-…`).
+    #[serde(default)]
+    pub(crate) id: Option<String>,
     #[serde(default)]
     pub(crate) model: Option<String>,
     pub(crate) choices: Vec<WireChoice>,
@@ -177,6 +180,9 @@ impl From<ToolCall> for WireToolCall {
 /// One `data:` event of a streamed response.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireChunk {
+    /// The completion's id, the same in every chunk of one answer.
+    #[serde(default)]
+    pub(crate) id: Option<String>,
     #[serde(default)]
     pub(crate) model: Option<String>,
     #[serde(default)]

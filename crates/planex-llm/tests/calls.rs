@@ -136,3 +136,38 @@ async fn an_unknown_model_is_a_404_and_not_retried() {
     assert_eq!(sim.stats().requests_total, 1);
     sim.shutdown().await;
 }
+
+/// Each answer's `id` reaches the outcome, streamed or not: the same id the server's call ledger
+/// has for it, with the same usage (what lets a bill be checked call by call).
+#[tokio::test]
+async fn the_servers_completion_id_reaches_the_outcome() {
+    let sim = planex_testkit::sim::start(planex_sim::SimConfig {
+        output_tokens: 16,
+        record_calls: true,
+        ..planex_testkit::sim::config(MODEL)
+    })
+    .await;
+    let mut outcomes = Vec::new();
+    for stream in [true, false] {
+        let outcome = tier(&[sim.base_url()], stream, 0)
+            .chat(&ask("hello"), &CallContext::default())
+            .await
+            .unwrap();
+        outcomes.push(outcome);
+    }
+    let served = sim.state().calls().calls;
+    assert_eq!(served.len(), 2);
+    for (outcome, call) in outcomes.iter().zip(&served) {
+        assert_eq!(outcome.response_id.as_deref(), Some(call.id.as_str()));
+        assert!(call.whole);
+        assert_eq!(
+            (outcome.usage.prompt_tokens, outcome.usage.completion_tokens),
+            (
+                u64::from(call.prompt_tokens),
+                u64::from(call.completion_tokens)
+            )
+        );
+    }
+    assert_ne!(served[0].id, served[1].id);
+    sim.shutdown().await;
+}

@@ -153,3 +153,34 @@ async fn a_refused_connection_keeps_the_reqwest_error_in_the_chain() {
     assert!(chain.starts_with(&message), "{chain}");
     assert!(chain.contains(&reqwest_error.to_string()), "{chain}");
 }
+
+/// An answer that breaks off part-way (the connection drops mid-body or mid-stream) is a failed
+/// attempt, retried on another endpoint; every attempt cut off fails the call with that reason.
+#[tokio::test]
+async fn an_answer_cut_off_part_way_is_retried() {
+    let cutting = planex_testkit::sim::start(planex_sim::SimConfig {
+        truncate_rate: 1.0,
+        ..planex_testkit::sim::config(common::MODEL)
+    })
+    .await;
+    let sim = start_sim().await;
+    for stream in [true, false] {
+        let outcome = tier(&[cutting.base_url(), sim.base_url()], stream, 3)
+            .chat(&ask("cut me off"), &CallContext::default())
+            .await
+            .unwrap();
+        assert_eq!(outcome.endpoint, sim.base_url(), "stream: {stream}");
+        assert!(outcome.attempts >= 2, "stream: {stream}");
+        assert!(outcome.usage.completion_tokens > 0);
+
+        let failure = tier(&[cutting.base_url()], stream, 1)
+            .chat(&ask("cut me off"), &CallContext::default())
+            .await
+            .unwrap_err();
+        assert_eq!(failure.attempts, 2, "stream: {stream}");
+        assert!(failure.error.is_retryable(), "{failure}");
+    }
+    assert!(cutting.stats().cut_off_answers >= 4);
+    cutting.shutdown().await;
+    sim.shutdown().await;
+}

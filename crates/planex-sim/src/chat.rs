@@ -102,7 +102,16 @@ pub async fn chat_completions(
             calls
         };
         let answer = stream::Answer::ToolCalls(calls);
-        return respond(state, slot, meta, &request, &contents, answer).await;
+        return respond(
+            state,
+            slot,
+            meta,
+            &request,
+            &contents,
+            answer,
+            decision.truncate,
+        )
+        .await;
     }
     let answer = match content::build(
         &state,
@@ -122,11 +131,13 @@ pub async fn chat_completions(
         &request,
         &contents,
         stream::Answer::Text(answer),
+        decision.truncate,
     )
     .await
 }
 
-/// Answers `answer` (text or tool calls), whole or streamed, paced by its tokens.
+/// Answers `answer` (text or tool calls), whole or streamed, paced by its tokens; `cut_off`
+/// breaks the connection after about half of it.
 async fn respond(
     state: SimState,
     slot: crate::state::Slot,
@@ -134,20 +145,25 @@ async fn respond(
     request: &ChatRequest,
     contents: &[&str],
     answer: stream::Answer,
+    cut_off: bool,
 ) -> Response {
     let usage = Usage {
         prompt_tokens: tokens::prompt_tokens(contents.iter().copied()),
         completion_tokens: tokens::count(&answer.counted_text()),
     };
-    state.add_usage(usage.prompt_tokens, usage.completion_tokens);
     if request.stream {
-        return stream::respond(state, slot, meta, answer, usage, request.include_usage());
+        let shape = stream::Shape {
+            include_usage: request.include_usage(),
+            cut_off,
+        };
+        return stream::respond(state, slot, meta, answer, usage, shape);
     }
     let config = state.config();
     let delay = Duration::from_millis(config.ttft_ms)
         + token_time(usage.completion_tokens, config.tokens_per_second);
     state.sleep(delay).await;
     drop(slot);
+    state.add_answer(&meta.id, usage, !cut_off);
     let body = json!({
         "id": meta.id,
         "object": "chat.completion",
@@ -162,5 +178,8 @@ async fn respond(
         }],
         "usage": usage.to_json(),
     });
+    if cut_off {
+        return stream::cut_off_body(body.to_string().into_bytes());
+    }
     (StatusCode::OK, Json(body)).into_response()
 }

@@ -36,6 +36,12 @@ pub struct SimConfig {
     pub hang_ms: u64,
     /// Fraction of chat answers whose content is invalid JSON.
     pub malformed_rate: f64,
+    /// Fraction of chat answers cut off part-way: the connection breaks after about half the
+    /// answer (streamed or not), with no usage and no end of stream.
+    pub truncate_rate: f64,
+    /// Keep a ledger of every answer produced (`GET /sim/calls`), for checking a client's bills
+    /// call by call; off by default (it grows with every request, up to [`MAX_RECORDED_CALLS`]).
+    pub record_calls: bool,
     /// Seed of the ChaCha RNG that draws random faults.
     pub seed: u64,
     /// Pinned plans per task text.
@@ -43,6 +49,9 @@ pub struct SimConfig {
     /// The largest request body accepted, in bytes (larger ones get 413).
     pub max_body_bytes: usize,
 }
+
+/// The most answers the call ledger keeps (`--record-calls`); later ones are counted as dropped.
+pub const MAX_RECORDED_CALLS: usize = 1_000_000;
 
 /// The default request body limit: 32 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -62,6 +71,8 @@ impl Default for SimConfig {
             hang_rate: 0.0,
             hang_ms: 600_000,
             malformed_rate: 0.0,
+            truncate_rate: 0.0,
+            record_calls: false,
             seed: 0,
             workload: Workload::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -77,6 +88,7 @@ impl SimConfig {
             ("rate-limit-rate", self.rate_limit_rate),
             ("hang-rate", self.hang_rate),
             ("malformed-rate", self.malformed_rate),
+            ("truncate-rate", self.truncate_rate),
         ];
         for (name, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
@@ -149,6 +161,12 @@ pub struct SimArgs {
     /// Fraction of answers whose message content is invalid JSON.
     #[arg(long, default_value_t = 0.0)]
     pub malformed_rate: f64,
+    /// Fraction of answers cut off part-way (the connection breaks; no usage, no end of stream).
+    #[arg(long, default_value_t = 0.0)]
+    pub truncate_rate: f64,
+    /// Keep a ledger of every answer (id and usage) at GET /sim/calls, to check bills call by call.
+    #[arg(long)]
+    pub record_calls: bool,
     /// Seed of the fault RNG (runs are reproducible).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -180,6 +198,8 @@ impl SimArgs {
             hang_rate: self.hang_rate,
             hang_ms: self.hang_ms,
             malformed_rate: self.malformed_rate,
+            truncate_rate: self.truncate_rate,
+            record_calls: self.record_calls,
             seed: self.seed,
             workload,
             max_body_bytes: self.max_body_bytes,

@@ -23,12 +23,14 @@ pub struct Decision {
     pub hang: bool,
     /// Answer 200 with invalid JSON content.
     pub malformed: bool,
+    /// Answer 200 and break the connection after about half the answer.
+    pub truncate: bool,
 }
 
 impl Decision {
     /// Whether any fault is injected.
     pub fn is_fault(&self) -> bool {
-        self.error.is_some() || self.hang || self.malformed
+        self.error.is_some() || self.hang || self.malformed || self.truncate
     }
 }
 
@@ -40,6 +42,7 @@ pub struct FaultInjector {
     rate_limit_rate: f64,
     hang_rate: f64,
     malformed_rate: f64,
+    truncate_rate: f64,
     rng: Mutex<ChaCha8Rng>,
     counters: Mutex<HashMap<String, u32>>,
 }
@@ -55,6 +58,7 @@ impl FaultInjector {
             rate_limit_rate: config.rate_limit_rate,
             hang_rate: config.hang_rate,
             malformed_rate: config.malformed_rate,
+            truncate_rate: config.truncate_rate,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(config.seed)),
             counters: Mutex::new(HashMap::new()),
         }
@@ -88,20 +92,21 @@ impl FaultInjector {
             error,
             hang: error.is_none() && markers.hang,
             malformed: error.is_none() && markers.malformed,
+            truncate: error.is_none() && markers.truncate,
         }
     }
 
     /// Decision for a chat request: markers, then (if they inject nothing) random faults.
     pub fn for_chat(&self, markers: &Markers, contents_sha: &str) -> Decision {
         let marked = self.by_markers(markers, contents_sha);
-        let draws: [f64; 5] = {
+        let draws: [f64; 6] = {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
             std::array::from_fn(|_| rng.random::<f64>())
         };
         if marked.is_fault() {
             return marked;
         }
-        let [error, limit, hang, malformed, code] = draws;
+        let [error, limit, hang, malformed, code, truncate] = draws;
         let mut decision = Decision::default();
         if error < self.error_rate {
             let index = ((code * ERROR_CODES.len() as f64) as usize).min(ERROR_CODES.len() - 1);
@@ -112,6 +117,8 @@ impl FaultInjector {
             decision.hang = true;
         } else if malformed < self.malformed_rate {
             decision.malformed = true;
+        } else if truncate < self.truncate_rate {
+            decision.truncate = true;
         }
         decision
     }

@@ -1,7 +1,7 @@
 //! planex-sim: an OpenAI-compatible **simulated** model server for tests, demos and benchmarks.
 //!
 //! It stands in for a GPU pool: configurable TTFT, tokens per second and concurrency limit,
-//! seeded random faults (5xx, 429, hangs, malformed JSON) plus deterministic per-request
+//! seeded random faults (5xx, 429, hangs, malformed JSON, answers cut off part-way) plus deterministic per-request
 //! `#sim:` markers. As a planner (a `response_format` json_schema with the plan shape: `steps`
 //! items with a `tool_name` enum) it answers a plan valid for the sent schema, deterministic per
 //! task text (a workload file can pin exact plans); as a ReAct agent (json_schema named
@@ -39,8 +39,8 @@ mod tokens;
 mod tool_calls;
 mod workload;
 
-pub use config::{SimArgs, SimConfig};
+pub use config::{MAX_RECORDED_CALLS, SimArgs, SimConfig};
 pub use error::SimError;
 pub use server::{SimServer, router, run_forever};
-pub use state::{SimState, SimStats};
+pub use state::{CallLedger, ServedCall, SimState, SimStats};
 pub use workload::Workload;

@@ -1,4 +1,4 @@
-//! Per-request fault markers (`#sim:fail=CODE[xN]`, `#sim:hang`, `#sim:malformed`,
+//! Per-request fault markers (`#sim:fail=CODE[xN]`, `#sim:hang`, `#sim:malformed`, `#sim:truncate`,
 //! `#sim:tokens=N`, `#sim:json`, `#sim:invalid_at=K`, `#sim:replan`) found anywhere in message contents or a
 //! search query.
 //!
@@ -26,6 +26,8 @@ pub struct Markers {
     pub hang: bool,
     /// `#sim:malformed` was present.
     pub malformed: bool,
+    /// `#sim:truncate` was present: the answer breaks off part-way.
+    pub truncate: bool,
     /// `#sim:tokens=N`: the executor answer length in tokens.
     pub tokens: Option<u32>,
     /// `#sim:json`: the executor answers a JSON object (`{"simulated": true, "summary": …}`)
@@ -58,6 +60,8 @@ impl Markers {
             self.hang = true;
         } else if word == "malformed" {
             self.malformed = true;
+        } else if word == "truncate" {
+            self.truncate = true;
         } else if word == "json" {
             self.json = true;
         } else if word == "replan" {

@@ -36,6 +36,7 @@ pub fn router(state: SimState) -> Router {
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/health", get(health))
         .route("/sim/stats", get(stats))
+        .route("/sim/calls", get(calls))
         .route("/sim/reset", post(reset))
         .route("/sim/search", get(search::search))
         .fallback(rejection::unknown_route)
@@ -75,6 +76,10 @@ async fn health() -> Response {
 
 async fn stats(State(state): State<SimState>) -> Response {
     axum::Json(state.stats()).into_response()
+}
+
+async fn calls(State(state): State<SimState>) -> Response {
+    axum::Json(state.calls()).into_response()
 }
 
 async fn reset(State(state): State<SimState>) -> Response {

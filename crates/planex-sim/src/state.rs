@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::SimConfig;
+use crate::answer::Usage;
+use crate::config::{MAX_RECORDED_CALLS, SimConfig};
 use crate::faults::FaultInjector;
 
 /// Counters reported by `GET /sim/stats` and [`crate::SimServer::stats`].
@@ -37,6 +38,37 @@ pub struct SimStats {
     pub prompt_tokens_total: u64,
     /// Sum of `usage.completion_tokens` over every answer produced.
     pub completion_tokens_total: u64,
+    /// Answers cut off part-way (`--truncate-rate`, `#sim:truncate`): not in the totals above,
+    /// since their client was never told a usage.
+    #[serde(default)]
+    pub cut_off_answers: u64,
+    /// Prompt plus completion tokens the cut-off answers would have reported.
+    #[serde(default)]
+    pub cut_off_tokens_total: u64,
+}
+
+/// One answer in the call ledger (`--record-calls`, `GET /sim/calls`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServedCall {
+    /// The answer's `id` (`chatcmpl-sim-…`), as its client saw it.
+    pub id: String,
+    /// `usage.prompt_tokens` of the answer.
+    pub prompt_tokens: u32,
+    /// `usage.completion_tokens` of the answer.
+    pub completion_tokens: u32,
+    /// Whether the whole answer, usage included, was written; `false` for one cut off.
+    pub whole: bool,
+}
+
+/// The body of `GET /sim/calls`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallLedger {
+    /// Whether the server records calls (`--record-calls`); when not, `calls` is empty.
+    pub recording: bool,
+    /// Every answer produced since start or reset, in order.
+    pub calls: Vec<ServedCall>,
+    /// Answers past [`crate::config::MAX_RECORDED_CALLS`], not kept.
+    pub dropped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +81,8 @@ struct Counters {
     max_in_flight: AtomicU64,
     prompt_tokens_total: AtomicU64,
     completion_tokens_total: AtomicU64,
+    cut_off_answers: AtomicU64,
+    cut_off_tokens_total: AtomicU64,
 }
 
 /// Which counter to bump.
@@ -66,6 +100,7 @@ struct Inner {
     counters: Counters,
     faults: FaultInjector,
     plan_counts: Mutex<HashMap<String, usize>>,
+    ledger: Mutex<CallLedger>,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
     sequence: AtomicU64,
@@ -97,12 +132,16 @@ impl SimState {
         Self {
             inner: Arc::new(Inner {
                 faults: FaultInjector::new(&config),
-                config,
                 counters: Counters::default(),
                 plan_counts: Mutex::new(HashMap::new()),
+                ledger: Mutex::new(CallLedger {
+                    recording: config.record_calls,
+                    ..CallLedger::default()
+                }),
                 slots,
                 shutdown: CancellationToken::new(),
                 sequence: AtomicU64::new(0),
+                config,
             }),
         }
     }
@@ -124,11 +163,13 @@ impl SimState {
             max_in_flight: c.max_in_flight.load(Ordering::SeqCst),
             prompt_tokens_total: c.prompt_tokens_total.load(Ordering::SeqCst),
             completion_tokens_total: c.completion_tokens_total.load(Ordering::SeqCst),
+            cut_off_answers: c.cut_off_answers.load(Ordering::SeqCst),
+            cut_off_tokens_total: c.cut_off_tokens_total.load(Ordering::SeqCst),
         }
     }
 
-    /// Zeroes counters, `xN` fault counters and workload plan counters, and re-seeds the fault
-    /// RNG; `max_in_flight` restarts from the current `in_flight`.
+    /// Zeroes counters, `xN` fault counters, workload plan counters and the call ledger, and
+    /// re-seeds the fault RNG; `max_in_flight` restarts from the current `in_flight`.
     pub fn reset(&self) {
         let c = &self.inner.counters;
         for counter in [
@@ -138,6 +179,8 @@ impl SimState {
             &c.errors_injected,
             &c.prompt_tokens_total,
             &c.completion_tokens_total,
+            &c.cut_off_answers,
+            &c.cut_off_tokens_total,
         ] {
             counter.store(0, Ordering::SeqCst);
         }
@@ -149,6 +192,18 @@ impl SimState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        let mut ledger = self.inner.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        ledger.calls.clear();
+        ledger.dropped = 0;
+    }
+
+    /// A copy of the call ledger (empty unless the server records calls).
+    pub fn calls(&self) -> CallLedger {
+        self.inner
+            .ledger
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Signals every pending simulated wait to end now (used by graceful shutdown).
@@ -156,13 +211,36 @@ impl SimState {
         self.inner.shutdown.cancel();
     }
 
-    /// Adds one answer's usage to the token totals.
-    pub(crate) fn add_usage(&self, prompt_tokens: u32, completion_tokens: u32) {
+    /// Counts one answer: its usage goes to the token totals when it is written whole, to the
+    /// cut-off counters when it is cut off; the ledger (if recording) gets it either way.
+    pub(crate) fn add_answer(&self, id: &str, usage: Usage, whole: bool) {
         let c = &self.inner.counters;
-        c.prompt_tokens_total
-            .fetch_add(u64::from(prompt_tokens), Ordering::SeqCst);
-        c.completion_tokens_total
-            .fetch_add(u64::from(completion_tokens), Ordering::SeqCst);
+        if whole {
+            c.prompt_tokens_total
+                .fetch_add(u64::from(usage.prompt_tokens), Ordering::SeqCst);
+            c.completion_tokens_total
+                .fetch_add(u64::from(usage.completion_tokens), Ordering::SeqCst);
+        } else {
+            c.cut_off_answers.fetch_add(1, Ordering::SeqCst);
+            c.cut_off_tokens_total.fetch_add(
+                u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens),
+                Ordering::SeqCst,
+            );
+        }
+        let mut ledger = self.inner.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        if !ledger.recording {
+            return;
+        }
+        if ledger.calls.len() >= MAX_RECORDED_CALLS {
+            ledger.dropped += 1;
+            return;
+        }
+        ledger.calls.push(ServedCall {
+            id: id.to_owned(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            whole,
+        });
     }
 
     pub(crate) fn bump(&self, counter: Counter) {

@@ -2,11 +2,14 @@
 //! few tokens paced by tokens-per-second, a `finish_reason: "stop"` chunk, the optional usage
 //! chunk (`choices: []`), then `data: [DONE]`.
 //!
+//! A cut-off answer (`--truncate-rate`, `#sim:truncate`) stops after about half its deltas and
+//! ends the body with an error, so the connection breaks with no finish chunk, no usage and no
+//! `[DONE]`, as when a model server dies mid-answer.
+//!
 //! Key decision: a spawned task writes the chunks into a channel that is the response body and
 //! owns the concurrency slot, so the request counts as in flight until its last chunk, and a
-//! client that goes away ends the task at the next send.
-
-use std::convert::Infallible;
+//! client that goes away ends the task at the next send. The answer is counted (and entered in
+//! the call ledger) when its last chunk is written, or as not whole when it stops early.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -101,6 +104,44 @@ impl Answer {
     }
 }
 
+/// How a streamed answer is written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Shape {
+    /// Whether the client asked for the final usage chunk.
+    pub(crate) include_usage: bool,
+    /// Whether the answer is cut off part-way.
+    pub(crate) cut_off: bool,
+}
+
+/// The error that ends a cut-off body: the server closes the connection mid-answer.
+fn cut_off_error() -> std::io::Error {
+    std::io::Error::other("answer cut off part-way (simulated fault)")
+}
+
+/// A 200 whose JSON body breaks off after half its bytes (a whole answer cut off part-way): the
+/// head and that half are written, and the connection breaks a moment later.
+pub(crate) fn cut_off_body(mut json: Vec<u8>) -> Response {
+    json.truncate(json.len() / 2);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    tokio::spawn(async move {
+        if tx.send(Ok(Bytes::from(json))).await.is_ok() {
+            // An error in the same poll would discard the unflushed head too: the server dies
+            // just after it began answering.
+            tokio::time::sleep(CUT_OFF_AFTER).await;
+            let _ = tx.send(Err(cut_off_error())).await;
+        }
+    });
+    let mut response = Response::new(Body::from_stream(ReceiverStream::new(rx)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// How long after its last bytes a cut-off answer's connection breaks.
+const CUT_OFF_AFTER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Builds the SSE response and spawns the task that writes it.
 pub(crate) fn respond(
     state: SimState,
@@ -108,50 +149,13 @@ pub(crate) fn respond(
     meta: Meta,
     body: Answer,
     usage: Usage,
-    include_usage: bool,
+    shape: Shape,
 ) -> Response {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
         let _slot = slot;
-        let config = state.config().clone();
-        let start = tokio::time::Instant::now();
-        state
-            .sleep(std::time::Duration::from_millis(config.ttft_ms))
-            .await;
-        let first = delta(json!({"role": "assistant", "content": ""}), None);
-        if tx
-            .send(Ok(chunk(&meta, first, None, include_usage)))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        let paced_from = tokio::time::Instant::now().max(start);
-        let mut emitted: u32 = 0;
-        for (piece, count) in body.deltas() {
-            emitted = emitted.saturating_add(count);
-            let due = paced_from + token_time(emitted, config.tokens_per_second);
-            state.sleep_until(due).await;
-            let bytes = chunk(&meta, delta(piece, None), None, include_usage);
-            if tx.send(Ok(bytes)).await.is_err() {
-                return;
-            }
-        }
-        let mut tail = vec![chunk(
-            &meta,
-            delta(json!({}), Some(body.finish_reason())),
-            None,
-            include_usage,
-        )];
-        if include_usage {
-            tail.push(chunk(&meta, json!([]), Some(usage.to_json()), true));
-        }
-        tail.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        for body in tail {
-            if tx.send(Ok(body)).await.is_err() {
-                return;
-            }
-        }
+        let whole = write_chunks(&state, &meta, &body, usage, shape, &tx).await;
+        state.add_answer(&meta.id, usage, whole);
     });
     let mut response = Response::new(Body::from_stream(ReceiverStream::new(rx)));
     *response.status_mut() = StatusCode::OK;
@@ -162,4 +166,69 @@ pub(crate) fn respond(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// Writes the answer's chunks, paced; whether it was written whole (`false` when it was cut
+/// off or its client went away).
+async fn write_chunks(
+    state: &SimState,
+    meta: &Meta,
+    body: &Answer,
+    usage: Usage,
+    shape: Shape,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> bool {
+    let include_usage = shape.include_usage;
+    let config = state.config().clone();
+    let start = tokio::time::Instant::now();
+    state
+        .sleep(std::time::Duration::from_millis(config.ttft_ms))
+        .await;
+    let first = delta(json!({"role": "assistant", "content": ""}), None);
+    if tx
+        .send(Ok(chunk(meta, first, None, include_usage)))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let paced_from = tokio::time::Instant::now().max(start);
+    let deltas = body.deltas();
+    // A cut-off answer keeps its first half (at least one delta when it has any).
+    let kept = if shape.cut_off {
+        deltas.len().div_ceil(2)
+    } else {
+        deltas.len()
+    };
+    let mut emitted: u32 = 0;
+    for (piece, count) in deltas.into_iter().take(kept) {
+        emitted = emitted.saturating_add(count);
+        let due = paced_from + token_time(emitted, config.tokens_per_second);
+        state.sleep_until(due).await;
+        let bytes = chunk(meta, delta(piece, None), None, include_usage);
+        if tx.send(Ok(bytes)).await.is_err() {
+            return false;
+        }
+    }
+    if shape.cut_off {
+        tokio::time::sleep(CUT_OFF_AFTER).await;
+        let _ = tx.send(Err(cut_off_error())).await;
+        return false;
+    }
+    let mut tail = vec![chunk(
+        meta,
+        delta(json!({}), Some(body.finish_reason())),
+        None,
+        include_usage,
+    )];
+    if include_usage {
+        tail.push(chunk(meta, json!([]), Some(usage.to_json()), true));
+    }
+    tail.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    for bytes in tail {
+        if tx.send(Ok(bytes)).await.is_err() {
+            return false;
+        }
+    }
+    true
 }

@@ -46,6 +46,7 @@ pub fn call_record(stage: Stage, prompt_tokens: u64) -> CallRecord {
         mark: None,
         round: None,
         latency_ms: None,
+        response_id: None,
     }
 }
 

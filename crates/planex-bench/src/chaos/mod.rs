@@ -2,7 +2,7 @@
 //!
 //! It starts a private `redis-server` (append-only, so a restart keeps every acknowledged write),
 //! one in-process simulator with random faults (5xx, hangs past the tiers' timeout, malformed
-//! JSON), `planex serve` and N `planex worker` processes per tier; submits M tasks over HTTP with
+//! JSON, answers cut off part-way) that keeps a ledger of every answer, `planex serve` and N `planex worker` processes per tier; submits M tasks over HTTP with
 //! `Idempotency-Key`s (a submission cut off by a restart is retried and counted once); while they
 //! run it kills a random worker with SIGKILL every few seconds and starts a replacement, restarts
 //! Redis once and the API once; then waits for every accepted task and checks the invariants
@@ -11,6 +11,7 @@
 //! Key decision: the simulator runs in this process (its counters are read directly, it is not a
 //! target of the faults), everything planex runs is a real process, so a kill is a real kill.
 
+mod billing;
 mod procs;
 mod redelivery;
 mod verify;
@@ -51,6 +52,9 @@ pub struct ChaosArgs {
     /// Fraction of model answers whose content is malformed JSON.
     #[arg(long, default_value_t = 0.05)]
     pub malformed_rate: f64,
+    /// Fraction of model answers cut off part-way (the connection breaks mid-answer).
+    #[arg(long, default_value_t = 0.02)]
+    pub truncate_rate: f64,
     /// The budget of each task, in USD (checked: no task costs more).
     #[arg(long, default_value = "0.002")]
     pub budget_usd: Decimal,
@@ -91,6 +95,8 @@ pub async fn run(args: ChaosArgs) -> Result<ExitCode> {
         error_rate: args.error_rate,
         hang_rate: args.hang_rate,
         malformed_rate: args.malformed_rate,
+        truncate_rate: args.truncate_rate,
+        record_calls: true,
         hang_ms: 600_000,
         seed: args.seed,
         ..SimConfig::default()
@@ -188,10 +194,11 @@ pub async fn run(args: ChaosArgs) -> Result<ExitCode> {
         redeliveries,
         sim: sim.stats(),
         outcome,
+        billing: billing::BillingCheck::default(),
         wall_secs: started.elapsed().as_secs_f64(),
         logs: dir.display().to_string(),
     };
-    report.check_tokens();
+    report.check_billing(&sim.state().calls());
     report.print(args.json);
     drop(workers);
     drop(api);

@@ -6,15 +6,15 @@
 //! - **0 stuck**: every one of them ended before the deadline;
 //! - **every failed step is dead-lettered** with a reason;
 //! - **no budget overspent**: no task's recorded cost is above the budget it was submitted with;
-//! - **billed ≥ served**: the tokens in the tasks' call records are at least the tokens the
-//!   simulator reported in the answers it produced (a call cut off is billed at its worst case, so
-//!   billed may be above served; below it means a served call went unbilled).
+//! - **every served call billed once, at what was served**: the tasks' call records against the
+//!   simulator's ledger of answers, call by call (`billing.rs`), and billed ≥ served overall.
 
+use super::billing::{Billed, BillingCheck};
 use super::redelivery::KillReport;
 use anyhow::Result;
 use futures::StreamExt;
-use planex_core::{Decimal, Stage, TaskId};
-use planex_sim::SimStats;
+use planex_core::{Decimal, TaskId};
+use planex_sim::{CallLedger, SimStats};
 use planex_store::{RedisStore, StepState, Store, TaskStatus, wait_for_status};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,8 +47,9 @@ pub struct Outcome {
     pub over_budget: usize,
     /// The most any task cost, in USD.
     pub max_task_cost_usd: Decimal,
-    /// Prompt plus completion tokens in the tasks' call records (model calls only).
-    pub billed_tokens: u64,
+    /// The tasks' model-call records, for the call-by-call billing check.
+    #[serde(skip)]
+    pub billed: Billed,
     /// Broken invariants, one line each (empty: the run passed).
     pub violations: Vec<String>,
 }
@@ -124,12 +125,7 @@ pub async fn check(
                 "task {id} cost {cost} USD, above its budget of {budget} USD"
             ));
         }
-        outcome.billed_tokens += record
-            .calls
-            .iter()
-            .filter(|call| call.stage != Stage::ToolCall)
-            .map(|call| call.usage.prompt_tokens + call.usage.completion_tokens)
-            .sum::<u64>();
+        outcome.billed.add(&id.0, &record.calls);
     }
     Ok(outcome)
 }
@@ -155,6 +151,8 @@ pub struct Report {
     pub sim: SimStats,
     /// What the store shows.
     pub outcome: Outcome,
+    /// The tasks' bills against the simulator's ledger, call by call.
+    pub billing: BillingCheck,
     /// The run's wall time, in seconds.
     pub wall_secs: f64,
     /// Where the processes' logs are.
@@ -162,15 +160,16 @@ pub struct Report {
 }
 
 impl Report {
-    /// Adds the check only the simulator's counters allow: billed ≥ served.
-    pub fn check_tokens(&mut self) {
-        let served = self.sim.prompt_tokens_total + self.sim.completion_tokens_total;
-        if self.outcome.billed_tokens < served {
-            self.outcome.violations.push(format!(
-                "the simulator served {served} tokens and the tasks' records bill only {}",
-                self.outcome.billed_tokens
-            ));
-        }
+    /// Adds the checks only the simulator's ledger allows: each served call billed once, at
+    /// what it served, and billed ≥ served overall.
+    pub fn check_billing(&mut self, ledger: &CallLedger) {
+        let cut_off = (self.sim.cut_off_answers, self.sim.cut_off_tokens_total);
+        self.billing = super::billing::compare(
+            &self.outcome.billed,
+            ledger,
+            cut_off,
+            &mut self.outcome.violations,
+        );
     }
 
     /// Prints the report, as JSON or as text.
@@ -197,12 +196,24 @@ impl Report {
             o.over_budget,
             o.max_task_cost_usd
         );
+        let b = &self.billing;
         println!(
-            "  tokens: served {} (simulator), billed {} (records); faults injected {} of {} requests",
-            self.sim.prompt_tokens_total + self.sim.completion_tokens_total,
-            o.billed_tokens,
+            "  tokens: served {} in {} answers (simulator), billed {} (records); faults injected {} of {} requests",
+            b.served_tokens,
+            b.served_calls,
+            b.billed_tokens,
             self.sim.errors_injected,
             self.sim.requests_total
+        );
+        println!(
+            "  calls: {} billed exactly as served; {} served ({} tokens) named by no record, covered by {} unnamed records ({} tokens); {} answers cut off ({} tokens, not billed)",
+            b.matched_calls,
+            b.unnamed_served_calls,
+            b.unnamed_served_tokens,
+            b.unnamed_billed_calls,
+            b.unnamed_billed_tokens,
+            b.cut_off_answers,
+            b.cut_off_tokens
         );
         println!(
             "  redis restart {} ms · API restart {} ms",

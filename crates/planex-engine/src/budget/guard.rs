@@ -357,6 +357,7 @@ mod tests {
             mark: None,
             round: None,
             latency_ms: None,
+            response_id: None,
         };
         let record: TaskRecord = serde_json::from_value(serde_json::json!({
             "task_id": "t", "task": "x", "status": "complete", "steps": {},
