@@ -168,7 +168,7 @@ async fn request_context(mut request: Request, next: Next, limit: usize) -> Resp
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes open requests (graceful).
 /// A client that takes longer than `header_read_timeout` to send a request's head is
-/// disconnected (see [`serve_router`]).
+/// disconnected (`planex_http::serve_router`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -177,58 +177,14 @@ pub async fn serve(
     let token = state.shutdown_token().clone();
     let header_timeout = state.server_settings().header_read_timeout;
     let app = app(state);
-    serve_router(listener, app, header_timeout, async move {
+    let options = planex_http::ListenOptions {
+        header_read_timeout: header_timeout,
+        nodelay: false,
+    };
+    planex_http::serve_router(listener, app, options, async move {
         shutdown.await;
         // Event streams end, then open requests finish.
         token.cancel();
     })
     .await
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish.
-/// Served through hyper-util with a timer, so a client that has not sent a request's whole head
-/// within `header_timeout` is disconnected (axum's own `serve` sets no timer: hyper's header-read
-/// timeout never applied, and slow clients could hold connections open). The API and workers'
-/// metrics ports use it.
-pub(crate) async fn serve_router(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    header_timeout: std::time::Duration,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let service = hyper_util::service::TowerToHyperService::new(app.clone());
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(error = %error, "a connection ended with an error");
-                        }
-                    });
-                }
-                // Out of file descriptors and the like: wait a moment instead of spinning.
-                Err(error) => {
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
 }

@@ -77,7 +77,7 @@ impl ServerSettings {
     /// Default memory of an `Idempotency-Key`: 24 h.
     pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
     /// Default longest time to send a request's head: 30 s.
-    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = planex_http::DEFAULT_HEADER_READ_TIMEOUT;
 }
 
 impl Default for ServerSettings {

@@ -102,9 +102,9 @@ pub async fn spawn(
         .local_addr()
         .map_err(WorkerMetricsError::LocalAddr)?;
     let app = router(store, tier, handle);
-    let header_timeout = crate::ServerSettings::DEFAULT_HEADER_READ_TIMEOUT;
+    let options = planex_http::ListenOptions::default();
     tokio::spawn(async move {
-        if let Err(error) = crate::router::serve_router(listener, app, header_timeout, stop).await {
+        if let Err(error) = planex_http::serve_router(listener, app, options, stop).await {
             tracing::warn!(%error, "the worker metrics endpoint stopped");
         }
     });

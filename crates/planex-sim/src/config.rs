@@ -48,6 +48,8 @@ pub struct SimConfig {
     pub workload: Workload,
     /// The largest request body accepted, in bytes (larger ones get 413).
     pub max_body_bytes: usize,
+    /// A client that has not sent a request's whole head within this is disconnected.
+    pub header_read_timeout: std::time::Duration,
 }
 
 /// The most answers the call ledger keeps (`--record-calls`); later ones are counted as dropped.
@@ -76,6 +78,7 @@ impl Default for SimConfig {
             seed: 0,
             workload: Workload::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_read_timeout: planex_http::DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -106,6 +109,11 @@ impl SimConfig {
         if self.max_concurrency == 0 {
             return Err(SimError::InvalidConfig(
                 "--max-concurrency must be at least 1".to_owned(),
+            ));
+        }
+        if self.header_read_timeout.is_zero() {
+            return Err(SimError::InvalidConfig(
+                "--header-read-timeout-secs must be at least 1".to_owned(),
             ));
         }
         if self.max_body_bytes == 0 {
@@ -176,6 +184,9 @@ pub struct SimArgs {
     /// The largest request body accepted, in bytes (larger ones get 413).
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Seconds a client may take to send a request's head before it is disconnected.
+    #[arg(long, default_value_t = 30)]
+    pub header_read_timeout_secs: u64,
 }
 
 impl SimArgs {
@@ -203,6 +214,7 @@ impl SimArgs {
             seed: self.seed,
             workload,
             max_body_bytes: self.max_body_bytes,
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
         };
         config.validate()?;
         Ok(config)

@@ -1,8 +1,11 @@
 //! The HTTP server: the axum router, [`SimServer`] (start on any port, stats, graceful
 //! shutdown) and [`run_forever`] for the CLI.
 //!
+//! Served through `planex_http::serve_router`, like the API: a client that does not send a
+//! request's head within `--header-read-timeout-secs` (30 s) is disconnected.
+//!
 //! Key decision: shutdown first cancels every simulated wait (TTFT, pacing, hangs) and then
-//! shuts axum down gracefully, so stopping never waits for a `--hang-ms` request; a dropped
+//! shuts the listener down gracefully, so stopping never waits for a `--hang-ms` request; a dropped
 //! server also stops.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -13,7 +16,6 @@ use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -113,16 +115,13 @@ impl SimServer {
         let stop = CancellationToken::new();
         let signal = stop.clone().cancelled_owned();
         let app = router(state.clone());
-        let task = tokio::spawn(async move {
+        let options = planex_http::ListenOptions {
+            header_read_timeout: state.config().header_read_timeout,
             // TCP_NODELAY: without it, Nagle's algorithm and the client's delayed ACK hold back
             // the small SSE chunks of a streamed answer by ~40 ms, a latency no real server has.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(signal)
-                .await
-        });
+            nodelay: true,
+        };
+        let task = tokio::spawn(planex_http::serve_router(listener, app, options, signal));
         tracing::debug!(%addr, "planex-sim listening");
         Ok(SimServer {
             addr,

@@ -216,7 +216,8 @@ async fn stats_endpoint_and_reset() {
         json!({"requests_total": 2, "planner_requests": 1, "executor_requests": 1,
                "errors_injected": 0, "in_flight": 0, "max_in_flight": 1,
                "prompt_tokens_total": sum("prompt_tokens"),
-               "completion_tokens_total": sum("completion_tokens")})
+               "completion_tokens_total": sum("completion_tokens"),
+               "cut_off_answers": 0, "cut_off_tokens_total": 0})
     );
     assert_eq!(server.stats().requests_total, 2);
     let reset = client()
@@ -236,5 +237,24 @@ async fn stats_endpoint_and_reset() {
     assert_eq!(stats["requests_total"], 0);
     assert_eq!(stats["planner_requests"], 0);
     assert_eq!(stats["prompt_tokens_total"], 0);
+    server.shutdown().await;
+}
+
+/// The simulator disconnects a client that never finishes its request head (it listens like the
+/// API, through planex-http), and goes on serving others.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_request_head_is_disconnected() {
+    let server = planex_testkit::sim::start(SimConfig {
+        header_read_timeout: std::time::Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await;
+    planex_testkit::slow_client::assert_unfinished_head_is_disconnected(
+        &server.addr().to_string(),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let (status, _) = common::chat(&server, &common::executor_body("still served")).await;
+    assert_eq!(status, 200);
     server.shutdown().await;
 }

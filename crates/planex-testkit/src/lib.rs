@@ -15,6 +15,8 @@
 //!   `promtool check metrics`), with the metrics the product requires.
 //! - [`process`] and [`temp_dir`]: reading a child process's readiness line, fresh scratch
 //!   directories.
+//! - [`slow_client`]: a client that never finishes its request head, to check a listener's
+//!   header-read timeout.
 //!
 //! Key decision: a dev-only crate (`publish = false`), a normal dependency of nothing but
 //! benchmarks. The crates it depends on use it from their integration tests (`tests/`) only, as a
@@ -32,5 +34,6 @@ pub mod python;
 pub mod redis;
 pub mod sim;
 pub mod sim_pair;
+pub mod slow_client;
 pub mod store;
 pub mod temp_dir;
