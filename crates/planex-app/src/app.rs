@@ -233,18 +233,33 @@ impl App {
     }
 
     /// Stops the workers (each lets running steps finish for `[engine] drain_secs`, then releases
-    /// what it still holds) and the simulators; returns how many steps were released.
+    /// what it still holds) while the tasks accepted and still being planned finish planning
+    /// (for as long), then stops the simulators; returns how many steps were released.
     pub async fn stop(self) -> usize {
         self.shutdown.cancel();
-        let mut released = 0;
-        for worker in self.workers {
-            match worker.await {
-                Ok(exit) => released += exit.released,
-                Err(error) => {
-                    tracing::warn!(%error, "a worker task ended abnormally during shutdown")
+        let planning = async {
+            let left = self.engine.finish_planning(self.config.worker_drain).await;
+            if left > 0 {
+                tracing::warn!(
+                    tasks = left,
+                    drain_secs = self.config.worker_drain.as_secs_f64(),
+                    "tasks were still being planned when the drain time ran out; they stay `planning` until orphan recovery on another replica fails them (after the planning deadline plus a lease)"
+                );
+            }
+        };
+        let workers = async {
+            let mut released = 0;
+            for worker in self.workers {
+                match worker.await {
+                    Ok(exit) => released += exit.released,
+                    Err(error) => {
+                        tracing::warn!(%error, "a worker task ended abnormally during shutdown")
+                    }
                 }
             }
-        }
+            released
+        };
+        let ((), released) = tokio::join!(planning, workers);
         for sim in self.sims {
             sim.shutdown().await;
         }

@@ -156,6 +156,7 @@ impl EngineBuilder {
             budget,
             plan_cache,
             drift,
+            admissions: tokio_util::task::TaskTracker::new(),
         })
     }
 }

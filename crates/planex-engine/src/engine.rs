@@ -20,6 +20,9 @@ pub struct Engine {
     pub(crate) plan_cache: Option<PlanCacheLayer>,
     pub(crate) scaler: SharedScaler,
     pub(crate) drift: Option<Arc<crate::DriftGuard>>,
+    /// The background planning of accepted tasks ([`Engine::accept`]), so that a graceful stop
+    /// can let it finish ([`Engine::finish_planning`]).
+    pub(crate) admissions: tokio_util::task::TaskTracker,
 }
 
 impl Engine {
@@ -36,6 +39,18 @@ impl Engine {
     /// The settings.
     pub fn settings(&self) -> &EngineSettings {
         &self.settings
+    }
+
+    /// Waits up to `within` for the tasks this engine accepted and is still planning to be
+    /// planned and started (or refused, or failed), as a graceful stop does; returns how many were
+    /// still planning when the time ran out. Those stay `planning` in the store, and orphan
+    /// recovery on another replica settles them (docs/ARCHITECTURE.md §5).
+    pub async fn finish_planning(&self, within: std::time::Duration) -> usize {
+        self.admissions.close();
+        match tokio::time::timeout(within, self.admissions.wait()).await {
+            Ok(()) => 0,
+            Err(_) => self.admissions.len(),
+        }
     }
 
     /// The budget guard, if any.

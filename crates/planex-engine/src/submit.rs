@@ -71,7 +71,8 @@ impl Engine {
     }
 
     /// Checks the request, reserves its planner call and records the task in `planning`, then
-    /// plans and starts it in a background task and returns its id at once. Refusals that need no
+    /// plans and starts it in a background task (one a graceful stop waits for,
+    /// [`Engine::finish_planning`]) and returns its id at once. Refusals that need no
     /// plan (an invalid request, unknown tools, a budget that cannot pay the planner call) are
     /// `Err` and nothing is recorded; a refusal of the plan leaves the task `rejected` (and is the
     /// outcome of [`Accepted::admitted`]).
@@ -84,7 +85,7 @@ impl Engine {
             .await?;
         let task_id = prepared.task_id.clone();
         let engine = self.clone();
-        let admission = tokio::spawn(
+        let admission = self.admissions.spawn(
             async move {
                 let outcome = engine.plan_and_start(&request, prepared, received).await;
                 match &outcome {

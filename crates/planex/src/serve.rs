@@ -83,7 +83,9 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     );
     let shutdown = async {
         planex_app::shutdown_signal().await;
-        eprintln!("planex serve: shutting down: draining workers");
+        eprintln!(
+            "planex serve: shutting down: finishing the planning of accepted tasks and draining workers"
+        );
     };
     app.serve(listener, metrics, shutdown).await?;
     Ok(ExitCode::SUCCESS)

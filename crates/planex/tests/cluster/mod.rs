@@ -269,6 +269,13 @@ impl Cluster {
         (worker, line)
     }
 
+    /// SIGTERMs `planex serve` (a graceful stop, as a rolling deploy sends it) and waits for it
+    /// to exit; whether it exited 0.
+    pub fn stop_api(&mut self) -> bool {
+        self.serve.sigterm();
+        self.serve.exit_success()
+    }
+
     /// `POST /v1/tasks` without waiting: the task is accepted (202) and runs on the workers.
     pub async fn submit(&self, task: &str) -> TaskId {
         let response = self
