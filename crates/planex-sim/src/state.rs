@@ -28,7 +28,7 @@ pub struct SimStats {
     pub planner_requests: u64,
     /// Valid requests recognised as executor requests.
     pub executor_requests: u64,
-    /// Requests (chat and search) that got an injected fault (error, hang or malformed).
+    /// Requests (chat and search) that got an injected fault (error, hang, malformed or cut off).
     pub errors_injected: u64,
     /// Chat requests being served now (holding a concurrency slot).
     pub in_flight: u64,
@@ -38,8 +38,9 @@ pub struct SimStats {
     pub prompt_tokens_total: u64,
     /// Sum of `usage.completion_tokens` over every answer produced.
     pub completion_tokens_total: u64,
-    /// Answers cut off part-way (`--truncate-rate`, `#sim:truncate`): not in the totals above,
-    /// since their client was never told a usage.
+    /// Answers not written whole: cut off part-way (`--truncate-rate`, `#sim:truncate`), or
+    /// streamed to a client that went away before the end. Not in the totals above, since their
+    /// client was never told a usage.
     #[serde(default)]
     pub cut_off_answers: u64,
     /// Prompt plus completion tokens the cut-off answers would have reported.

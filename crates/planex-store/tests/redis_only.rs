@@ -1,5 +1,6 @@
 //! Redis-only behaviour outside the shared conformance suite: a worker that stops cleanly is
-//! removed from its tier's consumer group (a worker still holding steps stays), tasks started
+//! removed from its tier's consumer group (a worker still holding steps stays), what a worker
+//! holds is listed, tasks started
 //! by the previous key layout or with step specs in the previous JSON shape still finish after
 //! an upgrade, starting a task leaves no staging key behind, and many event watchers at once are
 //! all served and all unsubscribed, and the task listing drops tasks whose keys expired.
@@ -66,6 +67,19 @@ async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
 
 /// Workers that died without retiring are forgotten once idle long enough, unless they hold
 /// steps; the idle bound is honoured.
+/// What a worker holds is listed by task and step; a worker that holds nothing lists nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_steps_a_worker_holds_are_listed() {
+    let (_server, store) = started("held").await;
+    let held = holder_and_idle(&store, "w1", "w2").await;
+    assert_eq!(
+        store.steps_held_by("x", "w1").await.unwrap(),
+        [(held.task_id.clone(), held.spec.step.step_id)]
+    );
+    assert!(store.steps_held_by("x", "w2").await.unwrap().is_empty());
+    assert!(store.steps_held_by("x", "nobody").await.unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_workers_holding_nothing_are_pruned() {
     let (server, store) = started("pr").await;

@@ -15,6 +15,8 @@
 //!   `promtool check metrics`), with the metrics the product requires.
 //! - [`process`] and [`temp_dir`]: reading a child process's readiness line, fresh scratch
 //!   directories.
+//! - [`cluster_config`]: the `planex.toml` of a multi-process test bed (Redis, one simulator, two
+//!   tiers, two tools).
 //! - [`slow_client`]: a client that never finishes its request head, to check a listener's
 //!   header-read timeout.
 //!
@@ -23,6 +25,7 @@
 //! dev-dependency; their `#[cfg(test)]` unit tests cannot, since the types would not match.
 //! Helpers meant for tests panic with a clear message; the launcher API returns errors.
 
+pub mod cluster_config;
 pub mod conformance;
 pub mod engine_harness;
 pub mod exposition;

@@ -4,8 +4,8 @@
 //! one in-process simulator with random faults (5xx, hangs past the tiers' timeout, malformed
 //! JSON, answers cut off part-way) that keeps a ledger of every answer, `planex serve` and N `planex worker` processes per tier; submits M tasks over HTTP with
 //! `Idempotency-Key`s (a submission cut off by a restart is retried and counted once); while they
-//! run it kills a random worker with SIGKILL every few seconds and starts a replacement, restarts
-//! Redis once and the API once; then waits for every accepted task and checks the invariants
+//! are submitted (and for at least `--chaos-secs`) it kills a random worker with SIGKILL every few
+//! seconds and starts a replacement, restarts Redis once and the API once; then waits for every accepted task and checks the invariants
 //! (`verify.rs`). Times are reported, never asserted; any broken invariant makes the exit code 1.
 //!
 //! Key decision: the simulator runs in this process (its counters are read directly, it is not a
@@ -43,6 +43,10 @@ pub struct ChaosArgs {
     /// Seconds between two SIGKILLs of a random worker.
     #[arg(long, default_value_t = 3.0)]
     pub kill_every_secs: f64,
+    /// Workers are killed for at least this long from the start, even when every task was
+    /// submitted sooner (kills go on while the submissions last).
+    #[arg(long, default_value_t = 30.0)]
+    pub chaos_secs: f64,
     /// Fraction of model calls answered with a 5xx.
     #[arg(long, default_value_t = 0.2)]
     pub error_rate: f64,
@@ -123,7 +127,6 @@ pub async fn run(args: ChaosArgs) -> Result<ExitCode> {
             .await
             .context("cannot connect to the private redis-server")?,
     );
-    let raw = redis::Client::open(store_url.as_str())?;
 
     let accepted = Arc::new(AtomicUsize::new(0));
     let submitting = tokio::spawn(submit_all(
@@ -138,7 +141,8 @@ pub async fn run(args: ChaosArgs) -> Result<ExitCode> {
     let (mut redis_restarted, mut api_restarted) = (None, None);
     let kill_every = Duration::from_secs_f64(args.kill_every_secs.max(0.2));
     let mut next_kill = Instant::now() + kill_every;
-    while !submitting.is_finished() {
+    let chaos_until = started + Duration::from_secs_f64(args.chaos_secs.max(0.0));
+    while !submitting.is_finished() || Instant::now() < chaos_until {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let done = accepted.load(Ordering::Relaxed);
         if !args.no_redis_restart && redis_restarted.is_none() && done >= args.tasks / 3 {
@@ -159,7 +163,7 @@ pub async fn run(args: ChaosArgs) -> Result<ExitCode> {
             next_kill += kill_every;
             let victim = rng.below(workers.len());
             let tier = workers[victim].tier.clone();
-            let held = redelivery::held_by(&raw, &workers[victim]).await;
+            let held = redelivery::held_by(&store, &workers[victim]).await;
             workers[victim].proc.kill9();
             let killed_at = Instant::now();
             kills.push(Redelivery::watch(
@@ -274,49 +278,16 @@ fn free_port() -> Result<u16> {
 /// The run's configuration: both tiers on the simulator with a short timeout (a hang is cut off
 /// and retried), three retries, the Redis store, and two LLM tools.
 fn config_toml(sim: &str, store_url: &str) -> String {
-    let tier = |price: &str| {
-        format!(
-            "model = \"sim-model\"\nendpoints = [\"{sim}\"]\n{price}\ntimeout_secs = 3\nmax_concurrency = 64\nretry = {{ max_retries = 3, initial_backoff_ms = 20, max_backoff_ms = 200 }}\n"
-        )
-    };
-    format!(
-        r#"[engine]
-planner_tier = "planner"
-max_subtasks = 6
-synthesis = true
-worker_concurrency = 8
-# Tasks a killed API replica was planning are failed by orphan recovery after this plus a lease.
-planning_deadline_secs = 20
-
-# An idempotency claim cut off by the API's kill lapses after this plus a minute.
-[budget]
-admission_wait_secs = 10
-
-[store]
-backend = "redis"
-url = "{store_url}"
-
-[tiers.planner]
-{planner}
-[tiers.executor]
-{executor}
-[[tools]]
-name = "web_search"
-description = "Find current facts about a topic"
-tier = "executor"
-input_schema = {{ type = "object", properties = {{ query = {{ type = "string", minLength = 1 }} }}, required = ["query"], additionalProperties = false }}
-kind = {{ type = "llm", prompt = "Find facts about: {{query}}", max_tokens = 64 }}
-
-[[tools]]
-name = "summarize"
-description = "Summarize a text in a few sentences"
-tier = "executor"
-input_schema = {{ type = "object", properties = {{ text = {{ type = "string", minLength = 1 }} }}, required = ["text"], additionalProperties = false }}
-kind = {{ type = "llm", prompt = "Summarize:\n\n{{text}}", max_tokens = 64 }}
-"#,
-        planner = tier("usd_per_hour = 4.54\ntokens_per_second = 2500"),
-        executor = tier("usd_per_hour = 0.96\ntokens_per_second = 6000"),
-    )
+    planex_testkit::cluster_config::ClusterConfig {
+        sim_url: sim,
+        store_url,
+        timeout_secs: 3,
+        max_retries: 3,
+        max_backoff_ms: 200,
+        engine: "# Tasks a killed API replica was planning are failed by orphan recovery after this plus a lease.\nplanning_deadline_secs = 20\n",
+        tables: "\n# An idempotency claim cut off by the API's kill lapses after this plus a minute.\n[budget]\nadmission_wait_secs = 10\n",
+    }
+    .toml()
 }
 
 /// Submits `tasks` tasks, 8 at a time, each retried with its `Idempotency-Key` until answered.

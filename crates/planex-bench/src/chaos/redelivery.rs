@@ -1,6 +1,6 @@
-//! How long the steps a killed worker held took to be handed out again: read from Redis before
-//! the kill (the worker's pending entries in its tier's ready stream), then followed in the task
-//! records until each step was claimed again or ended.
+//! How long the steps a killed worker held took to be handed out again: read from the store
+//! before the kill (`RedisStore::steps_held_by`), then followed in the task records until each
+//! step was claimed again or ended.
 
 use super::procs::Worker;
 use planex_core::{StepId, TaskId};
@@ -28,47 +28,12 @@ pub struct KillReport {
     pub not_redelivered: usize,
 }
 
-/// The steps `worker` holds now: its pending entries in its tier's ready stream (`px:ready:{T}`,
-/// group `workers`), each naming its task (`t`) and step (`s`). Empty when Redis cannot say.
-pub async fn held_by(client: &redis::Client, worker: &Worker) -> Vec<(TaskId, StepId)> {
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return Vec::new();
-    };
-    let stream = format!("px:ready:{{{}}}", worker.tier);
-    let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
-        .arg(&stream)
-        .arg("workers")
-        .arg("-")
-        .arg("+")
-        .arg(10_000)
-        .arg(&worker.proc.name)
-        .query_async(&mut conn)
+/// The steps `worker` holds now (`RedisStore::steps_held_by`); empty when Redis cannot say.
+pub async fn held_by(store: &RedisStore, worker: &Worker) -> Vec<(TaskId, StepId)> {
+    store
+        .steps_held_by(&worker.tier, &worker.proc.name)
         .await
-        .unwrap_or_default();
-    let mut held = Vec::new();
-    for (entry, ..) in pending {
-        let found: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-            .arg(&stream)
-            .arg(&entry)
-            .arg(&entry)
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
-        for (_, fields) in found {
-            let field = |name: &str| {
-                fields
-                    .chunks(2)
-                    .find(|pair| pair[0] == name)
-                    .and_then(|pair| pair.get(1).cloned())
-            };
-            if let (Some(task), Some(step)) = (field("t"), field("s"))
-                && let Ok(step) = step.parse()
-            {
-                held.push((TaskId(task), StepId(step)));
-            }
-        }
-    }
-    held
+        .unwrap_or_default()
 }
 
 /// A kill being followed.

@@ -5,6 +5,7 @@
 use super::errors::unavailable;
 use super::shared::{Core, Retry};
 use crate::error::StoreError;
+use planex_core::{StepId, TaskId};
 use std::time::Duration;
 
 /// `Store::heartbeat`: one `SET PX` and one `SADD`, pipelined.
@@ -56,3 +57,53 @@ pub(super) async fn forget(core: &Core, tier: &str, worker: &str) -> Result<(), 
         .await
         .map_err(|e| unavailable("forget a worker's heartbeat", e))
 }
+
+/// The consumer group every tier's ready stream is read by (`lua/common.lua`'s `GROUP`).
+const GROUP: &str = "workers";
+
+/// `RedisStore::steps_held_by`: the worker's pending entries in its tier's ready stream, each read
+/// for its task (`t`) and step (`s`).
+pub(super) async fn steps_held_by(
+    core: &Core,
+    tier: &str,
+    worker: &str,
+) -> Result<Vec<(TaskId, StepId)>, StoreError> {
+    let stream = core.keys.ready(tier);
+    let mut pending = redis::cmd("XPENDING");
+    pending
+        .arg(&stream)
+        .arg(GROUP)
+        .arg("-")
+        .arg("+")
+        .arg(HELD_LIMIT)
+        .arg(worker);
+    let pending: Vec<(String, String, u64, u64)> = core
+        .query(Retry::Idempotent, &pending)
+        .await
+        .map_err(|e| unavailable("list the steps a worker holds", e))?;
+    let mut held = Vec::with_capacity(pending.len());
+    for (entry, ..) in pending {
+        let mut range = redis::cmd("XRANGE");
+        range.arg(&stream).arg(&entry).arg(&entry);
+        let found: Vec<(String, Vec<String>)> = core
+            .query(Retry::Idempotent, &range)
+            .await
+            .map_err(|e| unavailable("read a held step's entry", e))?;
+        for (_, fields) in found {
+            let field = |name: &str| {
+                fields
+                    .chunks(2)
+                    .find(|pair| pair.first().is_some_and(|f| f == name))
+                    .and_then(|pair| pair.get(1).cloned())
+            };
+            if let (Some(task), Some(step)) = (field("t"), field("s").and_then(|s| s.parse().ok()))
+            {
+                held.push((TaskId(task), StepId(step)));
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// The most held steps [`steps_held_by`] lists (a worker holds at most its concurrency).
+const HELD_LIMIT: usize = 10_000;

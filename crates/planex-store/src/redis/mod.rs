@@ -145,6 +145,17 @@ impl RedisStore {
     pub fn options(&self) -> &RedisStoreOptions {
         &self.core.options
     }
+
+    /// The steps worker `worker` of tier `tier` has claimed and not finished: its pending
+    /// entries in the tier's ready stream. For tools that follow what a worker held (the chaos
+    /// soak measures how soon a killed worker's steps are claimed again).
+    pub async fn steps_held_by(
+        &self,
+        tier: &str,
+        worker: &str,
+    ) -> Result<Vec<(TaskId, StepId)>, StoreError> {
+        heartbeat::steps_held_by(&self.core, tier, worker).await
+    }
 }
 
 #[async_trait]

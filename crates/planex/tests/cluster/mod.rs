@@ -131,43 +131,16 @@ pub struct Cluster {
 }
 
 fn config(sim: &str, store_url: &str) -> String {
-    let tier = |price: &str| {
-        format!(
-            "model = \"sim-model\"\nendpoints = [\"{sim}\"]\n{price}\ntimeout_secs = 120\nmax_concurrency = 64\nretry = {{ max_retries = 1, initial_backoff_ms = 20, max_backoff_ms = 50 }}\n"
-        )
-    };
-    format!(
-        r#"[engine]
-planner_tier = "planner"
-max_subtasks = 6
-synthesis = true
-worker_concurrency = 8
-
-[store]
-backend = "redis"
-url = "{store_url}"
-
-[tiers.planner]
-{planner}
-[tiers.executor]
-{executor}
-[[tools]]
-name = "web_search"
-description = "Find current facts about a topic"
-tier = "executor"
-input_schema = {{ type = "object", properties = {{ query = {{ type = "string", minLength = 1 }} }}, required = ["query"], additionalProperties = false }}
-kind = {{ type = "llm", prompt = "Find facts about: {{query}}", max_tokens = 64 }}
-
-[[tools]]
-name = "summarize"
-description = "Summarize a text in a few sentences"
-tier = "executor"
-input_schema = {{ type = "object", properties = {{ text = {{ type = "string", minLength = 1 }} }}, required = ["text"], additionalProperties = false }}
-kind = {{ type = "llm", prompt = "Summarize:\n\n{{text}}", max_tokens = 64 }}
-"#,
-        planner = tier("usd_per_hour = 4.54\ntokens_per_second = 2500"),
-        executor = tier("usd_per_hour = 0.96\ntokens_per_second = 6000"),
-    )
+    planex_testkit::cluster_config::ClusterConfig {
+        sim_url: sim,
+        store_url,
+        timeout_secs: 120,
+        max_retries: 1,
+        max_backoff_ms: 50,
+        engine: "",
+        tables: "",
+    }
+    .toml()
 }
 
 impl Cluster {
