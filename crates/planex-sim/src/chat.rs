@@ -158,12 +158,14 @@ async fn respond(
         };
         return stream::respond(state, slot, meta, answer, usage, shape);
     }
+    // Counted when produced, before the simulated generation time: a client that goes away
+    // meanwhile was still served the answer, as a real server would have generated it.
+    state.add_answer(&meta.id, usage, !cut_off);
     let config = state.config();
     let delay = Duration::from_millis(config.ttft_ms)
         + token_time(usage.completion_tokens, config.tokens_per_second);
     state.sleep(delay).await;
     drop(slot);
-    state.add_answer(&meta.id, usage, !cut_off);
     let body = json!({
         "id": meta.id,
         "object": "chat.completion",

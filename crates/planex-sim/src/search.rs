@@ -80,7 +80,11 @@ pub async fn search(
         }
     };
     let marks = Markers::scan([query.as_str()]);
-    let decision = state.faults().by_markers(&marks, &text::sha_hex(&[query]));
+    let decision = crate::faults::Decision {
+        // A search answer is never cut off part-way: `#sim:truncate` is for chat answers.
+        truncate: false,
+        ..state.faults().by_markers(&marks, &text::sha_hex(&[query]))
+    };
     if decision.is_fault() {
         state.bump(Counter::Faults);
     }

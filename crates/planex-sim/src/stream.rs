@@ -9,7 +9,8 @@
 //! Key decision: a spawned task writes the chunks into a channel that is the response body and
 //! owns the concurrency slot, so the request counts as in flight until its last chunk, and a
 //! client that goes away ends the task at the next send. The answer is counted (and entered in
-//! the call ledger) when its last chunk is written, or as not whole when it stops early.
+//! the call ledger) as whole once its usage is handed on, before `[DONE]`, or as not whole when
+//! it stops early.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -154,8 +155,7 @@ pub(crate) fn respond(
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
         let _slot = slot;
-        let whole = write_chunks(&state, &meta, &body, usage, shape, &tx).await;
-        state.add_answer(&meta.id, usage, whole);
+        write_chunks(&state, &meta, &body, usage, shape, &tx).await;
     });
     let mut response = Response::new(Body::from_stream(ReceiverStream::new(rx)));
     *response.status_mut() = StatusCode::OK;
@@ -168,8 +168,10 @@ pub(crate) fn respond(
     response
 }
 
-/// Writes the answer's chunks, paced; whether it was written whole (`false` when it was cut
-/// off or its client went away).
+/// Writes the answer's chunks, paced, and counts the answer: whole once its usage chunk (or,
+/// without one, its finish chunk) is handed on, before `[DONE]` (a client may stop reading at
+/// `[DONE]` and look at the counters at once); not whole when it was cut off or its client went
+/// away first.
 async fn write_chunks(
     state: &SimState,
     meta: &Meta,
@@ -177,7 +179,8 @@ async fn write_chunks(
     usage: Usage,
     shape: Shape,
     tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
-) -> bool {
+) {
+    let cut = || state.add_answer(&meta.id, usage, false);
     let include_usage = shape.include_usage;
     let config = state.config().clone();
     let start = tokio::time::Instant::now();
@@ -190,7 +193,7 @@ async fn write_chunks(
         .await
         .is_err()
     {
-        return false;
+        return cut();
     }
     let paced_from = tokio::time::Instant::now().max(start);
     let deltas = body.deltas();
@@ -207,13 +210,13 @@ async fn write_chunks(
         state.sleep_until(due).await;
         let bytes = chunk(meta, delta(piece, None), None, include_usage);
         if tx.send(Ok(bytes)).await.is_err() {
-            return false;
+            return cut();
         }
     }
     if shape.cut_off {
         tokio::time::sleep(CUT_OFF_AFTER).await;
         let _ = tx.send(Err(cut_off_error())).await;
-        return false;
+        return cut();
     }
     let mut tail = vec![chunk(
         meta,
@@ -224,11 +227,11 @@ async fn write_chunks(
     if include_usage {
         tail.push(chunk(meta, json!([]), Some(usage.to_json()), true));
     }
-    tail.push(Bytes::from_static(b"data: [DONE]\n\n"));
     for bytes in tail {
         if tx.send(Ok(bytes)).await.is_err() {
-            return false;
+            return cut();
         }
     }
-    true
+    state.add_answer(&meta.id, usage, true);
+    let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
 }

@@ -136,7 +136,7 @@ fn left_behind(
         mark: Some(mark),
         round: None,
         latency_ms: None,
-        response_id: None,
+        response_id: draw.response_id.clone(),
     }
 }
 

@@ -178,7 +178,13 @@ impl MeteredModel {
 
     /// Settles a drawn call at its real cost: 0 when it failed, its worst case when it succeeded
     /// but the server reported no usage (what it served is unknown, so it is never under-billed).
-    async fn settle(&self, call: &str, usage: Option<&Usage>, worst: Decimal) {
+    async fn settle(
+        &self,
+        call: &str,
+        usage: Option<&Usage>,
+        response_id: Option<&str>,
+        worst: Decimal,
+    ) {
         let (actual, usage) = match usage {
             None => (Decimal::ZERO, Usage::default()),
             Some(u) if u.prompt_tokens + u.completion_tokens == 0 => (worst, *u),
@@ -193,7 +199,7 @@ impl MeteredModel {
         if let Err(error) = self
             .guard
             .ledger()
-            .settle_draw(&self.task.0, call, actual, &usage)
+            .settle_draw(&self.task.0, call, actual, &usage, response_id)
             .await
         {
             tracing::error!(task = %self.task, call, error = %planex_core::cause::ErrorChain(&error),
@@ -232,7 +238,8 @@ impl ChatModel for MeteredModel {
                 usage.prompt_tokens,
             );
         }
-        self.settle(&call, usage, drawn).await;
+        let response_id = result.as_ref().ok().and_then(|o| o.response_id.as_deref());
+        self.settle(&call, usage, response_id, drawn).await;
         result
     }
 

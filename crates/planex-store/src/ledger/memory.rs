@@ -34,7 +34,7 @@ struct Held {
     /// Open draws by call id: their worst cases.
     draws: BTreeMap<String, Decimal>,
     /// Settled draws by call id: their real costs and usage.
-    settled: BTreeMap<String, (Decimal, Usage)>,
+    settled: BTreeMap<String, (Decimal, Usage, Option<String>)>,
     closed: bool,
 }
 
@@ -268,6 +268,7 @@ impl SpendLedger for MemoryLedger {
         call: &str,
         actual_usd: Decimal,
         usage: &Usage,
+        response_id: Option<&str>,
     ) -> Result<bool, LedgerError> {
         let actual = non_negative(actual_usd)?;
         let mut inner = self.lock();
@@ -279,7 +280,9 @@ impl SpendLedger for MemoryLedger {
         };
         held.used = held.used - worst + actual;
         if actual > Decimal::ZERO {
-            held.settled.insert(call.to_owned(), (actual, *usage));
+            let response_id = response_id.map(str::to_owned);
+            held.settled
+                .insert(call.to_owned(), (actual, *usage, response_id));
         }
         let over = held.used - held.reservation.amount_usd;
         if over > Decimal::ZERO {
@@ -297,12 +300,17 @@ impl SpendLedger for MemoryLedger {
             call: call.clone(),
             amount_usd: *amount,
             usage: None,
+            response_id: None,
         });
-        let settled = held.settled.iter().map(|(call, (amount, usage))| Draw {
-            call: call.clone(),
-            amount_usd: *amount,
-            usage: Some(*usage),
-        });
+        let settled = held
+            .settled
+            .iter()
+            .map(|(call, (amount, usage, response_id))| Draw {
+                call: call.clone(),
+                amount_usd: *amount,
+                usage: Some(*usage),
+                response_id: response_id.clone(),
+            });
         let mut draws: Vec<Draw> = open
             .chain(settled)
             .filter(|draw| draw.call.starts_with(prefix))

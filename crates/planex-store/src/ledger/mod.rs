@@ -119,6 +119,8 @@ pub struct Draw {
     /// `None` while the draw is open (the call's usage is not known: it was cut off); the usage
     /// the call reported once it is settled.
     pub usage: Option<Usage>,
+    /// Settled: the completion id the model server gave the call's answer, when it gave one.
+    pub response_id: Option<String>,
 }
 
 /// Spent and reserved amounts of one account.
@@ -188,16 +190,17 @@ pub trait SpendLedger: Send + Sync + 'static {
     -> Result<Booking, LedgerError>;
 
     /// Replaces draw `call`'s worst case with the call's real cost and keeps it, settled, with
-    /// the `usage` it reported (until the reservation is settled), so that a later execution of
-    /// the step can record it if this one's outcome is lost. A settled draw of cost 0 (a failed
-    /// call) is not kept. False (nothing changes) when the draw is not open, so a settlement
-    /// cannot count twice.
+    /// the `usage` it reported and its answer's `response_id` (until the reservation is
+    /// settled), so that a later execution of the step can record it if this one's outcome is
+    /// lost. A settled draw of cost 0 (a failed call) is not kept. False (nothing changes) when
+    /// the draw is not open, so a settlement cannot count twice.
     async fn settle_draw(
         &self,
         id: &str,
         call: &str,
         actual_usd: Decimal,
         usage: &Usage,
+        response_id: Option<&str>,
     ) -> Result<bool, LedgerError>;
 
     /// The draws, open and settled, whose call id starts with `prefix` (all with `""`), sorted by

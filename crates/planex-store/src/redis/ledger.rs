@@ -34,15 +34,31 @@ fn nanos(amount: Decimal) -> Result<i64, LedgerError> {
     })
 }
 
-/// A settled draw's usage as `settle_draw` stores it: `PROMPT COMPLETION CACHED`.
-fn parse_usage(text: &str) -> Option<Usage> {
-    let mut parts = text.split(' ').map(str::parse::<u64>);
+/// A settled draw's usage as `settle_draw` stores it: `PROMPT COMPLETION CACHED [RESPONSE_ID]`
+/// (draws settled before the id was kept have none).
+fn parse_usage(text: &str) -> Option<(Usage, Option<String>)> {
+    let mut parts = text.split(' ');
+    let mut number = || parts.next()?.parse::<u64>().ok();
     let usage = Usage {
-        prompt_tokens: parts.next()?.ok()?,
-        completion_tokens: parts.next()?.ok()?,
-        cached_tokens: parts.next()?.ok()?,
+        prompt_tokens: number()?,
+        completion_tokens: number()?,
+        cached_tokens: number()?,
     };
-    parts.next().is_none().then_some(usage)
+    let response_id = parts.next().map(str::to_owned);
+    parts.next().is_none().then_some((usage, response_id))
+}
+
+/// The usage text `settle_draw` stores; a response id with a space or none is left out.
+fn usage_text(usage: &Usage, response_id: Option<&str>) -> String {
+    let mut text = format!(
+        "{} {} {}",
+        usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
+    );
+    if let Some(id) = response_id.filter(|id| !id.is_empty() && !id.contains(char::is_whitespace)) {
+        text.push(' ');
+        text.push_str(id);
+    }
+    text
 }
 
 fn usd(text: &str) -> Result<Decimal, LedgerError> {
@@ -190,16 +206,14 @@ impl SpendLedger for RedisStore {
         call: &str,
         actual_usd: Decimal,
         usage: &Usage,
+        response_id: Option<&str>,
     ) -> Result<bool, LedgerError> {
         let args = vec![
             "settle_draw".into(),
             id.into(),
             call.into(),
             nanos(actual_usd)?.to_string(),
-            format!(
-                "{} {} {}",
-                usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
-            ),
+            usage_text(usage, response_id),
         ];
         // A settled draw is no longer open, so settling it again changes nothing.
         let reply = self.ledger_call_with(Retry::Idempotent, args).await?;
@@ -213,15 +227,21 @@ impl SpendLedger for RedisStore {
         let mut draws = reply
             .chunks(3)
             .map(|triple| match triple {
-                [call, amount, usage] => Ok(Draw {
-                    call: call.clone(),
-                    amount_usd: usd(amount)?,
-                    usage: if usage.is_empty() {
-                        None
+                [call, amount, usage] => {
+                    let (usage, response_id) = if usage.is_empty() {
+                        (None, None)
                     } else {
-                        Some(parse_usage(usage).ok_or_else(|| unexpected_reply(&reply, "draws"))?)
-                    },
-                }),
+                        let (usage, id) =
+                            parse_usage(usage).ok_or_else(|| unexpected_reply(&reply, "draws"))?;
+                        (Some(usage), id)
+                    };
+                    Ok(Draw {
+                        call: call.clone(),
+                        amount_usd: usd(amount)?,
+                        usage,
+                        response_id,
+                    })
+                }
                 _ => Err(unexpected_reply(&reply, "draws")),
             })
             .collect::<Result<Vec<_>, _>>()?;

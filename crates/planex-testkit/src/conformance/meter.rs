@@ -41,13 +41,13 @@ pub async fn draws_respect_the_cap_and_settle_to_actual(ledger: Arc<dyn SpendLed
     assert_eq!(denial.limit_usd, usd("1"));
     assert!(
         ledger
-            .settle_draw("t", "1/1/0", usd("0.2"), &usage(10, 5))
+            .settle_draw("t", "1/1/0", usd("0.2"), &usage(10, 5), None)
             .await
             .unwrap()
     );
     assert!(
         !ledger
-            .settle_draw("t", "1/1/0", usd("0.2"), &usage(10, 5))
+            .settle_draw("t", "1/1/0", usd("0.2"), &usage(10, 5), None)
             .await
             .unwrap()
     );
@@ -111,14 +111,20 @@ pub async fn draws_are_kept_until_the_reservation_settles(ledger: Arc<dyn SpendL
     }
     assert!(
         ledger
-            .settle_draw("t", "3/1-a/1", usd("0.05"), &usage(40, 7))
+            .settle_draw(
+                "t",
+                "3/1-a/1",
+                usd("0.05"),
+                &usage(40, 7),
+                Some("chatcmpl-41"),
+            )
             .await
             .unwrap()
     );
     // A failed call settles to nothing and is not kept.
     assert!(
         ledger
-            .settle_draw("t", "3/1-a/2", usd("0"), &usage(0, 0))
+            .settle_draw("t", "3/1-a/2", usd("0"), &usage(0, 0), None)
             .await
             .unwrap()
     );
@@ -127,11 +133,14 @@ pub async fn draws_are_kept_until_the_reservation_settles(ledger: Arc<dyn SpendL
             call: "3/1-a/0".into(),
             amount_usd: usd("0.1"),
             usage: None,
+            response_id: None,
         },
         Draw {
             call: "3/1-a/1".into(),
             amount_usd: usd("0.05"),
             usage: Some(usage(40, 7)),
+            // The answer's id is kept with the settled draw, for the record made of it later.
+            response_id: Some("chatcmpl-41".into()),
         },
     ];
     assert_eq!(ledger.draws("t", "3/").await.unwrap(), expected);
@@ -140,7 +149,7 @@ pub async fn draws_are_kept_until_the_reservation_settles(ledger: Arc<dyn SpendL
     assert_eq!(ledger.draws("t", "").await.unwrap().len(), 3);
     assert!(
         !ledger
-            .settle_draw("t", "3/1-a/1", usd("0"), &usage(0, 0))
+            .settle_draw("t", "3/1-a/1", usd("0"), &usage(0, 0), None)
             .await
             .unwrap()
     );
