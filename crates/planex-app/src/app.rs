@@ -243,7 +243,7 @@ impl App {
                 tracing::warn!(
                     tasks = left,
                     drain_secs = self.config.worker_drain.as_secs_f64(),
-                    "tasks were still being planned when the drain time ran out; they stay `planning` until orphan recovery on another replica fails them (after the planning deadline plus a lease)"
+                    "tasks were still being planned when the drain time ran out; they stay `planning` until orphan recovery on a replica sharing the store fails them (after the planning deadline plus a lease; with the memory store they are gone with this process)"
                 );
             }
         };

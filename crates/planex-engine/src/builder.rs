@@ -156,7 +156,7 @@ impl EngineBuilder {
             budget,
             plan_cache,
             drift,
-            admissions: tokio_util::task::TaskTracker::new(),
+            planning: tokio_util::task::TaskTracker::new(),
         })
     }
 }

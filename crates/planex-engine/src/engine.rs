@@ -22,7 +22,7 @@ pub struct Engine {
     pub(crate) drift: Option<Arc<crate::DriftGuard>>,
     /// The background planning of accepted tasks ([`Engine::accept`]), so that a graceful stop
     /// can let it finish ([`Engine::finish_planning`]).
-    pub(crate) admissions: tokio_util::task::TaskTracker,
+    pub(crate) planning: tokio_util::task::TaskTracker,
 }
 
 impl Engine {
@@ -44,12 +44,13 @@ impl Engine {
     /// Waits up to `within` for the tasks this engine accepted and is still planning to be
     /// planned and started (or refused, or failed), as a graceful stop does; returns how many were
     /// still planning when the time ran out. Those stay `planning` in the store, and orphan
-    /// recovery on another replica settles them (docs/ARCHITECTURE.md §5).
+    /// recovery on a live replica settles them (docs/ARCHITECTURE.md §5). Meant for shutdown:
+    /// the tracker is closed, so planning accepted later is not waited for by a second call.
     pub async fn finish_planning(&self, within: std::time::Duration) -> usize {
-        self.admissions.close();
-        match tokio::time::timeout(within, self.admissions.wait()).await {
+        self.planning.close();
+        match tokio::time::timeout(within, self.planning.wait()).await {
             Ok(()) => 0,
-            Err(_) => self.admissions.len(),
+            Err(_) => self.planning.len(),
         }
     }
 

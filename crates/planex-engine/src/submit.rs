@@ -85,7 +85,7 @@ impl Engine {
             .await?;
         let task_id = prepared.task_id.clone();
         let engine = self.clone();
-        let admission = self.admissions.spawn(
+        let admission = self.planning.spawn(
             async move {
                 let outcome = engine.plan_and_start(&request, prepared, received).await;
                 match &outcome {

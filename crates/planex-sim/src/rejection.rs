@@ -97,7 +97,7 @@ fn rejection(
     let (message, code) = match status {
         StatusCode::NOT_FOUND => (
             format!(
-                "Invalid URL ({method} {path}); the simulator serves /v1/chat/completions, /v1/models, /health, /sim/stats, /sim/reset and /sim/search."
+                "Invalid URL ({method} {path}); the simulator serves /v1/chat/completions, /v1/models, /health, /sim/stats, /sim/calls, /sim/reset and /sim/search."
             ),
             Some("unknown_url"),
         ),

@@ -34,9 +34,9 @@ pub struct SimStats {
     pub in_flight: u64,
     /// Highest `in_flight` seen since start or reset.
     pub max_in_flight: u64,
-    /// Sum of `usage.prompt_tokens` over every answer produced (what clients were told).
+    /// Sum of `usage.prompt_tokens` over every answer written whole (what clients were told).
     pub prompt_tokens_total: u64,
-    /// Sum of `usage.completion_tokens` over every answer produced.
+    /// Sum of `usage.completion_tokens` over every answer written whole.
     pub completion_tokens_total: u64,
     /// Answers not written whole: cut off part-way (`--truncate-rate`, `#sim:truncate`), or
     /// streamed to a client that went away before the end. Not in the totals above, since their

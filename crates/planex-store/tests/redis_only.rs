@@ -65,8 +65,6 @@ async fn a_retired_worker_leaves_the_group_unless_it_holds_steps() {
     );
 }
 
-/// Workers that died without retiring are forgotten once idle long enough, unless they hold
-/// steps; the idle bound is honoured.
 /// What a worker holds is listed by task and step; a worker that holds nothing lists nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_steps_a_worker_holds_are_listed() {
@@ -80,6 +78,8 @@ async fn the_steps_a_worker_holds_are_listed() {
     assert!(store.steps_held_by("x", "nobody").await.unwrap().is_empty());
 }
 
+/// Workers that died without retiring are forgotten once idle long enough, unless they hold
+/// steps; the idle bound is honoured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_workers_holding_nothing_are_pruned() {
     let (server, store) = started("pr").await;

@@ -12,7 +12,7 @@ pub struct ClusterConfig<'a> {
     pub store_url: &'a str,
     /// Each tier's call timeout, in seconds.
     pub timeout_secs: u64,
-    /// Each tier's retries, and the longest backoff between them in ms (the first is 20 ms).
+    /// Each tier's retries of a failed call (the first backoff is 20 ms).
     pub max_retries: u32,
     /// The longest backoff between two retries, in ms.
     pub max_backoff_ms: u64,

@@ -3,9 +3,9 @@
 //!
 //! - every record that names a completion id was served, whole, with exactly the usage billed;
 //! - no completion id is billed twice;
-//! - the served answers no record names (their worker died before recording them, or the API
-//!   was killed after planning) are covered by the records that name none (`abandoned` calls at
-//!   their real usage, `interrupted` ones at their worst case);
+//! - the served answers no record names (their worker or API died after the server answered and
+//!   before the call's usage was settled) are covered by the records that name none
+//!   (`interrupted` ones, at their worst case; `abandoned` ones name their answer);
 //! - overall, billed ≥ served.
 //!
 //! Answers the simulator cut off part-way are not served: their client got no usage, and an
@@ -16,12 +16,23 @@ use planex_sim::{CallLedger, ServedCall};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
+/// One record that names the answer it bills.
+#[derive(Debug)]
+struct NamedBill {
+    /// The answer's completion id.
+    response_id: String,
+    /// The task whose record it is.
+    task: String,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
 /// The model calls of the accepted tasks, as their records bill them.
 #[derive(Debug, Default)]
 pub struct Billed {
-    /// Records naming a completion id: id → (task, prompt tokens, completion tokens).
-    named: Vec<(String, String, u64, u64)>,
-    /// Records naming none: how many, and their tokens.
+    /// Records naming a completion id.
+    named: Vec<NamedBill>,
+    /// Records naming none (`interrupted`): how many, and their tokens.
     unnamed_calls: usize,
     unnamed_tokens: u64,
 }
@@ -32,9 +43,12 @@ impl Billed {
         for call in calls.iter().filter(|c| c.stage != Stage::ToolCall) {
             let (prompt, completion) = (call.usage.prompt_tokens, call.usage.completion_tokens);
             match &call.response_id {
-                Some(id) => self
-                    .named
-                    .push((id.clone(), task.to_owned(), prompt, completion)),
+                Some(id) => self.named.push(NamedBill {
+                    response_id: id.clone(),
+                    task: task.to_owned(),
+                    prompt_tokens: prompt,
+                    completion_tokens: completion,
+                }),
                 None => {
                     self.unnamed_calls += 1;
                     self.unnamed_tokens += prompt + completion;
@@ -45,7 +59,12 @@ impl Billed {
 
     /// Tokens billed in all.
     pub fn tokens(&self) -> u64 {
-        self.unnamed_tokens + self.named.iter().map(|(_, _, p, c)| p + c).sum::<u64>()
+        let named: u64 = self
+            .named
+            .iter()
+            .map(|b| b.prompt_tokens + b.completion_tokens)
+            .sum();
+        self.unnamed_tokens + named
     }
 }
 
@@ -106,7 +125,9 @@ pub fn compare(
         return check;
     }
     let mut billed_by_id: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (id, task, prompt, completion) in &billed.named {
+    for bill in &billed.named {
+        let (id, task) = (&bill.response_id, &bill.task);
+        let (prompt, completion) = (bill.prompt_tokens, bill.completion_tokens);
         billed_by_id.entry(id).or_default().push(task);
         match served.get(id.as_str()) {
             None => violations.push(format!(
@@ -116,7 +137,7 @@ pub fn compare(
                 if (
                     u64::from(call.prompt_tokens),
                     u64::from(call.completion_tokens),
-                ) != (*prompt, *completion) =>
+                ) != (prompt, completion) =>
             {
                 violations.push(format!(
                     "task {task} bills call {id} at {prompt}+{completion} tokens; the simulator served {}+{}",

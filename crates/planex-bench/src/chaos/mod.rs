@@ -65,7 +65,8 @@ pub struct ChaosArgs {
     /// Seed of the simulator's faults and of the choice of victims.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// How long to wait for every accepted task to end, in seconds, after the last submission.
+    /// How long to wait for every accepted task to end, in seconds, once the submissions and
+    /// the kills are over (at least `--chaos-secs` after the start).
     #[arg(long, default_value_t = 300)]
     pub deadline_secs: u64,
     /// The planex binary (default: the `planex` beside this executable).
