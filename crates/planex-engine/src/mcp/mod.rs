@@ -11,12 +11,13 @@
 //! name are refused at start.
 
 mod call;
+mod listing;
 mod names;
 mod watch;
 
 pub use names::catalog_name;
 
-use planex_core::{McpTool, ToolKind, ToolSpec};
+use planex_core::ToolSpec;
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
@@ -107,6 +108,8 @@ struct Server {
     /// After a failed (re)connect: when the next try may be made, the wait after that one, and
     /// why it failed. Calls meanwhile fail at once instead of restarting a crashing server.
     down: std::sync::Mutex<Option<Down>>,
+    /// Its tools as last listed (`listing.rs`): what the catalog keeps of it while it is down.
+    listed: std::sync::Mutex<Option<Vec<ToolSpec>>>,
 }
 
 /// A server that could not be (re)connected.
@@ -209,6 +212,7 @@ impl McpServers {
                     watch,
                     client: tokio::sync::Mutex::new(Some(Arc::new(client))),
                     down: std::sync::Mutex::new(None),
+                    listed: std::sync::Mutex::new(None),
                 })
             }
         }))
@@ -239,63 +243,6 @@ impl McpServers {
     /// Whether a server of this name is configured.
     pub fn has(&self, server: &str) -> bool {
         self.servers.contains_key(server)
-    }
-
-    /// Every server's tools (all pages of `tools/list`) as catalog entries, by catalog name.
-    pub async fn tools(&self) -> Result<Vec<ToolSpec>, McpError> {
-        let mut specs: BTreeMap<String, (String, ToolSpec)> = BTreeMap::new();
-        let mut names: Vec<&String> = self.servers.keys().collect();
-        names.sort();
-        for name in names {
-            let server = &self.servers[name];
-            let client = server.current().await.map_err(|detail| McpError::List {
-                server: name.clone(),
-                detail,
-            })?;
-            let tools = client
-                .peer()
-                .list_all_tools()
-                .await
-                .map_err(|e| McpError::List {
-                    server: name.clone(),
-                    detail: e.to_string(),
-                })?;
-            for tool in tools {
-                let catalog = catalog_name(name, &tool.name);
-                let origin = format!("{name}/{}", tool.name);
-                let spec = ToolSpec {
-                    name: catalog.clone(),
-                    description: tool
-                        .description
-                        .as_deref()
-                        .or(tool.title.as_deref())
-                        .unwrap_or("an MCP tool")
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
-                    output_schema: tool
-                        .output_schema
-                        .as_ref()
-                        .map(|s| serde_json::Value::Object((**s).clone())),
-                    tier: server.config.tier.clone(),
-                    kind: ToolKind::Mcp(McpTool {
-                        server: name.clone(),
-                        tool: tool.name.to_string(),
-                    }),
-                };
-                if let Some((first, _)) = specs.get(&catalog) {
-                    return Err(McpError::Collision {
-                        name: catalog,
-                        first: first.clone(),
-                        second: origin,
-                    });
-                }
-                specs.insert(catalog, (origin, spec));
-            }
-        }
-        Ok(specs.into_values().map(|(_, spec)| spec).collect())
     }
 
     /// Makes sure `server` can take calls now: its connection is up, or a reconnect (within its
