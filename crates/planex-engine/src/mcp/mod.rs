@@ -110,6 +110,25 @@ struct Server {
     down: std::sync::Mutex<Option<Down>>,
     /// Its tools as last listed (`listing.rs`): what the catalog keeps of it while it is down.
     listed: std::sync::Mutex<Option<Vec<ToolSpec>>>,
+    /// Set while a (re)connect is in progress. The connection's lock is also held for a moment
+    /// by every call and listing, so a held lock alone does not mean the server is restarting.
+    restarting: std::sync::atomic::AtomicBool,
+}
+
+/// Clears [`Server::restarting`] when a (re)connect ends, however it ends.
+struct Restarting<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> Restarting<'a> {
+    fn start(flag: &'a std::sync::atomic::AtomicBool) -> Self {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        Restarting(flag)
+    }
+}
+
+impl Drop for Restarting<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A server that could not be (re)connected.
@@ -213,6 +232,7 @@ impl McpServers {
                     client: tokio::sync::Mutex::new(Some(Arc::new(client))),
                     down: std::sync::Mutex::new(None),
                     listed: std::sync::Mutex::new(None),
+                    restarting: std::sync::atomic::AtomicBool::new(false),
                 })
             }
         }))
@@ -255,20 +275,25 @@ impl McpServers {
         if self.is_up(server) {
             return Ok(());
         }
-        if entry.client.try_lock().is_err() {
+        if entry.restarting.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("it is being restarted".to_owned());
         }
         entry.current().await.map(|_| ())
     }
 
     /// Whether `server`'s connection is up now (false while it is being restarted, without
-    /// waiting for the restart).
+    /// waiting for the restart; a connection another caller is looking at counts as up).
     pub fn is_up(&self, server: &str) -> bool {
         self.servers.get(server).is_some_and(|server| {
-            server
-                .client
-                .try_lock()
-                .is_ok_and(|slot| slot.as_ref().is_some_and(|c| alive(c)))
+            if server.restarting.load(std::sync::atomic::Ordering::SeqCst) {
+                return false;
+            }
+            match server.client.try_lock() {
+                Ok(slot) => slot.as_ref().is_some_and(|c| alive(c)),
+                // Held for a moment by a call or a listing checking the connection (a restart
+                // sets `restarting` first): as up as it was.
+                Err(_) => true,
+            }
         })
     }
 }
@@ -303,6 +328,7 @@ impl Server {
                     .max(1)
             ));
         }
+        let _restarting = Restarting::start(&self.restarting);
         match connect(&self.config, &self.watch).await {
             Ok(client) => {
                 let client = Arc::new(client);
