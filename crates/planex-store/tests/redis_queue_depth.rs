@@ -3,7 +3,7 @@
 //! restart of an append-only Redis, after the stream was trimmed, and with a lag that is plainly
 //! wrong (as seen after a restart: thousands with nothing to deliver). Reading the depth also
 //! repairs the group's counter, so Redis's own lag (KEDA's `lagCount`) agrees again.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use planex_store::{QueueDepth, RedisStore, Store};
 use planex_testkit::redis::RedisServer;
