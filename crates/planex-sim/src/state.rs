@@ -228,10 +228,11 @@ impl SimState {
                 Ordering::SeqCst,
             );
         }
-        let mut ledger = self.inner.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        if !ledger.recording {
+        // Not recording (the default): no lock taken on the answer path.
+        if !self.inner.config.record_calls {
             return;
         }
+        let mut ledger = self.inner.ledger.lock().unwrap_or_else(|e| e.into_inner());
         if ledger.calls.len() >= MAX_RECORDED_CALLS {
             ledger.dropped += 1;
             return;
