@@ -28,6 +28,8 @@ pub(crate) struct Prepared {
     pub(crate) catalog: Arc<Catalog>,
     /// The client's plan, validated (its `task` is the task text); `None` when the planner plans.
     pub(crate) client_plan: Option<Plan>,
+    /// Results of plan steps a replay carries over (`TaskRequest::reuse`): not run, not estimated.
+    pub(crate) reused: std::collections::BTreeMap<planex_core::StepId, serde_json::Value>,
     pub(crate) ctx: CallContext,
 }
 
@@ -172,6 +174,11 @@ impl Engine {
             answer: request.answer.clone(),
             catalog,
             client_plan,
+            reused: request
+                .reuse
+                .as_ref()
+                .map(|r| r.results.clone())
+                .unwrap_or_default(),
             ctx: CallContext {
                 request_id: request.request_id.clone(),
                 deltas: None,

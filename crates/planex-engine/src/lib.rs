@@ -31,6 +31,7 @@ mod plan_cache;
 mod planner;
 mod recovery;
 mod replan;
+mod replay;
 mod request;
 mod routing;
 pub mod scaling;
@@ -62,7 +63,8 @@ pub use models::Models;
 pub use plan_cache::{CacheSettings, PlanCacheLayer, plan_cache_key};
 pub use planner::{Planned, PlannerSettings, PlanningFailed, plan_task, system_prompt};
 pub use recovery::{OrphanRecovery, Recovery};
-pub use request::TaskRequest;
+pub use replay::Replayed;
+pub use request::{Reuse, TaskRequest};
 pub use routing::{
     RouteDecision, RouteRule, RouteSource, Router, RoutingSettings, TierHints, explain_plan,
     split_tier_hints,

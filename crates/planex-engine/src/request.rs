@@ -1,6 +1,7 @@
 //! [`TaskRequest`]: one task to plan and run, as a caller asks for it.
 
-use planex_core::TaskId;
+use planex_core::{StepId, TaskId};
+use std::collections::BTreeMap;
 
 /// One task to plan and run.
 #[derive(Debug, Clone, Default)]
@@ -39,4 +40,16 @@ pub struct TaskRequest {
     pub answer: planex_core::AnswerOptions,
     /// The end user the request is made for (OpenAI `user`), recorded on the task.
     pub end_user: Option<String>,
+    /// Set by [`crate::Engine::replay`] only: the task repeats an earlier one, with these of its
+    /// plan steps complete from the start (`plan` must be given).
+    pub reuse: Option<Reuse>,
+}
+
+/// What a replayed task carries over from the task it repeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reuse {
+    /// The task repeated (recorded as the new task's `retry_of`).
+    pub retry_of: TaskId,
+    /// Results of its completed plan steps, by step id: those steps are not run again.
+    pub results: BTreeMap<StepId, serde_json::Value>,
 }

@@ -14,9 +14,10 @@
 
 use crate::admission::{Admission, Admitted, Charge, Prepared, cost_of};
 use crate::{Engine, EngineError, PlanningFailed, TaskRequest};
-use planex_core::{Plan, TaskId};
+use planex_core::{Plan, StepId, TaskId};
 use planex_llm::ChatModel;
 use planex_store::{Booking, NewTask, StepSpec, TaskRecord, TaskStatus};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -122,7 +123,8 @@ impl Engine {
                     &crate::TierHints::new(),
                 );
                 if let Some(charge) = &charge {
-                    self.reserve_client_plan(p, &specs, charge).await?;
+                    self.reserve_client_plan(p, &to_run(&specs, p), charge)
+                        .await?;
                 }
                 (None, None, Some(specs))
             }
@@ -227,7 +229,9 @@ impl Engine {
         ) {
             cache.put(key, &admitted.plan).await;
         }
-        let task_id = self.start(p.task_id, admitted, charge.as_ref()).await?;
+        let task_id = self
+            .start(p.task_id, admitted, p.reused, charge.as_ref())
+            .await?;
         self.watch_for_drift(&task_id);
         Ok(task_id)
     }
@@ -302,7 +306,8 @@ impl Engine {
             guard, accounts, ..
         } = charge;
         let spent = cost_of(&admitted.calls);
-        let target = spent + guard.estimate_steps(&admitted.specs, &self.executor.models);
+        let target =
+            spent + guard.estimate_steps(&to_run(&admitted.specs, p), &self.executor.models);
         let id = &p.task_id.0;
         let booked = match guard.ledger().hold(id, target).await {
             Ok(Booking::Denied(denial)) => Ok(Some(denial)),
@@ -346,12 +351,19 @@ impl Engine {
         &self,
         task_id: TaskId,
         admitted: Admitted,
+        reused: BTreeMap<StepId, serde_json::Value>,
         charge: Option<&Charge<'_>>,
     ) -> Result<TaskId, EngineError> {
         let planning_cost = cost_of(&admitted.calls);
         let started = self
             .store
-            .start_task(&task_id, &admitted.plan, admitted.specs, admitted.calls)
+            .start_task_reusing(
+                &task_id,
+                &admitted.plan,
+                admitted.specs,
+                reused,
+                admitted.calls,
+            )
             .await;
         if let Err(error) = started {
             // The reservation stays held unless the task is surely not running: a start that
@@ -439,5 +451,16 @@ fn new_task(request: &TaskRequest, p: &Prepared) -> NewTask {
         cost_center: request.cost_center.clone(),
         task_type: Some(p.task_type.clone()),
         end_user: request.end_user.clone(),
+        retry_of: request.reuse.as_ref().map(|r| r.retry_of.clone()),
     }
+}
+
+/// The specs of `specs` that will run: all but the steps a replay reuses (`Prepared::reused`),
+/// which cost nothing again.
+fn to_run(specs: &[StepSpec], p: &Prepared) -> Vec<StepSpec> {
+    specs
+        .iter()
+        .filter(|s| !p.reused.contains_key(&s.step.step_id))
+        .cloned()
+        .collect()
 }

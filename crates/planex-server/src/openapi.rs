@@ -7,6 +7,7 @@
 //! handler does (400 and 413 from the body checks, 414 from the head check) are added to every
 //! operation here ([`CommonErrors`]), so no handler has to repeat them.
 
+use crate::dead_letters::{self, DeadLetterList, DeadLetterView, ReplayView};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::openai::{ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions};
 use crate::task_list::{self, TaskList, TaskListItem};
@@ -91,7 +92,8 @@ impl Modify for CommonErrors {
         description = "Plan once on a big model, execute every step on small ones. Errors are `{error: {type, message, details}}`; send `Authorization: Bearer <key>` when auth is on, `X-Cost-Center` to pick a cost center the key may charge (else 403), `X-Request-ID` to trace a request into the model servers; `task_type` (body of `POST /v1/tasks`, or `metadata.task_type` of `/v1/chat/completions`) names the task type whose drift statistics and guards apply."
     ),
     paths(
-        tasks::submit, task_list::list_tasks, tasks::get_task, tasks::events, tasks::cancel, plan_exec::plan,
+        tasks::submit, task_list::list_tasks, tasks::get_task, tasks::events, tasks::cancel,
+        dead_letters::list, dead_letters::show, dead_letters::purge, dead_letters::replay, plan_exec::plan,
         plan_exec::execute, tools::list_tools,
         openai::chat_completions, openai::models::list_models, openai::models::retrieve_model, spend::spend, scaling::scaling, health::healthz,
         health::readyz, health::metrics, serve_openapi,
@@ -101,10 +103,12 @@ impl Modify for CommonErrors {
         ExecuteRequest, ExecuteView, SpendView, SpendLine, ErrorBody, ErrorDetail,
         ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions, ScalingReport, TierDecision, Thresholds,
         ScalingRule, ScalingAction, TaskList, TaskListItem, ToolList, ToolView, ToolArgView,
+        DeadLetterView, DeadLetterList, ReplayView,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags(
         (name = "tasks", description = "Submit and follow tasks"),
+        (name = "dead-letters", description = "Steps that failed for good: list, replay, purge"),
         (name = "plan", description = "Plan only, or run one step"),
         (name = "openai", description = "OpenAI-compatible agent endpoint"),
         (name = "spend", description = "Spend and budgets"),

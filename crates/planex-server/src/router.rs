@@ -11,7 +11,8 @@
 use crate::error::ApiError;
 use crate::extract::{self, REQUEST_ID, RequestId};
 use crate::{
-    AppState, health, metrics, openai, openapi, plan_exec, scaling, spend, task_list, tasks, tools,
+    AppState, dead_letters, health, metrics, openai, openapi, plan_exec, scaling, spend, task_list,
+    tasks, tools,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -19,7 +20,7 @@ use axum::handler::Handler;
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use std::future::Future;
 use tracing::Instrument;
 
@@ -55,6 +56,14 @@ impl RouteTable {
     {
         self.add(path, Method::POST, post(handler))
     }
+
+    fn delete<H, T>(self, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(path, Method::DELETE, delete(handler))
+    }
 }
 
 /// Every route of the API. Add new routes here (one line each); `/openapi.json` must document
@@ -69,6 +78,10 @@ fn table() -> RouteTable {
     .get("/v1/tasks/{id}", tasks::get_task)
     .get("/v1/tasks/{id}/events", tasks::events)
     .post("/v1/tasks/{id}/cancel", tasks::cancel)
+    .get("/v1/dead-letters", dead_letters::list)
+    .get("/v1/dead-letters/{id}", dead_letters::show)
+    .delete("/v1/dead-letters/{id}", dead_letters::purge)
+    .post("/v1/dead-letters/{id}/replay", dead_letters::replay)
     .post("/v1/plan", plan_exec::plan)
     .post("/v1/execute", plan_exec::execute)
     .get("/v1/tools", tools::list_tools)

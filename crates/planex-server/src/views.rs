@@ -252,6 +252,9 @@ pub struct TaskView {
     pub created_at_ms: u64,
     /// Finish time (ms since epoch).
     pub finished_at_ms: Option<u64>,
+    /// The task this one replays (`POST /v1/dead-letters/{id}/replay`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
 }
 
 impl From<&TaskRecord> for TaskView {
@@ -276,6 +279,7 @@ impl From<&TaskRecord> for TaskView {
             ),
             created_at_ms: record.created_at_ms,
             finished_at_ms: record.finished_at_ms,
+            retry_of: record.retry_of.as_ref().map(|id| id.0.clone()),
         }
     }
 }

@@ -51,3 +51,44 @@ pub(crate) fn check_added_steps(
     }
     Ok(())
 }
+
+/// Checks the results a task starts with ([`crate::Store::start_task_reusing`]): each names a plan
+/// step (not the synthesis step) whose dependencies are all reused too, and some step is left to
+/// run. Returns how many steps are reused.
+pub(crate) fn check_reused(
+    task_id: &TaskId,
+    steps: &[StepSpec],
+    reused: &std::collections::BTreeMap<planex_core::StepId, serde_json::Value>,
+) -> Result<usize, StoreError> {
+    let invalid = |detail: String| StoreError::InvalidSteps {
+        task_id: task_id.clone(),
+        detail,
+    };
+    for id in reused.keys() {
+        let spec = steps
+            .iter()
+            .find(|s| s.step.step_id == *id)
+            .ok_or_else(|| invalid(format!("reused step {id} is not a step of the plan")))?;
+        if spec.stage != planex_core::Stage::Step {
+            return Err(invalid(format!(
+                "step {id} is not a plan step: it cannot be reused"
+            )));
+        }
+        if let Some(dep) = spec
+            .step
+            .depends_on
+            .iter()
+            .find(|d| !reused.contains_key(d))
+        {
+            return Err(invalid(format!(
+                "reused step {id} depends on step {dep}, which is not reused: a step is reused only with all it depends on"
+            )));
+        }
+    }
+    if reused.len() >= steps.len() {
+        return Err(invalid(
+            "every step is reused: nothing is left to run".into(),
+        ));
+    }
+    Ok(reused.len())
+}

@@ -11,6 +11,7 @@
 //! the dev-only planex-testkit crate), so a second backend is held to the same semantics.
 
 mod check;
+mod dead_letters;
 mod drift;
 mod error;
 mod idempotency;
@@ -21,6 +22,7 @@ mod plan_cache;
 mod redis;
 mod types;
 
+pub use dead_letters::{BadLetterId, DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId};
 pub use drift::{
     DriftRecord, DriftSample, DriftSizes, DriftStore, DriftStoreError, LearnedBaseline,
     MemoryDriftStore, learn_baseline, mean_cost, p95_steps,
@@ -38,13 +40,14 @@ pub use memory::{MemoryStore, MemoryStoreOptions};
 pub use plan_cache::{MemoryPlanCache, PlanCache, PlanCacheError};
 pub use redis::{RedisStore, RedisStoreOptions};
 pub use types::{
-    Completion, DeadLetter, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord,
-    StepSpec, StepState, TaskEvent, TaskRecord, TaskStatus, TaskSummary, now_ms,
+    Completion, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord, StepSpec,
+    StepState, TaskEvent, TaskRecord, TaskStatus, TaskSummary, now_ms,
 };
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use planex_core::{CallRecord, Plan, StepId, TaskId};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The reason (`StepRecord::error`, `StepSkipped`) of a step skipped because its task was cancelled.
@@ -128,6 +131,23 @@ pub trait Store: Send + Sync + 'static {
         task_id: &TaskId,
         plan: &Plan,
         steps: Vec<StepSpec>,
+        planner_calls: Vec<CallRecord>,
+    ) -> Result<(), StoreError> {
+        self.start_task_reusing(task_id, plan, steps, BTreeMap::new(), planner_calls)
+            .await
+    }
+
+    /// Like [`Store::start_task`], with some plan steps complete from the start: `reused` maps
+    /// their ids to results carried over from an earlier task (a dead letter's replay). Those
+    /// steps are stored `complete` with that result, count as done for their dependents, and are
+    /// never queued; the rest run as usual. Every dependency of a reused step must be reused too
+    /// and at least one step must be left to run (`StoreError::InvalidSteps` otherwise).
+    async fn start_task_reusing(
+        &self,
+        task_id: &TaskId,
+        plan: &Plan,
+        steps: Vec<StepSpec>,
+        reused: BTreeMap<StepId, serde_json::Value>,
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError>;
 
@@ -279,8 +299,21 @@ pub trait Store: Send + Sync + 'static {
     /// (`EventKind::AnswerDelta`). Nobody following, or an unknown task, is not an error.
     async fn publish_transient(&self, task_id: &TaskId, kind: EventKind) -> Result<(), StoreError>;
 
-    /// The most recent dead letters, newest last.
+    /// The most recent dead letters of every tenant, newest last (checks and soaks; the API
+    /// pages one tenant's with [`Store::dead_letter_page`]).
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// A page of one tenant's dead letters, newest first, filtered by `query` (see
+    /// `dead_letters.rs`): at most `query.limit`, walking at most [`SCAN_LIMIT`] letters.
+    async fn dead_letter_page(&self, query: &DeadLetterQuery)
+    -> Result<DeadLetterPage, StoreError>;
+
+    /// One dead letter by id, whatever its tenant (callers check it); `None` when there is no
+    /// such letter (never parked, purged, or trimmed past the queue's cap).
+    async fn dead_letter(&self, id: LetterId) -> Result<Option<DeadLetter>, StoreError>;
+
+    /// Purges one dead letter; false when there was none with that id. Its task is unchanged.
+    async fn purge_dead_letter(&self, id: LetterId) -> Result<bool, StoreError>;
 
     /// Ready and in-flight step counts of a tier.
     async fn queue_depth(&self, tier: &str) -> Result<QueueDepth, StoreError>;

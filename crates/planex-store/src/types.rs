@@ -179,6 +179,9 @@ pub struct NewTask {
     /// The end user the task was run for (OpenAI `user`), for attribution.
     #[serde(default)]
     pub end_user: Option<String>,
+    /// The task this one replays (a dead letter's replay, docs/ARCHITECTURE.md §4), if any.
+    #[serde(default)]
+    pub retry_of: Option<TaskId>,
 }
 
 /// What recording a finished task's metrics needs: its status, step count and cost, without the
@@ -214,6 +217,9 @@ pub struct TaskRecord {
     /// The end user the task was run for (OpenAI `user`), when one was named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_user: Option<String>,
+    /// The task this one replays (a dead letter's replay), when it is a replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<TaskId>,
     /// The accepted plan as JSON, once planned.
     #[serde(default)]
     pub plan: Option<serde_json::Value>,
@@ -242,6 +248,7 @@ impl TaskRecord {
             cost_center: task.cost_center,
             task_type: task.task_type,
             end_user: task.end_user,
+            retry_of: task.retry_of,
             plan: None,
             steps: BTreeMap::new(),
             calls: Vec::new(),
@@ -361,31 +368,6 @@ pub enum Completion {
     },
     /// The step was already terminal: a late duplicate delivery. Nothing changed.
     Duplicate,
-}
-
-/// A failed step parked for inspection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// The task.
-    pub task_id: TaskId,
-    /// The step.
-    pub step_id: StepId,
-    /// Its tool.
-    pub tool_name: String,
-    /// Its tier.
-    pub tier: String,
-    /// Why it failed.
-    pub error: String,
-    /// Attempts made by the last worker.
-    pub attempts: u32,
-    /// Deliveries to workers.
-    pub deliveries: u32,
-    /// When it was parked (ms since epoch).
-    pub at_ms: u64,
-    /// What went wrong before `error`, in order: each delivery a worker lost (its lease expired:
-    /// it died or hung) and each failed attempt of the last worker before its last one.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attempt_errors: Vec<String>,
 }
 
 /// Steps waiting and running on one tier.

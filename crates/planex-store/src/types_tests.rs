@@ -115,6 +115,7 @@ fn record(steps: Vec<(StepSpec, Option<&str>)>) -> TaskRecord {
         cost_center: None,
         task_type: None,
         end_user: None,
+        retry_of: None,
     });
     for (spec, result) in steps {
         let mut step = StepRecord::new(spec);

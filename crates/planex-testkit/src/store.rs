@@ -61,6 +61,7 @@ pub async fn planning_task(store: &dyn Store, id: &str) -> TaskId {
             cost_center: None,
             task_type: None,
             end_user: None,
+            retry_of: None,
         })
         .await
         .expect("the store creates a fresh task");

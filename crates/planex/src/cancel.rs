@@ -4,7 +4,9 @@
 //! Key decision: the CLI only talks HTTP here (the server owns the budget settlement), so it works
 //! against any replica of a deployment, with the caller's API key.
 
-use anyhow::{Context, Result};
+use crate::api_call::ServerArgs;
+use anyhow::Result;
+use reqwest::Method;
 use std::process::ExitCode;
 
 /// `planex cancel …`.
@@ -12,12 +14,8 @@ use std::process::ExitCode;
 pub struct CancelArgs {
     /// The task id (as `POST /v1/tasks` returned it).
     id: String,
-    /// The running `planex serve`.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// The API key (when the server requires one; default: `PLANEX_API_KEY`).
-    #[arg(long, env = "PLANEX_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Print the server's JSON answer instead of a summary.
     #[arg(long)]
     json: bool,
@@ -26,30 +24,19 @@ pub struct CancelArgs {
 /// Runs `planex cancel`: exit 0 when the task was cancelled, 1 when it had finished already or
 /// could not be cancelled (the reason is printed).
 pub async fn run(args: CancelArgs) -> Result<ExitCode> {
-    let endpoint = format!(
-        "{}/v1/tasks/{}/cancel",
-        args.url.trim_end_matches('/'),
-        args.id
-    );
-    let client = planex_llm::default_client()?;
-    let mut request = client.post(&endpoint);
-    if let Some(key) = &args.api_key {
-        request = request.bearer_auth(key);
-    }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("POST {endpoint} failed; is `planex serve` running there?"))?;
-    let status = response.status();
-    let body = response.text().await.context("reading the cancel answer")?;
-    let value: serde_json::Value = serde_json::from_str(&body)
-        .with_context(|| format!("POST {endpoint} answered HTTP {status} without JSON: {body}"))?;
+    let path = format!("/v1/tasks/{}/cancel", args.id);
+    let answer = args.server.call(Method::POST, &path, None).await?;
+    let value = &answer.body;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        println!("{}", serde_json::to_string_pretty(value)?);
     }
-    if !status.is_success() {
-        let message = value["error"]["message"].as_str().unwrap_or(&body);
-        eprintln!("planex: cancel {}: HTTP {status}: {message}", args.id);
+    if !answer.status.is_success() {
+        eprintln!(
+            "planex: cancel {}: HTTP {}: {}",
+            args.id,
+            answer.status,
+            answer.message()
+        );
         return Ok(ExitCode::FAILURE);
     }
     if !args.json {

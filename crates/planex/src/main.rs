@@ -1,6 +1,8 @@
 //! The `planex` command line: a thin layer that parses arguments and calls the library crates.
 
+mod api_call;
 mod cancel;
+mod dlq;
 mod output;
 mod plan_file;
 mod route;
@@ -55,6 +57,9 @@ enum Command {
     /// Cancel a task on a running `planex serve`: steps not started are skipped, steps running
     /// finish (and are billed); the task ends `cancelled` with its cost so far.
     Cancel(cancel::CancelArgs),
+    /// Dead letters of a running `planex serve`: `planex dlq list|show|replay|purge` (a replay is
+    /// a new task that reuses the completed steps' results and runs the rest again).
+    Dlq(dlq::DlqArgs),
     /// Check a config file and print what it would run.
     Config {
         /// The config file (default: the embedded default).
@@ -119,6 +124,7 @@ fn main() -> std::process::ExitCode {
             Command::Scale(args) => scale::run(args).await,
             Command::Tools(args) => tools::run(args).await,
             Command::Cancel(args) => cancel::run(args).await,
+            Command::Dlq(args) => dlq::run(args).await,
             Command::Config { config } => check_config(config),
         }
     });

@@ -79,6 +79,7 @@ async fn measure(store: Arc<dyn Store>, args: &LatencyArgs) -> Result<Samples> {
                 cost_center: None,
                 task_type: None,
                 end_user: None,
+                retry_of: None,
             })
             .await?;
         let steps = vec![spec(1, &[], "lat-a"), spec(2, &[1], "lat-b")];

@@ -67,6 +67,7 @@ pub(crate) async fn submit(store: &dyn Store, task: &str) -> Result<TaskId> {
             cost_center: None,
             task_type: None,
             end_user: None,
+            retry_of: None,
         })
         .await?;
     store

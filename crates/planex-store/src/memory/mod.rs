@@ -4,7 +4,8 @@
 //! backend's Lua scripts are; no lock is held across an `.await`. Claimers wait on a per-tier
 //! `Notify` (woken by enqueues) or until the tier's earliest lease expires, never by polling.
 
-use crate::check::check_steps;
+use crate::check::{check_reused, check_steps};
+use crate::dead_letters::{DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId};
 use crate::error::StoreError;
 use crate::types::*;
 use crate::{EventStream, Store, Submission, TaskPage, TaskQuery};
@@ -19,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 mod cancel;
+mod dead_letters;
 mod heartbeat;
 mod listing;
 mod options;
@@ -88,14 +90,16 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn start_task(
+    async fn start_task_reusing(
         &self,
         task_id: &TaskId,
         plan: &Plan,
         steps: Vec<StepSpec>,
+        reused: BTreeMap<StepId, serde_json::Value>,
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError> {
         check_steps(task_id, &steps)?;
+        check_reused(task_id, &steps, &reused)?;
         let plan = serde_json::to_value(plan).map_err(|e| StoreError::Corrupt {
             what: "cannot encode the plan".into(),
             source: Some(SharedSource::new(e)),
@@ -111,13 +115,26 @@ impl Store for MemoryStore {
         }
         entry.dependents = dag::dependents(steps.iter().map(|s| &s.step));
         let mut roots = Vec::new();
+        let now = now_ms();
         for spec in steps {
             let step_id = spec.step.step_id;
-            entry.pending.insert(step_id, spec.step.depends_on.len());
+            let waits_for = spec
+                .step
+                .depends_on
+                .iter()
+                .filter(|d| !reused.contains_key(d))
+                .count();
             let mut record = StepRecord::new(spec);
-            if record.spec.step.depends_on.is_empty() {
-                record.state = StepState::Ready;
-                roots.push(step_id);
+            if let Some(result) = reused.get(&step_id).cloned() {
+                record.state = StepState::Complete;
+                record.result = Some(result);
+                record.finished_at_ms = Some(now);
+            } else {
+                entry.pending.insert(step_id, waits_for);
+                if waits_for == 0 {
+                    record.state = StepState::Ready;
+                    roots.push(step_id);
+                }
             }
             entry.record.steps.insert(step_id, record);
         }
@@ -443,6 +460,21 @@ impl Store for MemoryStore {
         let inner = self.lock();
         let skip = inner.dlq.len().saturating_sub(limit);
         Ok(inner.dlq.iter().skip(skip).cloned().collect())
+    }
+
+    async fn dead_letter_page(
+        &self,
+        query: &DeadLetterQuery,
+    ) -> Result<DeadLetterPage, StoreError> {
+        Ok(self.lock().letter_page(query))
+    }
+
+    async fn dead_letter(&self, id: LetterId) -> Result<Option<DeadLetter>, StoreError> {
+        Ok(self.lock().letter(id))
+    }
+
+    async fn purge_dead_letter(&self, id: LetterId) -> Result<bool, StoreError> {
+        Ok(self.lock().purge_letter(id))
     }
 
     async fn queue_depth(&self, tier: &str) -> Result<QueueDepth, StoreError> {

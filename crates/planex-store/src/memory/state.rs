@@ -4,6 +4,7 @@
 
 use super::listing::TenantIndex;
 use super::options::MemoryStoreOptions;
+use crate::dead_letters::DeadLetter;
 use crate::error::StoreError;
 use crate::types::*;
 use planex_core::{CallRecord, StepId, TaskId};
@@ -19,6 +20,8 @@ pub(super) struct Inner {
     pub(super) tiers: HashMap<String, TierQueue>,
     pub(super) leases: HashMap<String, LeaseEntry>,
     pub(super) dlq: VecDeque<DeadLetter>,
+    /// The id of the letter parked last (ids only grow).
+    pub(super) last_letter: Option<crate::dead_letters::LetterId>,
     pub(super) next_token: u64,
     /// Finished tasks in the order they finished, for eviction.
     pub(super) finished: VecDeque<(Instant, TaskId)>,
@@ -275,6 +278,7 @@ impl Inner {
         attempt_errors: Vec<String>,
     ) -> Result<Completion, StoreError> {
         let entry = self.task(task_id)?;
+        let tenant = entry.record.tenant.clone();
         let mut history = entry.lost.remove(&step_id).unwrap_or_default();
         history.extend(attempt_errors);
         entry.record.calls.extend(calls);
@@ -284,7 +288,9 @@ impl Inner {
         step.attempts = attempts;
         step.finished_at_ms = Some(now_ms());
         let letter = DeadLetter {
+            id: String::new(),
             task_id: task_id.clone(),
+            tenant,
             step_id,
             tool_name: step.spec.step.tool_name.clone(),
             tier: step.spec.tier.clone(),
@@ -301,7 +307,7 @@ impl Inner {
         if task_finished.is_some() {
             self.record_finished(task_id);
         }
-        self.dlq.push_back(letter);
+        self.park(letter);
         self.enqueue(task_id, &ready);
         Ok(Completion::Applied {
             newly_ready: ready,

@@ -7,6 +7,7 @@
 //! serde shapes of `types.rs`, so Rust decodes everything with serde and nothing is re-encoded.
 
 use super::errors::{corrupt, corrupt_by};
+use crate::dead_letters::DeadLetter;
 use crate::error::StoreError;
 use crate::types::*;
 use planex_core::{CallRecord, CostBreakdown, StepId, TaskId};
@@ -55,6 +56,7 @@ pub(super) fn task_record(
         cost_center: field("cost_center"),
         task_type: field("task_type"),
         end_user: field("end_user"),
+        retry_of: field("retry_of").map(TaskId),
         plan: field("plan").map(|p| json("task plan", &p)).transpose()?,
         steps: BTreeMap::new(),
         calls: calls

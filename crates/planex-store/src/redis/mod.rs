@@ -21,6 +21,7 @@
 mod claim;
 mod codec;
 mod complete;
+mod dead_letters;
 mod drift;
 mod errors;
 mod events;
@@ -37,6 +38,7 @@ mod submissions;
 
 pub use options::RedisStoreOptions;
 
+use crate::dead_letters::{DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId};
 use crate::error::StoreError;
 use crate::types::*;
 use crate::{EventStream, Store, Submission, TaskPage, TaskQuery};
@@ -164,14 +166,15 @@ impl Store for RedisStore {
         ops::create_task(&self.core, task).await
     }
 
-    async fn start_task(
+    async fn start_task_reusing(
         &self,
         task_id: &TaskId,
         plan: &Plan,
         steps: Vec<StepSpec>,
+        reused: std::collections::BTreeMap<StepId, serde_json::Value>,
         planner_calls: Vec<CallRecord>,
     ) -> Result<(), StoreError> {
-        ops::start_task(&self.core, task_id, plan, steps, planner_calls).await
+        ops::start_task(&self.core, task_id, plan, steps, reused, planner_calls).await
     }
 
     async fn open_plan(&self, task_id: &TaskId) -> Result<(), StoreError> {
@@ -295,7 +298,22 @@ impl Store for RedisStore {
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        ops::dead_letters(&self.core, limit).await
+        dead_letters::recent(&self.core, limit).await
+    }
+
+    async fn dead_letter_page(
+        &self,
+        query: &DeadLetterQuery,
+    ) -> Result<DeadLetterPage, StoreError> {
+        dead_letters::page(&self.core, query).await
+    }
+
+    async fn dead_letter(&self, id: LetterId) -> Result<Option<DeadLetter>, StoreError> {
+        dead_letters::one(&self.core, id).await
+    }
+
+    async fn purge_dead_letter(&self, id: LetterId) -> Result<bool, StoreError> {
+        dead_letters::purge(&self.core, id).await
     }
 
     async fn queue_depth(&self, tier: &str) -> Result<QueueDepth, StoreError> {

@@ -8,11 +8,11 @@
 use super::codec;
 use super::errors::{corrupt, corrupt_by, unavailable, unavailable_because};
 use super::shared::{Core, Retry};
-use crate::check::check_steps;
+use crate::check::{check_reused, check_steps};
 use crate::error::StoreError;
 use crate::types::*;
-use planex_core::{CallRecord, Plan, TaskId, dag};
-use std::collections::HashMap;
+use planex_core::{CallRecord, Plan, StepId, TaskId, dag};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 pub(super) fn calls_json(calls: &[CallRecord]) -> Result<Vec<String>, StoreError> {
@@ -75,6 +75,9 @@ pub(super) async fn create_task(core: &Core, task: NewTask) -> Result<(), StoreE
     if let Some(user) = &task.end_user {
         invocation.arg("end_user").arg(user);
     }
+    if let Some(original) = &task.retry_of {
+        invocation.arg("retry_of").arg(&original.0);
+    }
     let created: i64 = core
         .invoke(Retry::OnlyIfUnsent, &invocation)
         .await
@@ -105,12 +108,15 @@ pub(super) async fn start_task(
     task_id: &TaskId,
     plan: &Plan,
     steps: Vec<StepSpec>,
+    reused: BTreeMap<StepId, serde_json::Value>,
     planner_calls: Vec<CallRecord>,
 ) -> Result<(), StoreError> {
     check_steps(task_id, &steps)?;
+    let reused_count = check_reused(task_id, &steps, &reused)?;
     let dependents = dag::dependents(steps.iter().map(|s| &s.step));
     let mut fields: Vec<String> = Vec::with_capacity(steps.len() * 16);
     let mut roots: Vec<(u32, String)> = Vec::new();
+    let finished = now_ms().to_string();
     for spec in &steps {
         let step = &spec.step;
         let id = step.step_id.0;
@@ -123,12 +129,27 @@ pub(super) async fn start_task(
             fields.push(value);
         };
         put("", to_json("a step spec", spec)?);
-        let root = step.depends_on.is_empty();
-        put("state", if root { "ready" } else { "pending" }.into());
+        let waits_for = step
+            .depends_on
+            .iter()
+            .filter(|d| !reused.contains_key(d))
+            .count();
+        let result = reused.get(&step.step_id);
+        let root = result.is_none() && waits_for == 0;
+        let state = match result {
+            Some(_) => "complete",
+            None if root => "ready",
+            None => "pending",
+        };
+        put("state", state.into());
+        if let Some(result) = result {
+            put("result", to_json("a reused step result", result)?);
+            put("finished", finished.clone());
+        }
         put("tier", spec.tier.clone());
         put("tool", step.tool_name.clone());
-        put("pending", step.depends_on.len().to_string());
-        if !root {
+        put("pending", waits_for.to_string());
+        if !step.depends_on.is_empty() {
             put("deps", csv(step.depends_on.iter().map(|d| d.0)));
         }
         if let Some(next) = dependents.get(&step.step_id) {
@@ -140,6 +161,11 @@ pub(super) async fn start_task(
         if root {
             roots.push((id, spec.tier.clone()));
         }
+    }
+    if reused_count > 0 {
+        // start.lua counts these out of the steps left open.
+        fields.push("_:reused".into());
+        fields.push(reused_count.to_string());
     }
     let mut ids: Vec<u32> = steps.iter().map(|s| s.step.step_id.0).collect();
     ids.sort_unstable();
@@ -308,29 +334,6 @@ pub(super) async fn task_summary(
         .await
         .map_err(|e| unavailable("read task summary", e))?;
     codec::task_summary(task_id, status, steps, calls)
-}
-
-pub(super) async fn dead_letters(core: &Core, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let mut cmd = redis::cmd("XREVRANGE");
-    cmd.arg(core.keys.dead_letters())
-        .arg("+")
-        .arg("-")
-        .arg("COUNT")
-        .arg(limit);
-    let entries: Vec<(String, Vec<String>)> = core
-        .query(Retry::Idempotent, &cmd)
-        .await
-        .map_err(|e| unavailable("read dead letters", e))?;
-    let mut letters = entries
-        .iter()
-        .filter_map(|(_, fields)| fields.get(1))
-        .map(|json| codec::dead_letter(json))
-        .collect::<Result<Vec<_>, _>>()?;
-    letters.reverse();
-    Ok(letters)
 }
 
 pub(super) async fn queue_depth(core: &Core, tier: &str) -> Result<QueueDepth, StoreError> {

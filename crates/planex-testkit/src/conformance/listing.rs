@@ -16,6 +16,7 @@ async fn create(store: &dyn Store, id: &str, tenant: Option<&str>, text: &str) -
             cost_center: Some("research".into()),
             task_type: None,
             end_user: None,
+            retry_of: None,
         })
         .await
         .unwrap();

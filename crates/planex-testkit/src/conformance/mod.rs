@@ -10,10 +10,12 @@
 //!
 //! The store cases are in [`scheduling`] (claims, completions, leases, dead letters) and
 //! [`records`] (events, queue depths, errors, task records and costs) and [`lifecycle`]
-//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks), [`streamed`] (plans that stream in), [`heartbeats`] (dead workers' steps), and the scheduler's
+//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks), [`streamed`] (plans that stream in), [`heartbeats`] (dead workers' steps), [`dead_letters`] (paging, purging, replaying them),
+//! and the scheduler's
 //! properties on random DAGs in [`properties`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
+pub mod dead_letters;
 pub mod drift;
 pub mod heartbeats;
 pub mod ledger;
@@ -26,6 +28,7 @@ pub mod records;
 pub mod scheduling;
 pub mod streamed;
 
+pub use dead_letters::*;
 pub use heartbeats::*;
 pub use lifecycle::*;
 pub use listing::*;
@@ -102,7 +105,9 @@ macro_rules! conformance_tests {
             added_steps_are_checked_and_follow_failed_dependencies, superseded_steps_no_longer_count,
             a_plan_cut_short_or_cancelled_says_why,
             a_dead_workers_steps_are_redelivered_without_waiting_for_the_lease,
-            a_dead_letter_lists_each_lost_delivery_and_failed_attempt);
+            a_dead_letter_lists_each_lost_delivery_and_failed_attempt,
+            dead_letters_are_paged_per_tenant_read_and_purged,
+            a_task_started_with_reused_results_runs_only_the_rest, reused_results_are_checked);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

@@ -207,6 +207,7 @@ pub async fn errors_for_unknown_and_invalid(store: Arc<dyn Store>) {
         cost_center: None,
         task_type: None,
         end_user: None,
+        retry_of: None,
     };
     store.create_task(new.clone()).await.unwrap();
     assert!(matches!(
@@ -239,6 +240,7 @@ pub async fn unplanned_tasks_finish_with_reason(store: Arc<dyn Store>) {
             cost_center: None,
             task_type: None,
             end_user: Some("user-42".into()),
+            retry_of: None,
         })
         .await
         .unwrap();

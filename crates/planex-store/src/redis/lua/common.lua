@@ -6,13 +6,15 @@
 -- Script-specific arguments start at ARGV[5].
 --
 -- Layout (a task's keys share the hash tag {task id}; a tier's keys share {tier}):
---   P:task:{id}          hash  task, tenant, cost_center, status, created, finished, error, plan,
+--   P:task:{id}          hash  task, tenant, cost_center, task_type, end_user, retry_of (the task a
+--                              replay repeats), status, created, finished, error, plan,
 --                              ids (step ids, ascending), nsteps; for a streamed plan (streamed.lua)
 --                              open_plan ('1' while open), sup (superseded step ids), cut (reason)
 --   P:task:{id}:steps    hash  N = spec JSON, N:state, N:tier, N:tool, N:deps, N:next (dependents),
 --                              N:pending, N:tol, N:deliveries, N:attempts, N:result, N:error,
 --                              N:worker, N:started, N:finished, N:lease (current lease token);
---                              _:open (steps not terminal, plus 1 while a streamed plan is open), _:text (the task text, for claims)
+--                              _:open (steps not terminal, plus 1 while a streamed plan is open), _:text (the task text, for claims),
+--                              _:reused (steps a replay started complete, read by start.lua)
 --   P:task:{id}:staged:N hash  a plan's step fields on their way in, N a nonce per call (start.lua
 --                              renames it to :steps; it expires by itself if the start never comes)
 --   P:task:{id}:calls    list  CallRecord JSON
@@ -21,7 +23,7 @@
 --                              "SEQ|JSON\nJSON…", numbered SEQ, SEQ+1, …)
 --   P:ready:{tier}       stream of {t = task id, s = step id}, consumer group "workers"
 --   P:leases:{tier}      zset  lease token -> deadline (server ms)
---   P:dlq                stream of {d = DeadLetter JSON}
+--   P:dlq                stream of {d = DeadLetter JSON (with the task's tenant)}
 --   P:planning           zset  task id -> creation time (ms) of each task still 'planning'
 --   P:tenant_tasks:T     zset  task id -> creation time (ms) of tenant T's tasks (T empty: none),
 --                              for listing (list.lua); entries of expired tasks are taken out by
@@ -421,7 +423,12 @@ local function fail_step(c, step, err, attempts, ready, skipped, errors)
   if errors and errors ~= '' then
     history[#history + 1] = errors
   end
-  local letter = '{"task_id":' .. jstr(c.task) .. ',"step_id":' .. step .. ',"tool_name":' ..
+  local tenant = redis.call('HGET', c.tkey, 'tenant')
+  local owner = ''
+  if tenant then
+    owner = ',"tenant":' .. jstr(tenant)
+  end
+  local letter = '{"task_id":' .. jstr(c.task) .. owner .. ',"step_id":' .. step .. ',"tool_name":' ..
     jstr(f[1]) .. ',"tier":' .. jstr(f[2]) .. ',"error":' .. jstr(err) .. ',"attempts":' ..
     attempts .. ',"deliveries":' .. (f[3] or '0') .. ',"at_ms":' .. NOW_S ..
     ',"attempt_errors":[' .. table.concat(history, ',') .. ']}'

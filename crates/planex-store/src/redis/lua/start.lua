@@ -1,6 +1,7 @@
 -- start: accepts a plan whose step fields the caller has written to P:task:{id}:staged:NONCE
 -- (the steps hash's content; see ops.rs). ARGV[5] task id, ARGV[6] plan JSON, ARGV[7] step
--- count, ARGV[8] step ids CSV (ascending), ARGV[9] NONCE, ARGV[10] R = number of root steps,
+-- count (steps reused from an earlier task are staged complete, with their count in _:reused),
+-- ARGV[8] step ids CSV (ascending), ARGV[9] NONCE, ARGV[10] R = number of root steps,
 -- then R (step, tier) pairs, then the planner's CallRecords.
 -- Returns {'ok'}, {'nf'}, {'wrong', current status} or {'nostage'} (the staged fields are gone,
 -- e.g. after a Redis restart: stage again and retry).
@@ -23,7 +24,9 @@ if redis.call('EXISTS', staged) == 0 then
 end
 redis.call('RENAME', staged, c.skey)
 redis.call('PERSIST', c.skey)
-redis.call('HSET', c.skey, '_:open', ARGV[7], '_:text', task[2] or '')
+-- Steps reused from an earlier task (a replay) are complete already: they are not open.
+local open = tonumber(ARGV[7]) - tonumber(redis.call('HGET', c.skey, '_:reused') or '0')
+redis.call('HSET', c.skey, '_:open', open, '_:text', task[2] or '')
 local nroots = tonumber(ARGV[10])
 local at = 11 + 2 * nroots
 local calls = {}
