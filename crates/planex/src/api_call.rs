@@ -9,10 +9,10 @@ use reqwest::Method;
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
     /// The running `planex serve`.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// The API key (when the server requires one; default: `PLANEX_API_KEY`).
-    #[arg(long, env = "PLANEX_API_KEY", hide_env_values = true)]
+    #[arg(long, global = true, env = "PLANEX_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 }
 
