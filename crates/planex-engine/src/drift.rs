@@ -8,7 +8,7 @@
 //! type's first `learn_tasks` finished tasks). Drift only ever *lowers* a request's limit, to the
 //! baseline rounded up (at least 1). A drift store failure is logged and the task is planned as
 //! asked: drift is a guard, never a reason to refuse work. Cost drift only alerts (the
-//! `task_type_*` gauges feed `deploy/prometheus/rules.yml`).
+//! `task_type_*` gauges feed `deploy/prometheus/alerts.yml`).
 
 use crate::EngineError;
 use planex_core::{Decimal, Stage};

@@ -349,3 +349,45 @@ fn tools_list_prints_the_catalog_plans_may_use() {
     assert!(table.starts_with("TOOL"), "{table}");
     assert!(table.contains("web_search"), "{table}");
 }
+
+/// The Kubernetes deployment turns auth on from the environment, with the keys from the Secret
+/// `planex-api-keys` as `PLANEX_API_KEYS` (deploy/kubernetes/planex-api.yaml): the config loads
+/// with them and is refused without them, so an API pod never serves without auth.
+#[test]
+fn the_kubernetes_config_takes_auth_and_keys_from_the_environment() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/kubernetes/planex.toml"
+    );
+    let digest = "a".repeat(64);
+    planex()
+        .args(["config", "--config", config])
+        .env("PLANEX_SERVER__AUTH", "true")
+        .env(
+            "PLANEX_API_KEYS",
+            format!("[{{key_sha256=\"{digest}\", tenant=\"acme\"}}]"),
+        )
+        .assert()
+        .success();
+    let refused = planex()
+        .args(["config", "--config", config])
+        .env("PLANEX_SERVER__AUTH", "true")
+        .env_remove("PLANEX_API_KEYS")
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(stderr.contains("no [[api_keys]]"), "{stderr}");
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/kubernetes/planex-api.yaml"
+    ))
+    .unwrap();
+    for needle in ["PLANEX_SERVER__AUTH", "PLANEX_API_KEYS", "planex-api-keys"] {
+        assert!(
+            manifest.contains(needle),
+            "planex-api.yaml must set {needle}"
+        );
+    }
+}
