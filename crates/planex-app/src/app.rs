@@ -100,7 +100,7 @@ impl AppBuilder {
                     name_prefix: "local".into(),
                     drain_timeout: config.worker_drain,
                 };
-                engine.spawn_worker_pool(&pool, shutdown.clone())
+                engine.spawn_worker_pool(&pool, shutdown.clone()).await
             }
             Workers::None => Vec::new(),
         };

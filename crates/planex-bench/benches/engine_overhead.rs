@@ -126,7 +126,7 @@ fn bench_task(c: &mut Criterion) {
         b.to_async(&rt).iter_custom(|iters| async move {
             let engine = Arc::new(engine());
             let shutdown = CancellationToken::new();
-            let workers = engine.spawn_workers(32, "bench", shutdown.clone());
+            let workers = engine.spawn_workers(32, "bench", shutdown.clone()).await;
             let started = Instant::now();
             for _ in 0..iters {
                 let record = engine

@@ -41,16 +41,16 @@ pub(crate) struct Bed {
 impl Bed {
     /// Wraps `planner` and `executor` in probes and starts the engine (whole-plan planning) and
     /// 32 worker slots.
-    pub(crate) fn start(
+    pub(crate) async fn start(
         planner: Arc<dyn ChatModel>,
         executor: Arc<dyn ChatModel>,
         sims: Vec<SimServer>,
     ) -> Result<Bed> {
-        Self::start_with(planner, executor, sims, false)
+        Self::start_with(planner, executor, sims, false).await
     }
 
     /// As [`Bed::start`], streaming plans when `stream_plans`.
-    pub(crate) fn start_with(
+    pub(crate) async fn start_with(
         planner: Arc<dyn ChatModel>,
         executor: Arc<dyn ChatModel>,
         sims: Vec<SimServer>,
@@ -70,7 +70,7 @@ impl Bed {
         settings.planner.stream = stream_plans;
         let engine = Arc::new(Engine::new(store, catalog()?, models, settings)?);
         let shutdown = CancellationToken::new();
-        let workers = engine.spawn_workers(32, "bench", shutdown.clone());
+        let workers = engine.spawn_workers(32, "bench", shutdown.clone()).await;
         Ok(Bed {
             engine,
             planner,
@@ -227,7 +227,7 @@ impl TaskTiming {
 }
 
 /// Both tiers are in-process null models.
-pub(crate) fn null_bed() -> Result<Bed> {
+pub(crate) async fn null_bed() -> Result<Bed> {
     let planner = null_model("planner", dag_plan(), 600, 400, gpu_price(454, 2500));
     let executor = null_model(
         "executor",
@@ -236,7 +236,7 @@ pub(crate) fn null_bed() -> Result<Bed> {
         120,
         gpu_price(96, 6000),
     );
-    Bed::start(planner, executor, Vec::new())
+    Bed::start(planner, executor, Vec::new()).await
 }
 
 /// The planner is a null model; the executor a tier client of a zero-latency simulator.
@@ -257,5 +257,5 @@ pub(crate) async fn http_bed(stream: bool) -> Result<Bed> {
         stream,
     )?;
     let planner = null_model("planner", dag_plan(), 600, 400, gpu_price(454, 2500));
-    Bed::start(planner, executor, vec![sim])
+    Bed::start(planner, executor, vec![sim]).await
 }

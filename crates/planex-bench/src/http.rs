@@ -15,7 +15,7 @@ use std::time::Instant;
 pub(crate) async fn run(args: HttpArgs) -> Result<ExitCode> {
     let (stream, args) = (!args.no_stream, args.steps);
     check_count("tasks", args.tasks, MAX_TASKS)?;
-    let null = null_bed()?;
+    let null = null_bed().await?;
     let http = http_bed(stream).await?;
     for _ in 0..args.warmup.min(MAX_TASKS) {
         null.timed_task("benchmark task").await?;

@@ -43,7 +43,7 @@ pub(crate) async fn run(args: MakespanArgs) -> Result<ExitCode> {
     .await?;
     // Whole-plan planning: the figures this benchmark has always measured (`--planner-tps`
     // compares streamed planning).
-    let bed = Bed::start_with(sims.planner, sims.executor, sims.sims, false)?;
+    let bed = Bed::start_with(sims.planner, sims.executor, sims.sims, false).await?;
     let step = Duration::from_millis(step_ms);
     let critical_path = step * LEVELS;
 

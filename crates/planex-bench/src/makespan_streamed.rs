@@ -184,8 +184,8 @@ async fn compare(args: &MakespanArgs, tps: f64, step_ms: u64) -> Result<Comparis
     let sims =
         MakespanSims::start(workload, args.planner_ttft_ms, Some(tps), step_ms, true).await?;
     let (planner, executor) = (sims.planner, sims.executor);
-    let whole = Bed::start_with(planner.clone(), executor.clone(), Vec::new(), false)?;
-    let streamed = Bed::start_with(planner, executor, sims.sims, true)?;
+    let whole = Bed::start_with(planner.clone(), executor.clone(), Vec::new(), false).await?;
+    let streamed = Bed::start_with(planner, executor, sims.sims, true).await?;
     let step = Duration::from_millis(step_ms);
     // One untimed run of each warms connections and allocators.
     whole.timed_task(TASK).await?;

@@ -15,7 +15,7 @@ use std::time::Instant;
 /// Runs the benchmark and prints its report.
 pub(crate) async fn run(args: StepArgs) -> Result<ExitCode> {
     check_count("tasks", args.tasks, MAX_TASKS)?;
-    let bed = null_bed()?;
+    let bed = null_bed().await?;
     for _ in 0..args.warmup.min(MAX_TASKS) {
         bed.timed_task("benchmark task").await?;
     }

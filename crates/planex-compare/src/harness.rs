@@ -222,15 +222,16 @@ impl Harness {
         } else {
             UNLIMITED
         };
-        let mut workers =
-            plan_execute
+        let mut workers = plan_execute
+            .engine
+            .spawn_workers(concurrency, "compare", shutdown.clone())
+            .await;
+        workers.extend(
+            streamed
                 .engine
-                .spawn_workers(concurrency, "compare", shutdown.clone());
-        workers.extend(streamed.engine.spawn_workers(
-            concurrency,
-            "compare-streamed",
-            shutdown.clone(),
-        ));
+                .spawn_workers(concurrency, "compare-streamed", shutdown.clone())
+                .await,
+        );
         Ok(Harness {
             plan_execute,
             streamed,

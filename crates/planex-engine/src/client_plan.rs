@@ -84,7 +84,10 @@ impl Engine {
             accounts,
             budget,
         } = charge;
-        let estimate = guard.estimate_steps(specs, &self.executor.models);
+        // A replay's reused steps cost nothing again (their outputs still feed the synthesis).
+        let estimate = guard.estimate_steps_except(specs, &self.executor.models, |id| {
+            p.reused.contains_key(&id)
+        });
         if let Some(budget) = budget
             && estimate > *budget
         {

@@ -82,8 +82,9 @@ impl Engine {
 
     /// Starts one worker per tier that has work, in this process, until `shutdown` is cancelled,
     /// with the default drain timeout. Returns their join handles: on shutdown each drains and
-    /// releases the steps it still holds.
-    pub fn spawn_workers(
+    /// releases the steps it still holds. Each worker's first heartbeat is sent before this
+    /// returns, so the store (and `/readyz`) counts them live at once.
+    pub async fn spawn_workers(
         &self,
         concurrency: usize,
         worker_prefix: &str,
@@ -94,29 +95,38 @@ impl Engine {
             name_prefix: worker_prefix.to_owned(),
             ..WorkerPool::default()
         };
-        self.spawn_worker_pool(&pool, shutdown)
+        self.spawn_worker_pool(&pool, shutdown).await
     }
 
-    /// Starts one worker per tier that has work, as `pool` says, until `shutdown` is cancelled.
-    pub fn spawn_worker_pool(
+    /// Starts one worker per tier that has work, as `pool` says, until `shutdown` is cancelled;
+    /// each worker's first heartbeat is sent before this returns (a failed one is retried by the
+    /// worker itself).
+    pub async fn spawn_worker_pool(
         &self,
         pool: &WorkerPool,
         shutdown: CancellationToken,
     ) -> Vec<tokio::task::JoinHandle<WorkerExit>> {
-        self.tiers_with_work()
-            .into_iter()
-            .map(|tier| {
-                let mut settings =
-                    WorkerSettings::new(tier.clone(), format!("{}-{tier}", pool.name_prefix));
-                settings.concurrency = pool.concurrency;
-                settings.drain_timeout = pool.drain_timeout;
-                tokio::spawn(run_worker(
-                    self.store.clone(),
-                    self.executor.clone(),
-                    settings,
-                    shutdown.clone(),
-                ))
-            })
-            .collect()
+        let mut handles = Vec::new();
+        for tier in self.tiers_with_work() {
+            let mut settings =
+                WorkerSettings::new(tier.clone(), format!("{}-{tier}", pool.name_prefix));
+            settings.concurrency = pool.concurrency;
+            settings.drain_timeout = pool.drain_timeout;
+            let lapse = settings.heartbeat * crate::HEARTBEAT_LAPSES_AFTER;
+            if let Err(error) = self
+                .store
+                .heartbeat(&tier, &settings.worker_id, lapse)
+                .await
+            {
+                tracing::warn!(%tier, error = %planex_core::cause::ErrorChain(&error), "a worker's first heartbeat failed; it retries");
+            }
+            handles.push(tokio::spawn(run_worker(
+                self.store.clone(),
+                self.executor.clone(),
+                settings,
+                shutdown.clone(),
+            )));
+        }
+        handles
     }
 }

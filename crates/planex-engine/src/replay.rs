@@ -29,8 +29,8 @@ pub struct Replayed {
 }
 
 impl Engine {
-    /// Submits a new task repeating `original` (which must have finished with some plan step not
-    /// complete), reusing its completed steps' results; the new task's `retry_of` names it. Its
+    /// Submits a new task repeating `original` (which must have finished with some step not
+    /// complete: a plan step or the synthesis), reusing its completed plan steps' results; the new task's `retry_of` names it. Its
     /// tenant, cost center, task type and end user are the original's; `request_id` is passed to
     /// the model servers.
     ///
@@ -106,15 +106,16 @@ fn replay_request(
         .filter(|s| s.state == StepState::Complete)
         .filter_map(|s| Some((s.spec.step.step_id, s.result.clone()?)))
         .collect();
-    if results.len() == plan_steps.len() {
-        return Err(EngineError::InvalidRequest(format!(
-            "every plan step of task {id} completed, so there is nothing to replay"
-        )));
-    }
     let synthesis = record
         .steps
         .values()
         .find(|s| s.spec.stage == Stage::Synthesis);
+    let synthesis_done = synthesis.is_none_or(|s| s.state == StepState::Complete);
+    if results.len() == plan_steps.len() && synthesis_done {
+        return Err(EngineError::InvalidRequest(format!(
+            "every step of task {id} completed, so there is nothing to replay; submit the task again to run it anew"
+        )));
+    }
     let answer = synthesis
         .and_then(|s| s.spec.step.args.get(planex_core::ANSWER_ARG))
         .and_then(|options| serde_json::from_value::<AnswerOptions>(options.clone()).ok())

@@ -123,8 +123,7 @@ impl Engine {
                     &crate::TierHints::new(),
                 );
                 if let Some(charge) = &charge {
-                    self.reserve_client_plan(p, &to_run(&specs, p), charge)
-                        .await?;
+                    self.reserve_client_plan(p, &specs, charge).await?;
                 }
                 (None, None, Some(specs))
             }
@@ -306,8 +305,11 @@ impl Engine {
             guard, accounts, ..
         } = charge;
         let spent = cost_of(&admitted.calls);
-        let target =
-            spent + guard.estimate_steps(&to_run(&admitted.specs, p), &self.executor.models);
+        // A replay's reused steps cost nothing again (their outputs still feed the synthesis).
+        let target = spent
+            + guard.estimate_steps_except(&admitted.specs, &self.executor.models, |id| {
+                p.reused.contains_key(&id)
+            });
         let id = &p.task_id.0;
         let booked = match guard.ledger().hold(id, target).await {
             Ok(Booking::Denied(denial)) => Ok(Some(denial)),
@@ -453,14 +455,4 @@ fn new_task(request: &TaskRequest, p: &Prepared) -> NewTask {
         end_user: request.end_user.clone(),
         retry_of: request.reuse.as_ref().map(|r| r.retry_of.clone()),
     }
-}
-
-/// The specs of `specs` that will run: all but the steps a replay reuses (`Prepared::reused`),
-/// which cost nothing again.
-fn to_run(specs: &[StepSpec], p: &Prepared) -> Vec<StepSpec> {
-    specs
-        .iter()
-        .filter(|s| !p.reused.contains_key(&s.step.step_id))
-        .cloned()
-        .collect()
 }

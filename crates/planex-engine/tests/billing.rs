@@ -90,7 +90,7 @@ async fn finish_on_live_workers(
     id: &planex_core::TaskId,
 ) -> planex_store::TaskRecord {
     let shutdown = CancellationToken::new();
-    let workers = engine.spawn_workers(4, "live", shutdown.clone());
+    let workers = engine.spawn_workers(4, "live", shutdown.clone()).await;
     let record = engine.wait(id, Duration::from_secs(30)).await.unwrap();
     assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
     shutdown.cancel();

@@ -99,7 +99,7 @@ async fn a_drifting_task_type_is_planned_with_the_baseline_as_max_subtasks() {
     }
     let engine = engine(&pair, Arc::new(MemoryStore::new()), drift.clone(), settings);
     let shutdown = CancellationToken::new();
-    let workers = engine.spawn_workers(4, "drift", shutdown.clone());
+    let workers = engine.spawn_workers(4, "drift", shutdown.clone()).await;
 
     let status = engine.drift().unwrap().status("wide").await.unwrap();
     assert!(status.steps_drifting(3), "{status:?}");
@@ -147,7 +147,7 @@ async fn baselines_learned_from_the_first_tasks_persist_in_redis_across_engines(
     let redis = connect().await;
     let first = engine(&pair, redis.clone(), redis, settings.clone());
     let shutdown = CancellationToken::new();
-    let workers = first.spawn_workers(4, "drift", shutdown.clone());
+    let workers = first.spawn_workers(4, "drift", shutdown.clone()).await;
     let mut records = Vec::new();
     for task in [
         "Compare H200 and L40S clouds",

@@ -98,7 +98,7 @@ impl Stack {
         settings.planner.tier_hints = options.routing.hint_tiers.clone();
         let engine = Arc::new(Engine::new(store, Arc::new(catalog), models, settings).unwrap());
         let shutdown = CancellationToken::new();
-        let workers = engine.spawn_workers(4, "test", shutdown.clone());
+        let workers = engine.spawn_workers(4, "test", shutdown.clone()).await;
         Stack {
             planner,
             small,

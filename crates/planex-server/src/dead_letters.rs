@@ -10,7 +10,7 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiQuery, RequestId};
 use crate::task_list::{DEFAULT_LIMIT, MAX_LIMIT};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -81,6 +81,16 @@ impl From<DeadLetter> for DeadLetterView {
                 .map(|e| crate::redact::urls(e))
                 .collect(),
         }
+    }
+}
+
+impl DeadLetterView {
+    /// Whether the shown (redacted) error or an earlier attempt's contains `text`, ignoring case.
+    fn mentions(&self, text: &str) -> bool {
+        let text = text.to_lowercase();
+        std::iter::once(&self.error)
+            .chain(&self.attempt_errors)
+            .any(|e| e.to_lowercase().contains(&text))
     }
 }
 
@@ -176,19 +186,28 @@ pub async fn list(
         .map(str::parse::<LetterId>)
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()).with_param("cursor"))?;
+    let error = query.error.filter(|e| !e.is_empty());
     let page = state
         .engine()
         .store()
         .dead_letter_page(&DeadLetterQuery {
             tenant: caller.tenant.clone(),
             tool: query.tool.filter(|t| !t.is_empty()),
-            error: query.error.filter(|e| !e.is_empty()),
+            error: error.clone(),
             before,
             limit,
         })
         .await?;
+    // The store matched the raw error text; a letter matching only in what the view redacts (an
+    // internal address) is left out, so the filter reveals nothing the letters do not show.
+    let shown = page
+        .letters
+        .into_iter()
+        .map(DeadLetterView::from)
+        .filter(|view| error.as_ref().is_none_or(|text| view.mentions(text)))
+        .collect();
     Ok(axum::Json(DeadLetterList {
-        dead_letters: page.letters.into_iter().map(DeadLetterView::from).collect(),
+        dead_letters: shown,
         next_cursor: page.next.map(|id| id.to_string()),
     }))
 }
@@ -220,6 +239,7 @@ pub async fn show(
         (status = 202, description = "Accepted: the new task is planning its start", body = ReplayView),
         (status = 400, description = "Nothing to replay (the task never ran, completed every step, or was re-planned)", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "This key may not charge the cost center of the letter's task", body = ErrorBody),
         (status = 404, description = "No such dead letter (or its task expired) for this tenant", body = ErrorBody),
         (status = 409, description = "The letter's task is still running: replay it once it ends", body = ErrorBody),
         (status = 422, description = "The plan no longer passes today's rules (a tool was removed)", body = ErrorBody),
@@ -229,12 +249,27 @@ pub async fn show(
 pub async fn replay(
     State(state): State<AppState>,
     caller: Caller,
+    request_id: RequestId,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<ReplayQuery>,
 ) -> Result<Response, ApiError> {
     let (letter_id, letter) = owned_letter(&state, &caller, &id).await?;
+    // The replay charges the original's cost center: this key must be allowed to (403 otherwise).
+    if let Some(center) = state
+        .engine()
+        .store()
+        .get_task(&letter.task_id)
+        .await?
+        .and_then(|task| task.cost_center)
+    {
+        caller.charge(&center)?;
+    }
     let slot = caller.task_slot(&state)?;
-    let replayed = match state.engine().replay(&letter.task_id, None).await {
+    let replayed = match state
+        .engine()
+        .replay(&letter.task_id, Some(request_id.0))
+        .await
+    {
         Ok(replayed) => replayed,
         Err(planex_engine::EngineError::Store(planex_store::StoreError::WrongStatus {
             status,

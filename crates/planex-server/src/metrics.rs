@@ -83,6 +83,10 @@ fn describe() {
     describe_histogram!("subtasks_per_task", "Steps per finished task.");
     describe_gauge!("queue_depth", "Steps waiting in a tier's ready queue.");
     describe_gauge!("queue_in_flight", "Steps leased by a tier's workers.");
+    describe_gauge!(
+        "workers_live",
+        "Workers of a tier whose heartbeat has not lapsed (0: nothing runs its steps)."
+    );
     describe_histogram!("ttft_seconds", "Time to first token per tier.");
     describe_histogram!("step_duration_seconds", "Step duration by tier and tool.");
     describe_counter!(
@@ -211,11 +215,18 @@ pub(crate) async fn record_queue_depth(store: &dyn planex_store::Store, tier: &s
     }
 }
 
-/// Sets `queue_depth{tier}` and `queue_in_flight{tier}` from the store, then renders everything.
+/// Sets `queue_depth{tier}`, `queue_in_flight{tier}` and `workers_live{tier}` from the store, then
+/// renders everything.
 pub async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
     let engine = state.engine();
     for tier in engine.tiers_with_work() {
         record_queue_depth(engine.store().as_ref(), &tier).await;
+        match engine.store().live_workers(&tier).await {
+            Ok(live) => metrics::gauge!("workers_live", "tier" => tier.clone()).set(live as f64),
+            Err(error) => {
+                tracing::warn!(%tier, error = %planex_core::cause::ErrorChain(&error), "could not count live workers")
+            }
+        }
     }
     // Refreshes the `task_type_*{task_type}` drift gauges from the drift store.
     if let Some(drift) = engine.drift() {

@@ -48,6 +48,7 @@ async fn sample(
     let url = format!("{base}{uri}");
     let request = match method {
         "get" => client.get(url),
+        "delete" => client.delete(url),
         _ => client.post(url).header("content-type", "application/json"),
     };
     let request = match body {
@@ -179,6 +180,27 @@ async fn openapi_json_is_valid_openapi_3_1_and_real_responses_match_it() {
             ),
         ),
         (("/v1/tools", "get"), "/v1/tools", None),
+        (("/v1/dead-letters", "get"), "/v1/dead-letters", None),
+        (
+            ("/v1/dead-letters", "get"),
+            "/v1/dead-letters?limit=0",
+            None,
+        ),
+        (
+            ("/v1/dead-letters/{id}", "get"),
+            "/v1/dead-letters/1-0",
+            None,
+        ),
+        (
+            ("/v1/dead-letters/{id}", "delete"),
+            "/v1/dead-letters/1-0",
+            None,
+        ),
+        (
+            ("/v1/dead-letters/{id}/replay", "post"),
+            "/v1/dead-letters/1-0/replay",
+            None,
+        ),
         (("/v1/spend", "get"), "/v1/spend", None),
         (("/v1/spend", "get"), "/v1/spend?month=2026-13", None),
         (("/v1/scaling", "get"), "/v1/scaling", None),
@@ -216,6 +238,10 @@ async fn openapi_json_is_valid_openapi_3_1_and_real_responses_match_it() {
         ("get", "/v1/spend", 400),
         ("get", "/v1/spend", 414),
         ("get", "/v1/scaling", 200),
+        ("get", "/v1/dead-letters", 200),
+        ("get", "/v1/dead-letters", 400),
+        ("delete", "/v1/dead-letters/{id}", 404),
+        ("post", "/v1/dead-letters/{id}/replay", 404),
         ("get", "/readyz", 200),
         ("get", "/metrics", 200),
     ] {

@@ -208,3 +208,79 @@ async fn bad_ids_cursors_and_limits_are_clear_errors() {
     let (status, _, _) = h.call(Method::GET, "/v1/dead-letters", None, &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// A dead synthesis step (its plan steps all complete) is replayed by reusing every plan step and
+/// running the synthesis alone; a key of the tenant that may not charge the original's cost
+/// center is refused (403) and nothing is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_synthesis_is_replayed_alone_and_only_by_a_key_that_may_charge_its_cost_center() {
+    let keys = vec![
+        common::Key {
+            token: "key-ads",
+            tenant: "acme",
+            monthly_budget: None,
+            cost_centers: &["ads"],
+        },
+        common::Key {
+            token: "key-research",
+            tenant: "acme",
+            monthly_budget: None,
+            cost_centers: &[],
+        },
+    ];
+    let h = Harness::start(Options {
+        keys,
+        synthesis: true,
+        ..Options::default()
+    })
+    .await;
+    let ads = [
+        ("authorization", "Bearer key-ads"),
+        ("x-cost-center", "ads"),
+    ];
+    let research = [("authorization", "Bearer key-research")];
+    // The synthesis prompt quotes the task text: its marker fails the synthesis once (HTTP 400).
+    let plan = json!({"steps": [
+        {"step_id": 1, "tool_name": "lookup", "args": {"topic": "GPU prices"}, "depends_on": []},
+    ]});
+    let (status, _, original) = h
+        .call(
+            Method::POST,
+            "/v1/tasks?wait=true",
+            Some(json!({"task": "Price GPUs #sim:fail=400x1", "plan": plan})),
+            &ads,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{original}");
+    let letters = letters(&h, &ads, "").await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["tool_name"], "planex.synthesize");
+    let id = letters[0]["id"].as_str().unwrap().to_owned();
+    let replay = format!("/v1/dead-letters/{id}/replay");
+
+    let (status, _, refused) = h.call(Method::POST, &replay, None, &research).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ads"),
+        "{refused}"
+    );
+
+    let (status, _, replayed) = h.call(Method::POST, &replay, None, &ads).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{replayed}");
+    assert_eq!(replayed["reused_steps"], json!([1]));
+    assert_eq!(replayed["rerun_steps"], json!([2]));
+    let new_id = TaskId(replayed["task_id"].as_str().unwrap().to_owned());
+    let record = h.engine.wait(&new_id, DONE).await.unwrap();
+    assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
+    assert_eq!(record.cost_center.as_deref(), Some("ads"));
+    assert!(record.answer().is_some());
+    let (_, _, page) = h.call(Method::GET, "/v1/tasks?limit=10", None, &ads).await;
+    assert_eq!(
+        page["tasks"].as_array().unwrap().len(),
+        2,
+        "one replay only: {page}"
+    );
+}

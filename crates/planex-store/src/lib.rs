@@ -83,6 +83,7 @@ pub type EventStream = BoxStream<'static, TaskEvent>;
 ///         cost_center: None,
 ///         task_type: None,
 ///         end_user: None,
+///         retry_of: None,
 ///     })
 ///     .await?;
 /// let step = Step {
@@ -322,6 +323,11 @@ pub trait Store: Send + Sync + 'static {
     /// Redis, not one per step). Workers beat well within `ttl`; once a worker has beaten, a lapse
     /// of its heartbeat lets [`Store::reap_dead_workers`] hand its steps to others at once.
     async fn heartbeat(&self, tier: &str, worker: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// How many workers of `tier` have a heartbeat that has not lapsed: what `/readyz` and
+    /// `workers_live{tier}` report (a worker counts from its first beat until it retires or its
+    /// heartbeat lapses).
+    async fn live_workers(&self, tier: &str) -> Result<usize, StoreError>;
 
     /// Expires at once the leases of `tier`'s workers whose heartbeat lapsed (killed with -9, a
     /// lost machine), so the next claim redelivers their steps instead of waiting out the lease

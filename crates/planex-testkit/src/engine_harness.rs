@@ -139,7 +139,7 @@ impl Harness {
                 .unwrap(),
         );
         let shutdown = CancellationToken::new();
-        let workers = engine.spawn_workers(8, "test", shutdown.clone());
+        let workers = engine.spawn_workers(8, "test", shutdown.clone()).await;
         Harness {
             planner_sim,
             executor_sim,

@@ -97,7 +97,11 @@ pub async fn run(args: DlqArgs) -> Result<ExitCode> {
         }
         DlqCommand::Show { id } => {
             let answer = server
-                .call(Method::GET, &format!("/v1/dead-letters/{id}"), None)
+                .call(
+                    Method::GET,
+                    &format!("/v1/dead-letters/{}", segment(&id)),
+                    None,
+                )
                 .await?;
             if !answer.status.is_success() {
                 return refused("show", &id, &answer);
@@ -106,18 +110,18 @@ pub async fn run(args: DlqArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DlqCommand::Replay { id, purge } => {
-            let path = format!("/v1/dead-letters/{id}/replay?purge={purge}");
+            let path = format!("/v1/dead-letters/{}/replay?purge={purge}", segment(&id));
             let answer = server.call(Method::POST, &path, None).await?;
             if !answer.status.is_success() {
                 return refused("replay", &id, &answer);
             }
             let b = &answer.body;
             println!(
-                "Dead letter {id} replayed as task {} (retry of {}): {} steps reused, {} run again{}; follow it at {}",
+                "Dead letter {id} replayed as task {} (retry of {}): {} reused, {} run again{}; follow it at {}",
                 text(&b["task_id"]),
                 text(&b["retry_of"]),
-                count(&b["reused_steps"]),
-                count(&b["rerun_steps"]),
+                steps(count(&b["reused_steps"])),
+                steps(count(&b["rerun_steps"])),
                 if b["purged"] == true {
                     ", letter purged"
                 } else {
@@ -144,14 +148,22 @@ pub async fn run(args: DlqArgs) -> Result<ExitCode> {
             let mut failed = 0;
             for id in &ids {
                 let answer = server
-                    .call(Method::DELETE, &format!("/v1/dead-letters/{id}"), None)
+                    .call(
+                        Method::DELETE,
+                        &format!("/v1/dead-letters/{}", segment(id)),
+                        None,
+                    )
                     .await?;
                 if !answer.status.is_success() {
                     refused("purge", id, &answer)?;
                     failed += 1;
                 }
             }
-            println!("{} dead letters purged", ids.len() - failed);
+            let purged = ids.len() - failed;
+            println!(
+                "{purged} dead letter{} purged",
+                if purged == 1 { "" } else { "s" }
+            );
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -214,6 +226,16 @@ fn count(value: &Value) -> usize {
     value.as_array().map_or(0, Vec::len)
 }
 
+/// `1 step`, `2 steps`.
+fn steps(n: usize) -> String {
+    format!("{n} step{}", if n == 1 { "" } else { "s" })
+}
+
+/// `text` as one URL path segment.
+fn segment(text: &str) -> String {
+    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+}
+
 /// The first line of an error, cut to `chars` characters.
 fn short(error: &str, chars: usize) -> String {
     planex_core::clip_chars(error.lines().next().unwrap_or(""), chars)
@@ -225,12 +247,12 @@ fn print_table(letters: &[Value]) {
         return;
     }
     println!(
-        "{:<17} {:<24} {:>4} {:<16} {:<10} {:>5} {:>5}  ERROR",
+        "{:<17} {:<36} {:>4} {:<16} {:<10} {:>5} {:>5}  ERROR",
         "ID", "TASK", "STEP", "TOOL", "TIER", "DELIV", "TRIES"
     );
     for l in letters {
         println!(
-            "{:<17} {:<24} {:>4} {:<16} {:<10} {:>5} {:>5}  {}",
+            "{:<17} {:<36} {:>4} {:<16} {:<10} {:>5} {:>5}  {}",
             text(&l["id"]),
             text(&l["task_id"]),
             text(&l["step_id"]),

@@ -70,6 +70,12 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Services say what goes wrong while they run (a lost store, a failed heartbeat): warnings
+    // by default. One-shot commands keep their output to errors.
+    let default_log = match cli.command {
+        Command::Serve(_) | Command::Worker(_) => "warn",
+        _ => "error",
+    };
     // Console logs follow PLANEX_LOG; spans go to OTLP only when built with `--features otlp` and
     // OTEL_EXPORTER_OTLP_ENDPOINT is set (planex-server's telemetry.rs).
     let (otlp, _telemetry, otlp_warning) = planex_server::telemetry::otlp_layer();
@@ -81,7 +87,7 @@ fn main() -> std::process::ExitCode {
             .with_writer(std::io::stderr)
             .with_filter(
                 tracing_subscriber::EnvFilter::try_from_env("PLANEX_LOG")
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
             );
         tracing_subscriber::registry()
             .with(otlp)

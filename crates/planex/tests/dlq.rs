@@ -89,7 +89,7 @@ async fn the_cli_lists_replays_and_purges_dead_letters_on_redis() {
     assert!(replayed.status.success(), "{replayed:?}");
     let said = stdout(&replayed);
     assert!(
-        said.contains("1 steps reused, 2 run again, letter purged"),
+        said.contains("1 step reused, 2 steps run again, letter purged"),
         "{said}"
     );
     let new_task = said
@@ -122,7 +122,7 @@ async fn the_cli_lists_replays_and_purges_dead_letters_on_redis() {
     let purged = dlq(&cluster, &["purge", "--all", "--tool", "summarize"]);
     assert!(purged.status.success(), "{purged:?}");
     assert!(
-        stdout(&purged).contains("1 dead letters purged"),
+        stdout(&purged).contains("1 dead letter purged"),
         "{purged:?}"
     );
     assert!(stdout(&dlq(&cluster, &["list"])).contains("No dead letters."));

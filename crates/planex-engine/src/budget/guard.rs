@@ -123,12 +123,24 @@ impl BudgetGuard {
     /// step tokens until observed) and whose answer is the observed synthesis mean (512 tokens
     /// until observed).
     pub fn estimate_steps(&self, specs: &[StepSpec], models: &Models) -> Decimal {
+        self.estimate_steps_except(specs, models, |_| false)
+    }
+
+    /// [`BudgetGuard::estimate_steps`] of the steps that will run: those `reused` says are
+    /// complete already (a replay's) cost nothing, but a synthesis still reads their outputs.
+    pub fn estimate_steps_except(
+        &self,
+        specs: &[StepSpec],
+        models: &Models,
+        reused: impl Fn(planex_core::StepId) -> bool,
+    ) -> Decimal {
         let tool_of: HashMap<_, _> = specs
             .iter()
             .map(|s| (s.step.step_id, s.step.tool_name.as_str()))
             .collect();
         specs
             .iter()
+            .filter(|spec| !reused(spec.step.step_id))
             .map(|spec| {
                 let Ok(model) = models.get(&spec.tier) else {
                     return Decimal::ZERO;

@@ -152,7 +152,7 @@ impl Harness {
         }
         let engine = Arc::new(builder.build().unwrap());
         let shutdown = CancellationToken::new();
-        let workers = engine.spawn_workers(8, "test", shutdown.clone());
+        let workers = engine.spawn_workers(8, "test", shutdown.clone()).await;
         let server = ServerSettings {
             auth: !options.keys.is_empty(),
             api_keys: options

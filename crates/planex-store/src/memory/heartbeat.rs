@@ -42,6 +42,15 @@ impl Inner {
         reaped
     }
 
+    /// `Store::live_workers`: `tier`'s heartbeats that have not lapsed.
+    pub(super) fn live_workers(&self, tier: &str) -> usize {
+        let now = Instant::now();
+        self.heartbeats
+            .iter()
+            .filter(|((t, _), lapses)| t == tier && **lapses > now)
+            .count()
+    }
+
     /// Forgets a worker's heartbeat (it stopped cleanly).
     pub(super) fn forget_heartbeat(&mut self, tier: &str, worker: &str) {
         self.heartbeats

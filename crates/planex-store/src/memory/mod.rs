@@ -156,6 +156,10 @@ impl Store for MemoryStore {
         Ok(self.lock().reap_dead_workers(tier))
     }
 
+    async fn live_workers(&self, tier: &str) -> Result<usize, StoreError> {
+        Ok(self.lock().live_workers(tier))
+    }
+
     async fn retire_worker(&self, tier: &str, worker: &str) -> Result<(), StoreError> {
         self.lock().forget_heartbeat(tier, worker);
         Ok(())

@@ -32,6 +32,29 @@ pub(super) async fn heartbeat(
         .map_err(|e| unavailable("send a worker heartbeat", e))
 }
 
+/// `Store::live_workers`: the members of the tier's worker set whose heartbeat key still exists
+/// (one `SMEMBERS`, then one `EXISTS` over their keys, which share the tier's hash tag).
+pub(super) async fn live_workers(core: &Core, tier: &str) -> Result<usize, StoreError> {
+    let mut members = redis::cmd("SMEMBERS");
+    members.arg(core.keys.workers(tier));
+    let workers: Vec<String> = core
+        .query(Retry::Idempotent, &members)
+        .await
+        .map_err(|e| unavailable("list a tier's workers", e))?;
+    if workers.is_empty() {
+        return Ok(0);
+    }
+    let mut exists = redis::cmd("EXISTS");
+    for worker in &workers {
+        exists.arg(core.keys.heartbeat(tier, worker));
+    }
+    let live: u64 = core
+        .query(Retry::Idempotent, &exists)
+        .await
+        .map_err(|e| unavailable("read workers' heartbeats", e))?;
+    Ok(usize::try_from(live).unwrap_or(usize::MAX))
+}
+
 /// `Store::reap_dead_workers`.
 pub(super) async fn reap_dead_workers(core: &Core, tier: &str) -> Result<usize, StoreError> {
     let mut invocation = core.invocation(&core.scripts.reap);

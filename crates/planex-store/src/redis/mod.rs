@@ -31,6 +31,7 @@ mod ledger;
 mod listing;
 mod ops;
 mod options;
+mod outage;
 mod scripts;
 mod shared;
 mod streamed;
@@ -131,6 +132,8 @@ impl RedisStore {
                 options.max_deliveries.max(1).to_string(),
             ],
             options,
+            target: shown.clone(),
+            outage: outage::Outage::default(),
         });
         let stop = CancellationToken::new();
         Ok(RedisStore {
@@ -335,6 +338,10 @@ impl Store for RedisStore {
 
     async fn reap_dead_workers(&self, tier: &str) -> Result<usize, StoreError> {
         heartbeat::reap_dead_workers(&self.core, tier).await
+    }
+
+    async fn live_workers(&self, tier: &str) -> Result<usize, StoreError> {
+        heartbeat::live_workers(&self.core, tier).await
     }
 
     async fn retire_idle_workers(&self, tier: &str, idle: Duration) -> Result<usize, StoreError> {

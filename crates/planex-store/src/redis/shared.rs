@@ -16,6 +16,10 @@ pub(crate) struct Core {
     /// ARGV[1..4] of every script: prefix, finished-task TTL (s), dead-letter cap, delivery bound.
     pub(super) base_args: [String; 4],
     pub(super) options: RedisStoreOptions,
+    /// The Redis URL with any password hidden, for messages.
+    pub(super) target: String,
+    /// Whether Redis is reachable, as the last commands found; logs outages (`outage.rs`).
+    pub(super) outage: super::outage::Outage,
 }
 
 impl Core {
@@ -86,7 +90,14 @@ impl Core {
         let give_up = tokio::time::Instant::now() + self.options.reconnect_for;
         let mut backoff = Duration::from_millis(20);
         loop {
-            match attempt().await {
+            let outcome = attempt().await;
+            match &outcome {
+                Ok(_) => self.outage.succeeded(&self.target),
+                Err(e) if transient(e) => self.outage.failed(&self.target, e),
+                // Redis answered (with an error of the command's own).
+                Err(_) => self.outage.succeeded(&self.target),
+            }
+            match outcome {
                 Err(e)
                     if transient(&e)
                         && (mode == Retry::Idempotent || never_sent(&e))
