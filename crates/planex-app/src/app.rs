@@ -79,7 +79,14 @@ impl AppBuilder {
         };
         let backend = match backend {
             Some(backend) => backend,
-            None => Backend::open(&config.store, config.service.cache.max_entries).await?,
+            None => {
+                Backend::open(
+                    &config.store,
+                    &config.retention,
+                    config.service.cache.max_entries,
+                )
+                .await?
+            }
         };
         let tools = crate::tools::connect_tools(&config).await?;
         let servers = tools.1.clone();

@@ -38,7 +38,7 @@ mod store;
 mod tools;
 
 pub use app::{App, AppBuilder, Workers};
-pub use config::{Config, ConfigError, DEFAULT_CONFIG, StoreSettings};
+pub use config::{Config, ConfigError, DEFAULT_CONFIG, Retention, StoreSettings};
 pub use error::AppError;
 pub use serve::bind;
 pub use signal::shutdown_signal;

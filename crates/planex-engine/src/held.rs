@@ -37,6 +37,11 @@ impl HeldLeases {
         }
     }
 
+    /// How many leases are held now.
+    pub(crate) fn len(&self) -> usize {
+        self.leases().len()
+    }
+
     /// Releases every lease still held; returns how many there were.
     pub(crate) async fn release_all(&self, store: &dyn Store) -> usize {
         let leases: Vec<StepLease> = self.leases().drain().map(|(_, lease)| lease).collect();

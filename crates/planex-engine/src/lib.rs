@@ -72,4 +72,6 @@ pub use routing::{
 pub use settings::EngineSettings;
 pub use submit::Accepted;
 pub use synthesis::SYNTHESIS_TOOL;
-pub use worker::{HEARTBEAT_LAPSES_AFTER, WorkerExit, WorkerPool, WorkerSettings, run_worker};
+pub use worker::{
+    HANDBACK_MIN, HEARTBEAT_LAPSES_AFTER, WorkerExit, WorkerPool, WorkerSettings, run_worker,
+};

@@ -40,6 +40,10 @@ pub struct WorkerSettings {
     pub heartbeat: Duration,
 }
 
+/// The least time a stopping worker gives itself to hand back the steps it holds, even when the
+/// drain took all of `drain_timeout`.
+pub const HANDBACK_MIN: Duration = Duration::from_secs(1);
+
 /// A worker's heartbeat lapses after this many missed beats.
 pub const HEARTBEAT_LAPSES_AFTER: u32 = 5;
 
@@ -213,8 +217,11 @@ pub async fn run_worker(
         }
     }
     // Drain: running steps get `drain_timeout` to finish; whatever is left is aborted and released,
-    // so another worker takes it at once.
-    let drained = tokio::time::timeout(settings.drain_timeout, async {
+    // so another worker takes it at once. Handing steps back is bounded too (what is left of the
+    // drain time, at least HANDBACK_MIN): with the store down, the worker still exits in time and
+    // the leases it could not give back expire instead.
+    let deadline = tokio::time::Instant::now() + settings.drain_timeout;
+    let drained = tokio::time::timeout_at(deadline, async {
         while running.join_next().await.is_some() {}
     })
     .await;
@@ -223,7 +230,17 @@ pub async fn run_worker(
         running.abort_all();
         while running.join_next().await.is_some() {}
     }
-    let released = held.release_all(store.as_ref()).await;
+    let handback = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(HANDBACK_MIN);
+    let held_now = held.len();
+    let released = match tokio::time::timeout(handback, held.release_all(store.as_ref())).await {
+        Ok(released) => released,
+        Err(_) => {
+            tracing::warn!(tier = %settings.tier, held = held_now, "could not hand back the steps still held in time (is the store reachable?); their leases expire and they are redelivered");
+            0
+        }
+    };
     if released > 0 {
         tracing::info!(tier = %settings.tier, released, "released unfinished steps on shutdown");
     }

@@ -36,9 +36,9 @@ pub use ledger::{
 pub use listing::{
     BadCursor, PREVIEW_CHARS, SCAN_LIMIT, TaskCursor, TaskListing, TaskPage, TaskQuery, preview,
 };
-pub use memory::{MemoryStore, MemoryStoreOptions};
+pub use memory::{DEFAULT_FINISHED_TASK_TTL, MemoryStore, MemoryStoreOptions};
 pub use plan_cache::{MemoryPlanCache, PlanCache, PlanCacheError};
-pub use redis::{RedisStore, RedisStoreOptions};
+pub use redis::{RedisStore, RedisStoreOptions, eviction_risk};
 pub use types::{
     Completion, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord, StepSpec,
     StepState, TaskEvent, TaskRecord, TaskStatus, TaskSummary, now_ms,

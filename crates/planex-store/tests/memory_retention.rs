@@ -88,14 +88,51 @@ async fn finished_tasks_expire_after_their_ttl() {
 }
 
 #[tokio::test]
-async fn defaults_keep_a_week_and_a_hundred_thousand_tasks() {
+async fn defaults_keep_a_day_twenty_thousand_tasks_and_256_mib() {
     let options = MemoryStoreOptions::default();
     assert_eq!(
         options.finished_task_ttl,
-        Some(Duration::from_secs(7 * 24 * 3600))
+        Some(Duration::from_secs(24 * 3600))
     );
-    assert_eq!(options.max_finished_tasks, 100_000);
+    assert_eq!(options.max_finished_tasks, 20_000);
+    assert_eq!(options.max_finished_bytes, 256 * 1024 * 1024);
     assert_eq!(options.dead_letter_cap, 10_000);
+}
+
+/// Finished tasks are measured when they finish and the oldest go once their bytes pass the cap;
+/// the accounting follows evictions, and a task still running is never evicted for bytes.
+#[tokio::test]
+async fn finished_tasks_are_evicted_past_the_byte_cap_oldest_first() {
+    let probe = MemoryStore::new();
+    let one = create(&probe, "probe").await;
+    finish(&probe, &one).await;
+    let (count, bytes) = probe.retained_finished();
+    assert_eq!(count, 1);
+    assert!(bytes > 100, "a finished task is measured: {bytes} bytes");
+
+    // Room for two such tasks, not three.
+    let store = MemoryStore::with_options(MemoryStoreOptions {
+        max_finished_bytes: bytes * 2 + bytes / 2,
+        ..MemoryStoreOptions::default()
+    });
+    let running = create(&store, "running").await;
+    let ids = [
+        create(&store, "a").await,
+        create(&store, "b").await,
+        create(&store, "c").await,
+    ];
+    for id in &ids {
+        finish(&store, id).await;
+    }
+    create(&store, "next").await;
+    assert_eq!(
+        kept(&store, &[&running, &ids[0], &ids[1], &ids[2]]).await,
+        [true, false, true, true],
+        "only the oldest finished task goes"
+    );
+    let (count, kept_bytes) = store.retained_finished();
+    assert_eq!(count, 2);
+    assert!(kept_bytes <= bytes * 2 + bytes / 2, "{kept_bytes}");
 }
 
 #[tokio::test]

@@ -160,8 +160,23 @@ pub async fn run(args: WorkerArgs) -> Result<ExitCode> {
             0
         }
     };
-    if let Err(error) = store.retire_worker(&args.tier, &worker_id).await {
-        tracing::warn!(error = %planex_core::cause::ErrorChain(&error), "could not remove this worker from its tier's consumer group");
+    // Bounded like the hand-back: with the store down, exit anyway (the next worker of the tier
+    // forgets this one once it is idle, `retire_idle_workers`).
+    match tokio::time::timeout(
+        planex_engine::HANDBACK_MIN,
+        store.retire_worker(&args.tier, &worker_id),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(error = %planex_core::cause::ErrorChain(&error), "could not remove this worker from its tier's consumer group")
+        }
+        Err(_) => {
+            tracing::warn!(
+                "the store did not answer in time: this worker stays in its tier's consumer group until an idle sweep forgets it"
+            )
+        }
     }
     // On stdout, like the readiness line: scripts and tests read it.
     println!("planex worker {worker_id}: stopped ({released} unfinished steps released)");

@@ -89,6 +89,62 @@ impl StoreSettings {
     }
 }
 
+/// How long and how many finished tasks a store keeps (docs/ARCHITECTURE.md §6): by age on both
+/// stores, by count and bytes in the memory store (Redis is bounded by its own `maxmemory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// How long a finished task is kept (`None`: no age limit).
+    pub keep_finished: Option<Duration>,
+    /// Memory store: most finished tasks kept.
+    pub max_finished_tasks: usize,
+    /// Memory store: most bytes the finished tasks kept may take.
+    pub max_finished_bytes: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        let memory = planex_store::MemoryStoreOptions::default();
+        Retention {
+            keep_finished: memory.finished_task_ttl,
+            max_finished_tasks: memory.max_finished_tasks,
+            max_finished_bytes: memory.max_finished_bytes,
+        }
+    }
+}
+
+impl Retention {
+    fn from_raw(raw: &RawStore) -> Result<Retention, ConfigError> {
+        let defaults = Retention::default();
+        if raw.max_finished_tasks == Some(0) {
+            return Err(invalid(
+                "store.max_finished_tasks",
+                "must be at least 1 (it bounds how many finished tasks the memory store keeps)",
+            ));
+        }
+        if raw.max_finished_mib == Some(0) {
+            return Err(invalid(
+                "store.max_finished_mib",
+                "must be at least 1 (it bounds the memory the memory store's finished tasks take)",
+            ));
+        }
+        Ok(Retention {
+            keep_finished: match raw.keep_finished_secs {
+                None => defaults.keep_finished,
+                Some(0) => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+            },
+            max_finished_tasks: raw
+                .max_finished_tasks
+                .unwrap_or(defaults.max_finished_tasks),
+            max_finished_bytes: raw
+                .max_finished_mib
+                .map_or(defaults.max_finished_bytes, |mib| {
+                    mib.saturating_mul(1024 * 1024)
+                }),
+        })
+    }
+}
+
 /// A validated config, ready for [`crate::App::start`].
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -100,6 +156,8 @@ pub struct Config {
     pub worker_drain: Duration,
     /// Which store to open.
     pub store: StoreSettings,
+    /// How long and how many finished tasks the store keeps (`[store]`).
+    pub retention: Retention,
     /// Tier configs; simulated tiers have no endpoints until their simulator starts.
     pub tiers: Vec<TierConfig>,
     /// Tiers to serve from the built-in simulator.
@@ -245,6 +303,7 @@ impl Config {
             worker_concurrency: raw.engine.worker_concurrency,
             worker_drain,
             store: StoreSettings::from_raw(&raw.store)?,
+            retention: Retention::from_raw(&raw.store)?,
             tiers,
             simulated,
             drift: drift::settings(&raw.drift)?,

@@ -125,6 +125,13 @@ pub(crate) struct RawStore {
     pub(crate) backend: BackendKind,
     /// Backend URL (e.g. `redis://127.0.0.1:6379`).
     pub(crate) url: Option<String>,
+    /// How long finished tasks are kept, in seconds (0: until a cap pushes them out; on Redis,
+    /// forever). Default a day.
+    pub(crate) keep_finished_secs: Option<u64>,
+    /// Memory store: most finished tasks kept (the oldest finished go first).
+    pub(crate) max_finished_tasks: Option<usize>,
+    /// Memory store: most MiB the finished tasks kept may take, by the store's own accounting.
+    pub(crate) max_finished_mib: Option<usize>,
 }
 
 impl Default for RawStore {
@@ -132,6 +139,9 @@ impl Default for RawStore {
         RawStore {
             backend: BackendKind::Memory,
             url: None,
+            keep_finished_secs: None,
+            max_finished_tasks: None,
+            max_finished_mib: None,
         }
     }
 }

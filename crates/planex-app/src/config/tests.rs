@@ -230,3 +230,31 @@ fn client_plan_and_task_text_limits_are_engine_fields() {
         assert!(err.contains(&format!("engine.{field}")), "{err}");
     }
 }
+
+#[test]
+fn retention_defaults_to_a_day_and_reads_the_store_section() {
+    let default = Config::from_toml(DEFAULT_CONFIG).unwrap().retention;
+    assert_eq!(default.keep_finished, Some(Duration::from_secs(24 * 3600)));
+    assert_eq!(default.max_finished_bytes, 256 * 1024 * 1024);
+    let text = DEFAULT_CONFIG.replace(
+        "backend = \"memory\"",
+        "backend = \"memory\"\nkeep_finished_secs = 0\nmax_finished_tasks = 500\nmax_finished_mib = 64",
+    );
+    let retention = Config::from_toml(&text).unwrap().retention;
+    assert_eq!(
+        retention,
+        Retention {
+            keep_finished: None,
+            max_finished_tasks: 500,
+            max_finished_bytes: 64 * 1024 * 1024,
+        }
+    );
+    for (field, bad) in [("max_finished_tasks", "0"), ("max_finished_mib", "0")] {
+        let text = DEFAULT_CONFIG.replace(
+            "backend = \"memory\"",
+            &format!("backend = \"memory\"\n{field} = {bad}"),
+        );
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains(&format!("store.{field}")), "{err}");
+    }
+}

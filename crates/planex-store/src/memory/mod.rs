@@ -24,11 +24,12 @@ mod dead_letters;
 mod heartbeat;
 mod listing;
 mod options;
+mod retention;
 mod state;
 mod streamed;
 mod submissions;
 
-pub use options::MemoryStoreOptions;
+pub use options::{DEFAULT_FINISHED_TASK_TTL, MemoryStoreOptions};
 use state::{Inner, TaskEntry};
 use submissions::Submissions;
 
@@ -53,6 +54,12 @@ impl MemoryStore {
             submissions: Mutex::default(),
             options,
         }
+    }
+
+    /// The finished tasks kept now and the bytes they take by the store's own accounting (what
+    /// `max_finished_tasks` and `max_finished_bytes` bound).
+    pub fn retained_finished(&self) -> (usize, usize) {
+        self.lock().retained()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

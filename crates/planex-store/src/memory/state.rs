@@ -3,7 +3,6 @@
 //! each trait operation is atomic).
 
 use super::listing::TenantIndex;
-use super::options::MemoryStoreOptions;
 use crate::dead_letters::DeadLetter;
 use crate::error::StoreError;
 use crate::types::*;
@@ -24,7 +23,9 @@ pub(super) struct Inner {
     pub(super) last_letter: Option<crate::dead_letters::LetterId>,
     pub(super) next_token: u64,
     /// Finished tasks in the order they finished, for eviction.
-    pub(super) finished: VecDeque<(Instant, TaskId)>,
+    pub(super) finished: VecDeque<super::retention::Finished>,
+    /// What the finished tasks in `finished` take, by the store's own accounting.
+    pub(super) finished_bytes: usize,
     /// Task ids per tenant by creation time, for listing.
     pub(super) index: TenantIndex,
     /// Workers that sent a heartbeat, by (tier, worker): when it lapses (`heartbeat.rs`).
@@ -214,35 +215,6 @@ pub(super) fn state_word(state: StepState) -> &'static str {
 }
 
 impl Inner {
-    /// Drops finished tasks past `finished_task_ttl` or beyond `max_finished_tasks` (oldest
-    /// finished first) and dead letters beyond `dead_letter_cap`. Runs on each task creation, so
-    /// memory stays bounded without a background sweeper.
-    pub(super) fn evict(&mut self, options: &MemoryStoreOptions) {
-        let now = Instant::now();
-        while let Some((finished, _)) = self.finished.front() {
-            let expired = options
-                .finished_task_ttl
-                .is_some_and(|ttl| now.duration_since(*finished) >= ttl);
-            if !expired && self.finished.len() <= options.max_finished_tasks {
-                break;
-            }
-            if let Some((_, task_id)) = self.finished.pop_front()
-                && let Some(entry) = self.tasks.remove(&task_id)
-            {
-                let record = &entry.record;
-                self.index
-                    .remove(&record.tenant, record.created_at_ms, &record.task_id);
-            }
-        }
-        let excess = self.dlq.len().saturating_sub(options.dead_letter_cap);
-        self.dlq.drain(..excess);
-    }
-
-    /// Remembers that TASK_ID finished now, for eviction.
-    pub(super) fn record_finished(&mut self, task_id: &TaskId) {
-        self.finished.push_back((Instant::now(), task_id.clone()));
-    }
-
     pub(super) fn task(&mut self, task_id: &TaskId) -> Result<&mut TaskEntry, StoreError> {
         self.tasks
             .get_mut(task_id)

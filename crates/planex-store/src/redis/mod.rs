@@ -56,6 +56,23 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+/// What Redis's `maxmemory-policy` `policy` risks for planex, as a warning to show; `None` for
+/// `noeviction` (what planex needs: a full Redis then refuses writes, which planex reports,
+/// instead of silently dropping keys) and for unknown policies.
+pub fn eviction_risk(policy: &str) -> Option<String> {
+    if policy.starts_with("allkeys-") {
+        Some(format!(
+            "Redis maxmemory-policy is {policy}: when Redis reaches maxmemory it evicts ANY key,              including ready queues, leases, running tasks and the budget ledger (tasks lost,              budgets wrong). Set maxmemory-policy noeviction (CONFIG SET maxmemory-policy              noeviction, and in redis.conf) and size maxmemory as docs/ARCHITECTURE.md §6 says"
+        ))
+    } else if policy.starts_with("volatile-") {
+        Some(format!(
+            "Redis maxmemory-policy is {policy}: when Redis reaches maxmemory it evicts keys that              have a TTL before they expire: finished tasks, but also idempotency keys, worker              heartbeats and cached plans. Set maxmemory-policy noeviction (CONFIG SET              maxmemory-policy noeviction, and in redis.conf)"
+        ))
+    } else {
+        None
+    }
+}
+
 /// `url` with any password replaced, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -78,6 +95,15 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// Redis's `maxmemory-policy`, when the server lets clients read it (`CONFIG GET`; managed
+    /// services may refuse: `None`). planex needs `noeviction`: see [`eviction_risk`].
+    pub async fn eviction_policy(&self) -> Option<String> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg("maxmemory-policy");
+        let reply: Result<Vec<String>, _> = self.core.query(shared::Retry::Idempotent, &cmd).await;
+        reply.ok().and_then(|pair| pair.into_iter().nth(1))
+    }
+
     /// Connects to `url` (`redis://[user:password@]host:port[/db]`) with default options.
     pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
         Self::connect_with(url, RedisStoreOptions::default()).await
@@ -352,6 +378,18 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::panic)]
+
+    #[test]
+    fn only_evicting_policies_are_risks() {
+        assert!(super::eviction_risk("noeviction").is_none());
+        let all = super::eviction_risk("allkeys-lru").unwrap_or_default();
+        assert!(
+            all.contains("budget ledger") && all.contains("noeviction"),
+            "{all}"
+        );
+        let ttl = super::eviction_risk("volatile-ttl").unwrap_or_default();
+        assert!(ttl.contains("idempotency keys"), "{ttl}");
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

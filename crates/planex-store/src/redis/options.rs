@@ -30,7 +30,7 @@ impl Default for RedisStoreOptions {
         RedisStoreOptions {
             prefix: "px".into(),
             max_deliveries: 5,
-            finished_task_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
+            finished_task_ttl: Some(crate::DEFAULT_FINISHED_TASK_TTL),
             dead_letter_cap: 10_000,
             response_timeout: Duration::from_secs(10),
             complete_batch: 64,
