@@ -56,11 +56,22 @@ impl Bed {
         sims: Vec<SimServer>,
         stream_plans: bool,
     ) -> Result<Bed> {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        Self::start_on(store, planner, executor, sims, stream_plans).await
+    }
+
+    /// As [`Bed::start_with`], on `store`.
+    pub(crate) async fn start_on(
+        store: Arc<dyn Store>,
+        planner: Arc<dyn ChatModel>,
+        executor: Arc<dyn ChatModel>,
+        sims: Vec<SimServer>,
+        stream_plans: bool,
+    ) -> Result<Bed> {
         let (planner, executor) = (Probe::new(planner), Probe::new(executor));
         let mut models = Models::new();
         models.insert(planner.clone());
         models.insert(executor.clone());
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         // The benchmark plans have STEPS (10) steps, more than the default `max_subtasks` (8).
         let mut settings = EngineSettings {
             synthesis: false,
@@ -107,6 +118,18 @@ impl Bed {
             self.planner.take(),
             self.executor.take(),
         )
+    }
+
+    /// The engine.
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Drops the model-call spans the probes recorded (a load that runs tasks without timing
+    /// them would otherwise keep every span).
+    pub(crate) fn discard_spans(&self) {
+        self.planner.take();
+        self.executor.take();
     }
 
     /// Stops the workers and the simulators.
@@ -228,6 +251,11 @@ impl TaskTiming {
 
 /// Both tiers are in-process null models.
 pub(crate) async fn null_bed() -> Result<Bed> {
+    null_bed_on(Arc::new(MemoryStore::new())).await
+}
+
+/// [`null_bed`] on `store`.
+pub(crate) async fn null_bed_on(store: Arc<dyn Store>) -> Result<Bed> {
     let planner = null_model("planner", dag_plan(), 600, 400, gpu_price(454, 2500));
     let executor = null_model(
         "executor",
@@ -236,7 +264,7 @@ pub(crate) async fn null_bed() -> Result<Bed> {
         120,
         gpu_price(96, 6000),
     );
-    Bed::start(planner, executor, Vec::new()).await
+    Bed::start_on(store, planner, executor, Vec::new(), false).await
 }
 
 /// The planner is a null model; the executor a tier client of a zero-latency simulator.

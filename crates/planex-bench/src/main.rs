@@ -22,6 +22,7 @@ mod overhead;
 mod probe;
 mod redis_bench;
 mod report;
+mod retention;
 mod routing_cost;
 mod stats;
 mod workload;
@@ -50,6 +51,9 @@ enum Command {
     /// Steps per second and per-edge latency through the Redis store (a private redis-server
     /// unless --url is given).
     Redis(redis_bench::RedisBenchArgs),
+    /// Memory under a bounded load: RSS and what the store keeps, memory store with a byte cap or
+    /// Redis with a task TTL (must go flat once the cap or TTL is reached).
+    Retention(retention::RetentionArgs),
     /// Latency `POST /v1/execute` adds over calling the simulator directly (open-loop load).
     ExecuteOverhead(execute_overhead::ExecuteOverheadArgs),
     /// Cost of the mixed 200-task workload routed over a 7B and a 14B tier versus all on the 14B.
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = runtime.block_on(async {
         match cli.command {
             Command::Overhead(args) => overhead::run(args).await,
+            Command::Retention(args) => retention::run(args).await,
             Command::Http(args) => http::run(args).await,
             Command::Makespan(args) => makespan::run(args).await,
             Command::Redis(args) => redis_bench::run(args).await,

@@ -12,6 +12,7 @@
 //! (`router::table`), which is where new routes go, and [`route_table`] reads that same list.
 
 mod auth;
+mod dashboard;
 mod dead_letters;
 mod error;
 mod extract;

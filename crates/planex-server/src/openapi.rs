@@ -7,6 +7,7 @@
 //! handler does (400 and 413 from the body checks, 414 from the head check) are added to every
 //! operation here ([`CommonErrors`]), so no handler has to repeat them.
 
+use crate::dashboard;
 use crate::dead_letters::{self, DeadLetterList, DeadLetterView, ReplayView};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::openai::{ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions};
@@ -96,7 +97,7 @@ impl Modify for CommonErrors {
         dead_letters::list, dead_letters::show, dead_letters::purge, dead_letters::replay, plan_exec::plan,
         plan_exec::execute, tools::list_tools,
         openai::chat_completions, openai::models::list_models, openai::models::retrieve_model, spend::spend, scaling::scaling, health::healthz,
-        health::readyz, health::metrics, serve_openapi,
+        health::readyz, health::metrics, serve_openapi, dashboard::index, dashboard::ui_asset,
     ),
     components(schemas(
         SubmitTask, Accepted, TaskView, StepView, CostView, CostLine, PlanRequest, PlanView,

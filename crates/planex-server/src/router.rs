@@ -11,8 +11,8 @@
 use crate::error::ApiError;
 use crate::extract::{self, REQUEST_ID, RequestId};
 use crate::{
-    AppState, dead_letters, health, metrics, openai, openapi, plan_exec, scaling, spend, task_list,
-    tasks, tools,
+    AppState, dashboard, dead_letters, health, metrics, openai, openapi, plan_exec, scaling, spend,
+    task_list, tasks, tools,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -94,6 +94,8 @@ fn table() -> RouteTable {
     .get("/readyz", health::readyz)
     .get("/metrics", health::metrics)
     .get("/openapi.json", openapi::serve_openapi)
+    .get("/", dashboard::index)
+    .get("/ui/{file}", dashboard::ui_asset)
 }
 
 /// Every route of the API, without the layers of [`app`].

@@ -195,6 +195,15 @@ pub struct StepView {
     pub result: Option<serde_json::Value>,
     /// Why it failed or was skipped.
     pub error: Option<String>,
+    /// The worker that last took it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// When a worker first took it (ms since epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<u64>,
+    /// When it reached a terminal state (ms since epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<u64>,
 }
 
 fn word<T: Serialize>(value: &T) -> String {
@@ -217,6 +226,9 @@ impl From<&StepRecord> for StepView {
             deliveries: step.deliveries,
             result: step.result.clone(),
             error: step.error.as_deref().map(redact::urls),
+            worker: step.worker.clone(),
+            started_at_ms: step.started_at_ms,
+            finished_at_ms: step.finished_at_ms,
         }
     }
 }

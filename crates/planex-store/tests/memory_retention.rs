@@ -88,14 +88,14 @@ async fn finished_tasks_expire_after_their_ttl() {
 }
 
 #[tokio::test]
-async fn defaults_keep_a_day_twenty_thousand_tasks_and_256_mib() {
+async fn defaults_keep_a_day_twenty_thousand_tasks_and_48_mib() {
     let options = MemoryStoreOptions::default();
     assert_eq!(
         options.finished_task_ttl,
         Some(Duration::from_secs(24 * 3600))
     );
     assert_eq!(options.max_finished_tasks, 20_000);
-    assert_eq!(options.max_finished_bytes, 256 * 1024 * 1024);
+    assert_eq!(options.max_finished_bytes, 48 * 1024 * 1024);
     assert_eq!(options.dead_letter_cap, 10_000);
 }
 

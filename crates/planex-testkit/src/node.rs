@@ -1,5 +1,5 @@
-//! npm packages for tests (the reference MCP servers), installed once under the workspace's
-//! `target/` and reused by every later test and test process.
+//! npm packages for tests (the reference MCP servers, playwright-core for the dashboard test),
+//! installed once under the workspace's `target/` and reused by every later test and test process.
 //!
 //! Key decisions: the packages and every transitive dependency are pinned by
 //! `crates/planex-testkit/node/package-lock.json` and installed with `npm ci`. As with the
@@ -97,6 +97,56 @@ pub fn filesystem_server(root: &Path) -> Result<(String, Vec<String>), String> {
         "node".to_owned(),
         vec![entry.display().to_string(), root.display().to_string()],
     ))
+}
+
+/// Debian's Chromium, which the dashboard test drives (`CHROMIUM` names another binary).
+pub fn chromium() -> Result<PathBuf, String> {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "no Chromium at {}: install Debian's package (apt-get install chromium; .ci/run does) or set CHROMIUM to a Chromium binary",
+            path.display()
+        ))
+    }
+}
+
+/// Runs `dashboard_check.mjs` (next to the npm manifest; playwright-core drives Chromium) against
+/// the dashboard at `base`: the page submits `task` (a `POST /v1/tasks` body) and follows it;
+/// screenshots go into `out_dir`. Returns the script's JSON report and whether it passed.
+pub fn check_dashboard(
+    base: &str,
+    task: &serde_json::Value,
+    out_dir: &Path,
+) -> Result<(serde_json::Value, bool), String> {
+    let chromium = chromium()?;
+    let dir = packages()?;
+    // ES modules resolve packages from the script's own directory: run it from the install.
+    let script = dir.join("dashboard_check.mjs");
+    std::fs::copy(manifest_dir().join("dashboard_check.mjs"), &script)
+        .map_err(|e| format!("cannot copy the dashboard script: {e}"))?;
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let output = Command::new("node")
+        .arg(&script)
+        .args([base, &task.to_string()])
+        .arg(out_dir)
+        .env("CHROMIUM", &chromium)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let report = serde_json::from_str(line).map_err(|e| {
+        format!(
+            "the dashboard script printed no report ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    Ok((report, output.status.success()))
 }
 
 #[cfg(test)]

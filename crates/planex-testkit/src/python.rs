@@ -217,7 +217,7 @@ fn venv_python(dir: &Path) -> PathBuf {
 }
 
 /// The directory venvs live in: `$CARGO_TARGET_DIR`, else this workspace's `target/`.
-pub(crate) fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),

@@ -235,7 +235,7 @@ fn client_plan_and_task_text_limits_are_engine_fields() {
 fn retention_defaults_to_a_day_and_reads_the_store_section() {
     let default = Config::from_toml(DEFAULT_CONFIG).unwrap().retention;
     assert_eq!(default.keep_finished, Some(Duration::from_secs(24 * 3600)));
-    assert_eq!(default.max_finished_bytes, 256 * 1024 * 1024);
+    assert_eq!(default.max_finished_bytes, 48 * 1024 * 1024);
     let text = DEFAULT_CONFIG.replace(
         "backend = \"memory\"",
         "backend = \"memory\"\nkeep_finished_secs = 0\nmax_finished_tasks = 500\nmax_finished_mib = 64",

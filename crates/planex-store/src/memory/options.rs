@@ -18,7 +18,9 @@ pub struct MemoryStoreOptions {
     /// evicted. Keeps a long-running `planex serve --store memory` from growing without bound.
     pub max_finished_tasks: usize,
     /// Most bytes the finished tasks kept may take, by the store's own accounting (each task's
-    /// record and events as JSON, measured when it finishes); the oldest finished go first.
+    /// record and events as JSON, measured when it finishes); the oldest finished go first. The
+    /// process holds them in about 4-5 times that (docs/BENCHMARKS.md, retention): the default,
+    /// 48 MiB, keeps a `planex serve` near 256 MiB of RSS.
     pub max_finished_bytes: usize,
     /// Most dead letters kept; the oldest go first.
     pub dead_letter_cap: usize,
@@ -32,7 +34,7 @@ impl Default for MemoryStoreOptions {
             max_deliveries: 5,
             finished_task_ttl: Some(DEFAULT_FINISHED_TASK_TTL),
             max_finished_tasks: 20_000,
-            max_finished_bytes: 256 * 1024 * 1024,
+            max_finished_bytes: 48 * 1024 * 1024,
             dead_letter_cap: 10_000,
             max_idempotency_keys: 100_000,
         }
