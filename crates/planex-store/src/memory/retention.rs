@@ -8,16 +8,9 @@
 //! creation, so memory stays bounded without a background sweeper.
 
 use super::options::MemoryStoreOptions;
-use super::state::{Inner, TaskEntry};
+use super::state::{Finished, Inner, TaskEntry};
 use planex_core::TaskId;
 use tokio::time::Instant;
-
-/// A finished task, in the order tasks finished.
-pub(super) struct Finished {
-    at: Instant,
-    task_id: TaskId,
-    bytes: usize,
-}
 
 /// What a task's entry takes, by the store's accounting: its record and events as JSON.
 pub(super) fn entry_bytes(entry: &TaskEntry) -> usize {

@@ -23,7 +23,7 @@ pub(super) struct Inner {
     pub(super) last_letter: Option<crate::dead_letters::LetterId>,
     pub(super) next_token: u64,
     /// Finished tasks in the order they finished, for eviction.
-    pub(super) finished: VecDeque<super::retention::Finished>,
+    pub(super) finished: VecDeque<Finished>,
     /// What the finished tasks in `finished` take, by the store's own accounting.
     pub(super) finished_bytes: usize,
     /// Task ids per tenant by creation time, for listing.
@@ -45,6 +45,14 @@ pub(super) struct LeaseEntry {
     /// The worker holding it.
     pub(super) worker: String,
     pub(super) deadline: Instant,
+}
+
+/// A finished task, in the order tasks finished (`retention.rs` evicts from the front).
+pub(super) struct Finished {
+    pub(super) at: Instant,
+    pub(super) task_id: TaskId,
+    /// What it takes, by the store's accounting.
+    pub(super) bytes: usize,
 }
 
 pub(super) struct TaskEntry {
