@@ -28,6 +28,7 @@ mod router;
 mod scaling;
 mod settings;
 mod spend;
+mod spend_export;
 mod state;
 mod task_list;
 mod tasks;

@@ -11,6 +11,7 @@ use crate::dashboard;
 use crate::dead_letters::{self, DeadLetterList, DeadLetterView, ReplayView};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::openai::{ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions};
+use crate::spend_export::{self, ExportRow, SpendExport};
 use crate::task_list::{self, TaskList, TaskListItem};
 use crate::tools::{self, ToolArgView, ToolList, ToolView};
 use crate::views::*;
@@ -96,7 +97,7 @@ impl Modify for CommonErrors {
         tasks::submit, task_list::list_tasks, tasks::get_task, tasks::events, tasks::cancel,
         dead_letters::list, dead_letters::show, dead_letters::purge, dead_letters::replay, plan_exec::plan,
         plan_exec::execute, tools::list_tools,
-        openai::chat_completions, openai::models::list_models, openai::models::retrieve_model, spend::spend, scaling::scaling, health::healthz,
+        openai::chat_completions, openai::models::list_models, openai::models::retrieve_model, spend::spend, spend_export::export, scaling::scaling, health::healthz,
         health::readyz, health::metrics, serve_openapi, dashboard::index, dashboard::ui_asset,
     ),
     components(schemas(
@@ -104,7 +105,7 @@ impl Modify for CommonErrors {
         ExecuteRequest, ExecuteView, SpendView, SpendLine, ErrorBody, ErrorDetail,
         ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions, ScalingReport, TierDecision, Thresholds,
         ScalingRule, ScalingAction, TaskList, TaskListItem, ToolList, ToolView, ToolArgView,
-        DeadLetterView, DeadLetterList, ReplayView,
+        DeadLetterView, DeadLetterList, ReplayView, SpendExport, ExportRow,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags(

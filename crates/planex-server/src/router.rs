@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::extract::{self, REQUEST_ID, RequestId};
 use crate::{
     AppState, dashboard, dead_letters, health, metrics, openai, openapi, plan_exec, scaling, spend,
-    task_list, tasks, tools,
+    spend_export, task_list, tasks, tools,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -89,6 +89,7 @@ fn table() -> RouteTable {
     .get("/v1/models", openai::list_models)
     .get("/v1/models/{model}", openai::retrieve_model)
     .get("/v1/spend", spend::spend)
+    .get("/v1/spend/export", spend_export::export)
     .get("/v1/scaling", scaling::scaling)
     .get("/healthz", health::healthz)
     .get("/readyz", health::readyz)

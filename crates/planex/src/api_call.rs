@@ -1,5 +1,5 @@
 //! One HTTP call to a running `planex serve` for the commands that act on it (`planex cancel`,
-//! `planex dlq`): the server's URL and API key as flags, the JSON answer back, and errors that
+//! `planex dlq`, `planex spend`): the server's URL and API key as flags, the JSON answer back, and errors that
 //! say what to check.
 
 use anyhow::{Context, Result};
@@ -41,6 +41,24 @@ impl ServerArgs {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer> {
+        let (status, text) = self.call_text(method.clone(), path, body).await?;
+        let body = if text.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).with_context(|| {
+                format!("{method} {path} answered HTTP {status} without JSON: {text}")
+            })?
+        };
+        Ok(Answer { status, body })
+    }
+
+    /// Sends `method path` (with `body` as JSON, when given) and reads the answer as text.
+    pub async fn call_text(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(reqwest::StatusCode, String)> {
         let endpoint = format!("{}{path}", self.url.trim_end_matches('/'));
         let client = planex_llm::default_client()?;
         let mut request = client.request(method.clone(), &endpoint);
@@ -58,13 +76,6 @@ impl ServerArgs {
             .text()
             .await
             .with_context(|| format!("reading the answer of {method} {endpoint}"))?;
-        let body = if text.trim().is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_str(&text).with_context(|| {
-                format!("{method} {endpoint} answered HTTP {status} without JSON: {text}")
-            })?
-        };
-        Ok(Answer { status, body })
+        Ok((status, text))
     }
 }

@@ -9,6 +9,7 @@ mod route;
 mod run;
 mod scale;
 mod serve;
+mod spend;
 mod tools;
 mod worker;
 
@@ -60,6 +61,9 @@ enum Command {
     /// Dead letters of a running `planex serve`: `planex dlq list|show|replay|purge` (a replay is
     /// a new task that reuses the completed steps' results and runs the rest again).
     Dlq(dlq::DlqArgs),
+    /// Spend of a running `planex serve`: `planex spend export --month YYYY-MM --format csv|json`
+    /// (by cost center, task type, stage and tier).
+    Spend(spend::SpendArgs),
     /// Check a config file and print what it would run.
     Config {
         /// The config file (default: the embedded default).
@@ -131,6 +135,7 @@ fn main() -> std::process::ExitCode {
             Command::Tools(args) => tools::run(args).await,
             Command::Cancel(args) => cancel::run(args).await,
             Command::Dlq(args) => dlq::run(args).await,
+            Command::Spend(args) => spend::run(args).await,
             Command::Config { config } => check_config(config),
         }
     });

@@ -1,7 +1,8 @@
 //! `planex dlq` against real processes: a private `redis-server`, `planex sim`, `planex serve` and
 //! one worker per tier. A step that fails for good is listed and grouped by the CLI, replayed as a
 //! new task that reuses the completed steps and reruns the dead one (and the synthesis), and
-//! purged; bad ids and a purge without ids are clear failures.
+//! purged; bad ids and a purge without ids are clear failures; `planex spend export` gives the
+//! month's spend of these tasks as CSV and JSON.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cluster;

@@ -40,6 +40,28 @@ pub fn current_month() -> String {
     format!("{year:04}-{month:02}")
 }
 
+/// The first and the last millisecond (exclusive end) of `month` (`YYYY-MM`, UTC) since the
+/// epoch; `None` for text that is not such a month or one before 1970.
+pub fn month_bounds_ms(month: &str) -> Option<(u64, u64)> {
+    let (year, number) = month.split_once('-')?;
+    if year.len() != 4 || number.len() != 2 {
+        return None;
+    }
+    let year: i64 = year.parse().ok()?;
+    let number: u32 = number.parse().ok()?;
+    if !(1..=12).contains(&number) {
+        return None;
+    }
+    let (next_year, next) = if number == 12 {
+        (year + 1, 1)
+    } else {
+        (year, number + 1)
+    };
+    let start = days_from_civil(year, number) * 86_400_000;
+    let end = days_from_civil(next_year, next) * 86_400_000;
+    Some((u64::try_from(start).ok()?, u64::try_from(end).ok()?))
+}
+
 /// Time until the next month starts (UTC).
 pub fn until_next_month() -> Duration {
     let now = now_secs();
@@ -56,6 +78,17 @@ pub fn until_next_month() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn month_bounds_cover_the_month_in_utc() {
+        assert_eq!(month_bounds_ms("1970-01"), Some((0, 31 * 86_400_000)));
+        let (start, end) = month_bounds_ms("2026-12").unwrap_or_default();
+        assert_eq!(start, 1_796_083_200_000);
+        assert_eq!(end, 1_798_761_600_000);
+        for bad in ["2026-13", "2026-1", "26-12", "1969-12", "2026/12", ""] {
+            assert_eq!(month_bounds_ms(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn calendar_months_are_right() {

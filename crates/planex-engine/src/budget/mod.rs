@@ -22,7 +22,7 @@ mod room;
 mod settings;
 mod stats;
 
-pub use calendar::{current_month, until_next_month};
+pub use calendar::{current_month, month_bounds_ms, until_next_month};
 pub use density::{PromptDensity, prompt_bytes};
 pub use guard::{Accounts, BudgetGuard};
 pub use left_behind::claim_tag;
