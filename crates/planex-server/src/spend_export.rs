@@ -22,8 +22,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
-/// Most tasks one export reads.
+/// Most tasks of the month one export reads.
 pub const MAX_TASKS: usize = 50_000;
+
+/// Most index entries one export walks (newer tasks it passes over included).
+const MAX_WALKED: usize = 10 * MAX_TASKS;
 
 /// `GET /v1/spend/export` query.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -137,13 +140,18 @@ pub async fn export(
             if listing.created_at_ms < start {
                 break 'pages;
             }
+            // Newer tasks are passed over (bounded too: a month far back is not worth any walk).
             walked += 1;
-            if walked > MAX_TASKS {
+            if walked > MAX_WALKED {
                 complete = false;
                 break 'pages;
             }
             if listing.created_at_ms >= end {
                 continue;
+            }
+            if counted as usize >= MAX_TASKS {
+                complete = false;
+                break 'pages;
             }
             let Some(task) = store.get_task(&listing.task_id).await? else {
                 continue;
@@ -193,7 +201,7 @@ pub async fn export(
     }
     let rows: Vec<ExportRow> = rows.into_values().collect();
     if csv {
-        return Ok(csv_response(&rows, &tenant, &month));
+        return Ok(csv_response(&rows, &tenant, &month, complete));
     }
     let ledger_spent_usd = match state.engine().budget() {
         Some(guard) => Some(
@@ -221,7 +229,7 @@ pub async fn export(
 }
 
 /// The rows as CSV (RFC 4180 quoting), with a header line.
-fn csv_response(rows: &[ExportRow], tenant: &str, month: &str) -> Response {
+fn csv_response(rows: &[ExportRow], tenant: &str, month: &str, complete: bool) -> Response {
     let mut out = String::from(
         "tenant,month,cost_center,task_type,stage,tier,tasks,calls,prompt_tokens,completion_tokens,cached_tokens,cost_usd\n",
     );
@@ -248,17 +256,28 @@ fn csv_response(rows: &[ExportRow], tenant: &str, month: &str) -> Response {
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (header::CONTENT_DISPOSITION, name),
+            // The CSV has no room for it: `false` when the walk stopped before the month's start.
+            (
+                header::HeaderName::from_static("x-planex-complete"),
+                complete.to_string(),
+            ),
         ],
         out,
     )
         .into_response()
 }
 
-/// A CSV field, quoted when it holds a comma, a quote or a line break.
+/// A CSV field, quoted when it holds a comma, a quote or a line break, and kept from being read
+/// as a spreadsheet formula (a leading `=`, `+`, `-` or `@` gets a `'` before it).
 fn field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text
     }
 }

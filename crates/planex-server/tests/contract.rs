@@ -203,7 +203,11 @@ async fn openapi_json_is_valid_openapi_3_1_and_real_responses_match_it() {
         ),
         (("/v1/spend", "get"), "/v1/spend", None),
         (("/v1/spend/export", "get"), "/v1/spend/export", None),
-        (("/v1/spend/export", "get"), "/v1/spend/export?format=xml", None),
+        (
+            ("/v1/spend/export", "get"),
+            "/v1/spend/export?format=xml",
+            None,
+        ),
         (("/", "get"), "/", None),
         (("/ui/{file}", "get"), "/ui/app.js", None),
         (("/ui/{file}", "get"), "/ui/nope.js", None),

@@ -130,7 +130,9 @@ pub fn check_dashboard(
         .map_err(|e| format!("cannot copy the dashboard script: {e}"))?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let output = Command::new("node")
+    // Bounded: a browser that hangs fails the test instead of holding it (coreutils `timeout`).
+    let output = Command::new("timeout")
+        .args(["300", "node"])
         .arg(&script)
         .args([base, &task.to_string()])
         .arg(out_dir)

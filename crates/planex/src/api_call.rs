@@ -41,7 +41,7 @@ impl ServerArgs {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer> {
-        let (status, text) = self.call_text(method.clone(), path, body).await?;
+        let (status, text, _) = self.call_text(method.clone(), path, body).await?;
         let body = if text.trim().is_empty() {
             serde_json::Value::Null
         } else {
@@ -52,13 +52,14 @@ impl ServerArgs {
         Ok(Answer { status, body })
     }
 
-    /// Sends `method path` (with `body` as JSON, when given) and reads the answer as text.
+    /// Sends `method path` (with `body` as JSON, when given) and reads the answer as text, with
+    /// its headers.
     pub async fn call_text(
         &self,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
-    ) -> Result<(reqwest::StatusCode, String)> {
+    ) -> Result<(reqwest::StatusCode, String, reqwest::header::HeaderMap)> {
         let endpoint = format!("{}{path}", self.url.trim_end_matches('/'));
         let client = planex_llm::default_client()?;
         let mut request = client.request(method.clone(), &endpoint);
@@ -72,10 +73,11 @@ impl ServerArgs {
             format!("{method} {endpoint} failed; is `planex serve` running there?")
         })?;
         let status = response.status();
+        let headers = response.headers().clone();
         let text = response
             .text()
             .await
             .with_context(|| format!("reading the answer of {method} {endpoint}"))?;
-        Ok((status, text))
+        Ok((status, text, headers))
     }
 }

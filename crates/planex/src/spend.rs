@@ -3,7 +3,7 @@
 
 use crate::api_call::ServerArgs;
 use anyhow::{Context, Result};
-use reqwest::Method;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,11 +39,18 @@ pub async fn run(args: SpendArgs) -> Result<ExitCode> {
         format,
         output,
     } = args.command;
-    let mut path = format!("/v1/spend/export?format={format}");
+    let encode = |text: &str| utf8_percent_encode(text, NON_ALPHANUMERIC).to_string();
+    let mut path = format!("/v1/spend/export?format={}", encode(&format));
     if let Some(month) = &month {
-        path.push_str(&format!("&month={month}"));
+        path.push_str(&format!("&month={}", encode(month)));
     }
-    let (status, text) = args.server.call_text(Method::GET, &path, None).await?;
+    let (status, text, headers) = args
+        .server
+        .call_text(reqwest::Method::GET, &path, None)
+        .await?;
+    let complete = headers
+        .get("x-planex-complete")
+        .is_none_or(|value| value.as_bytes() != b"false");
     if !status.is_success() {
         let message = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
@@ -51,6 +58,11 @@ pub async fn run(args: SpendArgs) -> Result<ExitCode> {
             .unwrap_or(text);
         eprintln!("planex: spend export: HTTP {status}: {message}");
         return Ok(ExitCode::FAILURE);
+    }
+    if !complete {
+        eprintln!(
+            "planex: spend export: the export is incomplete: it stopped before the month's start (more tasks than one export reads); the JSON format says the same as `complete: false`"
+        );
     }
     match output {
         Some(file) => std::fs::write(&file, &text)

@@ -44,7 +44,8 @@ pub fn current_month() -> String {
 /// epoch; `None` for text that is not such a month or one before 1970.
 pub fn month_bounds_ms(month: &str) -> Option<(u64, u64)> {
     let (year, number) = month.split_once('-')?;
-    if year.len() != 4 || number.len() != 2 {
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if year.len() != 4 || number.len() != 2 || !digits(year) || !digits(number) {
         return None;
     }
     let year: i64 = year.parse().ok()?;
@@ -85,7 +86,9 @@ mod tests {
         let (start, end) = month_bounds_ms("2026-12").unwrap_or_default();
         assert_eq!(start, 1_796_083_200_000);
         assert_eq!(end, 1_798_761_600_000);
-        for bad in ["2026-13", "2026-1", "26-12", "1969-12", "2026/12", ""] {
+        for bad in [
+            "2026-13", "2026-1", "26-12", "1969-12", "2026/12", "", "2026-+1", "+026-01",
+        ] {
             assert_eq!(month_bounds_ms(bad), None, "{bad}");
         }
     }

@@ -32,7 +32,12 @@ async function api(path, options = {}) {
   if (key) headers.authorization = `Bearer ${key}`;
   const response = await fetch(path, { ...options, headers });
   const text = await response.text();
-  const body = text ? JSON.parse(text) : null;
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch (_) {
+    throw new Error(`${path}: HTTP ${response.status} without JSON (a proxy in between?)`);
+  }
   if (!response.ok) {
     const message = body && body.error ? body.error.message : `HTTP ${response.status}`;
     throw new Error(`${path}: ${message}`);
@@ -45,8 +50,16 @@ const when = (ms) => (ms ? new Date(ms).toLocaleTimeString() : "");
 const took = (task) => (task.finished_at_ms ? `${((task.finished_at_ms - task.created_at_ms) / 1000).toFixed(2)} s` : "");
 const badge = (state) => el("span", { class: `state ${state}`, "data-state": state }, state);
 
-function show(title, ...content) {
-  page.replaceChildren(el("h2", {}, title), ...content.filter((part) => part !== null && part !== undefined));
+// Counts routes: a page draws through the `show` it got from `screen()` when it started, which
+// draws nothing once the user moved to another route (its requests may still be answered later).
+let routing = 0;
+
+function screen() {
+  const mine = routing;
+  return (title, ...content) => {
+    if (mine !== routing) return;
+    page.replaceChildren(el("h2", {}, title), ...content.filter((part) => part !== null && part !== undefined));
+  };
 }
 
 function failed(error) {
@@ -63,12 +76,13 @@ function follow(path, onEvent) {
   if (key) headers.authorization = `Bearer ${key}`;
   (async () => {
     const response = await fetch(path, { headers, signal: controller.signal });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      buffer += value;
+      buffer += value.replaceAll("\r\n", "\n");
       let end;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const block = buffer.slice(0, end);
@@ -88,6 +102,7 @@ function follow(path, onEvent) {
 const details = new Map(); // task id -> task view, kept once the task is finished
 
 async function tasksPage() {
+  const show = screen();
   const statusFilter = el("select", { id: "status-filter", "aria-label": "status" },
     ["", "planning", "running", "complete", "partial", "failed", "rejected", "cancelled"].map((s) =>
       el("option", { value: s }, s || "any status")));
@@ -123,7 +138,12 @@ async function tasksPage() {
   statusFilter.addEventListener("change", () => render().catch(failed));
   centerFilter.addEventListener("change", () => render().catch(failed));
   await render();
-  const timer = setInterval(() => render().catch((e) => (status.textContent = e.message)), 3000);
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    render().catch((e) => (status.textContent = e.message)).finally(() => (busy = false));
+  }, 3000);
   return () => clearInterval(timer);
 }
 
@@ -148,6 +168,7 @@ function levels(steps) {
 const COLORS = { complete: "#1f8f4e", failed: "#c0392b", running: "#2f6fdb", skipped: "#b7791f", ready: "#5b6b86", pending: "#8a94a6" };
 
 function dag(steps) {
+  if (!steps.length) return el("p", { class: "muted" }, "No steps yet (the task is being planned, or never ran).");
   const level = levels(steps);
   const columns = new Map();
   for (const step of steps) {
@@ -209,6 +230,7 @@ function costTable(cost) {
 }
 
 async function taskPage(id) {
+  const show = screen();
   const path = `/v1/tasks/${encodeURIComponent(id)}`;
   const render = async () => {
     const task = await api(path);
@@ -239,6 +261,7 @@ async function taskPage(id) {
 // ---- tiers ----------------------------------------------------------------------------------
 
 async function tiersPage() {
+  const show = screen();
   const render = async () => {
     const report = await api("/v1/scaling");
     let workers = {};
@@ -263,6 +286,7 @@ async function tiersPage() {
 // ---- dead letters ---------------------------------------------------------------------------
 
 async function deadLettersPage() {
+  const show = screen();
   const page1 = await api("/v1/dead-letters?limit=100");
   const letters = page1.dead_letters;
   const groups = new Map();
@@ -281,7 +305,7 @@ async function deadLettersPage() {
         await api(`/v1/dead-letters/${encodeURIComponent(letter.id)}`, { method: "DELETE" });
         message.textContent = `Dead letter ${letter.id} purged.`;
       }
-      const row = document.querySelector(`tr[data-letter="${letter.id}"]`);
+      const row = [...document.querySelectorAll("tr[data-letter]")].find((r) => r.dataset.letter === letter.id);
       if (row) row.remove();
     } catch (error) {
       message.textContent = error.message;
@@ -312,6 +336,7 @@ async function deadLettersPage() {
 // ---- spend ----------------------------------------------------------------------------------
 
 async function spendPage() {
+  const show = screen();
   const spend = await api("/v1/spend");
   const line = (name, l) => el("tr", {}, el("td", {}, name), el("td", { class: "num" }, usd(l.spent_usd)), el("td", { class: "num" }, usd(l.reserved_usd)),
     el("td", { class: "num" }, l.budget_usd === null || l.budget_usd === undefined ? "none" : usd(l.budget_usd)),
@@ -328,13 +353,16 @@ async function spendPage() {
 async function route() {
   stopLive();
   stopLive = () => {};
+  const mine = ++routing;
   const [, name, id] = (location.hash || "#/tasks").split("/");
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.page === name);
   const pages = { tasks: tasksPage, task: () => taskPage(decodeURIComponent(id || "")), tiers: tiersPage, "dead-letters": deadLettersPage, spend: spendPage };
   try {
-    stopLive = (await (pages[name] || tasksPage)()) || (() => {});
+    const stop = (await (pages[name] || tasksPage)()) || (() => {});
+    if (mine === routing) stopLive = stop;
+    else stop(); // the user moved on while this page loaded
   } catch (error) {
-    failed(error);
+    if (mine === routing) failed(error);
   }
 }
 

@@ -62,11 +62,11 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 pub fn eviction_risk(policy: &str) -> Option<String> {
     if policy.starts_with("allkeys-") {
         Some(format!(
-            "Redis maxmemory-policy is {policy}: when Redis reaches maxmemory it evicts ANY key,              including ready queues, leases, running tasks and the budget ledger (tasks lost,              budgets wrong). Set maxmemory-policy noeviction (CONFIG SET maxmemory-policy              noeviction, and in redis.conf) and size maxmemory as docs/ARCHITECTURE.md §6 says"
+            "Redis maxmemory-policy is {policy}: when Redis reaches maxmemory it evicts ANY key, including ready queues, leases, running tasks and the budget ledger (tasks lost, budgets wrong). Set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf) and size maxmemory as docs/ARCHITECTURE.md §6 says"
         ))
     } else if policy.starts_with("volatile-") {
         Some(format!(
-            "Redis maxmemory-policy is {policy}: when Redis reaches maxmemory it evicts keys that              have a TTL before they expire: finished tasks, but also idempotency keys, worker              heartbeats and cached plans. Set maxmemory-policy noeviction (CONFIG SET              maxmemory-policy noeviction, and in redis.conf)"
+            "Redis maxmemory-policy is {policy}: when Redis reaches maxmemory it evicts keys that have a TTL before they expire: finished tasks, but also idempotency keys, worker heartbeats and cached plans. Set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf)"
         ))
     } else {
         None
