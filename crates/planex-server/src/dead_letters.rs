@@ -87,10 +87,7 @@ impl From<DeadLetter> for DeadLetterView {
 impl DeadLetterView {
     /// Whether the shown (redacted) error or an earlier attempt's contains `text`, ignoring case.
     fn mentions(&self, text: &str) -> bool {
-        let text = text.to_lowercase();
-        std::iter::once(&self.error)
-            .chain(&self.attempt_errors)
-            .any(|e| e.to_lowercase().contains(&text))
+        planex_store::errors_mention(&self.error, &self.attempt_errors, text)
     }
 }
 

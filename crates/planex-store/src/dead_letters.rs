@@ -132,14 +132,18 @@ impl DeadLetterQuery {
         }
         match &self.error {
             None => true,
-            Some(text) => {
-                let text = text.to_lowercase();
-                std::iter::once(&letter.error)
-                    .chain(&letter.attempt_errors)
-                    .any(|e| e.to_lowercase().contains(&text))
-            }
+            Some(text) => errors_mention(&letter.error, &letter.attempt_errors, text),
         }
     }
+}
+
+/// Whether `error` or one of `earlier` contains `text`, ignoring case: the `error` filter of
+/// [`DeadLetterQuery`] (the API applies it again to the errors as it shows them).
+pub fn errors_mention(error: &str, earlier: &[String], text: &str) -> bool {
+    let text = text.to_lowercase();
+    std::iter::once(error)
+        .chain(earlier.iter().map(String::as_str))
+        .any(|e| e.to_lowercase().contains(&text))
 }
 
 /// A page of dead letters, newest first.

@@ -22,7 +22,9 @@ mod plan_cache;
 mod redis;
 mod types;
 
-pub use dead_letters::{BadLetterId, DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId};
+pub use dead_letters::{
+    BadLetterId, DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId, errors_mention,
+};
 pub use drift::{
     DriftRecord, DriftSample, DriftSizes, DriftStore, DriftStoreError, LearnedBaseline,
     MemoryDriftStore, learn_baseline, mean_cost, p95_steps,
