@@ -13,7 +13,7 @@
 
 use crate::request::Reuse;
 use crate::{Accepted, Engine, EngineError, TaskRequest};
-use planex_core::{AnswerOptions, Stage, StepId, TaskId};
+use planex_core::{AnswerOptions, Stage, StepId};
 use planex_store::{StepState, StoreError, TaskRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,26 +29,23 @@ pub struct Replayed {
 }
 
 impl Engine {
-    /// Submits a new task repeating `original` (which must have finished with some step not
-    /// complete: a plan step or the synthesis), reusing its completed plan steps' results; the new task's `retry_of` names it. Its
-    /// tenant, cost center, task type and end user are the original's; `request_id` is passed to
-    /// the model servers.
+    /// Submits a new task repeating `record` (a finished task with some step not complete: a
+    /// plan step or the synthesis; the caller read it, e.g. to check who may replay it), reusing
+    /// its completed plan steps' results; the new task's `retry_of` names it. Its tenant, cost
+    /// center, task type and end user are the original's; `request_id` is passed to the model
+    /// servers.
     ///
     /// # Errors
-    /// `StoreError::TaskNotFound` for an unknown task, `StoreError::WrongStatus` for one still
-    /// running, [`EngineError::InvalidRequest`] for one that never ran, completed every step or
-    /// was re-planned, and any refusal of submission (a tool gone, a budget).
+    /// `StoreError::WrongStatus` for a task still running, [`EngineError::InvalidRequest`] for
+    /// one that never ran, completed every step or was re-planned, and any refusal of submission
+    /// (a tool gone, a budget).
     pub async fn replay(
         self: &Arc<Self>,
-        original: &TaskId,
+        record: &TaskRecord,
         request_id: Option<String>,
     ) -> Result<Replayed, EngineError> {
-        let record = self
-            .store
-            .get_task(original)
-            .await?
-            .ok_or_else(|| StoreError::TaskNotFound(original.clone()))?;
-        let request = replay_request(&record, request_id)?;
+        let original = &record.task_id;
+        let request = replay_request(record, request_id)?;
         let reused: Vec<StepId> = request
             .reuse
             .as_ref()

@@ -251,22 +251,23 @@ pub async fn replay(
     ApiQuery(query): ApiQuery<ReplayQuery>,
 ) -> Result<Response, ApiError> {
     let (letter_id, letter) = owned_letter(&state, &caller, &id).await?;
-    // The replay charges the original's cost center: this key must be allowed to (403 otherwise).
-    if let Some(center) = state
+    let original = state
         .engine()
         .store()
         .get_task(&letter.task_id)
         .await?
-        .and_then(|task| task.cost_center)
-    {
-        caller.charge(&center)?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "task {} of dead letter {id} is gone (finished tasks expire): it cannot be replayed; purge the letter",
+                letter.task_id
+            ))
+        })?;
+    // The replay charges the original's cost center: this key must be allowed to (403 otherwise).
+    if let Some(center) = &original.cost_center {
+        caller.charge(center)?;
     }
     let slot = caller.task_slot(&state)?;
-    let replayed = match state
-        .engine()
-        .replay(&letter.task_id, Some(request_id.0))
-        .await
-    {
+    let replayed = match state.engine().replay(&original, Some(request_id.0)).await {
         Ok(replayed) => replayed,
         Err(planex_engine::EngineError::Store(planex_store::StoreError::WrongStatus {
             status,
@@ -277,11 +278,6 @@ pub async fn replay(
                 letter.task_id
             ))
             .with_details(serde_json::json!({"status": status})));
-        }
-        Err(planex_engine::EngineError::Store(planex_store::StoreError::TaskNotFound(task))) => {
-            return Err(ApiError::not_found(format!(
-                "task {task} of dead letter {id} is gone (finished tasks expire): it cannot be replayed; purge the letter"
-            )));
         }
         Err(error) => return Err(error.into()),
     };

@@ -50,19 +50,24 @@ pub fn call_record(stage: Stage, prompt_tokens: u64) -> CallRecord {
     }
 }
 
+/// A new task `task_id` with the text `t` and nothing else set (change fields with `..`).
+pub fn new_task(task_id: &TaskId) -> NewTask {
+    NewTask {
+        task_id: task_id.clone(),
+        task: "t".into(),
+        tenant: None,
+        cost_center: None,
+        task_type: None,
+        end_user: None,
+        retry_of: None,
+    }
+}
+
 /// Creates a task (in `planning`) with the given id. Panics when the store refuses it.
 pub async fn planning_task(store: &dyn Store, id: &str) -> TaskId {
     let task_id = TaskId::from(id);
     store
-        .create_task(NewTask {
-            task_id: task_id.clone(),
-            task: "t".into(),
-            tenant: None,
-            cost_center: None,
-            task_type: None,
-            end_user: None,
-            retry_of: None,
-        })
+        .create_task(new_task(&task_id))
         .await
         .expect("the store creates a fresh task");
     task_id

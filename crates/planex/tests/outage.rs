@@ -14,6 +14,18 @@ use std::time::Duration;
 
 const SAYS: Duration = Duration::from_secs(60);
 
+/// `planex ARGS` at its default log level, with stdout and stderr piped to the test.
+fn planex_piped(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_planex"))
+        .args(args)
+        .env_remove("PLANEX_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_says_when_redis_is_lost_and_when_it_is_back() {
     let mut cluster = tokio::task::block_in_place(|| {
@@ -22,24 +34,18 @@ async fn a_worker_says_when_redis_is_lost_and_when_it_is_back() {
             ..Options::default()
         })
     });
-    let mut worker = Command::new(env!("CARGO_BIN_EXE_planex"))
-        .args([
-            "worker",
-            "--tier",
-            "executor",
-            "--id",
-            "loud-1",
-            "--drain-secs",
-            "1",
-        ])
-        .arg("--config")
-        .arg(&cluster.config)
-        .env_remove("PLANEX_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let config = cluster.config.to_str().unwrap();
+    let mut worker = planex_piped(&[
+        "worker",
+        "--tier",
+        "executor",
+        "--id",
+        "loud-1",
+        "--drain-secs",
+        "1",
+        "--config",
+        config,
+    ]);
     let stdout = OutputLines::read(worker.stdout.take().unwrap());
     let stderr = OutputLines::read(worker.stderr.take().unwrap());
     tokio::task::block_in_place(|| stdout.wait_for("serving tier", SAYS)).unwrap();
@@ -109,15 +115,13 @@ async fn serve_warns_at_start_when_redis_may_evict_its_keys() {
     }
     .toml();
     std::fs::write(&config, text).unwrap();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_planex"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env_remove("PLANEX_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut serve = planex_piped(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
     let stderr = OutputLines::read(serve.stderr.take().unwrap());
     let warned =
         tokio::task::block_in_place(|| stderr.wait_for("maxmemory-policy is allkeys-lru", SAYS))

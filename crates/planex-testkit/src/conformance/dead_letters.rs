@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
 use super::{WAIT, claim_ids, failed, ids, ok};
-use crate::store::{ANY_PLAN, call_record, step_spec};
+use crate::store::{ANY_PLAN, call_record, new_task, step_spec};
 use planex_core::{Stage, StepId, TaskId};
 use planex_store::{DeadLetterQuery, LetterId, NewTask, StepState, Store, StoreError, TaskStatus};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,13 +15,8 @@ async fn failed_task(store: &dyn Store, tenant: Option<&str>, tier: &str, error:
     let task_id = TaskId::new_random();
     store
         .create_task(NewTask {
-            task_id: task_id.clone(),
-            task: "t".into(),
             tenant: tenant.map(str::to_owned),
-            cost_center: None,
-            task_type: None,
-            end_user: None,
-            retry_of: None,
+            ..new_task(&task_id)
         })
         .await
         .unwrap();
@@ -134,13 +129,8 @@ pub async fn a_task_started_with_reused_results_runs_only_the_rest(store: Arc<dy
     let task_id = TaskId::new_random();
     store
         .create_task(NewTask {
-            task_id: task_id.clone(),
-            task: "t".into(),
-            tenant: None,
-            cost_center: None,
-            task_type: None,
-            end_user: None,
             retry_of: Some(original.clone()),
+            ..new_task(&task_id)
         })
         .await
         .unwrap();
