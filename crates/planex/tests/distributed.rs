@@ -59,12 +59,19 @@ async fn assert_applied_once(store: &RedisStore, record: &TaskRecord) {
             "step {id} of {} completed {completions} times",
             record.task_id
         );
-        // A call cut off by the kill is billed as `interrupted` on top (docs/ARCHITECTURE.md §5).
+        // The killed execution's calls are billed on top (docs/ARCHITECTURE.md §5): `interrupted`
+        // when the kill cut the call off, `abandoned` when the call had finished but its outcome
+        // was not recorded yet (the kill can land either side of the call's end).
         let calls = record
             .calls
             .iter()
             .filter(|c| c.step_id == Some(*id) && c.stage != Stage::Plan)
-            .filter(|c| c.mark != Some(planex_core::CallMark::Interrupted))
+            .filter(|c| {
+                !matches!(
+                    c.mark,
+                    Some(planex_core::CallMark::Interrupted | planex_core::CallMark::Abandoned)
+                )
+            })
             .count();
         assert_eq!(
             calls as u32, step.attempts,
