@@ -1,18 +1,23 @@
-//! Drift statistics on Redis (`DriftStore` for `RedisStore`), with plain commands only.
+//! Drift statistics on Redis (`DriftStore` for `RedisStore`): recording is one script
+//! (`lua/drift_record.lua`), reads are plain commands.
 //!
 //! Layout per task type (the type is the hash tag, so one type's keys share a slot):
 //! `px:drift:{TYPE}` hash `steps_p95`, `cost_usd_mean`, `tasks` (the learned baseline, written
 //! once); `px:drift:{TYPE}:recent` list of `STEPS:COST` samples, newest first, trimmed to the
 //! window (`LPUSH` + `LTRIM` in one `MULTI`); `px:drift:{TYPE}:learn` list of the learning
 //! samples (`RPUSH`, deleted once learned); `px:drift:{TYPE}:seen:{TASK}` a 7-day marker that
-//! makes recording idempotent (`SET NX`); `px:drift:types` the set of recorded types.
+//! makes recording idempotent (`SET NX`, in the same script as the push); `px:drift:types` the set of recorded types.
 //!
-//! Key decision: whoever's `RPUSH` makes the learning list reach `learn_tasks` (or finds it
-//! longer with no baseline yet, after a crash) learns the baseline from the list's first
-//! `learn_tasks` entries; that is deterministic, so racing replicas write the same values.
+//! Key decision: any recorder (first or duplicate) that finds no baseline and at least
+//! `learn_tasks` learning samples learns the baseline from the list's first `learn_tasks`
+//! entries (`lua/drift_learn.lua` writes it only if none is written); that is deterministic, so
+//! racing replicas write the same values, and whoever's record call returns sees the baseline.
+//! (Two separate steps raced: a task's waiter returned while its watcher had marked the task seen
+//! but not pushed its sample yet.)
 
 use super::RedisStore;
 use super::errors::failed;
+use super::shared::Retry;
 use crate::drift::{
     DriftRecord, DriftSample, DriftSizes, DriftStore, DriftStoreError, LearnedBaseline,
     learn_baseline,
@@ -20,7 +25,9 @@ use crate::drift::{
 use async_trait::async_trait;
 use planex_core::cause::SharedSource;
 use planex_core::{Decimal, TaskId};
+use redis::Script;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// How long a recorded task id is remembered (a task is settled within a day).
 const SEEN_SECS: u64 = 7 * 24 * 3600;
@@ -73,39 +80,46 @@ fn learned(hash: &HashMap<String, String>) -> Result<Option<LearnedBaseline>, Dr
     }))
 }
 
+/// The script that records one sample (`lua/drift_record.lua`), hashed once per process.
+static RECORD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/drift_record.lua")));
+/// The script that writes a learned baseline once (`lua/drift_learn.lua`).
+static LEARN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/drift_learn.lua")));
+
 impl RedisStore {
-    /// Learns the baseline from the first `n` learning samples, unless one is learned already.
+    /// Learns the baseline from the first `n` learning samples, unless another recorder learned
+    /// it already (then the list is gone or the script finds the baseline written).
     async fn learn(&self, hash: &str, learn: &str, n: usize) -> Result<(), DriftStoreError> {
-        let mut conn = self.core.conn();
-        let entries: Vec<String> = redis::cmd("LRANGE")
+        let range = redis::cmd("LRANGE")
             .arg(learn)
             .arg(0)
             .arg(n.saturating_sub(1))
-            .query_async(&mut conn)
+            .clone();
+        let entries: Vec<String> = self
+            .core
+            .query(Retry::Idempotent, &range)
             .await
             .map_err(unavailable("read drift learning samples"))?;
+        if entries.len() < n {
+            return Ok(());
+        }
         let samples = entries
             .iter()
             .map(|e| decode(e))
             .collect::<Result<Vec<_>, _>>()?;
         let baseline = learn_baseline(&samples);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HSET")
-            .arg(hash)
-            .arg("steps_p95")
+        let mut invocation = LEARN.prepare_invoke();
+        invocation
+            .key(hash)
+            .key(learn)
             .arg(baseline.steps_p95)
-            .arg("cost_usd_mean")
             .arg(baseline.cost_usd_mean.to_string())
-            .arg("tasks")
-            .arg(baseline.tasks)
-            .ignore()
-            .cmd("DEL")
-            .arg(learn)
-            .ignore();
-        pipe.query_async::<()>(&mut conn)
+            .arg(baseline.tasks);
+        self.core
+            .invoke::<i64>(Retry::Idempotent, &invocation)
             .await
-            .map_err(unavailable("write drift baseline"))
+            .map_err(unavailable("write drift baseline"))?;
+        Ok(())
     }
 }
 
@@ -120,57 +134,32 @@ impl DriftStore for RedisStore {
     ) -> Result<bool, DriftStoreError> {
         let keys = &self.core.keys;
         let hash = keys.drift(task_type);
-        let mut conn = self.core.conn();
-        let first: Option<String> = redis::cmd("SET")
-            .arg(format!("{hash}:seen:{}", task_id.0))
-            .arg(1)
-            .arg("NX")
-            .arg("EX")
-            .arg(SEEN_SECS)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable("mark a drift sample recorded"))?;
-        if first.is_none() {
-            return Ok(false);
-        }
-        let entry = encode(sample);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SADD")
-            .arg(keys.drift_types())
-            .arg(task_type)
-            .ignore()
-            .cmd("LPUSH")
-            .arg(format!("{hash}:recent"))
-            .arg(&entry)
-            .ignore()
-            .cmd("LTRIM")
-            .arg(format!("{hash}:recent"))
-            .arg(0)
-            .arg(sizes.window.max(1) - 1)
-            .ignore()
-            .cmd("HEXISTS")
-            .arg(&hash)
-            .arg("steps_p95");
-        let (has_baseline,): (bool,) = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable("record a drift sample"))?;
-        if has_baseline {
-            return Ok(true);
-        }
         let learn = format!("{hash}:learn");
         let n = sizes.learn_tasks.max(1);
-        let len: usize = redis::cmd("RPUSH")
-            .arg(&learn)
-            .arg(&entry)
-            .query_async(&mut conn)
+        let mut invocation = RECORD.prepare_invoke();
+        invocation
+            .key(format!("{hash}:seen:{}", task_id.0))
+            .key(keys.drift_types())
+            .key(format!("{hash}:recent"))
+            .key(&hash)
+            .key(&learn)
+            .arg(task_type)
+            .arg(encode(sample))
+            .arg(sizes.window.max(1))
+            .arg(SEEN_SECS)
+            .arg(n);
+        // Idempotent: the seen marker makes a resent call record nothing twice.
+        let (recorded, ready): (bool, bool) = self
+            .core
+            .invoke(Retry::Idempotent, &invocation)
             .await
-            .map_err(unavailable("record a drift learning sample"))?;
-        if len >= n {
+            .map_err(unavailable("record a drift sample"))?;
+        // A duplicate call learns too when the baseline is due: its caller then reads a learned
+        // baseline even if the first recorder is still between its two steps.
+        if ready {
             self.learn(&hash, &learn, n).await?;
         }
-        Ok(true)
+        Ok(recorded)
     }
 
     async fn drift_record(&self, task_type: &str) -> Result<DriftRecord, DriftStoreError> {

@@ -99,6 +99,36 @@ pub async fn drift_records_each_task_once_per_type(store: Arc<dyn DriftStore>) {
     assert_eq!(store.drift_types().await.unwrap(), vec!["a", "b"]);
 }
 
+/// Two recorders of the same task racing (a task's watcher and its waiter): whichever returns,
+/// its caller reads the sample recorded, and once `learn_tasks` tasks are in, the baseline
+/// learned. (On Redis the duplicate once returned while the first was between its steps.)
+pub async fn drift_a_racing_duplicate_returns_after_the_sample_is_in(store: Arc<dyn DriftStore>) {
+    for i in 0..40usize {
+        let id = TaskId::from(format!("r{i}").as_str());
+        let read_after = |store: Arc<dyn DriftStore>, id: TaskId| async move {
+            store
+                .record_finished("race", &id, sample(2, 1), SIZES)
+                .await
+                .unwrap();
+            store.drift_record("race").await.unwrap()
+        };
+        let (first, second) = tokio::join!(
+            tokio::spawn(read_after(store.clone(), id.clone())),
+            tokio::spawn(read_after(store.clone(), id)),
+        );
+        for record in [first.unwrap(), second.unwrap()] {
+            let expected = (i + 1).min(SIZES.window);
+            assert_eq!(record.recent.len(), expected, "after task {i}: {record:?}");
+            if i + 1 >= SIZES.learn_tasks {
+                assert!(record.learned.is_some(), "after task {i}: {record:?}");
+                assert_eq!(record.learning, 0);
+            } else {
+                assert_eq!(record.learning, i + 1);
+            }
+        }
+    }
+}
+
 /// Generates one `#[tokio::test]` per `DriftStore` conformance case for a backend, from an async
 /// factory of fresh, empty `Arc<dyn DriftStore>`s.
 #[macro_export]
@@ -107,7 +137,8 @@ macro_rules! drift_conformance_tests {
         $crate::drift_conformance_tests!(@cases $factory;
             drift_learns_the_baseline_once,
             drift_window_keeps_the_newest,
-            drift_records_each_task_once_per_type);
+            drift_records_each_task_once_per_type,
+            drift_a_racing_duplicate_returns_after_the_sample_is_in);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(
