@@ -109,6 +109,10 @@ impl Executor {
         let span = tracing::info_span!("execute_tool", otel.name = %format!("execute_tool {}", lease.spec.step.tool_name),
             gen_ai.operation.name = "execute_tool", gen_ai.tool.name = %lease.spec.step.tool_name,
             planex.task_id = %lease.task_id, planex.step_id = %lease.spec.step.step_id, planex.tier = %lease.spec.tier);
+        // The step joins its task's trace, whichever process admitted the task.
+        if let Some(parent) = &lease.trace_parent {
+            planex_llm::trace_context::set_remote_parent(&span, parent, None);
+        }
         let result = if lease.spec.step.tool_name == SYNTHESIS_TOOL {
             self.synthesize(lease, ctx, &mut tally)
                 .instrument(span)

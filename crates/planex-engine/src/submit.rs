@@ -454,5 +454,7 @@ fn new_task(request: &TaskRequest, p: &Prepared) -> NewTask {
         task_type: Some(p.task_type.clone()),
         end_user: request.end_user.clone(),
         retry_of: request.reuse.as_ref().map(|r| r.retry_of.clone()),
+        // Called inside the task's span: its context is what the task's steps join.
+        trace_parent: planex_llm::trace_context::current_traceparent(),
     }
 }

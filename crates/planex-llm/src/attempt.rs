@@ -88,6 +88,10 @@ async fn run(
     if let Some(id) = &spec.ctx.request_id {
         request = request.header("X-Request-ID", id);
     }
+    // The call's span (`chat {model}`) is the parent of whatever the model server traces.
+    for (name, value) in crate::trace_context::headers_of(&tracing::Span::current()) {
+        request = request.header(name, value);
+    }
     let sent = Instant::now();
     let response = request.send().await.map_err(|e| transport(endpoint, e))?;
     let status = response.status();

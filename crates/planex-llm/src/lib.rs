@@ -27,6 +27,7 @@ mod retry;
 mod sse;
 mod tier;
 mod tier_set;
+pub mod trace_context;
 mod ttft;
 mod types;
 mod wire;

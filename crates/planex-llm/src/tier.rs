@@ -329,6 +329,7 @@ impl ChatModel for Tier {
         let span = tracing::info_span!(
             "chat",
             otel.name = %format!("chat {}", self.config.model),
+            otel.kind = "client",
             gen_ai.operation.name = "chat",
             gen_ai.request.model = %self.config.model,
             planex.tier = %self.config.name,

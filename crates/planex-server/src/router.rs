@@ -167,11 +167,23 @@ async fn request_context(mut request: Request, next: Next, limit: usize) -> Resp
     let id = RequestId::from_header(request.headers().get(REQUEST_ID));
     let span = tracing::info_span!(
         "http_request",
+        otel.kind = "server",
         http.request.method = %request.method(),
         url.path = %request.uri().path(),
         request_id = %id.0,
         http.response.status_code = tracing::field::Empty,
     );
+    // A caller's W3C trace context makes the request (and the task it submits) part of its trace.
+    {
+        // (In a block: a borrow of the request, whose body is not `Sync`, must not live across
+        // the `.await` below.)
+        let headers = request.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if let Some(parent) = header(planex_llm::trace_context::TRACEPARENT) {
+            let state = header(planex_llm::trace_context::TRACESTATE);
+            planex_llm::trace_context::set_remote_parent(&span, parent, state);
+        }
+    }
     request.extensions_mut().insert(id.clone());
     request.extensions_mut().insert(extract::BodyLimit(limit));
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -34,6 +34,8 @@ pub struct Meta {
     pub created: u64,
     /// Served model id.
     pub model: String,
+    /// The request's W3C `traceparent` header, if any (kept in the call ledger).
+    pub traceparent: Option<String>,
 }
 
 /// Time to emit `tokens` at `tps` tokens per second (zero when `tps` is 0).

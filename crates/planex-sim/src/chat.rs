@@ -90,6 +90,10 @@ pub async fn chat_completions(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         model: served,
+        traceparent: headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     };
     let calls = match tool_calls::decide(&request, &meta.id) {
         Ok(calls) => calls,
@@ -160,7 +164,7 @@ async fn respond(
     }
     // Counted when produced, before the simulated generation time: a client that goes away
     // meanwhile was still served the answer, as a real server would have generated it.
-    state.add_answer(&meta.id, usage, !cut_off);
+    state.add_answer(&meta, usage, !cut_off);
     let config = state.config();
     let delay = Duration::from_millis(config.ttft_ms)
         + token_time(usage.completion_tokens, config.tokens_per_second);

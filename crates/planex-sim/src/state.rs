@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::answer::Usage;
+use crate::answer::{Meta, Usage};
 use crate::config::{MAX_RECORDED_CALLS, SimConfig};
 use crate::faults::FaultInjector;
 
@@ -59,6 +59,9 @@ pub struct ServedCall {
     pub completion_tokens: u32,
     /// Whether the whole answer, usage included, was written; `false` for one cut off.
     pub whole: bool,
+    /// The request's W3C `traceparent` header, when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// The body of `GET /sim/calls`.
@@ -214,7 +217,7 @@ impl SimState {
 
     /// Counts one answer: its usage goes to the token totals when it is written whole, to the
     /// cut-off counters when it is cut off; the ledger (if recording) gets it either way.
-    pub(crate) fn add_answer(&self, id: &str, usage: Usage, whole: bool) {
+    pub(crate) fn add_answer(&self, meta: &Meta, usage: Usage, whole: bool) {
         let c = &self.inner.counters;
         if whole {
             c.prompt_tokens_total
@@ -238,10 +241,11 @@ impl SimState {
             return;
         }
         ledger.calls.push(ServedCall {
-            id: id.to_owned(),
+            id: meta.id.clone(),
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             whole,
+            traceparent: meta.traceparent.clone(),
         });
     }
 

@@ -180,7 +180,7 @@ async fn write_chunks(
     shape: Shape,
     tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
-    let cut = || state.add_answer(&meta.id, usage, false);
+    let cut = || state.add_answer(meta, usage, false);
     let include_usage = shape.include_usage;
     let config = state.config().clone();
     let start = tokio::time::Instant::now();
@@ -232,6 +232,6 @@ async fn write_chunks(
             return cut();
         }
     }
-    state.add_answer(&meta.id, usage, true);
+    state.add_answer(meta, usage, true);
     let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
 }

@@ -86,6 +86,7 @@ pub type EventStream = BoxStream<'static, TaskEvent>;
 ///         task_type: None,
 ///         end_user: None,
 ///         retry_of: None,
+///         trace_parent: None,
 ///     })
 ///     .await?;
 /// let step = Step {

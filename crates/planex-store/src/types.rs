@@ -182,6 +182,10 @@ pub struct NewTask {
     /// The task this one replays (a dead letter's replay, docs/ARCHITECTURE.md §4), if any.
     #[serde(default)]
     pub retry_of: Option<TaskId>,
+    /// The W3C `traceparent` of the span that admitted the task, when traces are exported: its
+    /// steps' leases carry it, so the workers that run them join the task's trace.
+    #[serde(default)]
+    pub trace_parent: Option<String>,
 }
 
 /// What recording a finished task's metrics needs: its status, step count and cost, without the
@@ -220,6 +224,9 @@ pub struct TaskRecord {
     /// The task this one replays (a dead letter's replay), when it is a replay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<TaskId>,
+    /// The W3C `traceparent` the task was admitted under, when traces are exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_parent: Option<String>,
     /// The accepted plan as JSON, once planned.
     #[serde(default)]
     pub plan: Option<serde_json::Value>,
@@ -249,6 +256,7 @@ impl TaskRecord {
             task_type: task.task_type,
             end_user: task.end_user,
             retry_of: task.retry_of,
+            trace_parent: task.trace_parent,
             plan: None,
             steps: BTreeMap::new(),
             calls: Vec::new(),
@@ -324,6 +332,9 @@ pub struct StepLease {
     /// An earlier claim of this step ran and recorded no outcome (its lease was lost, or it was
     /// released at shutdown): what it spent may be left in the task's budget reservation.
     pub resumed: bool,
+    /// The task's W3C `traceparent` ([`NewTask::trace_parent`]): the step's span is its child.
+    #[serde(default)]
+    pub trace_parent: Option<String>,
 }
 
 /// What a worker reports for a step.

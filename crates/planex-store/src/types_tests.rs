@@ -116,6 +116,7 @@ fn record(steps: Vec<(StepSpec, Option<&str>)>) -> TaskRecord {
         task_type: None,
         end_user: None,
         retry_of: None,
+        trace_parent: None,
     });
     for (spec, result) in steps {
         let mut step = StepRecord::new(spec);

@@ -17,6 +17,7 @@
 //!   directories.
 //! - [`cluster_config`]: the `planex.toml` of a multi-process test bed (Redis, one simulator, two
 //!   tiers, two tools).
+//! - [`otlp`]: a real OTLP/HTTP trace receiver (protobuf, decoded with `opentelemetry-proto`).
 //! - [`slow_client`]: a client that never finishes its request head, to check a listener's
 //!   header-read timeout.
 //!
@@ -32,6 +33,7 @@ pub mod exposition;
 pub mod fixtures;
 pub mod llm;
 pub mod node;
+pub mod otlp;
 pub mod process;
 pub mod python;
 pub mod redis;

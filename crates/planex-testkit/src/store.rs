@@ -60,6 +60,7 @@ pub fn new_task(task_id: &TaskId) -> NewTask {
         task_type: None,
         end_user: None,
         retry_of: None,
+        trace_parent: None,
     }
 }
 

@@ -80,9 +80,10 @@ fn main() -> std::process::ExitCode {
         Command::Serve(_) | Command::Worker(_) => "warn",
         _ => "error",
     };
-    // Console logs follow PLANEX_LOG; spans go to OTLP only when built with `--features otlp` and
-    // OTEL_EXPORTER_OTLP_ENDPOINT is set (planex-server's telemetry.rs).
-    let (otlp, _telemetry, otlp_warning) = planex_server::telemetry::otlp_layer();
+    // Console logs follow PLANEX_LOG; spans go to OTLP only when an OTEL_* endpoint is set
+    // (planex-server's telemetry.rs).
+    let telemetry = planex_server::telemetry::otlp_layer();
+    let _flush_spans_at_exit = telemetry.guard;
     {
         use tracing_subscriber::Layer;
         use tracing_subscriber::layer::SubscriberExt;
@@ -94,11 +95,11 @@ fn main() -> std::process::ExitCode {
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
             );
         tracing_subscriber::registry()
-            .with(otlp)
+            .with(telemetry.layer)
             .with(console)
             .init();
     }
-    if let Some(warning) = otlp_warning {
+    if let Some(warning) = telemetry.warning {
         eprintln!("planex: warning: {warning}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -191,6 +191,7 @@ mod tests {
             prompt_tokens: prompt,
             completion_tokens: completion,
             whole: true,
+            traceparent: None,
         }
     }
 

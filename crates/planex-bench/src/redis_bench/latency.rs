@@ -80,6 +80,7 @@ async fn measure(store: Arc<dyn Store>, args: &LatencyArgs) -> Result<Samples> {
                 task_type: None,
                 end_user: None,
                 retry_of: None,
+                trace_parent: None,
             })
             .await?;
         let steps = vec![spec(1, &[], "lat-a"), spec(2, &[1], "lat-b")];

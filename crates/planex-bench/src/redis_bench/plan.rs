@@ -68,6 +68,7 @@ pub(crate) async fn submit(store: &dyn Store, task: &str) -> Result<TaskId> {
             task_type: None,
             end_user: None,
             retry_of: None,
+            trace_parent: None,
         })
         .await?;
     store

@@ -158,6 +158,7 @@ mod tests {
             token: token.into(),
             delivery,
             resumed: delivery > 1,
+            trace_parent: None,
         }
     }
 

@@ -404,6 +404,7 @@ impl Inner {
                     _ => continue,
                 };
             let task_text = entry.record.task.clone();
+            let trace_parent = entry.record.trace_parent.clone();
             let Some(step) = entry.record.steps.get_mut(&step_id) else {
                 continue;
             };
@@ -420,6 +421,7 @@ impl Inner {
                 token: token.clone(),
                 delivery: step.deliveries,
                 resumed,
+                trace_parent,
             };
             entry.emit(EventKind::StepStarted {
                 step_id,

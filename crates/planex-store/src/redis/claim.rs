@@ -111,11 +111,11 @@ impl BlockingPool {
     }
 }
 
-/// One lease as the claim script returns it.
-type RawLease = (String, String, String, String, u32, Vec<String>, u8);
+/// One lease as the claim script returns it (the trace parent is '' when the task has none).
+type RawLease = (String, String, String, String, u32, Vec<String>, u8, String);
 
 fn decode_lease(raw: RawLease) -> Result<StepLease, StoreError> {
-    let (token, task_id, task_text, spec, delivery, deps, resumed) = raw;
+    let (token, task_id, task_text, spec, delivery, deps, resumed, trace_parent) = raw;
     let spec: StepSpec = serde_json::from_str(&spec)
         .map_err(|e| corrupt_by(format!("step spec of task {task_id}"), e))?;
     let mut dep_results = BTreeMap::new();
@@ -137,6 +137,7 @@ fn decode_lease(raw: RawLease) -> Result<StepLease, StoreError> {
         token,
         delivery,
         resumed: resumed == 1,
+        trace_parent: (!trace_parent.is_empty()).then_some(trace_parent),
     })
 }
 

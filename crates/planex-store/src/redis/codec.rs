@@ -57,6 +57,7 @@ pub(super) fn task_record(
         task_type: field("task_type"),
         end_user: field("end_user"),
         retry_of: field("retry_of").map(TaskId),
+        trace_parent: field("traceparent"),
         plan: field("plan").map(|p| json("task plan", &p)).transpose()?,
         steps: BTreeMap::new(),
         calls: calls

@@ -78,6 +78,9 @@ pub(super) async fn create_task(core: &Core, task: NewTask) -> Result<(), StoreE
     if let Some(original) = &task.retry_of {
         invocation.arg("retry_of").arg(&original.0);
     }
+    if let Some(parent) = &task.trace_parent {
+        invocation.arg("traceparent").arg(parent);
+    }
     let created: i64 = core
         .invoke(Retry::OnlyIfUnsent, &invocation)
         .await

@@ -130,6 +130,7 @@ pub async fn a_task_started_with_reused_results_runs_only_the_rest(store: Arc<dy
     store
         .create_task(NewTask {
             retry_of: Some(original.clone()),
+            trace_parent: None,
             ..new_task(&task_id)
         })
         .await

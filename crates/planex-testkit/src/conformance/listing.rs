@@ -17,6 +17,7 @@ async fn create(store: &dyn Store, id: &str, tenant: Option<&str>, text: &str) -
             task_type: None,
             end_user: None,
             retry_of: None,
+            trace_parent: None,
         })
         .await
         .unwrap();

@@ -208,6 +208,7 @@ pub async fn errors_for_unknown_and_invalid(store: Arc<dyn Store>) {
         task_type: None,
         end_user: None,
         retry_of: None,
+        trace_parent: None,
     };
     store.create_task(new.clone()).await.unwrap();
     assert!(matches!(
@@ -241,6 +242,7 @@ pub async fn unplanned_tasks_finish_with_reason(store: Arc<dyn Store>) {
             task_type: None,
             end_user: Some("user-42".into()),
             retry_of: None,
+            trace_parent: None,
         })
         .await
         .unwrap();

@@ -26,10 +26,16 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &str, args: &[&str], dir: &Path) -> Proc {
+        Proc::spawn_with_env(name, args, dir, &[])
+    }
+
+    /// `spawn` with more environment variables.
+    pub fn spawn_with_env(name: &str, args: &[&str], dir: &Path, env: &[(String, String)]) -> Proc {
         let log = dir.join(format!("{name}.log"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_planex"))
             .args(args)
             .env_remove("PLANEX_LOG")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -103,6 +109,13 @@ pub struct Options {
     pub workload: String,
     /// Deliveries before a step is dead-lettered as poison.
     pub max_deliveries: u32,
+    /// More environment variables for `planex serve` and the workers (not the simulator).
+    /// `{name}` in a value becomes the process's name (`serve`, or the worker's id).
+    pub env: Vec<(String, String)>,
+    /// The simulator keeps its call ledger (`--record-calls`, `GET /sim/calls`).
+    pub record_calls: bool,
+    /// Rewrites the generated `planex.toml` (API keys, tier keys): identity by default.
+    pub config_edit: fn(String) -> String,
 }
 
 impl Default for Options {
@@ -112,6 +125,9 @@ impl Default for Options {
             ttft_ms: 50,
             workload: String::new(),
             max_deliveries: 5,
+            env: Vec::new(),
+            record_calls: false,
+            config_edit: |config| config,
         }
     }
 }
@@ -126,8 +142,16 @@ pub struct Cluster {
     pub http: reqwest::Client,
     /// The simulator's OpenAI base URL (`…/v1`; its counters are at `…/sim/stats`).
     pub sim_url: String,
+    env: Vec<(String, String)>,
     sim: Proc,
     serve: Proc,
+}
+
+/// `env` with `{name}` in its values replaced by `name`.
+fn env_for(env: &[(String, String)], name: &str) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| (k.clone(), v.replace("{name}", name)))
+        .collect()
 }
 
 fn config(sim: &str, store_url: &str) -> String {
@@ -155,30 +179,35 @@ impl Cluster {
         );
         let workload = dir.join("workload.jsonl");
         std::fs::write(&workload, &options.workload).unwrap();
-        let sim = Proc::spawn(
+        let ttft = options.ttft_ms.to_string();
+        let mut sim_args = vec![
             "sim",
-            &[
-                "sim",
-                "--port",
-                "0",
-                "--model",
-                "sim-model",
-                "--ttft-ms",
-                &options.ttft_ms.to_string(),
-                "--max-concurrency",
-                "256",
-                "--hang-ms",
-                "120000",
-                "--workload",
-                workload.to_str().unwrap(),
-            ],
-            &dir,
-        );
+            "--port",
+            "0",
+            "--model",
+            "sim-model",
+            "--ttft-ms",
+            &ttft,
+            "--max-concurrency",
+            "256",
+            "--hang-ms",
+            "120000",
+            "--workload",
+            workload.to_str().unwrap(),
+        ];
+        if options.record_calls {
+            sim_args.push("--record-calls");
+        }
+        let sim = Proc::spawn("sim", &sim_args, &dir);
         let line = sim.wait_line("listening on", START);
         let sim_url = first_url(&line).unwrap().to_owned();
         let config = dir.join("planex.toml");
-        std::fs::write(&config, self::config(&sim_url, &store_url)).unwrap();
-        let serve = Proc::spawn(
+        std::fs::write(
+            &config,
+            (options.config_edit)(self::config(&sim_url, &store_url)),
+        )
+        .unwrap();
+        let serve = Proc::spawn_with_env(
             "serve",
             &[
                 "serve",
@@ -188,6 +217,7 @@ impl Cluster {
                 "127.0.0.1:0",
             ],
             &dir,
+            &env_for(&options.env, "serve"),
         );
         let line = serve.wait_line("listening on", START);
         assert!(line.contains("workers: none"), "{line}");
@@ -200,6 +230,7 @@ impl Cluster {
             config,
             http: reqwest::Client::new(),
             sim_url,
+            env: options.env,
             sim,
             serve,
         }
@@ -237,7 +268,7 @@ impl Cluster {
             &drain,
         ];
         args.extend_from_slice(extra);
-        let worker = Proc::spawn(id, &args, &self.dir);
+        let worker = Proc::spawn_with_env(id, &args, &self.dir, &env_for(&self.env, id));
         let line = worker.wait_line("serving tier", START);
         (worker, line)
     }

@@ -6,7 +6,7 @@
 -- with one HMGET and written with one HSET; a task's text is read once per call.
 -- Returns {now, next lease deadline or -1, last stream id or '', leases...}, each lease
 -- {token, task id, task text, spec JSON, delivery, {dep id, dep result, ...}, resumed (1 when an
--- earlier claim of the step started it)}.
+-- earlier claim of the step started it), the task's traceparent or ''}.
 -- The caller blocks (on its own connection) only when no lease came back.
 
 local tier, worker = ARGV[5], ARGV[6]
@@ -137,7 +137,9 @@ for _, l in ipairs(leased) do
   local c = l.c
   if not c.text then
     -- Tasks started before `_:text` existed keep their text only in the task hash.
-    c.text = redis.call('HGET', c.skey, '_:text') or redis.call('HGET', c.tkey, 'task') or ''
+    local kept = redis.call('HMGET', c.skey, '_:text', '_:tp')
+    c.text = kept[1] or redis.call('HGET', c.tkey, 'task') or ''
+    c.tp = kept[2] or ''
   end
   local deps = {}
   if #l.deps > 0 then
@@ -153,7 +155,7 @@ for _, l in ipairs(leased) do
       end
     end
   end
-  out[#out + 1] = { l.token, c.task, c.text, l.spec, l.delivery, deps, l.resumed }
+  out[#out + 1] = { l.token, c.task, c.text, l.spec, l.delivery, deps, l.resumed, c.tp }
 end
 
 flush_all()

@@ -7,14 +7,14 @@
 --
 -- Layout (a task's keys share the hash tag {task id}; a tier's keys share {tier}):
 --   P:task:{id}          hash  task, tenant, cost_center, task_type, end_user, retry_of (the task a
---                              replay repeats), status, created, finished, error, plan,
+--                              replay repeats), traceparent (W3C, when traces are exported), status, created, finished, error, plan,
 --                              ids (step ids, ascending), nsteps; for a streamed plan (streamed.lua)
 --                              open_plan ('1' while open), sup (superseded step ids), cut (reason)
 --   P:task:{id}:steps    hash  N = spec JSON, N:state, N:tier, N:tool, N:deps, N:next (dependents),
 --                              N:pending, N:tol, N:deliveries, N:attempts, N:result, N:error,
 --                              N:worker, N:started, N:finished, N:lease (current lease token);
 --                              _:open (steps not terminal, plus 1 while a streamed plan is open), _:text (the task text, for claims),
---                              _:reused (steps a replay started complete, read by start.lua)
+--                              _:tp (the task's traceparent, for claims), _:reused (steps a replay started complete, read by start.lua)
 --   P:task:{id}:staged:N hash  a plan's step fields on their way in, N a nonce per call (start.lua
 --                              renames it to :steps; it expires by itself if the start never comes)
 --   P:task:{id}:calls    list  CallRecord JSON

@@ -9,7 +9,7 @@
 now_ms() -- sets NOW_S, the timestamp this script writes
 local c = task_ctx(ARGV[5])
 local staged = c.tkey .. ':staged:' .. ARGV[9]
-local task = redis.call('HMGET', c.tkey, 'status', 'task')
+local task = redis.call('HMGET', c.tkey, 'status', 'task', 'traceparent')
 local status = task[1]
 if not status then
   redis.call('DEL', staged)
@@ -26,7 +26,7 @@ redis.call('RENAME', staged, c.skey)
 redis.call('PERSIST', c.skey)
 -- Steps reused from an earlier task (a replay) are complete already: they are not open.
 local open = tonumber(ARGV[7]) - tonumber(redis.call('HGET', c.skey, '_:reused') or '0')
-redis.call('HSET', c.skey, '_:open', open, '_:text', task[2] or '')
+redis.call('HSET', c.skey, '_:open', open, '_:text', task[2] or '', '_:tp', task[3] or '')
 local nroots = tonumber(ARGV[10])
 local at = 11 + 2 * nroots
 local calls = {}

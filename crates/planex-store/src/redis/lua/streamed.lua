@@ -42,7 +42,7 @@ if mode == 'open' then
     return { 'wrong', status }
   end
   redis.call('DEL', c.skey)
-  redis.call('HSET', c.skey, '_:open', 1, '_:text', task[2] or '')
+  redis.call('HSET', c.skey, '_:open', 1, '_:text', task[2] or '', '_:tp', redis.call('HGET', c.tkey, 'traceparent') or '')
   redis.call('HSET', c.tkey, 'status', 'running', 'open_plan', '1', 'nsteps', 0, 'ids', '')
   applied()
   return { 'ok' }
