@@ -40,6 +40,9 @@ pub enum RedisServerError {
     /// A command against the running server failed.
     #[error("redis command failed: {0}")]
     Command(#[from] ::redis::RedisError),
+    /// The server could not be killed.
+    #[error("cannot kill redis-server: {0}")]
+    Kill(String),
 }
 
 /// A running private `redis-server`; dropping it stops the server and removes its directory.
@@ -166,6 +169,31 @@ impl RedisServer {
 
     /// Stops the server and starts it again on the same port and directory.
     pub fn restart(&mut self) -> Result<(), RedisServerError> {
+        self.stop();
+        self.launch()
+    }
+
+    /// Kills the server with SIGKILL (no shutdown: it keeps only what its append-only file had,
+    /// which with `appendfsync always` is every acknowledged write), then starts it again on the
+    /// same port and directory, as a crashed host's Redis comes back.
+    pub fn kill9_and_restart(&mut self) -> Result<(), RedisServerError> {
+        let mut conn = ::redis::Client::open(self.url())?.get_connection()?;
+        let info: String = ::redis::cmd("INFO").arg("server").query(&mut conn)?;
+        drop(conn);
+        let pid = info
+            .lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .map(str::trim)
+            .ok_or_else(|| RedisServerError::Kill("INFO server names no process_id".into()))?
+            .to_owned();
+        let killed = Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .map_err(|e| RedisServerError::Kill(format!("kill -9 {pid}: {e}")))?;
+        if !killed.success() {
+            return Err(RedisServerError::Kill(format!("kill -9 {pid}: {killed}")));
+        }
+        // The supervisor's `wait` returns at once for a dead server.
         self.stop();
         self.launch()
     }
