@@ -7,8 +7,9 @@ use planex_llm::TtftSummary;
 use std::time::Instant;
 
 impl Engine {
-    /// Samples every tier with work (queue depth from the store, in-flight calls, p95 TTFT and
-    /// healthy endpoints from the tier), decides, sets the `scaling_*` gauges and reports.
+    /// Samples every tier with work (queue depth and the workers' TTFT reports from the store,
+    /// in-flight calls, p95 TTFT and healthy endpoints from the tier), decides, sets the
+    /// `scaling_*` gauges and reports.
     pub async fn scaling_report(&self) -> Result<ScalingReport, EngineError> {
         let mut samples = Vec::new();
         for tier in self.tiers_with_work() {
@@ -24,13 +25,18 @@ impl Engine {
                 // A model without pool status is one opaque endpoint.
                 None => (0, TtftSummary::default(), 1),
             };
+            // TTFT is measured where the calls are made: the workers report theirs. The tier's
+            // p95 is the highest of this process's and the live workers' (a slow pool shows in
+            // whichever process calls it most).
+            let reported = self.store.tier_ttft(&tier).await?;
+            let ttft_p95 = reported.iter().map(|r| r.p95).chain(ttft.p95).max();
             samples.push((
                 tier,
                 TierSample {
                     at: Instant::now(),
                     queue_depth: depth.ready,
                     in_flight: depth.in_flight + calls,
-                    ttft_p95: ttft.p95,
+                    ttft_p95,
                     healthy_endpoints: healthy,
                 },
             ));

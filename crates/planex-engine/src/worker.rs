@@ -81,10 +81,13 @@ impl Drop for AbortOnDrop {
 }
 
 /// Beats for the worker until dropped (aborted), reaping dead workers every [`REAP_EVERY`] beats;
-/// the first beat was sent before the worker's first claim.
+/// the first beat was sent before the worker's first claim. Each beat also reports the tier's
+/// rolling TTFT as this process measured it (when it has samples), for `/v1/scaling` of API
+/// replicas that make no calls to the tier.
 fn spawn_heartbeat(
     store: Arc<dyn Store>,
     settings: &WorkerSettings,
+    model: Option<Arc<dyn planex_llm::ChatModel>>,
 ) -> tokio::task::JoinHandle<()> {
     let (tier, worker, every) = (
         settings.tier.clone(),
@@ -102,6 +105,13 @@ fn spawn_heartbeat(
             {
                 tracing::warn!(%tier, error = %planex_core::cause::ErrorChain(&error), "heartbeat failed; retrying at the next beat");
             }
+            if let Some(report) = ttft_report(model.as_deref(), &worker)
+                && let Err(error) = store
+                    .report_ttft(&tier, &report, every * HEARTBEAT_LAPSES_AFTER)
+                    .await
+            {
+                tracing::warn!(%tier, error = %planex_core::cause::ErrorChain(&error), "could not report the tier's TTFT; retrying at the next beat");
+            }
             beats = beats.wrapping_add(1);
             if beats.is_multiple_of(REAP_EVERY) {
                 match store.reap_dead_workers(&tier).await {
@@ -115,6 +125,19 @@ fn spawn_heartbeat(
                 }
             }
         }
+    })
+}
+
+/// The TTFT report of `worker` from `model`'s rolling window, when it has a p95.
+fn ttft_report(
+    model: Option<&dyn planex_llm::ChatModel>,
+    worker: &str,
+) -> Option<planex_store::WorkerTtft> {
+    let ttft = model?.status()?.ttft;
+    Some(planex_store::WorkerTtft {
+        worker: worker.to_owned(),
+        p95: ttft.p95?,
+        samples: ttft.samples,
     })
 }
 
@@ -167,7 +190,8 @@ pub async fn run_worker(
         tracing::warn!(tier = %settings.tier, error = %planex_core::cause::ErrorChain(&error), "first heartbeat failed; retrying");
     }
     // Aborted when this function returns or its future is dropped: a stopped worker stops beating.
-    let _beating = AbortOnDrop(spawn_heartbeat(store.clone(), &settings));
+    let model = executor.models.get(&settings.tier).ok().cloned();
+    let _beating = AbortOnDrop(spawn_heartbeat(store.clone(), &settings, model));
     loop {
         // Wait for at least one free slot before asking for work.
         let first = tokio::select! {

@@ -43,7 +43,7 @@ pub use plan_cache::{MemoryPlanCache, PlanCache, PlanCacheError};
 pub use redis::{RedisStore, RedisStoreOptions, eviction_risk};
 pub use types::{
     Completion, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord, StepSpec,
-    StepState, TaskEvent, TaskRecord, TaskStatus, TaskSummary, now_ms,
+    StepState, TaskEvent, TaskRecord, TaskStatus, TaskSummary, WorkerTtft, now_ms,
 };
 
 use async_trait::async_trait;
@@ -331,6 +331,19 @@ pub trait Store: Send + Sync + 'static {
     /// `workers_live{tier}` report (a worker counts from its first beat until it retires or its
     /// heartbeat lapses).
     async fn live_workers(&self, tier: &str) -> Result<usize, StoreError>;
+
+    /// Records worker `worker`'s rolling TTFT on `tier` for the next `ttl` (sent with its
+    /// heartbeat; a report replaces the worker's last one).
+    async fn report_ttft(
+        &self,
+        tier: &str,
+        report: &WorkerTtft,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// The TTFT reports of `tier`'s workers that have not lapsed, in no particular order: what
+    /// `/v1/scaling` of an API replica that makes no calls to the tier reports.
+    async fn tier_ttft(&self, tier: &str) -> Result<Vec<WorkerTtft>, StoreError>;
 
     /// Expires at once the leases of `tier`'s workers whose heartbeat lapsed (killed with -9, a
     /// lost machine), so the next claim redelivers their steps instead of waiting out the lease

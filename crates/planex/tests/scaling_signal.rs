@@ -2,7 +2,8 @@
 //! `planex sim`, a private `redis-server` with an append-only file): Redis is killed with -9 in
 //! the middle of a load and started again; once every task has finished, the first `GET
 //! /v1/scaling` reads 0 steps waiting and 0 in flight for every tier, and the consumer group's own
-//! `lag` (what KEDA's `lagCount` trigger reads) is 0 too. (A lag in the thousands at idle after
+//! `lag` (what KEDA's `lagCount` trigger reads) is 0 too; and each tier's p95 TTFT is known to
+//! the API, which calls no executor itself, from its workers' reports. (A lag in the thousands at idle after
 //! such a restart was seen under a 5-minute load; this bounded run does not reproduce that wrong
 //! lag by itself, so `planex-store/tests/redis_queue_depth.rs` makes the lag wrong on purpose and
 //! checks that `depth.lua` counts exactly; this test holds the whole path, API to Redis, to 0.)
@@ -103,6 +104,10 @@ async fn after_redis_is_killed_mid_load_the_first_idle_poll_reads_zero_depth() {
         assert_eq!(decision["queue_depth"], 0, "{tier}: {decision}");
         assert_eq!(decision["in_flight"], 0, "{tier}: {decision}");
         assert_ne!(decision["action"], "scale_out", "{tier}: {decision}");
+        // Every model call takes at least the simulator's 100 ms TTFT. `planex serve` runs no
+        // worker: the executor tier's TTFT comes from the workers' reports in the store.
+        let p95 = decision["ttft_p95_seconds"].as_f64();
+        assert!(p95.is_some_and(|s| s >= 0.1), "{tier}: {decision}");
     }
     // The poll repaired the group's counter: KEDA's lagCount reads the same 0.
     for tier in ["planner", "executor"] {

@@ -1,7 +1,9 @@
 //! Worker heartbeats in the memory store: when a worker's heartbeat lapses, its leases expire at
 //! once so the next claim redelivers its steps (`Store::reap_dead_workers`; `lua/reap.lua` alike).
+//! Workers' TTFT reports (`Store::report_ttft`) lapse the same way.
 
 use super::state::Inner;
+use crate::types::WorkerTtft;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -51,9 +53,28 @@ impl Inner {
             .count()
     }
 
-    /// Forgets a worker's heartbeat (it stopped cleanly).
+    /// Forgets a worker's heartbeat and TTFT report (it stopped cleanly).
     pub(super) fn forget_heartbeat(&mut self, tier: &str, worker: &str) {
-        self.heartbeats
-            .remove(&(tier.to_owned(), worker.to_owned()));
+        let key = (tier.to_owned(), worker.to_owned());
+        self.heartbeats.remove(&key);
+        self.ttft_reports.remove(&key);
+    }
+
+    /// `Store::report_ttft`.
+    pub(super) fn report_ttft(&mut self, tier: &str, report: &WorkerTtft, ttl: Duration) {
+        self.ttft_reports.insert(
+            (tier.to_owned(), report.worker.clone()),
+            (report.clone(), Instant::now() + ttl),
+        );
+    }
+
+    /// `Store::tier_ttft`: `tier`'s reports that have not lapsed.
+    pub(super) fn tier_ttft(&self, tier: &str) -> Vec<WorkerTtft> {
+        let now = Instant::now();
+        self.ttft_reports
+            .iter()
+            .filter(|((t, _), (_, lapses))| t == tier && *lapses > now)
+            .map(|(_, (report, _))| report.clone())
+            .collect()
     }
 }

@@ -167,6 +167,20 @@ impl Store for MemoryStore {
         Ok(self.lock().live_workers(tier))
     }
 
+    async fn report_ttft(
+        &self,
+        tier: &str,
+        report: &WorkerTtft,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.lock().report_ttft(tier, report, ttl);
+        Ok(())
+    }
+
+    async fn tier_ttft(&self, tier: &str) -> Result<Vec<WorkerTtft>, StoreError> {
+        Ok(self.lock().tier_ttft(tier))
+    }
+
     async fn retire_worker(&self, tier: &str, worker: &str) -> Result<(), StoreError> {
         self.lock().forget_heartbeat(tier, worker);
         Ok(())

@@ -5,6 +5,7 @@
 use super::errors::unavailable;
 use super::shared::{Core, Retry};
 use crate::error::StoreError;
+use crate::types::WorkerTtft;
 use planex_core::{StepId, TaskId};
 use std::time::Duration;
 
@@ -55,6 +56,61 @@ pub(super) async fn live_workers(core: &Core, tier: &str) -> Result<usize, Store
     Ok(usize::try_from(live).unwrap_or(usize::MAX))
 }
 
+/// `Store::report_ttft`: one `SET PX` of `P95_MICROS:SAMPLES`.
+pub(super) async fn report_ttft(
+    core: &Core,
+    tier: &str,
+    report: &WorkerTtft,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+    let micros = u64::try_from(report.p95.as_micros()).unwrap_or(u64::MAX);
+    let mut set = redis::cmd("SET");
+    set.arg(core.keys.ttft(tier, &report.worker))
+        .arg(format!("{micros}:{}", report.samples))
+        .arg("PX")
+        .arg(ttl_ms);
+    core.query::<()>(Retry::Idempotent, &set)
+        .await
+        .map_err(|e| unavailable("report a worker's TTFT", e))
+}
+
+/// `Store::tier_ttft`: the tier's worker set, then one `MGET` of their reports (same hash tag).
+/// A report that does not parse is skipped (it is replaced at the worker's next beat).
+pub(super) async fn tier_ttft(core: &Core, tier: &str) -> Result<Vec<WorkerTtft>, StoreError> {
+    let mut members = redis::cmd("SMEMBERS");
+    members.arg(core.keys.workers(tier));
+    let workers: Vec<String> = core
+        .query(Retry::Idempotent, &members)
+        .await
+        .map_err(|e| unavailable("list a tier's workers", e))?;
+    if workers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut get = redis::cmd("MGET");
+    for worker in &workers {
+        get.arg(core.keys.ttft(tier, worker));
+    }
+    let reports: Vec<Option<String>> = core
+        .query(Retry::Idempotent, &get)
+        .await
+        .map_err(|e| unavailable("read workers' TTFT reports", e))?;
+    Ok(workers
+        .into_iter()
+        .zip(reports)
+        .filter_map(|(worker, report)| {
+            let (micros, samples) = report?
+                .split_once(':')
+                .map(|(m, s)| (m.to_owned(), s.to_owned()))?;
+            Some(WorkerTtft {
+                worker,
+                p95: Duration::from_micros(micros.parse().ok()?),
+                samples: samples.parse().ok()?,
+            })
+        })
+        .collect())
+}
+
 /// `Store::reap_dead_workers`.
 pub(super) async fn reap_dead_workers(core: &Core, tier: &str) -> Result<usize, StoreError> {
     let mut invocation = core.invocation(&core.scripts.reap);
@@ -71,6 +127,7 @@ pub(super) async fn forget(core: &Core, tier: &str, worker: &str) -> Result<(), 
     let mut pipe = redis::pipe();
     pipe.cmd("DEL")
         .arg(core.keys.heartbeat(tier, worker))
+        .arg(core.keys.ttft(tier, worker))
         .ignore()
         .cmd("SREM")
         .arg(core.keys.workers(tier))

@@ -54,6 +54,11 @@ impl Keys {
         format!("{}:hb:{{{tier}}}:{worker}", self.prefix)
     }
 
+    /// Worker `worker`'s last TTFT report on `tier` (`P95_MICROS:SAMPLES`, with the heartbeat's TTL).
+    pub fn ttft(&self, tier: &str, worker: &str) -> String {
+        format!("{}:ttft:{{{tier}}}:{worker}", self.prefix)
+    }
+
     /// The set of `tier`'s workers that send heartbeats.
     pub fn workers(&self, tier: &str) -> String {
         format!("{}:workers:{{{tier}}}", self.prefix)

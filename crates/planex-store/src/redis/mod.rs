@@ -370,6 +370,19 @@ impl Store for RedisStore {
         heartbeat::live_workers(&self.core, tier).await
     }
 
+    async fn report_ttft(
+        &self,
+        tier: &str,
+        report: &WorkerTtft,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        heartbeat::report_ttft(&self.core, tier, report, ttl).await
+    }
+
+    async fn tier_ttft(&self, tier: &str) -> Result<Vec<WorkerTtft>, StoreError> {
+        heartbeat::tier_ttft(&self.core, tier).await
+    }
+
     async fn retire_idle_workers(&self, tier: &str, idle: Duration) -> Result<usize, StoreError> {
         ops::retire_idle_workers(&self.core, tier, idle).await
     }

@@ -136,3 +136,47 @@ pub async fn a_dead_letter_lists_each_lost_delivery_and_failed_attempt(store: Ar
         ["attempt 1: HTTP 503", "attempt 2: HTTP 502"]
     );
 }
+
+/// Workers report their tier's TTFT with their heartbeat: the live reports of a tier are read
+/// back, a new report replaces a worker's last one, and tiers are kept apart.
+pub async fn workers_report_their_tiers_ttft(store: Arc<dyn Store>) {
+    let report = |worker: &str, millis: u64, samples: usize| planex_store::WorkerTtft {
+        worker: worker.to_owned(),
+        p95: Duration::from_millis(millis),
+        samples,
+    };
+    let ttl = Duration::from_secs(60);
+    assert!(store.tier_ttft("ttft").await.unwrap().is_empty());
+    for worker in ["w1", "w2", "other"] {
+        let tier = if worker == "other" {
+            "elsewhere"
+        } else {
+            "ttft"
+        };
+        store.heartbeat(tier, worker, ttl).await.unwrap();
+    }
+    store
+        .report_ttft("ttft", &report("w1", 900, 10), ttl)
+        .await
+        .unwrap();
+    store
+        .report_ttft("ttft", &report("w1", 1250, 12), ttl)
+        .await
+        .unwrap();
+    store
+        .report_ttft("ttft", &report("w2", 80, 3), ttl)
+        .await
+        .unwrap();
+    store
+        .report_ttft("elsewhere", &report("other", 5, 1), ttl)
+        .await
+        .unwrap();
+    let mut reports = store.tier_ttft("ttft").await.unwrap();
+    reports.sort_by(|a, b| a.worker.cmp(&b.worker));
+    assert_eq!(reports, vec![report("w1", 1250, 12), report("w2", 80, 3)]);
+    assert_eq!(
+        store.tier_ttft("elsewhere").await.unwrap(),
+        vec![report("other", 5, 1)]
+    );
+    assert_eq!(store.live_workers("ttft").await.unwrap(), 2);
+}
