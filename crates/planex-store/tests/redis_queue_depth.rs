@@ -1,6 +1,8 @@
 //! The ready count of a tier (what `/v1/scaling` scales executors on) is the number of steps not yet
 //! delivered, on a real Redis, even when the consumer group's `lag` says otherwise: after a
-//! restart of an append-only Redis, after the stream was trimmed, and with a lag that is plainly
+//! restart of an append-only Redis, after the stream was trimmed, after consumers were deleted
+//! (a clean retirement, and an operator's `XGROUP DELCONSUMER` of one holding entries), and with a
+//! lag that is plainly
 //! wrong (as seen after a restart: thousands with nothing to deliver). Reading the depth also
 //! repairs the group's counter, so Redis's own lag (KEDA's `lagCount`) agrees again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -117,6 +119,61 @@ async fn the_depth_is_exact_after_a_restart_and_after_trimming() {
         QueueDepth {
             ready: 0,
             in_flight: 11
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_depth_is_exact_after_consumers_are_deleted() {
+    let server = RedisServer::start().unwrap();
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    // 12 steps: w1 runs 5 to completion, w2 holds 3, 4 are not delivered yet.
+    steps(&store, 12, 5).await;
+    let held = store
+        .claim(
+            "x",
+            "w2",
+            3,
+            Duration::from_secs(30),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 3);
+    let depth = QueueDepth {
+        ready: 4,
+        in_flight: 3,
+    };
+    assert_eq!(store.queue_depth("x").await.unwrap(), depth);
+    // w1 retires cleanly (its consumer is deleted); an operator deletes w2's consumer although
+    // it holds entries (they leave the group's pending list; the leases still count in flight).
+    store.retire_worker("x", "w1").await.unwrap();
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("DELCONSUMER")
+        .arg(STREAM)
+        .arg("workers")
+        .arg("w2")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(store.queue_depth("x").await.unwrap(), depth);
+    assert_eq!(lag(&server).await, Some(4), "Redis's lag agrees");
+    let rest = store
+        .claim(
+            "x",
+            "w3",
+            10,
+            Duration::from_secs(30),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 4, "the undelivered steps, and only those");
+    assert_eq!(
+        store.queue_depth("x").await.unwrap(),
+        QueueDepth {
+            ready: 0,
+            in_flight: 7
         }
     );
 }
