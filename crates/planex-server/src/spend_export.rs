@@ -89,6 +89,15 @@ pub struct SpendExport {
     /// also counts tasks the store no longer keeps.
     #[schema(value_type = Option<String>)]
     pub ledger_spent_usd: Option<Decimal>,
+    /// What a ReAct loop would at least have cost for the same tasks: every call's tokens priced
+    /// at the planner tier's price (a loop runs every call there and also re-sends its growing
+    /// history, so its real cost is higher).
+    #[schema(value_type = String)]
+    pub react_floor_usd: Decimal,
+    /// `1 - rows_total_usd / react_floor_usd`: the savings against that lower bound, so never
+    /// overstated (`null` when there was nothing to price).
+    #[schema(value_type = Option<String>)]
+    pub savings_vs_react_floor: Option<Decimal>,
 }
 
 type RowKey = (String, String, String, String);
@@ -125,6 +134,14 @@ pub async fn export(
     let tenant = caller.tenant_name().to_owned();
     let store = state.engine().store();
     let mut rows: BTreeMap<RowKey, ExportRow> = BTreeMap::new();
+    let planner_price = state
+        .engine()
+        .executor()
+        .models
+        .get(&state.engine().settings().planner_tier)
+        .map(|m| m.price().clone())
+        .map_err(|e| ApiError::unavailable(planex_core::cause::chain_text(&e)))?;
+    let mut react_floor = Decimal::ZERO;
     let (mut counted, mut walked, mut complete) = (0u64, 0usize, true);
     let mut after: Option<TaskCursor> = None;
     'pages: loop {
@@ -192,6 +209,7 @@ pub async fn export(
                 row.cached_tokens += call.usage.cached_tokens;
                 row.cost_usd += call.cost_usd;
                 row.cost_usd = row.cost_usd.normalize();
+                react_floor += planner_price.cost(&call.usage);
             }
         }
         match page.next {
@@ -216,10 +234,20 @@ pub async fn export(
         ),
         None => None,
     };
+    let rows_total_usd: Decimal = rows.iter().map(|r| r.cost_usd).sum();
+    // Rounded first, so the savings are computed from the figure the answer shows.
+    let react_floor = react_floor.round_dp(9).normalize();
+    let savings_vs_react_floor = (!react_floor.is_zero()).then(|| {
+        (Decimal::ONE - rows_total_usd / react_floor)
+            .round_dp(4)
+            .normalize()
+    });
     Ok(axum::Json(SpendExport {
         tenant,
         month,
-        rows_total_usd: rows.iter().map(|r| r.cost_usd).sum(),
+        rows_total_usd,
+        react_floor_usd: react_floor,
+        savings_vs_react_floor,
         rows,
         tasks_counted: counted,
         complete,

@@ -88,6 +88,38 @@ async fn the_export_sums_a_tenants_calls_by_cost_center_task_type_stage_and_tier
         rows.iter()
             .all(|r| r["calls"].as_u64().unwrap() >= 1 && r["tasks"] == 1)
     );
+    // The ReAct floor: every call's tokens at the planner tier's price per token (the plan rows'
+    // own rate; the harness prices tiers per GPU hour, one rate for prompt and completion).
+    let tokens = |r: &Value| {
+        Decimal::from(
+            r["prompt_tokens"].as_u64().unwrap() + r["completion_tokens"].as_u64().unwrap(),
+        )
+    };
+    let plan_rows: Vec<&Value> = rows.iter().filter(|r| r["stage"] == "plan").collect();
+    let planner_rate = plan_rows
+        .iter()
+        .map(|r| usd(&r["cost_usd"]))
+        .sum::<Decimal>()
+        / plan_rows.iter().map(|r| tokens(r)).sum::<Decimal>();
+    let floor = usd(&export["react_floor_usd"]);
+    let expected = rows.iter().map(tokens).sum::<Decimal>() * planner_rate;
+    assert!(
+        (floor - expected).abs() < Decimal::new(1, 8),
+        "{floor} vs {expected}"
+    );
+    assert!(
+        floor > total,
+        "the executor tier is cheaper than the planner tier"
+    );
+    let savings = usd(&export["savings_vs_react_floor"]);
+    assert_eq!(
+        savings,
+        (Decimal::ONE - total / floor).round_dp(4).normalize()
+    );
+    assert!(
+        savings > Decimal::ZERO && savings < Decimal::ONE,
+        "{savings}"
+    );
 
     let (status, headers, csv) = h
         .call(Method::GET, "/v1/spend/export?format=csv", None, &ACME)

@@ -6,7 +6,7 @@
 // Usage: node dashboard_check.mjs BASE_URL TASK_JSON OUT_DIR
 // TASK_JSON is a `POST /v1/tasks` body the page submits itself, then follows: its last step is
 // drawn before it can have run. Prints one JSON line: {console_errors, blocked, task_id,
-// first_state, last_state, replayed_task, screenshots}.
+// first_state, last_state, replayed_task, savings (the spend page's ReAct line), screenshots}.
 
 import { chromium } from "playwright-core";
 import path from "node:path";
@@ -72,6 +72,8 @@ try {
 
   await page.goto(`${base}/#/spend`);
   await page.waitForSelector("#spend tbody tr", { timeout: WAIT });
+  await page.waitForSelector("#savings", { timeout: WAIT });
+  result.savings = (await page.textContent("#savings")).trim();
   await shot("spend");
 } catch (error) {
   result.failure = String(error);

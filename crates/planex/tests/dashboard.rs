@@ -122,4 +122,10 @@ async fn the_dashboard_shows_live_steps_and_replays_a_dead_letter_in_a_browser()
         "the page replayed the letter's task"
     );
     assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
+    // The spend page compares the month's tasks with a ReAct loop on the planner tier.
+    let savings = report["savings"].as_str().unwrap();
+    assert!(
+        savings.contains("% saved") && savings.contains("ReAct"),
+        "{savings}"
+    );
 }

@@ -341,9 +341,18 @@ async function spendPage() {
   const line = (name, l) => el("tr", {}, el("td", {}, name), el("td", { class: "num" }, usd(l.spent_usd)), el("td", { class: "num" }, usd(l.reserved_usd)),
     el("td", { class: "num" }, l.budget_usd === null || l.budget_usd === undefined ? "none" : usd(l.budget_usd)),
     el("td", { class: "num" }, l.budget_usd === null || l.budget_usd === undefined ? "—" : usd(Number(l.budget_usd) - Number(l.spent_usd) - Number(l.reserved_usd))));
+  // The month's tasks against a ReAct loop: the same tokens on the planner tier are a lower bound
+  // of what a loop would cost (it also re-sends its history), so the savings are never overstated.
+  const month = await api(`/v1/spend/export?month=${encodeURIComponent(spend.month)}&format=json`);
+  const savings = month.savings_vs_react_floor === null
+    ? el("p", { id: "savings", class: "muted" }, "No model calls this month yet: nothing to compare with ReAct.")
+    : el("p", { id: "savings" }, `This month's ${month.tasks_counted} tasks cost ${usd(month.rows_total_usd)}; a ReAct loop on the planner tier would have cost at least ${usd(month.react_floor_usd)}: `,
+      el("strong", {}, `${Math.floor(Number(month.savings_vs_react_floor) * 100)}% saved`),
+      month.complete ? "." : " (the oldest tasks of the month were not counted).");
   show(`Spend of ${spend.tenant}, ${spend.month}`, el("table", { id: "spend" },
     el("thead", {}, el("tr", {}, ["Cost center", "Spent", "Reserved", "Budget", "Left"].map((h) => el("th", {}, h)))),
-    el("tbody", {}, line("all (tenant)", spend.total), Object.entries(spend.cost_centers).map(([name, l]) => line(name, l)))));
+    el("tbody", {}, line("all (tenant)", spend.total), Object.entries(spend.cost_centers).map(([name, l]) => line(name, l)))),
+    savings);
   status.textContent = `updated ${new Date().toLocaleTimeString()}`;
   return () => {};
 }
