@@ -2,9 +2,8 @@
 //! delivered, on a real Redis, even when the consumer group's `lag` says otherwise: after a
 //! restart of an append-only Redis, after the stream was trimmed, after consumers were deleted
 //! (a clean retirement, and an operator's `XGROUP DELCONSUMER` of one holding entries), and with a
-//! lag that is plainly
-//! wrong (as seen after a restart: thousands with nothing to deliver). Reading the depth also
-//! repairs the group's counter, so Redis's own lag (KEDA's `lagCount`) agrees again.
+//! lag that is plainly wrong (as seen after a restart: thousands with nothing to deliver). Reading
+//! the depth also repairs the group's counter, so Redis's own lag (KEDA's `lagCount`) agrees again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use planex_store::{QueueDepth, RedisStore, Store};
