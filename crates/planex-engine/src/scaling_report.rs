@@ -6,6 +6,9 @@ use crate::{Engine, EngineError};
 use planex_llm::TtftSummary;
 use std::time::Instant;
 
+/// Calls a worker's TTFT report must rest on to count in `/v1/scaling`.
+pub const MIN_REPORT_SAMPLES: usize = 10;
+
 impl Engine {
     /// Samples every tier with work (queue depth and the workers' TTFT reports from the store,
     /// in-flight calls, p95 TTFT and healthy endpoints from the tier), decides, sets the
@@ -26,10 +29,15 @@ impl Engine {
                 None => (0, TtftSummary::default(), 1),
             };
             // TTFT is measured where the calls are made: the workers report theirs. The tier's
-            // p95 is the highest of this process's and the live workers' (a slow pool shows in
-            // whichever process calls it most).
+            // p95 is the highest of this process's and the live workers' that rest on at least
+            // MIN_REPORT_SAMPLES calls (one slow cold call must not scale a pool out).
             let reported = self.store.tier_ttft(&tier).await?;
-            let ttft_p95 = reported.iter().map(|r| r.p95).chain(ttft.p95).max();
+            let ttft_p95 = reported
+                .iter()
+                .filter(|r| r.samples >= MIN_REPORT_SAMPLES)
+                .map(|r| r.p95)
+                .chain(ttft.p95)
+                .max();
             samples.push((
                 tier,
                 TierSample {

@@ -81,13 +81,13 @@ impl Drop for AbortOnDrop {
 }
 
 /// Beats for the worker until dropped (aborted), reaping dead workers every [`REAP_EVERY`] beats;
-/// the first beat was sent before the worker's first claim. Each beat also reports the tier's
-/// rolling TTFT as this process measured it (when it has samples), for `/v1/scaling` of API
-/// replicas that make no calls to the tier.
+/// the first beat was sent before the worker's first claim. Each beat also reports the rolling
+/// TTFT of every tier this process has called (its own, and tiers it escalated to), for
+/// `/v1/scaling` of API replicas that make no calls to those tiers.
 fn spawn_heartbeat(
     store: Arc<dyn Store>,
     settings: &WorkerSettings,
-    model: Option<Arc<dyn planex_llm::ChatModel>>,
+    models: crate::Models,
 ) -> tokio::task::JoinHandle<()> {
     let (tier, worker, every) = (
         settings.tier.clone(),
@@ -105,12 +105,19 @@ fn spawn_heartbeat(
             {
                 tracing::warn!(%tier, error = %planex_core::cause::ErrorChain(&error), "heartbeat failed; retrying at the next beat");
             }
-            if let Some(report) = ttft_report(model.as_deref(), &worker)
-                && let Err(error) = store
-                    .report_ttft(&tier, &report, every * HEARTBEAT_LAPSES_AFTER)
+            for called in models.names() {
+                let model = models.get(&called).ok().map(|m| m.as_ref());
+                let Some(report) = ttft_report(model, &worker) else {
+                    continue;
+                };
+                if let Err(error) = store
+                    .report_ttft(&called, &report, every * HEARTBEAT_LAPSES_AFTER)
                     .await
-            {
-                tracing::warn!(%tier, error = %planex_core::cause::ErrorChain(&error), "could not report the tier's TTFT; retrying at the next beat");
+                {
+                    // Debug only: a lost store is logged by the store's outage tracker and by
+                    // the heartbeat above; this would repeat it once a second per tier.
+                    tracing::debug!(tier = %called, error = %planex_core::cause::ErrorChain(&error), "could not report a tier's TTFT; retrying at the next beat");
+                }
             }
             beats = beats.wrapping_add(1);
             if beats.is_multiple_of(REAP_EVERY) {
@@ -128,7 +135,7 @@ fn spawn_heartbeat(
     })
 }
 
-/// The TTFT report of `worker` from `model`'s rolling window, when it has a p95.
+/// The TTFT report of `worker` from `model`'s rolling window, when it has samples.
 fn ttft_report(
     model: Option<&dyn planex_llm::ChatModel>,
     worker: &str,
@@ -190,8 +197,11 @@ pub async fn run_worker(
         tracing::warn!(tier = %settings.tier, error = %planex_core::cause::ErrorChain(&error), "first heartbeat failed; retrying");
     }
     // Aborted when this function returns or its future is dropped: a stopped worker stops beating.
-    let model = executor.models.get(&settings.tier).ok().cloned();
-    let _beating = AbortOnDrop(spawn_heartbeat(store.clone(), &settings, model));
+    let _beating = AbortOnDrop(spawn_heartbeat(
+        store.clone(),
+        &settings,
+        executor.models.clone(),
+    ));
     loop {
         // Wait for at least one free slot before asking for work.
         let first = tokio::select! {

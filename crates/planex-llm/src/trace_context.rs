@@ -10,7 +10,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use std::collections::HashMap;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_opentelemetry::{OpenTelemetrySpanExt, SetParentError};
 
 /// The `traceparent` header's name.
 pub const TRACEPARENT: &str = "traceparent";
@@ -56,9 +56,15 @@ pub fn set_remote_parent(span: &tracing::Span, traceparent: &str, tracestate: Op
         carrier.insert(TRACESTATE.to_owned(), state.to_owned());
     }
     let context = TraceContextPropagator::new().extract(&carrier);
-    if context.span().span_context().is_valid() {
-        // Without an OpenTelemetry layer there is nothing to parent: that is not an error.
-        let _ = span.set_parent(context);
+    if !context.span().span_context().is_valid() {
+        return;
+    }
+    match span.set_parent(context) {
+        // Without an OpenTelemetry layer, or with the span filtered out, there is nothing to
+        // parent: that is not an error.
+        Ok(()) | Err(SetParentError::LayerNotFound | SetParentError::SpanDisabled) => {}
+        // A span entered before its parent was set: a bug here, worth a line in a debug log.
+        Err(error) => tracing::debug!(%error, "a span's remote parent could not be set"),
     }
 }
 

@@ -165,24 +165,29 @@ pub(crate) async fn check_head(request: Request, next: Next, limit: usize) -> Re
 /// Gives each request its id (echoed as `X-Request-ID`), its body limit, and a tracing span.
 async fn request_context(mut request: Request, next: Next, limit: usize) -> Response {
     let id = RequestId::from_header(request.headers().get(REQUEST_ID));
-    let span = tracing::info_span!(
-        "http_request",
-        otel.kind = "server",
-        http.request.method = %request.method(),
-        url.path = %request.uri().path(),
-        request_id = %id.0,
-        http.response.status_code = tracing::field::Empty,
-    );
-    // A caller's W3C trace context makes the request (and the task it submits) part of its trace.
+    // Probes and scrapes (each every few seconds) get no span: exported, each would be a trace.
+    let quiet = matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics");
+    let span = if quiet {
+        tracing::Span::none()
+    } else {
+        tracing::info_span!(
+            "http_request",
+            otel.kind = "server",
+            http.request.method = %request.method(),
+            url.path = %request.uri().path(),
+            request_id = %id.0,
+            http.response.status_code = tracing::field::Empty,
+        )
+    };
+    // A caller's W3C `traceparent` makes the request (and the task it submits) part of its
+    // trace. Its `tracestate` is not carried: the store keeps only the `traceparent`, so the
+    // workers' spans could not carry it either.
+    if let Some(parent) = request
+        .headers()
+        .get(planex_llm::trace_context::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
     {
-        // (In a block: a borrow of the request, whose body is not `Sync`, must not live across
-        // the `.await` below.)
-        let headers = request.headers();
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        if let Some(parent) = header(planex_llm::trace_context::TRACEPARENT) {
-            let state = header(planex_llm::trace_context::TRACESTATE);
-            planex_llm::trace_context::set_remote_parent(&span, parent, state);
-        }
+        planex_llm::trace_context::set_remote_parent(&span, parent, None);
     }
     request.extensions_mut().insert(id.clone());
     request.extensions_mut().insert(extract::BodyLimit(limit));

@@ -72,15 +72,19 @@ pub fn export_choice(var: impl Fn(&str) -> Option<String>) -> ExportChoice {
     if set("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         return ExportChoice::Off;
     }
-    if let Some(exporter) = set("OTEL_TRACES_EXPORTER") {
-        match exporter.trim() {
-            "none" => return ExportChoice::Off,
-            "otlp" => {}
-            other => {
-                return ExportChoice::Refused(format!(
-                    "OTEL_TRACES_EXPORTER={other} is not supported (planex exports traces over OTLP only): set it to otlp or none"
-                ));
-            }
+    if let Some(exporters) = set("OTEL_TRACES_EXPORTER") {
+        // A comma-separated list, case-insensitive (the OpenTelemetry environment spec).
+        let names: Vec<String> = exporters
+            .split(',')
+            .map(|name| name.trim().to_ascii_lowercase())
+            .collect();
+        if names.iter().any(|name| name == "none") {
+            return ExportChoice::Off;
+        }
+        if !names.iter().any(|name| name == "otlp") {
+            return ExportChoice::Refused(format!(
+                "OTEL_TRACES_EXPORTER={exporters} names no exporter planex has (it exports traces over OTLP only): set it to otlp or none"
+            ));
         }
     }
     let protocol =
@@ -159,7 +163,12 @@ where
     }
     let exporter = exporter.build().map_err(|e| e.to_string())?;
     let mut resource = opentelemetry_sdk::Resource::builder();
-    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+    let named = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+    let named_in_attributes = std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| {
+        a.split(',')
+            .any(|kv| kv.trim().starts_with("service.name="))
+    });
+    if !named("OTEL_SERVICE_NAME") && !named_in_attributes {
         resource = resource.with_service_name("planex");
     }
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
@@ -213,6 +222,15 @@ mod tests {
             choice(&[on, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]),
             ExportChoice::FromEnvironment
         );
+        assert_eq!(
+            choice(&[on, ("OTEL_TRACES_EXPORTER", "console, OTLP")]),
+            ExportChoice::FromEnvironment,
+            "a list, case-insensitive"
+        );
+        assert_eq!(
+            choice(&[on, ("OTEL_TRACES_EXPORTER", "None")]),
+            ExportChoice::Off
+        );
     }
 
     #[test]
@@ -230,5 +248,9 @@ mod tests {
             panic!("zipkin accepted");
         };
         assert!(why.contains("zipkin") && why.contains("otlp"), "{why}");
+        assert!(matches!(
+            choice(&[on, ("OTEL_TRACES_EXPORTER", "zipkin,console")]),
+            ExportChoice::Refused(_)
+        ));
     }
 }

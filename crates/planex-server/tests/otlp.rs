@@ -54,7 +54,11 @@ async fn spans_are_exported_with_genai_attributes_under_the_callers_trace() {
     assert_eq!(chat.attr("gen_ai.operation.name"), Some("chat"));
     assert_eq!(chat.attr("gen_ai.request.model"), Some("sim-model"));
     assert_eq!(chat.attr("gen_ai.usage.input_tokens"), Some("12"));
-    assert_eq!(chat.service, "planex");
+    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "planex".into());
+    assert_eq!(
+        chat.service, service,
+        "planex unless OTEL_SERVICE_NAME says otherwise"
+    );
     assert_eq!(chat.trace_id, CALLER_TRACE);
     assert_eq!(chat.parent_span_id, request.span_id);
     assert_eq!(request.parent_span_id, CALLER_SPAN);

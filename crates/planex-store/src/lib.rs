@@ -21,6 +21,7 @@ mod memory;
 mod plan_cache;
 mod redis;
 mod types;
+mod workers;
 
 pub use dead_letters::{
     BadLetterId, DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId, errors_mention,
@@ -43,8 +44,9 @@ pub use plan_cache::{MemoryPlanCache, PlanCache, PlanCacheError};
 pub use redis::{RedisStore, RedisStoreOptions, eviction_risk};
 pub use types::{
     Completion, EventKind, NewTask, QueueDepth, StepLease, StepOutcome, StepRecord, StepSpec,
-    StepState, TaskEvent, TaskRecord, TaskStatus, TaskSummary, WorkerTtft, now_ms,
+    StepState, TaskEvent, TaskRecord, TaskStatus, TaskSummary, now_ms,
 };
+pub use workers::WorkerTtft;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -332,8 +334,9 @@ pub trait Store: Send + Sync + 'static {
     /// heartbeat lapses).
     async fn live_workers(&self, tier: &str) -> Result<usize, StoreError>;
 
-    /// Records worker `worker`'s rolling TTFT on `tier` for the next `ttl` (sent with its
-    /// heartbeat; a report replaces the worker's last one).
+    /// Records worker `report.worker`'s rolling TTFT on `tier` (a tier it called, not only its
+    /// own) for the next `ttl` (sent with its heartbeat; a report replaces the worker's last one
+    /// on that tier).
     async fn report_ttft(
         &self,
         tier: &str,
@@ -341,7 +344,7 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<(), StoreError>;
 
-    /// The TTFT reports of `tier`'s workers that have not lapsed, in no particular order: what
+    /// The TTFT reports on `tier` that have not lapsed, in no particular order: what
     /// `/v1/scaling` of an API replica that makes no calls to the tier reports.
     async fn tier_ttft(&self, tier: &str) -> Result<Vec<WorkerTtft>, StoreError>;
 

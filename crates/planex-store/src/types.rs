@@ -7,7 +7,7 @@ use planex_core::{CallRecord, CostBreakdown, Stage, Step, StepId, TaskId, dag, v
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch (store timestamps).
 pub fn now_ms() -> u64 {
@@ -388,19 +388,6 @@ pub struct QueueDepth {
     pub ready: u64,
     /// Steps leased by workers.
     pub in_flight: u64,
-}
-
-/// A worker's rolling time to first token on its tier, as its heartbeat reports it
-/// ([`crate::Store::report_ttft`]): TTFT is measured where the calls are made, so this is how an
-/// API replica that makes no calls to a tier learns the tier's TTFT.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerTtft {
-    /// The worker's id.
-    pub worker: String,
-    /// The p95 of its window.
-    pub p95: Duration,
-    /// Samples in its window.
-    pub samples: usize,
 }
 
 /// A progress event of one task. `seq` counts from 1 per task, with no gaps.

@@ -3,7 +3,7 @@
 //! Workers' TTFT reports (`Store::report_ttft`) lapse the same way.
 
 use super::state::Inner;
-use crate::types::WorkerTtft;
+use crate::workers::WorkerTtft;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -24,6 +24,8 @@ impl Inner {
             .filter(|((t, _), lapses)| t == tier && **lapses <= now)
             .map(|((_, worker), _)| worker.clone())
             .collect();
+        // Lapsed TTFT reports go too (on every tier: a worker reports on tiers it escalated to).
+        self.ttft_reports.retain(|_, (_, lapses)| *lapses > now);
         let mut reaped = 0;
         for worker in dead {
             self.heartbeats.remove(&(tier.to_owned(), worker.clone()));

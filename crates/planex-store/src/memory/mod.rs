@@ -8,19 +8,18 @@ use crate::check::{check_reused, check_steps};
 use crate::dead_letters::{DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId};
 use crate::error::StoreError;
 use crate::types::*;
-use crate::{EventStream, Store, Submission, TaskPage, TaskQuery};
+use crate::{EventStream, Store, Submission, TaskPage, TaskQuery, WorkerTtft};
 use async_trait::async_trait;
-use futures::StreamExt;
 use planex_core::cause::SharedSource;
 use planex_core::{CallRecord, Plan, StepId, TaskId, dag};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 mod cancel;
 mod dead_letters;
+mod events;
 mod heartbeat;
 mod listing;
 mod options;
@@ -446,38 +445,11 @@ impl Store for MemoryStore {
     }
 
     async fn events(&self, task_id: &TaskId) -> Result<EventStream, StoreError> {
-        let mut inner = self.lock();
-        let entry = inner.task(task_id)?;
-        let history = futures::stream::iter(entry.events.clone());
-        if entry.record.status.is_terminal() {
-            return Ok(history.boxed());
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        entry.subscribers.push(tx);
-        let live = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
-        Ok(history
-            .chain(live)
-            .scan(false, |done, event| {
-                let out = if *done { None } else { Some(event) };
-                if let Some(e) = &out {
-                    *done = matches!(e.kind, EventKind::TaskCompleted { .. });
-                }
-                futures::future::ready(out)
-            })
-            .boxed())
+        self.lock().event_stream(task_id)
     }
 
     async fn publish_transient(&self, task_id: &TaskId, kind: EventKind) -> Result<(), StoreError> {
-        if let Some(entry) = self.lock().tasks.get_mut(task_id) {
-            let event = TaskEvent {
-                seq: 0,
-                at_ms: now_ms(),
-                kind,
-            };
-            entry
-                .subscribers
-                .retain(|tx| tx.send(event.clone()).is_ok());
-        }
+        self.lock().publish_transient(task_id, kind);
         Ok(())
     }
 

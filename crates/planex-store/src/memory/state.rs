@@ -31,7 +31,7 @@ pub(super) struct Inner {
     /// Workers that sent a heartbeat, by (tier, worker): when it lapses (`heartbeat.rs`).
     pub(super) heartbeats: HashMap<(String, String), Instant>,
     /// Workers' TTFT reports by (tier, worker), with when each lapses.
-    pub(super) ttft_reports: HashMap<(String, String), (crate::types::WorkerTtft, Instant)>,
+    pub(super) ttft_reports: HashMap<(String, String), (crate::workers::WorkerTtft, Instant)>,
 }
 
 #[derive(Default)]

@@ -4,7 +4,7 @@
 //! Layout per task type (the type is the hash tag, so one type's keys share a slot):
 //! `px:drift:{TYPE}` hash `steps_p95`, `cost_usd_mean`, `tasks` (the learned baseline, written
 //! once); `px:drift:{TYPE}:recent` list of `STEPS:COST` samples, newest first, trimmed to the
-//! window (`LPUSH` + `LTRIM` in one `MULTI`); `px:drift:{TYPE}:learn` list of the learning
+//! window (`LPUSH` + `LTRIM`, in the record script); `px:drift:{TYPE}:learn` list of the learning
 //! samples (`RPUSH`, deleted once learned); `px:drift:{TYPE}:seen:{TASK}` a 7-day marker that
 //! makes recording idempotent (`SET NX`, in the same script as the push); `px:drift:types` the set of recorded types.
 //!

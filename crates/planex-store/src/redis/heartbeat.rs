@@ -5,7 +5,7 @@
 use super::errors::unavailable;
 use super::shared::{Core, Retry};
 use crate::error::StoreError;
-use crate::types::WorkerTtft;
+use crate::workers::WorkerTtft;
 use planex_core::{StepId, TaskId};
 use std::time::Duration;
 
@@ -56,7 +56,8 @@ pub(super) async fn live_workers(core: &Core, tier: &str) -> Result<usize, Store
     Ok(usize::try_from(live).unwrap_or(usize::MAX))
 }
 
-/// `Store::report_ttft`: one `SET PX` of `P95_MICROS:SAMPLES`.
+/// `Store::report_ttft`: one `SET PX` of `P95_MICROS:SAMPLES` and one `SADD` to the tier's
+/// reporters, pipelined (a worker reports on tiers it escalated to, whose worker set it is not in).
 pub(super) async fn report_ttft(
     core: &Core,
     tier: &str,
@@ -65,21 +66,28 @@ pub(super) async fn report_ttft(
 ) -> Result<(), StoreError> {
     let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
     let micros = u64::try_from(report.p95.as_micros()).unwrap_or(u64::MAX);
-    let mut set = redis::cmd("SET");
-    set.arg(core.keys.ttft(tier, &report.worker))
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET")
+        .arg(core.keys.ttft(tier, &report.worker))
         .arg(format!("{micros}:{}", report.samples))
         .arg("PX")
-        .arg(ttl_ms);
-    core.query::<()>(Retry::Idempotent, &set)
+        .arg(ttl_ms)
+        .ignore()
+        .cmd("SADD")
+        .arg(core.keys.ttft_reporters(tier))
+        .arg(&report.worker)
+        .ignore();
+    core.query_pipe::<()>(Retry::Idempotent, &pipe)
         .await
         .map_err(|e| unavailable("report a worker's TTFT", e))
 }
 
-/// `Store::tier_ttft`: the tier's worker set, then one `MGET` of their reports (same hash tag).
-/// A report that does not parse is skipped (it is replaced at the worker's next beat).
+/// `Store::tier_ttft`: the tier's reporters, then one `MGET` of their reports (same hash tag);
+/// reporters whose report lapsed leave the set. A report that does not parse is skipped (it is
+/// replaced at the worker's next beat).
 pub(super) async fn tier_ttft(core: &Core, tier: &str) -> Result<Vec<WorkerTtft>, StoreError> {
     let mut members = redis::cmd("SMEMBERS");
-    members.arg(core.keys.workers(tier));
+    members.arg(core.keys.ttft_reporters(tier));
     let workers: Vec<String> = core
         .query(Retry::Idempotent, &members)
         .await
@@ -95,6 +103,19 @@ pub(super) async fn tier_ttft(core: &Core, tier: &str) -> Result<Vec<WorkerTtft>
         .query(Retry::Idempotent, &get)
         .await
         .map_err(|e| unavailable("read workers' TTFT reports", e))?;
+    let lapsed: Vec<&String> = workers
+        .iter()
+        .zip(&reports)
+        .filter(|(_, report)| report.is_none())
+        .map(|(worker, _)| worker)
+        .collect();
+    if !lapsed.is_empty() {
+        let mut forget = redis::cmd("SREM");
+        forget.arg(core.keys.ttft_reporters(tier)).arg(lapsed);
+        core.query::<()>(Retry::Idempotent, &forget)
+            .await
+            .map_err(|e| unavailable("forget lapsed TTFT reports", e))?;
+    }
     Ok(workers
         .into_iter()
         .zip(reports)
@@ -128,6 +149,10 @@ pub(super) async fn forget(core: &Core, tier: &str, worker: &str) -> Result<(), 
     pipe.cmd("DEL")
         .arg(core.keys.heartbeat(tier, worker))
         .arg(core.keys.ttft(tier, worker))
+        .ignore()
+        .cmd("SREM")
+        .arg(core.keys.ttft_reporters(tier))
+        .arg(worker)
         .ignore()
         .cmd("SREM")
         .arg(core.keys.workers(tier))

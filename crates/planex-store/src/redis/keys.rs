@@ -59,6 +59,11 @@ impl Keys {
         format!("{}:ttft:{{{tier}}}:{worker}", self.prefix)
     }
 
+    /// The workers that reported a TTFT on `tier` (pruned of lapsed reports when read).
+    pub fn ttft_reporters(&self, tier: &str) -> String {
+        format!("{}:ttft_reporters:{{{tier}}}", self.prefix)
+    }
+
     /// The set of `tier`'s workers that send heartbeats.
     pub fn workers(&self, tier: &str) -> String {
         format!("{}:workers:{{{tier}}}", self.prefix)

@@ -42,7 +42,7 @@ pub use options::RedisStoreOptions;
 use crate::dead_letters::{DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId};
 use crate::error::StoreError;
 use crate::types::*;
-use crate::{EventStream, Store, Submission, TaskPage, TaskQuery};
+use crate::{EventStream, Store, Submission, TaskPage, TaskQuery, WorkerTtft};
 use async_trait::async_trait;
 use errors::{unavailable, unavailable_because};
 use keys::Keys;

@@ -1,10 +1,12 @@
-//! Store conformance cases about worker heartbeats: a worker whose heartbeat lapsed has its steps
-//! redelivered at once, not after its lease; live workers and workers that never beat keep theirs.
+//! Store conformance cases about workers and what their leases carry: a worker whose heartbeat
+//! lapsed has its steps redelivered at once, not after its lease (live workers and workers that
+//! never beat keep theirs); workers' TTFT reports; a task's trace context on its leases.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
 use super::{LONG, ok};
 use crate::store::{running_task, step_spec};
-use planex_store::{StepOutcome, StepState, Store, TaskStatus};
+use planex_core::TaskId;
+use planex_store::{NewTask, StepOutcome, StepState, Store, TaskStatus};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,8 +139,9 @@ pub async fn a_dead_letter_lists_each_lost_delivery_and_failed_attempt(store: Ar
     );
 }
 
-/// Workers report their tier's TTFT with their heartbeat: the live reports of a tier are read
-/// back, a new report replaces a worker's last one, and tiers are kept apart.
+/// Workers report TTFT per tier with their heartbeat: the live reports of a tier are read back, a
+/// new report replaces a worker's last one, tiers are kept apart (a worker may report on a tier
+/// it only escalated to), and a lapsed report is gone.
 pub async fn workers_report_their_tiers_ttft(store: Arc<dyn Store>) {
     let report = |worker: &str, millis: u64, samples: usize| planex_store::WorkerTtft {
         worker: worker.to_owned(),
@@ -179,4 +182,52 @@ pub async fn workers_report_their_tiers_ttft(store: Arc<dyn Store>) {
         vec![report("other", 5, 1)]
     );
     assert_eq!(store.live_workers("ttft").await.unwrap(), 2);
+    // `other` also called tier ttft (an escalation), briefly: its report lapses.
+    store
+        .report_ttft("ttft", &report("other", 40, 2), Duration::from_millis(1))
+        .await
+        .unwrap();
+    // Lets the 1 ms report lapse: a clock passing, not a state another task produces.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.reap_dead_workers("ttft").await.unwrap();
+    let mut reports = store.tier_ttft("ttft").await.unwrap();
+    reports.sort_by(|a, b| a.worker.cmp(&b.worker));
+    assert_eq!(reports, vec![report("w1", 1250, 12), report("w2", 80, 3)]);
+}
+
+/// A task's trace context reaches every lease of its steps, whether the plan came whole
+/// (`start_task`) or streamed (`open_plan`, `add_steps`); a task without one leases with none.
+pub async fn leases_carry_their_tasks_trace_parent(store: Arc<dyn Store>) {
+    const PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let traced = |id: &TaskId| NewTask {
+        trace_parent: Some(PARENT.to_owned()),
+        ..crate::store::new_task(id)
+    };
+    let whole = TaskId::new_random();
+    store.create_task(traced(&whole)).await.unwrap();
+    store
+        .start_task(
+            &whole,
+            &crate::store::ANY_PLAN,
+            vec![step_spec(1, &[], "tp")],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let streamed = TaskId::new_random();
+    store.create_task(traced(&streamed)).await.unwrap();
+    store.open_plan(&streamed).await.unwrap();
+    store
+        .add_steps(&streamed, vec![step_spec(1, &[], "tp")])
+        .await
+        .unwrap();
+    let untraced = running_task(&*store, vec![step_spec(1, &[], "tp")]).await;
+    let leases = store.claim("tp", "w", 10, LONG, LONG).await.unwrap();
+    assert_eq!(leases.len(), 3);
+    for lease in &leases {
+        let expected = (lease.task_id != untraced).then_some(PARENT);
+        assert_eq!(lease.trace_parent.as_deref(), expected, "{}", lease.task_id);
+    }
+    let record = store.get_task(&whole).await.unwrap().unwrap();
+    assert_eq!(record.trace_parent.as_deref(), Some(PARENT));
 }

@@ -107,6 +107,7 @@ macro_rules! conformance_tests {
             a_dead_workers_steps_are_redelivered_without_waiting_for_the_lease,
             a_dead_letter_lists_each_lost_delivery_and_failed_attempt,
             workers_report_their_tiers_ttft,
+            leases_carry_their_tasks_trace_parent,
             dead_letters_are_paged_per_tenant_read_and_purged,
             a_task_started_with_reused_results_runs_only_the_rest, reused_results_are_checked);
     };

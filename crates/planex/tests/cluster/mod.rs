@@ -32,7 +32,14 @@ impl Proc {
     /// `spawn` with more environment variables.
     pub fn spawn_with_env(name: &str, args: &[&str], dir: &Path, env: &[(String, String)]) -> Proc {
         let log = dir.join(format!("{name}.log"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_planex"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_planex"));
+        // The machine's own OpenTelemetry settings stay out: only `env` turns export on.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("OTEL_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command
             .args(args)
             .env_remove("PLANEX_LOG")
             .envs(env.iter().map(|(k, v)| (k, v)))
