@@ -5,37 +5,17 @@
 
 mod cluster;
 
-use cluster::{Cluster, Options};
+use cluster::{Cluster, DONE, Options, until};
 use futures::StreamExt;
 use planex_core::{Stage, StepId, TaskId};
-use planex_store::{EventKind, EventStream, RedisStore, StepState, Store, TaskRecord, TaskStatus};
+use planex_store::{EventKind, RedisStore, StepState, Store, TaskRecord, TaskStatus};
 use std::collections::BTreeSet;
-use std::time::Duration;
-
-const DONE: Duration = Duration::from_secs(120);
 
 async fn finished(store: &RedisStore, task: &TaskId) -> TaskRecord {
     planex_store::wait_for_task(store, task, DONE)
         .await
         .unwrap()
         .unwrap_or_else(|| panic!("task {task} did not finish within {DONE:?}"))
-}
-
-/// Reads events until one matches, within `DONE`.
-async fn until(
-    events: &mut EventStream,
-    what: &str,
-    matches: impl Fn(&EventKind) -> bool,
-) -> EventKind {
-    loop {
-        let event = tokio::time::timeout(DONE, events.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {what} within {DONE:?}"))
-            .unwrap_or_else(|| panic!("the event stream ended before {what}"));
-        if matches(&event.kind) {
-            return event.kind;
-        }
-    }
 }
 
 /// Each step's outcome was applied exactly once: one `step_completed` event per step, and the
@@ -325,15 +305,7 @@ async fn billing_covers_what_was_served(
         billed >= served,
         "billed {billed} tokens ({interrupted} interrupted calls at their worst case), served {served}"
     );
-    let spend: serde_json::Value = cluster
-        .http
-        .get(format!("{}/v1/spend", cluster.api))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spend = cluster.get_json("/v1/spend").await;
     // The ledger charged exactly what the tasks' records add up to: calls cut off by the kill are
     // recorded as `interrupted`, calls that completed on the victim before it could record the
     // step's outcome as `abandoned` (docs/ARCHITECTURE.md §5).

@@ -11,12 +11,8 @@
 
 mod cluster;
 
-use cluster::{Cluster, Options};
-use futures::StreamExt;
+use cluster::{Cluster, DONE, Options, until};
 use planex_store::{EventKind, Store, TaskStatus};
-use std::time::Duration;
-
-const DONE: Duration = Duration::from_secs(120);
 
 /// The consumer group's `lag` on `tier`'s ready stream (`None`: Redis does not know it).
 async fn group_lag(cluster: &Cluster, tier: &str) -> Option<i64> {
@@ -60,15 +56,10 @@ async fn after_redis_is_killed_mid_load_the_first_idle_poll_reads_zero_depth() {
     }
     let store = cluster.store().await;
     let mut events = store.events(&tasks[0]).await.unwrap();
-    loop {
-        let event = tokio::time::timeout(DONE, events.next())
-            .await
-            .expect("a first completed step")
-            .expect("events until a completed step");
-        if matches!(event.kind, EventKind::StepCompleted { .. }) {
-            break;
-        }
-    }
+    until(&mut events, "a first completed step", |kind| {
+        matches!(kind, EventKind::StepCompleted { .. })
+    })
+    .await;
     tokio::task::block_in_place(|| cluster.redis.kill9_and_restart())
         .expect("kill -9 and restart the redis-server");
     for task in &tasks {
@@ -86,15 +77,7 @@ async fn after_redis_is_killed_mid_load_the_first_idle_poll_reads_zero_depth() {
     }
 
     // Idle now: the first poll says so, for every tier.
-    let report: serde_json::Value = cluster
-        .http
-        .get(format!("{}/v1/scaling", cluster.api))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report = cluster.get_json("/v1/scaling").await;
     let tiers = report["tiers"].as_array().unwrap();
     for tier in ["planner", "executor"] {
         let decision = tiers

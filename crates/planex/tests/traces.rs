@@ -10,15 +10,13 @@
 
 mod cluster;
 
-use cluster::{Cluster, Options};
+use cluster::{Cluster, DONE, Options};
 use planex_core::TaskId;
 use planex_store::TaskStatus;
 use planex_testkit::otlp::{OtlpReceiver, ReceivedSpan};
 use sha2::Digest;
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-const DONE: Duration = Duration::from_secs(120);
 const API_KEY: &str = "sk-trace-test-5e1f0a9c-secret";
 const UPSTREAM_TOKEN: &str = "upstream-trace-token-2c7b-secret";
 const CALLER_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";

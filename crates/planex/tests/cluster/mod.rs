@@ -6,8 +6,9 @@
 //! when its handle drops, so a failing test leaves nothing running.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+use futures::StreamExt;
 use planex_core::TaskId;
-use planex_store::RedisStore;
+use planex_store::{EventKind, EventStream, RedisStore};
 use planex_testkit::process::{OutputLines, first_url};
 use planex_testkit::redis::RedisServer;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,26 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub const START: Duration = Duration::from_secs(60);
+
+/// How long a test waits for its tasks (and their events) to finish.
+pub const DONE: Duration = Duration::from_secs(120);
+
+/// Reads events until one matches, within `DONE`.
+pub async fn until(
+    events: &mut EventStream,
+    what: &str,
+    matches: impl Fn(&EventKind) -> bool,
+) -> EventKind {
+    loop {
+        let event = tokio::time::timeout(DONE, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within {DONE:?}"))
+            .unwrap_or_else(|| panic!("the event stream ended before {what}"));
+        if matches(&event.kind) {
+            return event.kind;
+        }
+    }
+}
 
 /// A child process whose stdout lines arrive on a channel; stderr goes to `DIR/NAME.log`.
 pub struct Proc {
@@ -300,6 +321,18 @@ impl Cluster {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(status, 202, "{body}");
         TaskId(body["task_id"].as_str().unwrap().to_owned())
+    }
+
+    /// `GET {API}{path}` (no key), its body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(format!("{}{path}", self.api))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// `submit` for an owned task text (for `join_all`).
