@@ -30,6 +30,7 @@ mod settings;
 mod spend;
 mod spend_export;
 mod state;
+mod task_changes;
 mod task_list;
 mod tasks;
 pub mod telemetry;

@@ -12,6 +12,7 @@ use crate::dead_letters::{self, DeadLetterList, DeadLetterView, ReplayView};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::openai::{ChatCompletionRequest, ChatMessageIn, Stop, StreamOptions};
 use crate::spend_export::{self, ExportRow, SpendExport};
+use crate::task_changes;
 use crate::task_list::{self, TaskList, TaskListItem};
 use crate::tools::{self, ToolArgView, ToolList, ToolView};
 use crate::views::*;
@@ -94,7 +95,7 @@ impl Modify for CommonErrors {
         description = "Plan once on a big model, execute every step on small ones. Errors are `{error: {type, message, details}}`; send `Authorization: Bearer <key>` when auth is on, `X-Cost-Center` to pick a cost center the key may charge (else 403), `X-Request-ID` to trace a request into the model servers; `task_type` (body of `POST /v1/tasks`, or `metadata.task_type` of `/v1/chat/completions`) names the task type whose drift statistics and guards apply."
     ),
     paths(
-        tasks::submit, task_list::list_tasks, tasks::get_task, tasks::events, tasks::cancel,
+        tasks::submit, task_list::list_tasks, task_changes::follow, tasks::get_task, tasks::events, tasks::cancel,
         dead_letters::list, dead_letters::show, dead_letters::purge, dead_letters::replay, plan_exec::plan,
         plan_exec::execute, tools::list_tools,
         openai::chat_completions, openai::models::list_models, openai::models::retrieve_model, spend::spend, spend_export::export, scaling::scaling, health::healthz,

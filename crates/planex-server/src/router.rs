@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::extract::{self, REQUEST_ID, RequestId};
 use crate::{
     AppState, dashboard, dead_letters, health, metrics, openai, openapi, plan_exec, scaling, spend,
-    spend_export, task_list, tasks, tools,
+    spend_export, task_changes, task_list, tasks, tools,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -75,6 +75,7 @@ fn table() -> RouteTable {
     }
     .post("/v1/tasks", tasks::submit)
     .get("/v1/tasks", task_list::list_tasks)
+    .get("/v1/tasks/events", task_changes::follow)
     .get("/v1/tasks/{id}", tasks::get_task)
     .get("/v1/tasks/{id}/events", tasks::events)
     .post("/v1/tasks/{id}/cancel", tasks::cancel)

@@ -1,6 +1,7 @@
 //! `GET /v1/tasks` through the router: a tenant lists only its own tasks, newest first, by status,
 //! following `next_cursor` page by page; bad statuses, limits, cursors and unknown parameters are
-//! 400s naming the parameter. Model calls go over real HTTP to simulators.
+//! 400s naming the parameter; `GET /v1/tasks/events` streams a tenant its own tasks' status changes
+//! live, over a real socket. Model calls go over real HTTP to simulators.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -119,5 +120,126 @@ async fn a_tenant_lists_its_own_tasks_newest_first_page_by_page() {
         h.call(Method::GET, "/v1/tasks", None, &[]).await.0,
         StatusCode::UNAUTHORIZED
     );
+    h.stop().await;
+}
+
+/// One tenant's `GET /v1/tasks/events`, read over a real socket.
+struct Changes {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Changes {
+    async fn open(base: &str, key: &str) -> Changes {
+        let response = reqwest::Client::new()
+            .get(format!("{base}/v1/tasks/events"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream",
+            "{:?}",
+            response.headers()
+        );
+        Changes {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event: its name and data.
+    async fn next(&mut self) -> (String, Value) {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(|v| v.trim().to_owned())
+                };
+                // Keep-alive comments have neither.
+                if let (Some(event), Some(data)) = (field("event:"), field("data:")) {
+                    return (event, serde_json::from_str(&data).unwrap());
+                }
+                continue;
+            }
+            let chunk =
+                tokio::time::timeout(std::time::Duration::from_secs(30), self.response.chunk())
+                    .await
+                    .expect("an event within 30 s")
+                    .unwrap()
+                    .expect("the stream stays open");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// The statuses of `task_id` until it is `last`, failing on a task of `foreign`.
+    async fn until(&mut self, task_id: &str, last: &str, foreign: &[&str]) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let (event, data) = self.next().await;
+            if event != "task" {
+                assert_eq!(event, "resync", "{data}");
+                continue;
+            }
+            let id = data["task_id"].as_str().unwrap();
+            assert!(
+                !foreign.contains(&id),
+                "another tenant's task {id} in the stream"
+            );
+            if id == task_id {
+                let status = data["status"].as_str().unwrap().to_owned();
+                let done = status == last;
+                seen.push(status);
+                if done {
+                    return seen;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_follows_its_own_task_changes_live() {
+    let h = Harness::start(Options {
+        keys: two_tenants(),
+        ..Options::default()
+    })
+    .await;
+    let served = h.serve_http().await;
+    let base = format!("http://{}", served.addr);
+    let mut acme = Changes::open(&base, "key-acme").await;
+    let mut globex = Changes::open(&base, "key-globex").await;
+    // Each stream opens with a resync: the moment to load the list.
+    assert_eq!(acme.next().await.0, "resync");
+    assert_eq!(globex.next().await.0, "resync");
+
+    let ours = submit(&h, &ACME, "Compare GPU clouds").await;
+    let theirs = submit(&h, &GLOBEX, "Summarize the GPU market").await;
+    assert_eq!(
+        acme.until(&ours, "complete", &[&theirs]).await,
+        ["planning", "running", "complete"]
+    );
+    assert_eq!(
+        globex.until(&theirs, "complete", &[&ours]).await,
+        ["planning", "running", "complete"]
+    );
+    // A task acme submits later still reaches only acme's stream.
+    let later = submit(&h, &ACME, "Compare GPU clouds again").await;
+    assert_eq!(
+        acme.until(&later, "complete", &[&theirs]).await,
+        ["planning", "running", "complete"]
+    );
+
+    let anonymous = reqwest::get(format!("{base}/v1/tasks/events"))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    drop((acme, globex));
+    drop(served);
     h.stop().await;
 }

@@ -10,6 +10,7 @@
 //! backend runs the same conformance suite unchanged (`planex_testkit::conformance_tests!`, from
 //! the dev-only planex-testkit crate), so a second backend is held to the same semantics.
 
+mod changes;
 mod check;
 mod dead_letters;
 mod drift;
@@ -23,6 +24,7 @@ mod redis;
 mod types;
 mod workers;
 
+pub use changes::{TaskChange, TaskChangeStream};
 pub use dead_letters::{
     BadLetterId, DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId, errors_mention,
 };
@@ -304,6 +306,11 @@ pub trait Store: Send + Sync + 'static {
     /// without keeping it in the history: progress that is worth showing live but not storing
     /// (`EventKind::AnswerDelta`). Nobody following, or an unknown task, is not an error.
     async fn publish_transient(&self, task_id: &TaskId, kind: EventKind) -> Result<(), StoreError>;
+
+    /// Subscribes to the status changes of every tenant's tasks from now on: creation
+    /// (`planning`), start (`running`) and the end (see [`TaskChange`]; the stream may begin
+    /// with a `Resync`).
+    async fn task_changes(&self) -> Result<TaskChangeStream, StoreError>;
 
     /// The most recent dead letters of every tenant, newest last (checks and soaks; the API
     /// pages one tenant's with [`Store::dead_letter_page`]).

@@ -3,7 +3,8 @@
 //! holds is listed, tasks started
 //! by the previous key layout or with step specs in the previous JSON shape still finish after
 //! an upgrade, starting a task leaves no staging key behind, and many event watchers at once are
-//! all served and all unsubscribed, and the task listing drops tasks whose keys expired.
+//! all served and all unsubscribed, the task listing drops tasks whose keys expired, and readers
+//! of task changes resync after a Redis restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use planex_core::TaskId;
@@ -401,4 +402,64 @@ async fn an_expired_task_leaves_the_listing_and_its_index() {
         .await
         .unwrap();
     assert_eq!(members, 1, "the expired task's index entry was taken out");
+}
+
+/// The next task status change of `task` (skipping others and resyncs), within 30 s.
+async fn change_of(changes: &mut planex_store::TaskChangeStream, task: &TaskId) -> TaskStatus {
+    use futures::StreamExt;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match changes.next().await.expect("the change stream stays open") {
+                planex_store::TaskChange::Status {
+                    task_id, status, ..
+                } if &task_id == task => return status,
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("the task's change within 30 s")
+}
+
+/// Task changes go over pub/sub, which keeps nothing: after Redis restarts, a reader is told to
+/// resync (it may have missed changes meanwhile), and changes made after that reach it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_changes_resync_after_a_redis_restart_and_follow_again() {
+    use futures::StreamExt;
+    let (mut server, store) = started("changes").await;
+    let mut changes = store.task_changes().await.unwrap();
+    let before = planning_task(&store, "before-restart").await;
+    assert_eq!(change_of(&mut changes, &before).await, TaskStatus::Planning);
+
+    tokio::task::block_in_place(|| server.restart()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if changes.next().await.expect("the change stream stays open")
+                == planex_store::TaskChange::Resync
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("a resync after the restart");
+
+    // The store's connections come back on their own; the first command may still meet the old
+    // one's error, so try a few times (an attempt that went through makes the id taken).
+    let after = TaskId::from("after-restart");
+    let mut created = false;
+    for _ in 0..20 {
+        match store
+            .create_task(planex_testkit::store::new_task(&after))
+            .await
+        {
+            Ok(()) | Err(StoreError::TaskExists(_)) => {
+                created = true;
+                break;
+            }
+            Err(_) => tokio::task::yield_now().await,
+        }
+    }
+    assert!(created, "the store never reconnected");
+    assert_eq!(change_of(&mut changes, &after).await, TaskStatus::Planning);
 }

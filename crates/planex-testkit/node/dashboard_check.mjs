@@ -1,12 +1,15 @@
 // Drives the planex dashboard in headless Chromium (playwright-core, Debian's chromium) for
 // crates/planex/tests/dashboard.rs: every page loads with no console error, a running task's step
-// changes state on the page without a reload, the dead-letter page replays a letter, and each page
+// changes state on the page without a reload (on the tasks list, pushed by GET /v1/tasks/events; on
+// the task's page, by its own event stream), the dead-letter page replays a letter, and each page
 // is saved as a screenshot. Any request that is not to 127.0.0.1 is aborted and reported.
 //
 // Usage: node dashboard_check.mjs BASE_URL TASK_JSON OUT_DIR
-// TASK_JSON is a `POST /v1/tasks` body the page submits itself, then follows: its last step is
-// drawn before it can have run. Prints one JSON line: {console_errors, blocked, task_id,
-// first_state, last_state, replayed_task, savings (the spend page's ReAct line), screenshots}.
+// TASK_JSON is a `POST /v1/tasks` body the page submits itself twice: the tasks list follows the
+// first to its end, the task's page the second (its last step is drawn before it can have run).
+// Prints one JSON line: {console_errors, blocked, list_task_id, list_first_state, list_last_state,
+// list_streams (requests of GET /v1/tasks/events), task_id, first_state, last_state,
+// replayed_task, savings (the spend page's ReAct line), screenshots}.
 
 import { chromium } from "playwright-core";
 import path from "node:path";
@@ -26,6 +29,10 @@ try {
     return route.abort();
   });
   const page = await context.newPage();
+  result.list_streams = 0;
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname === "/v1/tasks/events") result.list_streams += 1;
+  });
   page.on("console", (message) => {
     if (message.type() === "error") result.console_errors.push(message.text());
   });
@@ -36,17 +43,28 @@ try {
     result.screenshots.push(file);
   };
 
-  await page.goto(`${base}/#/tasks`);
-  await page.waitForSelector("#tasks tr[data-task]", { timeout: WAIT });
-  await shot("tasks");
-
-  // A task submitted from the page and followed at once: its last step (after a chain of
-  // 1.5 s calls) is not complete when the page first draws it, and turns complete on the page,
-  // pushed by the task's event stream (the page is never reloaded).
-  const submitted = await page.evaluate(async (body) => {
+  const submit = () => page.evaluate(async (body) => {
     const response = await fetch("/v1/tasks", { method: "POST", headers: { "content-type": "application/json" }, body });
     return response.json();
   }, taskJson);
+
+  await page.goto(`${base}/#/tasks`);
+  await page.waitForSelector("#tasks tr[data-task]", { timeout: WAIT });
+  // A task submitted while the list is shown: its row appears and turns complete (after a chain
+  // of 1.5 s calls) without a reload; the list only refreshes on its event stream's changes.
+  const listed = await submit();
+  result.list_task_id = listed.task_id;
+  const row = `#tasks tr[data-task="${listed.task_id}"] [data-state]`;
+  await page.waitForSelector(row, { timeout: WAIT });
+  result.list_first_state = await page.getAttribute(row, "data-state");
+  await page.waitForSelector(`#tasks tr[data-task="${listed.task_id}"] [data-state="complete"]`, { timeout: WAIT });
+  result.list_last_state = await page.getAttribute(row, "data-state");
+  await shot("tasks");
+
+  // A task submitted from the page and followed at once: its last step is not complete when the
+  // page first draws it, and turns complete on the page, pushed by the task's event stream (the
+  // page is never reloaded).
+  const submitted = await submit();
   result.task_id = submitted.task_id;
   const last = JSON.parse(taskJson).plan.steps.length;
   await page.goto(`${base}/#/task/${submitted.task_id}`);

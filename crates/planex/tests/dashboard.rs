@@ -1,9 +1,9 @@
 //! The dashboard in a real headless browser (Debian's Chromium driven by playwright-core):
 //! against real processes (a private `redis-server`, `planex sim` answering each call after
 //! 1.5 s, `planex serve`, a worker per tier), every page loads with no console error and no
-//! request leaving 127.0.0.1, a task the page submits shows its last step turn complete without a
-//! reload,
-//! and the dead-letter page replays a letter into a new task. Screenshots of each page are saved
+//! request leaving 127.0.0.1, the tasks list shows a task it did not have turn complete without a
+//! reload (pushed by `GET /v1/tasks/events`), a task's page shows its last step turn complete
+//! without a reload, and the dead-letter page replays a letter into a new task. Screenshots of each page are saved
 //! under `target/dashboard-screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -88,6 +88,20 @@ async fn the_dashboard_shows_live_steps_and_replays_a_dead_letter_in_a_browser()
         "the step was still running when drawn: {report}"
     );
     assert_eq!(report["last_state"], "complete", "{report}");
+    // The tasks list got the new task and its end from the change stream: it has no other way
+    // to refresh (one stream, opened once).
+    assert_ne!(
+        report["list_first_state"], "complete",
+        "the task was drawn before it ended: {report}"
+    );
+    assert_eq!(report["list_last_state"], "complete", "{report}");
+    assert_eq!(report["list_streams"], 1, "{report}");
+    let listed = TaskId(report["list_task_id"].as_str().unwrap().to_owned());
+    let record = planex_store::wait_for_task(&store, &listed, DONE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
     for name in [
         "tasks",
         "task",

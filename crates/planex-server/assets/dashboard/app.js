@@ -67,9 +67,10 @@ function failed(error) {
   page.replaceChildren(el("p", { class: "error", role: "alert" }, error.message));
 }
 
-// Reads a task's event stream (Server-Sent Events over fetch, so the API key header goes along)
-// and calls `onEvent` for each event until the stream ends or `stop` is called.
-function follow(path, onEvent) {
+// Reads an event stream (Server-Sent Events over fetch, so the API key header goes along) and
+// calls `onEvent` with each event's data until the stream ends or `stop` (returned) is called;
+// `onEnd`, when given, is called when the stream ended or broke without being stopped.
+function follow(path, onEvent, onEnd) {
   const controller = new AbortController();
   const headers = {};
   const key = localStorage.getItem(KEY);
@@ -91,8 +92,11 @@ function follow(path, onEvent) {
         if (data) onEvent(JSON.parse(data));
       }
     }
+    if (onEnd) onEnd();
   })().catch((error) => {
-    if (error.name !== "AbortError") status.textContent = `event stream: ${error.message}`;
+    if (error.name === "AbortError") return;
+    status.textContent = `event stream: ${error.message}`;
+    if (onEnd) onEnd();
   });
   return () => controller.abort();
 }
@@ -135,16 +139,39 @@ async function tasksPage() {
     body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No tasks."))]));
     status.textContent = `updated ${new Date().toLocaleTimeString()}`;
   };
-  statusFilter.addEventListener("change", () => render().catch(failed));
-  centerFilter.addEventListener("change", () => render().catch(failed));
-  await render();
+  // Live: the tenant's task changes (GET /v1/tasks/events) reload the list, one reload at a
+  // time; changes during a reload cause one more. The stream reconnects if it ends.
   let busy = false;
-  const timer = setInterval(() => {
-    if (busy) return;
+  let again = false;
+  const refresh = () => {
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
-    render().catch((e) => (status.textContent = e.message)).finally(() => (busy = false));
-  }, 3000);
-  return () => clearInterval(timer);
+    render().catch((e) => (status.textContent = e.message)).finally(() => {
+      busy = false;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    });
+  };
+  statusFilter.addEventListener("change", refresh);
+  centerFilter.addEventListener("change", refresh);
+  await render();
+  let closed = false;
+  let stop = () => {};
+  const connect = () => {
+    stop = follow("/v1/tasks/events", refresh, () => {
+      if (!closed) setTimeout(connect, 2000);
+    });
+  };
+  connect();
+  return () => {
+    closed = true;
+    stop();
+  };
 }
 
 // ---- one task -------------------------------------------------------------------------------

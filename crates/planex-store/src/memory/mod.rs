@@ -8,7 +8,7 @@ use crate::check::{check_reused, check_steps};
 use crate::dead_letters::{DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId};
 use crate::error::StoreError;
 use crate::types::*;
-use crate::{EventStream, Store, Submission, TaskPage, TaskQuery, WorkerTtft};
+use crate::{EventStream, Store, Submission, TaskChangeStream, TaskPage, TaskQuery, WorkerTtft};
 use async_trait::async_trait;
 use planex_core::cause::SharedSource;
 use planex_core::{CallRecord, Plan, StepId, TaskId, dag};
@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 mod cancel;
+mod changes;
 mod dead_letters;
 mod events;
 mod heartbeat;
@@ -92,7 +93,9 @@ impl Store for MemoryStore {
         inner
             .index
             .insert(&record.tenant, record.created_at_ms, &record.task_id);
-        inner.tasks.insert(entry.record.task_id.clone(), entry);
+        let task_id = entry.record.task_id.clone();
+        inner.tasks.insert(task_id.clone(), entry);
+        inner.announce(&task_id);
         Ok(())
     }
 
@@ -150,6 +153,7 @@ impl Store for MemoryStore {
         let count = entry.record.steps.len();
         entry.emit(EventKind::Planned { steps: count });
         inner.enqueue(task_id, &roots);
+        inner.announce(task_id);
         Ok(())
     }
 
@@ -451,6 +455,10 @@ impl Store for MemoryStore {
     async fn publish_transient(&self, task_id: &TaskId, kind: EventKind) -> Result<(), StoreError> {
         self.lock().publish_transient(task_id, kind);
         Ok(())
+    }
+
+    async fn task_changes(&self) -> Result<TaskChangeStream, StoreError> {
+        Ok(self.lock().changes.subscribe())
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {

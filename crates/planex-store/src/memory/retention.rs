@@ -20,8 +20,10 @@ pub(super) fn entry_bytes(entry: &TaskEntry) -> usize {
 }
 
 impl Inner {
-    /// Remembers that `task_id` finished now, with what it takes, for eviction.
+    /// Remembers that `task_id` finished now, with what it takes, for eviction, and tells the
+    /// readers of task changes.
     pub(super) fn record_finished(&mut self, task_id: &TaskId) {
+        self.announce(task_id);
         let bytes = self.tasks.get(task_id).map_or(0, entry_bytes);
         self.finished_bytes += bytes;
         self.finished.push_back(Finished {

@@ -32,6 +32,8 @@ pub(super) struct Inner {
     pub(super) heartbeats: HashMap<(String, String), Instant>,
     /// Workers' TTFT reports by (tier, worker), with when each lapses.
     pub(super) ttft_reports: HashMap<(String, String), (crate::workers::WorkerTtft, Instant)>,
+    /// Readers of task status changes (`changes.rs`).
+    pub(super) changes: super::changes::ChangeFeed,
 }
 
 #[derive(Default)]
@@ -225,6 +227,13 @@ pub(super) fn state_word(state: StepState) -> &'static str {
 }
 
 impl Inner {
+    /// Tells the readers of task changes the task's status now (`changes.rs`).
+    pub(super) fn announce(&self, task_id: &TaskId) {
+        if let Some(entry) = self.tasks.get(task_id) {
+            self.changes.announce(&entry.record);
+        }
+    }
+
     pub(super) fn task(&mut self, task_id: &TaskId) -> Result<&mut TaskEntry, StoreError> {
         self.tasks
             .get_mut(task_id)

@@ -22,6 +22,7 @@ impl Inner {
         }
         entry.record.status = TaskStatus::Running;
         entry.plan_open = true;
+        self.announce(task_id);
         Ok(())
     }
 

@@ -56,7 +56,7 @@ pub(super) async fn publish_transient(
     Ok(())
 }
 
-enum Signal {
+pub(super) enum Signal {
     /// A published event: its seq and JSON.
     Event(u64, String),
     /// A transient event (published with seq 0, not in the history): its JSON.
@@ -70,7 +70,7 @@ type Watchers = HashMap<String, HashMap<u64, mpsc::UnboundedSender<Signal>>>;
 /// Channels waiting to be subscribed (each with the watcher waiting for it) or unsubscribed.
 #[derive(Default)]
 struct Queued {
-    subscribe: Vec<(String, oneshot::Sender<()>)>,
+    subscribe: Vec<(String, oneshot::Sender<bool>)>,
     unsubscribe: Vec<String>,
 }
 
@@ -203,8 +203,8 @@ impl EventHub {
 
     /// Registers a watcher of `channel`, subscribing when it is the first; returns once the
     /// subscription is confirmed (or the connection is down: the hub then resubscribes and
-    /// tells the watcher to resync when it is back).
-    async fn watch(self: &Arc<Self>, channel: &str) -> Registration {
+    /// tells the watcher to resync when it is back; `Registration::confirmed` says which).
+    pub(super) async fn watch(self: &Arc<Self>, channel: &str) -> Registration {
         self.ensure_started();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -214,11 +214,12 @@ impl EventHub {
             entry.insert(id, tx);
             entry.len() == 1
         };
-        let registration = Registration {
+        let mut registration = Registration {
             hub: self.clone(),
             channel: channel.to_owned(),
             id,
             signals: rx,
+            confirmed: true,
         };
         if first {
             let (done, subscribed) = oneshot::channel();
@@ -232,7 +233,7 @@ impl EventHub {
                 tokio::spawn(self.clone().send_subscribes());
             }
             // An error only means the sender task was dropped with the runtime.
-            let _ = subscribed.await;
+            registration.confirmed = subscribed.await.unwrap_or(false);
         }
         registration
     }
@@ -250,6 +251,7 @@ impl EventHub {
                 .cloned()
                 .collect()
         };
+        let mut confirmed = channels.is_empty();
         if !channels.is_empty()
             && let Some(sink) = sink.as_ref()
         {
@@ -257,14 +259,14 @@ impl EventHub {
             // and tells each watcher to resync, so nothing is lost.
             let mut sink = sink.clone();
             match tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(&channels)).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => confirmed = true,
                 Ok(Err(error)) => tracing::debug!(%error, "SUBSCRIBE failed; watchers resync"),
                 Err(_) => tracing::debug!("SUBSCRIBE timed out; watchers resync"),
             }
         }
         drop(sink);
         for (_, done) in batch {
-            let _ = done.send(());
+            let _ = done.send(confirmed);
         }
     }
 
@@ -306,11 +308,14 @@ impl EventHub {
 }
 
 /// A watcher's place in the hub; dropping it unregisters (and unsubscribes the last watcher).
-struct Registration {
+pub(super) struct Registration {
     hub: Arc<EventHub>,
     channel: String,
     id: u64,
-    signals: mpsc::UnboundedReceiver<Signal>,
+    pub(super) signals: mpsc::UnboundedReceiver<Signal>,
+    /// Whether the channel was subscribed when `watch` returned (false: the connection was down
+    /// or coming up, and a `Signal::Resync` follows once it is subscribed).
+    pub(super) confirmed: bool,
 }
 
 impl Drop for Registration {

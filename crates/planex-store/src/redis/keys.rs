@@ -45,6 +45,11 @@ impl Keys {
         format!("{}:events:{{{}}}", self.prefix, id.0)
     }
 
+    /// The channel of every task's status changes (`changes.rs`; published by the scripts).
+    pub fn task_changes(&self) -> String {
+        format!("{}:task_changes", self.prefix)
+    }
+
     pub fn ready(&self, tier: &str) -> String {
         format!("{}:ready:{{{tier}}}", self.prefix)
     }

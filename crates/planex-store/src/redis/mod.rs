@@ -18,6 +18,7 @@
 //!   script call (see `complete.rs`), and retried over a reconnect, which is safe because a
 //!   completion of a terminal step is a no-op.
 
+mod changes;
 mod claim;
 mod codec;
 mod complete;
@@ -42,7 +43,7 @@ pub use options::RedisStoreOptions;
 use crate::dead_letters::{DeadLetter, DeadLetterPage, DeadLetterQuery, LetterId};
 use crate::error::StoreError;
 use crate::types::*;
-use crate::{EventStream, Store, Submission, TaskPage, TaskQuery, WorkerTtft};
+use crate::{EventStream, Store, Submission, TaskChangeStream, TaskPage, TaskQuery, WorkerTtft};
 use async_trait::async_trait;
 use errors::{unavailable, unavailable_because};
 use keys::Keys;
@@ -285,6 +286,10 @@ impl Store for RedisStore {
 
     async fn publish_transient(&self, task_id: &TaskId, kind: EventKind) -> Result<(), StoreError> {
         events::publish_transient(&self.core, task_id, &kind).await
+    }
+
+    async fn task_changes(&self) -> Result<TaskChangeStream, StoreError> {
+        changes::task_changes(&self.core, &self.events).await
     }
 
     async fn list_tasks(&self, query: &TaskQuery) -> Result<TaskPage, StoreError> {

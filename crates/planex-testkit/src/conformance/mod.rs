@@ -10,11 +10,12 @@
 //!
 //! The store cases are in [`scheduling`] (claims, completions, leases, dead letters) and
 //! [`records`] (events, queue depths, errors, task records and costs) and [`lifecycle`]
-//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks), [`streamed`] (plans that stream in), [`heartbeats`] (dead workers' steps), [`dead_letters`] (paging, purging, replaying them),
+//! (idempotency keys, cancelling) and [`listing`] (listing a tenant's tasks), [`changes`] (task status changes, live), [`streamed`] (plans that stream in), [`heartbeats`] (dead workers' steps), [`dead_letters`] (paging, purging, replaying them),
 //! and the scheduler's
 //! properties on random DAGs in [`properties`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
+pub mod changes;
 pub mod dead_letters;
 pub mod drift;
 pub mod heartbeats;
@@ -28,6 +29,7 @@ pub mod records;
 pub mod scheduling;
 pub mod streamed;
 
+pub use changes::*;
 pub use dead_letters::*;
 pub use heartbeats::*;
 pub use lifecycle::*;
@@ -99,6 +101,7 @@ macro_rules! conformance_tests {
             a_cancelled_tasks_steps_are_never_redelivered, a_task_cancelled_while_planning_cannot_start,
             planning_tasks_are_listed_until_they_move_on,
             tasks_are_listed_per_tenant_newest_first_a_page_at_a_time,
+            task_changes_follow_each_task_from_creation_to_its_end,
             transient_events_reach_followers_and_stay_out_of_the_history,
             random_dags_keep_the_scheduler_invariants,
             a_streamed_plan_runs_steps_as_they_are_added, a_closed_plan_finishes_with_its_last_step,

@@ -29,6 +29,7 @@ end
 redis.call('HSET', c.tkey, 'status', 'cancelled', 'error', ARGV[6], 'finished', NOW_S)
 redis.call('ZREM', planning_key(), ARGV[5])
 emit(c, '"type":"task_completed","status":"cancelled"')
+announce(c, 'cancelled')
 expire_task(c)
 flush_all()
 return { 'ok' }

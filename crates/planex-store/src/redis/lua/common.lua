@@ -23,6 +23,8 @@
 --                              "SEQ|JSON\nJSON…", numbered SEQ, SEQ+1, …)
 --   P:ready:{tier}       stream of {t = task id, s = step id}, consumer group "workers"
 --   P:leases:{tier}      zset  lease token -> deadline (server ms)
+--   P:task_changes       channel "0|{task_id, tenant, status}" on each task's creation, start and end
+--                              (announce; read by the tasks list's live view, changes.rs)
 --   P:dlq                stream of {d = DeadLetter JSON (with the task's tenant)}
 --   P:planning           zset  task id -> creation time (ms) of each task still 'planning'
 --   P:tenant_tasks:T     zset  task id -> creation time (ms) of tenant T's tasks (T empty: none),
@@ -173,6 +175,14 @@ end
 -- Appends an event (its JSON fields after at_ms, without seq); flush_tasks stores and publishes.
 local function emit(c, body)
   c.events[#c.events + 1] = '{"at_ms":' .. NOW_S .. ',' .. body .. '}'
+end
+
+-- Publishes the task's new STATUS on P:task_changes for live task lists (nothing is kept;
+-- a reader that missed changes reloads). TENANT when the caller has it, else read from the task.
+local function announce(c, status, tenant)
+  tenant = tenant or redis.call('HGET', c.tkey, 'tenant') or ''
+  redis.call('PUBLISH', PREFIX .. ':task_changes',
+    '0|{"task_id":' .. jstr(c.task) .. ',"tenant":' .. jstr(tenant) .. ',"status":"' .. status .. '"}')
 end
 
 -- Expires a finished task's keys after TTL seconds (at flush_tasks, after its last event).
@@ -403,6 +413,7 @@ local function finish_if_done(c)
   end
   redis.call('HSET', c.tkey, unpack(fields))
   emit(c, '"type":"task_completed","status":"' .. status .. '"')
+  announce(c, status)
   expire_task(c)
   return status
 end

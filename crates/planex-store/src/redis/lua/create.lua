@@ -24,4 +24,5 @@ redis.call('ZADD', listed, now, ARGV[5])
 if TTL > 0 then
   redis.call('ZREMRANGEBYSCORE', listed, '-inf', '(' .. num(now - 2000 * TTL))
 end
+announce(c, 'planning', tenant)
 return 1

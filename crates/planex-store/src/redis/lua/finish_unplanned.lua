@@ -18,6 +18,7 @@ c.calls = calls
 redis.call('HSET', c.tkey, 'status', ARGV[6], 'error', ARGV[7], 'finished', NOW_S)
 redis.call('ZREM', planning_key(), ARGV[5])
 emit(c, '"type":"task_completed","status":"' .. ARGV[6] .. '"')
+announce(c, ARGV[6])
 expire_task(c)
 flush_all()
 return { 'ok' }

@@ -37,6 +37,7 @@ c.calls = calls
 redis.call('HSET', c.tkey, 'status', 'running', 'plan', ARGV[6], 'nsteps', ARGV[7], 'ids', ARGV[8])
 redis.call('ZREM', planning_key(), ARGV[5])
 emit(c, '"type":"planned","steps":' .. ARGV[7])
+announce(c, 'running')
 for i = 1, nroots do
   enqueue(c, ARGV[9 + 2 * i], ARGV[10 + 2 * i])
 end

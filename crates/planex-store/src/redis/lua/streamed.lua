@@ -44,6 +44,7 @@ if mode == 'open' then
   redis.call('DEL', c.skey)
   redis.call('HSET', c.skey, '_:open', 1, '_:text', task[2] or '', '_:tp', redis.call('HGET', c.tkey, 'traceparent') or '')
   redis.call('HSET', c.tkey, 'status', 'running', 'open_plan', '1', 'nsteps', 0, 'ids', '')
+  announce(c, 'running')
   applied()
   return { 'ok' }
 end
