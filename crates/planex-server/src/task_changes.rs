@@ -32,7 +32,6 @@ fn event_of(change: TaskChange) -> Event {
     responses(
         (status = 200, description = "text/event-stream, live only (no history). Event names: `resync` (first, and again wherever changes may have been missed: reload the list from `GET /v1/tasks`) and `task` (`{task_id, status}`: one of your tasks was created, started or finished). It ends only when the server shuts down.", content_type = "text/event-stream", body = String),
         (status = 401, body = ErrorBody),
-        (status = 503, description = "The store is unreachable", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn follow(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

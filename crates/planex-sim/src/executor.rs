@@ -1,7 +1,7 @@
 //! The executor role: deterministic synthetic answers labelled `[simulated]`.
 //!
 //! Key decision: the RNG is seeded by the sha256 of all message contents, so the same step
-//! prompt always gets the same answer, and the length is sized with the real tokenizer to about
+//! prompt always gets the same answer (memoised: sized once per prompt), and the length is sized with the real tokenizer to about
 //! min(max_tokens, output tokens) tokens. A prompt line `Missing steps: 2, 3.` (planex's synthesis
 //! prompt names the plan steps that have no result so) makes the answer begin with the same list,
 //! `[simulated] Missing steps: 2, 3. …`, so a test can see that a partial answer says what is missing.
@@ -28,10 +28,22 @@ fn missing_note(contents: &[&str]) -> Option<String> {
         .map(|list| format!("{MISSING_STEPS} {list}. "))
 }
 
+/// Answers memoised by their request (`memo.rs`): the same step prompt gets the same answer, so
+/// it is sized with the tokenizer once.
+const ANSWERS_KEPT: usize = 4_096;
+
+static ANSWERS: std::sync::LazyLock<crate::memo::Memo<String>> =
+    std::sync::LazyLock::new(|| crate::memo::Memo::new(ANSWERS_KEPT));
+
 /// Executor answer for `contents` with about `target` tokens; a small JSON object
 /// `{"simulated":true,"summary":…}` when `json` is set. It starts with the missing steps when the
 /// prompt lists them.
 pub fn answer(contents: &[&str], target: u32, json: bool) -> String {
+    let key = format!("{}:{target}:{json}", text::sha_hex(contents));
+    ANSWERS.get_or(&key, || compose(contents, target, json))
+}
+
+fn compose(contents: &[&str], target: u32, json: bool) -> String {
     let mut rng = text::rng_from(contents);
     let prefix = match missing_note(contents) {
         Some(note) => format!("{LABEL}{note}"),

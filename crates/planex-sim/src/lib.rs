@@ -24,6 +24,7 @@ mod executor;
 mod faults;
 mod joiner;
 mod markers;
+mod memo;
 mod openai;
 mod planner;
 mod react;

@@ -10,7 +10,7 @@
 //! owns the concurrency slot, so the request counts as in flight until its last chunk, and a
 //! client that goes away ends the task at the next send. The answer is counted (and entered in
 //! the call ledger) as whole once its usage is handed on, before `[DONE]`, or as not whole when
-//! it stops early.
+//! it stops early. An unpaced answer (`tokens_per_second = 0`) is the same events in one write.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -26,7 +26,7 @@ use crate::tokens;
 use crate::tool_calls::SimCall;
 
 /// Tokens per content chunk.
-const TOKENS_PER_CHUNK: usize = 4;
+const TOKENS_PER_CHUNK: usize = tokens::STREAM_PIECE_TOKENS;
 
 fn chunk(meta: &Meta, choices: Value, usage: Option<Value>, include_usage: bool) -> Bytes {
     let mut value = json!({
@@ -60,8 +60,8 @@ impl Answer {
     fn deltas(&self) -> Vec<(Value, u32)> {
         match self {
             Answer::Text(content) => tokens::pieces(content, TOKENS_PER_CHUNK)
-                .into_iter()
-                .map(|piece| (json!({"content": piece}), tokens::count(&piece)))
+                .iter()
+                .map(|(piece, count)| (json!({"content": piece}), *count))
                 .collect(),
             Answer::ToolCalls(calls) => {
                 let mut deltas = Vec::new();
@@ -69,8 +69,8 @@ impl Answer {
                     let head = json!({"tool_calls": [{"index": index, "id": call.id, "type": "function",
                         "function": {"name": call.name, "arguments": ""}}]});
                     deltas.push((head, tokens::count(&call.name)));
-                    for piece in tokens::pieces(&call.arguments, TOKENS_PER_CHUNK) {
-                        let count = tokens::count(&piece);
+                    for (piece, count) in tokens::pieces(&call.arguments, TOKENS_PER_CHUNK).iter() {
+                        let count = *count;
                         let delta = json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]});
                         deltas.push((delta, count));
                     }
@@ -188,6 +188,10 @@ async fn write_chunks(
         .sleep(std::time::Duration::from_millis(config.ttft_ms))
         .await;
     let first = delta(json!({"role": "assistant", "content": ""}), None);
+    if config.tokens_per_second <= 0.0 && !shape.cut_off {
+        // Nothing to pace: the whole answer is due now, so it goes as one write.
+        return write_at_once(state, meta, body, usage, include_usage, first, tx).await;
+    }
     if tx
         .send(Ok(chunk(meta, first, None, include_usage)))
         .await
@@ -218,14 +222,9 @@ async fn write_chunks(
         let _ = tx.send(Err(cut_off_error())).await;
         return cut();
     }
-    let mut tail = vec![chunk(
-        meta,
-        delta(json!({}), Some(body.finish_reason())),
-        None,
-        include_usage,
-    )];
+    let mut tail = vec![finish_chunk(meta, body, include_usage)];
     if include_usage {
-        tail.push(chunk(meta, json!([]), Some(usage.to_json()), true));
+        tail.push(usage_chunk(meta, usage));
     }
     for bytes in tail {
         if tx.send(Ok(bytes)).await.is_err() {
@@ -234,4 +233,47 @@ async fn write_chunks(
     }
     state.add_answer(meta, usage, true);
     let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
+}
+
+fn finish_chunk(meta: &Meta, body: &Answer, include_usage: bool) -> Bytes {
+    chunk(
+        meta,
+        delta(json!({}), Some(body.finish_reason())),
+        None,
+        include_usage,
+    )
+}
+
+fn usage_chunk(meta: &Meta, usage: Usage) -> Bytes {
+    chunk(meta, json!([]), Some(usage.to_json()), true)
+}
+
+/// An unpaced answer (`tokens_per_second = 0`) as one write: the role chunk, every delta, the
+/// finish and usage chunks and `[DONE]`, so the client gets one TCP write, not one per chunk
+/// (the events and their order are those of a paced answer). The answer is counted whole once
+/// the channel has room for it, before the write.
+async fn write_at_once(
+    state: &SimState,
+    meta: &Meta,
+    body: &Answer,
+    usage: Usage,
+    include_usage: bool,
+    first: Value,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let mut all = Vec::with_capacity(4096);
+    all.extend_from_slice(&chunk(meta, first, None, include_usage));
+    for (piece, _) in body.deltas() {
+        all.extend_from_slice(&chunk(meta, delta(piece, None), None, include_usage));
+    }
+    all.extend_from_slice(&finish_chunk(meta, body, include_usage));
+    if include_usage {
+        all.extend_from_slice(&usage_chunk(meta, usage));
+    }
+    all.extend_from_slice(b"data: [DONE]\n\n");
+    let Ok(permit) = tx.reserve().await else {
+        return state.add_answer(meta, usage, false);
+    };
+    state.add_answer(meta, usage, true);
+    permit.send(Ok(Bytes::from(all)));
 }

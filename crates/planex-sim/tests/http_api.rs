@@ -4,7 +4,7 @@
 mod common;
 
 use common::{chat, client, executor_body};
-use planex_sim::SimConfig;
+use planex_sim::{SimConfig, SimServer};
 use planex_testkit::sim::start;
 use serde_json::{Value, json};
 
@@ -156,6 +156,60 @@ async fn streaming_delivers_content_and_matching_usage() {
     let (chunks, done) = parse_sse(&text);
     assert!(done && chunks.iter().all(|c| c.get("usage").is_none()));
     server.shutdown().await;
+}
+
+/// The events of a streamed answer without their per-request fields (id, created).
+async fn streamed_events(server: &SimServer, body: &Value) -> Vec<Value> {
+    let text = client()
+        .post(format!("{}/chat/completions", server.base_url()))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (chunks, done) = parse_sse(&text);
+    assert!(done, "{text}");
+    chunks
+        .into_iter()
+        .map(|c| json!({"choices": c["choices"], "usage": c.get("usage"), "model": c["model"]}))
+        .collect()
+}
+
+/// With `tokens_per_second = 0` the whole stream goes out in one write (the cheap path): the
+/// client sees the same events, in the same order, as from a paced answer, and the call is
+/// counted as served whole.
+#[tokio::test]
+async fn an_unpaced_stream_has_the_events_of_a_paced_one() {
+    let unpaced = start(SimConfig::default()).await;
+    let paced = start(SimConfig {
+        tokens_per_second: 100_000.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let mut told = 0;
+    for prompt in [
+        "Stream me an answer about caching.",
+        "And one about queues.",
+    ] {
+        let mut body = executor_body(prompt);
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let fast = streamed_events(&unpaced, &body).await;
+        assert!(fast.len() > 5, "{fast:?}");
+        assert_eq!(fast, streamed_events(&paced, &body).await, "{prompt}");
+        // Asked again: the memoised answer is the same answer.
+        assert_eq!(fast, streamed_events(&unpaced, &body).await, "{prompt}");
+        told += 2 * fast.last().unwrap()["usage"]["completion_tokens"]
+            .as_u64()
+            .unwrap();
+    }
+    let stats = unpaced.stats();
+    assert_eq!(stats.cut_off_answers, 0, "{stats:?}");
+    assert_eq!(stats.completion_tokens_total, told, "{stats:?}");
+    unpaced.shutdown().await;
+    paced.shutdown().await;
 }
 
 #[tokio::test]

@@ -140,36 +140,53 @@ async function tasksPage() {
     status.textContent = `updated ${new Date().toLocaleTimeString()}`;
   };
   // Live: the tenant's task changes (GET /v1/tasks/events) reload the list, one reload at a
-  // time; changes during a reload cause one more. The stream reconnects if it ends.
+  // time and at most one per RELOAD_GAP_MS; changes meanwhile cause one more. The stream
+  // reconnects if it ends, waiting longer after each failure.
+  const RELOAD_GAP_MS = 500;
   let busy = false;
   let again = false;
+  let closed = false;
+  let timer = null;
   const refresh = () => {
+    if (closed) return;
     if (busy) {
       again = true;
       return;
     }
     busy = true;
+    const started = Date.now();
     render().catch((e) => (status.textContent = e.message)).finally(() => {
-      busy = false;
-      if (again) {
-        again = false;
-        refresh();
-      }
+      const wait = Math.max(0, RELOAD_GAP_MS - (Date.now() - started));
+      setTimeout(() => {
+        busy = false;
+        if (again) {
+          again = false;
+          refresh();
+        }
+      }, wait);
     });
   };
   statusFilter.addEventListener("change", refresh);
   centerFilter.addEventListener("change", refresh);
   await render();
-  let closed = false;
   let stop = () => {};
+  let retry = 1000;
   const connect = () => {
-    stop = follow("/v1/tasks/events", refresh, () => {
-      if (!closed) setTimeout(connect, 2000);
+    timer = null;
+    if (closed) return;
+    stop = follow("/v1/tasks/events", (change) => {
+      retry = 1000;
+      refresh(change);
+    }, () => {
+      if (closed) return;
+      timer = setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 30000);
     });
   };
   connect();
   return () => {
     closed = true;
+    if (timer !== null) clearTimeout(timer);
     stop();
   };
 }

@@ -52,10 +52,10 @@ pub(super) async fn task_changes(
     core: &Core,
     hub: &Arc<EventHub>,
 ) -> Result<TaskChangeStream, StoreError> {
-    let mut registration = hub.watch(&core.keys.task_changes()).await;
+    let mut registration = hub.watch_with(&core.keys.task_changes(), true).await;
+    let (out, reader) = mpsc::channel(READER_BACKLOG);
     // With the connection still coming up, the subscription is live at its first resync: wait
     // for it (a while), so that changes made after this returns reach the reader.
-    let (out, reader) = mpsc::channel(READER_BACKLOG);
     if !registration.confirmed {
         match tokio::time::timeout(SUBSCRIBE_WAIT, registration.signals.recv()).await {
             Ok(Some(Signal::Resync)) => {}
@@ -66,12 +66,26 @@ pub(super) async fn task_changes(
             }
         }
     }
+    let stopped = hub.stopped();
     tokio::spawn(async move {
+        tokio::pin!(stopped);
+        // Set when a change was dropped (the reader's queue was full): a Resync is owed, sent as
+        // soon as the queue has room, even if no change follows.
         let mut missed = false;
         loop {
             let signal = tokio::select! {
                 signal = registration.signals.recv() => signal,
+                permit = out.reserve(), if missed => match permit {
+                    Ok(permit) => {
+                        permit.send(TaskChange::Resync);
+                        missed = false;
+                        continue;
+                    }
+                    Err(_) => return,
+                },
                 _ = out.closed() => return,
+                // The store shut down: the stream ends.
+                _ = &mut stopped => return,
             };
             let change = match signal {
                 None => return,
@@ -85,11 +99,8 @@ pub(super) async fn task_changes(
                 },
             };
             if missed {
-                match out.try_send(TaskChange::Resync) {
-                    Ok(()) => missed = false,
-                    Err(mpsc::error::TrySendError::Full(_)) => continue,
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
-                }
+                // Still owed: this change is covered by the Resync to come.
+                continue;
             }
             match out.try_send(change) {
                 Ok(()) => {}

@@ -100,6 +100,11 @@ impl EventHub {
         })
     }
 
+    /// Resolves when the store shuts down (the hub stops; no signal comes any more).
+    pub(super) fn stopped(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.stop.clone().cancelled_owned()
+    }
+
     fn watchers(&self) -> MutexGuard<'_, Watchers> {
         self.watchers
             .lock()
@@ -205,6 +210,18 @@ impl EventHub {
     /// subscription is confirmed (or the connection is down: the hub then resubscribes and
     /// tells the watcher to resync when it is back; `Registration::confirmed` says which).
     pub(super) async fn watch(self: &Arc<Self>, channel: &str) -> Registration {
+        self.watch_with(channel, false).await
+    }
+
+    /// As [`EventHub::watch`]; with `confirm_each`, a watcher that is not the channel's first
+    /// also waits for a subscription confirmed after it registered (one more `SUBSCRIBE` of the
+    /// channel, batched with others), since the first watcher's may still be in flight: a reader
+    /// with no history to fall back on (task changes) must not return before it is live.
+    pub(super) async fn watch_with(
+        self: &Arc<Self>,
+        channel: &str,
+        confirm_each: bool,
+    ) -> Registration {
         self.ensure_started();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -221,7 +238,7 @@ impl EventHub {
             signals: rx,
             confirmed: true,
         };
-        if first {
+        if first || confirm_each {
             let (done, subscribed) = oneshot::channel();
             let sender = {
                 let mut queued = self.queued();
@@ -314,7 +331,8 @@ pub(super) struct Registration {
     id: u64,
     pub(super) signals: mpsc::UnboundedReceiver<Signal>,
     /// Whether the channel was subscribed when `watch` returned (false: the connection was down
-    /// or coming up, and a `Signal::Resync` follows once it is subscribed).
+    /// or coming up, and a `Signal::Resync` follows once it is subscribed). A later watcher
+    /// registered without `confirm_each` is taken as subscribed.
     pub(super) confirmed: bool,
 }
 

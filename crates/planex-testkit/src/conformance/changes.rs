@@ -115,3 +115,45 @@ pub async fn task_changes_follow_each_task_from_creation_to_its_end(store: Arc<d
     assert!(acme.concerns(Some("acme")) && !acme.concerns(None) && !acme.concerns(Some("b")));
     assert!(TaskChange::Resync.concerns(Some("b")));
 }
+
+/// Changes a reader that stopped reading is sure to fall behind by (more than either store
+/// queues per reader).
+const FLOOD: usize = 5_000;
+
+/// A reader that stops reading while many tasks change is told to resync (it missed some), and
+/// changes made after that reach it again.
+pub async fn a_reader_that_falls_behind_is_told_to_resync(store: Arc<dyn Store>) {
+    let mut changes = store.task_changes().await.unwrap();
+    for _ in 0..FLOOD {
+        create(&*store, Some("flood")).await;
+    }
+    let mut statuses = 0;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match changes.next().await.expect("the change stream stays open") {
+                // Where it comes (first, or after the changes kept) is the store's choice.
+                TaskChange::Resync => return,
+                TaskChange::Status { .. } => statuses += 1,
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no resync after {statuses} of {FLOOD} changes"));
+    assert!(
+        statuses < FLOOD,
+        "every change was kept: no resync was owed"
+    );
+    let late = create(&*store, Some("flood")).await;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let TaskChange::Status { task_id, .. } =
+                changes.next().await.expect("the change stream stays open")
+                && task_id == late
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("a change after the resync arrives");
+}

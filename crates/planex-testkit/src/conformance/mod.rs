@@ -102,6 +102,7 @@ macro_rules! conformance_tests {
             planning_tasks_are_listed_until_they_move_on,
             tasks_are_listed_per_tenant_newest_first_a_page_at_a_time,
             task_changes_follow_each_task_from_creation_to_its_end,
+            a_reader_that_falls_behind_is_told_to_resync,
             transient_events_reach_followers_and_stay_out_of_the_history,
             random_dags_keep_the_scheduler_invariants,
             a_streamed_plan_runs_steps_as_they_are_added, a_closed_plan_finishes_with_its_last_step,
