@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 async fn the_answer_streams_as_the_synthesis_writes_it() {
     let h = Harness::start(Options {
         synthesis: true,
+        // Paced, so the answer is written as it is generated (unpaced it is one write).
+        planner_tps: Some(5_000.0),
         ..Options::default()
     })
     .await;

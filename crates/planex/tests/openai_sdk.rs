@@ -50,6 +50,8 @@ fn the_official_openai_sdk_sees_answers_errors_streams_and_models_as_openai_defi
     let python = python::test_tools().expect("the pinned Python test tools");
     let cluster = Cluster::start(Options {
         workload: workload(),
+        // Paced, so a streamed answer comes as it is generated (unpaced it is one write).
+        tps: Some(5_000.0),
         ..Options::default()
     });
     let _workers = [

@@ -64,6 +64,9 @@ pub struct Options {
     pub limits: Vec<(&'static str, planex_server::rate_limit::KeyLimits)>,
     /// Longest a client may take to send a request's head (default: the server's).
     pub header_read_timeout: Option<Duration>,
+    /// The planner simulator's output rate (tokens per second; `None`: unpaced, each answer in
+    /// one write).
+    pub planner_tps: Option<f64>,
 }
 
 impl Default for Options {
@@ -77,6 +80,7 @@ impl Default for Options {
             escalate: false,
             budget: BudgetSettings::default(),
             synthesis: false,
+            planner_tps: None,
             drift: None,
             tools: None,
             limits: Vec::new(),
@@ -106,6 +110,7 @@ impl Harness {
             workload: options.workload,
             retries: RETRIES,
             executor_escalates: options.escalate,
+            planner_tps: options.planner_tps,
             ..SimPairOptions::default()
         })
         .await;

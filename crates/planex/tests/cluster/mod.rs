@@ -133,6 +133,9 @@ pub struct Options {
     pub appendonly: bool,
     /// The simulator's time to first token: how long every model call takes.
     pub ttft_ms: u64,
+    /// The simulator's output rate (tokens per second; `None`: unpaced, each answer in one
+    /// write).
+    pub tps: Option<f64>,
     /// JSONL pinning the planner's answers per task text.
     pub workload: String,
     /// Deliveries before a step is dead-lettered as poison.
@@ -151,6 +154,7 @@ impl Default for Options {
         Options {
             appendonly: false,
             ttft_ms: 50,
+            tps: None,
             workload: String::new(),
             max_deliveries: 5,
             env: Vec::new(),
@@ -225,6 +229,10 @@ impl Cluster {
         ];
         if options.record_calls {
             sim_args.push("--record-calls");
+        }
+        let tps = options.tps.map(|tps| tps.to_string());
+        if let Some(tps) = &tps {
+            sim_args.extend(["--tokens-per-second", tps.as_str()]);
         }
         let sim = Proc::spawn("sim", &sim_args, &dir);
         let line = sim.wait_line("listening on", START);
