@@ -211,9 +211,11 @@ pub async fn serve(
     let token = state.shutdown_token().clone();
     let header_timeout = state.server_settings().header_read_timeout;
     let app = app(state);
+    // TCP_NODELAY: event streams (task events, task changes, streamed agent answers) are many
+    // small writes, each of which should leave at once, not wait for the client's delayed ACK.
     let options = planex_http::ListenOptions {
         header_read_timeout: header_timeout,
-        nodelay: false,
+        nodelay: true,
     };
     planex_http::serve_router(listener, app, options, async move {
         shutdown.await;
