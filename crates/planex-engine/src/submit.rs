@@ -219,18 +219,16 @@ impl Engine {
         if let Some(charge) = &charge {
             self.hold_for_steps(&p, &admitted, charge).await?;
         }
-        // A client plan has no cache key: the cache is neither read nor written for it.
-        if let (Some(cache), Some(key), false, false) = (
-            &self.plan_cache,
-            &cache_key,
-            admitted.from_cache,
-            admitted.replanned,
-        ) {
-            cache.put(key, &admitted.plan).await;
-        }
-        let task_id = self
+        // A client plan has no cache key: the cache is neither read nor written for it. The
+        // plan is cached after the start, so the first steps are not kept waiting for it (one
+        // round trip on a Redis cache); a start that fails leaves the plan uncached.
+        let cacheable = !admitted.from_cache && !admitted.replanned;
+        let (task_id, plan) = self
             .start(p.task_id, admitted, p.reused, charge.as_ref())
             .await?;
+        if let (Some(cache), Some(key), true) = (&self.plan_cache, &cache_key, cacheable) {
+            cache.put(key, &plan).await;
+        }
         self.watch_for_drift(&task_id);
         Ok(task_id)
     }
@@ -348,14 +346,15 @@ impl Engine {
     }
 
     /// Stage **start**: hands the steps to the store (which enqueues the ready ones) and, under a
-    /// budget, watches the task to **settle** its reservation however it ends.
+    /// budget, watches the task to **settle** its reservation however it ends. Gives the plan
+    /// back (for the plan cache).
     async fn start(
         &self,
         task_id: TaskId,
         admitted: Admitted,
         reused: BTreeMap<StepId, serde_json::Value>,
         charge: Option<&Charge<'_>>,
-    ) -> Result<TaskId, EngineError> {
+    ) -> Result<(TaskId, Plan), EngineError> {
         let planning_cost = cost_of(&admitted.calls);
         let started = self
             .store
@@ -380,7 +379,7 @@ impl Engine {
             return Err(error.into());
         }
         self.watch_to_settle(&task_id, charge);
-        Ok(task_id)
+        Ok((task_id, admitted.plan))
     }
 
     /// Under a budget, watches a started task to **settle** its reservation however it ends.
