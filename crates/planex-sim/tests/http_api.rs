@@ -144,23 +144,14 @@ async fn streaming_delivers_content_and_matching_usage() {
 
     // Without include_usage there is no usage chunk.
     streamed["stream_options"] = json!({"include_usage": false});
-    let text = client()
-        .post(format!("{}/chat/completions", server.base_url()))
-        .json(&streamed)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let (chunks, done) = parse_sse(&text);
+    let (chunks, done) = parse_sse(&answer_text(&server, &streamed).await);
     assert!(done && chunks.iter().all(|c| c.get("usage").is_none()));
     server.shutdown().await;
 }
 
-/// The events of a streamed answer without their per-request fields (id, created).
-async fn streamed_events(server: &SimServer, body: &Value) -> Vec<Value> {
-    let text = client()
+/// The body of a chat completion's answer to `body`.
+async fn answer_text(server: &SimServer, body: &Value) -> String {
+    client()
         .post(format!("{}/chat/completions", server.base_url()))
         .json(body)
         .send()
@@ -168,7 +159,12 @@ async fn streamed_events(server: &SimServer, body: &Value) -> Vec<Value> {
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The events of a streamed answer without their per-request fields (id, created).
+async fn streamed_events(server: &SimServer, body: &Value) -> Vec<Value> {
+    let text = answer_text(server, body).await;
     let (chunks, done) = parse_sse(&text);
     assert!(done, "{text}");
     chunks

@@ -74,6 +74,19 @@ pub async fn planning_task(store: &dyn Store, id: &str) -> TaskId {
     task_id
 }
 
+/// Creates a task (in `planning`) of `tenant` with a random id. Panics when the store refuses it.
+pub async fn tenant_task(store: &dyn Store, tenant: Option<&str>) -> TaskId {
+    let task_id = TaskId::new_random();
+    store
+        .create_task(NewTask {
+            tenant: tenant.map(str::to_owned),
+            ..new_task(&task_id)
+        })
+        .await
+        .expect("the store creates a fresh task");
+    task_id
+}
+
 /// Creates a task with a random id and starts it with `steps` (the planner's call, 10 prompt
 /// tokens, is recorded). Panics when the store refuses it.
 pub async fn running_task(store: &dyn Store, steps: Vec<StepSpec>) -> TaskId {

@@ -1,24 +1,12 @@
 //! Conformance cases of `Store::task_changes`: every tenant's task status changes, live.
 
 use super::{LONG, WAIT, ok};
-use crate::store::{ANY_PLAN, call_record, new_task, step_spec};
+use crate::store::{ANY_PLAN, call_record, step_spec, tenant_task};
 use futures::StreamExt;
 use planex_core::{Stage, TaskId};
-use planex_store::{NewTask, Store, TaskChange, TaskStatus};
+use planex_store::{Store, TaskChange, TaskStatus};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-async fn create(store: &dyn Store, tenant: Option<&str>) -> TaskId {
-    let task_id = TaskId::new_random();
-    store
-        .create_task(NewTask {
-            tenant: tenant.map(str::to_owned),
-            ..new_task(&task_id)
-        })
-        .await
-        .unwrap();
-    task_id
-}
 
 /// A reader of task changes sees each task's creation (`planning`), its start (`running`, from a
 /// whole plan or a streamed one) and its end (`complete`, `rejected`, `cancelled`), in order,
@@ -26,7 +14,7 @@ async fn create(store: &dyn Store, tenant: Option<&str>) -> TaskId {
 pub async fn task_changes_follow_each_task_from_creation_to_its_end(store: Arc<dyn Store>) {
     let mut changes = store.task_changes().await.unwrap();
 
-    let ran = create(&*store, Some("acme")).await;
+    let ran = tenant_task(&*store, Some("acme")).await;
     store
         .start_task(
             &ran,
@@ -40,7 +28,7 @@ pub async fn task_changes_follow_each_task_from_creation_to_its_end(store: Arc<d
     assert_eq!(lease.len(), 1);
     store.complete(&lease[0], ok("done")).await.unwrap();
 
-    let rejected = create(&*store, None).await;
+    let rejected = tenant_task(&*store, None).await;
     store
         .finish_unplanned(
             &rejected,
@@ -51,7 +39,7 @@ pub async fn task_changes_follow_each_task_from_creation_to_its_end(store: Arc<d
         .await
         .unwrap();
 
-    let streamed = create(&*store, Some("acme")).await;
+    let streamed = tenant_task(&*store, Some("acme")).await;
     store.open_plan(&streamed).await.unwrap();
     store.cancel_task(&streamed).await.unwrap();
 
@@ -125,7 +113,7 @@ const FLOOD: usize = 5_000;
 pub async fn a_reader_that_falls_behind_is_told_to_resync(store: Arc<dyn Store>) {
     let mut changes = store.task_changes().await.unwrap();
     for _ in 0..FLOOD {
-        create(&*store, Some("flood")).await;
+        tenant_task(&*store, Some("flood")).await;
     }
     let mut statuses = 0;
     tokio::time::timeout(WAIT, async {
@@ -143,7 +131,7 @@ pub async fn a_reader_that_falls_behind_is_told_to_resync(store: Arc<dyn Store>)
         statuses < FLOOD,
         "every change was kept: no resync was owed"
     );
-    let late = create(&*store, Some("flood")).await;
+    let late = tenant_task(&*store, Some("flood")).await;
     tokio::time::timeout(WAIT, async {
         loop {
             if let TaskChange::Status { task_id, .. } =

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test cases: failing = panicking.
 
 use super::{WAIT, claim_ids, failed, ids, ok};
-use crate::store::{ANY_PLAN, call_record, new_task, step_spec};
+use crate::store::{ANY_PLAN, call_record, new_task, step_spec, tenant_task};
 use planex_core::{Stage, StepId, TaskId};
 use planex_store::{DeadLetterQuery, LetterId, NewTask, StepState, Store, StoreError, TaskStatus};
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,14 +12,7 @@ use std::sync::Arc;
 
 /// Starts a one-step task of `tenant` on tier `tier` whose step fails with `error`.
 async fn failed_task(store: &dyn Store, tenant: Option<&str>, tier: &str, error: &str) -> TaskId {
-    let task_id = TaskId::new_random();
-    store
-        .create_task(NewTask {
-            tenant: tenant.map(str::to_owned),
-            ..new_task(&task_id)
-        })
-        .await
-        .unwrap();
+    let task_id = tenant_task(store, tenant).await;
     let mut spec = step_spec(1, &[], tier);
     spec.step.tool_name = format!("tool_{tier}");
     store
