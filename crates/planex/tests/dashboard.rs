@@ -33,6 +33,24 @@ async fn submit(cluster: &Cluster, task: &str, steps: serde_json::Value) -> Task
     )
 }
 
+/// The final record of the task whose id the browser check reported as `field`.
+async fn reported_task(
+    store: &dyn planex_store::Store,
+    report: &serde_json::Value,
+    field: &str,
+) -> planex_store::TaskRecord {
+    let task_id = TaskId(
+        report[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field}: {report}"))
+            .to_owned(),
+    );
+    planex_store::wait_for_task(store, &task_id, DONE)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("task {task_id} did not finish"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_live_steps_and_replays_a_dead_letter_in_a_browser() {
     let cluster = tokio::task::block_in_place(|| {
@@ -96,11 +114,7 @@ async fn the_dashboard_shows_live_steps_and_replays_a_dead_letter_in_a_browser()
     );
     assert_eq!(report["list_last_state"], "complete", "{report}");
     assert_eq!(report["list_streams"], 1, "{report}");
-    let listed = TaskId(report["list_task_id"].as_str().unwrap().to_owned());
-    let record = planex_store::wait_for_task(&store, &listed, DONE)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = reported_task(&store, &report, "list_task_id").await;
     assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
     for name in [
         "tasks",
@@ -119,17 +133,9 @@ async fn the_dashboard_shows_live_steps_and_replays_a_dead_letter_in_a_browser()
             file.display()
         );
     }
-    let followed = TaskId(report["task_id"].as_str().unwrap().to_owned());
-    let record = planex_store::wait_for_task(&store, &followed, DONE)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = reported_task(&store, &report, "task_id").await;
     assert_eq!(record.status, TaskStatus::Complete, "{:?}", record.error);
-    let replayed = TaskId(report["replayed_task"].as_str().unwrap().to_owned());
-    let record = planex_store::wait_for_task(&store, &replayed, DONE)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = reported_task(&store, &report, "replayed_task").await;
     assert_eq!(
         record.retry_of.as_ref(),
         Some(&partial),
